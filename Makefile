@@ -1,0 +1,41 @@
+# label-workbench: `make lab` opens the workbench, `make test` runs every test, `make demo` runs the
+# quickstart headless. Each installs what it needs into .venv first (only when pyproject.toml changed).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8888
+OUT    ?= build/demo
+
+.PHONY: install lab test demo lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# The pin takes the CPU build that lies on disk here, and the CUDA build on a GPU machine;
+	# a bare `torch` would pull a multi-GB CUDA build onto CPU machines.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[all,dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (label-workbench)" >/dev/null
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lab: install
+	HF_HUB_OFFLINE=1 $(BIN)/jupyter lab notebooks/00_quickstart.ipynb --port $(PORT)
+
+test: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+demo: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m workbench.cli run-notebook 00_quickstart --out $(OUT)
+
+lint: install
+	$(BIN)/ruff check workbench widgets tests benchmarks
+	$(BIN)/mypy
+
+bench: install
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/store_bench.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .mypy_cache

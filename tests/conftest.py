@@ -1,0 +1,43 @@
+"""Shared fixtures: the real datasets beside the checkout, and stores on temporary files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("WORKBENCH_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data``; a test that needs it fails (never skips) when it is missing."""
+    if not (SHARED_DATA / "README.md").exists():
+        pytest.fail(f"the shared datasets are missing: expected {SHARED_DATA} (set WORKBENCH_SHARED_DATA to "
+                    "their folder)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    return tmp_path / "labels.db"
+
+
+@pytest.fixture
+def sample_table():
+    from workbench import load_dataset
+    from workbench.sample import make_classification_sample
+
+    return load_dataset(make_classification_sample(n_items=400, seed=1), id_column="id")
+
+
+@pytest.fixture
+def store(store_path, sample_table):
+    from workbench import LabelStore
+
+    s = LabelStore.open(store_path)
+    s.import_dataset(sample_table)
+    yield s
+    s.close()

@@ -1,0 +1,77 @@
+"""BIO (IOB2) tag sequences: validation, repair, spans and the tag set of entity types."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+
+def split_tag(tag: str) -> tuple[str, str | None]:
+    """Split ``"B-PER"`` into ``("B", "PER")``; ``"O"`` gives ``("O", None)``.
+
+    Raises
+    ------
+    ValueError
+        If the tag is neither ``O`` nor ``B-``/``I-`` followed by a type.
+    """
+    if tag == "O":
+        return "O", None
+    prefix, sep, kind = tag.partition("-")
+    if sep != "-" or prefix not in ("B", "I") or not kind:
+        raise ValueError(f"tag {tag!r} is not IOB2: expected 'O', 'B-TYPE' or 'I-TYPE'")
+    return prefix, kind
+
+
+def find_bio_error(tags: Sequence[str]) -> tuple[int, str] | None:
+    """Return ``(position, reason)`` of the first IOB2 violation, or ``None``.
+
+    An ``I-X`` tag must follow ``B-X`` or ``I-X`` of the same type.
+    """
+    prev_kind: str | None = None
+    for i, tag in enumerate(tags):
+        try:
+            prefix, kind = split_tag(tag)
+        except ValueError as exc:
+            return i, str(exc)
+        if prefix == "I" and prev_kind != kind:
+            before = tags[i - 1] if i else "the start of the sentence"
+            return i, f"'{tag}' follows {before!r}; an entity must start with 'B-{kind}'"
+        prev_kind = kind
+    return None
+
+
+def repair_bio(tags: Sequence[str]) -> list[str]:
+    """Turn IOB1-style sequences into IOB2 by starting each stray ``I-X`` as ``B-X``."""
+    out: list[str] = []
+    prev_kind: str | None = None
+    for tag in tags:
+        prefix, kind = split_tag(tag)
+        if prefix == "I" and prev_kind != kind:
+            tag = f"B-{kind}"
+        out.append(tag)
+        prev_kind = kind
+    return out
+
+
+def spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
+    """Entity spans ``(start, end_exclusive, type)`` of a valid IOB2 sequence."""
+    out: list[tuple[int, int, str]] = []
+    start: int | None = None
+    kind: str | None = None
+    for i, tag in enumerate(tags):
+        prefix, k = split_tag(tag)
+        if prefix != "I" and start is not None:
+            out.append((start, i, kind or ""))
+            start = None
+        if prefix == "B":
+            start, kind = i, k
+    if start is not None:
+        out.append((start, len(tags), kind or ""))
+    return out
+
+
+def tag_set(entity_types: Iterable[str]) -> list[str]:
+    """All IOB2 tags for the given entity types, ``O`` first, then ``B-X, I-X`` per type."""
+    out = ["O"]
+    for kind in sorted(set(entity_types)):
+        out += [f"B-{kind}", f"I-{kind}"]
+    return out

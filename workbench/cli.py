@@ -1,0 +1,135 @@
+"""The ``workbench`` command: import, export, history, sample (more sub-commands join as the loop grows)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from workbench.errors import WorkbenchError
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from workbench.data import load_dataset
+    from workbench.store import LabelStore
+
+    table = load_dataset(args.data, task=args.task, text_column=args.text_column, label_column=args.label_column,
+                         id_column=args.id_column, split_column=args.split_column, encoding=args.encoding,
+                         allow_missing_labels=args.allow_missing_labels, drop_empty_texts=args.drop_empty_texts,
+                         repair_bio=args.repair_bio)
+    with LabelStore.open(args.store) as store:
+        stats = store.import_dataset(table, on_conflict=args.on_conflict)
+        info = store.info()
+    print(f"imported {args.data} into {args.store}: {stats['added']} added, {stats['unchanged']} unchanged, "
+          f"{stats['updated']} updated, {stats['skipped']} skipped; the store holds {info.n_items} items, "
+          f"{len(info.labels)} labels")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from workbench.store import LabelStore
+
+    with LabelStore.open(args.store) as store:
+        paths = store.export(args.out, format=args.format, keep_original=args.keep_original,
+                             with_log=not args.no_log)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from workbench.store import LabelStore
+
+    with LabelStore.open(args.store) as store:
+        frame = store.history(args.item, author=args.author, limit=args.limit)
+    if frame.empty:
+        print("no changes logged")
+        return 0
+    cols = ["id", "time", "item_id", "field", "old_value", "new_value", "author", "source", "note"]
+    frame = frame[cols].copy()
+    frame["time"] = frame["time"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    print(frame.to_string(index=False, max_colwidth=40))
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from workbench.sample import write_samples
+
+    for kind, path in write_samples(args.out, seed=args.seed).items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``workbench`` command."""
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="label-workbench: find wrong labels, fix them, fine-tune and measure, from the shell or "
+                    "a notebook.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("import", help="load a dataset file and add its items to a label store",
+                       description="Validate a dataset (CSV, TSV, JSONL, JSON, Parquet, CoNLL or a datasets."
+                                   "save_to_disk folder) and add its items to a store, created if missing. "
+                                   "Example: workbench import train.csv --store labels.db --label-column intent")
+    p.add_argument("data", help="dataset file or folder")
+    p.add_argument("--store", required=True, help="SQLite file (created if missing) or postgresql:// URL")
+    p.add_argument("--task", default="text-classification",
+                   choices=["text-classification", "token-classification"])
+    p.add_argument("--text-column", help="column of the text (token classification: the token lists)")
+    p.add_argument("--label-column", help="column of the label (token classification: the tag lists)")
+    p.add_argument("--id-column", help="column of unique item ids (default: ids derived from the content)")
+    p.add_argument("--split-column", help="column naming each item's split")
+    p.add_argument("--encoding", default="utf-8", help="text encoding of the file (default utf-8)")
+    p.add_argument("--allow-missing-labels", action="store_true", help="keep unlabelled items as a pool")
+    p.add_argument("--drop-empty-texts", action="store_true", help="drop empty texts instead of failing")
+    p.add_argument("--repair-bio", action="store_true", help="turn stray I- tags into B- instead of failing")
+    p.add_argument("--on-conflict", default="error", choices=["error", "skip", "update"],
+                   help="an id already stored with other content or label: fail (default), keep it, or update it")
+    p.set_defaults(func=_cmd_import)
+
+    p = sub.add_parser("export", help="write the corrected dataset and its correction log",
+                       description="Write the store's current labels as Parquet, CSV, TSV, JSONL, CoNLL or a "
+                                   "datasets folder (format from the suffix or --format), and the log as "
+                                   "<name>.log.jsonl beside it. Example: workbench export labels.db clean.parquet "
+                                   "--keep-original")
+    p.add_argument("store", help="the store (SQLite file or URL)")
+    p.add_argument("out", help="file to write (a folder for --format hf)")
+    p.add_argument("--format", choices=["parquet", "csv", "tsv", "jsonl", "conll", "hf"])
+    p.add_argument("--keep-original", action="store_true", help="keep the original label in its own column")
+    p.add_argument("--no-log", action="store_true", help="do not write the log file")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("history", help="print the correction log",
+                       description="Print logged label and review-status changes, oldest first. "
+                                   "Example: workbench history labels.db --item msg-00012")
+    p.add_argument("store")
+    p.add_argument("--item", help="only this item id")
+    p.add_argument("--author", help="only changes by this author")
+    p.add_argument("--limit", type=int, help="only the newest N rows")
+    p.set_defaults(func=_cmd_history)
+
+    p = sub.add_parser("sample", help="write the embedded demo datasets as Parquet",
+                       description="Write support_messages.parquet (3,000 support messages, 8 intents, about 6%% "
+                                   "planted label errors in train, true labels in 'true_label') and "
+                                   "ner_sentences.parquet (300 tagged sentences with planted tag errors).")
+    p.add_argument("--out", required=True, type=Path, help="folder to write into (created if missing)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_sample)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; user errors print one line and exit with status 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except WorkbenchError as exc:
+        print(f"workbench {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

