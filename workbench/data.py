@@ -137,7 +137,10 @@ def load_dataset(
     for col in extras:
         if col in out.columns:
             continue
-        out[col] = raw.loc[table.index, col].to_numpy()
+        values = raw.loc[table.index, col]
+        if task == "token-classification":
+            values = _decode_json_lists(values)
+        out[col] = values.to_numpy()
     out = out.reset_index(drop=True)
     n_changed = 0
     if task == "text-classification":
@@ -219,8 +222,10 @@ def _build_classification(raw: pd.DataFrame, name: str, locate: Any, *, text_col
         keep.append(i)
     table = pd.DataFrame({"text": [texts[i] for i in keep]}, index=keep)
     values = raw[lcol].tolist() if lcol is not None else [None] * len(raw)
-    table["label"] = _clean_labels([values[i] for i in keep], keep, name, lcol, locate,
-                                   label_names=label_names, allow_missing=allow_missing)
+    # object dtype: pandas 3 would turn a missing label (None) into NaN in a string column
+    table["label"] = pd.Series(_clean_labels([values[i] for i in keep], keep, name, lcol, locate,
+                                             label_names=label_names, allow_missing=allow_missing),
+                               index=table.index, dtype=object)
     label_set = _label_set(table["label"], keep, name, lcol, locate, labels=labels)
     table.attrs["_content_src"] = tcol
     table.attrs["_label_src"] = lcol
@@ -274,7 +279,7 @@ def _clean_labels(values: list[Any], rows: list[int], name: str, column: str | N
 
 def _label_set(values: pd.Series, rows: list[int], name: str, column: str | None, locate: Any, *,
                labels: Sequence[str] | None) -> list[str]:
-    present = [v for v in values if v is not None]
+    present = [v for v in values if isinstance(v, str)]
     if labels is None:
         found = sorted(set(present))
         if not found:
@@ -283,7 +288,7 @@ def _label_set(values: pd.Series, rows: list[int], name: str, column: str | None
     allowed = list(labels)
     known = set(allowed)
     for i, v in zip(rows, values):
-        if v is not None and v not in known:
+        if isinstance(v, str) and v not in known:
             raise ValueProblem(f"{name}: {locate(i)}, column {column!r}: label {v!r} is not in labels={allowed}")
     return allowed
 
@@ -363,6 +368,19 @@ def _build_tokens(raw: pd.DataFrame, name: str, locate: Any, *, tokens_column: s
     table.attrs["_content_src"] = tcol
     table.attrs["_label_src"] = gcol
     return table, tagset
+
+
+def _decode_json_lists(values: pd.Series) -> pd.Series:
+    """Per-token columns (original tags, POS ...) come back from CSV as JSON; give them back as lists."""
+    if values.dtype != object and not pd.api.types.is_string_dtype(values):
+        return values
+    texts = values.tolist()
+    if not texts or not all(isinstance(v, str) and v.startswith("[") for v in texts):
+        return values
+    parsed = [_as_list(v) for v in texts]
+    if any(p is None for p in parsed):
+        return values
+    return pd.Series(parsed, index=values.index, dtype=object)
 
 
 def _item_ids(raw: pd.DataFrame, table: pd.DataFrame, name: str, locate: Any, id_column: str | None) -> list[str]:

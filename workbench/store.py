@@ -502,9 +502,9 @@ class LabelStore:
                  .where(*where).order_by(*self._order(order_by)).offset(max(0, int(offset))).limit(int(limit)))
         rows = self._read(lambda conn: conn.execute(query).mappings().all())
         decoded = [self._decode_row(dict(r)) for r in rows]
-        frame = pd.DataFrame.from_records(decoded, columns=list(query.selected_columns.keys()))
-        frame["issues"] = [[s for s in (v or "").split(",") if s] for v in frame["issues"]]
-        return frame
+        for row in decoded:
+            row["issues"] = [s for s in (row["issues"] or "").split(",") if s]
+        return pd.DataFrame.from_records(decoded, columns=list(query.selected_columns.keys()))
 
     def count(self, filters: Filters | dict[str, Any] | None = None) -> int:
         """How many items pass ``filters``."""

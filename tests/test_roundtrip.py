@@ -1,0 +1,189 @@
+"""Import each format, correct labels, export, reload: texts byte-identical, labels corrected, log complete."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from workbench import LabelStore, load_dataset
+from workbench.bio import spans
+from workbench.sample import make_classification_sample, make_ner_sample
+
+datasets = pytest.importorskip("datasets", reason="the 'data' extra (datasets) is part of make test's install")
+
+
+def _source(name: str, shared: Path) -> tuple[pd.DataFrame, str, dict]:
+    if name == "sample":
+        return make_classification_sample(n_items=600, seed=3), "text-classification", {"id_column": "id"}
+    if name == "sst2":
+        return pd.read_parquet(shared / "sst2" / "train.parquet"), "text-classification", {}
+    if name == "ner-sample":
+        return make_ner_sample(n_sentences=120, seed=3), "token-classification", {"id_column": "id"}
+    frame = pd.read_parquet(shared / "conll2003" / "test.parquet")
+    return frame[["sent_id", "tokens", "tags"]], "token-classification", {"id_column": "sent_id"}
+
+
+def _write_source(frame: pd.DataFrame, fmt: str, folder: Path, task: str):
+    plain = frame.copy()
+    for col in plain.columns:  # lists from parquet arrive as numpy arrays
+        if plain[col].map(lambda v: hasattr(v, "tolist")).any():
+            plain[col] = plain[col].map(lambda v: v.tolist())
+    if fmt == "dataframe":
+        return plain
+    if fmt == "hf-memory":
+        return datasets.Dataset.from_pandas(plain, preserve_index=False)
+    path = folder / f"source.{ {'hf': 'd', 'conll': 'conll'}.get(fmt, fmt) }"
+    if fmt == "parquet":
+        plain.to_parquet(path, index=False)
+    elif fmt == "jsonl":
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in plain.to_dict("records")),
+                        encoding="utf-8")
+    elif fmt in ("csv", "tsv"):
+        flat = plain.copy()
+        for col in flat.columns:
+            if flat[col].map(lambda v: isinstance(v, list)).any():
+                flat[col] = flat[col].map(json.dumps)
+        flat.to_csv(path, index=False, sep="," if fmt == "csv" else "\t", lineterminator="\n")
+    elif fmt == "hf":
+        path = folder / "source_hf"
+        datasets.Dataset.from_pandas(plain, preserve_index=False).save_to_disk(str(path))
+    elif fmt == "conll":
+        lines = []
+        for tokens, tags in zip(plain["tokens"], plain["tags"]):
+            lines += [f"{a} {b}" for a, b in zip(tokens, tags)] + [""]
+        path.write_text("-DOCSTART- -X- O O\n\n" + "\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _correct(store: LabelStore, rng: random.Random, n: int = 12) -> dict[str, object]:
+    ids = store.page(0, len(store), order_by="pos")["item_id"].tolist()
+    changes: dict[str, object] = {}
+    for item_id in rng.sample(ids, n):
+        item = store.get(item_id)
+        if store.task == "text-classification":
+            changes[item_id] = rng.choice([lab for lab in store.labels if lab != item["label"]])
+        else:
+            tags = list(item["label"])
+            found = spans(tags)
+            if not found:
+                continue
+            start, end, kind = found[0]
+            new = rng.choice([k for k in ("PER", "ORG", "LOC", "MISC") if k != kind])
+            tags[start:end] = [f"B-{new}"] + [f"I-{new}"] * (end - start - 1)
+            changes[item_id] = tags
+    for item_id, label in changes.items():
+        store.set_label(item_id, label, author="tester", note="round trip")
+    return changes
+
+
+CASES = [(d, f) for d in ("sample", "sst2") for f in ("csv", "tsv", "jsonl", "parquet", "hf", "hf-memory",
+                                                      "dataframe")]
+CASES += [(d, f) for d in ("ner-sample", "conll2003") for f in ("jsonl", "parquet", "hf", "conll", "csv")]
+
+
+@pytest.mark.parametrize(("dataset", "fmt"), CASES, ids=[f"{d}-{f}" for d, f in CASES])
+def test_round_trip(dataset: str, fmt: str, tmp_path: Path, shared_data: Path):
+    frame, task, opts = _source(dataset, shared_data)
+    if fmt == "conll":
+        opts = {}  # CoNLL carries tokens and tags only: ids come from the content
+    source = _write_source(frame, fmt, tmp_path, task)
+    table = load_dataset(source, task=task, **opts)
+    content = "text" if task == "text-classification" else "tokens"
+    label = "label" if task == "text-classification" else "tags"
+    original_content = [list(v) if not isinstance(v, str) else v for v in frame[content]]
+    assert [list(v) if not isinstance(v, str) else v for v in table[content]] == original_content
+
+    store = LabelStore.open(tmp_path / "s.db")
+    store.import_dataset(table)
+    changes = _correct(store, random.Random(7))
+    assert changes
+
+    out_fmt = {"hf-memory": "parquet", "dataframe": "csv"}.get(fmt, fmt)
+    out = tmp_path / ("export" if out_fmt == "hf" else f"export.{out_fmt}")
+    written = store.export(out, format=out_fmt, keep_original=out_fmt != "conll")
+    reloaded = load_dataset(out, task=task)
+    store_frame = store.to_pandas()
+
+    # texts (tokens) byte-identical to the source, in the source's order
+    if task == "text-classification":
+        assert [t.encode("utf-8") for t in reloaded["text"]] == [t.encode("utf-8") for t in frame["text"]]
+    else:
+        assert [list(t) for t in reloaded["tokens"]] == original_content
+    # ids stable, labels as corrected, untouched labels as given
+    assert reloaded["item_id"].tolist() == table["item_id"].tolist()
+    got = dict(zip(reloaded["item_id"], (list(v) if not isinstance(v, str) else v for v in reloaded[label])))
+    for item_id, lab in changes.items():
+        assert got[item_id] == lab
+    expected = dict(zip(table["item_id"], (list(v) if not isinstance(v, str) else v for v in table[label])))
+    expected.update(changes)
+    assert got == expected
+    assert len(store_frame) == len(frame)
+    if out_fmt != "conll":
+        orig_col = f"original_{label}"
+        originals = [list(v) if not isinstance(v, str) else v for v in reloaded[orig_col]]
+        assert originals == [list(v) if not isinstance(v, str) else v for v in table[label]]
+    # the log, complete, beside the export
+    log_path = written[-1]
+    rows = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == len(changes)
+    assert {r["item_id"] for r in rows} == set(changes)
+    assert all(r["author"] == "tester" and r["source"] == "human" and r["note"] == "round trip" for r in rows)
+    store.close()
+
+
+def test_ids_survive_reordering_and_insertions():
+    frame = make_classification_sample(n_items=200, seed=5).drop(columns=["id"])
+    first = load_dataset(frame)
+    shuffled = pd.concat([frame.iloc[::-1], pd.DataFrame({"text": ["a brand new message"], "label": ["cancel_order"],
+                                                          "split": ["train"]})], ignore_index=True)
+    second = load_dataset(shuffled)
+    a = dict(zip(first["text"] + first["split"], first["item_id"]))
+    b = dict(zip(second["text"] + second["split"], second["item_id"]))
+    # texts that occur once keep their id wherever they move
+    unique = [k for k in a if (first["text"] + first["split"]).tolist().count(k) == 1]
+    assert unique and all(a[k] == b[k] for k in unique)
+
+
+def test_normalisation_is_recorded_not_applied():
+    frame = pd.DataFrame({"text": ["Cafe\u0301  au\tlait ", "plain"], "label": ["a", "b"]})
+    table = load_dataset(frame)
+    assert table["text"][0] == "Cafe\u0301  au\tlait "  # shown exactly as given
+    info = table.attrs["workbench"]
+    assert info["normalization"] == "NFC+whitespace" and info["n_changed_by_normalization"] == 1
+    same = load_dataset(pd.DataFrame({"text": ["Caf\u00e9 au lait"], "label": ["a"]}))
+    assert same["content_hash"][0] == table["content_hash"][0]
+    raw = load_dataset(frame, normalization="none")
+    assert raw["content_hash"][0] != table["content_hash"][0]
+
+
+def test_hf_class_label_names_and_dataset_dict(tmp_path: Path):
+    ds = datasets.Dataset.from_dict(
+        {"text": ["good", "bad", "fine"], "label": [1, 0, 1]},
+        features=datasets.Features({"text": datasets.Value("string"),
+                                    "label": datasets.ClassLabel(names=["neg", "pos"])}))
+    dd = datasets.DatasetDict({"train": ds, "test": ds.select([0])})
+    table = load_dataset(dd)
+    assert table["label"].tolist() == ["pos", "neg", "pos", "pos"]
+    assert table["split"].tolist() == ["train", "train", "train", "test"]
+    assert len(set(table["item_id"])) == 4  # the same text in two splits is two items
+    dd.save_to_disk(str(tmp_path / "dd"))
+    assert load_dataset(tmp_path / "dd", split="test")["text"].tolist() == ["good"]
+
+
+def test_integer_labels_with_names():
+    table = load_dataset(pd.DataFrame({"text": ["a", "b"], "label": [0, 1]}), label_names=["neg", "pos"])
+    assert table["label"].tolist() == ["neg", "pos"]
+    plain = load_dataset(pd.DataFrame({"text": ["a", "b"], "label": [0, 1]}))
+    assert plain["label"].tolist() == ["0", "1"]
+
+
+def test_repair_bio_and_missing_labels():
+    frame = pd.DataFrame({"tokens": [["in", "New", "York"]], "tags": [["O", "I-LOC", "I-LOC"]]})
+    table = load_dataset(frame, task="token-classification", repair_bio=True)
+    assert list(table["tags"][0]) == ["O", "B-LOC", "I-LOC"]
+    pool = load_dataset(pd.DataFrame({"text": ["a", "b"], "label": ["x", None]}), allow_missing_labels=True)
+    assert pool["label"].tolist()[1] is None

@@ -1,0 +1,193 @@
+"""The label store: corrections, the append-only log, undo, review status, paging, scores, snapshots."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from workbench import LabelStore, load_dataset
+from workbench.errors import NothingToUndoError, StoreError
+from workbench.sample import make_ner_sample
+
+
+def _ids(store: LabelStore, n: int) -> list[str]:
+    return store.page(0, n, order_by="pos")["item_id"].tolist()
+
+
+def _other(store: LabelStore, item_id: str) -> str:
+    current = store.get(item_id)["label"]
+    return next(lab for lab in store.labels if lab != current)
+
+
+def test_import_records_items_labels_and_meta(store, sample_table):
+    assert len(store) == len(sample_table)
+    assert store.task == "text-classification"
+    assert store.labels == sample_table.attrs["workbench"]["labels"]
+    item = store.get(sample_table["item_id"][5])
+    assert item["text"] == sample_table["text"][5]
+    assert item["label"] == item["original_label"] == sample_table["label"][5]
+    assert item["status"] == "unreviewed"
+    assert item["extra"]["true_label"] == sample_table["true_label"][5]
+    assert store.history().empty
+
+
+def test_set_label_logs_old_new_author_source_note(store):
+    item = _ids(store, 1)[0]
+    old = store.get(item)["label"]
+    new = _other(store, item)
+    log_id = store.set_label(item, new, author="ann", note="typo")
+    assert store.get(item)["label"] == new
+    row = store.history(item).iloc[-1]
+    assert (row["id"], row["old_value"], row["new_value"], row["author"], row["source"], row["note"]) == (
+        log_id, old, new, "ann", "human", "typo")
+    assert row["field"] == "label"
+    assert store.set_label(item, new, author="ann") is None  # unchanged: no row
+    assert len(store.history(item)) == 1
+
+
+def test_undo_writes_rows_and_walks_back(store):
+    a, b = _ids(store, 2)
+    a0, b0 = store.get(a)["label"], store.get(b)["label"]
+    store.set_label(a, _other(store, a), author="ann")
+    store.set_labels({a: b0 if b0 != store.get(a)["label"] else a0, b: _other(store, b)}, author="ann")
+    store.set_label(b, _other(store, b), author="bob")  # bob's action is not ann's to undo
+    n_before = len(store.history())
+    undo_rows = store.undo(author="ann")  # the bulk change, both items
+    assert len(undo_rows) == 2
+    store.undo(author="ann")  # the first change
+    assert store.get(a)["label"] == a0
+    with pytest.raises(NothingToUndoError):
+        store.undo(author="ann")
+    hist = store.history()
+    assert len(hist) == n_before + 3  # nothing deleted, three undo rows added
+    assert (hist["source"] == "undo").sum() == 3
+    assert hist["id"].is_monotonic_increasing
+
+
+def test_status_changes_are_logged_and_undoable(store):
+    item = _ids(store, 1)[0]
+    store.set_status(item, "flagged", author="ann")
+    assert store.get(item)["status"] == "flagged"
+    assert store.info().counts["flagged"] == 1
+    store.undo(author="ann")
+    assert store.get(item)["status"] == "unreviewed"
+    assert list(store.history(item)["field"]) == ["status", "status"]
+
+
+def test_page_filters_and_sorting(store):
+    ids = _ids(store, 10)
+    target = store.labels[0]
+    page = store.page(0, 1000, filters={"label": target})
+    assert len(page) == store.count({"label": target}) > 0
+    assert set(page["label"]) == {target}
+    assert store.page(0, 5, order_by="pos")["item_id"].tolist() == ids[:5]
+    assert store.page(5, 5, order_by="pos")["item_id"].tolist() == ids[5:10]
+    texts = store.page(0, 50, order_by="-text")["text"].tolist()
+    assert texts == sorted(texts, reverse=True)
+    word = store.get(ids[0])["text"].split()[-1]
+    found = store.page(0, 1000, filters={"search": word.upper()})
+    assert ids[0] in set(found["item_id"]) and all(word.lower() in t.lower() for t in found["text"])
+    rx = store.page(0, 1000, filters={"regex": r"#\d{5}"})
+    assert len(rx) > 0 and all(pd.Series(rx["text"]).str.contains(r"#\d{5}"))
+    store.set_label(ids[3], _other(store, ids[3]), author="ann")
+    assert store.page(0, 10, filters={"changed": True})["item_id"].tolist() == [ids[3]]
+    assert store.count({"changed": False}) == len(store) - 1
+    assert store.count({"item_ids": ids[:4]}) == 4
+    # a literal % in a search is not a wildcard
+    assert store.count({"search": "%"}) == sum("%" in t for t in store.to_pandas()["text"])
+
+
+def test_scores_drive_default_order_and_filters(store):
+    frame = store.to_pandas()
+    scores = pd.DataFrame({
+        "item_id": frame["item_id"],
+        "score": [(i * 37 % 101) / 100 for i in range(len(frame))],
+        "suggested_label": [store.labels[i % len(store.labels)] for i in range(len(frame))],
+        "suggested_prob": 0.9,
+        "issues": [["label"] if i % 7 == 0 else [] for i in range(len(frame))],
+        "margin": 0.5,
+    })
+    store.write_scores("scan-1", scores, model="test")
+    page = store.page(0, 20)
+    assert page["score"].tolist() == sorted(scores["score"])[:20]
+    assert store.count({"issue": "label"}) == sum(i % 7 == 0 for i in range(len(frame)))
+    sub = store.page(0, 1000, filters={"score_max": 0.1, "suggested_label": store.labels[0]})
+    assert len(sub) > 0 and (sub["score"] <= 0.1).all() and set(sub["suggested_label"]) == {store.labels[0]}
+    assert page["issues"].map(type).eq(list).all()
+
+
+def test_snapshot_hash_tracks_labels_and_names_are_immutable(store):
+    h1 = store.snapshot("before", author="ann")
+    assert store.snapshot("before") == h1
+    item = _ids(store, 1)[0]
+    store.set_label(item, _other(store, item), author="ann")
+    h2 = store.snapshot_hash()
+    assert h2 != h1
+    with pytest.raises(StoreError, match="before"):
+        store.snapshot("before")
+    store.undo(author="ann")
+    assert store.snapshot_hash() == h1
+    snaps = store.snapshots()
+    assert snaps["name"].tolist() == ["before"] and snaps["hash"][0] == h1
+
+
+def test_annotations_kept_apart_from_current_label(store):
+    a, b = _ids(store, 2)
+    lab = store.labels
+    store.add_annotations([{"item_id": a, "annotator": "x", "label": lab[0]},
+                           {"item_id": a, "annotator": "y", "label": lab[1]},
+                           {"item_id": b, "annotator": "x", "label": lab[2]}])
+    ann = store.annotations(a)
+    assert sorted(ann["annotator"]) == ["x", "y"]
+    assert store.get(a)["label"] == store.get(a)["original_label"]
+    assert store.history().empty
+
+
+def test_reimport_unchanged_skip_and_update(store):
+    frame = store.to_pandas()
+    assert store.import_dataset(frame)["unchanged"] == len(frame)
+    changed = frame.copy()
+    changed.loc[0, "label"] = next(lab for lab in store.labels if lab != frame["label"][0])
+    assert store.import_dataset(changed, on_conflict="skip")["skipped"] == 1
+    stats = store.import_dataset(changed, on_conflict="update", author="sync")
+    assert stats["updated"] == 1
+    row = store.history().iloc[-1]
+    assert (row["source"], row["author"], row["new_value"]) == ("import", "sync", changed["label"][0])
+
+
+def test_token_classification_store(tmp_path):
+    table = load_dataset(make_ner_sample(n_sentences=40), task="token-classification", id_column="id")
+    store = LabelStore.open(tmp_path / "ner.db")
+    store.import_dataset(table)
+    item = store.get(table["item_id"][0])
+    assert item["tokens"] == list(table["tokens"][0])
+    tags = list(item["label"])
+    j = next(i for i, t in enumerate(tags) if t.startswith("B-"))
+    kind = tags[j][2:]
+    new_kind = next(t for t in ("PER", "ORG", "LOC", "MISC") if t != kind)
+    k = j
+    while k < len(tags) and (k == j or tags[k] == f"I-{kind}"):
+        tags[k] = ("B-" if k == j else "I-") + new_kind
+        k += 1
+    store.set_label(item["item_id"], tags, author="ann")
+    assert store.get(item["item_id"])["label"] == tags
+    assert json.loads(store.history().iloc[-1]["new_value"]) == tags
+    with pytest.raises(Exception, match="tokens but"):
+        store.set_label(item["item_id"], tags[:-1], author="ann")
+    with pytest.raises(Exception, match="token 0"):
+        store.set_label(item["item_id"], ["I-PER"] + tags[1:], author="ann")
+    store.close()
+
+
+def test_store_reopens_with_everything(store_path, sample_table):
+    with LabelStore.open(store_path) as s:
+        s.import_dataset(sample_table)
+        item = sample_table["item_id"][0]
+        new = next(lab for lab in s.labels if lab != sample_table["label"][0])
+        s.set_label(item, new, author="ann")
+        s.snapshot("v1")
+    with LabelStore.open(store_path) as s:
+        assert s.get(item)["label"] == new
+        assert len(s.history()) == 1 and s.snapshots()["name"].tolist() == ["v1"]
