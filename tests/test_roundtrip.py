@@ -6,14 +6,13 @@ import json
 import random
 from pathlib import Path
 
+import datasets  # the 'data' extra; make test installs it
 import pandas as pd
 import pytest
 
 from workbench import LabelStore, load_dataset
 from workbench.bio import spans
 from workbench.sample import make_classification_sample, make_ner_sample
-
-datasets = pytest.importorskip("datasets", reason="the 'data' extra (datasets) is part of make test's install")
 
 
 def _source(name: str, shared: Path) -> tuple[pd.DataFrame, str, dict]:

@@ -61,6 +61,19 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run_notebook(args: argparse.Namespace) -> int:
+    from workbench.notebooks import parse_value, run_notebook
+
+    params = {key: parse_value(value) for key, value in args.param}
+    results = run_notebook(args.name, out_dir=args.out, parameters=params, timeout=args.timeout)
+    print(f"executed notebook: {results['executed_notebook']}")
+    for key in ("report", "export", "review_queue"):
+        if results.get(key):
+            print(f"{key.replace('_', ' ')}: {results[key]}")
+    print(f"results: {Path(args.out).resolve() / 'results.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``workbench`` command."""
     parser = argparse.ArgumentParser(
@@ -118,6 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="folder to write into (created if missing)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("run-notebook", help="execute a workbench notebook headless with papermill",
+                       description="Run a notebook of notebooks/ (or a path) with parameters, INTERACTIVE=False "
+                                   "and OUTPUT_DIR=--out; print the executed notebook and the reports it wrote. "
+                                   "Example: workbench run-notebook 00_quickstart -p DATA_PATH data.csv "
+                                   "-p LABEL_COLUMN intent --out build/qs")
+    p.add_argument("name", help="notebook name (e.g. 00_quickstart) or path")
+    p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                   help="a parameter; VALUE is read as JSON when it parses (numbers, true, null), else as text")
+    p.add_argument("--out", default="build/notebooks", help="output folder (default build/notebooks)")
+    p.add_argument("--timeout", type=int, default=1200, help="seconds any one cell may run")
+    p.set_defaults(func=_cmd_run_notebook)
     return parser
 
 

@@ -310,7 +310,9 @@ class LabelStore:
         on_conflict : {"error", "skip", "update"}
             What to do with an item id that is already stored with other content or
             another label: refuse the whole import, keep the stored item, or take
-            the new label (written to the log with source ``import``).
+            the new label (written to the log with source ``import``). Items whose
+            content and label match what was first imported are unchanged, so
+            re-importing a file keeps the corrections made since.
         author : str
             Recorded on log rows the import writes.
 
@@ -349,12 +351,13 @@ class LabelStore:
 
         def run(conn: Connection) -> dict[str, int]:
             stats = {"added": 0, "unchanged": 0, "updated": 0, "skipped": 0}
-            existing: dict[str, tuple[str, str | None]] = {}
+            existing: dict[str, tuple[str, str | None, str | None]] = {}
             ids = [r["item_id"] for r in records]
             for chunk in _chunks(ids, 900):
-                rows = conn.execute(sa.select(S.items.c.item_id, S.items.c.content_hash, S.items.c.label)
-                                    .where(S.items.c.item_id.in_(chunk))).all()
-                existing.update({r[0]: (r[1], r[2]) for r in rows})
+                # Compared with the label first imported, so re-importing the same file keeps corrections.
+                rows = conn.execute(sa.select(S.items.c.item_id, S.items.c.content_hash, S.items.c.original_label,
+                                              S.items.c.label).where(S.items.c.item_id.in_(chunk))).all()
+                existing.update({r[0]: (r[1], r[2], r[3]) for r in rows})
             if current_task is None:
                 conn.execute(sa.insert(S.meta), [{"key": "task", "value": task},
                                                  {"key": "normalization",
@@ -376,7 +379,10 @@ class LabelStore:
                 elif on_conflict == "skip":
                     stats["skipped"] += 1
                 elif on_conflict == "update" and old[0] == rec["content_hash"]:
-                    updates.append((rec["item_id"], old[1], rec["label"]))
+                    if old[2] != rec["label"]:
+                        updates.append((rec["item_id"], old[2], rec["label"]))
+                    else:
+                        stats["unchanged"] += 1
                 else:
                     what = "content" if old[0] != rec["content_hash"] else "label"
                     raise DataError(

@@ -1,0 +1,35 @@
+"""Default model resolution works offline and fails clearly."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.errors import ModelNotFoundError
+from workbench.models import DEFAULT_MODEL, resolve_model
+
+
+def test_default_model_is_the_packaged_minilm():
+    path = resolve_model(None)
+    assert (path / "config.json").exists() and (path / "model.safetensors").exists()
+    assert resolve_model(DEFAULT_MODEL) == path
+
+
+def test_local_folder_without_weights(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ModelNotFoundError, match="no weights"):
+        resolve_model(tmp_path)
+
+
+def test_local_folder_with_weights(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    assert resolve_model(tmp_path) == tmp_path
+
+
+def test_default_model_loads_offline_with_transformers():
+    import transformers  # the 'train' extra; make test installs it
+    path = resolve_model(None)
+    tok = transformers.AutoTokenizer.from_pretrained(path)
+    model = transformers.AutoModel.from_pretrained(path)
+    out = model(**tok(["where is my order?"], return_tensors="pt"))
+    assert out.last_hidden_state.shape[-1] == 384

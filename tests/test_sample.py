@@ -1,0 +1,46 @@
+"""The embedded demo data is deterministic, valid, and carries the planted errors it promises."""
+
+from __future__ import annotations
+
+from workbench import load_dataset
+from workbench.bio import find_bio_error
+from workbench.sample import INTENTS, make_classification_sample, make_ner_sample, write_samples
+
+
+def test_classification_sample_is_deterministic_and_noisy_as_promised():
+    a = make_classification_sample(seed=0)
+    b = make_classification_sample(seed=0)
+    assert a.equals(b)
+    assert not a.equals(make_classification_sample(seed=1))
+    assert len(a) == 3000 and set(a["label"]) == set(INTENTS)
+    train = a[a["split"] == "train"]
+    noise = (train["label"] != train["true_label"]).mean()
+    assert 0.05 <= noise <= 0.07
+    assert (a["is_noisy"] == (a["label"] != a["true_label"])).all()
+    test = a[a["split"] == "test"]
+    assert (test["label"] == test["true_label"]).all() and 0.15 < len(test) / len(a) < 0.25
+    counts = a["true_label"].value_counts()
+    assert counts.max() / counts.min() > 2.5  # imbalanced on purpose
+    assert a["text"].duplicated().sum() >= 10  # exact duplicates
+    lengths = a["text"].str.len()
+    assert lengths.min() < 40 and lengths.max() > 150
+
+
+def test_ner_sample_is_valid_iob2_with_planted_errors():
+    frame = make_ner_sample(seed=0)
+    assert len(frame) == 300
+    assert make_ner_sample(seed=0).equals(frame)
+    for tokens, tags, true in zip(frame["tokens"], frame["tags"], frame["true_tags"]):
+        assert len(tokens) == len(tags) == len(true)
+        assert find_bio_error(tags) is None and find_bio_error(true) is None
+    assert 15 <= frame["has_error"].sum() <= 30
+    kinds = {t[2:] for tags in frame["true_tags"] for t in tags if t != "O"}
+    assert kinds == {"PER", "ORG", "LOC", "MISC"}
+
+
+def test_written_samples_load(tmp_path):
+    paths = write_samples(tmp_path)
+    table = load_dataset(paths["classification"], id_column="id")
+    assert table.attrs["workbench"]["labels"] == sorted(INTENTS)
+    ner = load_dataset(paths["ner"], task="token-classification", id_column="id")
+    assert len(ner) == 300

@@ -1,0 +1,74 @@
+"""Run the workbench's parameterised notebooks headless with papermill."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import DataFileError, require
+
+#: Where the notebooks live in a checkout (the package sits beside the folder).
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def find_notebook(name: str | os.PathLike[str]) -> Path:
+    """Resolve ``00_quickstart``, ``00_quickstart.ipynb`` or a path to a notebook file."""
+    path = Path(name)
+    candidates = [path, Path("notebooks") / path, NOTEBOOK_DIR / path]
+    for cand in list(candidates):
+        if cand.suffix != ".ipynb":
+            candidates.append(cand.with_name(cand.name + ".ipynb"))
+    for cand in candidates:
+        if cand.is_file():
+            return cand.resolve()
+    known = sorted(p.stem for p in NOTEBOOK_DIR.glob("*.ipynb")) if NOTEBOOK_DIR.is_dir() else []
+    raise DataFileError(f"no notebook {str(name)!r}; the workbench's notebooks are {known}")
+
+
+def parse_value(text: str) -> Any:
+    """Read a ``-p KEY VALUE`` value: JSON when it parses (numbers, true/false, null, lists), else the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def run_notebook(name: str | os.PathLike[str], *, out_dir: str | os.PathLike[str],
+                 parameters: dict[str, Any] | None = None, timeout: int = 1200,
+                 kernel_name: str = "python3") -> dict[str, Any]:
+    """Execute a notebook headless and read back the ``results.json`` it writes.
+
+    Parameters
+    ----------
+    name : str or path
+        A notebook of ``notebooks/`` by name, or a path.
+    out_dir : path
+        Where the executed notebook, ``results.json`` and the notebook's other
+        outputs go; passed to the notebook as ``OUTPUT_DIR``.
+    parameters : dict, optional
+        Values for the notebook's ``parameters`` cell. ``INTERACTIVE`` is False
+        unless given.
+    timeout : int
+        Seconds any one cell may run.
+
+    Returns
+    -------
+    dict
+        The notebook's results, plus ``executed_notebook`` (the output path).
+    """
+    papermill = require("papermill", extra="notebooks", purpose="running notebooks headless")
+    source = find_notebook(name)
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    params = {"INTERACTIVE": False, **(parameters or {}), "OUTPUT_DIR": str(out)}
+    executed = out / source.name
+    papermill.execute_notebook(  # type: ignore[attr-defined]
+        str(source), str(executed), parameters=params, kernel_name=kernel_name, execution_timeout=timeout,
+        cwd=str(source.parent), progress_bar=False,
+    )
+    results_path = out / "results.json"
+    results: dict[str, Any] = json.loads(results_path.read_text()) if results_path.exists() else {}
+    results["executed_notebook"] = str(executed)
+    return results
