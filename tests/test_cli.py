@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +13,11 @@ import pytest
 from workbench import LabelStore
 from workbench.cli import main
 
+SCRIPT = Path(sys.executable).parent / "workbench"  # the console script of this interpreter's environment
+
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    exe = shutil.which("workbench")
-    cmd = [exe, *args] if exe else [sys.executable, "-m", "workbench.cli", *args]
-    return subprocess.run(cmd, capture_output=True, text=True)
+    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True)
 
 
 @pytest.mark.parametrize("command", ["import", "export", "history", "sample", "run-notebook"])
@@ -30,7 +29,7 @@ def test_help_explains_each_command(command):
 
 
 def test_console_script_is_installed():
-    assert shutil.which("workbench"), "the 'workbench' console script is missing: pip install -e ."
+    assert SCRIPT.exists(), f"the 'workbench' console script is missing from {SCRIPT.parent}: pip install -e ."
 
 
 def test_sample_import_history_export(tmp_path: Path, capsys):

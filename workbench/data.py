@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.bio import find_bio_error, repair_bio as _repair_bio, split_tag, tag_set
+from workbench.bio import find_bio_error, split_tag, tag_set
+from workbench.bio import repair_bio as _repair_bio
 from workbench.errors import ColumnError, DataError, DataFileError, ValueProblem
 from workbench.normalize import DEFAULT_NORMALIZATION, NORMALIZATIONS, content_hash, make_item_ids, normalize_text
 from workbench.readers import read_source
@@ -158,7 +159,8 @@ def load_dataset(
 
 def _locator(source: Any, raw: pd.DataFrame) -> Any:
     """Describe row ``i`` the way the user can find it in their source."""
-    suffix = str(source).lower().rsplit(".", 1)[-1] if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__") else ""
+    is_path = isinstance(source, (str, bytes)) or hasattr(source, "__fspath__")
+    suffix = str(source).lower().rsplit(".", 1)[-1] if is_path else ""
     if suffix in ("csv", "tsv", "tab"):
         return lambda i: f"line {i + 2}"
     if suffix in ("jsonl", "ndjson"):
@@ -253,7 +255,7 @@ def _clean_labels(values: list[Any], rows: list[int], name: str, column: str | N
             kind, text = "int", str(int(value))
         elif isinstance(value, numbers.Real):
             if float(value).is_integer():
-                kind, text = "int", str(int(value))
+                kind, text = "int", str(int(float(value)))
             else:
                 raise ValueProblem(f"{where}: the label {value!r} is a fractional number; labels must be class names "
                                    "or integer class ids")
@@ -313,7 +315,8 @@ def _build_tokens(raw: pd.DataFrame, name: str, locate: Any, *, tokens_column: s
                   repair: bool, normalization: str) -> tuple[pd.DataFrame, list[str]]:
     tcol = _pick_column(raw, tokens_column, TOKEN_COLUMNS, "text_column", "tokens", name)
     gcol = _pick_column(raw, tags_column, TAG_COLUMNS, "label_column", "tags", name)
-    all_tokens, all_tags = [], []
+    all_tokens: list[list[Any]] = []
+    all_tags: list[list[Any] | None] = []
     for i, (tokens, tags) in enumerate(zip(raw[tcol].tolist(), raw[gcol].tolist())):
         where = f"{name}: {locate(i)}"
         tok = _as_list(tokens)

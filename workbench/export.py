@@ -111,14 +111,12 @@ def _atomic_text(path: Path, text: str, *, atomic: bool = True) -> None:
         os.replace(target, path)
 
 
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
+def _plain(row: Any) -> dict[str, Any]:
     out = {}
     for k, v in row.items():
         if hasattr(v, "tolist"):
             v = v.tolist()
-        elif isinstance(v, float) and v != v:
+        elif isinstance(v, float) and v != v or v is pd.NA:
             v = None
-        elif v is pd.NA:
-            v = None
-        out[k] = v
+        out[str(k)] = v
     return out

@@ -93,7 +93,8 @@ def _hf_to_pandas(ds: Any) -> pd.DataFrame:
             frame[col] = [names[v] if v is not None and v >= 0 else None for v in frame[col].tolist()]
         elif inner is not None and type(inner).__name__ == "ClassLabel":
             names = inner.names
-            frame[col] = [[names[v] for v in seq] if seq is not None else None for seq in frame[col].tolist()]
+            mapped = [[names[v] for v in seq] if seq is not None else None for seq in frame[col].tolist()]
+            frame[col] = pd.Series(mapped, index=frame.index, dtype=object)
     return frame
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -253,7 +254,7 @@ def make_ner_sample(*, n_sentences: int = 300, error_rate: float = 0.08, seed: i
         ``(n_sentences, 5)``: id, tokens, tags, true_tags, has_error.
     """
     rng = random.Random(seed)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i in range(n_sentences):
         template = rng.choice(NER_TEMPLATES)
         tokens: list[str] = []

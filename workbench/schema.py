@@ -87,7 +87,7 @@ Index("ix_log_item", log.c.item_id, log.c.id)
 Index("ix_log_author_batch", log.c.author, log.c.batch)
 Index("ix_log_undo_of", log.c.undo_of)
 
-annotations = Table(
+item_annotations = Table(
     "annotations",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -96,7 +96,7 @@ annotations = Table(
     Column("label", Text, nullable=False),
     Column("time", Float, nullable=False),
 )
-Index("ix_annotations_item", annotations.c.item_id)
+Index("ix_annotations_item", item_annotations.c.item_id)
 
 scans = Table(
     "scans",

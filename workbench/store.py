@@ -94,6 +94,7 @@ class Filters:
         if isinstance(value, cls):
             return value
         names = {f.name for f in fields(cls)}
+        assert isinstance(value, dict)
         unknown = set(value) - names
         if unknown:
             raise DataError(f"unknown filter(s) {sorted(unknown)}; filters are {sorted(names)}")
@@ -341,7 +342,8 @@ class LabelStore:
                 label_set = sorted({v for v in table[label_col] if isinstance(v, str)})
             else:
                 from workbench.bio import split_tag, tag_set
-                label_set = tag_set({split_tag(t)[1] for tg in table[label_col] if tg is not None for t in tg} - {None})
+                kinds = {split_tag(t)[1] for tg in table[label_col] if tg is not None for t in tg}
+                label_set = tag_set(k for k in kinds if k is not None)
         current_task = self.task
         if current_task is not None and current_task != task:
             raise DataError(f"the store holds {current_task} items; this table is {task}. Use another store path")
@@ -368,7 +370,8 @@ class LabelStore:
                 conn.execute(sa.insert(S.labels), [{"name": n, "position": len(known) + i}
                                                    for i, n in enumerate(new_labels)])
             start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(S.items.c.pos), -1))).scalar_one() + 1
-            fresh, updates = [], []
+            fresh: list[dict[str, Any]] = []
+            updates: list[tuple[str, str | None, str | None]] = []
             for rec in records:
                 old = existing.get(rec["item_id"])
                 if old is None:
@@ -503,9 +506,16 @@ class LabelStore:
         """
         where = self._where(Filters.coerce(filters))
         c = S.items.c
+        order = self._order(order_by)
+        offset = max(0, int(offset))
         query = (sa.select(c.item_id, c.text, c.tokens, c.split, c.original_label, c.label, c.status, c.score,
                            c.suggested_label, c.suggested_prob, c.issues, c.extra)
-                 .where(*where).order_by(*self._order(order_by)).offset(max(0, int(offset))).limit(int(limit)))
+                 .where(*where).order_by(*order).limit(int(limit)))
+        if not where and len(order) == 2 and str(order[0]) == str(c.pos.asc()):
+            # Items are never deleted, so positions are 0..n-1: seek instead of skipping rows.
+            query = query.where(c.pos >= offset)
+        else:
+            query = query.offset(offset)
         rows = self._read(lambda conn: conn.execute(query).mappings().all())
         decoded = [self._decode_row(dict(r)) for r in rows]
         for row in decoded:
@@ -611,7 +621,7 @@ class LabelStore:
                                                            old_value=old, new_value=new, author=author,
                                                            source=source, time=now, note=note))
                 current[item_id] = (new, tokens_json)
-                written.append(int(res.inserted_primary_key[0]))
+                written.append(_inserted_id(res))
             return written
         return self._retrying(run)
 
@@ -639,7 +649,7 @@ class LabelStore:
                                                            old_value=old, new_value=status, author=author,
                                                            source="human", time=now, note=note))
                 current[item_id] = (status,)
-                written.append(int(res.inserted_primary_key[0]))
+                written.append(_inserted_id(res))
             return written
         return self._retrying(run)
 
@@ -654,15 +664,16 @@ class LabelStore:
             When the author has nothing left to undo.
         """
         _check_actor(author, "undo")
-        L = S.log.c
+        log_c = S.log.c
 
         def run(conn: Connection) -> list[int]:
-            undone = sa.select(L.undo_of).where(L.undo_of.is_not(None), L.author == author)
-            batch = conn.execute(sa.select(sa.func.max(L.batch)).where(
-                L.author == author, L.undo_of.is_(None), L.source != "import", L.batch.not_in(undone))).scalar()
+            undone = sa.select(log_c.undo_of).where(log_c.undo_of.is_not(None), log_c.author == author)
+            batch = conn.execute(sa.select(sa.func.max(log_c.batch)).where(
+                log_c.author == author, log_c.undo_of.is_(None), log_c.source != "import",
+                log_c.batch.not_in(undone))).scalar()
             if batch is None:
                 raise NothingToUndoError(f"{author!r} has nothing left to undo in {self.url}")
-            rows = conn.execute(sa.select(S.log).where(L.batch == batch).order_by(L.id.desc())).mappings().all()
+            rows = conn.execute(sa.select(S.log).where(log_c.batch == batch).order_by(log_c.id.desc())).mappings().all()
             new_batch = _next_batch(conn)
             now = time.time()
             written = []
@@ -675,7 +686,7 @@ class LabelStore:
                     batch=new_batch, item_id=row["item_id"], field=row["field"], old_value=current,
                     new_value=row["old_value"], author=author, source="undo", time=now,
                     note=f"undo of log row {row['id']}", undo_of=batch))
-                written.append(int(res.inserted_primary_key[0]))
+                written.append(_inserted_id(res))
             return written
         return self._retrying(run)
 
@@ -687,7 +698,9 @@ class LabelStore:
         rows : DataFrame or iterable of dict
             Columns ``item_id, annotator, label`` (optional ``time``).
         """
-        records = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else list(rows)
+        records: list[dict[str, Any]] = (
+            [{str(k): v for k, v in r.items()} for r in rows.to_dict("records")] if isinstance(rows, pd.DataFrame)
+            else list(rows))
         labels = set(self.labels)
         now = time.time()
         clean = []
@@ -701,21 +714,21 @@ class LabelStore:
                           "time": float(r.get("time") or now)})
 
         def run(conn: Connection) -> int:
-            found = _fetch_items(conn, list({r["item_id"] for r in clean}), S.items.c.pos)
+            found = _fetch_items(conn, list({str(r["item_id"]) for r in clean}), S.items.c.pos)
             for r in clean:
                 if r["item_id"] not in found:
                     raise UnknownItemError(f"annotation for unknown item {r['item_id']!r}; nothing was added")
             for chunk in _chunks(clean, _CHUNK):
-                conn.execute(sa.insert(S.annotations), chunk)
+                conn.execute(sa.insert(S.item_annotations), chunk)
             return len(clean)
         return self._retrying(run)
 
     def annotations(self, item_id: str | None = None) -> pd.DataFrame:
         """Annotators' labels: item_id, annotator, label, time."""
-        q = sa.select(S.annotations.c.item_id, S.annotations.c.annotator, S.annotations.c.label,
-                      S.annotations.c.time).order_by(S.annotations.c.id)
+        q = sa.select(S.item_annotations.c.item_id, S.item_annotations.c.annotator, S.item_annotations.c.label,
+                      S.item_annotations.c.time).order_by(S.item_annotations.c.id)
         if item_id is not None:
-            q = q.where(S.annotations.c.item_id == item_id)
+            q = q.where(S.item_annotations.c.item_id == item_id)
         rows = self._read(lambda c: c.execute(q).all())
         return pd.DataFrame(rows, columns=["item_id", "annotator", "label", "time"])
 
@@ -749,7 +762,8 @@ class LabelStore:
             conn.execute(sa.insert(S.scans).values(scan_id=scan_id, created=time.time(), model=model,
                                                    params=json.dumps(params or {})))
             long = [{"scan_id": scan_id, "item_id": r["item_id"], "name": name, "value": _float(r[name]),
-                     "suggested_label": enc(r.get("suggested_label")), "suggested_prob": _float(r.get("suggested_prob"))}
+                     "suggested_label": enc(r.get("suggested_label")),
+                     "suggested_prob": _float(r.get("suggested_prob"))}
                     for r in records for name in extra_cols]
             for chunk in _chunks(long, _CHUNK):
                 conn.execute(sa.insert(S.scores), chunk)
@@ -925,6 +939,12 @@ def _translate(exc: sa.exc.DBAPIError, url: str) -> WorkbenchError:
     return StoreError(f"{url}: database error: {text}")
 
 
+def _inserted_id(result: Any) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
 def _chunks(seq: Sequence[T], n: int) -> Iterator[Sequence[T]]:
     for i in range(0, len(seq), n):
         yield seq[i:i + n]
@@ -976,6 +996,7 @@ def _item_records(table: pd.DataFrame, task: str, extras: list[str]) -> Iterator
     extra_rows = table[extras].to_dict("records") if extras else [{}] * len(table)
     for item_id, c, lab, sp, h, ex in zip(table["item_id"].tolist(), content, labels, splits,
                                           table["content_hash"].tolist(), extra_rows):
+        rec: dict[str, Any]
         if tokens:
             toks = list(c)
             label = json.dumps(list(lab)) if lab is not None else None
