@@ -134,7 +134,9 @@ def main() -> None:
     con.execute("PRAGMA synchronous=FULL")
     con.execute("CREATE TABLE items (item_id TEXT PRIMARY KEY, label TEXT)")
     con.execute("CREATE TABLE log (id INTEGER PRIMARY KEY, item_id TEXT, old TEXT, new TEXT, author TEXT, t REAL)")
+    con.execute("BEGIN")
     con.executemany("INSERT INTO items VALUES (?, ?)", zip(ids, table["label"]))
+    con.execute("COMMIT")
 
     def base_write() -> None:
         i = rng.randrange(n)
@@ -152,6 +154,10 @@ def main() -> None:
                  f"{pct(b, 50):.1f} / {pct(b, 95):.1f}", f"{pct(b, 95) / pct(a, 95):.1f}x"))
     print(rows[-1])
     store.close()
+    con.close()
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, " \
               f"SQLite {sqlite3.sqlite_version}"

@@ -1,0 +1,158 @@
+"""Label-issue scores and filters on synthetic data with planted noise from a known noise matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import f1_score, roc_auc_score
+
+from workbench import quality as Q
+from workbench.errors import DataError
+
+K = 4
+# P(given = i | true = j): columns sum to 1; asymmetric, as annotators confuse some pairs more.
+NOISE = np.array([
+    [0.85, 0.10, 0.00, 0.05],
+    [0.10, 0.80, 0.05, 0.00],
+    [0.05, 0.10, 0.90, 0.05],
+    [0.00, 0.00, 0.05, 0.90],
+])
+
+
+def planted(n: int = 4000, seed: int = 0):
+    """True labels, noisy labels drawn from NOISE, and probabilities from a decent model of the truth."""
+    rng = np.random.default_rng(seed)
+    true = rng.choice(K, size=n, p=[0.4, 0.3, 0.2, 0.1])
+    given = np.array([rng.choice(K, p=NOISE[:, t]) for t in true])
+    logits = rng.normal(0, 1.0, (n, K))
+    logits[np.arange(n), true] += 3.0
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    return true, given, probs
+
+
+@pytest.fixture(scope="module")
+def data():
+    return planted()
+
+
+def test_scores_match_definitions(data):
+    _, y, p = data
+    sc = Q.self_confidence(y, p)
+    assert np.allclose(sc, p[np.arange(len(y)), y])
+    other = p.copy()
+    other[np.arange(len(y)), y] = -1
+    assert np.allclose(Q.normalized_margin(y, p), (sc - other.max(1) + 1) / 2)
+
+
+@pytest.mark.parametrize("method", ["self_confidence", "normalized_margin", "confidence_weighted_entropy"])
+def test_scores_rank_planted_errors_first(data, method):
+    true, y, p = data
+    s = Q.label_quality_scores(y, p, method=method)
+    assert roc_auc_score(true != y, -s) > 0.9
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 6), st.integers(5, 40), st.integers(0, 10_000))
+def test_scores_in_unit_interval_and_invariant_to_class_order(k, n, seed):
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(k) * 0.5, size=n)
+    y = rng.integers(0, k, n)
+    perm = rng.permutation(k)
+    inverse = np.argsort(perm)
+    for method in ("self_confidence", "normalized_margin", "confidence_weighted_entropy"):
+        s = Q.label_quality_scores(y, p, method=method)
+        assert np.all((s >= 0) & (s <= 1))
+        # relabel classes: column perm[j] of the new matrix is column j of the old one
+        s2 = Q.label_quality_scores(perm[y], p[:, inverse], method=method)
+        assert np.allclose(s, s2)
+
+
+def test_noise_matrix_and_rate_are_recovered(data):
+    true, y, p = data
+    est = Q.noise_matrix(y, p)
+    assert np.allclose(est.sum(0), 1)
+    assert np.abs(est - NOISE).max() < 0.06
+    assert abs(Q.noise_rate(y, p) - (true != y).mean()) < 0.03
+
+
+def test_thresholds_are_class_means(data):
+    _, y, p = data
+    t = Q.per_class_thresholds(y, p)
+    for j in range(K):
+        assert np.isclose(t[j], p[y == j, j].mean())
+
+
+@pytest.mark.parametrize("filter_by", list(Q.FILTERS))
+def test_filters_find_planted_errors_at_least_as_well_as_cleanlab(data, filter_by):
+    import cleanlab.filter
+
+    true, y, p = data
+    ours = Q.find_label_issues(y, p, filter_by=filter_by)
+    theirs = cleanlab.filter.find_label_issues(y, p, filter_by=filter_by)
+    truth = true != y
+    assert f1_score(truth, ours) >= f1_score(truth, theirs) - 0.01
+    assert f1_score(truth, ours) > 0.6
+    if filter_by == "predicted_neq_given":
+        assert np.array_equal(ours, p.argmax(1) != y)
+    else:
+        assert not (ours & (p.argmax(1) == y)).any()
+
+
+def test_confident_joint_is_calibrated(data):
+    _, y, p = data
+    joint = Q.confident_joint(y, p)
+    assert np.isclose(joint.sum(), len(y))
+    assert np.allclose(joint.sum(1), np.bincount(y, minlength=K))
+
+
+def test_suggestions_are_argmax(data):
+    _, y, p = data
+    best, prob = Q.suggest_labels(p)
+    assert np.array_equal(best, p.argmax(1)) and np.allclose(prob, p.max(1))
+    table = Q.rank_label_issues(y, p, classes=list("abcd"))
+    assert table["score"].is_monotonic_increasing and table["rank"].tolist() == list(range(len(y)))
+    assert set(table["suggested_label"]) <= set("abcd")
+
+
+def test_neighbor_agreement_on_clusters():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(0, 1, (3, 16)) * 5
+    x = np.concatenate([c + rng.normal(0, 0.3, (50, 16)) for c in centers])
+    y = np.repeat([0, 1, 2], 50)
+    y_noisy = y.copy()
+    y_noisy[[3, 60, 120]] = [1, 2, 0]
+    s = Q.neighbor_agreement(y_noisy, x, k=10)
+    assert set(np.argsort(s)[:3]) == {3, 60, 120}
+    combined = Q.label_quality_scores(y_noisy, np.full((150, 3), 1 / 3), method="combined", embeddings=x)
+    assert set(np.argsort(combined)[:3]) == {3, 60, 120}
+
+
+def test_token_and_sentence_scores():
+    tags = [[0, 1, 2], [0, 0]]
+    probs = [np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.7, 0.1, 0.2]]),
+             np.array([[0.95, 0.025, 0.025], [0.9, 0.05, 0.05]])]
+    per_token = Q.token_scores(tags, probs)
+    assert np.allclose(per_token[0], [0.9, 0.8, 0.2])
+    assert np.allclose(Q.sentence_scores(per_token, method="min"), [0.2, 0.9])
+    soft = Q.sentence_scores(per_token, method="softmin")
+    assert 0.2 <= soft[0] < 0.3 and 0.9 <= soft[1] <= 0.95
+    issues = Q.token_issues(tags, probs, tag_names=["O", "B-PER", "I-PER"], item_ids=["s1", "s2"])
+    assert issues.to_dict("records") == [{"item_id": "s1", "token": 2, "given_tag": "I-PER", "suggested_tag": "O",
+                                          "score": pytest.approx(0.2), "suggested_prob": pytest.approx(0.7)}]
+
+
+@pytest.mark.parametrize(("labels", "probs", "says"), [
+    ([0, 1], np.array([0.5, 0.5]), "2-D"),
+    ([0, 1, 1], np.array([[0.5, 0.5], [0.5, 0.5]]), "labels has shape"),
+    ([0, 1], np.array([[0.5, 0.6], [0.5, 0.5]]), "sum to 1"),
+    ([0, 1], np.array([[np.nan, 1.0], [0.5, 0.5]]), "NaN"),
+    ([0, 2], np.array([[0.5, 0.5], [0.5, 0.5]]), "outside the classes"),
+    (["a", "b"], np.array([[0.5, 0.5], [0.5, 0.5]]), "class indices"),
+    ([0, 1], np.array([[1.5, -0.5], [0.5, 0.5]]), "negative"),
+    ([0, 0], np.array([[1.0], [1.0]]), "at least 2 classes"),
+])
+def test_bad_probabilities_give_clear_errors(labels, probs, says):
+    with pytest.raises(DataError, match=says):
+        Q.find_label_issues(labels, probs)

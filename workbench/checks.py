@@ -1,0 +1,287 @@
+"""Data checks beyond wrong labels, each registered by name: duplicates, conflicts, outliers, junk, imbalance.
+
+A check is a class with one method, :meth:`Check.run`, registered with :func:`register`;
+:func:`run_checks` runs them all (or the ones named). Add a check without touching
+any if-chain::
+
+    @register("too_long")
+    class TooLong(Check):
+        def run(self, ctx):
+            ...
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import DataError
+from workbench.normalize import normalize_text
+
+ISSUE_COLUMNS = ["item_id", "issue", "group", "detail"]
+
+
+@dataclass
+class CheckContext:
+    """What checks look at. Arrays are aligned with ``item_ids``.
+
+    Attributes
+    ----------
+    item_ids : list of str, ``(n,)``
+    texts : list of str, ``(n,)``
+    labels : list of str or None, ``(n,)``
+    normalization : str
+    embeddings : numpy.ndarray, optional, ``(n, d)`` unit vectors
+    params : dict
+        Per-check options, e.g. ``{"near_duplicate": {"threshold": 0.97}}``.
+    """
+
+    item_ids: list[str]
+    texts: list[str]
+    labels: list[str | None]
+    normalization: str = "NFC+whitespace"
+    embeddings: np.ndarray | None = None
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def option(self, check: str, name: str, default: Any) -> Any:
+        return self.params.get(check, {}).get(name, default)
+
+    def neighbors(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine k-nearest neighbours from the embeddings, computed once per scan."""
+        from workbench.quality import _unit, nearest_neighbors
+
+        if self.embeddings is None:
+            raise DataError("this check needs embeddings")
+        cached = self._cache.get("knn")
+        if cached is None or cached[0].shape[1] < k:
+            cached = nearest_neighbors(_unit(self.embeddings), k=k)
+            self._cache["knn"] = cached
+        return cached[0][:, :k], cached[1][:, :k]
+
+
+@dataclass
+class CheckResult:
+    """Item-level issues (``item_id, issue, group, detail``) and a summary for the report."""
+
+    name: str
+    issues: pd.DataFrame
+    summary: dict[str, Any]
+
+
+class Check(ABC):
+    """One data check. Set ``needs_embeddings`` when it reads ``ctx.embeddings``."""
+
+    name = ""
+    needs_embeddings = False
+
+    @abstractmethod
+    def run(self, ctx: CheckContext) -> CheckResult:
+        """Inspect the data and return the items at fault and a summary."""
+
+
+CHECKS: dict[str, type[Check]] = {}
+
+
+def register(name: str) -> Callable[[type[Check]], type[Check]]:
+    """Class decorator adding a check to :data:`CHECKS` under ``name``."""
+    def wrap(cls: type[Check]) -> type[Check]:
+        if name in CHECKS:
+            raise ValueError(f"a check named {name!r} is already registered")
+        cls.name = name
+        CHECKS[name] = cls
+        return cls
+    return wrap
+
+
+def run_checks(ctx: CheckContext, *, names: Sequence[str] | None = None) -> dict[str, CheckResult]:
+    """Run the named checks (default: all that the context has data for)."""
+    chosen = list(names) if names is not None else list(CHECKS)
+    unknown = [n for n in chosen if n not in CHECKS]
+    if unknown:
+        raise DataError(f"unknown check(s) {unknown}; registered checks are {sorted(CHECKS)}")
+    out = {}
+    for name in chosen:
+        check = CHECKS[name]()
+        if check.needs_embeddings and ctx.embeddings is None:
+            if names is not None:
+                raise DataError(f"the check {name!r} needs embeddings")
+            continue
+        out[name] = check.run(ctx)
+    return out
+
+
+def _issues(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=ISSUE_COLUMNS)
+
+
+def _groups_from_pairs(n: int, pairs: np.ndarray) -> np.ndarray:
+    """Connected components (union-find) of ``n`` items linked by ``pairs`` ``(m, 2)``."""
+    parent = np.arange(n)
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return int(a)
+
+    for a, b in pairs:
+        ra, rb = find(int(a)), find(int(b))
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return np.array([find(i) for i in range(n)])
+
+
+@register("exact_duplicate")
+class ExactDuplicates(Check):
+    """Items whose texts are equal after the dataset's normalisation."""
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        norm = pd.Series([normalize_text(t, normalization=ctx.normalization) for t in ctx.texts])
+        group = norm.groupby(norm).ngroup()
+        sizes = group.map(group.value_counts())
+        rows = [{"item_id": ctx.item_ids[i], "issue": "exact_duplicate", "group": f"dup-{group[i]}",
+                 "detail": f"{sizes[i]} copies"} for i in np.flatnonzero(sizes.to_numpy() > 1)]
+        n_groups = int(group[sizes > 1].nunique())
+        return CheckResult(self.name, _issues(rows), {"items": len(rows), "groups": n_groups,
+                                                      "coverage": float(norm.nunique() / max(len(norm), 1))})
+
+
+def near_duplicate_pairs(ctx: CheckContext, threshold: float) -> list[tuple[int, int]]:
+    """Index pairs ``(i, j)``, ``i < j``, of different normalised texts with embedding cosine >= threshold."""
+    key = f"near-{threshold}"
+    if key not in ctx._cache:
+        idx, sim = ctx.neighbors(min(10, max(1, len(ctx.texts) - 1)))
+        norm = [normalize_text(t, normalization=ctx.normalization) for t in ctx.texts]
+        ctx._cache[key] = sorted({(min(i, int(j)), max(i, int(j))) for i in range(len(idx))
+                                  for j, s in zip(idx[i], sim[i]) if s >= threshold and norm[i] != norm[j]})
+    pairs: list[tuple[int, int]] = ctx._cache[key]
+    return pairs
+
+
+@register("near_duplicate")
+class NearDuplicates(Check):
+    """Items whose embeddings have cosine similarity >= a threshold (default 0.97) with another, different text."""
+
+    needs_embeddings = True
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        threshold = float(ctx.option(self.name, "threshold", 0.97))
+        pairs = near_duplicate_pairs(ctx, threshold)
+        if not pairs:
+            return CheckResult(self.name, _issues([]), {"items": 0, "groups": 0, "threshold": threshold})
+        groups = _groups_from_pairs(len(ctx.texts), np.array(pairs))
+        linked = sorted({i for p in pairs for i in p})
+        rows = [{"item_id": ctx.item_ids[i], "issue": "near_duplicate", "group": f"near-{groups[i]}",
+                 "detail": f"cosine >= {threshold}"} for i in linked]
+        return CheckResult(self.name, _issues(rows), {"items": len(rows), "groups": len({groups[i] for i in linked}),
+                                                      "threshold": threshold})
+
+
+@register("conflicting_duplicate")
+class ConflictingDuplicates(Check):
+    """An item with an exact or near duplicate that carries another label: one is wrong, or the task is ambiguous.
+
+    Near duplicates are compared pair by pair, not by group, so a chain of similar
+    texts does not make distant items conflict.
+    """
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        norm = [normalize_text(t, normalization=ctx.normalization) for t in ctx.texts]
+        by_text: dict[str, list[int]] = {}
+        for i, t in enumerate(norm):
+            by_text.setdefault(t, []).append(i)
+        partners: dict[int, set[int]] = {}
+        for members in by_text.values():
+            for i in members:
+                partners.setdefault(i, set()).update(m for m in members if m != i)
+        if ctx.embeddings is not None:
+            threshold = float(ctx.option("near_duplicate", "threshold", 0.97))
+            for i, j in near_duplicate_pairs(ctx, threshold):
+                partners.setdefault(i, set()).add(j)
+                partners.setdefault(j, set()).add(i)
+        rows = []
+        for i, others in sorted(partners.items()):
+            mine = ctx.labels[i]
+            clash = sorted({ctx.labels[j] for j in others if ctx.labels[j] not in (None, mine)})
+            if mine is not None and clash:
+                first = min(j for j in others if ctx.labels[j] in clash)
+                rows.append({"item_id": ctx.item_ids[i], "issue": "conflicting_duplicate",
+                             "group": ctx.item_ids[first],
+                             "detail": f"labelled {mine!r}; a duplicate is labelled {', '.join(map(repr, clash))}"})
+        frame = _issues(rows)
+        return CheckResult(self.name, frame, {"items": len(frame)})
+
+
+@register("outlier")
+class Outliers(Check):
+    """Items far from all others: mean cosine distance to the k nearest neighbours in the top tail."""
+
+    needs_embeddings = True
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        k = int(ctx.option(self.name, "k", 10))
+        _, sim = ctx.neighbors(min(k, max(1, len(ctx.texts) - 1)))
+        dist = 1 - sim.mean(1)
+        med = float(np.median(dist))
+        mad = float(np.median(np.abs(dist - med))) or 1e-6
+        cut = med + float(ctx.option(self.name, "mads", 4.0)) * 1.4826 * mad
+        flagged = np.flatnonzero(dist > cut)
+        rows = [{"item_id": ctx.item_ids[i], "issue": "outlier", "group": None,
+                 "detail": f"kNN distance {dist[i]:.3f} > {cut:.3f}"} for i in flagged]
+        return CheckResult(self.name, _issues(rows), {"items": len(rows), "threshold": cut})
+
+
+_URL = re.compile(r"https?://\S+|www\.\S+")
+
+
+def _script(ch: str) -> str:
+    try:
+        return unicodedata.name(ch).split()[0]
+    except ValueError:
+        return "UNKNOWN"
+
+
+@register("junk_text")
+class JunkTexts(Check):
+    """Texts with no words: very short, only symbols, digits or URLs, or mostly in another script."""
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        min_chars = int(ctx.option(self.name, "min_chars", 3))
+        letters = [[c for c in _URL.sub(" ", t) if c.isalpha()] for t in ctx.texts]
+        scripts = [pd.Series([_script(c) for c in ls[:200]]).value_counts() for ls in letters]
+        main = pd.concat([s.head(1) for s in scripts if len(s)]).groupby(level=0).sum()
+        dominant = str(main.idxmax()) if len(main) else "LATIN"
+        rows = []
+        for i, (text, ls, sc) in enumerate(zip(ctx.texts, letters, scripts)):
+            reason = None
+            if len(text.strip()) < min_chars:
+                reason = f"shorter than {min_chars} characters"
+            elif not ls:
+                reason = "no letters (only symbols, digits or URLs)"
+            elif len(sc) and sc.index[0] != dominant and sc.iloc[0] / len(ls[:200]) > 0.8:
+                reason = f"written in {sc.index[0].title()} script, the dataset in {dominant.title()}"
+            if reason:
+                rows.append({"item_id": ctx.item_ids[i], "issue": "junk_text", "group": None, "detail": reason})
+        return CheckResult(self.name, _issues(rows), {"items": len(rows), "dominant_script": dominant})
+
+
+@register("class_imbalance")
+class ClassImbalance(Check):
+    """Class balance ``1 - sum_c (n_c/N - 1/C)^2`` and the classes much rarer than average (no item issues)."""
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        counts = pd.Series([lab for lab in ctx.labels if lab is not None]).value_counts()
+        n, c = int(counts.sum()), len(counts)
+        balance = 1 - float((((counts / max(n, 1)) - 1 / max(c, 1)) ** 2).sum())
+        rare = sorted(counts[counts < 0.2 * n / max(c, 1)].index.tolist())
+        ratio = float(counts.max() / counts.min()) if c else float("nan")
+        return CheckResult(self.name, _issues([]), {"balance": balance, "rare_classes": rare,
+                                                    "largest_to_smallest": ratio})

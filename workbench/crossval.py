@@ -1,0 +1,262 @@
+"""Out-of-fold predicted probabilities: every item is scored by a model that never saw it.
+
+``quick`` mode combines cheap views of the text, each under stratified k-fold:
+frozen sentence embeddings with a multinomial logistic regression, and word +
+character n-gram TF-IDF with a logistic regression. Each view's regularisation is
+chosen by an inner cross-validation on the outer fold's training part only (nested
+CV). The views' out-of-fold probabilities are pooled log-linearly with weights and a
+temperature fitted to the out-of-fold log loss (three numbers, so the pooling itself
+barely overfits).
+
+``finetune`` mode runs k-fold fine-tunes through the training engine.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from workbench.errors import DataError, WorkbenchError, require
+
+MODES = ("quick", "finetune")
+VIEWS = ("embedding", "tfidf")
+EMBED_CS = (0.5, 2.0, 8.0, 32.0)
+TFIDF_CS = (2.0, 8.0, 32.0)
+
+
+@dataclass
+class OutOfFold:
+    """Out-of-fold probabilities and how they were made.
+
+    Attributes
+    ----------
+    pred_probs : numpy.ndarray
+        ``(n_items, n_classes)`` float64; rows sum to 1; column ``j`` is ``classes[j]``.
+    classes : list of str
+    labels : numpy.ndarray
+        ``(n_items,)`` int, the given labels as indices into ``classes``.
+    views : dict of str to numpy.ndarray
+        Each view's own out-of-fold probabilities, same shape as ``pred_probs``.
+    params : dict
+        Folds, seed, the regularisation chosen per view and fold, pooling weights.
+    """
+
+    pred_probs: np.ndarray
+    classes: list[str]
+    labels: np.ndarray
+    views: dict[str, np.ndarray] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def accuracy(self) -> float:
+        """Share of items whose given label is the most probable class."""
+        return float((self.pred_probs.argmax(1) == self.labels).mean())
+
+
+def encode_labels(labels: Sequence[str], classes: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Map string labels to indices into ``classes`` (sorted labels when not given).
+
+    Raises
+    ------
+    DataError
+        For a missing label or one outside ``classes``.
+    """
+    values = list(labels)
+    for i, v in enumerate(values):
+        if not isinstance(v, str):
+            raise DataError(f"item {i} has no label ({v!r}); out-of-fold probabilities need a label on every item")
+    cls = list(classes) if classes is not None else sorted(set(values))
+    index = {c: j for j, c in enumerate(cls)}
+    out = np.empty(len(values), dtype=np.int64)
+    for i, v in enumerate(values):
+        if v not in index:
+            raise DataError(f"item {i} has the label {v!r}, which is not among the classes {cls}")
+        out[i] = index[v]
+    return out, cls
+
+
+def check_folds(y: np.ndarray, classes: Sequence[str], folds: int) -> int:
+    """The number of folds to use, or a clear error for data that cannot be cross-validated.
+
+    A class with fewer items than folds lowers the folds (down to 2); a class with
+    a single item, a single class, or fewer items than folds is an error.
+    """
+    n = len(y)
+    if folds < 2:
+        raise DataError(f"folds must be at least 2, got {folds}")
+    if n < folds:
+        raise DataError(f"{n} items cannot be split into {folds} folds; label more items or lower folds")
+    counts = np.bincount(y, minlength=len(classes))
+    present = [c for c, k in zip(classes, counts) if k > 0]
+    if len(present) < 2:
+        raise DataError(f"all items have the label {present[0]!r}; finding label errors needs at least two classes"
+                        if present else "no labelled items")
+    single = [c for c, k in zip(classes, counts) if k == 1]
+    if single:
+        raise DataError(f"the class(es) {single} have a single item, which no other fold can learn from; label more "
+                        "examples of them, merge them into another class, or drop them before scanning")
+    smallest = int(counts[counts > 0].min())
+    return min(folds, smallest)
+
+
+def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: Sequence[str] | None = None,
+                      mode: str = "quick", folds: int = 5, seed: int = 0, embeddings: np.ndarray | None = None,
+                      views: Sequence[str] = VIEWS, embed: Callable[[Sequence[str]], np.ndarray] | None = None,
+                      progress: bool = True, **finetune: Any) -> OutOfFold:
+    """Out-of-fold class probabilities for every item.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        ``(n_items,)``
+    labels : sequence of str
+        ``(n_items,)`` the given (possibly wrong) labels.
+    classes : sequence of str, optional
+        Column order of the result; default the sorted labels.
+    mode : {"quick", "finetune"}
+    folds : int
+        Outer stratified folds (lowered, with a note in ``params``, when a class is smaller).
+    seed : int
+    embeddings : numpy.ndarray, optional
+        ``(n_items, d)`` precomputed embeddings for the ``embedding`` view.
+    views : sequence of {"embedding", "tfidf"}
+    embed : callable, optional
+        Computes embeddings when they are not given (default :func:`workbench.embed.embed_texts`).
+
+    Returns
+    -------
+    OutOfFold
+    """
+    if mode not in MODES:
+        raise DataError(f"unknown mode {mode!r}; use one of {list(MODES)}")
+    if len(texts) != len(labels):
+        raise DataError(f"{len(texts)} texts but {len(labels)} labels")
+    y, cls = encode_labels(labels, classes)
+    k = check_folds(y, cls, folds)
+    if mode == "finetune":
+        return _finetune(texts, y, cls, folds=k, seed=seed, **finetune)
+    unknown = [v for v in views if v not in VIEWS]
+    if unknown or not views:
+        raise DataError(f"unknown view(s) {unknown}; use some of {list(VIEWS)}")
+    sklearn_ms = require("sklearn.model_selection", extra="train", purpose="out-of-fold probabilities")
+    splitter = sklearn_ms.StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)  # type: ignore[attr-defined]
+    splits = list(splitter.split(np.zeros(len(y)), y))
+    per_view: dict[str, np.ndarray] = {}
+    chosen: dict[str, list[float]] = {}
+    for view in views:
+        if view == "embedding":
+            if embeddings is None:
+                from workbench.embed import embed_texts
+
+                embeddings = (embed or (lambda t: embed_texts(t, progress=progress)))(list(texts))
+            if len(embeddings) != len(y):
+                raise DataError(f"embeddings have {len(embeddings)} rows for {len(y)} items")
+            per_view[view], chosen[view] = _oof_linear(np.asarray(embeddings, dtype=np.float64), y, len(cls),
+                                                       splits, EMBED_CS, seed)
+        else:
+            features = _tfidf_features(texts)
+            per_view[view], chosen[view] = _oof_linear(features, y, len(cls), splits, TFIDF_CS, seed, sparse=True)
+    pooled, weights, temperature = pool_views(list(per_view.values()), y)
+    params = {"mode": mode, "folds": k, "folds_asked": folds, "seed": seed, "C": chosen,
+              "pool_weights": dict(zip(per_view, weights)), "temperature": temperature}
+    return OutOfFold(pooled, cls, y, per_view, params)
+
+
+def _tfidf_features(texts: Sequence[str]) -> Any:
+    """Word 1-2 grams and character 2-5 grams, sublinear tf; fitted without labels, so no label leaks."""
+    text_mod = require("sklearn.feature_extraction.text", extra="train", purpose="TF-IDF features")
+    pipe_mod = require("sklearn.pipeline", extra="train", purpose="TF-IDF features")
+    tfidf = text_mod.TfidfVectorizer  # type: ignore[attr-defined]
+    union = pipe_mod.FeatureUnion([  # type: ignore[attr-defined]
+        ("word", tfidf(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=200_000)),
+        ("char", tfidf(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
+                       max_features=300_000)),
+    ])
+    return union.fit_transform(list(texts)).tocsr()
+
+
+def _oof_linear(x: Any, y: np.ndarray, n_classes: int, splits: list[tuple[np.ndarray, np.ndarray]],
+                cs: Sequence[float], seed: int, *, sparse: bool = False) -> tuple[np.ndarray, list[float]]:
+    joblib = require("joblib", extra="train", purpose="out-of-fold probabilities")
+    n_jobs = min(len(splits), os.cpu_count() or 1)
+    fitted = joblib.Parallel(n_jobs=n_jobs)(  # type: ignore[attr-defined]
+        joblib.delayed(_fit_fold)(x[train], y[train], x[test], cs, seed, sparse)  # type: ignore[attr-defined]
+        for train, test in splits)
+    out = np.zeros((len(y), n_classes))
+    chosen = []
+    for (_, test), (classes_, probs, c) in zip(splits, fitted):
+        # a class missing from this fold's training part gets no column: it stays 0 before smoothing
+        out[np.ix_(test, classes_)] = probs
+        chosen.append(c)
+    return _smooth(out), chosen
+
+
+def _fit_fold(x_train: Any, y_train: np.ndarray, x_test: Any, cs: Sequence[float], seed: int,
+              sparse: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    """Choose C by an inner stratified CV on this fold's training part, refit, predict the held-out part."""
+    lm = require("sklearn.linear_model", extra="train", purpose="out-of-fold probabilities")
+    counts = np.bincount(y_train)
+    inner = max(2, min(3, int(counts[counts > 0].min())))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence notes on the inner grid are expected
+        model = lm.LogisticRegressionCV(  # type: ignore[attr-defined]
+            Cs=list(cs), cv=inner, max_iter=200 if sparse else 500, scoring="neg_log_loss", random_state=seed,
+        ).fit(x_train, y_train)
+    return model.classes_, model.predict_proba(x_test), float(np.atleast_1d(model.C_)[0])
+
+
+def _smooth(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    p = np.clip(p, eps, None)
+    return p / p.sum(1, keepdims=True)
+
+
+def pool_views(views: list[np.ndarray], y: np.ndarray) -> tuple[np.ndarray, list[float], float]:
+    """Log-linear pooling ``softmax(sum_v w_v log p_v / T)`` with ``w`` on the simplex and ``T`` fitted by OOF log loss.
+
+    Returns
+    -------
+    pooled : numpy.ndarray
+        ``(n_items, n_classes)``
+    weights : list of float
+    temperature : float
+    """
+    if len(views) == 1:
+        return views[0], [1.0], 1.0
+    logs = np.stack([np.log(v) for v in views])  # (V, n, C)
+    best: tuple[float, list[float], float] | None = None
+    grid = np.linspace(0, 1, 11)
+    for w0 in grid if len(views) == 2 else [None]:
+        weights = [float(w0), 1 - float(w0)] if w0 is not None else [1 / len(views)] * len(views)
+        mix = np.tensordot(np.array(weights), logs, axes=1)
+        for t in (0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0):
+            p = _softmax(mix / t)
+            loss = -float(np.mean(np.log(p[np.arange(len(y)), y])))
+            if best is None or loss < best[0]:
+                best = (loss, weights, t)
+    assert best is not None
+    _, weights, t = best
+    return _softmax(np.tensordot(np.array(weights), logs, axes=1) / t), weights, t
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / e.sum(1, keepdims=True))
+
+
+def _finetune(texts: Sequence[str], y: np.ndarray, classes: list[str], *, folds: int, seed: int,
+              **config: Any) -> OutOfFold:
+    try:
+        from workbench import train  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise WorkbenchError(
+            "mode='finetune' runs k-fold fine-tunes through the training engine (workbench.train), which this "
+            "installation does not have yet; use mode='quick'"
+        ) from exc
+    probs = train.kfold_predict_proba(list(texts), y, classes, folds=folds, seed=seed, **config)
+    return OutOfFold(_smooth(probs), classes, y, {"finetune": probs}, {"mode": "finetune", "folds": folds,
+                                                                          "seed": seed, **config})

@@ -1,0 +1,200 @@
+"""Sentence embeddings from any encoder: length-sorted batches, dynamic padding, mean pooling, a disk cache.
+
+The cache is keyed by (model, max length, content hash), so a re-scan embeds only
+texts that are new or changed. On a CPU with AVX-512 bf16 the encoder runs under
+bf16 autocast (measured faster here, see BENCHMARKS.md); on CUDA under bf16 or fp16.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workbench.errors import DataError, require
+from workbench.models import DEFAULT_MODEL, resolve_model
+from workbench.normalize import content_hash
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def default_cache_dir() -> Path:
+    """``$WORKBENCH_CACHE`` or ``~/.cache/label-workbench``."""
+    return Path(os.environ.get("WORKBENCH_CACHE", Path.home() / ".cache" / "label-workbench"))
+
+
+def cpu_has_bf16() -> bool:
+    """True when the CPU has native bf16 matrix instructions (AVX-512 BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def choose_precision(precision: str, device: str) -> str:
+    """Resolve ``auto`` to the precision that measured fastest for the device."""
+    if precision not in PRECISIONS:
+        raise DataError(f"unknown precision {precision!r}; use one of {list(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device.startswith("cuda"):
+        torch = require("torch", extra="train", purpose="embedding texts")
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"  # type: ignore[attr-defined]
+    return "bf16" if cpu_has_bf16() else "fp32"
+
+
+def default_device() -> str:
+    torch = require("torch", extra="train", purpose="embedding texts")
+    return "cuda" if torch.cuda.is_available() else "cpu"  # type: ignore[attr-defined]
+
+
+class EmbeddingCache:
+    """Vectors on disk by content hash, one folder per (model, max length, precision).
+
+    New vectors go to a new shard file, so two processes adding to the same cache
+    never overwrite each other's work.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, model_key: str, max_length: int, precision: str) -> None:
+        key = hashlib.sha256(f"{model_key}|{max_length}|{precision}".encode()).hexdigest()[:16]
+        self.folder = Path(root) / "embeddings" / key
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "key.txt").write_text(f"{model_key}\nmax_length={max_length}\nprecision={precision}\n")
+
+    def load(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        wanted = set(hashes)
+        found: dict[str, np.ndarray] = {}
+        for shard in sorted(self.folder.glob("shard-*.npz")):
+            try:
+                with np.load(shard, allow_pickle=False) as data:
+                    keys, vecs = data["hashes"], data["vectors"]
+            except (OSError, ValueError, KeyError):
+                continue  # a shard cut short by a crash is ignored and recomputed
+            for h, v in zip(keys.tolist(), vecs):
+                if h in wanted:
+                    found[h] = v
+        return found
+
+    def save(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        if not len(hashes):
+            return
+        tmp = self.folder / f".tmp-{uuid.uuid4().hex}.npz"
+        np.savez(tmp, hashes=np.array(list(hashes)), vectors=vectors.astype(np.float32))
+        os.replace(tmp, self.folder / f"shard-{uuid.uuid4().hex}.npz")
+
+
+class Encoder:
+    """A loaded encoder that embeds texts; keep one around to embed several sets."""
+
+    def __init__(self, model: str | os.PathLike[str] | None = None, *, max_length: int = 128,
+                 device: str | None = None, precision: str = "auto") -> None:
+        transformers = require("transformers", extra="train", purpose="embedding texts")
+        self.torch = require("torch", extra="train", purpose="embedding texts")
+        self.path = resolve_model(model)
+        self.model_key = DEFAULT_MODEL if model is None else str(model)
+        self.device = device or default_device()
+        self.precision = choose_precision(precision, self.device)
+        self.max_length = int(max_length)
+        if self.max_length <= 0:
+            raise DataError(f"max_length must be positive, got {max_length}")
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(self.path))  # type: ignore[attr-defined]
+        self.model = transformers.AutoModel.from_pretrained(str(self.path)).to(self.device).eval()  # type: ignore[attr-defined]
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = True) -> np.ndarray:
+        """Embed texts.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(len(texts), hidden)`` float32, L2-normalised mean-pooled vectors, in input order.
+        """
+        torch: Any = self.torch
+        tqdm = require("tqdm.auto", extra="train", purpose="progress bars").tqdm  # type: ignore[attr-defined]
+        n = len(texts)
+        if n == 0:
+            return np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
+        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length, padding=False)
+        ids = enc["input_ids"]
+        # Longest first: the first batch shows the memory peak at once, and batches pad little.
+        order = np.argsort([-len(x) for x in ids], kind="stable")
+        out = np.zeros((n, self.model.config.hidden_size), dtype=np.float32)
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        device_type = "cuda" if self.device.startswith("cuda") else "cpu"
+        pad = self.tokenizer.pad_token_id or 0
+        bar = tqdm(total=n, desc="embedding", unit="text", disable=not progress, leave=False)
+        with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
+            for start in range(0, n, batch_size):
+                idx = order[start:start + batch_size]
+                width = max(len(ids[i]) for i in idx)
+                batch = np.full((len(idx), width), pad, dtype=np.int64)
+                mask = np.zeros((len(idx), width), dtype=np.int64)
+                for row, i in enumerate(idx):
+                    batch[row, :len(ids[i])] = ids[i]
+                    mask[row, :len(ids[i])] = 1
+                input_ids = torch.from_numpy(batch).to(self.device, non_blocking=True)
+                attn = torch.from_numpy(mask).to(self.device, non_blocking=True)
+                hidden = self.model(input_ids=input_ids, attention_mask=attn).last_hidden_state.float()
+                m = attn.unsqueeze(-1).float()
+                pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                out[idx] = pooled.cpu().numpy()
+                bar.update(len(idx))
+        bar.close()
+        return out
+
+
+def embed_texts(texts: Sequence[str], *, model: str | os.PathLike[str] | None = None, max_length: int = 128,
+                batch_size: int = 64, device: str | None = None, precision: str = "auto",
+                cache_dir: str | os.PathLike[str] | None = None, use_cache: bool = True, progress: bool = True,
+                encoder: Encoder | None = None) -> np.ndarray:
+    """Embed texts, reusing cached vectors for texts seen before with the same model and settings.
+
+    Parameters
+    ----------
+    texts : sequence of str
+    model : str or path, optional
+        Any encoder; default the packaged all-MiniLM-L6-v2.
+    max_length : int
+        Tokens kept per text.
+    precision : {"auto", "fp32", "bf16", "fp16"}
+    cache_dir : path, optional
+        Default :func:`default_cache_dir`.
+    encoder : Encoder, optional
+        An already loaded encoder (its model, length and precision win).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(texts), hidden)`` float32, L2-normalised.
+    """
+    hashes = [content_hash(t, normalization="none") for t in texts]
+    enc_settings = encoder
+    model_key = enc_settings.model_key if enc_settings else (DEFAULT_MODEL if model is None else str(model))
+    if enc_settings:
+        max_length, prec = enc_settings.max_length, enc_settings.precision
+    else:
+        prec = choose_precision(precision, device or default_device())
+    cache = EmbeddingCache(cache_dir or default_cache_dir(), model_key=model_key, max_length=max_length,
+                           precision=prec) if use_cache else None
+    found = cache.load(hashes) if cache else {}
+    missing = [i for i, h in enumerate(hashes) if h not in found]
+    unique_missing = list(dict.fromkeys(hashes[i] for i in missing))
+    if unique_missing:
+        first = {h: i for i, h in reversed(list(enumerate(hashes)))}
+        todo = [texts[first[h]] for h in unique_missing]
+        encoder = encoder or Encoder(model, max_length=max_length, device=device, precision=prec)
+        vectors = encoder.encode(todo, batch_size=batch_size, progress=progress)
+        if cache:
+            cache.save(unique_missing, vectors)
+        found.update(zip(unique_missing, vectors))
+    dim = next(iter(found.values())).shape[0] if found else 0
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    for i, h in enumerate(hashes):
+        out[i] = found[h]
+    return out

@@ -1,0 +1,113 @@
+"""The data-quality report: per class and overall counts, balance, noise, coverage, agreement and issue counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.checks import CheckResult
+
+
+@dataclass
+class QualityReport:
+    """What a scan found.
+
+    Attributes
+    ----------
+    overall : dict
+        n_items, n_labelled, n_classes, class_balance, estimated_noise_rate,
+        coverage, annotator_consistency (None without annotations), issue_counts.
+    per_class : pandas.DataFrame
+        One row per class: count, share, estimated_noise, flagged, and a column per issue type.
+    noise_matrix : pandas.DataFrame
+        Estimated ``P(given | true)``, given labels as rows, true classes as columns.
+    """
+
+    overall: dict[str, Any]
+    per_class: pd.DataFrame
+    noise_matrix: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"overall": self.overall, "per_class": self.per_class.reset_index().to_dict("records"),
+                "noise_matrix": self.noise_matrix.round(4).to_dict()}
+
+    def __str__(self) -> str:
+        o = self.overall
+        lines = [
+            f"items {o['n_items']} (labelled {o['n_labelled']}), classes {o['n_classes']}",
+            f"class balance {o['class_balance']:.3f}   estimated noise rate {o['estimated_noise_rate']:.3f}   "
+            f"coverage {o['coverage']:.3f}" + (f"   annotator consistency {o['annotator_consistency']:.3f}"
+                                               if o.get("annotator_consistency") is not None else ""),
+            "issues: " + ", ".join(f"{k} {v}" for k, v in o["issue_counts"].items()),
+            "",
+            self.per_class.to_string(float_format=lambda v: f"{v:.3f}"),
+        ]
+        return "\n".join(lines)
+
+
+def class_balance(counts: pd.Series) -> float:
+    """``1 - sum_c (n_c/N - 1/C)^2``: 1 for perfectly balanced classes."""
+    n, c = float(counts.sum()), len(counts)
+    if not c or not n:
+        return float("nan")
+    return 1 - float((((counts / n) - 1 / c) ** 2).sum())
+
+
+def annotator_consistency(annotations: pd.DataFrame) -> float | None:
+    """Share of items with two or more annotations on which every annotator agrees (None without any)."""
+    if annotations is None or annotations.empty:
+        return None
+    per_item = annotations.groupby("item_id")["label"].agg(["nunique", "size"])
+    multi = per_item[per_item["size"] >= 2]
+    if multi.empty:
+        return None
+    return float((multi["nunique"] == 1).mean())
+
+
+def build_report(*, item_ids: list[str], labels: list[str | None], classes: list[str], issues: pd.DataFrame,
+                 checks: dict[str, CheckResult], joint: np.ndarray | None,
+                 annotations: pd.DataFrame | None = None) -> QualityReport:
+    """Assemble the report from a scan's pieces.
+
+    Parameters
+    ----------
+    issues : pandas.DataFrame
+        ``item_id, issue`` rows, one per (item, issue type), label issues included.
+    joint : numpy.ndarray, optional
+        The calibrated confident joint ``(K, K)`` over ``classes``.
+    """
+    labelled = pd.Series([lab for lab in labels if lab is not None])
+    counts = labelled.value_counts().reindex(classes, fill_value=0)
+    per_class = pd.DataFrame({"count": counts, "share": counts / max(int(counts.sum()), 1)})
+    noise = float("nan")
+    matrix = pd.DataFrame()
+    if joint is not None:
+        rows = joint.sum(1)
+        per_class["estimated_noise"] = np.where(rows > 0, 1 - np.diag(joint) / np.where(rows > 0, rows, 1), 0.0)
+        noise = float(1 - np.trace(joint) / max(joint.sum(), 1e-12))
+        col = joint.sum(0, keepdims=True)
+        matrix = pd.DataFrame(joint / np.where(col > 0, col, 1), index=classes, columns=classes)
+    label_of = dict(zip(item_ids, labels))
+    issue_counts: dict[str, int] = {}
+    for kind, part in issues.groupby("issue"):
+        issue_counts[str(kind)] = int(part["item_id"].nunique())
+        per_class[str(kind)] = (pd.Series([label_of.get(i) for i in part["item_id"].unique()])
+                                .value_counts().reindex(classes, fill_value=0))
+    per_class.index.name = "class"
+    coverage = checks["exact_duplicate"].summary["coverage"] if "exact_duplicate" in checks else float("nan")
+    overall = {
+        "n_items": len(item_ids),
+        "n_labelled": int(counts.sum()),
+        "n_classes": int((counts > 0).sum()),
+        "class_balance": class_balance(counts[counts > 0]),
+        "estimated_noise_rate": noise,
+        "coverage": coverage,
+        "annotator_consistency": annotator_consistency(annotations) if annotations is not None else None,
+        "issue_counts": issue_counts,
+        "checks": {name: r.summary for name, r in checks.items()},
+    }
+    return QualityReport(overall, per_class, matrix)

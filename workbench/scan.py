@@ -1,0 +1,183 @@
+"""A scan: embeddings -> out-of-fold probabilities -> label-issue scores -> data checks -> report -> store.
+
+``scan(store)`` is the one call behind the CLI's ``workbench scan`` and the quality panel.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.checks import CheckContext, CheckResult, run_checks
+from workbench.crossval import OutOfFold, out_of_fold_probs
+from workbench.errors import DataError
+from workbench.quality import (
+    confident_joint,
+    confidence_weighted_entropy,
+    find_label_issues,
+    neighbor_agreement,
+    normalized_margin,
+    self_confidence,
+    suggest_labels,
+)
+from workbench.report import QualityReport, build_report
+from workbench.store import LabelStore
+
+SCORE_COLUMNS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy", "neighbor_agreement")
+
+
+@dataclass
+class ScanResult:
+    """Everything a scan computed.
+
+    Attributes
+    ----------
+    scan_id : str
+    items : pandas.DataFrame
+        One row per item, worst label first: item_id, given_label, score, suggested_label,
+        suggested_prob, is_label_issue, issues (list of issue types), and each score column.
+    report : QualityReport
+    oof : OutOfFold or None
+        None when fewer than two classes were labelled.
+    checks : dict of str to CheckResult
+    seconds : dict of str to float
+        Time per stage.
+    """
+
+    scan_id: str
+    items: pd.DataFrame
+    report: QualityReport
+    oof: OutOfFold | None
+    checks: dict[str, CheckResult]
+    seconds: dict[str, float]
+
+    def label_issues(self) -> pd.DataFrame:
+        """Only the items flagged as label issues, worst first."""
+        return self.items[self.items["is_label_issue"]].reset_index(drop=True)
+
+
+def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5, seed: int = 0,
+         model: str | os.PathLike[str] | None = None, score: str = "normalized_margin",
+         filter_by: str = "prune_by_noise_rate", checks: Sequence[str] | None = None,
+         embeddings: np.ndarray | None = None, cache_dir: str | os.PathLike[str] | None = None,
+         precision: str = "auto", progress: bool = True, scan_id: str | None = None,
+         write: bool = True) -> ScanResult:
+    """Scan a store (or a table from :func:`workbench.data.load_dataset`) for label issues and data problems.
+
+    Parameters
+    ----------
+    data : LabelStore or pandas.DataFrame
+    mode : {"quick", "finetune"}
+        How the out-of-fold probabilities are made (see :mod:`workbench.crossval`).
+    score : str
+        The label-quality score pages sort by (see :func:`workbench.quality.label_quality_scores`).
+    filter_by : str
+        Which items are flagged as label issues (see :func:`workbench.quality.find_label_issues`).
+    checks : sequence of str, optional
+        Data checks to run (default all registered ones).
+    embeddings : numpy.ndarray, optional
+        ``(n_items, d)``, to skip embedding.
+    write : bool
+        Write scores, suggestions and issue types into the store (stores only).
+
+    Returns
+    -------
+    ScanResult
+    """
+    seconds: dict[str, float] = {}
+    store = data if isinstance(data, LabelStore) else None
+    table = store.to_pandas() if store is not None else data
+    if "text" not in table.columns:
+        raise DataError("quick scans read texts; this data is token classification. Scan it with the token "
+                        "scores of workbench.quality (token_scores, sentence_scores) on a token model's "
+                        "probabilities")
+    item_ids = table["item_id"].astype(str).tolist()
+    texts = table["text"].tolist()
+    labels = [v if isinstance(v, str) else None for v in table["label"].tolist()]
+    classes = list(table.attrs.get("workbench", {}).get("labels") or sorted({v for v in labels if v}))
+    normalization = table.attrs.get("workbench", {}).get("normalization", "NFC+whitespace")
+
+    t = time.perf_counter()
+    if embeddings is None:
+        from workbench.embed import embed_texts
+
+        embeddings = embed_texts(texts, model=model, cache_dir=cache_dir, precision=precision, progress=progress)
+    elif len(embeddings) != len(texts):
+        raise DataError(f"embeddings have {len(embeddings)} rows for {len(texts)} items")
+    seconds["embed"] = time.perf_counter() - t
+
+    labelled = np.array([v is not None for v in labels])
+    lab_idx = np.flatnonzero(labelled)
+    t = time.perf_counter()
+    oof = out_of_fold_probs([texts[i] for i in lab_idx], [labels[i] for i in lab_idx], classes=classes, mode=mode,
+                            folds=folds, seed=seed, embeddings=embeddings[lab_idx], progress=progress)
+    seconds["crossval"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    y, p = oof.labels, oof.pred_probs
+    names = np.asarray(classes, dtype=object)
+    columns: dict[str, np.ndarray] = {
+        "self_confidence": self_confidence(y, p),
+        "normalized_margin": normalized_margin(y, p),
+        "confidence_weighted_entropy": confidence_weighted_entropy(y, p),
+        "neighbor_agreement": neighbor_agreement(y, embeddings[lab_idx]),
+    }
+    if score == "combined":
+        from workbench.quality import NEIGHBOR_WEIGHT
+
+        columns["combined"] = ((1 - NEIGHBOR_WEIGHT) * columns["normalized_margin"]
+                               + NEIGHBOR_WEIGHT * columns["neighbor_agreement"])
+    if score not in columns:
+        raise DataError(f"unknown score {score!r}; use one of {list(columns) + ['combined']}")
+    flagged = find_label_issues(y, p, filter_by=filter_by)
+    best, prob = suggest_labels(p)
+    seconds["scores"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    ctx = CheckContext(item_ids=item_ids, texts=texts, labels=labels, normalization=normalization,
+                       embeddings=embeddings)
+    results = run_checks(ctx, names=checks)
+    seconds["checks"] = time.perf_counter() - t
+
+    issue_rows = [r.issues[["item_id", "issue"]] for r in results.values() if len(r.issues)]
+    issue_rows.append(pd.DataFrame({"item_id": [item_ids[i] for i in lab_idx[flagged]], "issue": "label"}))
+    all_issues = pd.concat(issue_rows, ignore_index=True).drop_duplicates()
+    by_item = all_issues.groupby("item_id")["issue"].agg(lambda s: sorted(set(s))).to_dict()
+
+    items = pd.DataFrame({"item_id": item_ids, "given_label": labels})
+    items["score"] = np.nan
+    items.loc[lab_idx, "score"] = columns[score]
+    items["suggested_label"] = None
+    items.loc[lab_idx, "suggested_label"] = names[best]
+    items["suggested_prob"] = np.nan
+    items.loc[lab_idx, "suggested_prob"] = prob
+    items["is_label_issue"] = False
+    items.loc[lab_idx, "is_label_issue"] = flagged
+    items["issues"] = [by_item.get(i, []) for i in item_ids]
+    for name in SCORE_COLUMNS:
+        items[name] = np.nan
+        items.loc[lab_idx, name] = columns[name]
+    items = items.sort_values("score", kind="stable", na_position="last").reset_index(drop=True)
+
+    annotations = store.annotations() if store is not None else None
+    report = build_report(item_ids=item_ids, labels=labels, classes=classes, issues=all_issues, checks=results,
+                          joint=confident_joint(y, p), annotations=annotations)
+    scan_id = scan_id or f"scan-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    if store is not None and write:
+        t = time.perf_counter()
+        store.write_scores(scan_id, items.drop(columns=["given_label", "is_label_issue"]),
+                           model=str(model) if model else "all-MiniLM-L6-v2",
+                           params=_scan_params(oof, mode=mode, score=score, filter_by=filter_by))
+        seconds["write"] = time.perf_counter() - t
+    return ScanResult(scan_id, items, report, oof, results, seconds)
+
+
+def _scan_params(oof: OutOfFold, **extra: Any) -> dict[str, Any]:
+    return {**extra, **{k: v for k, v in oof.params.items() if k != "mode"}}
