@@ -41,3 +41,24 @@ def store(store_path, sample_table):
     s.import_dataset(sample_table)
     yield s
     s.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A tiny random BERT with a word-piece tokenizer, saved like a hub model: loads in milliseconds."""
+    import transformers
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    words = ("where is my order refund please card broken account password cancel new address invoice help "
+             "the a to for and not it".split())
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *[f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"],
+             *list("abcdefghijklmnopqrstuvwxyz0123456789#?!.,'")]
+    (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
+    tokenizer = transformers.BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    config = transformers.BertConfig(vocab_size=len(dict.fromkeys(vocab)), hidden_size=32, num_hidden_layers=2,
+                                     num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    transformers.set_seed(0)
+    model = transformers.BertModel(config)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -20,7 +20,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("command", ["import", "export", "history", "sample", "run-notebook"])
+@pytest.mark.parametrize("command", ["import", "export", "history", "sample", "scan", "run-notebook"])
 def test_help_explains_each_command(command):
     out = _run(command, "--help")
     assert out.returncode == 0

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from workbench.notebooks import NOTEBOOK_DIR, run_notebook
@@ -35,12 +36,16 @@ def _assert_clean(executed: Path):
 
 
 def test_quickstart_on_the_sample(tmp_path: Path):
-    results = run_notebook("00_quickstart", out_dir=tmp_path, parameters={"SAMPLE_SIZE": 800}, timeout=600)
+    results = run_notebook("00_quickstart", out_dir=tmp_path, parameters={"SAMPLE_SIZE": 1200}, timeout=600)
     _assert_clean(Path(results["executed_notebook"]))
-    assert results["n_items"] == 800
-    assert results["n_log_rows"] == 4  # correction, review, and the two undo rows
+    assert results["n_items"] == 1200
+    assert results["n_planted_errors"] > 20
+    assert results["recall_top_2x"] >= 0.8
+    assert results["n_accepted"] > 0 and results["accepted_correct"] >= 0.9
+    # every accepted suggestion and every queued flag is one log row
+    queue = pd.read_csv(results["review_queue"])
+    assert results["n_log_rows"] == results["n_accepted"] + len(queue)
     assert Path(results["export"]).exists() and Path(results["log"]).exists()
-    assert results["n_planted_errors"] > 0
     assert json.loads((tmp_path / "results.json").read_text())["snapshot"] == results["snapshot"]
 
 

@@ -210,7 +210,7 @@ class ConflictingDuplicates(Check):
         rows = []
         for i, others in sorted(partners.items()):
             mine = ctx.labels[i]
-            clash = sorted({ctx.labels[j] for j in others if ctx.labels[j] not in (None, mine)})
+            clash = sorted({lab for j in others if (lab := ctx.labels[j]) is not None and lab != mine})
             if mine is not None and clash:
                 first = min(j for j in others if ctx.labels[j] in clash)
                 rows.append({"item_id": ctx.item_ids[i], "issue": "conflicting_duplicate",

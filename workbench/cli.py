@@ -61,6 +61,32 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_scan(args: argparse.Namespace) -> int:
+    import json
+
+    from workbench.data import load_dataset
+    from workbench.scan import scan
+    from workbench.store import LabelStore
+
+    target = args.store or args.data
+    with LabelStore.open(target) as store:
+        if args.store:  # DATA is a dataset file to import first
+            table = load_dataset(args.data, text_column=args.text_column, label_column=args.label_column,
+                                 id_column=args.id_column)
+            store.import_dataset(table, on_conflict="skip")
+        result = scan(store, folds=args.folds, seed=args.seed, model=args.model, filter_by=args.filter_by,
+                      progress=not args.no_progress)
+    print(result.report)
+    print(f"\nworst labels (of {int(result.items['is_label_issue'].sum())} flagged):")
+    cols = ["item_id", "given_label", "suggested_label", "suggested_prob", "score"]
+    print(result.label_issues()[cols].head(args.top).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print("\nseconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.report.to_dict(), indent=2, default=str))
+        print(f"report: {args.json}")
+    return 0
+
+
 def _cmd_run_notebook(args: argparse.Namespace) -> int:
     from workbench.notebooks import parse_value, run_notebook
 
@@ -131,6 +157,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="folder to write into (created if missing)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("scan", help="find likely wrong labels, duplicates, outliers and junk; print the report",
+                       description="Quick scan: embeddings + TF-IDF views under 5-fold cross-validation give every "
+                                   "item out-of-fold probabilities; confident learning flags likely label errors; "
+                                   "registered checks find duplicates, conflicts, outliers and junk. Scores and "
+                                   "suggestions are written into the store. Example: workbench scan labels.db, or "
+                                   "workbench scan train.csv --store labels.db")
+    p.add_argument("data", help="a store (SQLite file or URL), or a dataset file when --store is given")
+    p.add_argument("--store", help="import DATA into this store (created if missing), then scan it")
+    p.add_argument("--text-column")
+    p.add_argument("--label-column")
+    p.add_argument("--id-column")
+    p.add_argument("--model", help="encoder for the embeddings (default: the packaged all-MiniLM-L6-v2)")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--filter-by", default="prune_by_noise_rate",
+                   choices=["prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
+                            "predicted_neq_given"])
+    p.add_argument("--top", type=int, default=20, help="how many flagged items to print")
+    p.add_argument("--json", help="also write the report as JSON here")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_scan)
 
     p = sub.add_parser("run-notebook", help="execute a workbench notebook headless with papermill",
                        description="Run a notebook of notebooks/ (or a path) with parameters, INTERACTIVE=False "

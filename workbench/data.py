@@ -102,6 +102,7 @@ def load_dataset(
     if normalization not in NORMALIZATIONS:
         raise DataError(f"unknown normalization {normalization!r}; use one of {list(NORMALIZATIONS)}")
     raw, name = read_source(source, encoding=encoding, split=split)
+    raw = raw.reset_index(drop=True)  # a stored pandas index (e.g. from a sampled frame) is not the row order
     locate = _locator(source, raw)
     if len(raw) == 0:
         raise DataFileError(f"{name} has a header but no rows")

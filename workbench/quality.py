@@ -204,7 +204,7 @@ def _confident_class(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarr
     thresholds = per_class_thresholds(y, p)
     above = p >= thresholds - 1e-6
     masked = np.where(above, p, -1.0)
-    return masked.argmax(1), above.any(1)
+    return np.asarray(masked.argmax(1)), np.asarray(above.any(1))
 
 
 def noise_matrix(labels: Any, pred_probs: Any) -> np.ndarray:
@@ -385,9 +385,10 @@ def token_issues(tags: Sequence[Sequence[int]], token_probs: Sequence[np.ndarray
     for s, (t, p, sc) in enumerate(zip(tags, token_probs, scores)):
         p = np.asarray(p)
         best = p.argmax(1)
-        for j in np.flatnonzero(best != np.asarray(t)):
+        given = np.asarray(t, dtype=np.int64)
+        for j in np.flatnonzero(best != given):
             rows.append({"item_id": item_ids[s] if item_ids is not None else s, "token": int(j),
-                         "given_tag": tag_names[t[j]], "suggested_tag": tag_names[best[j]], "score": float(sc[j]),
-                         "suggested_prob": float(p[j, best[j]])})
+                         "given_tag": tag_names[int(given[j])], "suggested_tag": tag_names[int(best[j])],
+                         "score": float(sc[j]), "suggested_prob": float(p[j, best[j]])})
     frame = pd.DataFrame(rows, columns=["item_id", "token", "given_tag", "suggested_tag", "score", "suggested_prob"])
     return frame.sort_values("score", kind="stable").reset_index(drop=True)

@@ -19,8 +19,8 @@ from workbench.checks import CheckContext, CheckResult, run_checks
 from workbench.crossval import OutOfFold, out_of_fold_probs
 from workbench.errors import DataError
 from workbench.quality import (
-    confident_joint,
     confidence_weighted_entropy,
+    confident_joint,
     find_label_issues,
     neighbor_agreement,
     normalized_margin,
@@ -93,7 +93,7 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     """
     seconds: dict[str, float] = {}
     store = data if isinstance(data, LabelStore) else None
-    table = store.to_pandas() if store is not None else data
+    table: pd.DataFrame = store.to_pandas() if store is not None else data  # type: ignore[assignment]
     if "text" not in table.columns:
         raise DataError("quick scans read texts; this data is token classification. Scan it with the token "
                         "scores of workbench.quality (token_scores, sentence_scores) on a token model's "
@@ -101,7 +101,8 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     item_ids = table["item_id"].astype(str).tolist()
     texts = table["text"].tolist()
     labels = [v if isinstance(v, str) else None for v in table["label"].tolist()]
-    classes = list(table.attrs.get("workbench", {}).get("labels") or sorted({v for v in labels if v}))
+    classes: list[str] = list(table.attrs.get("workbench", {}).get("labels")
+                              or sorted({v for v in labels if v is not None}))
     normalization = table.attrs.get("workbench", {}).get("normalization", "NFC+whitespace")
 
     t = time.perf_counter()
@@ -116,7 +117,8 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     labelled = np.array([v is not None for v in labels])
     lab_idx = np.flatnonzero(labelled)
     t = time.perf_counter()
-    oof = out_of_fold_probs([texts[i] for i in lab_idx], [labels[i] for i in lab_idx], classes=classes, mode=mode,
+    given = [str(labels[i]) for i in lab_idx]
+    oof = out_of_fold_probs([texts[i] for i in lab_idx], given, classes=classes, mode=mode,
                             folds=folds, seed=seed, embeddings=embeddings[lab_idx], progress=progress)
     seconds["crossval"] = time.perf_counter() - t
 

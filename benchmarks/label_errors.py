@@ -1,0 +1,178 @@
+"""Label-error detection quality: our scores and filters against cleanlab 2.x on the same probabilities.
+
+(a) 20news test set: the published out-of-fold probabilities against the human-verified errors.
+(b) SST-2, TREC-6, banking77 train splits with asymmetric synthetic noise (10% and 20%) from a fixed
+    pair-flip noise matrix and seed; probabilities from our quick mode (computed once per row and
+    handed to both libraries).
+(c) CoNLL-2003 token errors: needs a token classifier from the fine-tuning engine; reported as not run.
+
+Usage: python benchmarks/label_errors.py [--rows 20news,sst2,trec,banking77] [--no-write]
+cleanlab is a benchmark/dev dependency only; workbench never imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from workbench import quality as Q  # noqa: E402
+from workbench.crossval import encode_labels, out_of_fold_probs  # noqa: E402
+from workbench.embed import embed_texts  # noqa: E402
+
+SHARED = Path(os.environ.get("WORKBENCH_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SCORES = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
+
+
+def pair_flip_noise(y: np.ndarray, k: int, rate: float, seed: int) -> np.ndarray:
+    """Asymmetric noise: each true class j is relabelled as one fixed other class pi(j) with probability ``rate``."""
+    rng = np.random.default_rng(seed)
+    target = (np.arange(k) + rng.integers(1, k, size=k)) % k  # a fixed wrong class per true class
+    flip = rng.random(len(y)) < rate
+    out = y.copy()
+    out[flip] = target[y[flip]]
+    return out
+
+
+def lift_at_k(truth: np.ndarray, score: np.ndarray) -> float:
+    k = int(truth.sum())
+    top = np.argsort(score, kind="stable")[:k]
+    return float(truth[top].mean() / max(truth.mean(), 1e-12))
+
+
+def evaluate(name: str, y: np.ndarray, p: np.ndarray, truth: np.ndarray, emb: np.ndarray | None) -> list[dict]:
+    import cleanlab.filter
+    import cleanlab.rank
+
+    rows = []
+    for method in SCORES:
+        ours = Q.label_quality_scores(y, p, method=method)
+        theirs = cleanlab.rank.get_label_quality_scores(y, p, method=method)
+        for who, s in (("ours", ours), ("cleanlab", theirs)):
+            rows.append({"row": name, "what": f"score {method}", "who": who, "AUROC": roc_auc_score(truth, -s),
+                         "AUPRC": average_precision_score(truth, -s), "lift@K": lift_at_k(truth, s)})
+    if emb is not None:
+        for method in ("neighbor_agreement", "combined"):
+            s = Q.label_quality_scores(y, p, method=method, embeddings=emb)
+            rows.append({"row": name, "what": f"score {method}", "who": "ours", "AUROC": roc_auc_score(truth, -s),
+                         "AUPRC": average_precision_score(truth, -s), "lift@K": lift_at_k(truth, s)})
+    for filter_by in Q.FILTERS:
+        ours = Q.find_label_issues(y, p, filter_by=filter_by)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = cleanlab.filter.find_label_issues(y, p, filter_by=filter_by)
+        for who, m in (("ours", ours), ("cleanlab", theirs)):
+            rows.append({"row": name, "what": f"filter {filter_by}", "who": who, "flagged": int(m.sum()),
+                         "precision": precision_score(truth, m, zero_division=0),
+                         "recall": recall_score(truth, m), "F1": f1_score(truth, m)})
+    return rows
+
+
+def row_20news() -> list[dict]:
+    d = SHARED / "20news_test_errors"
+    p = np.load(d / "cv_pred_probs.npy")
+    y = np.load(d / "original_labels.npy").astype(np.int64)
+    truth = pd.read_parquet(d / "test.parquet")["verified_error"].to_numpy().astype(bool)
+    p = p / p.sum(1, keepdims=True)
+    return evaluate("20news (paper's probabilities)", y, p, truth, None)
+
+
+def row_synthetic(dataset: str, rate: float, cache: dict, seed: int = 0) -> tuple[list[dict], dict]:
+    frame = pd.read_parquet(SHARED / dataset / "train.parquet")
+    texts = frame["text"].tolist()
+    y_true, classes = encode_labels(frame["label"].tolist())
+    y = pair_flip_noise(y_true, len(classes), rate, seed)
+    if dataset not in cache:
+        cache[dataset] = embed_texts(texts, progress=False)
+    emb = cache[dataset]
+    t = time.perf_counter()
+    oof = out_of_fold_probs(texts, [classes[i] for i in y], classes=classes, embeddings=emb, seed=seed,
+                            progress=False)
+    seconds = time.perf_counter() - t
+    truth = y != y_true
+    info = {"row": f"{dataset} {int(rate * 100)}%", "oof_accuracy_vs_noisy": oof.accuracy(),
+            "oof_accuracy_vs_true": float((oof.pred_probs.argmax(1) == y_true).mean()), "crossval_s": seconds,
+            "views": {k: float((v.argmax(1) == y).mean()) for k, v in oof.views.items()}}
+    return evaluate(info["row"], y, oof.pred_probs, truth, emb), info
+
+
+def to_markdown(rows: list[dict], infos: list[dict]) -> str:
+    frame = pd.DataFrame(rows)
+    out = []
+    scores = frame[frame["what"].str.startswith("score")]
+    piv = scores.pivot_table(index=["row", "what"], columns="who", values=["AUROC", "AUPRC", "lift@K"],
+                             sort=False)
+    out.append("| row | score | AUROC ours | AUROC cleanlab | AUPRC ours | AUPRC cleanlab | lift@K ours |")
+    out.append("|---|---|---|---|---|---|---|")
+    for (row, what), r in piv.iterrows():
+        cl = r.get(("AUROC", "cleanlab"), np.nan)
+        clp = r.get(("AUPRC", "cleanlab"), np.nan)
+        out.append(f"| {row} | {what[6:]} | {r[('AUROC', 'ours')]:.4f} | "
+                   f"{'' if pd.isna(cl) else f'{cl:.4f}'} | {r[('AUPRC', 'ours')]:.4f} | "
+                   f"{'' if pd.isna(clp) else f'{clp:.4f}'} | {r[('lift@K', 'ours')]:.2f} |")
+    out.append("")
+    filters = frame[frame["what"].str.startswith("filter")]
+    out.append("| row | filter | flagged ours / cleanlab | P ours / cleanlab | R ours / cleanlab | "
+               "F1 ours | F1 cleanlab |")
+    out.append("|---|---|---|---|---|---|---|")
+    for (row, what), part in filters.groupby(["row", "what"], sort=False):
+        o = part[part["who"] == "ours"].iloc[0]
+        c = part[part["who"] == "cleanlab"].iloc[0]
+        out.append(f"| {row} | {what[7:]} | {o['flagged']} / {c['flagged']} | {o['precision']:.3f} / "
+                   f"{c['precision']:.3f} | {o['recall']:.3f} / {c['recall']:.3f} | {o['F1']:.3f} | {c['F1']:.3f} |")
+    if infos:
+        out.append("")
+        out.append("| row | OOF accuracy vs noisy labels | vs true labels | per view (vs noisy) | cross-val s |")
+        out.append("|---|---|---|---|---|")
+        for i in infos:
+            views = ", ".join(f"{k} {v:.3f}" for k, v in i["views"].items())
+            out.append(f"| {i['row']} | {i['oof_accuracy_vs_noisy']:.3f} | {i['oof_accuracy_vs_true']:.3f} | "
+                       f"{views} | {i['crossval_s']:.0f} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", default="20news,sst2,trec,banking77")
+    ap.add_argument("--rates", default="0.1,0.2")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    wanted = args.rows.split(",")
+    rows: list[dict] = []
+    infos: list[dict] = []
+    if "20news" in wanted:
+        rows += row_20news()
+    cache: dict = {}
+    for dataset in [d for d in ("sst2", "trec", "banking77") if d in wanted]:
+        for rate in [float(r) for r in args.rates.split(",")]:
+            r, info = row_synthetic(dataset, rate, cache)
+            rows += r
+            infos.append(info)
+            print(json.dumps(info), flush=True)
+    table = to_markdown(rows, infos)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    text = (f"\n## Label-error detection vs cleanlab ({dt.date.today().isoformat()})\n\n"
+            f"Machine: {machine}. Command: `python benchmarks/label_errors.py --rows {args.rows}`. "
+            "Same probabilities for both libraries in every row. Synthetic noise: each true class is flipped to "
+            "one fixed other class (seeded) at the given rate. (c) CoNLL-2003 token errors: not run yet (needs "
+            "the token classifier of the fine-tuning engine).\n\n" + table + "\n")
+    print(text)
+    if not args.no_write:
+        with open(Path(__file__).resolve().parents[1] / "BENCHMARKS.md", "a") as fh:
+            fh.write(text)
+
+
+if __name__ == "__main__":
+    main()

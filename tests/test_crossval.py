@@ -1,0 +1,98 @@
+"""Out-of-fold probabilities: shapes, no leakage, awkward class layouts handled with clear messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workbench.crossval import out_of_fold_probs, pool_views
+from workbench.errors import DataError, WorkbenchError
+from workbench.sample import make_classification_sample
+
+
+@pytest.fixture(scope="module")
+def sample():
+    frame = make_classification_sample(n_items=500, seed=2)
+    return frame["text"].tolist(), frame["label"].tolist(), frame["true_label"].tolist()
+
+
+def _fake_embeddings(labels, seed=0):
+    """Embeddings that carry some class signal plus noise, so the embedding view has something to learn."""
+    rng = np.random.default_rng(seed)
+    classes = sorted(set(labels))
+    centers = rng.normal(0, 1, (len(classes), 24))
+    idx = np.array([classes.index(v) for v in labels])
+    return centers[idx] + rng.normal(0, 1.5, (len(labels), 24))
+
+
+def test_quick_mode_probabilities(sample):
+    texts, labels, true = sample
+    oof = out_of_fold_probs(texts, labels, embeddings=_fake_embeddings(true), progress=False)
+    assert oof.pred_probs.shape == (500, 8)
+    assert np.allclose(oof.pred_probs.sum(1), 1)
+    assert set(oof.views) == {"embedding", "tfidf"}
+    assert oof.accuracy() > 0.8
+    assert oof.params["folds"] == 5 and len(oof.params["C"]["tfidf"]) == 5
+    assert abs(sum(oof.params["pool_weights"].values()) - 1) < 1e-9
+
+
+def test_out_of_fold_means_no_item_sees_its_own_label():
+    # Pure-noise features: a model that saw its own items would fit them; out of fold it stays at chance.
+    rng = np.random.default_rng(0)
+    n = 300
+    labels = list(rng.choice(["a", "b", "c"], n))
+    texts = [f"item {i} token{rng.integers(0, 10 ** 6)}" for i in range(n)]
+    oof = out_of_fold_probs(texts, labels, embeddings=rng.normal(size=(n, 50)), progress=False)
+    assert oof.accuracy() < 0.45
+
+
+def test_tiny_class_lowers_the_folds_and_says_so(sample):
+    texts, labels, true = sample
+    labels = list(labels)
+    idx = [i for i, v in enumerate(labels) if v == "invoice_request"]
+    for i in idx[3:]:
+        labels[i] = "refund_request"
+    oof = out_of_fold_probs(texts, labels, embeddings=_fake_embeddings(true), progress=False, views=["embedding"])
+    assert oof.params["folds"] == 3 and oof.params["folds_asked"] == 5
+
+
+def test_class_absent_from_a_training_fold_keeps_its_column():
+    rng = np.random.default_rng(1)
+    texts = [f"text {i}" for i in range(40)]
+    labels = ["a"] * 19 + ["b"] * 19 + ["c"] * 2
+    oof = out_of_fold_probs(texts, labels, classes=["a", "b", "c", "d"], embeddings=rng.normal(size=(40, 8)),
+                            folds=2, progress=False, views=["embedding"])
+    assert oof.pred_probs.shape == (40, 4) and np.allclose(oof.pred_probs.sum(1), 1)
+    assert oof.classes == ["a", "b", "c", "d"]
+
+
+@pytest.mark.parametrize(("labels", "says"), [
+    (["a"] * 10, "at least two classes"),
+    (["a"] * 9 + ["b"], "single item"),
+    (["a", "b", "a"], "cannot be split into 5 folds"),
+    (["a"] * 5 + [None] * 5, "no label"),
+])
+def test_data_that_cannot_be_cross_validated(labels, says):
+    with pytest.raises(DataError, match=says):
+        out_of_fold_probs([f"t{i}" for i in range(len(labels))], labels, embeddings=np.zeros((len(labels), 4)),
+                          progress=False)
+
+
+def test_unknown_mode_view_and_finetune_without_engine(sample):
+    texts, labels, _ = sample
+    with pytest.raises(DataError, match="mode"):
+        out_of_fold_probs(texts, labels, mode="deep")
+    with pytest.raises(DataError, match="view"):
+        out_of_fold_probs(texts, labels, views=["bm25"], embeddings=np.zeros((500, 2)))
+    with pytest.raises(WorkbenchError, match="training engine"):
+        out_of_fold_probs(texts, labels, mode="finetune")
+
+
+def test_pooling_prefers_the_better_view():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 400)
+    good = np.full((400, 3), 0.1)
+    good[np.arange(400), y] = 0.8
+    bad = rng.dirichlet(np.ones(3), 400)
+    pooled, weights, t = pool_views([good, bad], y)
+    assert weights[0] > weights[1] and np.allclose(pooled.sum(1), 1)

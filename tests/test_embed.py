@@ -1,0 +1,68 @@
+"""Embeddings: dynamic padding gives the same vectors as one-by-one encoding, and the cache skips known texts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workbench import embed as E
+from workbench.errors import DataError
+
+TEXTS = ["where is my order", "refund please", "my card is broken and i want a refund for the order", "help",
+         "where is my order"]
+
+
+def test_encoder_shapes_and_unit_norm(tiny_bert):
+    enc = E.Encoder(tiny_bert, precision="fp32", device="cpu")
+    vecs = enc.encode(TEXTS, batch_size=2, progress=False)
+    assert vecs.shape == (5, 32) and vecs.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=1e-5)
+    # padding with longer neighbours in the batch must not change a text's vector
+    alone = np.stack([enc.encode([t], progress=False)[0] for t in TEXTS])
+    assert np.allclose(vecs, alone, atol=1e-5)
+    assert np.allclose(vecs[0], vecs[4])
+
+
+def test_bf16_is_close_to_fp32(tiny_bert):
+    fp32 = E.Encoder(tiny_bert, precision="fp32", device="cpu").encode(TEXTS, progress=False)
+    bf16 = E.Encoder(tiny_bert, precision="bf16", device="cpu").encode(TEXTS, progress=False)
+    assert (fp32 * bf16).sum(1).min() > 0.99
+
+
+def test_cache_embeds_only_new_texts(tiny_bert, tmp_path, monkeypatch):
+    first = E.embed_texts(TEXTS, model=tiny_bert, cache_dir=tmp_path, precision="fp32", device="cpu",
+                          progress=False)
+    calls: list[int] = []
+    real = E.Encoder.encode
+
+    def counting(self, texts, **kw):
+        calls.append(len(texts))
+        return real(self, texts, **kw)
+
+    monkeypatch.setattr(E.Encoder, "encode", counting)
+    again = E.embed_texts(TEXTS, model=tiny_bert, cache_dir=tmp_path, precision="fp32", device="cpu",
+                          progress=False)
+    assert calls == [] and np.allclose(first, again)
+    more = E.embed_texts([*TEXTS, "cancel the invoice"], model=tiny_bert, cache_dir=tmp_path, precision="fp32",
+                         device="cpu", progress=False)
+    assert calls == [1] and np.allclose(more[:5], first)
+    # another max length is another cache
+    E.embed_texts(TEXTS[:1], model=tiny_bert, cache_dir=tmp_path, precision="fp32", device="cpu", max_length=8,
+                  progress=False)
+    assert calls == [1, 1]
+
+
+def test_a_damaged_cache_shard_is_ignored(tiny_bert, tmp_path):
+    E.embed_texts(TEXTS, model=tiny_bert, cache_dir=tmp_path, precision="fp32", device="cpu", progress=False)
+    shard = next((tmp_path / "embeddings").rglob("shard-*.npz"))
+    shard.write_bytes(b"cut short")
+    vecs = E.embed_texts(TEXTS, model=tiny_bert, cache_dir=tmp_path, precision="fp32", device="cpu",
+                         progress=False)
+    assert vecs.shape == (5, 32)
+
+
+def test_bad_settings(tiny_bert):
+    with pytest.raises(DataError, match="precision"):
+        E.choose_precision("int4", "cpu")
+    with pytest.raises(DataError, match="max_length"):
+        E.Encoder(tiny_bert, max_length=0, device="cpu")

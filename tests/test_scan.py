@@ -1,0 +1,69 @@
+"""The quick scan on the embedded sample, end to end through the store (uses the packaged MiniLM)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from workbench import LabelStore, load_dataset
+from workbench.cli import main
+from workbench.sample import make_classification_sample
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory):
+    from workbench.scan import scan
+
+    folder = tmp_path_factory.mktemp("scan")
+    frame = make_classification_sample(seed=0)
+    store = LabelStore.open(folder / "labels.db")
+    store.import_dataset(load_dataset(frame, id_column="id"))
+    result = scan(store, progress=False, cache_dir=folder / "cache")
+    yield frame, store, result
+    store.close()
+
+
+def test_planted_errors_rank_in_the_top_twice_their_number(scanned):
+    frame, _, result = scanned
+    planted = set(frame.loc[frame["is_noisy"], "id"])
+    top = set(result.items["item_id"][: 2 * len(planted)])
+    assert len(planted & top) / len(planted) >= 0.8
+    flagged = set(result.label_issues()["item_id"])
+    assert len(flagged & planted) / len(flagged) > 0.7  # what is flagged is mostly really wrong
+
+
+def test_scan_writes_scores_suggestions_and_issues_into_the_store(scanned):
+    frame, store, result = scanned
+    page = store.page(0, 20)
+    assert page["item_id"].tolist() == result.items["item_id"][:20].tolist()
+    assert page["score"].is_monotonic_increasing
+    assert store.count({"issue": "label"}) == int(result.items["is_label_issue"].sum())
+    worst = page.iloc[0]
+    assert worst["suggested_label"] in store.labels and 0 < worst["suggested_prob"] <= 1
+    truth = frame.set_index("id")["true_label"]
+    hits = page[page["issues"].map(lambda v: "label" in v)]
+    assert (hits["suggested_label"] == truth[hits["item_id"]].to_numpy()).mean() > 0.8
+
+
+def test_report_has_every_section(scanned):
+    _, _, result = scanned
+    o = result.report.overall
+    assert o["n_items"] == 3000 and o["n_classes"] == 8
+    assert 0 < o["class_balance"] <= 1 and 0.02 < o["estimated_noise_rate"] < 0.12
+    assert 0.9 < o["coverage"] < 1
+    assert {"label", "exact_duplicate"} <= set(o["issue_counts"])
+    assert set(result.report.per_class.columns) >= {"count", "share", "estimated_noise", "label"}
+    json.dumps(result.report.to_dict())
+    assert "estimated noise rate" in str(result.report)
+
+
+def test_cli_scan_prints_the_report(scanned, tmp_path, capsys):
+    frame, _, _ = scanned
+    data = tmp_path / "small.parquet"
+    frame.sample(600, random_state=0).to_parquet(data)
+    assert main(["scan", str(data), "--store", str(tmp_path / "s.db"), "--id-column", "id", "--no-progress",
+                 "--json", str(tmp_path / "report.json")]) == 0
+    out = capsys.readouterr().out
+    assert "estimated noise rate" in out and "worst labels" in out
+    assert json.loads((tmp_path / "report.json").read_text())["overall"]["n_items"] == 600
