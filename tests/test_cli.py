@@ -20,7 +20,10 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("command", ["import", "export", "history", "sample", "scan", "run-notebook"])
+COMMANDS = ["import", "export", "history", "sample", "scan", "check-regression", "run-notebook"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_help_explains_each_command(command):
     out = _run(command, "--help")
     assert out.returncode == 0

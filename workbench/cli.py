@@ -87,6 +87,22 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check_regression(args: argparse.Namespace) -> int:
+    from workbench.metrics import check_regression
+
+    comp = check_regression(args.base, args.new, max_drop=args.max_drop, metric=args.metric, classes=args.classes,
+                            split=args.split, n_resamples=args.resamples, seed=args.seed)
+    for note in comp.notes:
+        print(f"note: {note}")
+    print(f"{comp.metric} per class, {comp.run_b} vs {comp.run_a}, {comp.n_items} items, gold: {comp.gold}")
+    print(comp.table.to_string(float_format=lambda v: f"{v:+.3f}" if abs(v) < 1 else f"{v:.3f}"))
+    if comp.regressed:
+        print(f"\nregressed beyond {args.max_drop} and beyond noise: {', '.join(comp.regressed)}")
+        return 1
+    print("\nno class regressed")
+    return 0
+
+
 def _cmd_run_notebook(args: argparse.Namespace) -> int:
     from workbench.notebooks import parse_value, run_notebook
 
@@ -179,6 +195,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the report as JSON here")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_scan)
+
+    p = sub.add_parser("check-regression", help="fail (exit 1) when a class got worse between two runs",
+                       description="Compare NEW_RUN with BASE_RUN class by class on the same evaluation items "
+                                   "(paired bootstrap intervals); exit 1 when a class drops by more than --max-drop "
+                                   "and beyond its interval, 0 otherwise, 2 on a usage error. Example: workbench "
+                                   "check-regression runs/base runs/new --max-drop 0.01 --metric f1")
+    p.add_argument("base", help="the baseline run folder")
+    p.add_argument("new", help="the new run folder")
+    p.add_argument("--max-drop", type=float, default=0.01)
+    p.add_argument("--metric", default="f1", choices=["precision", "recall", "f1"])
+    p.add_argument("--classes", nargs="+", help="only these classes")
+    p.add_argument("--split", help="evaluation split (default: test, else validation)")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_check_regression)
 
     p = sub.add_parser("run-notebook", help="execute a workbench notebook headless with papermill",
                        description="Run a notebook of notebooks/ (or a path) with parameters, INTERACTIVE=False "

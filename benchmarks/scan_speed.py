@@ -1,0 +1,78 @@
+"""Quick-scan speed on 10,000 short texts: cold (empty embedding cache) and warm, against an fp32 baseline.
+
+The texts are the first 10,000 of emotion's train split (short, SST-2-like sentences).
+Ours: ``scan()`` with precision "auto" (bf16 autocast on a CPU with AVX-512 bf16).
+Baseline, same run: the same scan with fp32 embeddings. Also the embedding speed alone.
+
+Usage: python benchmarks/scan_speed.py [--items 10000] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from workbench import load_dataset  # noqa: E402
+from workbench.embed import Encoder, choose_precision  # noqa: E402
+from workbench.scan import scan  # noqa: E402
+
+SHARED = Path(os.environ.get("WORKBENCH_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--items", type=int, default=10_000)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    frame = pd.read_parquet(SHARED / "emotion" / "train.parquet").head(args.items)
+    table = load_dataset(frame)
+    texts = table["text"].tolist()
+    auto = choose_precision("auto", "cpu")
+    rows = []
+    embed_speed = {}
+    for precision in (auto, "fp32") if auto != "fp32" else ("fp32",):
+        enc = Encoder(precision=precision, device="cpu")
+        enc.encode(texts[:64], progress=False)  # warm-up
+        t = time.perf_counter()
+        enc.encode(texts, progress=False)
+        embed_speed[precision] = len(texts) / (time.perf_counter() - t)
+        with tempfile.TemporaryDirectory() as cache:
+            t = time.perf_counter()
+            cold = scan(table, precision=precision, cache_dir=cache, progress=False)
+            t_cold = time.perf_counter() - t
+            t = time.perf_counter()
+            scan(table, precision=precision, cache_dir=cache, progress=False)
+            t_warm = time.perf_counter() - t
+        rows.append((precision, t_cold, t_warm, cold.seconds, cold.oof.accuracy() if cold.oof else float("nan")))
+        print(rows[-1], f"embedding {embed_speed[precision]:.0f} texts/s", flush=True)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    lines = [f"\n## Quick-scan speed, {len(texts):,} short texts ({dt.date.today().isoformat()})\n",
+             f"Machine: {machine}. Command: `python benchmarks/scan_speed.py --items {args.items}`. Texts: emotion "
+             "train, first rows. Cold = empty embedding cache (model load included); warm = the same scan again.\n",
+             "| precision | embedding alone, texts/s | scan cold, s | scan warm, s | stages (cold), s | OOF accuracy |",
+             "|---|---|---|---|---|---|"]
+    for precision, t_cold, t_warm, stages, acc in rows:
+        st = ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
+        lines.append(f"| {precision} | {embed_speed[precision]:.0f} | {t_cold:.1f} | {t_warm:.1f} | {st} | {acc:.3f} |")
+    if len(rows) == 2:
+        lines.append(f"\nRatio fp32 / {auto}: embedding {embed_speed[auto] / embed_speed['fp32']:.2f}x faster, "
+                     f"cold scan {rows[1][1] / rows[0][1]:.2f}x faster.\n")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not args.no_write:
+        with open(Path(__file__).resolve().parents[1] / "BENCHMARKS.md", "a") as fh:
+            fh.write(text)
+
+
+if __name__ == "__main__":
+    main()

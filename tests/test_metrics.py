@@ -1,0 +1,171 @@
+"""Metrics equal scikit-learn and seqeval; confusion cells hold every item; comparison finds a planted regression."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import classification_report
+
+from workbench import metrics as M
+from workbench.cli import main
+from workbench.errors import DataError
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_per_class_equals_sklearn_including_empty_classes(seed):
+    rng = np.random.default_rng(seed)
+    labels = [f"c{i}" for i in range(7)]
+    y_true = rng.choice(labels[:5], 300)  # c5, c6 have zero support
+    y_pred = rng.choice(labels[:4] + ["c6"], 300)  # c4, c5 are never predicted
+    ours = M.per_class_metrics(y_true, y_pred, labels=labels)
+    ref = classification_report(y_true, y_pred, labels=labels, output_dict=True, zero_division=0)
+    if "micro avg" not in ref:  # sklearn prints micro avg as "accuracy" when the labels cover every value
+        ref["micro avg"] = {k: ref["accuracy"] for k in ("precision", "recall", "f1-score")}
+        ref["micro avg"]["support"] = ref["macro avg"]["support"]
+    for name in [*labels, "micro avg", "macro avg", "weighted avg"]:
+        for metric, key in (("precision", "precision"), ("recall", "recall"), ("f1", "f1-score")):
+            assert ours.loc[name, metric] == pytest.approx(ref[name][key], abs=1e-12), (name, metric)
+        assert ours.loc[name, "support"] == ref[name]["support"]
+
+
+def test_bootstrap_intervals_bracket_the_estimate_and_are_seeded():
+    rng = np.random.default_rng(0)
+    labels = ["a", "b", "c"]
+    y_true = rng.choice(labels, 500)
+    y_pred = np.where(rng.random(500) < 0.8, y_true, rng.choice(labels, 500))
+    ci = M.bootstrap_intervals(y_true, y_pred, labels=labels, n_resamples=300, seed=1)
+    point = M.per_class_metrics(y_true, y_pred, labels=labels)
+    for c in labels:
+        assert ci.loc[c, "f1_low"] <= point.loc[c, "f1"] <= ci.loc[c, "f1_high"]
+        assert 0 < ci.loc[c, "f1_high"] - ci.loc[c, "f1_low"] < 0.2
+    assert ci.equals(M.bootstrap_intervals(y_true, y_pred, labels=labels, n_resamples=300, seed=1))
+
+
+def test_entity_metrics_equal_seqeval_and_token_report_prints():
+    from seqeval.metrics import classification_report as seqeval_report
+    from seqeval.scheme import IOB2
+
+    true = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O", "B-MISC", "I-MISC"]]
+    pred = [["B-PER", "I-PER", "O", "B-ORG"], ["B-ORG", "O", "B-MISC", "O"]]
+    ours = M.entity_metrics(true, pred)
+    ref = seqeval_report(true, pred, mode="strict", scheme=IOB2, output_dict=True, zero_division=0)
+    for name, row in ref.items():
+        assert ours.loc[name, "f1"] == pytest.approx(row["f1-score"])
+        assert ours.loc[name, "support"] == row["support"]
+    tokens = M.token_metrics(true, pred)
+    assert tokens.index.tolist()[-4:] == ["O", "micro avg", "macro avg", "weighted avg"]
+    assert tokens.loc["O", "support"] == 2
+
+
+def test_conll_report_layout(shared_data):
+    """The classic CoNLL tables: CoNLL-2003 test tags scored against the CoNLL++ corrections."""
+    frame = pd.read_parquet(shared_data / "conll2003" / "test.parquet")
+    tables = {"token": M.token_metrics(frame["tags_conllpp"], frame["tags"]),
+              "entity": M.entity_metrics(frame["tags_conllpp"], frame["tags"])}
+    assert {"B-LOC", "I-PER", "O", "micro avg", "macro avg", "weighted avg"} <= set(tables["token"].index)
+    assert {"LOC", "MISC", "ORG", "PER"} <= set(tables["entity"].index)
+    assert 0.95 < tables["entity"].loc["micro avg", "f1"] < 1  # 186 of 3,453 sentences differ
+    print(tables["token"].round(4).to_string(), tables["entity"].round(4).to_string(), sep="\n\n")
+
+
+def test_confusion_cells_hold_every_item_once():
+    rng = np.random.default_rng(0)
+    labels = list("abcd")
+    t, p = rng.choice(labels, 200), rng.choice(labels, 200)
+    ids = [f"i{k}" for k in range(200)]
+    conf = M.confusion(t, p, labels=labels, item_ids=ids)
+    assert conf.counts.to_numpy().sum() == 200
+    assert sorted(i for cell in conf.cells.values() for i in cell) == sorted(ids)
+    for (a, b), cell in conf.cells.items():
+        assert conf.counts.loc[a, b] == len(cell)
+    assert np.allclose(conf.normalized.sum(1), 1)
+    top = conf.top_confused(3)
+    assert len(top) == 3 and (top["true"] != top["predicted"]).all()
+    assert top["count"].is_monotonic_decreasing
+
+
+def make_run(folder: Path, name: str, y_true, y_pred, labels, *, original=None) -> Path:
+    run = folder / name
+    (run / "predictions").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"task": "text-classification", "model": "test"}))
+    (run / "status.json").write_text(json.dumps({"state": "finished"}))
+    (run / "labels.json").write_text(json.dumps(list(labels)))
+    frame = pd.DataFrame({"item_id": [f"i{k}" for k in range(len(y_true))], "label": y_true, "pred": y_pred})
+    if original is not None:
+        frame["original_label"] = original
+    for c in labels:
+        frame[f"prob_{c}"] = (frame["pred"] == c).astype(float)
+    frame.to_parquet(run / "predictions" / "test.parquet")
+    return run
+
+
+@pytest.fixture
+def two_runs(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = ["a", "b", "c", "d"]
+    y = rng.choice(labels, 2000)
+    base = np.where(rng.random(2000) < 0.85, y, rng.choice(labels, 2000))
+    new = base.copy()
+    hurt = (y == "c") & (rng.random(2000) < 0.5)  # planted: half of class c now predicted wrong
+    new[hurt] = "a"
+    return make_run(tmp_path, "base", y, base, labels), make_run(tmp_path, "new", y, new, labels)
+
+
+def test_compare_runs_finds_exactly_the_planted_regression(two_runs):
+    # recall isolates the planted change (class c's items now predicted wrong) ...
+    comp = M.compare_runs(*two_runs, metric="recall", n_resamples=300)
+    assert comp.same_items and comp.n_items == 2000
+    assert comp.regressed == ["c"] and comp.improved == []
+    assert comp.table.loc["c", "delta"] < -0.3
+    # ... F1 also sees the precision that class a lost by absorbing them
+    f1 = M.compare_runs(*two_runs, n_resamples=300)
+    assert f1.table["delta"].idxmin() == "c" and set(f1.regressed) == {"a", "c"}
+    assert comp.table.loc["c", "delta_low"] <= comp.table.loc["c", "delta"] <= comp.table.loc["c", "delta_high"]
+
+
+def test_compare_runs_refuses_different_items_and_labels(tmp_path):
+    a = make_run(tmp_path, "a", ["x", "y", "x"], ["x", "y", "y"], ["x", "y"])
+    b = make_run(tmp_path, "b", ["x", "y"], ["x", "y"], ["x", "y"])
+    with pytest.raises(DataError, match="different items"):
+        M.compare_runs(a, b)
+    comp = M.compare_runs(a, b, allow_different_items=True, n_resamples=50)
+    assert comp.n_items == 2 and "shared items" in comp.notes[0]
+    c = make_run(tmp_path, "c", ["x", "z", "x"], ["x", "z", "x"], ["x", "z"])
+    with pytest.raises(DataError, match="different label sets"):
+        M.compare_runs(a, c)
+
+
+def test_corrected_and_original_gold(tmp_path):
+    labels = ["a", "b"]
+    original = ["a", "a", "b", "b"]
+    corrected = ["a", "b", "b", "b"]
+    before = make_run(tmp_path, "before", original, ["a", "a", "b", "b"], labels, original=original)
+    after = make_run(tmp_path, "after", corrected, ["a", "b", "b", "b"], labels, original=original)
+    on_corrected = M.compare_runs(before, after, n_resamples=50)
+    assert "corrections" in on_corrected.notes[0] and "run after" in on_corrected.gold
+    on_original = M.compare_runs(before, after, gold="original", n_resamples=50)
+    assert "original" in on_original.gold
+    assert on_original.table["f1_a"].mean() > on_original.table["f1_b"].mean()
+    assert on_corrected.table["f1_b"].mean() > on_corrected.table["f1_a"].mean()
+    with pytest.raises(DataError, match="different labels"):
+        M.compare_runs(before, after, gold="own")
+
+
+def test_check_regression_cli_exit_codes(two_runs, capsys):
+    base, new = two_runs
+    assert main(["check-regression", str(base), str(base), "--resamples", "100"]) == 0
+    assert main(["check-regression", str(base), str(new), "--resamples", "100"]) == 1
+    out = capsys.readouterr().out
+    assert "regressed" in out and "c" in out
+    assert main(["check-regression", str(base), str(new), "--classes", "b", "d", "--resamples", "100"]) == 0
+    assert main(["check-regression", str(base), str(new), "--classes", "zzz"]) == 2
+    assert "zzz" in capsys.readouterr().err
+
+
+def test_empty_predictions_are_an_error():
+    with pytest.raises(DataError, match="empty"):
+        M.per_class_metrics([], [], labels=["a"])

@@ -1,0 +1,132 @@
+"""Read-only view of run folders: config, status, metrics, predictions. Metrics and panels read runs through this.
+
+A run folder holds::
+
+    config.json         the run's configuration (a FineTuneConfig as JSON)
+    status.json         {"state": queued|running|finished|failed|cancelled, "message", "hint", ...}
+    metrics.jsonl       one JSON object per logging step or evaluation
+    environment.json    library versions, device, seed, store snapshot hash
+    labels.json         the class (or tag) names in model order
+    predictions/SPLIT.parquet
+        text classification: item_id, label (gold as evaluated), pred, prob_<class>..., and
+        optionally original_label (the label before corrections)
+        token classification: item_id, tags (list), pred_tags (list), optionally original_tags
+
+Process control (start, cancel, resume) lives in the launcher, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import DataError, DataFileError
+
+STATES = ("queued", "running", "finished", "failed", "cancelled")
+
+
+@dataclass
+class RunView:
+    """One run folder, read on demand (nothing is cached, so a running run is seen as it grows)."""
+
+    path: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    def _json(self, name: str, default: Any = None) -> Any:
+        file = self.path / name
+        if not file.exists():
+            return default
+        try:
+            return json.loads(file.read_text())
+        except json.JSONDecodeError:
+            return default  # a file being rewritten; the next poll reads it whole
+
+    def config(self) -> dict[str, Any]:
+        return dict(self._json("config.json", {}))
+
+    def status(self) -> dict[str, Any]:
+        return dict(self._json("status.json", {"state": "queued"}))
+
+    def environment(self) -> dict[str, Any]:
+        return dict(self._json("environment.json", {}))
+
+    def labels(self) -> list[str]:
+        labels = self._json("labels.json")
+        if labels is None:
+            raise DataFileError(f"run {self.path} has no labels.json; it has not finished or is not a run folder")
+        return list(labels)
+
+    def task(self) -> str:
+        return str(self.config().get("task", "text-classification"))
+
+    def metrics(self) -> pd.DataFrame:
+        """Every line of ``metrics.jsonl`` as a row (a half-written last line is skipped)."""
+        file = self.path / "metrics.jsonl"
+        rows = []
+        if file.exists():
+            for line in file.read_text().splitlines():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        return pd.DataFrame(rows)
+
+    def splits(self) -> list[str]:
+        return sorted(p.stem for p in (self.path / "predictions").glob("*.parquet"))
+
+    def predictions(self, split: str | None = None) -> pd.DataFrame:
+        """Predictions on ``split`` (default: the only one, else ``test``, else ``validation``)."""
+        available = self.splits()
+        if not available:
+            raise DataFileError(f"run {self.path} has no predictions yet (no predictions/*.parquet)")
+        if split is None:
+            split = next((s for s in ("test", "validation", "eval") if s in available), available[0])
+        if split not in available:
+            raise DataError(f"run {self.run_id} has no predictions for split {split!r}; it has {available}")
+        return pd.read_parquet(self.path / "predictions" / f"{split}.parquet")
+
+    def probabilities(self, split: str | None = None) -> np.ndarray:
+        """``(n_items, n_classes)`` class probabilities in :meth:`labels` order."""
+        frame = self.predictions(split)
+        cols = [f"prob_{c}" for c in self.labels()]
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise DataFileError(f"run {self.run_id}: predictions lack {missing[:3]}")
+        return frame[cols].to_numpy(dtype=np.float64)
+
+
+def open_run(run: str | os.PathLike[str] | RunView) -> RunView:
+    """A :class:`RunView` for a run folder (or pass one through)."""
+    if isinstance(run, RunView):
+        return run
+    path = Path(run)
+    if not path.is_dir():
+        raise DataFileError(f"{path} is not a run folder (it does not exist or is a file)")
+    return RunView(path)
+
+
+def list_runs(runs_dir: str | os.PathLike[str]) -> pd.DataFrame:
+    """One row per run folder: run_id, state, model, task, snapshot, started, headline metric."""
+    root = Path(runs_dir)
+    rows = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        view = RunView(folder)
+        if not (folder / "config.json").exists():
+            continue
+        status, config, env = view.status(), view.config(), view.environment()
+        metrics = view.metrics()
+        evals = metrics.filter(like="eval_").dropna(how="all") if not metrics.empty else pd.DataFrame()
+        last = evals.iloc[-1].dropna().to_dict() if not evals.empty else {}
+        rows.append({"run_id": view.run_id, "state": status.get("state"), "model": config.get("model"),
+                     "task": config.get("task"), "snapshot": env.get("snapshot_hash") or config.get("snapshot"),
+                     "started": status.get("started"), "message": status.get("message"), **last})
+    return pd.DataFrame(rows)
