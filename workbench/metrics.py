@@ -221,9 +221,9 @@ def evaluate_run(run: str | os.PathLike[str] | RunView, *, split: str | None = N
         flat_t = [x for s in frame[col] for x in s]
         flat_p = [x for s in frame["pred_tags"] for x in s]
         return RunScores(view.run_id, split_name, gold, table, confusion(flat_t, flat_p, labels=labels))
-    col = {"evaluated": "label", "original": "original_label"}.get(gold)
-    if col is None:
+    if gold not in ("evaluated", "original"):
         raise DataError(f"gold must be 'evaluated' or 'original', got {gold!r}")
+    col = "label" if gold == "evaluated" else "original_label"
     if col not in frame.columns:
         raise DataError(f"run {view.run_id} has no {col!r} column; gold={gold!r} is not available")
     table = per_class_metrics(frame[col].tolist(), frame["pred"].tolist(), labels=labels)

@@ -129,8 +129,15 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
         "self_confidence": self_confidence(y, p),
         "normalized_margin": normalized_margin(y, p),
         "confidence_weighted_entropy": confidence_weighted_entropy(y, p),
-        "neighbor_agreement": neighbor_agreement(y, embeddings[lab_idx]),
     }
+    ctx = CheckContext(item_ids=item_ids, texts=texts, labels=labels, normalization=normalization,
+                       embeddings=embeddings)
+    # One neighbour search serves the neighbourhood score and the checks.
+    knn_idx, _ = ctx.neighbors(10)
+    if labelled.all():
+        columns["neighbor_agreement"] = (y[knn_idx] == y[:, None]).mean(1)
+    else:
+        columns["neighbor_agreement"] = neighbor_agreement(y, embeddings[lab_idx])
     if score == "combined":
         from workbench.quality import NEIGHBOR_WEIGHT
 
@@ -143,8 +150,6 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     seconds["scores"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    ctx = CheckContext(item_ids=item_ids, texts=texts, labels=labels, normalization=normalization,
-                       embeddings=embeddings)
     results = run_checks(ctx, names=checks)
     seconds["checks"] = time.perf_counter() - t
 

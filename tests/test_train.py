@@ -1,0 +1,160 @@
+"""Fine-tuning in a child process with a tiny random BERT: lifecycle, files, cancel, kill and resume, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from workbench import LabelStore, load_dataset
+from workbench.config import FineTuneConfig
+from workbench.errors import DataError
+from workbench.launch import launch, list_runs, load_run
+from workbench.sample import make_classification_sample, make_ner_sample
+from workbench.train import align_word_tags, bucketed_batches
+
+
+@pytest.fixture
+def small_store(tmp_path):
+    store = LabelStore.open(tmp_path / "labels.db")
+    store.import_dataset(load_dataset(make_classification_sample(n_items=240, seed=4), id_column="id"))
+    yield store
+    store.close()
+
+
+def _config(tiny_bert, **kw):
+    base = dict(model=str(tiny_bert), epochs=2, batch_size=16, max_length=32, learning_rate=1e-3, log_every=2,
+                precision="fp32")
+    base.update(kw)
+    return FineTuneConfig(**base)
+
+
+def test_config_round_trips_and_validates(tmp_path):
+    cfg = FineTuneConfig(epochs=2, lora={"r": 4}, class_weights="balanced", early_stopping_metric="f1_macro")
+    again = FineTuneConfig.from_json(cfg.to_json(tmp_path / "c.json"))
+    assert again == cfg and again.lora.r == 4
+    with pytest.raises(DataError, match="max_length=0"):
+        FineTuneConfig(max_length=0)
+    with pytest.raises(DataError, match="unknown FineTuneConfig field"):
+        FineTuneConfig.from_dict({"epoch": 3})
+
+
+def test_bucketed_batches_are_shuffled_and_cover_everything():
+    lengths = np.random.default_rng(0).integers(3, 100, 1000)
+    batches = bucketed_batches(lengths, 16, seed=0, epoch=0)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    spread = np.mean([lengths[b].max() - lengths[b].min() for b in batches])
+    assert spread < 10  # little padding
+    firsts = [lengths[b].max() for b in batches[:20]]
+    assert not (np.all(np.diff(firsts) <= 0) or np.all(np.diff(firsts) >= 0))  # not sorted across batches
+    assert [b.tolist() for b in bucketed_batches(lengths, 16, seed=0, epoch=1)] != [b.tolist() for b in batches]
+
+
+def test_align_word_tags_first_subtoken():
+    assert align_word_tags([None, 0, 0, 1, None], [3, 5]) == [-100, 3, -100, 5, -100]
+
+
+def test_run_lifecycle_writes_every_file(small_store, tiny_bert, tmp_path):
+    t = time.perf_counter()
+    run = launch(_config(tiny_bert), store=small_store, runs_dir=tmp_path / "runs", snapshot="before-run")
+    assert time.perf_counter() - t < 1.0  # the kernel-side call returns at once
+    assert run.status()["state"] in ("queued", "running")
+    status = run.wait(timeout=300)
+    assert status["state"] == "finished", run.logs()
+    for name in ("config.json", "status.json", "metrics.jsonl", "environment.json", "labels.json",
+                 "model/model.safetensors", "model/config.json", "predictions/validation.parquet",
+                 "predictions/test.parquet"):
+        assert (run.path / name).exists(), name
+    metrics = run.metrics()
+    assert {"step", "epoch", "loss", "learning_rate", "samples_per_s"} <= set(metrics.columns)
+    assert metrics["eval_accuracy"].notna().sum() == 2  # one evaluation per epoch
+    env = json.loads((run.path / "environment.json").read_text())
+    assert env["snapshot_hash"] == small_store.snapshot_hash() and env["libraries"]["torch"]
+    assert small_store.snapshots()["name"].tolist() == ["before-run"]
+    preds = run.predictions("test")
+    assert {"item_id", "label", "pred", "original_label"} <= set(preds.columns)
+    probs = preds.filter(like="prob_").to_numpy()
+    assert np.allclose(probs.sum(1), 1, atol=1e-4)
+    table = list_runs(tmp_path / "runs")
+    assert table["state"].tolist() == ["finished"] and table["snapshot"][0] == env["snapshot_hash"]
+    scored = load_run(run.path).predict(["where is my order", "refund please"], progress=False)
+    assert scored.shape == (2, 1 + len(small_store.labels))
+
+
+def test_cancel(small_store, tiny_bert, tmp_path):
+    run = launch(_config(tiny_bert, epochs=200), store=small_store, runs_dir=tmp_path / "runs")
+    deadline = time.time() + 120
+    while run.status()["state"] != "running" and time.time() < deadline:
+        time.sleep(0.2)
+    status = run.cancel(timeout=60)
+    assert status["state"] == "cancelled", run.logs()
+
+
+def test_sigkill_is_reported_as_failed_and_resume_continues(small_store, tiny_bert, tmp_path):
+    run = launch(_config(tiny_bert, epochs=30), store=small_store, runs_dir=tmp_path / "runs")
+    deadline = time.time() + 180
+    while not (run.path / "checkpoint" / "state.json").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    assert (run.path / "checkpoint" / "state.json").exists(), run.logs()
+    os.kill(run.status()["pid"], signal.SIGKILL)
+    run._proc.wait()
+    status = run.status()
+    assert status["state"] == "failed" and "without reporting" in status["message"]
+    done_epochs = json.loads((run.path / "checkpoint" / "state.json").read_text())["epoch"]
+    run.resume()
+
+    def evaluated_past_checkpoint() -> bool:
+        m = run.metrics()
+        return "eval_accuracy" in m and (m.dropna(subset=["eval_accuracy"])["epoch"] > done_epochs).any()
+
+    deadline = time.time() + 180
+    while not evaluated_past_checkpoint() and time.time() < deadline:
+        time.sleep(0.3)
+    run.cancel(timeout=120)
+    evals = run.metrics().dropna(subset=["eval_accuracy"])
+    assert evals["epoch"].is_monotonic_increasing  # continued, not restarted
+    assert evals["epoch"].iloc[-1] > done_epochs
+    assert json.loads((run.path / "status.json").read_text())["resumed_from_step"] > 0
+
+
+def test_worker_error_lands_in_status(small_store, tiny_bert, tmp_path):
+    run = launch(_config(tiny_bert, freeze_layers=9), store=small_store, runs_dir=tmp_path / "runs")
+    status = run.wait(timeout=120)
+    assert status["state"] == "failed"
+    assert "freeze_layers=9" in status["message"] and status["hint"]
+
+
+@pytest.mark.parametrize(("kwargs", "says"), [
+    ({"model": "/nonexistent/model"}, "does not exist"),
+    ({"labels": ["only", "these"]}, "not in config.labels"),
+])
+def test_bad_launches_fail_in_the_kernel(small_store, tiny_bert, tmp_path, kwargs, says):
+    from workbench.errors import WorkbenchError
+
+    with pytest.raises(WorkbenchError, match=says):
+        launch(_config(tiny_bert, **kwargs), store=small_store, runs_dir=tmp_path / "runs")
+
+
+def test_empty_eval_split_is_reported(tiny_bert, tmp_path):
+    frame = make_classification_sample(n_items=60, seed=1).assign(split="train")
+    frame.loc[:5, "split"] = "validation"
+    frame.loc[:5, "label"] = None
+    table = load_dataset(frame, id_column="id", allow_missing_labels=True)
+    run = launch(_config(tiny_bert), data=table, runs_dir=tmp_path / "runs")
+    status = run.wait(timeout=120)
+    assert status["state"] == "failed" and "evaluation split 'validation' is empty" in status["message"]
+
+
+def test_token_classification_run(tiny_bert, tmp_path):
+    table = load_dataset(make_ner_sample(n_sentences=80), task="token-classification", id_column="id")
+    table["split"] = ["validation" if i % 5 == 0 else "train" for i in range(len(table))]
+    run = launch(_config(tiny_bert, task="token-classification", epochs=1), data=table, runs_dir=tmp_path / "runs")
+    status = run.wait(timeout=300)
+    assert status["state"] == "finished", run.logs()
+    preds = run.predictions("validation")
+    assert all(len(a) == len(b) for a, b in zip(preds["tags"], preds["pred_tags"]))
+    assert "validation_f1_micro" in status

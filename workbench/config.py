@@ -1,0 +1,157 @@
+"""FineTuneConfig: everything a fine-tune needs to know, as a dataclass that round-trips to JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import DataError
+
+TASKS = ("text-classification", "token-classification")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+CLASS_WEIGHTS = ("none", "balanced")
+
+
+@dataclass
+class LoraConfig:
+    """Low-rank adapters (via ``peft``) instead of training every weight."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.1
+    target_modules: list[str] = field(default_factory=lambda: ["query", "value"])
+
+
+@dataclass
+class FineTuneConfig:
+    """How to fine-tune. Defaults train the packaged all-MiniLM-L6-v2 well on a few thousand short texts.
+
+    Attributes
+    ----------
+    model : str, optional
+        HF id (cached) or local folder; None = the packaged all-MiniLM-L6-v2.
+    task : {"text-classification", "token-classification"}
+    epochs, learning_rate, batch_size, max_length, warmup_ratio, weight_decay, seed, grad_accum
+        The usual; ``warmup_ratio`` is a share of all optimizer steps.
+    early_stopping_metric : str, optional
+        An evaluation metric to watch (``f1_macro``, ``accuracy``, ``loss``); None trains all epochs.
+    early_stopping_patience : int
+        Evaluations without improvement before stopping.
+    freeze_embeddings : bool
+    freeze_layers : int
+        Freeze the first N encoder layers.
+    lora : LoraConfig, optional
+    class_weights : "none", "balanced", or a dict class -> weight
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        ``auto``: bf16 on GPUs that support it, else fp16 on CUDA; bf16 on CPUs with AVX-512 bf16; else fp32.
+    num_workers : int
+        DataLoader worker processes.
+    train_split, eval_split : str
+        Splits of the data to train on and to evaluate on each epoch. Without an
+        ``eval_split`` in the data, ``validation_fraction`` of train is held out (stratified).
+    predict_splits : list of str
+        Splits to write predictions for at the end (those present in the data).
+    eval_every : int
+        Evaluate every N optimizer steps as well as at each epoch end (0: epoch ends only).
+    log_every : int
+        Log loss, learning rate and speed every N optimizer steps.
+    labels : list of str, optional
+        The label (tag) set in model order; taken from the data when not given.
+    num_processes : int
+        >1 runs the worker under ``accelerate launch`` (DDP).
+    """
+
+    model: str | None = None
+    task: str = "text-classification"
+    epochs: float = 3.0
+    learning_rate: float = 5e-5
+    batch_size: int = 16
+    max_length: int = 128
+    warmup_ratio: float = 0.06
+    weight_decay: float = 0.01
+    seed: int = 0
+    grad_accum: int = 1
+    early_stopping_metric: str | None = None
+    early_stopping_patience: int = 2
+    freeze_embeddings: bool = False
+    freeze_layers: int = 0
+    lora: LoraConfig | None = None
+    class_weights: str | dict[str, float] = "none"
+    precision: str = "auto"
+    num_workers: int = 0
+    train_split: str = "train"
+    eval_split: str = "validation"
+    validation_fraction: float = 0.1
+    predict_splits: list[str] = field(default_factory=lambda: ["validation", "test"])
+    eval_every: int = 0
+    log_every: int = 10
+    labels: list[str] | None = None
+    num_processes: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lora, dict):
+            self.lora = LoraConfig(**self.lora)
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`DataError` naming the field and value that cannot work."""
+        def bad(name: str, why: str) -> DataError:
+            return DataError(f"FineTuneConfig.{name}={getattr(self, name)!r}: {why}")
+
+        if self.task not in TASKS:
+            raise bad("task", f"use one of {list(TASKS)}")
+        if self.precision not in PRECISIONS:
+            raise bad("precision", f"use one of {list(PRECISIONS)}")
+        if not self.epochs > 0:
+            raise bad("epochs", "must be positive")
+        if not 0 < self.learning_rate < 1:
+            raise bad("learning_rate", "must be in (0, 1)")
+        for name in ("batch_size", "grad_accum", "num_processes", "log_every"):
+            if int(getattr(self, name)) < 1:
+                raise bad(name, "must be at least 1")
+        if self.max_length < 2:
+            raise bad("max_length", "must be at least 2 (room for the special tokens)")
+        if not 0 <= self.warmup_ratio < 1:
+            raise bad("warmup_ratio", "must be in [0, 1)")
+        if not 0 < self.validation_fraction < 1:
+            raise bad("validation_fraction", "must be in (0, 1)")
+        if self.freeze_layers < 0:
+            raise bad("freeze_layers", "must be 0 or more")
+        if isinstance(self.class_weights, str) and self.class_weights not in CLASS_WEIGHTS:
+            raise bad("class_weights", "use 'none', 'balanced' or a dict of class -> weight")
+        if self.early_stopping_metric is not None and self.early_stopping_patience < 1:
+            raise bad("early_stopping_patience", "must be at least 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FineTuneConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise DataError(f"unknown FineTuneConfig field(s) {unknown}; fields are {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, path_or_text: str | os.PathLike[str]) -> FineTuneConfig:
+        text = str(path_or_text)
+        if not text.lstrip().startswith("{"):
+            try:
+                text = Path(path_or_text).read_text()
+            except OSError as exc:
+                raise DataError(f"cannot read the config {path_or_text}: {exc.strerror}") from exc
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"the config is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        return cls.from_dict(data)

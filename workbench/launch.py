@@ -1,0 +1,284 @@
+"""Start fine-tunes in a child process and control them: launch, status, metrics, wait, cancel, resume, predict.
+
+The kernel never trains: :func:`launch` writes the run folder (config, a snapshot of the
+data, the label set) and starts ``python -m workbench.train RUN_DIR`` (or ``accelerate
+launch`` for several processes) in its own session, then returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.config import FineTuneConfig
+from workbench.errors import DataError, WorkbenchError, require
+from workbench.runs import RunView, list_runs
+from workbench.store import LabelStore
+from workbench.train import CANCEL_FILE, set_status, write_json
+
+__all__ = ["Run", "launch", "list_runs", "load_run"]
+
+
+def _snapshot_frame(store: LabelStore | None, data: pd.DataFrame | None,
+                    task: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    meta: dict[str, Any]
+    if store is not None:
+        table = store.to_pandas(keep_original=True)
+        if store.task and store.task != task:
+            raise DataError(f"the store holds {store.task} items but the config says task={task!r}")
+        meta = {"snapshot_hash": store.snapshot_hash(), "store": store.url}
+    elif data is not None:
+        table, meta = data, {"snapshot_hash": None, "store": None}
+    else:
+        raise DataError("launch needs store=... or data=... (a table from workbench.load_dataset)")
+    if task == "token-classification":
+        need, label = "tokens", "tags"
+    else:
+        need, label = "text", "label"
+    missing = [c for c in ("item_id", need, label) if c not in table.columns]
+    if missing:
+        raise DataError(f"the data lacks the column(s) {missing} needed for {task}")
+    frame = pd.DataFrame({"item_id": table["item_id"].astype(str), need: table[need], "label": table[label],
+                          "split": table["split"] if "split" in table.columns else None})
+    original = f"original_{label}"
+    if original in table.columns:
+        frame["original_label"] = table[original]
+    if task == "token-classification":
+        frame["text"] = [" ".join(t) for t in frame["tokens"]]
+    return frame, meta
+
+
+def launch(config: FineTuneConfig | None = None, *, store: LabelStore | None = None, data: pd.DataFrame | None = None,
+           snapshot: str | None = None, runs_dir: str | os.PathLike[str] = "runs", run_id: str | None = None,
+           python: str | None = None) -> Run:
+    """Start a fine-tune in the background and return at once.
+
+    Parameters
+    ----------
+    config : FineTuneConfig, optional
+        Default: ``FineTuneConfig()`` for the store's task.
+    store : LabelStore, optional
+        Train on its current labels; the run cites the store's snapshot hash.
+    data : pandas.DataFrame, optional
+        Or train on a table from :func:`workbench.data.load_dataset`.
+    snapshot : str, optional
+        Also record the snapshot under this name in the store.
+    runs_dir : path
+        Where run folders go.
+
+    Returns
+    -------
+    Run
+    """
+    config = config or FineTuneConfig(task=store.task if store is not None and store.task else "text-classification")
+    frame, meta = _snapshot_frame(store, data, config.task)
+    present = _labels_in(frame, config.task)
+    labels = list(config.labels) if config.labels else (store.labels if store is not None else
+                                                           list((data.attrs.get("workbench", {}).get("labels")
+                                                                 if data is not None else None) or present))
+    unknown = sorted(set(present) - set(labels))
+    if unknown:
+        raise DataError(f"the data has label(s) {unknown[:5]} that are not in config.labels {labels}; leave "
+                        "config.labels unset to take the data's label set")
+    if len(labels) < 2:
+        raise DataError(f"a classifier needs at least two labels; the data has {labels}")
+    from workbench.models import resolve_model
+
+    resolve_model(config.model)  # an unknown model fails here, in the kernel, with a clear message
+    if store is not None and snapshot:
+        store.snapshot(snapshot, note="training run")
+    root = Path(runs_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    run_id = run_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    run_dir = root / run_id
+    if run_dir.exists():
+        raise DataError(f"the run folder {run_dir} already exists; choose another run_id")
+    run_dir.mkdir()
+    config = replace(config, labels=labels)
+    config.to_json(run_dir / "config.json")
+    (run_dir / "labels.json").write_text(json.dumps(labels))
+    write_json(run_dir / "snapshot.json", {**meta, "snapshot_name": snapshot})
+    frame.to_parquet(run_dir / "data.parquet", index=False)
+    set_status(run_dir, "queued", created=time.time())
+    run = Run(run_dir, python=python)
+    run._start(resume=False)
+    return run
+
+
+def _labels_in(frame: pd.DataFrame, task: str) -> list[str]:
+    values = frame["label"].tolist()
+    if task == "token-classification":
+        return sorted({t for tags in values if tags is not None for t in tags})
+    return sorted({v for v in values if isinstance(v, str)})
+
+
+class Run(RunView):
+    """A launched run: a :class:`workbench.runs.RunView` plus process control."""
+
+    def __init__(self, path: str | os.PathLike[str], *, python: str | None = None) -> None:
+        super().__init__(Path(path))
+        self.python = python or sys.executable
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, state={self.status().get('state')!r})"
+
+    def _command(self, resume: bool) -> list[str]:
+        config = self.config()
+        n = int(config.get("num_processes", 1))
+        tail = [str(self.path)] + (["--resume"] if resume else [])
+        if n > 1:
+            torch = require("torch", extra="train", purpose="multi-process training")
+            cpu = [] if torch.cuda.is_available() else ["--cpu"]  # type: ignore[attr-defined]
+            return [self.python, "-m", "accelerate.commands.launch", *cpu, "--num_processes", str(n),
+                    "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m",
+                    "workbench.train", *tail]
+        return [self.python, "-m", "workbench.train", *tail]
+
+    def _start(self, *, resume: bool) -> None:
+        (self.path / CANCEL_FILE).unlink(missing_ok=True)
+        log = (self.path / "logs.txt").open("ab")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
+        # Own session: Ctrl-C or a kernel interrupt in the notebook does not reach the worker.
+        self._proc = subprocess.Popen(self._command(resume), stdout=log, stderr=subprocess.STDOUT, env=env,
+                                      cwd=str(self.path), start_new_session=True)
+        log.close()
+        status = self.status()
+        status["launcher_pid"] = self._proc.pid
+        write_json(self.path / "status.json", status)
+
+    def status(self) -> dict[str, Any]:
+        """``status.json``, with a run whose worker died without a word reported as failed."""
+        status = super().status()
+        if status.get("state") in ("queued", "running") and not self._alive(status):
+            if self._proc is not None:
+                self._proc.poll()
+            status = super().status()  # it may have finished between the two reads
+            if status.get("state") in ("queued", "running") and not self._alive(status):
+                status.update(state="failed", message="the worker process ended without reporting (killed, or "
+                              "out of memory?)", hint="resume() continues from the last checkpoint; see logs.txt")
+        return status
+
+    def _alive(self, status: dict[str, Any]) -> bool:
+        if self._proc is not None:
+            return self._proc.poll() is None
+        pid = status.get("pid") or status.get("launcher_pid")
+        if not pid:
+            return status.get("state") == "queued"
+        try:
+            os.kill(int(pid), 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
+    def wait(self, timeout: float | None = None, *, poll: float = 0.5) -> dict[str, Any]:
+        """Block until the run ends (or ``timeout`` seconds pass); returns the status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            status = self.status()
+            if status.get("state") in ("finished", "failed", "cancelled"):
+                return status
+            if deadline is not None and time.monotonic() > deadline:
+                return status
+            time.sleep(poll)
+
+    def cancel(self, *, timeout: float = 30.0) -> dict[str, Any]:
+        """Ask the worker to stop; it finishes its step, marks itself cancelled and exits."""
+        (self.path / CANCEL_FILE).write_text(str(time.time()))
+        status = self.wait(timeout)
+        if status.get("state") not in ("finished", "failed", "cancelled"):
+            pid = status.get("pid") or status.get("launcher_pid")
+            if pid:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(os.getpgid(int(pid)), signal.SIGTERM)
+            status = self.wait(10)
+        return status
+
+    def resume(self) -> Run:
+        """Start the worker again from the last checkpoint (after a crash, a kill or a cancel)."""
+        state = self.status().get("state")
+        if state in ("queued", "running"):
+            raise WorkbenchError(f"run {self.run_id} is still {state}; cancel it before resuming")
+        if state == "finished":
+            raise WorkbenchError(f"run {self.run_id} has finished; launch a new run to train more")
+        set_status(self.path, "queued", resumed=time.time(), message=None, hint=None)
+        self._start(resume=True)
+        return self
+
+    def logs(self, tail: int | None = 200) -> str:
+        """The worker's output (the last ``tail`` lines)."""
+        path = self.path / "logs.txt"
+        if not path.exists():
+            return ""
+        lines = path.read_text(errors="replace").splitlines()
+        return "\n".join(lines[-tail:] if tail else lines)
+
+    def predict(self, texts: Sequence[str] | pd.DataFrame | LabelStore, *, batch_size: int = 64,
+                progress: bool = True) -> pd.DataFrame:
+        """Score new texts with the trained model: a DataFrame of ``pred`` and ``prob_<class>`` per text."""
+        return load_run(self.path).predict(texts, batch_size=batch_size, progress=progress)
+
+
+class TrainedModel:
+    """A finished run's model, loaded for batch prediction (text classification)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        transformers = require("transformers", extra="train", purpose="predicting with a trained run")
+        self.torch: Any = require("torch", extra="train", purpose="predicting with a trained run")
+        model_dir = run_dir / "model"
+        if not (model_dir / "config.json").exists():
+            raise WorkbenchError(f"run {run_dir.name} has no trained model yet (no model/config.json); wait for it "
+                                 "to finish")
+        self.labels = json.loads((run_dir / "labels.json").read_text())
+        self.config = FineTuneConfig.from_json(run_dir / "config.json")
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir))  # type: ignore[attr-defined]
+        self.model = transformers.AutoModelForSequenceClassification.from_pretrained(  # type: ignore[attr-defined]
+            str(model_dir)).eval()
+
+    def predict(self, texts: Sequence[str] | pd.DataFrame | LabelStore, *, batch_size: int = 64,
+                progress: bool = True) -> pd.DataFrame:
+        from workbench.train import pad_batch
+
+        torch = self.torch
+        ids: list[str] | None = None
+        if isinstance(texts, LabelStore):
+            table = texts.to_pandas()
+            ids, texts = table["item_id"].tolist(), table["text"].tolist()
+        elif isinstance(texts, pd.DataFrame):
+            ids = texts["item_id"].tolist() if "item_id" in texts.columns else None
+            texts = texts["text"].tolist()
+        texts = list(texts)
+        enc = self.tokenizer(texts, truncation=True, max_length=self.config.max_length)["input_ids"]
+        order = np.argsort([-len(x) for x in enc], kind="stable")
+        probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        tqdm = require("tqdm.auto", extra="train", purpose="progress bars").tqdm  # type: ignore[attr-defined]
+        with torch.inference_mode():
+            for start in tqdm(range(0, len(order), batch_size), disable=not progress, desc="predicting"):
+                idx = order[start:start + batch_size]
+                batch = pad_batch([enc[i] for i in idx], self.tokenizer.pad_token_id or 0)
+                out = self.model(**{k: torch.from_numpy(v) for k, v in batch.items()})
+                probs[idx] = torch.softmax(out.logits.float(), -1).numpy()
+        frame = pd.DataFrame({"pred": [self.labels[k] for k in probs.argmax(1)]})
+        if ids is not None:
+            frame.insert(0, "item_id", ids)
+        for j, c in enumerate(self.labels):
+            frame[f"prob_{c}"] = probs[:, j]
+        return frame
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> TrainedModel:
+    """Load a finished run's model for :meth:`TrainedModel.predict`."""
+    return TrainedModel(Path(run_dir))

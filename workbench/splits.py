@@ -1,0 +1,98 @@
+"""Deterministic splits: stratified train/validation/test, stratified k-fold, group-aware, temporal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from workbench.errors import DataError
+
+
+def _check(labels: Sequence[Any], fractions: Sequence[float]) -> None:
+    if not len(labels):
+        raise DataError("nothing to split: no items")
+    if any(f < 0 for f in fractions) or not 0 < sum(fractions) < 1:
+        raise DataError(f"split fractions {list(fractions)} must be non-negative and sum to less than 1")
+
+
+def stratified_split(labels: Sequence[Any], *, validation: float = 0.1, test: float = 0.0,
+                     seed: int = 0) -> dict[str, np.ndarray]:
+    """Indices of train / validation / test with each class spread in proportion.
+
+    Every class with at least 2 items keeps one in train; small classes are rounded
+    toward train. Returns ``{"train": idx, "validation": idx, "test": idx}`` (sorted int arrays).
+    """
+    _check(labels, [validation, test])
+    rng = np.random.default_rng(seed)
+    y = np.asarray(list(labels), dtype=object)
+    out: dict[str, list[int]] = {"train": [], "validation": [], "test": []}
+    for cls in sorted({str(v) for v in y}):
+        idx = np.flatnonzero(np.array([str(v) == cls for v in y]))
+        rng.shuffle(idx)
+        n = len(idx)
+        n_val = int(np.floor(n * validation + rng.random())) if n > 1 else 0
+        n_test = int(np.floor(n * test + rng.random())) if n > 2 else 0
+        n_val = min(n_val, max(0, n - 1 - n_test))
+        out["validation"] += idx[:n_val].tolist()
+        out["test"] += idx[n_val:n_val + n_test].tolist()
+        out["train"] += idx[n_val + n_test:].tolist()
+    return {k: np.array(sorted(v), dtype=np.int64) for k, v in out.items()}
+
+
+def stratified_kfold(labels: Sequence[Any], *, folds: int = 5,
+                     seed: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(train_idx, test_idx)`` for each of ``folds`` stratified folds."""
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray([str(v) for v in labels])
+    counts = {c: int((y == c).sum()) for c in set(y)}
+    if min(counts.values()) < folds:
+        small = sorted(c for c, n in counts.items() if n < folds)
+        raise DataError(f"class(es) {small} have fewer than {folds} items; use fewer folds or label more")
+    yield from StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+
+
+def group_split(labels: Sequence[Any], groups: Sequence[Any], *, validation: float = 0.1, test: float = 0.0,
+                seed: int = 0) -> dict[str, np.ndarray]:
+    """Like :func:`stratified_split`, but items that share a group (a duplicate group, a document) stay together.
+
+    Groups are assigned whole, largest first, to the split furthest below its target share.
+    """
+    _check(labels, [validation, test])
+    if len(groups) != len(labels):
+        raise DataError(f"{len(groups)} groups for {len(labels)} items")
+    rng = np.random.default_rng(seed)
+    g = np.asarray([str(v) for v in groups])
+    names, inverse = np.unique(g, return_inverse=True)
+    order = rng.permutation(len(names))
+    sizes = np.bincount(inverse)
+    order = order[np.argsort(-sizes[order], kind="stable")]
+    target = {"validation": validation, "test": test, "train": 1 - validation - test}
+    filled = {k: 0 for k in target}
+    assign = np.empty(len(names), dtype=object)
+    total = len(g)
+    for gi in order:
+        name = min(target, key=lambda k: (filled[k] / total - target[k]) if target[k] > 0 else np.inf)
+        assign[gi] = name
+        filled[name] += sizes[gi]
+    split_of = assign[inverse]
+    return {k: np.flatnonzero(split_of == k) for k in ("train", "validation", "test")}
+
+
+def temporal_split(timestamps: Sequence[Any], *, validation: float = 0.1, test: float = 0.0) -> dict[str, np.ndarray]:
+    """Oldest items train, then validation, newest test (ties keep input order)."""
+    _check(timestamps, [validation, test])
+    import pandas as pd
+
+    t = pd.to_datetime(pd.Series(list(timestamps)), errors="coerce", utc=True)
+    if t.isna().any():
+        raise DataError(f"timestamp of item {int(t.isna().to_numpy().argmax())} cannot be read as a date/time")
+    order = np.argsort(t.to_numpy(), kind="stable")
+    n = len(order)
+    n_test = int(round(n * test))
+    n_val = int(round(n * validation))
+    train_end = n - n_test - n_val
+    return {"train": np.sort(order[:train_end]), "validation": np.sort(order[train_end:train_end + n_val]),
+            "test": np.sort(order[train_end + n_val:])}

@@ -1,0 +1,543 @@
+"""The fine-tuning worker: ``python -m workbench.train RUN_DIR [--resume]``.
+
+Runs in its own process (started by :func:`workbench.launch.launch`), never in the
+notebook's kernel. Reads ``RUN_DIR/config.json`` and ``RUN_DIR/data.parquet`` and writes
+``status.json``, ``metrics.jsonl``, checkpoints, predictions, the model (safetensors),
+``labels.json`` and ``environment.json`` (see :mod:`workbench.runs`).
+
+Why a lean loop on accelerate rather than HF ``Trainer``: on this 2-core CPU the
+stock Trainer's length grouping (``train_sampling_strategy="group_by_length"``) did
+not learn (see BENCHMARKS.md), and its per-step overhead shows at small batch sizes.
+Here batches are bucketed by length *inside* shuffled mega-batches and the bucket
+order is shuffled again, so padding stays low while every batch is a random draw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.config import FineTuneConfig
+from workbench.errors import DataError, WorkbenchError
+
+CANCEL_FILE = "cancel.request"
+_cancelled = False
+
+
+# ---------------------------------------------------------------------- status files
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically, so a reader never sees half a file."""
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def set_status(run_dir: Path, state: str, **extra: Any) -> None:
+    current = {}
+    path = run_dir / "status.json"
+    if path.exists():
+        try:
+            current = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            current = {}
+    current.update(extra, state=state, updated=time.time())
+    write_json(path, current)
+
+
+def hint_for(exc: BaseException) -> str:
+    """What to try next, for the errors a fine-tune commonly meets."""
+    text = f"{type(exc).__name__}: {exc}".lower()
+    if "out of memory" in text or isinstance(exc, MemoryError):
+        return "out of memory: lower batch_size or max_length, or use precision='bf16'/'fp16' or LoRA"
+    if "no such file" in text or "not found" in text or "does not appear to have" in text:
+        return "a file is missing: check the model path and that the run folder was not moved"
+    if "label" in text and ("not in" in text or "mismatch" in text):
+        return "the labels in the data and in the config differ: launch again without a fixed label list"
+    return "see logs.txt in the run folder for the full traceback"
+
+
+# ---------------------------------------------------------------------- batching
+def bucketed_batches(lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int,
+                     bucket_factor: int = 50) -> list[np.ndarray]:
+    """Random batches of similar length: shuffle, cut into mega-batches, sort each by length, batch, shuffle batches.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        Index arrays, each ``(<= batch_size,)``.
+    """
+    rng = np.random.default_rng(seed * 1_000_003 + epoch)
+    n = len(lengths)
+    order = rng.permutation(n)
+    lens = np.asarray(lengths)
+    chunk = batch_size * bucket_factor
+    batches: list[np.ndarray] = []
+    for start in range(0, n, chunk):
+        part = order[start:start + chunk]
+        part = part[np.argsort(-lens[part], kind="stable")]
+        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    perm = rng.permutation(len(batches))
+    return [batches[i] for i in perm]
+
+
+def pad_batch(ids: Sequence[Sequence[int]], pad_id: int, labels: Sequence[Any] | None = None,
+              label_pad: int = -100) -> dict[str, np.ndarray]:
+    """Dynamic padding to the longest sequence of the batch."""
+    width = max(len(x) for x in ids)
+    input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(ids), width), dtype=np.int64)
+    for r, x in enumerate(ids):
+        input_ids[r, :len(x)] = x
+        mask[r, :len(x)] = 1
+    out = {"input_ids": input_ids, "attention_mask": mask}
+    if labels is not None:
+        if len(labels) and isinstance(labels[0], (list, np.ndarray)):
+            lab = np.full((len(ids), width), label_pad, dtype=np.int64)
+            for r, seq in enumerate(labels):
+                lab[r, :len(seq)] = seq
+            out["labels"] = lab
+        else:
+            out["labels"] = np.asarray(labels, dtype=np.int64)
+    return out
+
+
+def align_word_tags(word_ids: Sequence[int | None], tags: Sequence[int]) -> list[int]:
+    """Sub-token labels: the first sub-token of each word carries its tag, the rest and specials get -100."""
+    out, prev = [], None
+    for w in word_ids:
+        out.append(-100 if w is None or w == prev else int(tags[w]))
+        prev = w
+    return out
+
+
+# ---------------------------------------------------------------------- data
+class Prepared:
+    """Tokenised splits of a run's data."""
+
+    def __init__(self, frame: pd.DataFrame, config: FineTuneConfig, tokenizer: Any, labels: list[str]) -> None:
+        self.frame = frame
+        self.labels = labels
+        self.index = {c: i for i, c in enumerate(labels)}
+        self.token_task = config.task == "token-classification"
+        if self.token_task:
+            enc = tokenizer([list(t) for t in frame["tokens"]], is_split_into_words=True, truncation=True,
+                            max_length=config.max_length)
+            self.ids = enc["input_ids"]
+            self.word_ids = [enc.word_ids(i) for i in range(len(frame))]
+            self.y: list[Any] = []
+            for i, tags in enumerate(frame["label"]):
+                if tags is None:
+                    self.y.append(None)
+                    continue
+                self.y.append(align_word_tags(self.word_ids[i], [self._id(t) for t in tags]))
+        else:
+            self.ids = tokenizer(frame["text"].tolist(), truncation=True, max_length=config.max_length)["input_ids"]
+            self.y = [self._id(v) if isinstance(v, str) else None for v in frame["label"]]
+
+    def _id(self, label: str) -> int:
+        if label not in self.index:
+            raise DataError(f"the data has the label {label!r}, which is not in the run's label set {self.labels}; "
+                            "launch again without a fixed label list, or relabel the item")
+        return self.index[label]
+
+    def rows(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self.frame["split"].to_numpy() == split)
+
+
+def prepare_splits(frame: pd.DataFrame, config: FineTuneConfig) -> pd.DataFrame:
+    """Give every row a split; hold out ``validation_fraction`` of train when there is no eval split."""
+    from workbench.splits import stratified_split
+
+    frame = frame.copy()
+    if "split" not in frame.columns or frame["split"].isna().all():
+        frame["split"] = config.train_split
+    frame["split"] = frame["split"].fillna(config.train_split).astype(str)
+    train = np.flatnonzero(frame["split"].to_numpy() == config.train_split)
+    has_label = [v is not None and not (isinstance(v, float) and math.isnan(v)) for v in frame["label"].iloc[train]]
+    labelled = train[np.asarray(has_label, dtype=bool)]
+    if not len(labelled):
+        raise DataError(f"the split {config.train_split!r} has no labelled items; nothing to train on "
+                        f"(splits in the data: {sorted(frame['split'].unique())})")
+    if config.eval_split not in set(frame["split"]):
+        keys = [str(v) if isinstance(v, str) else str(v[0]) for v in frame["label"].iloc[labelled]]
+        held = stratified_split(keys, validation=config.validation_fraction, seed=config.seed)["validation"]
+        frame.loc[frame.index[labelled[held]], "split"] = config.eval_split
+    return frame
+
+
+# ---------------------------------------------------------------------- the loop
+def _precision(config: FineTuneConfig, device: str) -> str:
+    from workbench.embed import choose_precision
+
+    return choose_precision(config.precision, device)
+
+
+def _mixed(precision: str) -> str:
+    return {"bf16": "bf16", "fp16": "fp16"}.get(precision, "no")
+
+
+def _build_model(config: FineTuneConfig, labels: list[str], path: Any) -> Any:
+    import transformers
+
+    cls = (transformers.AutoModelForTokenClassification if config.task == "token-classification"
+           else transformers.AutoModelForSequenceClassification)
+    model = cls.from_pretrained(str(path), num_labels=len(labels), id2label=dict(enumerate(labels)),
+                                label2id={c: i for i, c in enumerate(labels)})
+    base = getattr(model, model.base_model_prefix, model)
+    if config.freeze_embeddings and hasattr(base, "embeddings"):
+        for p in base.embeddings.parameters():
+            p.requires_grad = False
+    if config.freeze_layers:
+        layers = getattr(getattr(base, "encoder", None), "layer", [])
+        if config.freeze_layers > len(layers):
+            raise DataError(f"freeze_layers={config.freeze_layers} but the model has {len(layers)} layers")
+        for layer in list(layers)[:config.freeze_layers]:
+            for p in layer.parameters():
+                p.requires_grad = False
+    if config.lora is not None:
+        import peft
+
+        task_type = (peft.TaskType.TOKEN_CLS if config.task == "token-classification" else peft.TaskType.SEQ_CLS)
+        model = peft.get_peft_model(model, peft.LoraConfig(
+            task_type=task_type, r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
+            target_modules=list(config.lora.target_modules)))
+    return model
+
+
+def _class_weights(config: FineTuneConfig, y: list[Any], labels: list[str]) -> np.ndarray | None:
+    if config.class_weights == "none" or config.task == "token-classification":
+        return None
+    if isinstance(config.class_weights, dict):
+        unknown = sorted(set(config.class_weights) - set(labels))
+        if unknown:
+            raise DataError(f"class_weights names unknown class(es) {unknown}; classes are {labels}")
+        return np.array([float(config.class_weights.get(c, 1.0)) for c in labels])
+    counts = np.bincount([v for v in y if v is not None], minlength=len(labels)).astype(float)
+    return np.where(counts > 0, counts.sum() / (len(labels) * np.maximum(counts, 1)), 0.0)
+
+
+def _evaluate(model: Any, prep: Prepared, rows: np.ndarray, *, accelerator: Any, pad_id: int,
+              batch_size: int) -> tuple[Any, float]:
+    """Probabilities for ``rows`` (sentence classification: ``(n, K)``; tokens: a list of ``(words, K)``)."""
+    import torch
+
+    model.eval()
+    order = rows[np.argsort([-len(prep.ids[i]) for i in rows], kind="stable")]
+    probs: dict[int, Any] = {}
+    losses = []
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size * 2):
+            idx = order[start:start + batch_size * 2]
+            labelled = all(prep.y[i] is not None for i in idx)
+            batch = pad_batch([prep.ids[i] for i in idx], pad_id, [prep.y[i] for i in idx] if labelled else None)
+            tensors = {k: torch.from_numpy(v).to(accelerator.device) for k, v in batch.items()}
+            with accelerator.autocast():
+                out = model(**tensors)
+            if labelled and out.loss is not None:
+                losses.append(float(out.loss) * len(idx))
+            p = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
+            for r, i in enumerate(idx):
+                if prep.token_task:
+                    words = prep.word_ids[i]
+                    first = [j for j, w in enumerate(words) if w is not None and (j == 0 or words[j - 1] != w)]
+                    n_words = len(prep.frame["tokens"].iloc[i])
+                    word_probs = np.full((n_words, p.shape[-1]), 1.0 / p.shape[-1])
+                    for j in first:
+                        word_probs[words[j]] = p[r, j]
+                    probs[int(i)] = word_probs  # words cut by max_length keep a uniform guess
+                else:
+                    probs[int(i)] = p[r]
+    model.train()
+    loss = sum(losses) / max(len(rows), 1) if losses else float("nan")
+    if prep.token_task:
+        return [probs[int(i)] for i in rows], loss
+    return np.stack([probs[int(i)] for i in rows]) if len(rows) else np.zeros((0, len(prep.labels))), loss
+
+
+def _scores(prep: Prepared, rows: np.ndarray, probs: Any) -> dict[str, float]:
+    from workbench.metrics import entity_metrics, per_class_metrics
+
+    labels = prep.labels
+    if prep.token_task:
+        gold = [list(prep.frame["label"].iloc[i]) for i in rows]
+        pred = [[labels[k] for k in p.argmax(1)] for p in probs]
+        table = entity_metrics(gold, pred)
+        flat_ok = np.mean([g == q for gs, ps in zip(gold, pred) for g, q in zip(gs, ps)])
+        return {"f1_micro": float(table.loc["micro avg", "f1"]), "f1_macro": float(table.loc["macro avg", "f1"]),
+                "accuracy": float(flat_ok)}
+    gold = prep.frame["label"].iloc[rows].tolist()
+    pred = [labels[k] for k in probs.argmax(1)]
+    table = per_class_metrics(gold, pred, labels=labels)
+    return {"accuracy": float(np.mean([g == q for g, q in zip(gold, pred)])),
+            "f1_macro": float(table.loc["macro avg", "f1"]), "f1_weighted": float(table.loc["weighted avg", "f1"])}
+
+
+def run(run_dir: Path, *, resume: bool = False) -> None:
+    """Train as ``run_dir/config.json`` says; every outcome ends in ``status.json``."""
+    import torch
+    import transformers
+    from accelerate import Accelerator
+
+    from workbench.models import resolve_model
+
+    config = FineTuneConfig.from_json(run_dir / "config.json")
+    frame = pd.read_parquet(run_dir / "data.parquet")
+    frame = prepare_splits(frame, config)
+    labels = list(config.labels or json.loads((run_dir / "labels.json").read_text()))
+    cpu_only = not torch.cuda.is_available()
+    device = "cpu" if cpu_only else "cuda"
+    precision = _precision(config, device)
+    accelerator = Accelerator(mixed_precision=_mixed(precision), cpu=cpu_only,
+                              gradient_accumulation_steps=config.grad_accum)
+    main = accelerator.is_main_process
+    transformers.set_seed(config.seed)
+    path = resolve_model(config.model)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
+    prep = Prepared(frame, config, tokenizer, labels)
+    train_rows = np.array([i for i in prep.rows(config.train_split) if prep.y[i] is not None], dtype=np.int64)
+    eval_rows = np.array([i for i in prep.rows(config.eval_split) if prep.y[i] is not None], dtype=np.int64)
+    if not len(eval_rows):
+        raise DataError(f"the evaluation split {config.eval_split!r} is empty; add labelled items to it or lower "
+                        "validation_fraction")
+    model = _build_model(config, labels, path)
+    weights = _class_weights(config, [prep.y[i] for i in train_rows], labels)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32)
+                                        if weights is not None else None, ignore_index=-100)
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=config.learning_rate)
+    world = accelerator.num_processes
+    batches_per_epoch = math.ceil(len(train_rows) / config.batch_size) // world
+    steps_per_epoch = max(1, batches_per_epoch // config.grad_accum)
+    total_steps = max(1, int(math.ceil(steps_per_epoch * config.epochs)))
+    scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps),
+                                                             total_steps)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    loss_fn = loss_fn.to(accelerator.device)
+    pad_id = tokenizer.pad_token_id or 0
+    lengths = [len(prep.ids[i]) for i in train_rows]
+
+    start_epoch, step, best, bad_evals = 0, 0, None, 0
+    ckpt = run_dir / "checkpoint"
+    if resume and (ckpt / "state.json").exists():
+        state = json.loads((ckpt / "state.json").read_text())
+        accelerator.unwrap_model(model).load_state_dict(_load_weights(ckpt / "model.safetensors"), strict=False)
+        optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
+        scheduler.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
+        start_epoch, step, best, bad_evals = state["epoch"], state["step"], state["best"], state["bad_evals"]
+    if main:
+        set_status(run_dir, "running", pid=os.getpid(), started=time.time(), device=str(accelerator.device),
+                   precision=precision, processes=world, total_steps=total_steps, resumed_from_step=step or None)
+        write_json(run_dir / "environment.json", _environment(config, precision, str(accelerator.device), world))
+    metrics_file = (run_dir / "metrics.jsonl").open("a") if main else None
+
+    def log(row: dict[str, Any]) -> None:
+        if metrics_file is not None:
+            metrics_file.write(json.dumps(row) + "\n")
+            metrics_file.flush()
+
+    def evaluate_now(epoch_pos: float) -> bool:
+        """Log an evaluation; True when early stopping says stop."""
+        nonlocal best, bad_evals
+        probs, loss = _evaluate(model, prep, eval_rows, accelerator=accelerator, pad_id=pad_id,
+                                batch_size=config.batch_size)
+        scores = _scores(prep, eval_rows, probs)
+        log({"step": step, "epoch": round(epoch_pos, 4), "eval_loss": loss,
+             **{f"eval_{k}": v for k, v in scores.items()}})
+        metric = config.early_stopping_metric
+        if metric is None:
+            return False
+        value = loss if metric == "loss" else scores.get(metric)
+        if value is None:
+            raise DataError(f"early_stopping_metric={metric!r} is not computed; use 'loss' or one of {list(scores)}")
+        better = best is None or (value < best if metric == "loss" else value > best)
+        if better:
+            best, bad_evals = value, 0
+            return False
+        bad_evals += 1
+        return bad_evals >= config.early_stopping_patience
+
+    model.train()
+    stop = False
+    t_log, seen = time.perf_counter(), 0
+    epoch = start_epoch
+    while epoch < math.ceil(config.epochs) and not stop:
+        batches = bucketed_batches(lengths, config.batch_size, seed=config.seed, epoch=epoch)
+        batches = batches[: len(batches) // world * world][accelerator.process_index::world]
+        limit = len(batches)
+        if epoch + 1 > config.epochs:  # a fractional last epoch
+            limit = int(len(batches) * (config.epochs - epoch))
+        for b, local in enumerate(batches[:limit]):
+            if _cancelled or (run_dir / CANCEL_FILE).exists():
+                raise KeyboardInterrupt
+            rows = train_rows[local]
+            batch = pad_batch([prep.ids[i] for i in rows], pad_id, [prep.y[i] for i in rows])
+            tensors = {k: torch.from_numpy(v).to(accelerator.device, non_blocking=True) for k, v in batch.items()}
+            target = tensors.pop("labels")
+            with accelerator.accumulate(model), accelerator.autocast():
+                logits = model(**tensors).logits
+                loss = loss_fn(logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1))
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                if accelerator.sync_gradients:
+                    scheduler.step()
+                optimizer.zero_grad()
+            seen += len(rows)
+            if accelerator.sync_gradients:
+                step += 1
+                if step % config.log_every == 0:
+                    now = time.perf_counter()
+                    log({"step": step, "epoch": round(epoch + (b + 1) / max(len(batches), 1), 4),
+                         "loss": float(loss.detach()), "learning_rate": scheduler.get_last_lr()[0],
+                         "samples_per_s": seen * world / max(now - t_log, 1e-9)})
+                    t_log, seen = now, 0
+                if config.eval_every and step % config.eval_every == 0:
+                    stop = evaluate_now(epoch + (b + 1) / max(len(batches), 1))
+                    if stop:
+                        break
+        epoch += 1
+        if not stop:
+            stop = evaluate_now(min(float(epoch), config.epochs))
+        if main:
+            _save_checkpoint(ckpt, accelerator.unwrap_model(model), optimizer, scheduler,
+                             {"epoch": epoch, "step": step, "best": best, "bad_evals": bad_evals})
+    accelerator.wait_for_everyone()
+    if main:
+        unwrapped = accelerator.unwrap_model(model)
+        if config.lora is not None:
+            unwrapped = unwrapped.merge_and_unload()
+        unwrapped.save_pretrained(run_dir / "model", safe_serialization=True)
+        tokenizer.save_pretrained(run_dir / "model")
+        headline = _write_predictions(run_dir, unwrapped, prep, config, accelerator, pad_id)
+        if metrics_file is not None:
+            metrics_file.close()
+        set_status(run_dir, "finished", finished=time.time(), steps=step, **headline)
+
+
+def _load_weights(path: Path) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    return dict(load_file(str(path)))
+
+
+def _save_checkpoint(folder: Path, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]) -> None:
+    """Weights as safetensors, optimizer and scheduler as tensor-only state dicts; state.json written last."""
+    import torch
+    from safetensors.torch import save_file
+
+    tmp = folder.with_name(folder.name + ".partial")
+    tmp.mkdir(parents=True, exist_ok=True)
+    weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(weights, str(tmp / "model.safetensors"))
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+    write_json(tmp / "state.json", state)
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+
+
+def _write_predictions(run_dir: Path, model: Any, prep: Prepared, config: FineTuneConfig, accelerator: Any,
+                       pad_id: int) -> dict[str, Any]:
+    out_dir = run_dir / "predictions"
+    out_dir.mkdir(exist_ok=True)
+    headline: dict[str, Any] = {}
+    splits = list(dict.fromkeys([config.eval_split, *config.predict_splits]))
+    for split in splits:
+        rows = prep.rows(split)
+        if not len(rows):
+            continue
+        probs, _ = _evaluate(model, prep, rows, accelerator=accelerator, pad_id=pad_id, batch_size=config.batch_size)
+        part = prep.frame.iloc[rows]
+        if prep.token_task:
+            frame = pd.DataFrame({"item_id": part["item_id"].astype(str).to_numpy(),
+                                  "tags": part["label"].tolist(),
+                                  "pred_tags": [[prep.labels[k] for k in p.argmax(1)] for p in probs],
+                                  "token_probs": [p.astype(np.float32).tolist() for p in probs]})
+            if "original_label" in part.columns:
+                frame["original_tags"] = part["original_label"].tolist()
+        else:
+            frame = pd.DataFrame({"item_id": part["item_id"].astype(str).to_numpy(), "label": part["label"].tolist(),
+                                  "pred": [prep.labels[k] for k in probs.argmax(1)]})
+            if "original_label" in part.columns:
+                frame["original_label"] = part["original_label"].tolist()
+            for j, c in enumerate(prep.labels):
+                frame[f"prob_{c}"] = probs[:, j]
+        frame.to_parquet(out_dir / f"{split}.parquet", index=False)
+        labelled = np.array([prep.y[i] is not None for i in rows])
+        if labelled.any() and split == config.eval_split:
+            scored = _scores(prep, rows[labelled], [probs[i] for i in np.flatnonzero(labelled)]
+                             if prep.token_task else probs[labelled])
+            headline.update({f"{split}_{k}": v for k, v in scored.items()})
+    return headline
+
+
+def _environment(config: FineTuneConfig, precision: str, device: str, world: int) -> dict[str, Any]:
+    import importlib.metadata as md
+
+    def version(name: str) -> str | None:
+        try:
+            return md.version(name)
+        except md.PackageNotFoundError:
+            return None
+
+    snapshot = {}
+    meta = Path("snapshot.json")
+    if meta.exists():
+        snapshot = json.loads(meta.read_text())
+    return {"python": platform.python_version(), "platform": platform.platform(), "device": device,
+            "precision": precision, "processes": world, "seed": config.seed,
+            "libraries": {n: version(n) for n in ("torch", "transformers", "accelerate", "peft", "numpy", "pandas",
+                                                  "label-workbench")}, **snapshot}
+
+
+def _on_term(signum: int, frame: Any) -> None:
+    global _cancelled
+    _cancelled = True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workbench.train", description="Run one fine-tune.")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    args = parser.parse_args(argv)
+    run_dir: Path = args.run_dir.resolve()
+    os.chdir(run_dir)
+    signal.signal(signal.SIGTERM, _on_term)
+    main_process = os.environ.get("RANK", "0") == "0"
+    try:
+        run(run_dir, resume=args.resume)
+        return 0
+    except KeyboardInterrupt:
+        if main_process:
+            set_status(run_dir, "cancelled", finished=time.time(), message="cancelled on request")
+        return 0
+    except BaseException as exc:  # the run's outcome must reach status.json whatever happened
+        if main_process:
+            traceback.print_exc()
+            message = str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}"
+            set_status(run_dir, "failed", finished=time.time(), message=message, hint=hint_for(exc))
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
