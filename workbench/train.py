@@ -276,13 +276,14 @@ def _scores(prep: Prepared, rows: np.ndarray, probs: Any) -> dict[str, float]:
         pred = [[labels[k] for k in p.argmax(1)] for p in probs]
         table = entity_metrics(gold, pred)
         flat_ok = np.mean([g == q for gs, ps in zip(gold, pred) for g, q in zip(gs, ps)])
-        return {"f1_micro": float(table.loc["micro avg", "f1"]), "f1_macro": float(table.loc["macro avg", "f1"]),
-                "accuracy": float(flat_ok)}
+        f1 = table["f1"].astype(float)
+        return {"f1_micro": float(f1["micro avg"]), "f1_macro": float(f1["macro avg"]), "accuracy": float(flat_ok)}
     gold = prep.frame["label"].iloc[rows].tolist()
     pred = [labels[k] for k in probs.argmax(1)]
     table = per_class_metrics(gold, pred, labels=labels)
+    f1 = table["f1"].astype(float)
     return {"accuracy": float(np.mean([g == q for g, q in zip(gold, pred)])),
-            "f1_macro": float(table.loc["macro avg", "f1"]), "f1_weighted": float(table.loc["weighted avg", "f1"])}
+            "f1_macro": float(f1["macro avg"]), "f1_weighted": float(f1["weighted avg"])}
 
 
 def run(run_dir: Path, *, resume: bool = False) -> None:
