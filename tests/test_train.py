@@ -8,6 +8,7 @@ import signal
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from workbench import LabelStore, load_dataset
@@ -158,3 +159,41 @@ def test_token_classification_run(tiny_bert, tmp_path):
     preds = run.predictions("validation")
     assert all(len(a) == len(b) for a, b in zip(preds["tags"], preds["pred_tags"]))
     assert "validation_f1_micro" in status
+
+
+def test_minilm_fine_tune_beats_the_majority_baseline(tmp_path):
+    """Integration: the packaged MiniLM on a few hundred sample items, on CPU."""
+    frame = make_classification_sample(n_items=600, seed=7)
+    table = load_dataset(frame, id_column="id")
+    run = launch(FineTuneConfig(epochs=3, batch_size=16, learning_rate=1e-4, max_length=64, log_every=5),
+                 data=table, runs_dir=tmp_path / "runs")
+    status = run.wait(timeout=900)
+    assert status["state"] == "finished", run.logs()
+    preds = run.predictions("test")
+    truth = frame.set_index("id").loc[preds["item_id"], "true_label"].to_numpy()
+    accuracy = (preds["pred"].to_numpy() == truth).mean()
+    majority = pd.Series(truth).value_counts(normalize=True).iloc[0]
+    assert accuracy > majority + 0.2, (accuracy, majority)
+
+
+def test_two_process_ddp_on_cpu_matches_one_process(small_store, tiny_bert, tmp_path):
+    """accelerate launch --cpu --num_processes 2 runs the same worker; its metrics match a single process."""
+    single = launch(_config(tiny_bert, epochs=2, batch_size=8), store=small_store, runs_dir=tmp_path / "runs")
+    double = launch(_config(tiny_bert, epochs=2, batch_size=4, num_processes=2), store=small_store,
+                    runs_dir=tmp_path / "runs")
+    s1, s2 = single.wait(timeout=600), double.wait(timeout=600)
+    assert s1["state"] == "finished", single.logs()
+    assert s2["state"] == "finished", double.logs()
+    assert s2["processes"] == 2
+    a = single.metrics().dropna(subset=["eval_accuracy"])["eval_accuracy"].iloc[-1]
+    b = double.metrics().dropna(subset=["eval_accuracy"])["eval_accuracy"].iloc[-1]
+    assert abs(a - b) < 0.15, (a, b)
+
+
+def test_gpu_path():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU visible: the GPU path is measured on a GPU machine (see BENCHMARKS.md)")
+    from workbench.embed import choose_precision
+
+    assert choose_precision("auto", "cuda") in ("bf16", "fp16")

@@ -1,8 +1,9 @@
 """Start fine-tunes in a child process and control them: launch, status, metrics, wait, cancel, resume, predict.
 
 The kernel never trains: :func:`launch` writes the run folder (config, a snapshot of the
-data, the label set) and starts ``python -m workbench.train RUN_DIR`` (or ``accelerate
-launch`` for several processes) in its own session, then returns.
+data, the label set) and starts ``python -m workbench.train RUN_DIR`` in its own session
+(for several processes: ``torchrun`` on CPUs, ``accelerate launch --multi_gpu`` on GPUs), then
+returns.
 """
 
 from __future__ import annotations
@@ -118,6 +119,14 @@ def launch(config: FineTuneConfig | None = None, *, store: LabelStore | None = N
     return run
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _labels_in(frame: pd.DataFrame, task: str) -> list[str]:
     values = frame["label"].tolist()
     if task == "token-classification":
@@ -142,10 +151,14 @@ class Run(RunView):
         tail = [str(self.path)] + (["--resume"] if resume else [])
         if n > 1:
             torch = require("torch", extra="train", purpose="multi-process training")
-            cpu = [] if torch.cuda.is_available() else ["--cpu"]  # type: ignore[attr-defined]
-            return [self.python, "-m", "accelerate.commands.launch", *cpu, "--num_processes", str(n),
-                    "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m",
-                    "workbench.train", *tail]
+            if torch.cuda.is_available():  # type: ignore[attr-defined]
+                return [self.python, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(n),
+                        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m",
+                        "workbench.train", *tail]
+            # On CPUs, accelerate's own launcher starts one process unless MPI is set up; torchrun (which it
+            # wraps for GPUs) starts N, and the worker's Accelerator then runs DDP over gloo.
+            return [self.python, "-m", "torch.distributed.run", "--nproc_per_node", str(n), "--master_addr",
+                    "127.0.0.1", "--master_port", str(_free_port()), "-m", "workbench.train", *tail]
         return [self.python, "-m", "workbench.train", *tail]
 
     def _start(self, *, resume: bool) -> None:
