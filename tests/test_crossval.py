@@ -84,8 +84,16 @@ def test_unknown_mode_view_and_finetune_without_engine(sample):
         out_of_fold_probs(texts, labels, mode="deep")
     with pytest.raises(DataError, match="view"):
         out_of_fold_probs(texts, labels, views=["bm25"], embeddings=np.zeros((500, 2)))
-    with pytest.raises(WorkbenchError, match="training engine"):
-        out_of_fold_probs(texts, labels, mode="finetune")
+    with pytest.raises(WorkbenchError, match="unknown FineTuneConfig field"):
+        out_of_fold_probs(texts, labels, mode="finetune", epoch=3)
+
+
+def test_finetune_mode_runs_k_fine_tunes(tiny_bert, tmp_path):
+    frame = make_classification_sample(n_items=90, seed=3)
+    oof = out_of_fold_probs(frame["text"].tolist(), frame["label"].tolist(), mode="finetune", folds=2,
+                            model=str(tiny_bert), epochs=1, max_length=32, precision="fp32", runs_dir=tmp_path)
+    assert oof.pred_probs.shape == (90, 8) and np.allclose(oof.pred_probs.sum(1), 1)
+    assert len(list(tmp_path.iterdir())) == 2
 
 
 def test_pooling_prefers_the_better_view():

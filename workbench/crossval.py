@@ -299,14 +299,32 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def _finetune(texts: Sequence[str], y: np.ndarray, classes: list[str], *, folds: int, seed: int,
-              **config: Any) -> OutOfFold:
-    try:
-        from workbench import train  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise WorkbenchError(
-            "mode='finetune' runs k-fold fine-tunes through the training engine (workbench.train), which this "
-            "installation does not have yet; use mode='quick'"
-        ) from exc
-    probs = train.kfold_predict_proba(list(texts), y, classes, folds=folds, seed=seed, **config)
-    return OutOfFold(_smooth(probs), classes, y, {"finetune": probs}, {"mode": "finetune", "folds": folds,
-                                                                          "seed": seed, **config})
+              runs_dir: str | os.PathLike[str] | None = None, progress: bool = True, **config: Any) -> OutOfFold:
+    """k fine-tunes, each trained on k-1 folds (with its own validation split) and predicting the held-out fold."""
+    import tempfile
+
+    import pandas as pd
+
+    from workbench.config import FineTuneConfig
+    from workbench.launch import launch
+
+    sklearn_ms = require("sklearn.model_selection", extra="train", purpose="out-of-fold probabilities")
+    splitter = sklearn_ms.StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)  # type: ignore[attr-defined]
+    root = runs_dir or tempfile.mkdtemp(prefix="workbench-oof-")
+    probs = np.zeros((len(y), len(classes)))
+    ids = [f"oof-{i}" for i in range(len(y))]
+    for fold, (_, test) in enumerate(splitter.split(np.zeros(len(y)), y)):
+        split = np.full(len(y), "train", dtype=object)
+        split[test] = "test"
+        frame = pd.DataFrame({"item_id": ids, "text": list(texts), "label": [classes[i] for i in y], "split": split})
+        cfg = FineTuneConfig.from_dict({"seed": seed, **config, "labels": classes, "predict_splits": ["test"]})
+        run = launch(cfg, data=frame, runs_dir=root, run_id=f"fold-{fold}-{os.getpid()}-{seed}")
+        status = run.wait()
+        if status.get("state") != "finished":
+            raise WorkbenchError(f"the fine-tune of fold {fold} ended {status.get('state')}: "
+                                 f"{status.get('message')} (run folder {run.path})")
+        pred = run.predictions("test")
+        rows = [int(i.split("-")[1]) for i in pred["item_id"]]
+        probs[rows] = pred[[f"prob_{c}" for c in classes]].to_numpy()
+    return OutOfFold(_smooth(probs), classes, y, {"finetune": probs},
+                     {"mode": "finetune", "folds": folds, "seed": seed, "runs_dir": str(root), **config})

@@ -1,0 +1,129 @@
+"""Panels without a browser: drive them as the front end does and check the store and the widget state."""
+
+from __future__ import annotations
+
+import pytest
+
+from widgets import LabelBrowser
+from workbench import LabelStore, load_dataset
+from workbench.errors import StoreBusyError
+from workbench.review import ReviewSession
+from workbench.sample import make_classification_sample
+
+
+@pytest.fixture
+def scored_store(tmp_path):
+    import pandas as pd
+
+    frame = make_classification_sample(n_items=120, seed=5)
+    frame.loc[0, "text"] = '<img src=x onerror="window.__pwned=1"> and <script>alert(1)</script>'
+    store = LabelStore.open(tmp_path / "labels.db")
+    store.import_dataset(load_dataset(frame, id_column="id"))
+    table = store.to_pandas()
+    labels = store.labels
+    store.write_scores("test-scan", pd.DataFrame({
+        "item_id": table["item_id"], "score": [i / 200 for i in range(len(table))],
+        "suggested_label": [labels[(labels.index(v) + 1) % len(labels)] for v in table["label"]],
+        "suggested_prob": 0.95, "issues": [["label"] if i < 10 else [] for i in range(len(table))]}))
+    yield store
+    store.close()
+
+
+def send(widget, **content):
+    widget._on_msg(widget, content, [])
+
+
+def test_keys_move_assign_accept_undo(scored_store):
+    w = LabelBrowser(scored_store, author="ann", page_size=10)
+    assert len(w.rows) == 10 and w.rows[0]["cursor"] and w.total == 120
+    first, second = w.rows[0]["item_id"], w.rows[1]["item_id"]
+    send(w, type="key", key="j")
+    assert w.rows[1]["cursor"]
+    send(w, type="key", key="2")
+    assert scored_store.get(second)["label"] == scored_store.labels[1]
+    assert w.rows[1]["label"] == scored_store.labels[1] and w.counts["corrected"] == 1
+    send(w, type="key", key="k")
+    send(w, type="key", key="a")
+    row = scored_store.get(first)
+    assert row["label"] == w.rows[0]["suggested_label"]
+    assert scored_store.history().iloc[-1]["source"] == "suggestion"
+    send(w, type="key", key="u")
+    assert scored_store.get(first)["label"] == row["original_label"]
+    send(w, type="key", key="ctrl+z")
+    assert scored_store.get(second)["label"] == scored_store.get(second)["original_label"]
+    assert w.counts["corrected"] == 0
+    assert list(scored_store.history()["source"]) == ["human", "suggestion", "undo", "undo"]
+
+
+def test_status_keys_counters_help_and_pages(scored_store):
+    w = LabelBrowser(scored_store, author="ann", page_size=10)
+    send(w, type="key", key="r")
+    send(w, type="key", key="j")
+    send(w, type="key", key="f")
+    send(w, type="key", key="j")
+    send(w, type="key", key="s")
+    assert (w.counts["reviewed"], w.counts["flagged"], w.counts["skipped"]) == (1, 1, 1)
+    send(w, type="key", key="?")
+    assert w.show_help and "accept" in w.help
+    send(w, type="key", key="n")
+    assert w.page == 1 and w.rows[0]["cursor"]
+    for _ in range(10):
+        send(w, type="key", key="j")
+    assert w.page == 2  # moving past the last row turns the page
+
+
+def test_multi_select_relabels_at_once_and_undoes_as_one(scored_store):
+    w = LabelBrowser(scored_store, author="ann", page_size=10)
+    ids = [r["item_id"] for r in w.rows[:3]]
+    for _ in range(3):
+        send(w, type="key", key="x")
+        send(w, type="key", key="j")
+    assert sum(r["selected"] for r in w.rows) == 3
+    send(w, type="assign", index=4)
+    target = scored_store.labels[4]
+    assert all(scored_store.get(i)["label"] == target for i in ids)
+    assert not any(r["selected"] for r in w.rows)
+    send(w, type="key", key="u")
+    assert all(scored_store.get(i)["label"] == scored_store.get(i)["original_label"] for i in ids)
+
+
+def test_filters_sort_and_clicks(scored_store):
+    w = LabelBrowser(scored_store, page_size=50)
+    w.set_filters({"issue": "label"})
+    assert w.total == 10 and all("label" in r["issues"] for r in w.rows)
+    w.set_filters({"search": "refund"})
+    assert all("refund" in r["text"].lower() for r in w.rows)
+    w.set_filters(None)
+    w.set_order("-score")
+    scores = [r["score"] for r in w.rows]
+    assert scores == sorted(scores, reverse=True)
+    send(w, type="click", row=7)
+    assert w.rows[7]["cursor"]
+
+
+def test_dataset_text_is_escaped(scored_store):
+    w = LabelBrowser(scored_store, page_size=200, order_by="pos")
+    texts = " ".join(r["text"] for r in w.rows)
+    assert "<img" not in texts and "<script>" not in texts
+    assert "&lt;img src=x onerror=&quot;window.__pwned=1&quot;&gt;" in texts
+
+
+def test_failed_write_shows_the_error_and_keeps_the_label(scored_store, monkeypatch):
+    w = LabelBrowser(scored_store, author="ann", page_size=10)
+    before = w.rows[0]["label"]
+
+    def locked(*a, **k):
+        raise StoreBusyError("labels.db stayed locked by another writer past the timeout")
+
+    monkeypatch.setattr(scored_store, "set_labels", locked)
+    send(w, type="key", key="3")
+    assert "locked" in w.error
+    assert w.rows[0]["label"] == before
+    assert scored_store.history().empty
+
+
+def test_review_session_without_a_widget(scored_store):
+    s = ReviewSession(scored_store, author="bob", page_size=5)
+    assert s.assign_nth(99).ok is False
+    assert s.press("1").ok
+    assert scored_store.history().iloc[-1]["author"] == "bob"

@@ -1,0 +1,247 @@
+"""ReviewSession: the state and actions behind the label browser, with no widget in sight.
+
+A session holds view state (page, cursor, selection, filters, sort) over a store and
+turns an analyst's actions (keys or clicks) into store writes. Every action writes
+first and updates the view only when the write succeeded; a failed write leaves the
+view as it was and reports the error, so the screen never shows a label the store
+does not have.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from workbench.errors import DataError, WorkbenchError
+from workbench.store import Filters, LabelStore
+
+#: Keys an analyst presses, and what they do.
+KEYMAP = {
+    "j": "down", "ArrowDown": "down", "k": "up", "ArrowUp": "up",
+    "n": "next_page", "PageDown": "next_page", "p": "previous_page", "PageUp": "previous_page",
+    "a": "accept", "r": "reviewed", "s": "skip", "f": "flag", "u": "undo", "ctrl+z": "undo",
+    "x": "toggle_select", "?": "help",
+    **{str(d): f"assign_{d}" for d in range(1, 10)},
+}
+HELP = ("j / ↓ next row · k / ↑ previous row · 1-9 assign the n-th class · a accept the suggestion · "
+        "r reviewed · s skip · f flag · u or Ctrl+Z undo · x select row · n / p next / previous page · ? this help")
+CLIP = 280
+
+
+@dataclass
+class ActionResult:
+    """What an action did: ``ok``, a message for the status line, and the log ids it wrote."""
+
+    ok: bool
+    message: str = ""
+    log_ids: list[int] = field(default_factory=list)
+
+
+class ReviewSession:
+    """Browse and correct a store page by page.
+
+    Parameters
+    ----------
+    store : LabelStore
+    author : str
+        Written on every change.
+    page_size : int
+    filters : Filters or dict, optional
+    order_by : str or list of str, optional
+        Default: worst label-quality score first when a scan exists.
+    """
+
+    def __init__(self, store: LabelStore, *, author: str = "analyst", page_size: int = 25,
+                 filters: Filters | dict[str, Any] | None = None, order_by: str | list[str] | None = None) -> None:
+        if page_size < 1:
+            raise DataError(f"page_size must be at least 1, got {page_size}")
+        self.store = store
+        self.author = author
+        self.page_size = page_size
+        self.filters = Filters.coerce(filters)
+        self.order_by = order_by
+        self.page = 0
+        self.cursor = 0
+        self.selected: set[str] = set()
+        self.frame = pd.DataFrame()
+        self.total = 0
+        self.show_help = False
+        self.refresh(count=True)
+
+    # ------------------------------------------------------------------ view
+    def refresh(self, *, count: bool = False) -> None:
+        """Re-read the current page (and the filtered total when ``count``)."""
+        if count:
+            self.total = self.store.count(self.filters)
+        last_page = max(0, (self.total - 1) // self.page_size)
+        self.page = min(self.page, last_page)
+        self.frame = self.store.page(self.page * self.page_size, self.page_size, filters=self.filters,
+                                     order_by=self.order_by)
+        self.cursor = min(self.cursor, max(0, len(self.frame) - 1))
+
+    @property
+    def labels(self) -> list[str]:
+        return self.store.labels
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    def current(self) -> dict[str, Any] | None:
+        """The row under the cursor."""
+        if self.frame.empty:
+            return None
+        return dict(self.frame.iloc[self.cursor])
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The page as display rows, every piece of dataset text HTML-escaped; ``text`` is clipped
+        (``text_full`` keeps all of it)."""
+        out = []
+        for i, r in enumerate(self.frame.to_dict("records")):
+            text = str(r["text"])
+            out.append({
+                "item_id": html.escape(str(r["item_id"])),
+                "text": html.escape(text[:CLIP] + ("…" if len(text) > CLIP else "")),
+                "text_full": html.escape(text),
+                "clipped": len(text) > CLIP,
+                "label": _show(r["label"]), "original_label": _show(r["original_label"]),
+                "suggested_label": _show(r["suggested_label"]),
+                "suggested_prob": None if pd.isna(r["suggested_prob"]) else round(float(r["suggested_prob"]), 3),
+                "score": None if pd.isna(r["score"]) else round(float(r["score"]), 3),
+                "issues": [html.escape(v) for v in r["issues"]], "status": r["status"],
+                "changed": r["label"] != r["original_label"],
+                "cursor": i == self.cursor, "selected": str(r["item_id"]) in self.selected,
+            })
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """Reviewed / flagged / skipped / corrected over the whole store."""
+        info = self.store.info().counts
+        return {k: int(info.get(k, 0)) for k in ("reviewed", "flagged", "skipped", "corrected", "unreviewed")}
+
+    # ------------------------------------------------------------------ navigation
+    def set_filters(self, filters: Filters | dict[str, Any] | None) -> None:
+        self.filters = Filters.coerce(filters)
+        self.page, self.cursor = 0, 0
+        self.selected.clear()
+        self.refresh(count=True)
+
+    def set_order(self, order_by: str | list[str] | None) -> None:
+        self.order_by = order_by
+        self.page, self.cursor = 0, 0
+        self.refresh()
+
+    def go_to_page(self, page: int) -> None:
+        self.page = max(0, min(int(page), self.pages - 1))
+        self.cursor = 0
+        self.refresh()
+
+    def move(self, delta: int) -> None:
+        """Move the cursor, turning the page at either end."""
+        target = self.cursor + delta
+        if target >= len(self.frame) and self.page + 1 < self.pages:
+            self.go_to_page(self.page + 1)
+        elif target < 0 and self.page > 0:
+            self.go_to_page(self.page - 1)
+            self.cursor = max(0, len(self.frame) - 1)
+        else:
+            self.cursor = max(0, min(target, len(self.frame) - 1))
+
+    # ------------------------------------------------------------------ actions
+    def _write(self, fn: Any, done: str) -> ActionResult:
+        try:
+            ids = fn()
+        except WorkbenchError as exc:
+            return ActionResult(False, str(exc))
+        self.refresh(count=True)
+        return ActionResult(True, done, list(ids or []))
+
+    def assign(self, label: str, *, item_ids: list[str] | None = None, source: str = "human") -> ActionResult:
+        """Give the cursor's row (or ``item_ids``, or the selection) ``label``."""
+        targets = item_ids or sorted(self.selected) or ([self.current()["item_id"]] if self.current() else [])
+        if not targets:
+            return ActionResult(False, "no item to label")
+        result = self._write(lambda: self.store.set_labels({t: label for t in targets}, author=self.author,
+                                                             source=source), f"{len(targets)} labelled {label}")
+        if result.ok:
+            self.selected.clear()
+        return result
+
+    def assign_nth(self, n: int) -> ActionResult:
+        """Assign the ``n``-th class (1-based, in the store's label order)."""
+        labels = self.labels
+        if not 1 <= n <= len(labels):
+            return ActionResult(False, f"there is no class {n}; the classes are 1-{len(labels)}")
+        return self.assign(labels[n - 1])
+
+    def accept(self) -> ActionResult:
+        """Take the suggested label of the cursor's row (or of every selected row)."""
+        rows = ([r for r in self.frame.to_dict("records") if str(r["item_id"]) in self.selected]
+                or ([self.current()] if self.current() else []))
+        changes = {str(r["item_id"]): r["suggested_label"] for r in rows if r and r["suggested_label"] is not None}
+        if not changes:
+            return ActionResult(False, "no suggestion here: run a scan first")
+        result = self._write(lambda: self.store.set_labels(changes, author=self.author, source="suggestion"),
+                             f"accepted {len(changes)} suggestion(s)")
+        if result.ok:
+            self.selected.clear()
+        return result
+
+    def mark(self, status: str) -> ActionResult:
+        """Set the review status of the cursor's row (or the selection)."""
+        current = self.current()
+        targets = sorted(self.selected) or ([current["item_id"]] if current else [])
+        if not targets:
+            return ActionResult(False, "no item here")
+        return self._write(lambda: self.store.set_status(targets, status, author=self.author),
+                           f"{len(targets)} marked {status}")
+
+    def undo(self) -> ActionResult:
+        return self._write(lambda: self.store.undo(author=self.author), "undone")
+
+    def click(self, row: int) -> None:
+        """Put the cursor on ``row`` of the page."""
+        if 0 <= row < len(self.frame):
+            self.cursor = row
+
+    def toggle_select(self) -> None:
+        current = self.current()
+        if current:
+            self.selected ^= {str(current["item_id"])}
+
+    def press(self, key: str) -> ActionResult:
+        """Do what ``key`` means in :data:`KEYMAP` (unknown keys do nothing)."""
+        action = KEYMAP.get(key)
+        if action is None:
+            return ActionResult(True, "")
+        if action == "down":
+            self.move(1)
+        elif action == "up":
+            self.move(-1)
+        elif action == "next_page":
+            self.go_to_page(self.page + 1)
+        elif action == "previous_page":
+            self.go_to_page(self.page - 1)
+        elif action == "toggle_select":
+            self.toggle_select()
+        elif action == "help":
+            self.show_help = not self.show_help
+        elif action == "accept":
+            return self.accept()
+        elif action == "undo":
+            return self.undo()
+        elif action in ("reviewed", "skip", "flag"):
+            return self.mark({"reviewed": "reviewed", "skip": "skipped", "flag": "flagged"}[action])
+        elif action.startswith("assign_"):
+            return self.assign_nth(int(action.rsplit("_", 1)[1]))
+        return ActionResult(True, "")
+
+
+def _show(value: Any) -> str | None:
+    """A label (or tag list) as escaped display text."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return html.escape(value if isinstance(value, str) else " ".join(map(str, value)))
