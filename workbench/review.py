@@ -161,7 +161,8 @@ class ReviewSession:
 
     def assign(self, label: str, *, item_ids: list[str] | None = None, source: str = "human") -> ActionResult:
         """Give the cursor's row (or ``item_ids``, or the selection) ``label``."""
-        targets = item_ids or sorted(self.selected) or ([self.current()["item_id"]] if self.current() else [])
+        current = self.current()
+        targets = item_ids or sorted(self.selected) or ([current["item_id"]] if current else [])
         if not targets:
             return ActionResult(False, "no item to label")
         result = self._write(lambda: self.store.set_labels({t: label for t in targets}, author=self.author,
@@ -179,8 +180,9 @@ class ReviewSession:
 
     def accept(self) -> ActionResult:
         """Take the suggested label of the cursor's row (or of every selected row)."""
-        rows = ([r for r in self.frame.to_dict("records") if str(r["item_id"]) in self.selected]
-                or ([self.current()] if self.current() else []))
+        current = self.current()
+        rows: list[dict[Any, Any]] = ([r for r in self.frame.to_dict("records") if str(r["item_id"]) in self.selected]
+                                      or ([current] if current else []))
         changes = {str(r["item_id"]): r["suggested_label"] for r in rows if r and r["suggested_label"] is not None}
         if not changes:
             return ActionResult(False, "no suggestion here: run a scan first")

@@ -1,0 +1,144 @@
+"""The quickstart in a real JupyterLab, driven by Chromium through Playwright: run all cells, use the grid's keys.
+
+Needs Debian's Chromium at /usr/bin/chromium (``make test`` installs it) and the
+Playwright Python package; fails with a message, never skips, when either is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from workbench import LabelStore
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "build" / "artifacts"
+XSS = 'please refund my money now <img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script>'
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", "--disable-quic"]
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make test does: apt-get install chromium)")
+    import nbformat
+    import papermill.iorw as pmio
+    import papermill.parameterize as pmp
+
+    from workbench.notebooks import NOTEBOOK_DIR
+    from workbench.sample import make_classification_sample
+
+    work = tmp_path_factory.mktemp("lab")
+    frame = make_classification_sample(n_items=500, seed=11)
+    frame.loc[0, ["text", "label"]] = [XSS, "account_access"]  # a wrong label, so it ranks near the top
+    frame.to_parquet(work / "data.parquet")
+    nb = pmio.load_notebook_node(str(NOTEBOOK_DIR / "00_quickstart.ipynb"))
+    nb = pmp.parameterize_notebook(nb, {"DATA_PATH": str(work / "data.parquet"), "ID_COLUMN": "id",
+                                        "OUTPUT_DIR": str(work / "out"), "STORE_PATH": str(work / "labels.db"),
+                                        "AUTHOR": "browser-test"})
+    nbformat.write(nb, work / "quickstart.ipynb")
+    port, token = _free_port(), uuid.uuid4().hex
+    cmd = [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", f"--port={port}",
+           "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
+           "--LabApp.news_url=", "--ServerApp.disable_check_xsrf=False"]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", JUPYTER_CONFIG_DIR=str(work / ".jupyter"))
+    log = (work / "lab.log").open("w")
+    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        server.kill()
+        pytest.fail("JupyterLab did not start: " + (work / "lab.log").read_text()[-2000:])
+    yield {"url": f"http://127.0.0.1:{port}", "token": token, "work": work}
+    server.send_signal(signal.SIGTERM)  # its own PID, not a wrapper's
+    try:
+        server.wait(20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
+def test_quickstart_runs_and_the_grid_takes_keys(lab):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    workspace = f"t{uuid.uuid4().hex[:8]}"
+    url = f"{lab['url']}/lab/workspaces/{workspace}/tree/quickstart.ipynb?token={lab['token']}"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.goto(url)
+        panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+        page.wait_for_selector(f"{panel} .jp-Notebook", timeout=120_000)
+        page.wait_for_selector("#jp-main-statusbar >> text=Idle", timeout=120_000)
+        page.click("text=Run", timeout=30_000)
+        page.click("text=Run All Cells", timeout=30_000)
+        page.wait_for_selector(f"{panel} .wb-browser table.wb-grid", timeout=600_000)
+        page.wait_for_function("() => !document.body.innerText.includes('Loading widget')", timeout=60_000)
+        page.wait_for_selector("#jp-main-statusbar >> text=Idle", timeout=600_000)
+        page.screenshot(path=str(ARTIFACTS / "quickstart-browser.png"), full_page=False)
+        assert page.evaluate("() => window.__pwned") is None
+
+        page.click(f"{panel} .wb-browser .wb-bar")  # focus the grid without moving its cursor
+        first = page.get_attribute(f"{panel} tr.wb-row[data-row='1']", "data-item")
+        latencies = {}
+        for key, wait_for in (("j", "tr.wb-row.wb-cursor[data-row='1']"), ("2", None), ("a", None), ("u", None)):
+            before = page.inner_html(f"{panel} .wb-browser table")
+            start = time.perf_counter()
+            page.keyboard.press(key)
+            if wait_for:
+                page.wait_for_selector(f"{panel} {wait_for}", timeout=10_000)
+            else:
+                page.wait_for_function(
+                    "([sel, old]) => document.querySelector(sel).innerHTML !== old",
+                    arg=[f"{panel} .wb-browser table", before], timeout=10_000)
+            latencies[key] = round((time.perf_counter() - start) * 1000, 1)
+        page.screenshot(path=str(ARTIFACTS / "quickstart-after-keys.png"))
+        # the row with markup in its text: page until it shows, then it must read as text and run nothing
+        for _ in range(40):
+            if "please refund my money now" in page.inner_text(f"{panel} .wb-browser"):
+                break
+            before = page.inner_html(f"{panel} .wb-browser table")
+            page.keyboard.press("n")
+            page.wait_for_function("([sel, old]) => document.querySelector(sel).innerHTML !== old",
+                                   arg=[f"{panel} .wb-browser table", before], timeout=10_000)
+        body = page.inner_text(f"{panel} .wb-browser")
+        assert '<img src=x onerror="window.__pwned=1">' in body and "<script>window.__pwned=2</script>" in body
+        assert page.evaluate("() => window.__pwned") is None
+        page.screenshot(path=str(ARTIFACTS / "quickstart-markup-row.png"))
+        browser.close()
+
+    store = LabelStore.open(lab["work"] / "labels.db")
+    history = store.history(author="browser-test")
+    rows = history[history["field"] == "label"]
+    assert list(rows["source"])[-3:] == ["human", "suggestion", "undo"], history
+    assert rows.iloc[-3]["item_id"] == first and rows.iloc[-3]["new_value"] == store.labels[1]
+    assert store.get(first)["label"] == store.labels[1]  # "2" stays, the accepted suggestion was undone
+    (ARTIFACTS / "key_latency_ms.json").write_text(json.dumps(latencies, indent=2))
+    print("key press to grid update, ms:", latencies)
