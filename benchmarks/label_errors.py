@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import sys
 import time
 import warnings
@@ -27,12 +25,14 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import SHARED, machine, record  # noqa: E402
 
 from workbench import quality as Q  # noqa: E402
 from workbench.crossval import encode_labels, out_of_fold_probs  # noqa: E402
 from workbench.embed import embed_texts  # noqa: E402
 
-SHARED = Path(os.environ.get("WORKBENCH_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 SCORES = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
 
 
@@ -162,16 +162,13 @@ def main() -> None:
             infos.append(info)
             print(json.dumps(info), flush=True)
     table = to_markdown(rows, infos)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine_name = machine()
     text = (f"\n## Label-error detection vs cleanlab ({dt.date.today().isoformat()})\n\n"
-            f"Machine: {machine}. Command: `python benchmarks/label_errors.py --rows {args.rows}`. "
+            f"Machine: {machine_name}. Command: `python benchmarks/label_errors.py --rows {args.rows}`. "
             "Same probabilities for both libraries in every row. Synthetic noise: each true class is flipped to "
             "one fixed other class (seeded) at the given rate. (c) CoNLL-2003 token errors: not run yet (needs "
             "the token classifier of the fine-tuning engine).\n\n" + table + "\n")
-    print(text)
-    if not args.no_write:
-        with open(Path(__file__).resolve().parents[1] / "BENCHMARKS.md", "a") as fh:
-            fh.write(text)
+    record(text, write=not args.no_write)
 
 
 if __name__ == "__main__":

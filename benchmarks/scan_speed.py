@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -21,12 +19,13 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import SHARED, machine, record  # noqa: E402
 
 from workbench import load_dataset  # noqa: E402
 from workbench.embed import Encoder, choose_precision  # noqa: E402
 from workbench.scan import scan  # noqa: E402
-
-SHARED = Path(os.environ.get("WORKBENCH_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def main() -> None:
@@ -55,10 +54,11 @@ def main() -> None:
             t_warm = time.perf_counter() - t
         rows.append((precision, t_cold, t_warm, cold.seconds, cold.oof.accuracy() if cold.oof else float("nan")))
         print(rows[-1], f"embedding {embed_speed[precision]:.0f} texts/s", flush=True)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine_name = machine()
     lines = [f"\n## Quick-scan speed, {len(texts):,} short texts ({dt.date.today().isoformat()})\n",
-             f"Machine: {machine}. Command: `python benchmarks/scan_speed.py --items {args.items}`. Texts: emotion "
-             "train, first rows. Cold = empty embedding cache (model load included); warm = the same scan again.\n",
+             f"Machine: {machine_name}. Command: `python benchmarks/scan_speed.py --items {args.items}`. "
+             "Texts: emotion train, first rows. Cold = empty embedding cache (model load included); "
+             "warm = the same scan again.\n",
              "| precision | embedding alone, texts/s | scan cold, s | scan warm, s | stages (cold), s | OOF accuracy |",
              "|---|---|---|---|---|---|"]
     for precision, t_cold, t_warm, stages, acc in rows:
@@ -68,10 +68,7 @@ def main() -> None:
         lines.append(f"\nRatio fp32 / {auto}: embedding {embed_speed[auto] / embed_speed['fp32']:.2f}x faster, "
                      f"cold scan {rows[1][1] / rows[0][1]:.2f}x faster.\n")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        with open(Path(__file__).resolve().parents[1] / "BENCHMARKS.md", "a") as fh:
-            fh.write(text)
+    record(text, write=not args.no_write)
 
 
 if __name__ == "__main__":

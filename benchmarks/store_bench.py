@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
 import random
 import sqlite3
 import sys
@@ -27,6 +25,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine, record  # noqa: E402
 
 from workbench import LabelStore, load_dataset  # noqa: E402
 
@@ -159,11 +160,10 @@ def main() -> None:
 
     shutil.rmtree(tmp, ignore_errors=True)
 
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, " \
-              f"SQLite {sqlite3.sqlite_version}"
+    machine_name = f"{machine()}, SQLite {sqlite3.sqlite_version}"
     lines = [
         f"\n## Label store on {n:,} synthetic items ({dt.date.today().isoformat()})\n",
-        f"Machine: {machine}. Command: `python benchmarks/store_bench.py --items {n}`.\n",
+        f"Machine: {machine_name}. Command: `python benchmarks/store_bench.py --items {n}`.\n",
         f"load_dataset {t_load:.1f} s, import into the store {t_import:.1f} s, write_scores {t_scores:.1f} s.\n",
         "Times in ms as p50 / p95. Baseline: pandas on the same table held in memory (pages, filters, sorts); "
         "for set_label, a durable SQLite write without WAL (rollback journal, synchronous=FULL). "
@@ -173,10 +173,7 @@ def main() -> None:
     ]
     lines += [f"| {w} | {o} | {b} | {r} |" for w, o, b, r in rows]
     text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        with open(Path(__file__).resolve().parents[1] / "BENCHMARKS.md", "a") as fh:
-            fh.write(text)
+    record(text, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,10 @@ def test_quickstart_on_the_sample(tmp_path: Path):
     assert results["n_log_rows"] == results["n_accepted"] + len(queue)
     assert Path(results["export"]).exists() and Path(results["log"]).exists()
     assert json.loads((tmp_path / "results.json").read_text())["snapshot"] == results["snapshot"]
+    # the model trained after accepting suggestions is not worse on the clean held-out labels
+    assert results["accuracy_after"] >= results["accuracy_before"] - 0.02, results
+    assert results["accuracy_after"] > 0.6
+    assert Path(results["report"]).exists()
 
 
 def test_quickstart_on_sst2(tmp_path: Path, shared_data: Path):

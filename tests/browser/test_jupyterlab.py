@@ -54,7 +54,7 @@ def lab(tmp_path_factory):
     nb = pmio.load_notebook_node(str(NOTEBOOK_DIR / "00_quickstart.ipynb"))
     nb = pmp.parameterize_notebook(nb, {"DATA_PATH": str(work / "data.parquet"), "ID_COLUMN": "id",
                                         "OUTPUT_DIR": str(work / "out"), "STORE_PATH": str(work / "labels.db"),
-                                        "AUTHOR": "browser-test"})
+                                        "AUTHOR": "browser-test", "TRAIN": False})
     nbformat.write(nb, work / "quickstart.ipynb")
     port, token = _free_port(), uuid.uuid4().hex
     cmd = [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", f"--port={port}",

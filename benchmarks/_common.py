@@ -1,0 +1,23 @@
+"""What every benchmark shares: where the data is, how the machine is named, how results are recorded."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("WORKBENCH_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def machine() -> str:
+    """A one-line description of this machine for BENCHMARKS.md."""
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def record(text: str, *, write: bool = True) -> None:
+    """Print a result section and append it to BENCHMARKS.md (unless ``write`` is False)."""
+    print(text)
+    if write:
+        with open(ROOT / "BENCHMARKS.md", "a") as fh:
+            fh.write(text)
