@@ -19,6 +19,10 @@ from workbench.metrics import AVERAGES, Confusion
 _ROW_PX = 18
 
 
+def _short(name: str, limit: int = 28) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
 def _height(rows: int, *, base: int = 160, least: int = 320) -> int:
     return max(least, base + _ROW_PX * rows)
 
@@ -36,6 +40,7 @@ def per_class_bars(table: pd.DataFrame, *, top: int | None = None, title: str = 
     """
     rows = table.drop(index=[a for a in AVERAGES if a in table.index]).sort_values("f1", ascending=True)
     if top is not None and len(rows) > top:
+        title = f"{title} (the worst {top} of {len(rows)} classes by F1)"
         rows = rows.head(top)
     names = [f"{c} ({int(s)})" for c, s in zip(rows.index, rows["support"])]
     fig = go.Figure()
@@ -69,11 +74,15 @@ def confusion_heatmap(conf: Confusion, *, top: int = 25, normalize: bool = True,
     z = counts.div(rows, axis=0) if normalize else counts
     text = [[f"true {t}<br>predicted {p}<br>{int(counts.loc[t, p])} items ({z.loc[t, p]:.1%} of {t})"
              for p in counts.columns] for t in counts.index]
-    fig = go.Figure(go.Heatmap(z=z.to_numpy(), x=list(counts.columns), y=list(counts.index), text=text,
-                               hoverinfo="text", colorscale="Blues", zmin=0))
-    size = _height(len(counts), base=200, least=420)
-    fig.update_layout(title=title, height=size, width=size + 120, yaxis={"autorange": "reversed", "automargin": True},
-                      xaxis={"automargin": True, "tickangle": -45})
+    short = [_short(str(c)) for c in counts.index]  # full names stay in the hover text
+    if len(set(short)) < len(short):  # two long names cut to the same prefix must stay two ticks
+        short = [f"{i + 1}. {name}" for i, name in enumerate(short)]
+    fig = go.Figure(go.Heatmap(z=z.to_numpy(), x=short, y=short, text=text, hoverinfo="text", colorscale="Blues",
+                               zmin=0))
+    size = 260 + 22 * len(counts)  # every row and column gets its own tick
+    fig.update_layout(title=title, height=size, width=size + 160,
+                      yaxis={"autorange": "reversed", "automargin": True, "tickmode": "linear", "dtick": 1},
+                      xaxis={"automargin": True, "tickangle": -60, "tickmode": "linear", "dtick": 1})
     if len(counts) <= 12:
         fig.update_traces(texttemplate="%{customdata}", customdata=counts.to_numpy())
     return fig
