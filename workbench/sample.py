@@ -119,6 +119,9 @@ CONFUSABLE = {
     "invoice_request": ["payment_failed"],
 }
 
+# (true intent, the label annotators wrongly give it, share of its training items mislabelled)
+SYSTEMATIC = [("change_address", "delivery_status", 0.30), ("invoice_request", "payment_failed", 0.25)]
+
 OPENERS = ["", "", "", "Hi, ", "Hello, ", "Hi there. ", "Good morning, ", "Hey - ", "Dear support, ", "Hello team, "]
 CONTEXT = [
     "", "", "", "", "I've been a customer for {years} years. ", "This is the second time I'm writing. ",
@@ -204,11 +207,21 @@ def make_classification_sample(*, n_items: int = 3000, noise_rate: float = 0.06,
     frame["split"] = ["test" if rng.random() < test_size else "train" for _ in range(len(frame))]
     labels = frame["true_label"].tolist()
     train_idx = [i for i, s in enumerate(frame["split"]) if s == "train"]
-    noisy = set(rng.sample(train_idx, round(noise_rate * len(train_idx))))
-    for i in sorted(noisy):
+    n_noisy = round(noise_rate * len(train_idx))
+    # As in real annotation, most errors are systematic: two confusable pairs are mislabelled at a high
+    # rate (enough to bias a model trained on them), the rest are scattered slips.
+    noisy: set[int] = set()
+    for true, wrong, rate in SYSTEMATIC:
+        members = [i for i in train_idx if labels[i] == true]
+        for i in rng.sample(members, min(len(members), round(rate * len(members)), n_noisy - len(noisy))):
+            labels[i] = wrong
+            noisy.add(i)
+    rest = [i for i in train_idx if i not in noisy]
+    for i in rng.sample(rest, max(0, n_noisy - len(noisy))):
         true = labels[i]
         options = CONFUSABLE[true] if rng.random() < 0.75 else [n for n in names if n != true]
         labels[i] = rng.choice(options)
+        noisy.add(i)
     frame["label"] = labels
     frame["is_noisy"] = [i in noisy for i in range(len(frame))]
     frame.insert(0, "id", [f"msg-{i:05d}" for i in range(len(frame))])
