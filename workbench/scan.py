@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.checks import CheckContext, CheckResult, run_checks
-from workbench.crossval import OutOfFold, out_of_fold_probs
+from workbench.crossval import OutOfFold, check_folds, encode_labels, out_of_fold_probs
 from workbench.errors import DataError
 from workbench.quality import (
     confidence_weighted_entropy,
@@ -105,6 +105,9 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
                               or sorted({v for v in labels if v is not None}))
     normalization = table.attrs.get("workbench", {}).get("normalization", "NFC+whitespace")
 
+    # Data that cannot be cross-validated fails here, before minutes of embedding.
+    labelled_values = [v for v in labels if v is not None]
+    check_folds(encode_labels(labelled_values, classes)[0], classes, folds)
     t = time.perf_counter()
     if embeddings is None:
         from workbench.embed import embed_texts

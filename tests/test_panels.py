@@ -1,0 +1,94 @@
+"""The quality, fine-tune and metrics panels and the Workbench tabs, driven without a browser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.test_metrics import make_run
+from widgets import FineTunePanel, LabelBrowser, MetricsPanel, QualityPanel, Workbench
+from workbench import LabelStore, load_dataset
+from workbench.sample import make_classification_sample
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = LabelStore.open(tmp_path / "labels.db")
+    s.import_dataset(load_dataset(make_classification_sample(n_items=300, seed=8), id_column="id"))
+    yield s
+    s.close()
+
+
+def test_quality_panel_scans_in_the_background_and_opens_issues(store, tmp_path):
+    browser = LabelBrowser(store, page_size=10)
+    panel = QualityPanel(store, browser=browser, cache_dir=tmp_path / "cache")
+    panel.button.click()
+    panel._thread.join(timeout=600)
+    assert "estimated noise rate" in panel.report.value and panel.progress.value == 4
+    labels = [b for b in panel.issue_buttons.children if b.description == "Review label"]
+    assert labels, [b.description for b in panel.issue_buttons.children]
+    labels[0].click()
+    assert browser.total == store.count({"issue": "label"}) > 0
+    assert all("label" in r["issues"] for r in browser.rows)
+
+
+def test_quality_panel_shows_errors_in_the_panel(tmp_path):
+    s = LabelStore.open(tmp_path / "one.db")
+    s.import_dataset(load_dataset(pd.DataFrame({"text": [f"text {i}" for i in range(10)], "label": ["x"] * 10})))
+    panel = QualityPanel(s, cache_dir=tmp_path / "cache")
+    panel.scan(wait=True)
+    assert "Error" in panel.report.value and "two classes" in panel.report.value
+
+
+def test_fine_tune_panel_form_launch_and_run_list(store, tiny_bert, tmp_path):
+    panel = FineTunePanel(store, tmp_path / "runs", poll_seconds=0.2)
+    assert "device: cpu" in panel.state.value
+    panel.inputs["model"].value = str(tiny_bert)
+    panel.inputs["epochs"].value = 1.0
+    panel.inputs["max_length"].value = 32
+    panel.inputs["precision"].value = "fp32"
+    panel.launch(wait=True)
+    assert "finished" in panel.state.value, panel.run.logs()
+    assert panel.progress.value == panel.progress.max
+    assert len(panel.curves.data[0].x) > 0
+    assert "finished" in panel.runs.value
+    panel.inputs["max_length"].value = 0
+    panel.launch()
+    assert "max_length=0" in panel.state.value
+
+
+def test_metrics_panel_compares_and_opens_mistakes(store, tmp_path):
+    rng = np.random.default_rng(0)
+    table = store.to_pandas()
+    ids = table["item_id"].tolist()
+    labels = store.labels
+    y = table["label"].to_numpy()
+    a = make_run(tmp_path / "runs", "a", y, np.where(rng.random(len(y)) < 0.7, y, rng.choice(labels, len(y))),
+                 labels)
+    b = make_run(tmp_path / "runs", "b", y, np.where(rng.random(len(y)) < 0.9, y, rng.choice(labels, len(y))),
+                 labels)
+    for run in (a, b):  # tie the synthetic runs to the store's items
+        frame = pd.read_parquet(run / "predictions" / "test.parquet")
+        frame["item_id"] = ids
+        frame.to_parquet(run / "predictions" / "test.parquet")
+    browser = LabelBrowser(store, page_size=500)
+    panel = MetricsPanel(tmp_path / "runs", store, browser=browser)
+    panel.run_picker.value = "b"
+    panel.base_picker.value = "a"
+    assert len(panel.figures.children) == 3
+    cls = labels[0]
+    panel.class_picker.value = cls
+    panel.open_button.click()
+    wrong = set(panel.mistakes(cls))
+    assert wrong and {r["item_id"] for r in browser.rows} == wrong
+
+
+def test_workbench_in_two_lines(tmp_path):
+    path = tmp_path / "data.parquet"
+    make_classification_sample(n_items=100, seed=2).to_parquet(path)
+    wb = Workbench(str(path), runs_dir=tmp_path / "runs", id_column="id")
+    assert [wb.get_title(i) for i in range(4)] == ["Labels", "Quality", "Fine-tune", "Metrics"]
+    assert wb.browser.total == 100 and (tmp_path / "data.parquet.labels.db").exists()
+    again = Workbench(str(path), runs_dir=tmp_path / "runs", id_column="id")  # re-opening keeps the store
+    assert again.browser.total == 100

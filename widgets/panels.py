@@ -1,0 +1,332 @@
+"""QualityPanel, FineTunePanel, MetricsPanel and Workbench: thin ipywidgets views over the core.
+
+Heavy work never runs in the kernel's thread: scans run in a background thread, fine-tunes in a
+child process (``workbench.launch``) that a background thread polls.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as W
+import pandas as pd
+
+from widgets.browser import LabelBrowser
+from workbench.config import FineTuneConfig
+from workbench.errors import WorkbenchError
+from workbench.store import LabelStore
+
+
+def _error_box(message: str) -> str:
+    return f"<div style='color:#c0392b'><b>Error:</b> {html.escape(message)}</div>"
+
+
+class QualityPanel(W.VBox):
+    """Run a quick scan in the background; show the report; open the browser on one issue type."""
+
+    def __init__(self, store: LabelStore, *, browser: LabelBrowser | None = None, **scan_options: Any) -> None:
+        self.store = store
+        self.browser = browser
+        self.scan_options = scan_options
+        self.button = W.Button(description="Scan labels", icon="search", button_style="primary")
+        self.progress = W.IntProgress(min=0, max=4, description="", layout=W.Layout(width="300px"))
+        self.stage = W.HTML("")
+        self.report = W.HTML("")
+        self.issue_buttons = W.HBox([])
+        self.result: Any = None
+        self._thread: threading.Thread | None = None
+        self.button.on_click(lambda _b: self.scan())
+        super().__init__([W.HBox([self.button, self.progress, self.stage]), self.report, self.issue_buttons])
+
+    def scan(self, *, wait: bool = False) -> None:
+        """Start a scan in a background thread (``wait=True`` blocks, for tests and scripts)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self.button.disabled = True
+        self.progress.value = 0
+        self.stage.value = "embedding and cross-validating..."
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        if wait:
+            self._thread.join()
+
+    def _run(self) -> None:
+        from workbench.scan import scan
+
+        try:
+            self.progress.value = 1
+            self.result = scan(self.store, progress=False, **self.scan_options)
+            self.progress.value = 4
+            self.stage.value = "done in " + ", ".join(f"{k} {v:.1f}s" for k, v in self.result.seconds.items())
+            self._show(self.result.report)
+            if self.browser is not None:
+                self.browser.set_order(None)  # worst score first now that scores exist
+        except WorkbenchError as exc:
+            self.stage.value = ""
+            self.report.value = _error_box(str(exc))
+        finally:
+            self.button.disabled = False
+
+    def _show(self, report: Any) -> None:
+        o = report.overall
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in o["issue_counts"].items())
+        self.report.value = (
+            f"<p>{o['n_items']} items, {o['n_classes']} classes · class balance {o['class_balance']:.3f} · "
+            f"estimated noise rate {o['estimated_noise_rate']:.3f} · coverage {o['coverage']:.3f}</p>"
+            f"<table><tr><th>issue</th><th>items</th></tr>{rows}</table>"
+            + report.per_class.to_html(float_format=lambda v: f"{v:.3f}", escape=True))
+        buttons = []
+        for kind in o["issue_counts"]:
+            b = W.Button(description=f"Review {kind}")
+            b.on_click(lambda _b, k=kind: self.open_issue(k))
+            buttons.append(b)
+        self.issue_buttons.children = buttons
+
+    def open_issue(self, kind: str) -> None:
+        """Filter the label browser to items with this issue type."""
+        if self.browser is not None:
+            self.browser.set_filters({"issue": kind})
+
+
+class FineTunePanel(W.VBox):
+    """A form over FineTuneConfig, Launch / Cancel, live progress and curves, and the run list."""
+
+    BASIC = ("model", "epochs", "learning_rate", "batch_size", "max_length")
+
+    def __init__(self, store: LabelStore, runs_dir: str | Path = "runs", *, poll_seconds: float = 2.0) -> None:
+        self.store = store
+        self.runs_dir = Path(runs_dir)
+        self.poll_seconds = poll_seconds
+        defaults = FineTuneConfig(task=store.task or "text-classification")
+        self.inputs: dict[str, W.Widget] = {}
+        for f in fields(FineTuneConfig):
+            value = getattr(defaults, f.name)
+            if isinstance(value, bool):
+                widget: W.Widget = W.Checkbox(value=value, description=f.name)
+            elif isinstance(value, int):
+                widget = W.IntText(value=value, description=f.name)
+            elif isinstance(value, float):
+                widget = W.FloatText(value=value, description=f.name)
+            elif isinstance(value, str) or value is None:
+                widget = W.Text(value=value or "", description=f.name, placeholder="default")
+            else:
+                continue
+            self.inputs[f.name] = widget
+        basic = [self.inputs[n] for n in self.BASIC]
+        advanced = W.Accordion([W.VBox([w for n, w in self.inputs.items() if n not in self.BASIC])])
+        advanced.set_title(0, "Advanced")
+        advanced.selected_index = None
+        self.launch_button = W.Button(description="Launch", button_style="success", icon="play")
+        self.cancel_button = W.Button(description="Cancel", icon="stop", disabled=True)
+        self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="300px"))
+        self.state = W.HTML(self._device_line())
+        self.runs = W.HTML("")
+        self.curves = self._figure()
+        self.run: Any = None
+        self.launch_button.on_click(lambda _b: self.launch())
+        self.cancel_button.on_click(lambda _b: self.cancel())
+        super().__init__([W.VBox(basic), advanced, W.HBox([self.launch_button, self.cancel_button, self.progress]),
+                          self.state, self.curves, self.runs])
+        self.refresh_runs()
+
+    @staticmethod
+    def _device_line() -> str:
+        from workbench.embed import choose_precision, default_device
+
+        device = default_device()
+        return f"device: {device}, precision for 'auto': {choose_precision('auto', device)}"
+
+    @staticmethod
+    def _figure() -> Any:
+        import plotly.graph_objects as go
+
+        fig = go.FigureWidget()
+        fig.add_scatter(name="loss", mode="lines")
+        fig.add_scatter(name="eval accuracy", mode="lines+markers", yaxis="y2")
+        fig.update_layout(height=260, margin={"t": 20}, yaxis2={"overlaying": "y", "side": "right", "range": [0, 1]})
+        return fig
+
+    def config(self) -> FineTuneConfig:
+        """The form's values as a FineTuneConfig (raises a WorkbenchError naming a bad field)."""
+        values: dict[str, Any] = {}
+        for name, widget in self.inputs.items():
+            value = widget.value
+            if isinstance(widget, W.Text):
+                value = value or None
+                if name in ("task", "precision", "train_split", "eval_split"):
+                    value = value or getattr(FineTuneConfig(), name)
+            values[name] = value
+        values["task"] = self.store.task or values["task"]
+        return FineTuneConfig.from_dict(values)
+
+    def launch(self, *, wait: bool = False) -> None:
+        from workbench.launch import launch
+
+        try:
+            self.run = launch(self.config(), store=self.store, runs_dir=self.runs_dir)
+        except WorkbenchError as exc:
+            self.state.value = _error_box(str(exc))
+            return
+        self.launch_button.disabled = True
+        self.cancel_button.disabled = False
+        thread = threading.Thread(target=self._poll, daemon=True)
+        thread.start()
+        if wait:
+            thread.join()
+
+    def cancel(self) -> None:
+        if self.run is not None:
+            self.run.cancel(timeout=30)
+
+    def _poll(self) -> None:
+        while True:
+            status = self.run.status()
+            self.update(status)
+            if status.get("state") in ("finished", "failed", "cancelled"):
+                break
+            time.sleep(self.poll_seconds)
+        self.launch_button.disabled = False
+        self.cancel_button.disabled = True
+        self.refresh_runs()
+
+    def update(self, status: dict[str, Any]) -> None:
+        """Show a status and the run's metrics so far."""
+        metrics = self.run.metrics()
+        total = int(status.get("total_steps") or 1)
+        self.progress.max = total
+        if not metrics.empty and "step" in metrics:
+            self.progress.value = int(min(total, metrics["step"].max()))
+            loss = metrics.dropna(subset=["loss"]) if "loss" in metrics else pd.DataFrame()
+            evals = metrics.dropna(subset=["eval_accuracy"]) if "eval_accuracy" in metrics else pd.DataFrame()
+            with self.curves.batch_update():
+                if not loss.empty:
+                    self.curves.data[0].x, self.curves.data[0].y = list(loss["step"]), list(loss["loss"])
+                if not evals.empty:
+                    self.curves.data[1].x = list(evals["step"])
+                    self.curves.data[1].y = list(evals["eval_accuracy"])
+        line = f"run {html.escape(self.run.run_id)}: {html.escape(str(status.get('state')))}"
+        if status.get("message"):
+            line += f" — {html.escape(str(status['message']))}"
+        if status.get("hint"):
+            line += f" (hint: {html.escape(str(status['hint']))})"
+        self.state.value = line
+
+    def refresh_runs(self) -> None:
+        from workbench.runs import list_runs
+
+        table = list_runs(self.runs_dir)
+        self.runs.value = table.to_html(index=False, escape=True, float_format=lambda v: f"{v:.3f}") \
+            if not table.empty else "<i>no runs yet</i>"
+
+
+class MetricsPanel(W.VBox):
+    """Pick a run (and a baseline); per-class bars, confusion; a class opens the browser on its mistakes."""
+
+    def __init__(self, runs_dir: str | Path, store: LabelStore | None = None, *,
+                 browser: LabelBrowser | None = None) -> None:
+        self.runs_dir = Path(runs_dir)
+        self.store = store
+        self.browser = browser
+        self.run_picker = W.Dropdown(description="run", options=[])
+        self.base_picker = W.Dropdown(description="compare to", options=[])
+        self.refresh_button = W.Button(description="Refresh", icon="refresh")
+        self.class_picker = W.Dropdown(description="class", options=[])
+        self.open_button = W.Button(description="Open its mistakes")
+        self.message = W.HTML("")
+        self.figures = W.VBox([])
+        self.scores: Any = None
+        self.refresh_button.on_click(lambda _b: self.refresh())
+        self.run_picker.observe(lambda _c: self.show(), names="value")
+        self.base_picker.observe(lambda _c: self.show(), names="value")
+        self.open_button.on_click(lambda _b: self.open_class(self.class_picker.value))
+        super().__init__([W.HBox([self.run_picker, self.base_picker, self.refresh_button]),
+                          W.HBox([self.class_picker, self.open_button]), self.message, self.figures])
+        self.refresh()
+
+    def refresh(self) -> None:
+        from workbench.runs import list_runs
+
+        table = list_runs(self.runs_dir)
+        done = table[table["state"] == "finished"]["run_id"].tolist() if not table.empty else []
+        self.run_picker.options = done
+        self.base_picker.options = [("none", None)] + [(r, r) for r in done]
+        if done and self.run_picker.value is None:
+            self.run_picker.value = done[-1]
+
+    def show(self) -> None:
+        import plotly.graph_objects as go
+
+        from workbench import plots
+        from workbench.metrics import compare_runs, evaluate_run
+
+        if not self.run_picker.value:
+            return
+        try:
+            self.scores = evaluate_run(self.runs_dir / self.run_picker.value)
+            figs = [plots.per_class_bars(self.scores.table, top=40),
+                    plots.confusion_heatmap(self.scores.confusion)]
+            if self.base_picker.value and self.base_picker.value != self.run_picker.value:
+                comp = compare_runs(self.runs_dir / self.base_picker.value, self.runs_dir / self.run_picker.value)
+                figs.append(plots.delta_bars(comp.table))
+                self.message.value = html.escape(f"scored against {comp.gold}. " + " ".join(comp.notes))
+            else:
+                self.message.value = ""
+        except WorkbenchError as exc:
+            self.message.value = _error_box(str(exc))
+            return
+        self.class_picker.options = [c for c in self.scores.table.index if not c.endswith(" avg")]
+        self.figures.children = [go.FigureWidget(f) for f in figs]
+
+    def mistakes(self, cls: str) -> list[str]:
+        """Ids of the items of class ``cls`` the run got wrong, or that it wrongly predicted as ``cls``."""
+        if self.scores is None:
+            return []
+        ids: list[str] = []
+        for (true, pred), items in self.scores.confusion.cells.items():
+            if true != pred and cls in (true, pred):
+                ids += items
+        return ids
+
+    def open_class(self, cls: str | None) -> None:
+        if cls and self.browser is not None:
+            self.browser.set_filters({"item_ids": self.mistakes(cls)})
+
+
+class Workbench(W.Tab):
+    """The panels over one store, in tabs: ``Workbench("data.parquet")`` or ``Workbench(store)``.
+
+    Parameters
+    ----------
+    store_or_dataset : LabelStore, path to a store (``.db``) or a dataset file / DataFrame
+        A dataset is loaded and imported into ``store_path`` (default: ``<dataset>.labels.db``).
+    """
+
+    def __init__(self, store_or_dataset: Any, *, store_path: str | Path | None = None, runs_dir: str | Path = "runs",
+                 author: str = "analyst", page_size: int = 25, **load_options: Any) -> None:
+        self.store = self._open(store_or_dataset, store_path, load_options)
+        self.browser = LabelBrowser(self.store, author=author, page_size=page_size)
+        self.quality = QualityPanel(self.store, browser=self.browser)
+        self.finetune = FineTunePanel(self.store, runs_dir)
+        self.metrics = MetricsPanel(runs_dir, self.store, browser=self.browser)
+        super().__init__(children=[self.browser, self.quality, self.finetune, self.metrics])
+        for i, title in enumerate(("Labels", "Quality", "Fine-tune", "Metrics")):
+            self.set_title(i, title)
+
+    @staticmethod
+    def _open(source: Any, store_path: str | Path | None, load_options: dict[str, Any]) -> LabelStore:
+        from workbench.data import load_dataset
+
+        if isinstance(source, LabelStore):
+            return source
+        if isinstance(source, (str, Path)) and str(source).endswith(".db"):
+            return LabelStore.open(source)
+        table = load_dataset(source, **load_options)
+        path = store_path or (f"{source}.labels.db" if isinstance(source, (str, Path)) else "workbench.labels.db")
+        store = LabelStore.open(path)
+        store.import_dataset(table, on_conflict="skip")
+        return store
