@@ -27,8 +27,11 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "the browser test needs Debian's chromium: sudo apt-get install chromium"; fi; }
 
+# JupyterLab refuses to run as root unless told; containers often are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: install
-	HF_HUB_OFFLINE=1 $(BIN)/jupyter lab notebooks/00_quickstart.ipynb --port $(PORT)
+	HF_HUB_OFFLINE=1 $(BIN)/jupyter lab notebooks/00_quickstart.ipynb --port $(PORT) $(ROOT_FLAG)
 
 test: install browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
