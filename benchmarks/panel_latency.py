@@ -16,7 +16,6 @@ import datetime as dt
 import random
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,19 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, record  # noqa: E402
-from store_bench import synth  # noqa: E402
+from store_bench import synth, timed  # noqa: E402
 
 from widgets import LabelBrowser  # noqa: E402
 from workbench import LabelStore, load_dataset  # noqa: E402
-
-
-def timed(fn, repeat: int) -> list[float]:
-    out = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t) * 1000)
-    return out
 
 
 def main() -> None:
