@@ -51,6 +51,13 @@ class CheckContext:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    def normalized(self) -> list[str]:
+        """Every text in the dataset's normal form, computed once per scan and shared by the checks."""
+        if "normalized" not in self._cache:
+            self._cache["normalized"] = [normalize_text(t, normalization=self.normalization) for t in self.texts]
+        norm: list[str] = self._cache["normalized"]
+        return norm
+
     def option(self, check: str, name: str, default: Any) -> Any:
         return self.params.get(check, {}).get(name, default)
 
@@ -144,7 +151,7 @@ class ExactDuplicates(Check):
     """Items whose texts are equal after the dataset's normalisation."""
 
     def run(self, ctx: CheckContext) -> CheckResult:
-        norm = pd.Series([normalize_text(t, normalization=ctx.normalization) for t in ctx.texts])
+        norm = pd.Series(ctx.normalized())
         group = norm.groupby(norm).ngroup()
         sizes = group.map(group.value_counts())
         rows = [{"item_id": ctx.item_ids[i], "issue": "exact_duplicate", "group": f"dup-{group[i]}",
@@ -159,7 +166,7 @@ def near_duplicate_pairs(ctx: CheckContext, threshold: float) -> list[tuple[int,
     key = f"near-{threshold}"
     if key not in ctx._cache:
         idx, sim = ctx.neighbors(min(10, max(1, len(ctx.texts) - 1)))
-        norm = [normalize_text(t, normalization=ctx.normalization) for t in ctx.texts]
+        norm = ctx.normalized()
         ctx._cache[key] = sorted({(min(i, int(j)), max(i, int(j))) for i in range(len(idx))
                                   for j, s in zip(idx[i], sim[i]) if s >= threshold and norm[i] != norm[j]})
     pairs: list[tuple[int, int]] = ctx._cache[key]
@@ -194,7 +201,7 @@ class ConflictingDuplicates(Check):
     """
 
     def run(self, ctx: CheckContext) -> CheckResult:
-        norm = [normalize_text(t, normalization=ctx.normalization) for t in ctx.texts]
+        norm = ctx.normalized()
         by_text: dict[str, list[int]] = {}
         for i, t in enumerate(norm):
             by_text.setdefault(t, []).append(i)

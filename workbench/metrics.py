@@ -21,7 +21,7 @@ AVERAGES = ("micro avg", "macro avg", "weighted avg")
 METRICS = ("precision", "recall", "f1")
 
 
-def _encode(values: Sequence[Any], labels: Sequence[str], what: str) -> np.ndarray:
+def _encode(values: Sequence[Any], labels: Sequence[str]) -> np.ndarray:
     index = {c: i for i, c in enumerate(labels)}
     out = np.empty(len(values), dtype=np.int64)
     for i, v in enumerate(values):
@@ -68,7 +68,7 @@ def per_class_metrics(y_true: Sequence[Any], y_pred: Sequence[Any], *, labels: S
     if len(y_true) == 0:
         raise DataError("no predictions to score (empty evaluation set)")
     k = len(labels)
-    cm = _counts(_encode(y_true, labels, "y_true"), _encode(y_pred, labels, "y_pred"), k)
+    cm = _counts(_encode(y_true, labels), _encode(y_pred, labels), k)
     m = _prf(cm, k)
     frame = pd.DataFrame({"precision": m["precision"], "recall": m["recall"], "f1": m["f1"],
                           "support": m["support"].astype(np.int64)}, index=list(labels))
@@ -96,8 +96,8 @@ def bootstrap_intervals(y_true: Sequence[Any], y_pred: Sequence[Any], *, labels:
         Indexed by class; columns ``<metric>_low`` and ``<metric>_high`` for each metric.
     """
     k = len(labels)
-    t = _encode(y_true, labels, "y_true")
-    p = _encode(y_pred, labels, "y_pred")
+    t = _encode(y_true, labels)
+    p = _encode(y_pred, labels)
     draws = _bootstrap_prf(t, p, k, n_resamples, seed)
     lo, hi = (1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100
     out = {}
@@ -178,7 +178,7 @@ def confusion(y_true: Sequence[Any], y_pred: Sequence[Any], *, labels: Sequence[
         raise DataError(f"{len(y_true)} true labels but {len(y_pred)} predictions")
     ids = list(item_ids) if item_ids is not None else [str(i) for i in range(len(y_true))]
     k = len(labels)
-    cm = _counts(_encode(y_true, labels, "y_true"), _encode(y_pred, labels, "y_pred"), k)[:k, :k]
+    cm = _counts(_encode(y_true, labels), _encode(y_pred, labels), k)[:k, :k]
     counts = pd.DataFrame(cm.astype(np.int64), index=list(labels), columns=list(labels))
     counts.index.name, counts.columns.name = "true", "predicted"
     cells: dict[tuple[str, str], list[str]] = {}
@@ -328,9 +328,9 @@ def compare_runs(run_a: str | os.PathLike[str] | RunView, run_b: str | os.PathLi
         notes.append(f"{differ} evaluation items carry different labels in the two runs (corrections); both runs "
                      f"are scored against {gold_text}")
     k = len(la)
-    t = _encode(truth.tolist(), la, "gold")
-    pa = _encode(fa["pred"].tolist(), la, "pred")
-    pb = _encode(fb["pred"].tolist(), la, "pred")
+    t = _encode(truth.tolist(), la)
+    pa = _encode(fa["pred"].tolist(), la)
+    pb = _encode(fb["pred"].tolist(), la)
     ma, mb = _prf(_counts(t, pa, k), k), _prf(_counts(t, pb, k), k)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(t), (n_resamples, len(t)))  # the same resamples for both runs: a paired bootstrap

@@ -95,8 +95,19 @@ def neighbor_agreement(labels: Any, embeddings: np.ndarray, *, k: int = 10, chun
     x = _unit(np.asarray(embeddings, dtype=np.float32))
     if len(x) != len(y):
         raise DataError(f"{len(x)} embeddings for {len(y)} labels")
-    idx = nearest_neighbors(x, k=k, chunk=chunk)[0]
-    return np.asarray((y[idx] == y[:, None]).mean(1), dtype=np.float64)
+    return agreement_from_neighbors(y, nearest_neighbors(x, k=k, chunk=chunk)[0])
+
+
+def agreement_from_neighbors(labels: Any, neighbors: np.ndarray) -> np.ndarray:
+    """Share of each item's neighbours ``(n, k)`` (row indices) that carry its label. Shape ``(n,)``."""
+    y = np.asarray(labels)
+    return np.asarray((y[neighbors] == y[:, None]).mean(1), dtype=np.float64)
+
+
+def combine_scores(margin: np.ndarray, agreement: np.ndarray, *, neighbor_weight: float = NEIGHBOR_WEIGHT) \
+        -> np.ndarray:
+    """The ``combined`` score: ``(1 - w) * normalized_margin + w * neighbor_agreement``. Shape ``(n,)``."""
+    return np.asarray((1 - neighbor_weight) * margin + neighbor_weight * agreement)
 
 
 def nearest_neighbors(x: np.ndarray, *, k: int, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
@@ -163,7 +174,7 @@ def label_quality_scores(labels: Any, pred_probs: Any, *, method: str = "normali
     knn = neighbor_agreement(y, embeddings, k=k)
     if method == "neighbor_agreement":
         return knn
-    return np.asarray((1 - neighbor_weight) * normalized_margin(y, pred_probs) + neighbor_weight * knn)
+    return combine_scores(normalized_margin(y, pred_probs), knn, neighbor_weight=neighbor_weight)
 
 
 def per_class_thresholds(labels: Any, pred_probs: Any) -> np.ndarray:

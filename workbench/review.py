@@ -69,13 +69,18 @@ class ReviewSession:
         self.frame = pd.DataFrame()
         self.total = 0
         self.show_help = False
+        self._counts: dict[str, int] = {}
         self.refresh(count=True)
 
     # ------------------------------------------------------------------ view
     def refresh(self, *, count: bool = False) -> None:
         """Re-read the current page (and the filtered total when ``count``)."""
         if count:
+            # The counters change only when something is written, so they are read here, not on every move.
             self.total = self.store.count(self.filters)
+            info = self.store.info().counts
+            self._counts = {k: int(info.get(k, 0))
+                            for k in ("reviewed", "flagged", "skipped", "corrected", "unreviewed")}
         last_page = max(0, (self.total - 1) // self.page_size)
         self.page = min(self.page, last_page)
         self.frame = self.store.page(self.page * self.page_size, self.page_size, filters=self.filters,
@@ -118,9 +123,8 @@ class ReviewSession:
         return out
 
     def counts(self) -> dict[str, int]:
-        """Reviewed / flagged / skipped / corrected over the whole store."""
-        info = self.store.info().counts
-        return {k: int(info.get(k, 0)) for k in ("reviewed", "flagged", "skipped", "corrected", "unreviewed")}
+        """Reviewed / flagged / skipped / corrected / unreviewed over the whole store (as of the last write)."""
+        return dict(self._counts)
 
     # ------------------------------------------------------------------ navigation
     def set_filters(self, filters: Filters | dict[str, Any] | None) -> None:

@@ -19,6 +19,8 @@ from workbench.checks import CheckContext, CheckResult, run_checks
 from workbench.crossval import OutOfFold, check_folds, encode_labels, out_of_fold_probs
 from workbench.errors import DataError
 from workbench.quality import (
+    agreement_from_neighbors,
+    combine_scores,
     confidence_weighted_entropy,
     confident_joint,
     find_label_issues,
@@ -138,14 +140,11 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     # One neighbour search serves the neighbourhood score and the checks.
     knn_idx, _ = ctx.neighbors(10)
     if labelled.all():
-        columns["neighbor_agreement"] = (y[knn_idx] == y[:, None]).mean(1)
+        columns["neighbor_agreement"] = agreement_from_neighbors(y, knn_idx)
     else:
         columns["neighbor_agreement"] = neighbor_agreement(y, embeddings[lab_idx])
     if score == "combined":
-        from workbench.quality import NEIGHBOR_WEIGHT
-
-        columns["combined"] = ((1 - NEIGHBOR_WEIGHT) * columns["normalized_margin"]
-                               + NEIGHBOR_WEIGHT * columns["neighbor_agreement"])
+        columns["combined"] = combine_scores(columns["normalized_margin"], columns["neighbor_agreement"])
     if score not in columns:
         raise DataError(f"unknown score {score!r}; use one of {list(columns) + ['combined']}")
     flagged = find_label_issues(y, p, filter_by=filter_by)

@@ -466,10 +466,12 @@ class LabelStore:
             out.append(c.item_id.in_(list(filters.item_ids)))
         return out
 
-    def _order(self, order_by: str | Sequence[str] | None) -> list[Any]:
+    def _order_keys(self, order_by: str | Sequence[str] | None) -> list[str]:
+        """The sort keys asked for, or the default: worst score first once a scan exists, else import order."""
         keys = [order_by] if isinstance(order_by, str) else list(order_by or [])
-        if not keys:
-            keys = ["score"] if self._has_scores() else ["pos"]
+        return keys or (["score"] if self._has_scores() else ["pos"])
+
+    def _order(self, keys: Sequence[str]) -> list[Any]:
         out = []
         for key in keys:
             desc = key.startswith("-")
@@ -506,16 +508,13 @@ class LabelStore:
         """
         where = self._where(Filters.coerce(filters))
         c = S.items.c
-        order = self._order(order_by)
+        keys = self._order_keys(order_by)
         offset = max(0, int(offset))
         query = (sa.select(c.item_id, c.text, c.tokens, c.split, c.original_label, c.label, c.status, c.score,
                            c.suggested_label, c.suggested_prob, c.issues, c.extra)
-                 .where(*where).order_by(*order).limit(int(limit)))
-        if not where and len(order) == 2 and str(order[0]) == str(c.pos.asc()):
-            # Items are never deleted, so positions are 0..n-1: seek instead of skipping rows.
-            query = query.where(c.pos >= offset)
-        else:
-            query = query.offset(offset)
+                 .where(*where).order_by(*self._order(keys)).limit(int(limit)))
+        # Items are never deleted, so positions are 0..n-1: in import order, seek instead of skipping rows.
+        query = query.where(c.pos >= offset) if not where and keys == ["pos"] else query.offset(offset)
         rows = self._read(lambda conn: conn.execute(query).mappings().all())
         decoded = [self._decode_row(dict(r)) for r in rows]
         for row in decoded:

@@ -344,7 +344,8 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
     if main:
         set_status(run_dir, "running", pid=os.getpid(), started=time.time(), device=str(accelerator.device),
                    precision=precision, processes=world, total_steps=total_steps, resumed_from_step=step or None)
-        write_json(run_dir / "environment.json", _environment(config, precision, str(accelerator.device), world))
+        write_json(run_dir / "environment.json",
+                   _environment(run_dir, config, precision, str(accelerator.device), world))
     metrics_file = (run_dir / "metrics.jsonl").open("a") if main else None
 
     def log(row: dict[str, Any]) -> None:
@@ -492,7 +493,7 @@ def _write_predictions(run_dir: Path, model: Any, prep: Prepared, config: FineTu
     return headline
 
 
-def _environment(config: FineTuneConfig, precision: str, device: str, world: int) -> dict[str, Any]:
+def _environment(run_dir: Path, config: FineTuneConfig, precision: str, device: str, world: int) -> dict[str, Any]:
     import importlib.metadata as md
 
     def version(name: str) -> str | None:
@@ -502,7 +503,7 @@ def _environment(config: FineTuneConfig, precision: str, device: str, world: int
             return None
 
     snapshot = {}
-    meta = Path("snapshot.json")
+    meta = run_dir / "snapshot.json"  # written by the launcher: the store snapshot this run trains on
     if meta.exists():
         snapshot = json.loads(meta.read_text())
     return {"python": platform.python_version(), "platform": platform.platform(), "device": device,
