@@ -61,6 +61,15 @@ def _old_schema_store(tmp: Path) -> Path:
     return path
 
 
+def _versionless_store(tmp: Path) -> Path:
+    path = tmp / "old.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    con.commit()
+    con.close()
+    return path
+
+
 def _foreign_db(tmp: Path) -> Path:
     path = tmp / "other.db"
     con = sqlite3.connect(path)
@@ -164,6 +173,8 @@ CASES = [
          E.StoreCorruptError, ("bad.db", "not a SQLite database", "not changed")),
     Case("store from a newer version", lambda t, s: LabelStore.open(_old_schema_store(t)), E.StoreSchemaError,
          ("schema version 99", "Upgrade")),
+    Case("store from an older version with no migration", lambda t, s: LabelStore.open(_versionless_store(t)),
+         E.StoreSchemaError, ("schema version 0", "no migration", "not changed")),
     Case("database that is not a store", lambda t, s: LabelStore.open(_foreign_db(t)), E.StoreSchemaError,
          ("customers", "not a label store")),
     Case("export to unknown format", lambda t, s: s.export(t / "out.xlsx"), E.DataError, ("out.xlsx", "format")),

@@ -58,3 +58,13 @@ def test_quickstart_on_sst2(tmp_path: Path, shared_data: Path):
                            parameters={"DATA_PATH": str(shared_data / "sst2" / "train.parquet"), "SAMPLE_SIZE": 3000})
     _assert_clean(Path(results["executed_notebook"]))
     assert results["n_items"] == 3000 and results["labels"] == ["negative", "positive"]
+
+
+def test_a_failing_cell_is_reported_in_one_line_by_the_cli(tmp_path, capsys):
+    from workbench.cli import main
+
+    code = main(["run-notebook", "00_quickstart", "-p", "DATA_PATH", str(tmp_path / "missing.csv"),
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "DataFileError" in err and "missing.csv" in err and "00_quickstart.ipynb" in err

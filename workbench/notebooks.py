@@ -7,10 +7,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import DataFileError, require
+from workbench.errors import DataFileError, WorkbenchError, require
 
 #: Where the notebooks live in a checkout (the package sits beside the folder).
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+class NotebookError(WorkbenchError):
+    """A notebook run headless stopped on an error in one of its cells."""
 
 
 def find_notebook(name: str | os.PathLike[str]) -> Path:
@@ -64,10 +68,16 @@ def run_notebook(name: str | os.PathLike[str], *, out_dir: str | os.PathLike[str
     out.mkdir(parents=True, exist_ok=True)
     params = {"INTERACTIVE": False, **(parameters or {}), "OUTPUT_DIR": str(out)}
     executed = out / source.name
-    papermill.execute_notebook(  # type: ignore[attr-defined]
-        str(source), str(executed), parameters=params, kernel_name=kernel_name, execution_timeout=timeout,
-        cwd=str(source.parent), progress_bar=False,
-    )
+    failed = require("papermill.exceptions", extra="notebooks", purpose="running notebooks headless")
+    try:
+        papermill.execute_notebook(  # type: ignore[attr-defined]
+            str(source), str(executed), parameters=params, kernel_name=kernel_name, execution_timeout=timeout,
+            cwd=str(source.parent), progress_bar=False,
+        )
+    except failed.PapermillExecutionError as exc:  # type: ignore[attr-defined]
+        # The cell's own error (often a WorkbenchError naming the file or column) is what the user needs.
+        raise NotebookError(f"{source.name} stopped in cell {exc.exec_count}: {exc.ename}: {exc.evalue}. "
+                            f"The executed notebook, with the traceback, is {executed}") from exc
     results_path = out / "results.json"
     results: dict[str, Any] = json.loads(results_path.read_text()) if results_path.exists() else {}
     results["executed_notebook"] = str(executed)
