@@ -297,6 +297,91 @@ class MetricsPanel(W.VBox):
             self.browser.set_filters({"item_ids": self.mistakes(cls)})
 
 
+class ActiveLearningPanel(W.VBox):
+    """Queue the next batch to label, refit the quick head on what was labelled, and say when to stop.
+
+    The first query embeds the store (cached on disk) in a background thread; the queue opens in
+    the label browser (status ``queued``), where labelling an item takes it off the queue.
+    """
+
+    def __init__(self, store: LabelStore, *, browser: LabelBrowser | None = None, embeddings: Any = None,
+                 author: str = "analyst") -> None:
+        from workbench.active import STRATEGIES
+
+        self.store = store
+        self.browser = browser
+        self.embeddings = embeddings
+        self.author = author
+        self.strategy = W.Dropdown(description="strategy", options=sorted(STRATEGIES), value="margin")
+        self.pool = W.Dropdown(description="pool", options=["unlabelled", "unreviewed"],
+                               value="unlabelled" if _has_unlabelled(store) else "unreviewed")
+        self.batch = W.BoundedIntText(description="batch", value=20, min=1, max=10_000)
+        self.query_button = W.Button(description="Queue next batch", icon="list", button_style="primary")
+        self.update_button = W.Button(description="Update model", icon="refresh")
+        self.status = W.HTML("")
+        self.learner: Any = None
+        self.last_update: Any = None
+        self._thread: threading.Thread | None = None
+        self.query_button.on_click(lambda _b: self.query())
+        self.update_button.on_click(lambda _b: self.update())
+        super().__init__([W.HBox([self.strategy, self.pool, self.batch]),
+                          W.HBox([self.query_button, self.update_button]), self.status])
+
+    def _background(self, work: Any, *, wait: bool) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self.query_button.disabled = self.update_button.disabled = True
+
+        def run() -> None:
+            try:
+                work()
+            except WorkbenchError as exc:
+                self.status.value = _error_box(str(exc))
+            finally:
+                self.query_button.disabled = self.update_button.disabled = False
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        if wait:
+            self._thread.join()
+
+    def _learner(self) -> Any:
+        from workbench.active import ActiveLearner
+
+        wanted = (self.strategy.value, self.pool.value)
+        if self.learner is None or (self.learner.strategy.name, self.learner.pool_kind) != wanted:
+            self.status.value = "embedding the store (cached after the first time)..."
+            self.learner = ActiveLearner(self.store, strategy=self.strategy.value, pool=self.pool.value,
+                                         embeddings=self.embeddings, author=self.author)
+        return self.learner
+
+    def query(self, *, wait: bool = False) -> None:
+        """Refit on what is labelled, queue the next batch and show it in the browser (background thread)."""
+        def work() -> None:
+            learner = self._learner()
+            self.last_update = learner.update()
+            ids = learner.query(int(self.batch.value))
+            self.status.value = (f"queued {len(ids)} items ({html.escape(learner.strategy.name)}) · "
+                                 f"{html.escape(self.last_update.hint)}")
+            self.open_queue()
+        self._background(work, wait=wait)
+
+    def update(self, *, wait: bool = False) -> None:
+        """Refit the quick head on everything labelled so far and show the stopping hint."""
+        def work() -> None:
+            self.last_update = self._learner().update()
+            self.status.value = html.escape(self.last_update.hint)
+        self._background(work, wait=wait)
+
+    def open_queue(self) -> None:
+        """Show the items waiting for a label in the browser."""
+        if self.browser is not None:
+            self.browser.set_filters({"status": "queued"})
+
+
+def _has_unlabelled(store: LabelStore) -> bool:
+    return bool(store.count({"unlabelled": True}))
+
+
 class Workbench(W.Tab):
     """The panels over one store, in tabs: ``Workbench("data.parquet")`` or ``Workbench(store)``.
 
@@ -313,8 +398,9 @@ class Workbench(W.Tab):
         self.quality = QualityPanel(self.store, browser=self.browser)
         self.finetune = FineTunePanel(self.store, runs_dir)
         self.metrics = MetricsPanel(runs_dir, self.store, browser=self.browser)
-        super().__init__(children=[self.browser, self.quality, self.finetune, self.metrics])
-        for i, title in enumerate(("Labels", "Quality", "Fine-tune", "Metrics")):
+        self.active = ActiveLearningPanel(self.store, browser=self.browser, author=author)
+        super().__init__(children=[self.browser, self.quality, self.finetune, self.metrics, self.active])
+        for i, title in enumerate(("Labels", "Quality", "Fine-tune", "Metrics", "Active learning")):
             self.set_title(i, title)
 
     @staticmethod

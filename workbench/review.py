@@ -80,7 +80,7 @@ class ReviewSession:
             self.total = self.store.count(self.filters)
             info = self.store.info().counts
             self._counts = {k: int(info.get(k, 0))
-                            for k in ("reviewed", "flagged", "skipped", "corrected", "unreviewed")}
+                            for k in ("reviewed", "flagged", "skipped", "corrected", "unreviewed", "queued")}
         last_page = max(0, (self.total - 1) // self.page_size)
         self.page = min(self.page, last_page)
         self.frame = self.store.page(self.page * self.page_size, self.page_size, filters=self.filters,

@@ -22,8 +22,9 @@ from sqlalchemy import (
 #: Bump when a table changes, and add the step to :data:`MIGRATIONS` in store.py.
 SCHEMA_VERSION = 1
 
-REVIEW_STATUSES = ("unreviewed", "reviewed", "skipped", "flagged")
-SOURCES = ("human", "suggestion", "rule", "import", "adjudication", "undo")
+#: ``queued``: chosen by active learning and waiting for a person to label it.
+REVIEW_STATUSES = ("unreviewed", "reviewed", "skipped", "flagged", "queued")
+SOURCES = ("human", "suggestion", "rule", "import", "adjudication", "active-learning", "undo")
 
 metadata = MetaData()
 

@@ -70,6 +70,10 @@ class Filters:
         Regular expression the text must match.
     changed : bool
         Keep items whose current label differs (True) or not (False) from the original.
+    unlabelled : bool
+        Keep items with no current label (True) or with one (False).
+    disagree : bool
+        Keep items whose annotators gave different labels (True) or agree / have fewer than two (False).
     item_ids : list of str
         Keep only these items.
     """
@@ -84,6 +88,8 @@ class Filters:
     search: str | None = None
     regex: str | None = None
     changed: bool | None = None
+    unlabelled: bool | None = None
+    disagree: bool | None = None
     item_ids: list[str] | None = None
 
     @classmethod
@@ -462,6 +468,13 @@ class LabelStore:
             out.append(c.text.regexp_match(filters.regex))
         if filters.changed is not None:
             out.append(_changed_clause() if filters.changed else sa.not_(_changed_clause()))
+        if filters.unlabelled is not None:
+            out.append(c.label.is_(None) if filters.unlabelled else c.label.is_not(None))
+        if filters.disagree is not None:
+            a = S.item_annotations.c
+            split = (sa.select(a.item_id).group_by(a.item_id)
+                     .having(sa.func.count(sa.distinct(a.label)) > 1))
+            out.append(c.item_id.in_(split) if filters.disagree else c.item_id.not_in(split))
         if filters.item_ids is not None:
             out.append(c.item_id.in_(list(filters.item_ids)))
         return out
@@ -592,7 +605,8 @@ class LabelStore:
         changes : dict or iterable of (item_id, label)
         author : str
             Who made the change; recorded on every log row.
-        source : {"human", "suggestion", "rule", "import", "adjudication"}
+        source : {"human", "suggestion", "rule", "import", "adjudication", "active-learning"}
+            Labelling an item whose status is ``queued`` also marks it ``reviewed``, in the same undo step.
 
         Returns
         -------
@@ -604,33 +618,41 @@ class LabelStore:
         ids = [p[0] for p in pairs]
 
         def run(conn: Connection) -> list[int]:
-            current = _fetch_items(conn, ids, S.items.c.label, S.items.c.tokens)
+            current = _fetch_items(conn, ids, S.items.c.label, S.items.c.tokens, S.items.c.status)
             batch = _next_batch(conn)
             now = time.time()
             written = []
             for item_id, label in pairs:
                 if item_id not in current:
                     raise UnknownItemError(f"no item with id {item_id!r} in {self.url}; nothing was changed")
-                old, tokens_json = current[item_id]
+                old, tokens_json, status = current[item_id]
                 new = self._encode_label(label, item_id=item_id, tokens_json=tokens_json)
+                if status == "queued":
+                    # Labelling a queued item answers the queue; in the same batch, so undo puts it back.
+                    conn.execute(sa.update(S.items).where(S.items.c.item_id == item_id).values(status="reviewed"))
+                    res = conn.execute(sa.insert(S.log).values(batch=batch, item_id=item_id, field="status",
+                                                               old_value=status, new_value="reviewed",
+                                                               author=author, source=source, time=now, note=note))
+                    written.append(_inserted_id(res))
                 if new == old:
+                    current[item_id] = (new, tokens_json, "reviewed" if status == "queued" else status)
                     continue
                 conn.execute(sa.update(S.items).where(S.items.c.item_id == item_id).values(label=new))
                 res = conn.execute(sa.insert(S.log).values(batch=batch, item_id=item_id, field="label",
                                                            old_value=old, new_value=new, author=author,
                                                            source=source, time=now, note=note))
-                current[item_id] = (new, tokens_json)
+                current[item_id] = (new, tokens_json, "reviewed" if status == "queued" else status)
                 written.append(_inserted_id(res))
             return written
         return self._retrying(run)
 
-    def set_status(self, item_ids: str | Sequence[str], status: str, *, author: str,
+    def set_status(self, item_ids: str | Sequence[str], status: str, *, author: str, source: str = "human",
                    note: str | None = None) -> list[int]:
         """Set the review status of one or several items (one undo step); returns the log row ids."""
         if status not in S.REVIEW_STATUSES:
             raise DataError(f"unknown review status {status!r}; use one of {list(S.REVIEW_STATUSES)}")
         ids = [item_ids] if isinstance(item_ids, str) else list(item_ids)
-        _check_actor(author, "human")
+        _check_actor(author, source)
 
         def run(conn: Connection) -> list[int]:
             current = _fetch_items(conn, ids, S.items.c.status)
@@ -646,7 +668,7 @@ class LabelStore:
                 conn.execute(sa.update(S.items).where(S.items.c.item_id == item_id).values(status=status))
                 res = conn.execute(sa.insert(S.log).values(batch=batch, item_id=item_id, field="status",
                                                            old_value=old, new_value=status, author=author,
-                                                           source="human", time=now, note=note))
+                                                           source=source, time=now, note=note))
                 current[item_id] = (status,)
                 written.append(_inserted_id(res))
             return written
