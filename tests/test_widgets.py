@@ -127,3 +127,29 @@ def test_review_session_without_a_widget(scored_store):
     assert s.assign_nth(99).ok is False
     assert s.press("1").ok
     assert scored_store.history().iloc[-1]["author"] == "bob"
+
+
+def test_filter_bar_sorting_and_bad_filters_shown_in_the_panel(scored_store):
+    w = LabelBrowser(scored_store, author="ann", page_size=10)
+    assert w.issue_types == ["label"] and "queued" in w.statuses
+    first_label = scored_store.labels[0]
+    send(w, type="filter", filters={"label": first_label, "status": "", "score_min": "", "search": ""})
+    assert w.total == scored_store.count({"label": first_label}) and all(r["label"] == first_label for r in w.rows)
+    assert w.filters == {"label": first_label}
+    send(w, type="filter", filters={"issue": "label", "score_max": "0.02"})
+    assert w.total == 5 and w.filters == {"issue": "label", "score_max": 0.02}
+    send(w, type="filter", filters={"search": "^(please|hi)", "regex": True})
+    assert w.total == scored_store.count({"regex": "^(please|hi)"}) and w.filters == {"regex": "^(please|hi)"}
+    shown = w.total
+    send(w, type="filter", filters={"search": "([unclosed", "regex": True})
+    assert "not a valid regular expression" in w.error and w.total == shown  # the view stays as it was
+    send(w, type="filter", filters={"score_min": "low"})
+    assert "score min must be a number" in w.error
+    send(w, type="filter", filters={})
+    assert w.error == "" and w.total == 120
+    send(w, type="sort", column="score")
+    assert w.order_by == "score" and w.rows[0]["score"] == 0.0
+    send(w, type="sort", column="score")
+    assert w.order_by == "-score" and w.rows[0]["score"] == round(119 / 200, 3)
+    send(w, type="sort", column="nonsense")
+    assert "cannot sort by 'nonsense'" in w.error

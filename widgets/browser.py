@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets
 
-from workbench.review import HELP, ReviewSession
+from workbench.errors import WorkbenchError
+from workbench.review import HELP, ReviewSession, filters_from_form
+from workbench.schema import REVIEW_STATUSES
 from workbench.store import LabelStore
 
 _HERE = Path(__file__).parent
@@ -43,6 +46,10 @@ class LabelBrowser(anywidget.AnyWidget):
     error = traitlets.Unicode("").tag(sync=True)
     show_help = traitlets.Bool(False).tag(sync=True)
     help = traitlets.Unicode(HELP).tag(sync=True)
+    filters = traitlets.Dict().tag(sync=True)
+    order_by = traitlets.Unicode("").tag(sync=True)
+    statuses = traitlets.List().tag(sync=True)
+    issue_types = traitlets.List().tag(sync=True)
     pending_key_at = traitlets.Float(0).tag(sync=True)
     last_latency_ms = traitlets.Float(0).tag(sync=True)
 
@@ -51,13 +58,14 @@ class LabelBrowser(anywidget.AnyWidget):
         super().__init__(**kwargs)
         self.session = ReviewSession(store, author=author, page_size=page_size, filters=filters, order_by=order_by)
         self.on_msg(self._on_msg)
-        self._sync()
+        self._sync(options=True)
 
     @property
     def store(self) -> LabelStore:
         return self.session.store
 
-    def _sync(self) -> None:
+    def _sync(self, *, options: bool = False) -> None:
+        """Push the session's state to the front end; ``options`` also re-reads the issue types (a query)."""
         import html
 
         s = self.session
@@ -66,6 +74,11 @@ class LabelBrowser(anywidget.AnyWidget):
             self.rows = s.rows()
             self.counts = s.counts()
             self.page, self.pages, self.total, self.show_help = s.page, s.pages, s.total, s.show_help
+            self.filters = {k: v for k, v in asdict(s.filters).items() if v is not None and k != "item_ids"}
+            self.order_by = s.order_by if isinstance(s.order_by, str) else ""
+            if options:
+                self.statuses = list(REVIEW_STATUSES)
+                self.issue_types = [html.escape(t) for t in self.store.issue_types()]
 
     def _report(self, result: Any) -> None:
         if result is None:
@@ -83,6 +96,22 @@ class LabelBrowser(anywidget.AnyWidget):
         elif kind == "assign":
             index = int(content.get("index", -1))
             result = self.session.assign_nth(index + 1)
+        elif kind == "filter":
+            try:
+                self.session.set_filters(filters_from_form(dict(content.get("filters") or {})))
+            except WorkbenchError as exc:  # a bad pattern or bound: say so, keep the current view
+                self.error = str(exc)
+                self._sync()
+                return
+            self.error = ""
+            self._sync(options=True)
+            return
+        elif kind == "sort":
+            try:
+                self.session.sort_by(str(content.get("column", "")))
+            except WorkbenchError as exc:
+                self.error = str(exc)
+                self.session.set_order(None)
         self._report(result)
         self._sync()
 
@@ -93,11 +122,19 @@ class LabelBrowser(anywidget.AnyWidget):
 
     def set_filters(self, filters: dict[str, Any] | None) -> None:
         self.session.set_filters(filters)
-        self._sync()
+        self._sync(options=True)
+
+    def filter_form(self, **form: Any) -> None:
+        """Act as if the filter bar was submitted with these fields (see :func:`workbench.review.filters_from_form`)."""
+        self._on_msg(self, {"type": "filter", "filters": form}, [])
+
+    def sort(self, column: str) -> None:
+        """Act as if the column header was clicked."""
+        self._on_msg(self, {"type": "sort", "column": column}, [])
 
     def set_order(self, order_by: str | None) -> None:
         self.session.set_order(order_by)
-        self._sync()
+        self._sync(options=True)
 
     def go_to_page(self, page: int) -> None:
         self.session.go_to_page(page)

@@ -133,6 +133,11 @@ class ReviewSession:
         self.selected.clear()
         self.refresh(count=True)
 
+    def sort_by(self, column: str) -> None:
+        """Sort by ``column``; asking again for the same column reverses the direction."""
+        current = self.order_by if isinstance(self.order_by, str) else None
+        self.set_order(f"-{column}" if current == column else column)
+
     def set_order(self, order_by: str | list[str] | None) -> None:
         self.order_by = order_by
         self.page, self.cursor = 0, 0
@@ -244,6 +249,33 @@ class ReviewSession:
         elif action.startswith("assign_"):
             return self.assign_nth(int(action.rsplit("_", 1)[1]))
         return ActionResult(True, "")
+
+
+def filters_from_form(form: dict[str, Any]) -> Filters:
+    """The browser's filter bar (strings and booleans as the front end sends them) as :class:`Filters`.
+
+    Empty fields filter nothing; ``regex`` says whether ``search`` is a regular expression; score
+    bounds must be numbers.
+    """
+    out: dict[str, Any] = {}
+    for key in ("label", "suggested_label", "status", "issue", "split"):
+        value = str(form.get(key) or "").strip()
+        if value:
+            out[key] = value
+    for key in ("score_min", "score_max"):
+        value = str(form.get(key) if form.get(key) is not None else "").strip()
+        if value:
+            try:
+                out[key] = float(value)
+            except ValueError:
+                raise DataError(f"{key.replace('_', ' ')} must be a number, got {value!r}") from None
+    text = str(form.get("search") or "")
+    if text:
+        out["regex" if form.get("regex") else "search"] = text
+    for key in ("disagree", "unlabelled", "changed"):
+        if form.get(key):
+            out[key] = True
+    return Filters.coerce(out)
 
 
 def _show(value: Any) -> str | None:

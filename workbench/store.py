@@ -534,6 +534,12 @@ class LabelStore:
             row["issues"] = [s for s in (row["issues"] or "").split(",") if s]
         return pd.DataFrame.from_records(decoded, columns=list(query.selected_columns.keys()))
 
+    def issue_types(self) -> list[str]:
+        """The issue types the active scan flagged, sorted."""
+        query = sa.select(S.items.c.issues).where(S.items.c.issues.is_not(None)).distinct()
+        rows = self._read(lambda c: c.execute(query).scalars().all())
+        return sorted({kind for row in rows for kind in str(row).split(",") if kind})
+
     def count(self, filters: Filters | dict[str, Any] | None = None) -> int:
         """How many items pass ``filters``."""
         where = self._where(Filters.coerce(filters))
