@@ -67,19 +67,22 @@ function render({ model, el }) {
     if (model.get("show_help")) html += `<div class="wb-help">${model.get("help")}</div>`;
     html += `<div class="wb-keys">` + labels.map((l, i) => `<button class="wb-assign" data-i="${i}">${i < 9 ? (i + 1) + " " : ""}${l}</button>`).join("") + `</div>`;
     const order = model.get("order_by") || "";
+    const withVotes = rows.some((r) => r.annotators.length > 0);
     const head = COLUMNS.map(([title, col]) => {
       if (!col) return `<th>${title}</th>`;
       const arrow = order === col ? " ▲" : order === "-" + col ? " ▼" : "";
       return `<th class="wb-sort" data-col="${col}" title="sort by ${title}">${title}${arrow}</th>`;
     }).join("");
-    html += `<table class="wb-grid"><thead><tr><th></th>${head}</tr></thead><tbody>`;
+    html += `<table class="wb-grid"><thead><tr><th></th>${head}${withVotes ? "<th>annotators</th>" : ""}</tr></thead><tbody>`;
     rows.forEach((r, i) => {
       const open = expanded.has(r.item_id);
       html += `<tr class="wb-row${r.cursor ? " wb-cursor" : ""}${r.selected ? " wb-selected" : ""}${r.changed ? " wb-changed" : ""}" data-row="${i}" data-item="${r.item_id}">`
         + `<td>${r.selected ? "✓" : ""}</td><td class="wb-text">${open ? r.text_full : r.text}`
         + `${r.clipped ? ` <a class="wb-more" data-item="${r.item_id}">${open ? "less" : "more"}</a>` : ""}</td>`
         + `<td class="wb-label">${r.label ?? ""}</td><td>${r.original_label ?? ""}</td><td>${r.suggested_label ?? ""}</td>`
-        + `<td>${r.suggested_prob ?? ""}</td><td>${r.score ?? ""}</td><td>${r.issues.join(", ")}</td><td>${r.status}</td></tr>`;
+        + `<td>${r.suggested_prob ?? ""}</td><td>${r.score ?? ""}</td><td>${r.issues.join(", ")}</td><td>${r.status}</td>`
+        + (withVotes ? `<td class="wb-votes">${r.annotators.map(([a, l]) => `<span class="wb-vote" title="${a}">${a}: <b>${l}</b></span>`).join(" ")}</td>` : "")
+        + `</tr>`;
     });
     html += `</tbody></table>`;
     root.innerHTML = html;

@@ -31,6 +31,9 @@ class LabelBrowser(anywidget.AnyWidget):
     filters : dict, optional
         See :class:`workbench.store.Filters`.
     order_by : str, optional
+    source : {"human", "adjudication"}
+        ``adjudication``: an adjudicator settles annotators' disagreements; every label written
+        (keys, buttons, accepting the consensus) is logged with source ``adjudication``.
     """
 
     _esm = _HERE / "browser.js"
@@ -54,9 +57,13 @@ class LabelBrowser(anywidget.AnyWidget):
     last_latency_ms = traitlets.Float(0).tag(sync=True)
 
     def __init__(self, store: LabelStore, *, author: str = "analyst", page_size: int = 25,
-                 filters: dict[str, Any] | None = None, order_by: str | None = None, **kwargs: Any) -> None:
+                 filters: dict[str, Any] | None = None, order_by: str | None = None, source: str = "human",
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.session = ReviewSession(store, author=author, page_size=page_size, filters=filters, order_by=order_by)
+        self.session = ReviewSession(store, author=author, page_size=page_size, filters=filters, order_by=order_by,
+                                     source=source)
+        if source == "adjudication":
+            self.title = "Adjudication"
         self.on_msg(self._on_msg)
         self._sync(options=True)
 

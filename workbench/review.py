@@ -55,11 +55,16 @@ class ReviewSession:
     """
 
     def __init__(self, store: LabelStore, *, author: str = "analyst", page_size: int = 25,
-                 filters: Filters | dict[str, Any] | None = None, order_by: str | list[str] | None = None) -> None:
+                 filters: Filters | dict[str, Any] | None = None, order_by: str | list[str] | None = None,
+                 source: str = "human") -> None:
         if page_size < 1:
             raise DataError(f"page_size must be at least 1, got {page_size}")
+        if source not in ("human", "adjudication"):
+            raise DataError(f"a review session writes as 'human' or 'adjudication', not {source!r}")
         self.store = store
         self.author = author
+        self.source = source  # "adjudication": an adjudicator settling annotators' disagreements
+        self.annotated = store.has_annotations()
         self.page_size = page_size
         self.filters = Filters.coerce(filters)
         self.order_by = order_by
@@ -85,6 +90,11 @@ class ReviewSession:
         self.page = min(self.page, last_page)
         self.frame = self.store.page(self.page * self.page_size, self.page_size, filters=self.filters,
                                      order_by=self.order_by)
+        self.votes: dict[str, list[tuple[str, str]]] = {}
+        if self.annotated and not self.frame.empty:
+            page = self.store.annotations(self.frame["item_id"].astype(str).tolist())
+            for item_id, annotator, label in page[["item_id", "annotator", "label"]].itertuples(index=False):
+                self.votes.setdefault(str(item_id), []).append((str(annotator), str(label)))
         self.cursor = min(self.cursor, max(0, len(self.frame) - 1))
 
     @property
@@ -117,6 +127,7 @@ class ReviewSession:
                 "suggested_prob": None if pd.isna(r["suggested_prob"]) else round(float(r["suggested_prob"]), 3),
                 "score": None if pd.isna(r["score"]) else round(float(r["score"]), 3),
                 "issues": [html.escape(v) for v in r["issues"]], "status": r["status"],
+                "annotators": [[html.escape(a), html.escape(lab)] for a, lab in self.votes.get(str(r["item_id"]), [])],
                 "changed": r["label"] != r["original_label"],
                 "cursor": i == self.cursor, "selected": str(r["item_id"]) in self.selected,
             })
@@ -168,8 +179,9 @@ class ReviewSession:
         self.refresh(count=True)
         return ActionResult(True, done, list(ids or []))
 
-    def assign(self, label: str, *, item_ids: list[str] | None = None, source: str = "human") -> ActionResult:
-        """Give the cursor's row (or ``item_ids``, or the selection) ``label``."""
+    def assign(self, label: str, *, item_ids: list[str] | None = None, source: str | None = None) -> ActionResult:
+        """Give the cursor's row (or ``item_ids``, or the selection) ``label`` (written with the session's source)."""
+        source = source or self.source
         current = self.current()
         targets = item_ids or sorted(self.selected) or ([current["item_id"]] if current else [])
         if not targets:
@@ -195,7 +207,9 @@ class ReviewSession:
         changes = {str(r["item_id"]): r["suggested_label"] for r in rows if r and r["suggested_label"] is not None}
         if not changes:
             return ActionResult(False, "no suggestion here: run a scan first")
-        result = self._write(lambda: self.store.set_labels(changes, author=self.author, source="suggestion"),
+        # An adjudicator accepting the consensus is still adjudicating.
+        source = "adjudication" if self.source == "adjudication" else "suggestion"
+        result = self._write(lambda: self.store.set_labels(changes, author=self.author, source=source),
                              f"accepted {len(changes)} suggestion(s)")
         if result.ok:
             self.selected.clear()

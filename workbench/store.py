@@ -750,12 +750,19 @@ class LabelStore:
             return len(clean)
         return self._retrying(run)
 
-    def annotations(self, item_id: str | None = None) -> pd.DataFrame:
-        """Annotators' labels: item_id, annotator, label, time."""
+    def has_annotations(self) -> bool:
+        """Whether any annotator's label is stored (one indexed row read)."""
+        query = sa.select(S.item_annotations.c.id).limit(1)
+        return self._read(lambda c: c.execute(query).first()) is not None
+
+    def annotations(self, item_id: str | Sequence[str] | None = None) -> pd.DataFrame:
+        """Annotators' labels (of one item, of several, or of all): item_id, annotator, label, time."""
         q = sa.select(S.item_annotations.c.item_id, S.item_annotations.c.annotator, S.item_annotations.c.label,
                       S.item_annotations.c.time).order_by(S.item_annotations.c.id)
-        if item_id is not None:
+        if isinstance(item_id, str):
             q = q.where(S.item_annotations.c.item_id == item_id)
+        elif item_id is not None:
+            q = q.where(S.item_annotations.c.item_id.in_(list(item_id)))
         rows = self._read(lambda c: c.execute(q).all())
         return pd.DataFrame(rows, columns=["item_id", "annotator", "label", "time"])
 

@@ -1,0 +1,169 @@
+"""Multi-annotator data into a store: long or wide tables in, items + every annotator's label + a consensus.
+
+Long format has one row per (item, annotator, label); wide format one row per item and one
+column per annotator. Either way the store gets each item once (its current label = the
+consensus), every annotator's label in the annotations table, and the consensus written as a
+scan (``consensus-<method>``): suggested label = consensus, score = its confidence, issue
+``disagreement`` where annotators differ. So the label browser, filtered to "annotators
+disagree" and sorted by score, is the adjudication queue, least certain first.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.agreement import Annotations, annotations_from_frame
+from workbench.consensus import dawid_skene, majority_vote
+from workbench.errors import DataError
+from workbench.store import LabelStore
+
+CONSENSUS_METHODS = ("majority", "dawid_skene")
+
+
+def read_annotation_table(source: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFrame:
+    """A DataFrame as given, or read from CSV / TSV / JSONL / JSON / Parquet by the file's extension."""
+    if isinstance(source, pd.DataFrame):
+        return source
+    path = str(source)
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such file")
+    readers: dict[str, Any] = {".csv": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t"),
+                               ".jsonl": lambda p: pd.read_json(p, lines=True), ".json": pd.read_json,
+                               ".parquet": pd.read_parquet}
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in readers:
+        raise DataError(f"{path}: cannot read {ext or 'a file without extension'}; use one of {sorted(readers)}")
+    return readers[ext](path)
+
+
+def long_from_wide(table: pd.DataFrame, *, annotator_columns: Sequence[str] | str, item_column: str = "item_id",
+                   ) -> pd.DataFrame:
+    """Wide (one column per annotator) to long (item_id, annotator, label); empty cells are not labels.
+
+    Parameters
+    ----------
+    annotator_columns : list of str, or str
+        The annotators' columns, or a prefix they share (e.g. ``"rater_"``); the column name
+        (without the prefix) becomes the annotator's name.
+    """
+    if isinstance(annotator_columns, str):
+        prefix = annotator_columns
+        columns = [c for c in table.columns if str(c).startswith(prefix)]
+        if not columns:
+            raise DataError(f"no column starts with {prefix!r}; the columns are {list(table.columns)}")
+        names = {c: str(c)[len(prefix):] or str(c) for c in columns}
+    else:
+        columns = list(annotator_columns)
+        absent = [c for c in columns if c not in table.columns]
+        if absent:
+            raise DataError(f"annotator column {absent[0]!r} is not in the table; its columns are "
+                            f"{list(table.columns)}")
+        names = {c: str(c) for c in columns}
+    if item_column not in table.columns:
+        raise DataError(f"the table has no item column {item_column!r}; its columns are {list(table.columns)}")
+    long = table.melt(id_vars=[item_column], value_vars=columns, var_name="annotator", value_name="label")
+    long["annotator"] = long["annotator"].map(names)
+    long = long.dropna(subset=["label"])
+    long = long[long["label"].astype(str).str.strip() != ""]
+    return long.rename(columns={item_column: "item_id"}).reset_index(drop=True)
+
+
+def consensus_scores(ann: Annotations, *, method: str = "dawid_skene",
+                     model_probs: np.ndarray | None = None) -> pd.DataFrame:
+    """The consensus per item as a scan: item_id, score (= confidence), suggested_label, suggested_prob, issues.
+
+    ``majority`` confidence is the winning share of votes; ``dawid_skene`` is the posterior.
+    """
+    if method not in CONSENSUS_METHODS:
+        raise DataError(f"unknown consensus method {method!r}; use one of {list(CONSENSUS_METHODS)}")
+    counts = ann.counts()
+    disagree = (counts > 0).sum(axis=1) > 1
+    if method == "majority":
+        vote = majority_vote(ann)
+        label, confidence = vote["label"], vote["share"].to_numpy(dtype=float)
+    else:
+        ds = dawid_skene(ann, model_probs=model_probs)
+        label, confidence = ds.labels["label"], ds.labels["confidence"].to_numpy(dtype=float)
+    return pd.DataFrame({"item_id": ann.items, "score": confidence, "suggested_label": label,
+                         "suggested_prob": confidence,
+                         "issues": [["disagreement"] if d else [] for d in disagree]})
+
+
+def import_annotations(store: LabelStore, source: str | os.PathLike[str] | pd.DataFrame, *,
+                       layout: str = "long", item_column: str = "item_id", text_column: str = "text",
+                       annotator_column: str = "annotator", label_column: str = "label",
+                       annotator_columns: Sequence[str] | str | None = None, labels: Sequence[str] | None = None,
+                       consensus: str = "dawid_skene", author: str = "import") -> dict[str, Any]:
+    """Import items labelled by several annotators.
+
+    Parameters
+    ----------
+    store : LabelStore
+        A new store, or one holding the same items (already stored items keep their current label).
+    source : path or DataFrame
+        Long: ``item_column, text_column, annotator_column, label_column`` (a text repeated per
+        annotator). Wide: ``item_column, text_column`` and ``annotator_columns``.
+    layout : {"long", "wide"}
+    labels : list of str, optional
+        The class order (default: sorted labels found).
+    consensus : {"dawid_skene", "majority"}
+        How each item's current label is chosen.
+
+    Returns
+    -------
+    dict
+        ``{"items": n, "annotations": n, "annotators": n, "disagreements": n, "scan_id": ...}`` and
+        the import counts.
+    """
+    from workbench.data import load_dataset
+
+    table = read_annotation_table(source)
+    if layout not in ("long", "wide"):
+        raise DataError(f"unknown layout {layout!r}; use 'long' (item, annotator, label rows) or 'wide' "
+                        "(one column per annotator)")
+    for column in (item_column, text_column):
+        if column not in table.columns:
+            raise DataError(f"the annotation table has no column {column!r}; its columns are {list(table.columns)}")
+    if layout == "wide":
+        if annotator_columns is None:
+            raise DataError("a wide table needs annotator_columns: the annotators' column names or their prefix")
+        long = long_from_wide(table, annotator_columns=annotator_columns, item_column=item_column)
+    else:
+        long = table.rename(columns={item_column: "item_id", annotator_column: "annotator", label_column: "label"})
+    ann = annotations_from_frame(long, classes=labels)
+    texts = table.drop_duplicates(subset=[item_column]).set_index(item_column)[text_column]
+    scores = consensus_scores(ann, method=consensus)
+    items = pd.DataFrame({"id": ann.items, "text": texts.reindex(ann.items).to_numpy(),
+                          "label": scores["suggested_label"].to_numpy()})
+    missing_text = items["text"].isna()
+    if missing_text.any():
+        raise DataError(f"item {items.loc[missing_text, 'id'].iloc[0]!r} has no text in column {text_column!r}")
+    counts = store.import_dataset(load_dataset(items, id_column="id", labels=ann.classes), on_conflict="skip",
+                                  author=author)
+    known = set(store.annotations()[["item_id", "annotator"]].itertuples(index=False, name=None))
+    fresh = long[[(str(i), str(a)) not in known for i, a in zip(long["item_id"], long["annotator"], strict=True)]]
+    added = store.add_annotations(fresh[["item_id", "annotator", "label"]].astype(str)) if len(fresh) else 0
+    scan_id = f"consensus-{consensus}"
+    store.write_scores(scan_id, scores, model=consensus, params={"annotators": len(ann.annotators)})
+    return {**counts, "items": len(ann.items), "annotations": added, "annotators": len(ann.annotators),
+            "disagreements": int(sum(bool(v) for v in scores["issues"])), "scan_id": scan_id}
+
+
+def store_annotations(store: LabelStore) -> Annotations:
+    """The store's annotations table as :class:`~workbench.agreement.Annotations` in the store's class order."""
+    frame = store.annotations()
+    if frame.empty:
+        raise DataError(f"{store.url} holds no annotators' labels; import them with import_annotations first")
+    return annotations_from_frame(frame, classes=store.labels)
+
+
+def refresh_consensus(store: LabelStore, *, method: str = "dawid_skene") -> pd.DataFrame:
+    """Recompute the consensus from the store's annotations and make it the active scan; returns it."""
+    scores = consensus_scores(store_annotations(store), method=method)
+    store.write_scores(f"consensus-{method}", scores, model=method)
+    return scores
