@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 OUT    ?= build/demo
 
-.PHONY: install browser lab test demo lint typecheck bench clean
+.PHONY: install browser postgres lab test demo lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,13 +27,20 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "the browser test needs Debian's chromium: sudo apt-get install chromium"; fi; }
 
+# The store tests also run on PostgreSQL: tests/conftest.py starts a throwaway server on 127.0.0.1
+# from Debian's postgresql programs (or uses WORKBENCH_TEST_POSTGRES_URL when set).
+postgres:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "the PostgreSQL store tests need Debian's postgresql: sudo apt-get install postgresql"; fi; }
+
 # JupyterLab refuses to run as root unless told; containers often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 lab: install
 	HF_HUB_OFFLINE=1 $(BIN)/jupyter lab notebooks/00_quickstart.ipynb --port $(PORT) $(ROOT_FLAG)
 
-test: install browser
+test: install browser postgres
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 demo: install

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -62,3 +68,71 @@ def tiny_bert(tmp_path_factory) -> Path:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def _postgres_bin() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    return Path(candidates[-1]).parent if candidates else None
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server for the store tests: ``WORKBENCH_TEST_POSTGRES_URL`` if set, else a throwaway
+    cluster started here on 127.0.0.1 (as the ``postgres`` user when the tests run as root). Fails, with
+    what to install, when PostgreSQL is missing."""
+    url = os.environ.get("WORKBENCH_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    bindir = _postgres_bin()
+    if bindir is None:
+        pytest.fail("the store tests also run on PostgreSQL and need its server programs: install them "
+                    "(Debian: apt-get install -y postgresql; `make test` does it) or set "
+                    "WORKBENCH_TEST_POSTGRES_URL=postgresql://user@host:port/db")
+    root = Path(tempfile.mkdtemp(prefix="wb-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        shutil.chown(root, "postgres", "postgres")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    data = root / "data"
+    subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "workbench",
+                    "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w",
+                              "-o", f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=200",
+                              "start"], capture_output=True, text=True)
+    if started.returncode != 0:
+        log = (root / "server.log").read_text() if (root / "server.log").exists() else ""
+        pytest.fail(f"could not start PostgreSQL: {started.stderr.strip()} {log[-2000:]}")
+    try:
+        yield f"postgresql://workbench@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def fresh_postgres_database(server_url: str) -> str:
+    """Create an empty database on the server; returns its URL."""
+    import sqlalchemy as sa
+
+    name = f"wb_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(server_url.replace("postgresql://", "postgresql+psycopg://", 1),
+                              isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine.dispose()
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    """Where a test's store lives: a SQLite file, or a fresh database on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "labels.db")
+    return fresh_postgres_database(request.getfixturevalue("postgres_server"))

@@ -20,7 +20,7 @@ WRITER = str(Path(__file__).with_name("_writer.py"))
 LABELS = [f"L{i}" for i in range(10)]
 
 
-def _make_store(path: Path, n_items: int) -> list[str]:
+def _make_store(path: Path | str, n_items: int) -> list[str]:
     frame = pd.DataFrame({"id": [f"item-{i:03d}" for i in range(n_items)],
                           "text": [f"message number {i}" for i in range(n_items)], "label": "L8"})
     table = load_dataset(frame, id_column="id", labels=LABELS)
@@ -29,7 +29,7 @@ def _make_store(path: Path, n_items: int) -> list[str]:
     return table["item_id"].tolist()
 
 
-def _spawn(path: Path, author: str, n: int, labels: list[str], items: list[str], seed: int) -> subprocess.Popen:
+def _spawn(path: Path | str, author: str, n: int, labels: list[str], items: list[str], seed: int) -> subprocess.Popen:
     root = str(Path(__file__).resolve().parents[1])
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
     return subprocess.Popen([sys.executable, WRITER, str(path), author, str(n), ",".join(labels), ",".join(items),
@@ -89,8 +89,9 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path):
     assert len(acked) > 200, "the writer was killed before it wrote much; the test proves little"
 
 
-def test_four_processes_500_writes_each(tmp_path: Path):
-    path = tmp_path / "shared.db"
+def test_four_processes_500_writes_each(store_url: str):
+    """On SQLite (one file, four processes) and on PostgreSQL (one server, four clients)."""
+    path = store_url
     items = _make_store(path, 50)
     procs = [_spawn(path, f"p{p}", 500, LABELS[2 * p:2 * p + 2], items, p) for p in range(4)]
     acks = {}

@@ -12,6 +12,12 @@ from workbench.errors import NothingToUndoError, StoreError
 from workbench.sample import make_ner_sample
 
 
+@pytest.fixture
+def store_path(store_url):
+    """Every test in this file runs on SQLite and on PostgreSQL (see ``store_url`` in conftest)."""
+    return store_url
+
+
 def _ids(store: LabelStore, n: int) -> list[str]:
     return store.page(0, n, order_by="pos")["item_id"].tolist()
 
@@ -157,9 +163,9 @@ def test_reimport_unchanged_skip_and_update(store):
     assert (row["source"], row["author"], row["new_value"]) == ("import", "sync", changed["label"][0])
 
 
-def test_token_classification_store(tmp_path):
+def test_token_classification_store(store_path):
     table = load_dataset(make_ner_sample(n_sentences=40), task="token-classification", id_column="id")
-    store = LabelStore.open(tmp_path / "ner.db")
+    store = LabelStore.open(store_path)
     store.import_dataset(table)
     item = store.get(table["item_id"][0])
     assert item["tokens"] == list(table["tokens"][0])
@@ -191,3 +197,31 @@ def test_store_reopens_with_everything(store_path, sample_table):
     with LabelStore.open(store_path) as s:
         assert s.get(item)["label"] == new
         assert len(s.history()) == 1 and s.snapshots()["name"].tolist() == ["v1"]
+
+
+def test_migrate_a_sqlite_store_into_postgresql_with_one_command(tmp_path, sample_table, postgres_server, capsys):
+    from conftest import fresh_postgres_database
+
+    from workbench.cli import main
+
+    source = tmp_path / "local.db"
+    with LabelStore.open(source) as s:
+        s.import_dataset(sample_table)
+        ids = _ids(s, 3)
+        s.set_label(ids[0], _other(s, ids[0]), author="ann")
+        s.set_status(ids[1], "flagged", author="bob")
+        s.add_annotations([{"item_id": ids[2], "annotator": "x", "label": s.labels[0]}])
+        s.snapshot("before-move", author="ann")
+        expected_hash = s.snapshot_hash()
+    url = fresh_postgres_database(postgres_server)
+    assert main(["migrate", str(source), url]) == 0
+    assert "labels hash" in capsys.readouterr().out
+    with LabelStore.open(url) as copy:
+        assert copy.snapshot_hash() == expected_hash and len(copy) == len(sample_table)
+        assert copy.history()["author"].tolist() == ["ann", "bob"]
+        assert copy.snapshots()["name"].tolist() == ["before-move"] and len(copy.annotations()) == 1
+        copy.undo(author="ann")  # ids and batches came along: undo and new writes work on the copy
+        copy.set_label(ids[1], _other(copy, ids[1]), author="carol")
+        assert copy.history()["id"].is_unique
+    assert main(["migrate", str(source), url]) == 2  # never into a store that holds items
+    assert "already holds" in capsys.readouterr().err

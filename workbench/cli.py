@@ -1,4 +1,4 @@
-"""The ``workbench`` command: import, export, history, sample (more sub-commands join as the loop grows)."""
+"""The ``workbench`` command: import, export, history, sample, scan, migrate, annotations, agreement, notebooks."""
 
 from __future__ import annotations
 
@@ -58,6 +58,51 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     for kind, path in write_samples(args.out, seed=args.seed).items():
         print(f"{kind}: {path}")
+    return 0
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from workbench.migrate import copy_store
+
+    result = copy_store(args.source, args.destination)
+    rows = ", ".join(f"{name} {n}" for name, n in result["tables"].items())
+    print(f"copied {result['source']} into {result['destination']}: {rows}; labels hash "
+          f"{result['snapshot_hash'][:12]} on both sides")
+    return 0
+
+
+def _cmd_import_annotations(args: argparse.Namespace) -> int:
+    from workbench.annotations import import_annotations
+    from workbench.store import LabelStore
+
+    columns: list[str] | str | None = args.annotator_columns
+    if args.annotator_prefix:
+        columns = args.annotator_prefix
+    with LabelStore.open(args.store) as store:
+        s = import_annotations(store, args.data, layout=args.layout, item_column=args.item_column,
+                               text_column=args.text_column, annotator_column=args.annotator_column,
+                               label_column=args.label_column, annotator_columns=columns, consensus=args.consensus)
+    print(f"imported {s['items']} items ({s['added']} new), {s['annotations']} labels from {s['annotators']} "
+          f"annotators; {s['disagreements']} items where annotators disagree; consensus ({args.consensus}) "
+          f"written as scan {s['scan_id']}")
+    return 0
+
+
+def _cmd_agreement(args: argparse.Namespace) -> int:
+    import json
+
+    from workbench.agreement import agreement_report
+    from workbench.annotations import store_annotations
+    from workbench.store import LabelStore
+
+    with LabelStore.open(args.store) as store:
+        report = agreement_report(store_annotations(store), min_pair_items=args.min_pair_items)
+    print(f"{report.n_items} items, {report.n_annotators} annotators, {report.n_labels} labels")
+    for name, value in report.summary.items():
+        print(f"  {name:<20} {value:.4f}")
+    print(report.per_class.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.to_dict(), indent=1))
     return 0
 
 
@@ -210,6 +255,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_check_regression)
+
+    p = sub.add_parser("migrate", help="copy a whole store (e.g. a SQLite file) into another database",
+                       description="Copy every item, label, log row, annotation, scan and snapshot of SOURCE into "
+                                   "the empty store DESTINATION, ids included, and check the copy. Example: "
+                                   "workbench migrate labels.db postgresql://me@dbhost/labels")
+    p.add_argument("source", help="the store to copy (a .db path or a database URL)")
+    p.add_argument("destination", help="an empty database URL (or a new .db path)")
+    p.set_defaults(func=_cmd_migrate)
+
+    p = sub.add_parser("import-annotations", help="add items labelled by several annotators (long or wide table)",
+                       description="Long: one row per item, annotator and label. Wide: one row per item and one "
+                                   "column per annotator (--annotator-prefix rater_ or --annotator-columns a b c). "
+                                   "Each item's label becomes the consensus; annotators' labels are kept apart.")
+    p.add_argument("data", help="CSV / TSV / JSONL / JSON / Parquet")
+    p.add_argument("store", help="label store: a .db path or a database URL")
+    p.add_argument("--layout", choices=["long", "wide"], default="long")
+    p.add_argument("--item-column", default="item_id")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--annotator-column", default="annotator")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--annotator-columns", nargs="+", help="wide layout: the annotators' columns")
+    p.add_argument("--annotator-prefix", help="wide layout: the prefix the annotators' columns share")
+    p.add_argument("--consensus", choices=["dawid_skene", "majority"], default="dawid_skene")
+    p.set_defaults(func=_cmd_import_annotations)
+
+    p = sub.add_parser("agreement", help="inter-annotator agreement of a store's annotations",
+                       description="Percent agreement, consistency, Fleiss' kappa, Krippendorff's alpha, "
+                                   "per-class agreement (and pairwise Cohen's kappa in --json).")
+    p.add_argument("store")
+    p.add_argument("--min-pair-items", type=int, default=5, help="pairs need this many shared items for a kappa")
+    p.add_argument("--json", help="also write the report as JSON here")
+    p.set_defaults(func=_cmd_agreement)
 
     p = sub.add_parser("run-notebook", help="execute a workbench notebook headless with papermill",
                        description="Run a notebook of notebooks/ (or a path) with parameters, INTERACTIVE=False "

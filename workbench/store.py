@@ -151,8 +151,10 @@ class LabelStore:
         """
         text = str(path_or_url)
         if "://" in text:
-            url = text
+            url = _driver_url(text)
             engine = sa.create_engine(url, pool_pre_ping=True)
+            if engine.dialect.name == "postgresql":
+                _install_postgres_hooks(engine, busy_timeout=busy_timeout)
         else:
             path = Path(text).expanduser()
             _check_sqlite_path(path)
@@ -492,7 +494,12 @@ class LabelStore:
             if name not in ORDERABLE:
                 raise DataError(f"cannot sort by {name!r}; sortable columns are {list(ORDERABLE)}")
             col = S.items.c[name]
-            out.append(col.desc() if desc else col.asc())
+            term = col.desc() if desc else col.asc()
+            if self._engine.dialect.name != "sqlite":
+                # SQLite sorts NULL as the smallest value; other databases are told to do the same,
+                # so a page shows the same rows on every backend (SQLite keeps its index-only order).
+                term = term.nulls_last() if desc else term.nulls_first()
+            out.append(term)
         out.append(S.items.c.pos.asc())
         return out
 
@@ -954,9 +961,31 @@ def _install_sqlite_hooks(engine: Engine, *, busy_timeout: float, synchronous: s
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("workbench_write") else "BEGIN")
 
 
+def _driver_url(url: str) -> str:
+    """``postgresql://`` means psycopg 3 here (SQLAlchemy's default would be psycopg2, not installed)."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
+
+
+#: Every write transaction on PostgreSQL takes this transaction-scoped advisory lock first, so writers
+#: run one at a time as on SQLite: batch numbers stay unique and an old -> new chain never forks.
+_PG_WRITE_LOCK = 0x6C61626C  # "labl"
+
+
+def _install_postgres_hooks(engine: Engine, *, busy_timeout: float) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get("workbench_write"):
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(busy_timeout * 1000)}ms'")
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})")
+
+
 def _is_locked(exc: BaseException) -> bool:
     text = str(exc).lower()
-    return "database is locked" in text or "database table is locked" in text or "busy" in text
+    return ("database is locked" in text or "database table is locked" in text or "busy" in text
+            or "lock timeout" in text or "could not serialize" in text or "deadlock detected" in text)
 
 
 def _translate(exc: sa.exc.DBAPIError, url: str) -> WorkbenchError:
