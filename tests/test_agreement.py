@@ -211,3 +211,21 @@ def test_adjudication_through_the_browser_keeps_the_annotators_labels(tmp_path, 
     after = store.annotations(item).sort_values("annotator")[["annotator", "label"]].to_numpy().tolist()
     assert after == before  # the annotators' own labels are untouched
     store.close()
+
+
+def test_the_quality_report_has_an_agreement_section(tmp_path, shared_data):
+    from workbench import LabelStore
+    from workbench.annotations import import_annotations, store_annotations
+    from workbench.scan import scan
+
+    md = pd.read_parquet(shared_data / "md_agreement" / "validation.parquet")
+    store = LabelStore.open(tmp_path / "md.db")
+    import_annotations(store, md, consensus="majority")
+    emb = np.random.default_rng(0).normal(size=(len(store), 16)).astype(np.float32)
+    report = scan(store, embeddings=emb / np.linalg.norm(emb, axis=1, keepdims=True), progress=False).report
+    section = report.overall["agreement"]
+    assert section["n_annotators"] == 534 and section["n_items_multi"] == 1104
+    assert abs(section["krippendorff_alpha"] - krippendorff_alpha(store_annotations(store))) < 1e-12
+    assert report.overall["annotator_consistency"] == section["consistency"]
+    assert "annotator_agreement" in report.per_class.columns and "Krippendorff alpha" in str(report)
+    store.close()

@@ -78,7 +78,10 @@ class QualityPanel(W.VBox):
         self.report.value = (
             f"<p>{o['n_items']} items, {o['n_classes']} classes · class balance {o['class_balance']:.3f} · "
             f"estimated noise rate {o['estimated_noise_rate']:.3f} · coverage {o['coverage']:.3f}</p>"
-            f"<table><tr><th>issue</th><th>items</th></tr>{rows}</table>"
+            + (f"<p>{o['agreement']['n_annotators']} annotators · percent agreement "
+               f"{o['agreement']['percent_agreement']:.3f} · Fleiss κ {o['agreement']['fleiss_kappa']:.3f} · "
+               f"Krippendorff α {o['agreement']['krippendorff_alpha']:.3f}</p>" if o.get("agreement") else "")
+            + f"<table><tr><th>issue</th><th>items</th></tr>{rows}</table>"
             + report.per_class.to_html(float_format=lambda v: f"{v:.3f}", escape=True))
         buttons = []
         for kind in o["issue_counts"]:

@@ -56,17 +56,27 @@ class Annotations:
 
 
 def annotations_from_frame(frame: pd.DataFrame, *, item: str = "item_id", annotator: str = "annotator",
-                           label: str = "label", classes: Sequence[str] | None = None) -> Annotations:
+                           label: str = "label", classes: Sequence[str] | None = None,
+                           repeats: str = "error") -> Annotations:
     """Encode a long-format table (one row per item, annotator and label).
 
     Rows with a missing label are dropped (missing is not a class). ``classes`` fixes the class
     order (default: sorted labels).
 
+    Parameters
+    ----------
+    repeats : {"error", "first", "last"}
+        What to do when an annotator labelled the same item more than once: refuse (naming the
+        row), or keep their first / last label.
+
     Raises
     ------
     DataError
-        A column is missing, a label is not in ``classes``, or an annotator labelled the same item twice.
+        A column is missing, a label is not in ``classes``, or (``repeats="error"``) an annotator
+        labelled the same item twice.
     """
+    if repeats not in ("error", "first", "last"):
+        raise DataError(f"repeats={repeats!r}; use 'error', 'first' or 'last'")
     missing = [c for c in (item, annotator, label) if c not in frame.columns]
     if missing:
         raise DataError(f"the annotation table has no column {missing[0]!r}; its columns are "
@@ -74,10 +84,13 @@ def annotations_from_frame(frame: pd.DataFrame, *, item: str = "item_id", annota
     table = frame[[item, annotator, label]].dropna(subset=[label])
     table = table.astype({item: str, annotator: str, label: str})
     repeated = table.duplicated(subset=[item, annotator], keep=False)
-    if repeated.any():
+    if repeated.any() and repeats == "error":
         row = table[repeated].iloc[0]
         raise DataError(f"annotator {row[annotator]!r} labelled item {row[item]!r} more than once (row "
-                        f"{table.index[repeated][0]}); keep one label per annotator and item")
+                        f"{table.index[repeated][0]}); keep one label per annotator and item, or pass "
+                        "repeats='first' / 'last'")
+    if repeated.any():
+        table = table.drop_duplicates(subset=[item, annotator], keep="first" if repeats == "first" else "last")
     found = sorted(table[label].unique())
     classes = list(classes) if classes is not None else found
     unknown = sorted(set(found) - set(classes))

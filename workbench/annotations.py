@@ -98,7 +98,8 @@ def import_annotations(store: LabelStore, source: str | os.PathLike[str] | pd.Da
                        layout: str = "long", item_column: str = "item_id", text_column: str = "text",
                        annotator_column: str = "annotator", label_column: str = "label",
                        annotator_columns: Sequence[str] | str | None = None, labels: Sequence[str] | None = None,
-                       consensus: str = "dawid_skene", author: str = "import") -> dict[str, Any]:
+                       consensus: str = "dawid_skene", repeats: str = "error",
+                       author: str = "import") -> dict[str, Any]:
     """Import items labelled by several annotators.
 
     Parameters
@@ -113,6 +114,8 @@ def import_annotations(store: LabelStore, source: str | os.PathLike[str] | pd.Da
         The class order (default: sorted labels found).
     consensus : {"dawid_skene", "majority"}
         How each item's current label is chosen.
+    repeats : {"error", "first", "last"}
+        An annotator who labelled an item twice: refuse, or keep their first / last label.
 
     Returns
     -------
@@ -135,7 +138,9 @@ def import_annotations(store: LabelStore, source: str | os.PathLike[str] | pd.Da
         long = long_from_wide(table, annotator_columns=annotator_columns, item_column=item_column)
     else:
         long = table.rename(columns={item_column: "item_id", annotator_column: "annotator", label_column: "label"})
-    ann = annotations_from_frame(long, classes=labels)
+    ann = annotations_from_frame(long, classes=labels, repeats=repeats)
+    if repeats != "error":
+        long = long.drop_duplicates(subset=["item_id", "annotator"], keep="first" if repeats == "first" else "last")
     texts = table.drop_duplicates(subset=[item_column]).set_index(item_column)[text_column]
     scores = consensus_scores(ann, method=consensus)
     items = pd.DataFrame({"id": ann.items, "text": texts.reindex(ann.items).to_numpy(),

@@ -42,6 +42,10 @@ class QualityReport:
             f"class balance {o['class_balance']:.3f}   estimated noise rate {o['estimated_noise_rate']:.3f}   "
             f"coverage {o['coverage']:.3f}" + (f"   annotator consistency {o['annotator_consistency']:.3f}"
                                                if o.get("annotator_consistency") is not None else ""),
+            *([f"annotators {o['agreement']['n_annotators']} on {o['agreement']['n_items_multi']} items: "
+               f"percent agreement {o['agreement']['percent_agreement']:.3f}   Fleiss kappa "
+               f"{o['agreement']['fleiss_kappa']:.3f}   Krippendorff alpha {o['agreement']['krippendorff_alpha']:.3f}"]
+              if o.get("agreement") else []),
             "issues: " + ", ".join(f"{k} {v}" for k, v in o["issue_counts"].items()),
             "",
             self.per_class.to_string(float_format=lambda v: f"{v:.3f}"),
@@ -57,15 +61,38 @@ def class_balance(counts: pd.Series) -> float:
     return 1 - float((((counts / n) - 1 / c) ** 2).sum())
 
 
-def annotator_consistency(annotations: pd.DataFrame) -> float | None:
-    """Share of items with two or more annotations on which every annotator agrees (None without any)."""
+def agreement_section(annotations: pd.DataFrame | None, classes: list[str]) -> tuple[dict[str, Any] | None,
+                                                                                     pd.Series | None]:
+    """Agreement over the store's annotators (None without items labelled by two or more of them).
+
+    Returns
+    -------
+    (dict or None, pandas.Series or None)
+        Overall measures (percent agreement, consistency, Fleiss' kappa, Krippendorff's alpha,
+        annotators, items with several labels) and the specific agreement per class.
+    """
+    from workbench.agreement import (
+        annotations_from_frame,
+        class_agreement,
+        consistency,
+        fleiss_kappa,
+        krippendorff_alpha,
+        percent_agreement,
+    )
+    from workbench.errors import DataError
+
     if annotations is None or annotations.empty:
-        return None
-    per_item = annotations.groupby("item_id")["label"].agg(["nunique", "size"])
-    multi = per_item[per_item["size"] >= 2]
-    if multi.empty:
-        return None
-    return float((multi["nunique"] == 1).mean())
+        return None, None
+    ann = annotations_from_frame(annotations, classes=sorted(set(classes) | set(annotations["label"].astype(str))),
+                                 repeats="last")
+    try:
+        section = {"percent_agreement": percent_agreement(ann), "consistency": consistency(ann),
+                   "fleiss_kappa": fleiss_kappa(ann), "krippendorff_alpha": krippendorff_alpha(ann),
+                   "n_annotators": len(ann.annotators),
+                   "n_items_multi": int((ann.counts().sum(axis=1) >= 2).sum())}
+    except DataError:  # nobody's labels overlap: nothing to agree or disagree on
+        return None, None
+    return section, class_agreement(ann).set_index("class")["agreement"].reindex(classes)
 
 
 def build_report(*, item_ids: list[str], labels: list[str | None], classes: list[str], issues: pd.DataFrame,
@@ -97,6 +124,9 @@ def build_report(*, item_ids: list[str], labels: list[str | None], classes: list
         issue_counts[str(kind)] = int(part["item_id"].nunique())
         per_class[str(kind)] = (pd.Series([label_of.get(i) for i in part["item_id"].unique()])
                                 .value_counts().reindex(classes, fill_value=0))
+    agreement, per_class_agreement = agreement_section(annotations, classes)
+    if per_class_agreement is not None:
+        per_class["annotator_agreement"] = per_class_agreement
     per_class.index.name = "class"
     coverage = checks["exact_duplicate"].summary["coverage"] if "exact_duplicate" in checks else float("nan")
     overall = {
@@ -106,7 +136,8 @@ def build_report(*, item_ids: list[str], labels: list[str | None], classes: list
         "class_balance": class_balance(counts[counts > 0]),
         "estimated_noise_rate": noise,
         "coverage": coverage,
-        "annotator_consistency": annotator_consistency(annotations) if annotations is not None else None,
+        "annotator_consistency": agreement["consistency"] if agreement else None,
+        "agreement": agreement,
         "issue_counts": issue_counts,
         "checks": {name: r.summary for name, r in checks.items()},
     }
