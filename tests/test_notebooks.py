@@ -68,3 +68,72 @@ def test_a_failing_cell_is_reported_in_one_line_by_the_cli(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "DataFileError" in err and "missing.csv" in err and "00_quickstart.ipynb" in err
+
+
+def test_explore_and_clean(tmp_path: Path):
+    results = run_notebook("01_explore_and_clean", out_dir=tmp_path, parameters={"SAMPLE_SIZE": 800}, timeout=600)
+    _assert_clean(Path(results["executed_notebook"]))
+    counts = results["issue_counts"]
+    assert results["n_items"] == 800 and {"exact_duplicate", "conflicting_duplicate", "junk_text"} <= set(counts)
+    assert results["n_queued_for_review"] == len(pd.read_csv(results["review_queue"]))
+    assert results["n_flagged_in_store"] == results["n_queued_for_review"]  # the policy flags, never relabels
+    assert results["browser_total"] == counts["conflicting_duplicate"]
+
+
+def test_find_label_issues(tmp_path: Path):
+    results = run_notebook("02_find_label_issues", out_dir=tmp_path, parameters={"SAMPLE_SIZE": 1000}, timeout=600)
+    _assert_clean(Path(results["executed_notebook"]))
+    assert results["recall_top_2x"] >= 0.8 and results["flagged_precision"] >= 0.5
+    assert results["n_flagged"] == len(pd.read_csv(results["label_issues"])) == results["browser_total"]
+    assert results["n_log_rows"] == 0  # finding issues changes nothing
+
+
+def test_fine_tune_with_early_stopping_and_frozen_layers(tmp_path: Path):
+    results = run_notebook("03_fine_tune", out_dir=tmp_path, timeout=600,
+                           parameters={"SAMPLE_SIZE": 600, "EPOCHS": 2, "FREEZE_LAYERS": 2})
+    _assert_clean(Path(results["executed_notebook"]))
+    assert results["state"] == "finished" and results["accuracy"] > 0.6
+    assert results["trained_on_snapshot"] == results["store_snapshot"]
+    assert results["freeze_layers"] == 2 and results["epochs_logged"] >= 1
+
+
+def test_evaluate_and_compare(tmp_path: Path):
+    results = run_notebook("04_evaluate_and_compare", out_dir=tmp_path, timeout=600, parameters={"SAMPLE_SIZE": 800})
+    _assert_clean(Path(results["executed_notebook"]))
+    assert Path(results["report"]).exists() and Path(results["metrics_json"]).exists()
+    assert results["gate_passed"] == (not results["gate_failing_classes"])
+    assert results["accuracy_b"] >= results["accuracy_a"] - 0.03
+
+
+def test_active_learning(tmp_path: Path):
+    results = run_notebook("05_active_learning", out_dir=tmp_path, timeout=600,
+                           parameters={"SAMPLE_SIZE": 1000, "ROUNDS": 4, "BATCH": 20})
+    _assert_clean(Path(results["executed_notebook"]))
+    rounds = results["rounds"]
+    assert [r["labelled"] for r in rounds] == [16 + 20 * i for i in range(5)]
+    assert results["accuracy_last"] > results["accuracy_first"] and results["n_queued"] == 0
+
+
+def test_annotator_agreement_on_simulated_annotators(tmp_path: Path):
+    results = run_notebook("06_annotator_agreement", out_dir=tmp_path, timeout=600, parameters={"SAMPLE_ITEMS": 400})
+    _assert_clean(Path(results["executed_notebook"]))
+    acc = results["consensus_accuracy"]
+    assert acc["dawid_skene"] >= acc["majority_vote"] and results["worst_annotator"] in ("annotator_3", "annotator_4")
+    assert results["n_adjudication_rows"] == results["n_adjudicated"] > 0
+    assert results["n_annotations_kept"] == results["n_labels"] == 1200
+
+
+def test_annotator_agreement_on_md_agreement(tmp_path: Path, shared_data: Path):
+    results = run_notebook("06_annotator_agreement", out_dir=tmp_path, timeout=600,
+                           parameters={"DATA_PATH": str(shared_data / "md_agreement" / "validation.parquet")})
+    _assert_clean(Path(results["executed_notebook"]))
+    assert results["n_items"] == 1104 and results["n_annotators"] == 534
+    assert results["consensus_accuracy"] == {}  # no truth to compare with on real data
+
+
+def test_ner(tmp_path: Path):
+    results = run_notebook("07_ner", out_dir=tmp_path, timeout=900, parameters={"EPOCHS": 2})
+    _assert_clean(Path(results["executed_notebook"]))
+    assert results["sentence_auroc"] >= 0.85 and results["recall_top_2x"] >= 0.6
+    assert results["n_log_rows"] == results["n_accepted"] + results["n_queued"]
+    assert results["entity_f1"] is not None and results["entity_f1"] > 0.3

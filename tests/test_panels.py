@@ -88,7 +88,17 @@ def test_workbench_in_two_lines(tmp_path):
     path = tmp_path / "data.parquet"
     make_classification_sample(n_items=100, seed=2).to_parquet(path)
     wb = Workbench(str(path), runs_dir=tmp_path / "runs", id_column="id")
-    assert [wb.get_title(i) for i in range(4)] == ["Labels", "Quality", "Fine-tune", "Metrics"]
+    assert [wb.get_title(i) for i in range(5)] == ["Labels", "Quality", "Fine-tune", "Metrics", "Active learning"]
     assert wb.browser.total == 100 and (tmp_path / "data.parquet.labels.db").exists()
     again = Workbench(str(path), runs_dir=tmp_path / "runs", id_column="id")  # re-opening keeps the store
     assert again.browser.total == 100
+
+
+def test_workbench_on_ner_data_has_the_sentence_view(tmp_path):
+    from workbench.sample import make_ner_sample
+
+    path = tmp_path / "ner.parquet"
+    make_ner_sample(n_sentences=20).to_parquet(path)
+    wb = Workbench(str(path), runs_dir=tmp_path / "runs", id_column="id", task="token-classification")
+    assert [wb.get_title(i) for i in range(4)] == ["Labels", "Sentences", "Fine-tune", "Metrics"]
+    assert wb.sentences.sentence["total"] == 20 and wb.active is None

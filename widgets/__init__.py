@@ -1,6 +1,8 @@
 """Notebook panels over :mod:`workbench` objects. Each panel holds view state only and calls the core."""
 
 from widgets.browser import LabelBrowser
-from widgets.panels import FineTunePanel, MetricsPanel, QualityPanel, Workbench
+from widgets.panels import ActiveLearningPanel, FineTunePanel, MetricsPanel, QualityPanel, Workbench
+from widgets.sentence import SentenceView
 
-__all__ = ["FineTunePanel", "LabelBrowser", "MetricsPanel", "QualityPanel", "Workbench"]
+__all__ = ["ActiveLearningPanel", "FineTunePanel", "LabelBrowser", "MetricsPanel", "QualityPanel", "SentenceView",
+           "Workbench"]

@@ -401,9 +401,21 @@ class Workbench(W.Tab):
         self.quality = QualityPanel(self.store, browser=self.browser)
         self.finetune = FineTunePanel(self.store, runs_dir)
         self.metrics = MetricsPanel(runs_dir, self.store, browser=self.browser)
-        self.active = ActiveLearningPanel(self.store, browser=self.browser, author=author)
-        super().__init__(children=[self.browser, self.quality, self.finetune, self.metrics, self.active])
-        for i, title in enumerate(("Labels", "Quality", "Fine-tune", "Metrics", "Active learning")):
+        tabs: list[tuple[str, Any]] = [("Labels", self.browser)]
+        self.sentences: Any = None
+        self.active: ActiveLearningPanel | None = None
+        if self.store.task == "token-classification":
+            from widgets.sentence import SentenceView
+
+            # Tags are corrected a sentence at a time; the quick scan and active learning are for texts.
+            self.sentences = SentenceView(self.store, author=author)
+            tabs += [("Sentences", self.sentences), ("Fine-tune", self.finetune), ("Metrics", self.metrics)]
+        else:
+            self.active = ActiveLearningPanel(self.store, browser=self.browser, author=author)
+            tabs += [("Quality", self.quality), ("Fine-tune", self.finetune), ("Metrics", self.metrics),
+                     ("Active learning", self.active)]
+        super().__init__(children=[panel for _, panel in tabs])
+        for i, (title, _) in enumerate(tabs):
             self.set_title(i, title)
 
     @staticmethod

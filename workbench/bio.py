@@ -75,3 +75,38 @@ def tag_set(entity_types: Iterable[str]) -> list[str]:
     for kind in sorted(set(entity_types)):
         out += [f"B-{kind}", f"I-{kind}"]
     return out
+
+
+def retag_span(tags: Sequence[str], index: int, entity_type: str | None) -> list[str]:
+    """Give the entity at token ``index`` a new type, keeping the sequence valid IOB2.
+
+    Inside a span, the whole span changes (``B-ORG I-ORG`` -> ``B-LOC I-LOC``); ``None`` (or ``"O"``)
+    removes the span. On an ``O`` token a one-token span ``B-TYPE`` starts there.
+
+    Raises
+    ------
+    IndexError
+        When ``index`` is not a token position.
+    """
+    if not 0 <= index < len(tags):
+        raise IndexError(f"token {index} is out of range: the sentence has {len(tags)} tokens")
+    out = list(tags)
+    kind = None if entity_type in (None, "O") else entity_type
+    for start, end, _ in spans(tags):
+        if start <= index < end:
+            for j in range(start, end):
+                out[j] = "O" if kind is None else (f"B-{kind}" if j == start else f"I-{kind}")
+            return out
+    if kind is not None:
+        out[index] = f"B-{kind}"
+    return out
+
+
+def entity_types(tag_names: Iterable[str]) -> list[str]:
+    """The entity types of a tag set, in first-seen order (``["B-PER", "I-PER", "O"]`` -> ``["PER"]``)."""
+    out: list[str] = []
+    for tag in tag_names:
+        _, kind = split_tag(tag)
+        if kind and kind not in out:
+            out.append(kind)
+    return out

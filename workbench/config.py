@@ -12,6 +12,9 @@ from workbench.errors import DataError
 
 TASKS = ("text-classification", "token-classification")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: What evaluation computes per task (see ``workbench.train``), so what early stopping can watch.
+EARLY_STOPPING_METRICS = {"text-classification": ("loss", "accuracy", "f1_macro", "f1_weighted"),
+                          "token-classification": ("loss", "accuracy", "f1_micro", "f1_macro")}
 CLASS_WEIGHTS = ("none", "balanced")
 
 
@@ -124,6 +127,9 @@ class FineTuneConfig:
             raise bad("class_weights", "use 'none', 'balanced' or a dict of class -> weight")
         if self.early_stopping_metric is not None and self.early_stopping_patience < 1:
             raise bad("early_stopping_patience", "must be at least 1")
+        metrics = EARLY_STOPPING_METRICS.get(self.task, ())
+        if self.early_stopping_metric is not None and metrics and self.early_stopping_metric not in metrics:
+            raise bad("early_stopping_metric", f"is not computed for {self.task}; use one of {list(metrics)}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

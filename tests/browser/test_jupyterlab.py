@@ -142,3 +142,90 @@ def test_quickstart_runs_and_the_grid_takes_keys(lab):
     assert store.get(first)["label"] == store.labels[1]  # "2" stays, the accepted suggestion was undone
     (ARTIFACTS / "key_latency_ms.json").write_text(json.dumps(latencies, indent=2))
     print("key press to grid update, ms:", latencies)
+
+
+PANELS_SETUP = '''
+import numpy as np
+import pandas as pd
+from pathlib import Path
+from widgets import LabelBrowser, SentenceView, Workbench
+from workbench import LabelStore, load_dataset
+from workbench.annotations import import_annotations
+from workbench.config import FineTuneConfig
+from workbench.launch import launch
+from workbench.sample import make_classification_sample, make_ner_sample
+from workbench.token_scan import scan_tokens
+
+work = Path(".").resolve()
+store = LabelStore.open(work / "panels.db")
+store.import_dataset(load_dataset(make_classification_sample(n_items=400, seed=4), id_column="id"))
+config = FineTuneConfig(epochs=1, batch_size=16, learning_rate=1e-4, max_length=32, predict_splits=["test"])
+launch(config, store=store, runs_dir=work / "runs", run_id="demo-run").wait()
+wb = Workbench(store, runs_dir=work / "runs", author="docs", page_size=8)
+wb.quality.scan(wait=True)
+wb.finetune.refresh_runs()
+wb.metrics.refresh()
+wb.active.pool.value = "unreviewed"
+wb.active.batch.value = 8
+wb.active.query(wait=True)
+
+sample = make_classification_sample(n_items=120, seed=6)
+rng = np.random.default_rng(0)
+labels = sorted(sample["true_label"].unique())
+rows = [(str(i), t, f"annotator_{a}", y if rng.random() < 0.8 else labels[rng.integers(len(labels))])
+        for i, t, y in zip(sample["id"], sample["text"], sample["true_label"]) for a in rng.choice(5, 3, replace=False)]
+team = LabelStore.open(work / "team.db")
+import_annotations(team, pd.DataFrame(rows, columns=["item_id", "text", "annotator", "label"]))
+adjudication = LabelBrowser(team, author="judge", source="adjudication", filters={"disagree": True},
+                            order_by="score", page_size=8)
+
+ner = LabelStore.open(work / "ner.db")
+ner.import_dataset(load_dataset(make_ner_sample(n_sentences=120), task="token-classification", id_column="id"))
+scan_tokens(ner, runs_dir=work / "runs", config=FineTuneConfig(task="token-classification", epochs=2,
+                                                               learning_rate=3e-4, max_length=48))
+sentences = SentenceView(ner, author="docs", filters={"issue": "label"})
+'''
+PANEL_CELLS = {"label-browser": "wb.browser", "quality": "wb.quality", "fine-tune": "wb.finetune",
+               "metrics": "wb.metrics", "active-learning": "wb.active", "adjudication": "adjudication",
+               "sentence-view": "sentences"}
+
+
+def test_every_panel_renders_in_jupyterlab(lab):
+    """Each panel in its own cell: all render (no 'Loading widget...'), each is screenshotted for docs/."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    cells = [new_code_cell(PANELS_SETUP.strip())] + [new_code_cell(expr) for expr in PANEL_CELLS.values()]
+    nbformat.write(new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                     "language": "python"}}),
+                   lab["work"] / "panels.ipynb")
+    workspace = f"t{uuid.uuid4().hex[:8]}"
+    url = f"{lab['url']}/lab/workspaces/{workspace}/tree/panels.ipynb?token={lab['token']}"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+        page.wait_for_selector(f"{panel} .jp-Notebook", timeout=120_000)
+        page.wait_for_selector("#jp-main-statusbar >> text=Idle", timeout=120_000)
+        page.click("text=Run", timeout=30_000)
+        page.click("text=Run All Cells", timeout=30_000)
+        page.wait_for_selector(f"{panel} .wb-sentence .wb-chip", timeout=600_000)
+        page.wait_for_selector("#jp-main-statusbar >> text=Idle", timeout=600_000)
+        page.wait_for_function("() => !document.body.innerText.includes('Loading widget')", timeout=60_000)
+        outputs = page.locator(f"{panel} .jp-CodeCell .jp-OutputArea")
+        assert outputs.count() == len(PANEL_CELLS) + 1
+        for i, name in enumerate(PANEL_CELLS, start=1):
+            area = outputs.nth(i)
+            area.scroll_into_view_if_needed()
+            text = area.inner_text()
+            assert "Error" not in text.split("\n")[0] and "Traceback" not in text, (name, text[:500])
+            area.screenshot(path=str(ARTIFACTS / f"panel-{name}.png"))
+        expected = {"label-browser": ".wb-grid tr.wb-row", "quality": "table", "fine-tune": ".js-plotly-plot",
+                    "metrics": "select", "active-learning": "button", "adjudication": ".wb-vote",
+                    "sentence-view": ".wb-chip-suggested"}
+        for i, (name, selector) in enumerate(expected.items(), start=1):
+            assert outputs.nth(i).locator(selector).count() > 0, f"{name}: nothing matches {selector}"
+        browser.close()

@@ -1,0 +1,74 @@
+"""SentenceView: one NER sentence as token chips coloured by entity type (an anywidget; logic in
+workbench.sentence_review)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from workbench.sentence_review import SENTENCE_HELP, SentenceSession
+from workbench.store import LabelStore
+
+_HERE = Path(__file__).parent
+
+
+class SentenceView(anywidget.AnyWidget):
+    """Review token tags sentence by sentence; suggested tag changes are marked on their tokens.
+
+    Keys: j/k sentences, h/l or arrows tokens, 1-9 entity type for the span at the cursor, 0 remove
+    the entity, a accept the suggestion, r reviewed, f flag, u undo. Clicking a token moves the cursor.
+
+    Parameters
+    ----------
+    store : LabelStore
+        Token classification.
+    author : str
+    filters : dict, optional
+        See :class:`workbench.store.Filters` (e.g. ``{"issue": "label"}`` after a token scan).
+    order_by : str, optional
+    """
+
+    _esm = _HERE / "sentence.js"
+    _css = _HERE / "browser.css"
+    sentence = traitlets.Dict().tag(sync=True)
+    types = traitlets.List().tag(sync=True)
+    message = traitlets.Unicode("").tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    help = traitlets.Unicode(SENTENCE_HELP).tag(sync=True)
+
+    def __init__(self, store: LabelStore, *, author: str = "analyst", filters: dict[str, Any] | None = None,
+                 order_by: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.session = SentenceSession(store, author=author, filters=filters, order_by=order_by)
+        self.types = list(self.session.types)
+        self.on_msg(self._on_msg)
+        self._sync()
+
+    def _sync(self) -> None:
+        self.sentence = self.session.view()
+
+    def _on_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        kind = content.get("type")
+        result = None
+        if kind == "key":
+            result = self.session.press(str(content.get("key", "")))
+        elif kind == "token":
+            self.session.click(int(content.get("index", -1)))
+        elif kind == "retag":
+            value = content.get("entity")
+            result = self.session.retag(str(value) if value else None)
+        if result is not None:
+            self.error = "" if result.ok else result.message
+            self.message = result.message if result.ok else ""
+        self._sync()
+
+    def press(self, key: str) -> None:
+        """Act as if ``key`` was pressed in the view."""
+        self._on_msg(self, {"type": "key", "key": key}, [])
+
+    def set_filters(self, filters: dict[str, Any] | None) -> None:
+        self.session.set_filters(filters)
+        self._sync()

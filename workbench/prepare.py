@@ -1,0 +1,54 @@
+"""The first step every notebook shares: the demo data or the analyst's file, sampled, with a held-out test split."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench.data import load_dataset
+from workbench.sample import write_samples
+from workbench.splits import stratified_split
+
+
+def prepare_dataset(data_path: str | os.PathLike[str] | None = None, *, out_dir: str | os.PathLike[str],
+                    task: str = "text-classification", text_column: str | None = None,
+                    label_column: str | None = None, id_column: str | None = None, sample_size: int | None = None,
+                    test_fraction: float = 0.2, seed: int = 0, **load_options: Any) -> pd.DataFrame:
+    """Load a dataset for a notebook: the embedded demo data when ``data_path`` is None.
+
+    Parameters
+    ----------
+    data_path : path, optional
+        A file or folder :func:`workbench.data.load_dataset` reads. None: the demo data for
+        ``task`` is written to ``out_dir/data`` and used (ids from its ``id`` column).
+    sample_size : int, optional
+        Keep this many rows, drawn at random with ``seed`` (in file order).
+    test_fraction : float
+        When the data has no ``test`` split, this share (stratified by label for classification)
+        becomes one, so models before and after fixes meet the same held-out items.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table from ``load_dataset`` with a ``split`` column.
+    """
+    if data_path is None:
+        paths = write_samples(Path(out_dir) / "data", seed=seed)
+        data_path = paths["ner" if task == "token-classification" else "classification"]
+        id_column = id_column or "id"
+    source: Any = data_path
+    if str(data_path).endswith(".parquet"):
+        source = pd.read_parquet(data_path)
+    if sample_size and isinstance(source, pd.DataFrame) and len(source) > sample_size:
+        source = source.sample(int(sample_size), random_state=seed).sort_index()
+    table = load_dataset(source, task=task, text_column=text_column, label_column=label_column,
+                         id_column=id_column, **load_options)
+    if "test" not in set(table["split"].dropna()) and test_fraction > 0:
+        key = table["label"].tolist() if task == "text-classification" else ["all"] * len(table)
+        held = stratified_split(key, validation=0.0, test=test_fraction, seed=seed)["test"]
+        table["split"] = "train"
+        table.loc[table.index[held], "split"] = "test"
+    return table
