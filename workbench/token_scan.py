@@ -101,25 +101,34 @@ def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train
         status = run.wait()
         if status.get("state") != "finished":
             raise WorkbenchError(f"fold tagger {fold} {status.get('state')}: {status.get('message')} (log: "
-                                 f"{run.path / 'train.log'})")
+                                 f"{run.path / 'logs.txt'})")
         runs.append(str(run.path))
-        for row in RunView(run.path).predictions(HELD_OUT).itertuples():
-            p = np.asarray([np.asarray(v, dtype=np.float64) for v in row.token_probs])
-            probs[str(row.item_id)] = p / p.sum(axis=1, keepdims=True)
+        predicted = RunView(run.path).predictions(HELD_OUT)
+        for item, rows in zip(predicted["item_id"].astype(str).tolist(), predicted["token_probs"].tolist(),
+                              strict=True):
+            p = np.asarray([np.asarray(v, dtype=np.float64) for v in rows])
+            probs[item] = p / p.sum(axis=1, keepdims=True)
         tag_names = RunView(run.path).labels()
     ids = [str(i) for i in table.loc[chosen, "item_id"]]
     index = {t: k for k, t in enumerate(tag_names)}
-    given = [[index[t] for t in table.loc[i, "tags"]] for i in chosen]
+    all_tags = table["tags"].tolist()
+    positions = [table.index.get_loc(i) for i in chosen]
+    tag_lists: list[list[str]] = [list(all_tags[j]) for j in positions]
+    given = [[index[t] for t in tags] for tags in tag_lists]
     token_probs = [probs[i] for i in ids]
     per_token = token_scores(given, token_probs)
     tokens = token_issues(given, token_probs, tag_names=tag_names, item_ids=ids)
-    suspects = tokens.groupby("item_id").agg(n=("token", "size"), prob=("suggested_prob", "min"))
+    suspects: dict[str, tuple[int, float]] = {}  # item -> (suspect tokens, least probable suggested tag)
+    for item, prob in zip(tokens["item_id"].astype(str).tolist(), tokens["suggested_prob"].astype(float).tolist(),
+                          strict=True):
+        n, least = suspects.get(item, (0, 1.0))
+        suspects[item] = (n + 1, min(least, prob))
     suggested = [repair_bio([tag_names[k] for k in p.argmax(axis=1)]) for p in token_probs]
     sentences = pd.DataFrame({
         "item_id": ids, "score": sentence_scores(per_token, method="softmin"), "suggested_label": suggested,
-        "suggested_prob": [float(suspects.loc[i, "prob"]) if i in suspects.index else float(p.max(axis=1).min())
+        "suggested_prob": [suspects[i][1] if i in suspects else float(p.max(axis=1).min())
                            for i, p in zip(ids, token_probs, strict=True)],
-        "n_suspect_tokens": [int(suspects.loc[i, "n"]) if i in suspects.index else 0 for i in ids]})
+        "n_suspect_tokens": [suspects[i][0] if i in suspects else 0 for i in ids]})
     sentences["issues"] = [["label"] if n else [] for n in sentences["n_suspect_tokens"]]
     sentences = sentences.sort_values("score", kind="stable").reset_index(drop=True)
     if write:
