@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 OUT    ?= build/demo
 
-.PHONY: install browser postgres lab test demo lint typecheck bench clean
+.PHONY: install browser postgres lab test demo lint typecheck bench docs-screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ demo: install
 lint: install
 	$(BIN)/ruff check workbench widgets tests benchmarks
 	$(BIN)/mypy
+
+# Re-take the panel screenshots in docs/ from a real JupyterLab (the browser tests take them).
+docs-screenshots: install browser
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests/browser
+	cp build/artifacts/panel-*.png docs/
+	cp build/artifacts/quickstart-browser.png docs/label-browser.png
 
 bench: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/store_bench.py

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 
 import numpy as np
@@ -127,6 +128,31 @@ def test_worker_error_lands_in_status(small_store, tiny_bert, tmp_path):
     status = run.wait(timeout=120)
     assert status["state"] == "failed"
     assert "freeze_layers=9" in status["message"] and status["hint"]
+
+
+def test_a_batch_too_large_for_memory_fails_with_the_out_of_memory_hint(tiny_bert, tmp_path):
+    """The worker runs under a 4.5 GB address-space limit; one batch of 256 x 512 tokens needs more."""
+    import transformers
+
+    from workbench.models import resolve_model
+
+    model_dir = tmp_path / "bert-256"
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(resolve_model(None)))
+    config = transformers.BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=256, num_hidden_layers=2,
+                                     num_attention_heads=4, intermediate_size=1024, max_position_embeddings=512)
+    transformers.BertModel(config).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    wrapper = tmp_path / "python-limited"
+    wrapper.write_text(f"#!/bin/sh\nulimit -v 4500000\nexec {sys.executable} \"$@\"\n")
+    wrapper.chmod(0o755)
+    frame = make_classification_sample(n_items=300, seed=1)
+    frame["text"] = frame["text"] + " word" * 600
+    table = load_dataset(frame, id_column="id")
+    run = launch(FineTuneConfig(model=str(model_dir), epochs=1, batch_size=256, max_length=512, precision="fp32",
+                                predict_splits=[]), data=table, runs_dir=tmp_path / "runs", python=str(wrapper))
+    status = run.wait(timeout=300)
+    assert status["state"] == "failed" and "allocate memory" in status["message"].lower(), status
+    assert status["hint"].startswith("out of memory: lower batch_size or max_length")
 
 
 @pytest.mark.parametrize(("kwargs", "says"), [

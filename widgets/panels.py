@@ -223,8 +223,24 @@ class FineTunePanel(W.VBox):
         from workbench.runs import list_runs
 
         table = list_runs(self.runs_dir)
-        self.runs.value = table.to_html(index=False, escape=True, float_format=lambda v: f"{v:.3f}") \
-            if not table.empty else "<i>no runs yet</i>"
+        if table.empty:
+            self.runs.value = "<i>no runs yet</i>"
+            return
+        shown = table.copy()
+        # Readable, not raw: local times, short hashes, "default" for the packaged model.
+        for column in ("created", "started", "finished"):
+            if column in shown:
+                shown[column] = pd.to_datetime(shown[column], unit="s", errors="coerce").dt.strftime("%Y-%m-%d %H:%M")
+        if "snapshot" in shown:
+            shown["snapshot"] = shown["snapshot"].map(lambda v: str(v)[:12] if isinstance(v, str) else "")
+        if "model" in shown:
+            shown["model"] = shown["model"].map(lambda v: v if isinstance(v, str) and v else "default")
+        self.runs.value = shown.to_html(index=False, escape=True, float_format=lambda v: f"{v:.3f}", na_rep="")
+        if self.run is None:  # opening the panel on a folder with runs: show the latest one's curves
+            from workbench.launch import Run
+
+            self.run = Run(self.runs_dir / str(table["run_id"].iloc[-1]))
+            self.update(self.run.status())
 
 
 class MetricsPanel(W.VBox):

@@ -29,6 +29,42 @@ class LoraConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """Training-set augmentation (see :mod:`workbench.augment`); evaluation splits are never touched.
+
+    Attributes
+    ----------
+    insert_rate, delete_rate, swap_rate : float
+        Word-level noise on augmented copies: per-word deletion probability, and insertions /
+        swaps as a share of the words (text classification only).
+    copies : int
+        Augmented copies of every training row.
+    upsample_to : float, optional
+        Add (noisy) copies of minority-class rows until every class has at least this share of
+        the largest class's count (1.0 = balanced).
+    """
+
+    insert_rate: float = 0.0
+    delete_rate: float = 0.0
+    swap_rate: float = 0.0
+    copies: int = 0
+    upsample_to: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("insert_rate", "delete_rate", "swap_rate"):
+            if not 0 <= getattr(self, name) < 1:
+                raise DataError(f"AugmentConfig.{name}={getattr(self, name)!r}: must be in [0, 1)")
+        if self.copies < 0:
+            raise DataError(f"AugmentConfig.copies={self.copies!r}: must be 0 or more")
+        if self.upsample_to is not None and not 0 < self.upsample_to <= 1:
+            raise DataError(f"AugmentConfig.upsample_to={self.upsample_to!r}: must be in (0, 1]")
+        noisy = self.insert_rate or self.delete_rate or self.swap_rate
+        if noisy and not self.copies and self.upsample_to is None:
+            raise DataError("AugmentConfig has word-level rates but nothing to apply them to: set copies >= 1 "
+                            "or upsample_to")
+
+
+@dataclass
 class FineTuneConfig:
     """How to fine-tune. Defaults train the packaged all-MiniLM-L6-v2 well on a few thousand short texts.
 
@@ -47,6 +83,8 @@ class FineTuneConfig:
     freeze_layers : int
         Freeze the first N encoder layers.
     lora : LoraConfig, optional
+    augment : AugmentConfig, optional
+        Training-set augmentation (word noise, minority upsampling), seeded with ``seed``.
     class_weights : "none", "balanced", or a dict class -> weight
     precision : {"auto", "fp32", "bf16", "fp16"}
         ``auto``: bf16 on GPUs that support it, else fp16 on CUDA; bf16 on CPUs with AVX-512 bf16; else fp32.
@@ -82,6 +120,7 @@ class FineTuneConfig:
     freeze_embeddings: bool = False
     freeze_layers: int = 0
     lora: LoraConfig | None = None
+    augment: AugmentConfig | None = None
     class_weights: str | dict[str, float] = "none"
     precision: str = "auto"
     num_workers: int = 0
@@ -97,6 +136,8 @@ class FineTuneConfig:
     def __post_init__(self) -> None:
         if isinstance(self.lora, dict):
             self.lora = LoraConfig(**self.lora)
+        if isinstance(self.augment, dict):
+            self.augment = AugmentConfig(**self.augment)
         self.validate()
 
     def validate(self) -> None:

@@ -77,14 +77,14 @@ def confusion_heatmap(conf: Confusion, *, top: int = 25, normalize: bool = True,
     short = [_short(str(c)) for c in counts.index]  # full names stay in the hover text
     if len(set(short)) < len(short):  # two long names cut to the same prefix must stay two ticks
         short = [f"{i + 1}. {name}" for i, name in enumerate(short)]
-    fig = go.Figure(go.Heatmap(z=z.to_numpy(), x=short, y=short, text=text, hoverinfo="text", colorscale="Blues",
-                               zmin=0))
+    fig = go.Figure(go.Heatmap(z=z.to_numpy(), x=short, y=short, hovertext=text, hoverinfo="text",
+                               colorscale="Blues", zmin=0))
     size = 260 + 22 * len(counts)  # every row and column gets its own tick
     fig.update_layout(title=title, height=size, width=size + 160,
                       yaxis={"autorange": "reversed", "automargin": True, "tickmode": "linear", "dtick": 1},
                       xaxis={"automargin": True, "tickangle": -60, "tickmode": "linear", "dtick": 1})
-    if len(counts) <= 12:
-        fig.update_traces(texttemplate="%{customdata}", customdata=counts.to_numpy())
+    if len(counts) <= 12:  # counts in the cells while they are big enough to read
+        fig.update_traces(text=counts.to_numpy(), texttemplate="%{text}")
     return fig
 
 

@@ -53,7 +53,8 @@ class TokenScan:
 def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train",
                 config: FineTuneConfig | None = None, runs_dir: str | os.PathLike[str] = "runs",
                 write: bool = True) -> TokenScan:
-    """Score every sentence of ``split`` (None: all) with taggers that did not see it.
+    """Score every sentence of ``split`` (None: all; ``train`` includes sentences with no split) with taggers
+    that did not see it.
 
     Parameters
     ----------
@@ -79,7 +80,12 @@ def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train
         raise DataError(f"folds must be at least 2 (each tagger needs sentences it did not see), got {folds}")
     started = time.perf_counter()
     table = store.to_pandas()
-    chosen = table.index[table["split"].eq(split)] if split is not None else table.index
+    # Data without splits is all training data.
+    if split is None:
+        chosen = table.index
+    else:
+        in_split = table["split"].eq(split) | (table["split"].isna() if split == "train" else False)
+        chosen = table.index[in_split]
     if len(chosen) < folds:
         raise DataError(f"only {len(chosen)} sentences in split {split!r}; need at least {folds}")
     rng = np.random.default_rng(0)

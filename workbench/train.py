@@ -60,7 +60,7 @@ def set_status(run_dir: Path, state: str, **extra: Any) -> None:
 def hint_for(exc: BaseException) -> str:
     """What to try next, for the errors a fine-tune commonly meets."""
     text = f"{type(exc).__name__}: {exc}".lower()
-    if "out of memory" in text or isinstance(exc, MemoryError):
+    if "out of memory" in text or "can't allocate memory" in text or isinstance(exc, MemoryError):
         return "out of memory: lower batch_size or max_length, or use precision='bf16'/'fp16' or LoRA"
     if "no such file" in text or "not found" in text or "does not appear to have" in text:
         return "a file is missing: check the model path and that the run folder was not moved"
@@ -297,6 +297,11 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
     config = FineTuneConfig.from_json(run_dir / "config.json")
     frame = pd.read_parquet(run_dir / "data.parquet")
     frame = prepare_splits(frame, config)
+    if config.augment is not None:
+        from workbench.augment import augment_frame
+
+        # After the validation hold-out, so augmented copies only ever join the training split.
+        frame = augment_frame(frame, config.augment, split=config.train_split, task=config.task, seed=config.seed)
     labels = list(config.labels or json.loads((run_dir / "labels.json").read_text()))
     cpu_only = not torch.cuda.is_available()
     device = "cpu" if cpu_only else "cuda"

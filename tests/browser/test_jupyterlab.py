@@ -62,7 +62,13 @@ def lab(tmp_path_factory):
            "--LabApp.news_url=", "--ServerApp.disable_check_xsrf=False"]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
-    env = dict(os.environ, HF_HUB_OFFLINE="1", JUPYTER_CONFIG_DIR=str(work / ".jupyter"))
+    # No "news?" toast over the screenshots: answer it in the user settings up front.
+    settings = work / ".jupyter" / "lab" / "user-settings"
+    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", JUPYTER_CONFIG_DIR=str(work / ".jupyter"),
+               JUPYTERLAB_SETTINGS_DIR=str(settings))
     log = (work / "lab.log").open("w")
     server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work)
     deadline = time.time() + 90
@@ -159,7 +165,7 @@ from workbench.token_scan import scan_tokens
 work = Path(".").resolve()
 store = LabelStore.open(work / "panels.db")
 store.import_dataset(load_dataset(make_classification_sample(n_items=400, seed=4), id_column="id"))
-config = FineTuneConfig(epochs=1, batch_size=16, learning_rate=1e-4, max_length=32, predict_splits=["test"])
+config = FineTuneConfig(epochs=3, batch_size=16, learning_rate=2e-4, max_length=48, predict_splits=["test"])
 launch(config, store=store, runs_dir=work / "runs", run_id="demo-run").wait()
 wb = Workbench(store, runs_dir=work / "runs", author="docs", page_size=8)
 wb.quality.scan(wait=True)
@@ -205,14 +211,18 @@ def test_every_panel_renders_in_jupyterlab(lab):
     url = f"{lab['url']}/lab/workspaces/{workspace}/tree/panels.ipynb?token={lab['token']}"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})  # tall: each panel fits in view
         page.goto(url)
         panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
         page.wait_for_selector(f"{panel} .jp-Notebook", timeout=120_000)
         page.wait_for_selector("#jp-main-statusbar >> text=Idle", timeout=120_000)
         page.click("text=Run", timeout=30_000)
         page.click("text=Run All Cells", timeout=30_000)
-        page.wait_for_selector(f"{panel} .wb-sentence .wb-chip", timeout=600_000)
+        page.wait_for_function(  # the last panel drawn, or a traceback: fail at once, not at the timeout
+            "() => document.querySelector('.wb-sentence .wb-chip') || "
+            "document.body.innerText.includes('Traceback (most recent call last)')", timeout=600_000)
+        body = page.inner_text(f"{panel} .jp-Notebook")
+        assert "Traceback (most recent call last)" not in body, body[body.find("Traceback") - 2000:][:4000]
         page.wait_for_selector("#jp-main-statusbar >> text=Idle", timeout=600_000)
         page.wait_for_function("() => !document.body.innerText.includes('Loading widget')", timeout=60_000)
         outputs = page.locator(f"{panel} .jp-CodeCell .jp-OutputArea")
