@@ -54,7 +54,7 @@ lint: install
 docs-screenshots: install browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests/browser
 	cp build/artifacts/panel-*.png docs/
-	cp build/artifacts/quickstart-browser.png docs/label-browser.png
+	cp build/artifacts/panel-label-browser.png docs/label-browser.png
 
 bench: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/store_bench.py

@@ -217,7 +217,7 @@ class FineTunePanel(W.VBox):
             line += f" — {html.escape(str(status['message']))}"
         if status.get("hint"):
             line += f" (hint: {html.escape(str(status['hint']))})"
-        self.state.value = line
+        self.state.value = f"{self._device_line()} · {line}"
 
     def refresh_runs(self) -> None:
         from workbench.runs import list_runs
@@ -233,6 +233,8 @@ class FineTunePanel(W.VBox):
                 shown[column] = pd.to_datetime(shown[column], unit="s", errors="coerce").dt.strftime("%Y-%m-%d %H:%M")
         if "snapshot" in shown:
             shown["snapshot"] = shown["snapshot"].map(lambda v: str(v)[:12] if isinstance(v, str) else "")
+        if "message" in shown:
+            shown["message"] = shown["message"].map(lambda v: v if isinstance(v, str) else "")
         if "model" in shown:
             shown["model"] = shown["model"].map(lambda v: v if isinstance(v, str) and v else "default")
         self.runs.value = shown.to_html(index=False, escape=True, float_format=lambda v: f"{v:.3f}", na_rep="")
