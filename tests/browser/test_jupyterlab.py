@@ -90,21 +90,29 @@ def lab(tmp_path_factory):
     log.close()
 
 
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+
+
+def open_and_run_all(p, lab, notebook: str, *, viewport: dict[str, int]):
+    """Open ``notebook`` in a fresh JupyterLab workspace and start Run All Cells; returns (browser, page)."""
+    workspace = f"t{uuid.uuid4().hex[:8]}"
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+    page = browser.new_page(viewport=viewport)
+    page.goto(f"{lab['url']}/lab/workspaces/{workspace}/tree/{notebook}?token={lab['token']}")
+    page.wait_for_selector(f"{PANEL} .jp-Notebook", timeout=120_000)
+    page.wait_for_selector("#jp-main-statusbar >> text=Idle", timeout=120_000)
+    page.click("text=Run", timeout=30_000)
+    page.click("text=Run All Cells", timeout=30_000)
+    return browser, page
+
+
 def test_quickstart_runs_and_the_grid_takes_keys(lab):
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    workspace = f"t{uuid.uuid4().hex[:8]}"
-    url = f"{lab['url']}/lab/workspaces/{workspace}/tree/quickstart.ipynb?token={lab['token']}"
+    panel = PANEL
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        page = browser.new_page(viewport={"width": 1500, "height": 1000})
-        page.goto(url)
-        panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
-        page.wait_for_selector(f"{panel} .jp-Notebook", timeout=120_000)
-        page.wait_for_selector("#jp-main-statusbar >> text=Idle", timeout=120_000)
-        page.click("text=Run", timeout=30_000)
-        page.click("text=Run All Cells", timeout=30_000)
+        browser, page = open_and_run_all(p, lab, "quickstart.ipynb", viewport={"width": 1500, "height": 1000})
         page.wait_for_selector(f"{panel} .wb-browser table.wb-grid", timeout=600_000)
         page.wait_for_function("() => !document.body.innerText.includes('Loading widget')", timeout=60_000)
         page.wait_for_selector("#jp-main-statusbar >> text=Idle", timeout=600_000)
@@ -207,17 +215,10 @@ def test_every_panel_renders_in_jupyterlab(lab):
     nbformat.write(new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                                      "language": "python"}}),
                    lab["work"] / "panels.ipynb")
-    workspace = f"t{uuid.uuid4().hex[:8]}"
-    url = f"{lab['url']}/lab/workspaces/{workspace}/tree/panels.ipynb?token={lab['token']}"
+    panel = PANEL
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 2400})  # tall: each panel fits in view
-        page.goto(url)
-        panel = ".jp-NotebookPanel:not(.lm-mod-hidden)"
-        page.wait_for_selector(f"{panel} .jp-Notebook", timeout=120_000)
-        page.wait_for_selector("#jp-main-statusbar >> text=Idle", timeout=120_000)
-        page.click("text=Run", timeout=30_000)
-        page.click("text=Run All Cells", timeout=30_000)
+        # A tall window, so each panel is in view for its screenshot.
+        browser, page = open_and_run_all(p, lab, "panels.ipynb", viewport={"width": 1400, "height": 2400})
         page.wait_for_function(  # the last panel drawn, or a traceback: fail at once, not at the timeout
             "() => document.querySelector('.wb-sentence .wb-chip') || "
             "document.body.innerText.includes('Traceback (most recent call last)')", timeout=600_000)
