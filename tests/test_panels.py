@@ -102,3 +102,33 @@ def test_workbench_on_ner_data_has_the_sentence_view(tmp_path):
     wb = Workbench(str(path), runs_dir=tmp_path / "runs", id_column="id", task="token-classification")
     assert [wb.get_title(i) for i in range(4)] == ["Labels", "Sentences", "Fine-tune", "Metrics"]
     assert wb.sentences.sentence["total"] == 20 and wb.active is None
+
+
+def test_metrics_panel_clicks_on_a_bar_and_a_confusion_cell_open_the_browser(store, tmp_path):
+    from plotly.callbacks import InputDeviceState, Points
+
+    table = store.to_pandas()
+    labels = store.labels
+    y = table["label"].to_numpy()
+    pred = np.where(np.arange(len(y)) % 5 == 0, labels[1], y)  # every fifth item predicted as the second class
+    run = make_run(tmp_path / "runs", "r", y, pred, labels)
+    frame = pd.read_parquet(run / "predictions" / "test.parquet")
+    frame["item_id"] = table["item_id"].tolist()
+    frame.to_parquet(run / "predictions" / "test.parquet")
+    browser = LabelBrowser(store, page_size=500)
+    panel = MetricsPanel(tmp_path / "runs", store, browser=browser)
+    bars, heatmap = panel.figures.children[:2]
+    trace = bars.data[2]  # the F1 bars
+    row = list(trace.customdata).index(labels[0])
+    state = InputDeviceState(ctrl=False, alt=False, shift=False, meta=False, button=0, buttons=1)
+    trace._dispatch_on_click(Points(point_inds=[row], xs=[0.5], ys=[trace.y[row]], trace_name="f1", trace_index=2),
+                             state)
+    assert {r["item_id"] for r in browser.rows} == set(panel.mistakes(labels[0])) != set()
+    cells = heatmap.data[0].customdata
+    i = next(i for i, r in enumerate(cells) if r[0][0] == labels[0])
+    j = next(j for j, c in enumerate(cells[i]) if c[1] == labels[1])
+    heatmap.data[0]._dispatch_on_click(Points(point_inds=[[i, j]], xs=[j], ys=[i], trace_name="", trace_index=0),
+                                       state)
+    expected = set(table["item_id"][(y == labels[0]) & (pred == labels[1])])
+    assert expected and {r["item_id"] for r in browser.rows} == expected
+    assert "predicted as" in panel.message.value

@@ -301,7 +301,14 @@ class MetricsPanel(W.VBox):
             self.message.value = _error_box(str(exc))
             return
         self.class_picker.options = [c for c in self.scores.table.index if not c.endswith(" avg")]
-        self.figures.children = [go.FigureWidget(f) for f in figs]
+        widgets = [go.FigureWidget(f) for f in figs]
+        # Clicking a class's bar opens its mistakes; clicking a confusion cell opens the items in it.
+        for trace in widgets[0].data:
+            trace.on_click(lambda tr, points, _state: points.point_inds and self.open_class(
+                tr.customdata[points.point_inds[0]]))
+        widgets[1].data[0].on_click(lambda tr, points, _state: points.point_inds and self.open_cell(
+            *tr.customdata[points.point_inds[0][0]][points.point_inds[0][1]]))
+        self.figures.children = widgets
 
     def mistakes(self, cls: str) -> list[str]:
         """Ids of the items of class ``cls`` the run got wrong, or that it wrongly predicted as ``cls``."""
@@ -312,6 +319,18 @@ class MetricsPanel(W.VBox):
             if true != pred and cls in (true, pred):
                 ids += items
         return ids
+
+    def cell_items(self, true: str, predicted: str) -> list[str]:
+        """Ids of the items of class ``true`` the run predicted as ``predicted``."""
+        if self.scores is None:
+            return []
+        return list(self.scores.confusion.cells.get((true, predicted), []))
+
+    def open_cell(self, true: str, predicted: str) -> None:
+        """Filter the browser to one confusion cell (the folded "others" row or column holds many; ignored)."""
+        if self.browser is not None and "others" not in (true, predicted):
+            self.browser.set_filters({"item_ids": self.cell_items(true, predicted)})
+            self.message.value = html.escape(f"{true} predicted as {predicted}: opened in the label browser")
 
     def open_class(self, cls: str | None) -> None:
         if cls and self.browser is not None:

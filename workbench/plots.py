@@ -46,6 +46,7 @@ def per_class_bars(table: pd.DataFrame, *, top: int | None = None, title: str = 
     fig = go.Figure()
     for metric, color in (("precision", "#4c78a8"), ("recall", "#f58518"), ("f1", "#54a24b")):
         fig.add_trace(go.Bar(y=names, x=rows[metric], name=metric, orientation="h", marker_color=color,
+                             customdata=list(rows.index),  # the class name, for click handlers
                              hovertemplate="%{y}<br>" + metric + " %{x:.3f}<extra></extra>"))
     fig.update_layout(barmode="group", title=title, height=_height(len(rows) * 2), xaxis={"range": [0, 1]},
                       yaxis={"autorange": "reversed", "automargin": True}, legend={"orientation": "h"})
@@ -78,7 +79,9 @@ def confusion_heatmap(conf: Confusion, *, top: int = 25, normalize: bool = True,
     if len(set(short)) < len(short):  # two long names cut to the same prefix must stay two ticks
         short = [f"{i + 1}. {name}" for i, name in enumerate(short)]
     fig = go.Figure(go.Heatmap(z=z.to_numpy(), x=short, y=short, hovertext=text, hoverinfo="text",
-                               colorscale="Blues", zmin=0))
+                               colorscale="Blues", zmin=0,
+                               # (true, predicted) per cell, for click handlers; "others" is a fold of many
+                               customdata=[[[str(t), str(p)] for p in counts.columns] for t in counts.index]))
     size = 260 + 22 * len(counts)  # every row and column gets its own tick
     fig.update_layout(title=title, height=size, width=size + 160,
                       yaxis={"autorange": "reversed", "automargin": True, "tickmode": "linear", "dtick": 1},
