@@ -229,3 +229,23 @@ def test_the_quality_report_has_an_agreement_section(tmp_path, shared_data):
     assert report.overall["annotator_consistency"] == section["consistency"]
     assert "annotator_agreement" in report.per_class.columns and "Krippendorff alpha" in str(report)
     store.close()
+
+
+def test_model_probabilities_join_the_consensus_in_the_store(tmp_path):
+    from workbench import LabelStore
+    from workbench.annotations import import_annotations, refresh_consensus
+
+    frame = pd.DataFrame({"item_id": ["a", "a", "b", "b"], "annotator": ["x", "y", "x", "y"],
+                          "label": ["pos", "neg", "pos", "pos"],
+                          "text": ["first text", "first text", "second", "second"]})
+    store = LabelStore.open(tmp_path / "s.db")
+    import_annotations(store, frame)
+    model = pd.DataFrame({"neg": [0.95], "pos": [0.05]}, index=["a"])  # the model is sure about a; b unscored
+    scores = refresh_consensus(store, model_probs=model).set_index("item_id")
+    assert scores.loc["a", "suggested_label"] == "neg" and scores.loc["b", "suggested_label"] == "pos"
+    assert store.page(0, 5, filters={"issue": "disagreement"})["suggested_label"].tolist() == ["neg"]
+    with pytest.raises(DataError, match="no column for class 'pos'"):
+        refresh_consensus(store, model_probs=model[["neg"]])
+    with pytest.raises(DataError, match="through Dawid-Skene"):
+        refresh_consensus(store, method="majority", model_probs=model)
+    store.close()

@@ -167,8 +167,35 @@ def store_annotations(store: LabelStore) -> Annotations:
     return annotations_from_frame(frame, classes=store.labels)
 
 
-def refresh_consensus(store: LabelStore, *, method: str = "dawid_skene") -> pd.DataFrame:
-    """Recompute the consensus from the store's annotations and make it the active scan; returns it."""
-    scores = consensus_scores(store_annotations(store), method=method)
-    store.write_scores(f"consensus-{method}", scores, model=method)
+def model_probs_for(ann: Annotations, probs: pd.DataFrame) -> np.ndarray:
+    """A model's probabilities (DataFrame: one row per item id, one column per class) in ``ann``'s order.
+
+    Items the model did not score get a uniform row, so they rest on the annotators alone.
+    """
+    missing = [c for c in ann.classes if c not in probs.columns]
+    if missing:
+        raise DataError(f"the model probabilities have no column for class {missing[0]!r}; columns must be the "
+                        f"classes {ann.classes}")
+    out = probs.reindex(index=ann.items, columns=ann.classes).to_numpy(dtype=float, copy=True)
+    out[np.isnan(out).any(axis=1)] = 1.0 / len(ann.classes)
+    return np.asarray(out / out.sum(axis=1, keepdims=True))
+
+
+def refresh_consensus(store: LabelStore, *, method: str = "dawid_skene",
+                      model_probs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Recompute the consensus from the store's annotations and make it the active scan; returns it.
+
+    Parameters
+    ----------
+    model_probs : pandas.DataFrame, optional
+        A model's out-of-fold probabilities: index item_id, a column per class (items it did not
+        score rest on the annotators alone). Dawid-Skene then uses them as each item's prior, so the
+        model counts as one more opinion (as CROWDLAB does). Only with ``method="dawid_skene"``.
+    """
+    ann = store_annotations(store)
+    if model_probs is not None and method != "dawid_skene":
+        raise DataError("model probabilities join the consensus through Dawid-Skene; use method='dawid_skene'")
+    probs = model_probs_for(ann, model_probs) if model_probs is not None else None
+    scores = consensus_scores(ann, method=method, model_probs=probs)
+    store.write_scores(f"consensus-{method}" + ("+model" if probs is not None else ""), scores, model=method)
     return scores
