@@ -137,3 +137,4 @@ def test_ner(tmp_path: Path):
     assert results["sentence_auroc"] >= 0.85 and results["recall_top_2x"] >= 0.6
     assert results["n_log_rows"] == results["n_accepted"] + results["n_queued"]
     assert results["entity_f1"] is not None and results["entity_f1"] > 0.3
+    assert results["bio_valid_after"]  # every sentence is valid IOB2 after the accepted span fixes
