@@ -111,7 +111,7 @@ class LabelBrowser(anywidget.AnyWidget):
                 self._sync()
                 return
             self.error = ""
-            self._sync(options=True)
+            self._sync()
             return
         elif kind == "sort":
             try:
@@ -129,7 +129,7 @@ class LabelBrowser(anywidget.AnyWidget):
 
     def set_filters(self, filters: dict[str, Any] | None) -> None:
         self.session.set_filters(filters)
-        self._sync(options=True)
+        self._sync()
 
     def filter_form(self, **form: Any) -> None:
         """Act as if the filter bar was submitted with these fields (see :func:`workbench.review.filters_from_form`)."""
@@ -140,6 +140,8 @@ class LabelBrowser(anywidget.AnyWidget):
         self._on_msg(self, {"type": "sort", "column": column}, [])
 
     def set_order(self, order_by: str | None) -> None:
+        """Sort by ``order_by`` (None: worst score first once a scan exists); re-reads the issue types, since
+        the Quality panel calls this after a scan."""
         self.session.set_order(order_by)
         self._sync(options=True)
 

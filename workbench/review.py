@@ -75,14 +75,16 @@ class ReviewSession:
         self.total = 0
         self.show_help = False
         self._counts: dict[str, int] = {}
-        self.refresh(count=True)
+        self.refresh(counters=True)
 
     # ------------------------------------------------------------------ view
-    def refresh(self, *, count: bool = False) -> None:
-        """Re-read the current page (and the filtered total when ``count``)."""
-        if count:
-            # The counters change only when something is written, so they are read here, not on every move.
+    def refresh(self, *, count: bool = False, counters: bool = False) -> None:
+        """Re-read the current page, the filtered total when ``count``, the review counters when ``counters``."""
+        if count or counters:
             self.total = self.store.count(self.filters)
+        if counters:
+            # The counters change only when something is written, so they are read then, not on every move
+            # or filter change.
             info = self.store.info().counts
             self._counts = {k: int(info.get(k, 0))
                             for k in ("reviewed", "flagged", "skipped", "corrected", "unreviewed", "queued")}
@@ -176,7 +178,7 @@ class ReviewSession:
             ids = fn()
         except WorkbenchError as exc:
             return ActionResult(False, str(exc))
-        self.refresh(count=True)
+        self.refresh(counters=True)
         return ActionResult(True, done, list(ids or []))
 
     def assign(self, label: str, *, item_ids: list[str] | None = None, source: str | None = None) -> ActionResult:
