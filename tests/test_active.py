@@ -314,3 +314,17 @@ def test_unlabelled_and_disagreement_filters(pool_store):
                            {"item_id": ids[1], "annotator": "b", "label": x}])
     assert store.page(filters={"disagree": True})["item_id"].tolist() == [ids[0]]
     assert store.count({"disagree": False}) == len(store) - 1
+
+
+def test_density_is_computed_only_for_strategies_that_read_it(pool_store):
+    store, emb, _ = pool_store
+    learner = ActiveLearner(store, strategy="margin", embeddings=emb)
+    learner.update()
+    learner.query(5)
+    assert learner._density is None  # margin never pays the O(n^2) neighbour search
+    dense = ActiveLearner(store, strategy="density_weighted", embeddings=emb)
+    dense.update()
+    dense.query(5)
+    assert dense._density is not None and dense._density.shape == (len(store),)
+    assert {s: STRATEGIES[s].needs_density for s in ("margin", "density_weighted", "sparse_regions")} == {
+        "margin": False, "density_weighted": True, "sparse_regions": True}

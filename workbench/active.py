@@ -45,7 +45,8 @@ class PoolState:
         ``(n_pool, dim)`` L2-normalised embeddings of the pool items.
     density : numpy.ndarray
         ``(n_pool,)`` mean cosine similarity of each pool item to its nearest neighbours in the
-        whole pool (high = in a dense region).
+        whole pool (high = in a dense region); all ones when the strategy does not read it
+        (:attr:`QueryStrategy.needs_density`).
     labelled_embeddings : numpy.ndarray
         ``(n_labelled, dim)`` embeddings of the items labelled so far.
     labelled_y : numpy.ndarray
@@ -123,6 +124,8 @@ class QueryStrategy(ABC):
     """Ranks pool items by how much labelling them should help; subclasses implement :meth:`rank`."""
 
     name = "strategy"
+    #: Whether :meth:`rank` reads ``state.density`` (an O(n^2) computation, done only when needed).
+    needs_density = False
 
     @abstractmethod
     def rank(self, state: PoolState, n: int) -> np.ndarray:
@@ -223,6 +226,7 @@ class DensityWeightedUncertainty(QueryStrategy):
     """
 
     name = "density_weighted"
+    needs_density = True
 
     def __init__(self, *, beta: float = 1.0) -> None:
         self.beta = float(beta)
@@ -303,6 +307,7 @@ class SparseRegionSampling(QueryStrategy):
     """Sample with probability proportional to ``1 / density``: explores the sparse regions (rare phrasings)."""
 
     name = "sparse_regions"
+    needs_density = True
 
     def rank(self, state: PoolState, n: int) -> np.ndarray:
         weight = 1.0 / np.clip(state.density, 1e-3, None)
@@ -443,7 +448,7 @@ def simulate(x_pool: np.ndarray, y_pool: np.ndarray, x_test: np.ndarray, y_test:
     chooser = make_strategy(strategy)
     labelled = np.zeros(len(y_pool), dtype=bool)
     labelled[stratified_seed(y_pool, initial_per_class, rng=rng)] = True
-    density = knn_density(x_pool)
+    density = knn_density(x_pool) if chooser.needs_density else np.ones(len(x_pool))
     head = QuickHead(n_classes, c=c)
     result = SimulationResult(chooser.name, seed)
     while True:
@@ -547,7 +552,7 @@ class ActiveLearner:
             raise DataError(f"embeddings have {embeddings.shape[0]} rows but {store.url} has {len(self.item_ids)} "
                             "items; pass one row per item in the store's import order")
         self.embeddings = np.asarray(embeddings, dtype=np.float32)
-        self.density = knn_density(self.embeddings)
+        self._density: np.ndarray | None = None
         self.head = QuickHead(len(self.classes), c=c)
         self.stop_agreement = float(stop_agreement)
         self.stop_patience = int(stop_patience)
@@ -556,6 +561,16 @@ class ActiveLearner:
         self._stable = 0
         self.history: list[UpdateResult] = []
         self._fitted = False
+
+    @property
+    def density(self) -> np.ndarray:
+        """``(n_items,)`` k-NN density, computed on first use by a strategy that needs it (O(n^2))."""
+        if self._density is None:
+            self._density = knn_density(self.embeddings)
+        return self._density
+
+    def _pool_density(self, pool: np.ndarray, strategy: QueryStrategy) -> np.ndarray:
+        return self.density[pool] if strategy.needs_density else np.ones(len(pool))
 
     # ------------------------------------------------------------------ store views
     def _state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -594,9 +609,10 @@ class ActiveLearner:
             picks = pool[stratified_seed(codes, per_class, rng=self.rng)]
         else:
             uniform = np.full((len(pool), len(self.classes)), 1.0 / len(self.classes))
-            state = PoolState(uniform, self.embeddings[pool], self.density[pool], self.embeddings[:0],
+            spread = DiversitySampling(method="kmeans", shortlist=None)
+            state = PoolState(uniform, self.embeddings[pool], self._pool_density(pool, spread), self.embeddings[:0],
                               np.zeros(0, dtype=np.int64), self.rng)
-            picks = pool[DiversitySampling(method="kmeans", shortlist=None).query(state, n)]
+            picks = pool[spread.query(state, n)]
         return self._enqueue(picks)
 
     def query(self, n: int = 20) -> list[str]:
@@ -610,11 +626,11 @@ class ActiveLearner:
         labelled, pool, _, y = self._state()
         if not self._fitted:
             self._fit(labelled, y)
-        state = PoolState(self.head.predict_proba(self.embeddings[pool]), self.embeddings[pool],
-                          self.density[pool], self.embeddings[labelled], y, self.rng)
         # With fewer than two classes labelled there is no decision boundary to be uncertain about:
         # start from items spread over the embedding space instead.
         chooser = self.strategy if len(np.unique(y)) >= 2 else DiversitySampling(method="kmeans", shortlist=None)
+        state = PoolState(self.head.predict_proba(self.embeddings[pool]), self.embeddings[pool],
+                          self._pool_density(pool, chooser), self.embeddings[labelled], y, self.rng)
         return self._enqueue(pool[chooser.query(state, n)])
 
     def _enqueue(self, rows: np.ndarray) -> list[str]:
