@@ -9,6 +9,7 @@ from typing import Any
 import anywidget
 import traitlets
 
+from widgets._session import SessionWidgetMixin
 from workbench.errors import WorkbenchError
 from workbench.review import HELP, ReviewSession, filters_from_form
 from workbench.schema import REVIEW_STATUSES
@@ -17,7 +18,7 @@ from workbench.store import LabelStore
 _HERE = Path(__file__).parent
 
 
-class LabelBrowser(anywidget.AnyWidget):
+class LabelBrowser(SessionWidgetMixin, anywidget.AnyWidget):
     """A paged grid of a store's items, worst label-quality score first; correct with keys or clicks.
 
     Keys: j/k or arrows move, 1-9 assign the n-th class, a accepts the suggestion,
@@ -87,12 +88,6 @@ class LabelBrowser(anywidget.AnyWidget):
                 self.statuses = list(REVIEW_STATUSES)
                 self.issue_types = [html.escape(t) for t in self.store.issue_types()]
 
-    def _report(self, result: Any) -> None:
-        if result is None:
-            return
-        self.error = "" if result.ok else result.message
-        self.message = result.message if result.ok else ""
-
     def _on_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         kind = content.get("type")
         result = None
@@ -123,14 +118,7 @@ class LabelBrowser(anywidget.AnyWidget):
         self._sync()
 
     # ---------------------------------------------------------------- the same actions from Python
-    def press(self, key: str) -> None:
-        """Act as if ``key`` was pressed in the grid."""
-        self._on_msg(self, {"type": "key", "key": key}, [])
-
-    def set_filters(self, filters: dict[str, Any] | None) -> None:
-        self.session.set_filters(filters)
-        self._sync()
-
+    # press() and set_filters() come from SessionWidgetMixin.
     def filter_form(self, **form: Any) -> None:
         """Act as if the filter bar was submitted with these fields (see :func:`workbench.review.filters_from_form`)."""
         self._on_msg(self, {"type": "filter", "filters": form}, [])

@@ -9,13 +9,14 @@ from typing import Any
 import anywidget
 import traitlets
 
+from widgets._session import SessionWidgetMixin
 from workbench.sentence_review import SENTENCE_HELP, SentenceSession
 from workbench.store import LabelStore
 
 _HERE = Path(__file__).parent
 
 
-class SentenceView(anywidget.AnyWidget):
+class SentenceView(SessionWidgetMixin, anywidget.AnyWidget):
     """Review token tags sentence by sentence; suggested tag changes are marked on their tokens.
 
     Keys: j/k sentences, h/l or arrows tokens, 1-9 entity type for the span at the cursor, 0 remove
@@ -60,15 +61,5 @@ class SentenceView(anywidget.AnyWidget):
         elif kind == "retag":
             value = content.get("entity")
             result = self.session.retag(str(value) if value else None)
-        if result is not None:
-            self.error = "" if result.ok else result.message
-            self.message = result.message if result.ok else ""
-        self._sync()
-
-    def press(self, key: str) -> None:
-        """Act as if ``key`` was pressed in the view."""
-        self._on_msg(self, {"type": "key", "key": key}, [])
-
-    def set_filters(self, filters: dict[str, Any] | None) -> None:
-        self.session.set_filters(filters)
+        self._report(result)
         self._sync()
