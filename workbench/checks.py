@@ -12,9 +12,11 @@ any if-chain::
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.corpus_cache import array_key, cached_arrays
 from workbench.errors import DataError
 from workbench.normalize import normalize_text
 
@@ -41,6 +44,8 @@ class CheckContext:
     embeddings : numpy.ndarray, optional, ``(n, d)`` unit vectors
     params : dict
         Per-check options, e.g. ``{"near_duplicate": {"threshold": 0.97}}``.
+    cache_dir : path, optional
+        Where neighbour lists are cached between scans (see :mod:`workbench.corpus_cache`); None: not cached.
     """
 
     item_ids: list[str]
@@ -49,6 +54,7 @@ class CheckContext:
     normalization: str = "NFC+whitespace"
     embeddings: np.ndarray | None = None
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cache_dir: str | os.PathLike[str] | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def normalized(self) -> list[str]:
@@ -69,8 +75,10 @@ class CheckContext:
             raise DataError("this check needs embeddings")
         cached = self._cache.get("knn")
         if cached is None or cached[0].shape[1] < k:
-            cached = nearest_neighbors(_unit(self.embeddings), k=k)
-            self._cache["knn"] = cached
+            emb = _unit(self.embeddings)
+            idx, sim = cached_arrays("knn", array_key(emb, k), lambda: nearest_neighbors(emb, k=k),
+                                     cache_dir=self.cache_dir)
+            cached = self._cache["knn"] = (idx, sim)
         return cached[0][:, :k], cached[1][:, :k]
 
 
@@ -262,21 +270,25 @@ class JunkTexts(Check):
 
     def run(self, ctx: CheckContext) -> CheckResult:
         min_chars = int(ctx.option(self.name, "min_chars", 3))
-        letters = [[c for c in _URL.sub(" ", t) if c.isalpha()] for t in ctx.texts]
-        # Naming each character's script is slow; ASCII letters are Latin, so only other texts pay for it.
-        scripts = [pd.Series({"LATIN": len(ls[:200])}) if all(c.isascii() for c in ls[:200])
-                   else pd.Series([_script(c) for c in ls[:200]]).value_counts() for ls in letters]
-        main = pd.concat([s.head(1) for s in scripts if len(s)]).groupby(level=0).sum()
-        dominant = str(main.idxmax()) if len(main) else "LATIN"
+        letters = [[c for c in _URL.sub(" ", t) if c.isalpha()][:200] for t in ctx.texts]
+        # Each text's most common script and its count. Naming a character's script is slow;
+        # ASCII letters are Latin, so only other texts pay for it.
+        scripts = [("LATIN", len(ls)) if ls and all(c.isascii() for c in ls)
+                   else Counter(_script(c) for c in ls).most_common(1)[0] if ls else ("", 0) for ls in letters]
+        votes: Counter[str] = Counter()
+        for script, count in scripts:
+            if count:
+                votes[script] += count
+        dominant = votes.most_common(1)[0][0] if votes else "LATIN"
         rows = []
-        for i, (text, ls, sc) in enumerate(zip(ctx.texts, letters, scripts)):
+        for i, (text, ls, (script, count)) in enumerate(zip(ctx.texts, letters, scripts)):
             reason = None
             if len(text.strip()) < min_chars:
                 reason = f"shorter than {min_chars} characters"
             elif not ls:
                 reason = "no letters (only symbols, digits or URLs)"
-            elif len(sc) and sc.index[0] != dominant and sc.iloc[0] / len(ls[:200]) > 0.8:
-                reason = f"written in {sc.index[0].title()} script, the dataset in {dominant.title()}"
+            elif script != dominant and count / len(ls) > 0.8:
+                reason = f"written in {script.title()} script, the dataset in {dominant.title()}"
             if reason:
                 rows.append({"item_id": ctx.item_ids[i], "issue": "junk_text", "group": None, "detail": reason})
         return CheckResult(self.name, _issues(rows), {"items": len(rows), "dominant_script": dominant})

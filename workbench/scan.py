@@ -86,6 +86,10 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
         Data checks to run (default all registered ones).
     embeddings : numpy.ndarray, optional
         ``(n_items, d)``, to skip embedding.
+    cache_dir : path, optional
+        Embeddings, TF-IDF features and neighbour lists are cached here between scans
+        (default :func:`workbench.embed.default_cache_dir`), so a re-scan after label fixes
+        recomputes only what reads the labels.
     write : bool
         Write scores, suggestions and issue types into the store (stores only).
 
@@ -110,6 +114,9 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     # Data that cannot be cross-validated fails here, before minutes of embedding.
     labelled_values = [v for v in labels if v is not None]
     check_folds(encode_labels(labelled_values, classes)[0], classes, folds)
+    from workbench.embed import default_cache_dir
+
+    cache = cache_dir if cache_dir is not None else default_cache_dir()
     t = time.perf_counter()
     if embeddings is None:
         from workbench.embed import embed_texts
@@ -124,7 +131,8 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     t = time.perf_counter()
     given = [str(labels[i]) for i in lab_idx]
     oof = out_of_fold_probs([texts[i] for i in lab_idx], given, classes=classes, mode=mode,
-                            folds=folds, seed=seed, embeddings=embeddings[lab_idx], progress=progress)
+                            folds=folds, seed=seed, embeddings=embeddings[lab_idx], progress=progress,
+                            cache_dir=cache)
     seconds["crossval"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -136,7 +144,7 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
         "confidence_weighted_entropy": confidence_weighted_entropy(y, p),
     }
     ctx = CheckContext(item_ids=item_ids, texts=texts, labels=labels, normalization=normalization,
-                       embeddings=embeddings)
+                       embeddings=embeddings, cache_dir=cache)
     # One neighbour search serves the neighbourhood score and the checks.
     knn_idx, _ = ctx.neighbors(10)
     if labelled.all():

@@ -1,0 +1,91 @@
+"""On-disk cache for what a scan computes from the texts alone: TF-IDF features and neighbour lists.
+
+A re-scan after label fixes sees the same texts with other labels, so everything that does
+not read the labels can be reused. Entries are keyed by a hash of every text (or of the
+embedding matrix) and the settings; the newest few entries per kind are kept.
+Arrays are stored with numpy / scipy's own formats, never pickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+KEEP_PER_KIND = 4
+
+
+def corpus_key(texts: Sequence[str], *settings: object) -> str:
+    """SHA-256 over every text (in order) and the settings."""
+    h = hashlib.sha256(repr(settings).encode())
+    for t in texts:
+        h.update(hashlib.sha256(t.encode("utf-8", "surrogatepass")).digest())
+    return h.hexdigest()
+
+
+def array_key(x: np.ndarray, *settings: object) -> str:
+    """SHA-256 over an array's shape, dtype, bytes and the settings."""
+    x = np.ascontiguousarray(x)
+    h = hashlib.sha256(repr((x.shape, str(x.dtype), settings)).encode())
+    h.update(x.tobytes())
+    return h.hexdigest()
+
+
+def cached_sparse(kind: str, key: str, compute: Callable[[], Any], *,
+                  cache_dir: str | os.PathLike[str] | None) -> Any:
+    """A scipy CSR matrix from the cache, or computed and stored. No caching when ``cache_dir`` is None."""
+    import scipy.sparse as sp
+
+    if cache_dir is None:
+        return compute()
+    path = _path(cache_dir, kind, key, ".npz")
+    if path.exists():
+        try:
+            return sp.load_npz(path).tocsr()
+        except (OSError, ValueError):
+            path.unlink(missing_ok=True)  # a torn or foreign file: recompute
+    value = compute()
+    _store(path, lambda f: sp.save_npz(f, value, compressed=False))
+    return value
+
+
+def cached_arrays(kind: str, key: str, compute: Callable[[], tuple[np.ndarray, ...]], *,
+                  cache_dir: str | os.PathLike[str] | None) -> tuple[np.ndarray, ...]:
+    """A tuple of arrays from the cache, or computed and stored. No caching when ``cache_dir`` is None."""
+    if cache_dir is None:
+        return compute()
+    path = _path(cache_dir, kind, key, ".npz")
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return tuple(data[f"a{i}"] for i in range(len(data.files)))
+        except (OSError, ValueError, KeyError):
+            path.unlink(missing_ok=True)
+    value = compute()
+    arrays: dict[str, Any] = {f"a{i}": a for i, a in enumerate(value)}
+    _store(path, lambda f: np.savez(f, **arrays))
+    return value
+
+
+def _path(cache_dir: str | os.PathLike[str], kind: str, key: str, suffix: str) -> Path:
+    return Path(cache_dir) / "corpus" / kind / f"{key[:32]}{suffix}"
+
+
+def _store(path: Path, write: Callable[[Any], None]) -> None:
+    """Write to a temporary file and rename, so a reader never sees half a file; prune old entries."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full or read-only disk: the value is still returned
+        return
+    entries = sorted(path.parent.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[KEEP_PER_KIND:]:
+        old.unlink(missing_ok=True)
