@@ -6,7 +6,7 @@
 (c) ours: ``workbench.launch`` (length-bucketed shuffled batches, dynamic padding, bf16 autocast).
 
 Reports train samples/s, dev accuracy (SST-2 validation, 872 sentences), and the ratios c/a and c/b.
-Usage: python benchmarks/finetune_throughput.py [--n 2000] [--no-write]
+Usage: python benchmarks/finetune_throughput.py [--n 2000] [--seeds 0,1,2] [--no-write]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from workbench.models import resolve_model  # noqa: E402
 LR = 5e-5
 
 
-def trainer_run(train: pd.DataFrame, dev: pd.DataFrame, *, padding: str, bf16: bool, group: bool) -> dict:
+def trainer_run(train: pd.DataFrame, dev: pd.DataFrame, *, padding: str, bf16: bool, group: bool, seed: int) -> dict:
     import torch
     import transformers
     from datasets import Dataset
@@ -53,7 +53,7 @@ def trainer_run(train: pd.DataFrame, dev: pd.DataFrame, *, padding: str, bf16: b
 
     args = dict(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=16, per_device_eval_batch_size=64,
                 num_train_epochs=1, learning_rate=LR, bf16=bf16, use_cpu=not torch.cuda.is_available(),
-                report_to=[], save_strategy="no", logging_steps=50, seed=0, dataloader_num_workers=0)
+                report_to=[], save_strategy="no", logging_steps=50, seed=seed, dataloader_num_workers=0)
     if group:
         args["train_sampling_strategy"] = "group_by_length"
     trainer = transformers.Trainer(model=model, args=transformers.TrainingArguments(**args),
@@ -67,11 +67,11 @@ def trainer_run(train: pd.DataFrame, dev: pd.DataFrame, *, padding: str, bf16: b
     return {"samples_per_s": len(train) / seconds, "seconds": seconds, "dev_accuracy": acc}
 
 
-def ours_run(train: pd.DataFrame, dev: pd.DataFrame, *, precision: str) -> dict:
+def ours_run(train: pd.DataFrame, dev: pd.DataFrame, *, precision: str, seed: int) -> dict:
     frame = pd.concat([train.assign(split="train"), dev.assign(split="validation")], ignore_index=True)
     table = load_dataset(frame)
     cfg = FineTuneConfig(epochs=1, batch_size=16, learning_rate=LR, max_length=128, precision=precision,
-                         warmup_ratio=0.0, weight_decay=0.0, log_every=5, predict_splits=["validation"])
+                         warmup_ratio=0.0, weight_decay=0.0, log_every=5, predict_splits=["validation"], seed=seed)
     t = time.perf_counter()
     run = launch(cfg, data=table, runs_dir=tempfile.mkdtemp())
     status = run.wait()
@@ -90,19 +90,28 @@ def ours_run(train: pd.DataFrame, dev: pd.DataFrame, *, precision: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--seeds", default="0,1,2", help="each setup runs once per seed; means are reported")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     train = pd.read_parquet(SHARED / "sst2" / "train.parquet").head(args.n)[["text", "label"]]
     dev = pd.read_parquet(SHARED / "sst2" / "validation.parquet")[["text", "label"]]
     bf16 = cpu_has_bf16()
+    setups = {
+        "(a) Trainer, max_length padding, fp32": lambda seed: trainer_run(
+            train, dev, padding="max_length", bf16=False, group=False, seed=seed),
+        "(b) Trainer, dynamic padding" + (", bf16" if bf16 else ""): lambda seed: trainer_run(
+            train, dev, padding="dynamic", bf16=bf16, group=False, seed=seed),
+        "(b') Trainer, dynamic padding, group_by_length" + (", bf16" if bf16 else ""): lambda seed: trainer_run(
+            train, dev, padding="dynamic", bf16=bf16, group=True, seed=seed),
+        "(c) ours" + (", bf16" if bf16 else ""): lambda seed: ours_run(train, dev, precision="auto", seed=seed),
+    }
+    seeds = [int(s) for s in args.seeds.split(",")]
     rows = {}
-    rows["(a) Trainer, max_length padding, fp32"] = trainer_run(train, dev, padding="max_length", bf16=False,
-                                                               group=False)
-    rows["(b) Trainer, dynamic padding" + (", bf16" if bf16 else "")] = trainer_run(train, dev, padding="dynamic",
-                                                                                    bf16=bf16, group=False)
-    rows["(b') Trainer, dynamic padding, group_by_length" + (", bf16" if bf16 else "")] = trainer_run(
-        train, dev, padding="dynamic", bf16=bf16, group=True)
-    rows["(c) ours" + (", bf16" if bf16 else "")] = ours_run(train, dev, precision="auto")
+    for name, run in setups.items():
+        per_seed = [run(seed) for seed in seeds]
+        rows[name] = {key: float(np.mean([r[key] for r in per_seed])) for key in ("samples_per_s", "seconds",
+                                                                              "dev_accuracy")}
+        rows[name]["accuracies"] = [round(r["dev_accuracy"], 3) for r in per_seed]
     for k, v in rows.items():
         print(k, v, flush=True)
     a = rows["(a) Trainer, max_length padding, fp32"]
@@ -112,13 +121,14 @@ def main() -> None:
     lines = [f"\n## Fine-tuning throughput, {args.n} SST-2 sentences, MiniLM, batch 16, 1 epoch "
              f"({dt.date.today().isoformat()})\n",
              f"Machine: {machine_name}, CPU only (GPU not measured). "
-             f"Command: `python benchmarks/finetune_throughput.py --n {args.n}`. "
-             f"Learning rate {LR}, dev = SST-2 validation (872).\n",
-             "| setup | train samples/s | train s | dev accuracy |", "|---|---|---|---|"]
-    lines += [f"| {k} | {v['samples_per_s']:.1f} | {v['seconds']:.0f} | {v['dev_accuracy']:.3f} |"
+             f"Command: `python benchmarks/finetune_throughput.py --n {args.n} --seeds {args.seeds}`. "
+             f"Learning rate {LR}, dev = SST-2 validation (872). Means over seeds {seeds}.\n",
+             "| setup | train samples/s | train s | dev accuracy (mean) | per seed |", "|---|---|---|---|---|"]
+    lines += [f"| {k} | {v['samples_per_s']:.1f} | {v['seconds']:.0f} | {v['dev_accuracy']:.3f} | {v['accuracies']} |"
               for k, v in rows.items()]
     lines.append(f"\nRatios of train samples/s: c/a = {c['samples_per_s'] / a['samples_per_s']:.2f}, "
-                 f"c/b = {c['samples_per_s'] / b['samples_per_s']:.2f}.\n")
+                 f"c/b = {c['samples_per_s'] / b['samples_per_s']:.2f}; dev accuracy c - a = "
+                 f"{100 * (c['dev_accuracy'] - a['dev_accuracy']):+.1f} pt.\n")
     text = "\n".join(lines) + "\n"
     record(text, write=not args.no_write)
 
