@@ -132,3 +132,18 @@ def test_metrics_panel_clicks_on_a_bar_and_a_confusion_cell_open_the_browser(sto
     expected = set(table["item_id"][(y == labels[0]) & (pred == labels[1])])
     assert expected and {r["item_id"] for r in browser.rows} == expected
     assert "predicted as" in panel.message.value
+
+
+def test_an_unexpected_error_in_a_background_thread_is_shown_not_lost(store, monkeypatch):
+    """A bug inside a panel's worker thread ends in the panel's error box, and the button comes back."""
+    import workbench.scan
+
+    def broken(*args, **kwargs):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(workbench.scan, "scan", broken)
+    panel = QualityPanel(store)
+    panel.scan(wait=True)
+    assert "unexpected KeyError" in panel.report.value and "boom" in panel.report.value
+    assert "labels are saved" in panel.report.value
+    assert panel.button.disabled is False

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import threading
 import time
+import traceback
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,16 @@ from workbench.store import LabelStore
 
 def _error_box(message: str) -> str:
     return f"<div style='color:#c0392b'><b>Error:</b> {html.escape(message)}</div>"
+
+
+def _failure_box(exc: BaseException) -> str:
+    """A message for any exception in a background thread, which would otherwise vanish silently."""
+    if isinstance(exc, WorkbenchError):
+        return _error_box(str(exc))
+    # Not a user error: show the type and the last frames so the report of the bug is useful.
+    tail = "".join(traceback.format_exception(exc)[-3:])
+    return _error_box(f"unexpected {type(exc).__name__}: {exc}. Your labels are saved. This is a bug in the "
+                      f"workbench; please report it with this text:\n{tail}")
 
 
 class QualityPanel(W.VBox):
@@ -66,9 +77,9 @@ class QualityPanel(W.VBox):
             self._show(self.result.report)
             if self.browser is not None:
                 self.browser.set_order(None)  # worst score first now that scores exist
-        except WorkbenchError as exc:
+        except Exception as exc:  # a thread's exception would otherwise be lost
             self.stage.value = ""
-            self.report.value = _error_box(str(exc))
+            self.report.value = _failure_box(exc)
         finally:
             self.button.disabled = False
 
@@ -187,15 +198,19 @@ class FineTunePanel(W.VBox):
             self.run.cancel(timeout=30)
 
     def _poll(self) -> None:
-        while True:
-            status = self.run.status()
-            self.update(status)
-            if status.get("state") in ("finished", "failed", "cancelled"):
-                break
-            time.sleep(self.poll_seconds)
-        self.launch_button.disabled = False
-        self.cancel_button.disabled = True
-        self.refresh_runs()
+        try:
+            while True:
+                status = self.run.status()
+                self.update(status)
+                if status.get("state") in ("finished", "failed", "cancelled"):
+                    break
+                time.sleep(self.poll_seconds)
+            self.refresh_runs()
+        except Exception as exc:  # the run goes on in its own process; only the display stopped
+            self.state.value = _failure_box(exc)
+        finally:
+            self.launch_button.disabled = False
+            self.cancel_button.disabled = True
 
     def update(self, status: dict[str, Any]) -> None:
         """Show a status and the run's metrics so far."""
@@ -375,8 +390,8 @@ class ActiveLearningPanel(W.VBox):
         def run() -> None:
             try:
                 work()
-            except WorkbenchError as exc:
-                self.status.value = _error_box(str(exc))
+            except Exception as exc:  # a thread's exception would otherwise be lost
+                self.status.value = _failure_box(exc)
             finally:
                 self.query_button.disabled = self.update_button.disabled = False
         self._thread = threading.Thread(target=run, daemon=True)
