@@ -62,8 +62,11 @@ def trainer_run(train: pd.DataFrame, dev: pd.DataFrame, *, padding: str, bf16: b
     t = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - t
-    pred = trainer.predict(encode(dev)).predictions.argmax(1)
-    acc = float((pred == np.array([labels.index(v) for v in dev["label"]])).mean())
+    # Compare with the label_ids predict() returns, not the dev labels in file order: with
+    # train_sampling_strategy="group_by_length" Trainer's *evaluation* sampler is length-grouped and
+    # shuffled too, so predictions come back permuted (this is why that row looked like chance before).
+    out = trainer.predict(encode(dev))
+    acc = float((out.predictions.argmax(1) == out.label_ids).mean())
     return {"samples_per_s": len(train) / seconds, "seconds": seconds, "dev_accuracy": acc}
 
 
@@ -115,7 +118,10 @@ def main() -> None:
     for k, v in rows.items():
         print(k, v, flush=True)
     a = rows["(a) Trainer, max_length padding, fp32"]
-    b = next(v for k, v in rows.items() if k.startswith("(b)"))
+    # (b) = the fastest stock Trainer setup whose dev accuracy is within 1 pt of (a)'s.
+    keeping = {k: v for k, v in rows.items() if k.startswith("(b") and v["dev_accuracy"] >= a["dev_accuracy"] - 0.01}
+    b_name = max(keeping, key=lambda k: keeping[k]["samples_per_s"]) if keeping else "(b) Trainer, dynamic padding"
+    b = rows.get(b_name) or next(v for k, v in rows.items() if k.startswith("(b)"))
     c = next(v for k, v in rows.items() if k.startswith("(c)"))
     machine_name = machine()
     lines = [f"\n## Fine-tuning throughput, {args.n} SST-2 sentences, MiniLM, batch 16, 1 epoch "
@@ -127,7 +133,8 @@ def main() -> None:
     lines += [f"| {k} | {v['samples_per_s']:.1f} | {v['seconds']:.0f} | {v['dev_accuracy']:.3f} | {v['accuracies']} |"
               for k, v in rows.items()]
     lines.append(f"\nRatios of train samples/s: c/a = {c['samples_per_s'] / a['samples_per_s']:.2f}, "
-                 f"c/b = {c['samples_per_s'] / b['samples_per_s']:.2f}; dev accuracy c - a = "
+                 f"c/b = {c['samples_per_s'] / b['samples_per_s']:.2f} with b = {b_name.split(')')[0]}) (the "
+                 "fastest Trainer setup within 1 pt of (a)'s accuracy); dev accuracy c - a = "
                  f"{100 * (c['dev_accuracy'] - a['dev_accuracy']):+.1f} pt.\n")
     text = "\n".join(lines) + "\n"
     record(text, write=not args.no_write)
