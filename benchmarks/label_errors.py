@@ -166,8 +166,8 @@ def main() -> None:
     text = (f"\n## Label-error detection vs cleanlab ({dt.date.today().isoformat()})\n\n"
             f"Machine: {machine_name}. Command: `python benchmarks/label_errors.py --rows {args.rows}`. "
             "Same probabilities for both libraries in every row. Synthetic noise: each true class is flipped to "
-            "one fixed other class (seeded) at the given rate. (c) CoNLL-2003 token errors: not run yet (needs "
-            "the token classifier of the fine-tuning engine).\n\n" + table + "\n")
+            "one fixed other class (seeded) at the given rate. (c) CoNLL-2003 token errors: "
+            "`benchmarks/conll_token_errors.py`, its own section.\n\n" + table + "\n")
     record(text, write=not args.no_write)
 
 

@@ -28,9 +28,12 @@ from workbench.errors import DataError, WorkbenchError, require
 MODES = ("quick", "finetune")
 VIEWS = ("embedding", "tfidf")
 # C for standardised embeddings (sklearn units); chosen: SST-2 0.003, emotion 0.01, TREC 0.03, banking77 0.1.
-EMBED_CS = (0.003, 0.01, 0.03, 0.1, 0.3)
-# 1e-4 was never chosen (SST-2, TREC: 3e-5; emotion, banking77: 1e-5; 20news: 3e-6).
-TFIDF_ALPHAS = (3e-6, 1e-5, 3e-5)
+# Noisy labels want stronger regularisation: SST-2 with 20% flipped labels chose 0.0003.
+EMBED_CS = (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
+# Clean sets chose 3e-6 (20news) to 3e-5 (SST-2, TREC); with 20% flipped labels 1e-4 to 3e-4.
+# Searched outward from START, not exhaustively (see _fit_fold_sparse).
+TFIDF_ALPHAS = (1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3)
+TFIDF_START = 3
 # SGD epochs: choosing alpha needs only the ranking (5 epochs), the refit gets 10.
 TFIDF_EPOCHS = (5, 10)
 # Part of the TF-IDF cache key: change it when _tfidf_features changes.
@@ -271,19 +274,30 @@ def _fit_fold_sparse(x_train: Any, y_train: np.ndarray, x_test: Any, alphas: Seq
         return lm.SGDClassifier(loss="log_loss", alpha=alpha, max_iter=epochs, tol=None,  # type: ignore[attr-defined]
                                 random_state=seed)
 
-    best = alphas[len(alphas) // 2]
+    start = min(TFIDF_START, len(alphas) - 1)
+    best = alphas[start]
     inner = _inner_split(y_train, seed)
     if len(alphas) > 1 and inner is not None:
         fit_idx, val_idx = inner
         k = int(y_train.max()) + 1
-        losses = []
+        losses: dict[int, float] = {}
+
+        def loss(j: int) -> float:
+            if j not in losses:
+                m = model(alphas[j], TFIDF_EPOCHS[0]).fit(x_train[fit_idx], y_train[fit_idx])
+                probs = _smooth(_full(m.predict_proba(x_train[val_idx]), m.classes_, k))
+                losses[j] = _log_loss(y_train[val_idx], probs)
+            return losses[j]
+
+        # The validation loss is close to unimodal in log(alpha): walk from the start towards the
+        # better neighbour while it improves (3-4 fits instead of 7).
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for alpha in alphas:
-                m = model(alpha, TFIDF_EPOCHS[0]).fit(x_train[fit_idx], y_train[fit_idx])
-                probs = _smooth(_full(m.predict_proba(x_train[val_idx]), m.classes_, k))
-                losses.append(_log_loss(y_train[val_idx], probs))
-        best = alphas[int(np.argmin(losses))]
+            j = start
+            step = -1 if j > 0 and loss(j - 1) < loss(j) else 1
+            while 0 <= j + step < len(alphas) and loss(j + step) < loss(j):
+                j += step
+        best = alphas[j]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         final = model(best, TFIDF_EPOCHS[1]).fit(x_train, y_train)
