@@ -40,39 +40,39 @@ def cached_sparse(kind: str, key: str, compute: Callable[[], Any], *,
     """A scipy CSR matrix from the cache, or computed and stored. No caching when ``cache_dir`` is None."""
     import scipy.sparse as sp
 
-    if cache_dir is None:
-        return compute()
-    path = _path(cache_dir, kind, key, ".npz")
-    if path.exists():
-        try:
-            return sp.load_npz(path).tocsr()
-        except (OSError, ValueError):
-            path.unlink(missing_ok=True)  # a torn or foreign file: recompute
-    value = compute()
-    _store(path, lambda f: sp.save_npz(f, value, compressed=False))
-    return value
+    return _cached(kind, key, compute, cache_dir=cache_dir, load=lambda path: sp.load_npz(path).tocsr(),
+                   save=lambda f, value: sp.save_npz(f, value, compressed=False))
 
 
 def cached_arrays(kind: str, key: str, compute: Callable[[], tuple[np.ndarray, ...]], *,
                   cache_dir: str | os.PathLike[str] | None) -> tuple[np.ndarray, ...]:
     """A tuple of arrays from the cache, or computed and stored. No caching when ``cache_dir`` is None."""
+    def load(path: Path) -> tuple[np.ndarray, ...]:
+        with np.load(path, allow_pickle=False) as data:
+            return tuple(data[f"a{i}"] for i in range(len(data.files)))
+
+    def save(f: Any, value: tuple[np.ndarray, ...]) -> None:
+        arrays: dict[str, Any] = {f"a{i}": a for i, a in enumerate(value)}
+        np.savez(f, **arrays)
+
+    result: tuple[np.ndarray, ...] = _cached(kind, key, compute, cache_dir=cache_dir, load=load, save=save)
+    return result
+
+
+def _cached(kind: str, key: str, compute: Callable[[], Any], *, cache_dir: str | os.PathLike[str] | None,
+            load: Callable[[Path], Any], save: Callable[[Any, Any], None]) -> Any:
+    """Load ``cache_dir/corpus/kind/key.npz``, or compute, store and return the value."""
     if cache_dir is None:
         return compute()
-    path = _path(cache_dir, kind, key, ".npz")
+    path = Path(cache_dir) / "corpus" / kind / f"{key[:32]}.npz"
     if path.exists():
         try:
-            with np.load(path, allow_pickle=False) as data:
-                return tuple(data[f"a{i}"] for i in range(len(data.files)))
+            return load(path)
         except (OSError, ValueError, KeyError):
-            path.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)  # a torn or foreign file: recompute
     value = compute()
-    arrays: dict[str, Any] = {f"a{i}": a for i, a in enumerate(value)}
-    _store(path, lambda f: np.savez(f, **arrays))
+    _store(path, lambda f: save(f, value))
     return value
-
-
-def _path(cache_dir: str | os.PathLike[str], kind: str, key: str, suffix: str) -> Path:
-    return Path(cache_dir) / "corpus" / kind / f"{key[:32]}{suffix}"
 
 
 def _store(path: Path, write: Callable[[Any], None]) -> None:
