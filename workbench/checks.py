@@ -264,6 +264,16 @@ def _script(ch: str) -> str:
         return "UNKNOWN"
 
 
+def _main_script(letters: list[str]) -> tuple[str, int]:
+    """A text's most common script and how many of its letters are in it; ``("", 0)`` without letters."""
+    if not letters:
+        return "", 0
+    # Naming a character's script is slow; ASCII letters are Latin, so only other texts pay for it.
+    if all(c.isascii() for c in letters):
+        return "LATIN", len(letters)
+    return Counter(_script(c) for c in letters).most_common(1)[0]
+
+
 @register("junk_text")
 class JunkTexts(Check):
     """Texts with no words: very short, only symbols, digits or URLs, or mostly in another script."""
@@ -271,10 +281,7 @@ class JunkTexts(Check):
     def run(self, ctx: CheckContext) -> CheckResult:
         min_chars = int(ctx.option(self.name, "min_chars", 3))
         letters = [[c for c in _URL.sub(" ", t) if c.isalpha()][:200] for t in ctx.texts]
-        # Each text's most common script and its count. Naming a character's script is slow;
-        # ASCII letters are Latin, so only other texts pay for it.
-        scripts = [("LATIN", len(ls)) if ls and all(c.isascii() for c in ls)
-                   else Counter(_script(c) for c in ls).most_common(1)[0] if ls else ("", 0) for ls in letters]
+        scripts = [_main_script(ls) for ls in letters]
         votes: Counter[str] = Counter()
         for script, count in scripts:
             if count:

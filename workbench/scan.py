@@ -121,7 +121,7 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     if embeddings is None:
         from workbench.embed import embed_texts
 
-        embeddings = embed_texts(texts, model=model, cache_dir=cache_dir, precision=precision, progress=progress)
+        embeddings = embed_texts(texts, model=model, cache_dir=cache, precision=precision, progress=progress)
     elif len(embeddings) != len(texts):
         raise DataError(f"embeddings have {len(embeddings)} rows for {len(texts)} items")
     seconds["embed"] = time.perf_counter() - t
