@@ -67,6 +67,10 @@ def test_scores_in_unit_interval_and_invariant_to_class_order(k, n, seed):
         # relabel classes: column perm[j] of the new matrix is column j of the old one
         s2 = Q.label_quality_scores(perm[y], p[:, inverse], method=method)
         assert np.allclose(s, s2)
+    neighbors = np.stack([rng.permutation(np.delete(np.arange(n), i))[:3] for i in range(n)])
+    s = Q.combine_scores(y, p, neighbors)
+    assert np.all((s >= 0) & (s <= 1))
+    assert np.allclose(s, Q.combine_scores(perm[y], p[:, inverse], neighbors))
 
 
 def test_noise_matrix_and_rate_are_recovered(data):
@@ -127,6 +131,47 @@ def test_neighbor_agreement_on_clusters():
     assert set(np.argsort(s)[:3]) == {3, 60, 120}
     combined = Q.label_quality_scores(y_noisy, np.full((150, 3), 1 / 3), method="combined", embeddings=x)
     assert set(np.argsort(combined)[:3]) == {3, 60, 120}
+
+
+def _clusters_with_weak_model(seed: int = 0):
+    """Four tight clusters (so neighbours know the truth), planted errors, and a model that is often wrong."""
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, K, 800)
+    x = np.eye(K)[true] * 4 + rng.normal(0, 0.5, (800, K))
+    given = true.copy()
+    flip = rng.random(800) < 0.1
+    given[flip] = (true[flip] + 1) % K
+    logits = rng.normal(0, 1.0, (800, K))
+    logits[np.arange(800), true] += 1.0
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    neighbors = Q.nearest_neighbors(Q.unit_rows(x), k=10)[0]
+    return true, given, probs, neighbors
+
+
+def test_combined_score_lets_good_neighbours_help_a_weak_model():
+    true, y, p, neighbors = _clusters_with_weak_model()
+    q = Q.neighbor_label_distribution(y, neighbors, K)
+    assert q.shape == (len(y), K) and np.allclose(q.sum(1), 1)
+    w = Q.choose_neighbor_weight(y, p, q)
+    assert 0.4 < w <= Q.MAX_NEIGHBOR_WEIGHT  # the neighbours err far less than this model: they count most
+    errors = true != y
+    auc_margin = roc_auc_score(errors, -Q.normalized_margin(y, p))
+    auc_combined = roc_auc_score(errors, -Q.combine_scores(y, p, neighbors))
+    assert auc_combined > auc_margin + 0.1
+    assert np.allclose(Q.combine_scores(y, p, neighbors, neighbor_weight=0.0), Q.normalized_margin(y, p))
+
+
+def test_combined_score_ignores_neighbours_far_weaker_than_the_model(data):
+    true, y, p = data
+    rng = np.random.default_rng(1)
+    neighbors = np.stack([rng.choice(len(y), 10, replace=False) for _ in range(len(y))])  # random "neighbours"
+    q = Q.neighbor_label_distribution(y, neighbors, K)
+    assert Q.choose_neighbor_weight(y, p, q) == 0.0
+    assert np.allclose(Q.combine_scores(y, p, neighbors), Q.normalized_margin(y, p))
+    with pytest.raises(DataError, match="neighbor_weight"):
+        Q.combine_scores(y, p, neighbors, neighbor_weight=1.5)
+    with pytest.raises(DataError, match="neighbours"):
+        Q.combine_scores(y, p, neighbors[:10])
 
 
 def test_token_and_sentence_scores():

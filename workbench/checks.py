@@ -69,13 +69,13 @@ class CheckContext:
 
     def neighbors(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Cosine k-nearest neighbours from the embeddings, computed once per scan."""
-        from workbench.quality import _unit, nearest_neighbors
+        from workbench.quality import nearest_neighbors, unit_rows
 
         if self.embeddings is None:
             raise DataError("this check needs embeddings")
         cached = self._cache.get("knn")
         if cached is None or cached[0].shape[1] < k:
-            emb = _unit(self.embeddings)
+            emb = unit_rows(self.embeddings)
             idx, sim = cached_arrays("knn", array_key(emb, k), lambda: nearest_neighbors(emb, k=k),
                                      cache_dir=self.cache_dir)
             cached = self._cache["knn"] = (idx, sim)

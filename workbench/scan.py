@@ -24,15 +24,17 @@ from workbench.quality import (
     confidence_weighted_entropy,
     confident_joint,
     find_label_issues,
-    neighbor_agreement,
+    nearest_neighbors,
     normalized_margin,
     self_confidence,
     suggest_labels,
+    unit_rows,
 )
 from workbench.report import QualityReport, build_report
 from workbench.store import LabelStore
 
-SCORE_COLUMNS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy", "neighbor_agreement")
+SCORE_COLUMNS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy", "neighbor_agreement",
+                 "combined")
 
 
 @dataclass
@@ -66,7 +68,7 @@ class ScanResult:
 
 
 def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5, seed: int = 0,
-         model: str | os.PathLike[str] | None = None, score: str = "normalized_margin",
+         model: str | os.PathLike[str] | None = None, score: str = "combined",
          filter_by: str = "prune_by_noise_rate", checks: Sequence[str] | None = None,
          embeddings: np.ndarray | None = None, cache_dir: str | os.PathLike[str] | None = None,
          precision: str = "auto", progress: bool = True, scan_id: str | None = None,
@@ -79,7 +81,8 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     mode : {"quick", "finetune"}
         How the out-of-fold probabilities are made (see :mod:`workbench.crossval`).
     score : str
-        The label-quality score pages sort by (see :func:`workbench.quality.label_quality_scores`).
+        The label-quality score pages sort by (see :func:`workbench.quality.label_quality_scores`);
+        ``combined`` (the default) lets the embedding neighbours' labels move the classifier's margin.
     filter_by : str
         Which items are flagged as label issues (see :func:`workbench.quality.find_label_issues`).
     checks : sequence of str, optional
@@ -147,14 +150,12 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
                        embeddings=embeddings, cache_dir=cache)
     # One neighbour search serves the neighbourhood score and the checks.
     knn_idx, _ = ctx.neighbors(10)
-    if labelled.all():
-        columns["neighbor_agreement"] = agreement_from_neighbors(y, knn_idx)
-    else:
-        columns["neighbor_agreement"] = neighbor_agreement(y, embeddings[lab_idx])
-    if score == "combined":
-        columns["combined"] = combine_scores(columns["normalized_margin"], columns["neighbor_agreement"])
+    if not labelled.all():  # neighbours among the labelled items only: their labels are what is compared
+        knn_idx = nearest_neighbors(unit_rows(embeddings[lab_idx]), k=10)[0]
+    columns["neighbor_agreement"] = agreement_from_neighbors(y, knn_idx)
+    columns["combined"] = combine_scores(y, p, knn_idx)
     if score not in columns:
-        raise DataError(f"unknown score {score!r}; use one of {list(columns) + ['combined']}")
+        raise DataError(f"unknown score {score!r}; use one of {list(columns)}")
     flagged = find_label_issues(y, p, filter_by=filter_by)
     best, prob = suggest_labels(p)
     seconds["scores"] = time.perf_counter() - t
