@@ -76,12 +76,53 @@ def test_metrics_panel_compares_and_opens_mistakes(store, tmp_path):
     panel = MetricsPanel(tmp_path / "runs", store, browser=browser)
     panel.run_picker.value = "b"
     panel.base_picker.value = "a"
+    panel.wait()
     assert len(panel.figures.children) == 3
     cls = labels[0]
     panel.class_picker.value = cls
     panel.open_button.click()
     wrong = set(panel.mistakes(cls))
     assert wrong and {r["item_id"] for r in browser.rows} == wrong
+
+
+def test_metrics_panel_scores_in_the_background_and_the_latest_pick_wins(store, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    import workbench.metrics
+
+    labels = store.labels
+    y = store.to_pandas()["label"].to_numpy()
+    for name in ("a", "b"):
+        make_run(tmp_path / "runs", name, y, y, labels)
+    real = workbench.metrics.evaluate_run
+    release = threading.Event()
+
+    def slow(run_dir, *args, **kwargs):
+        if run_dir.name == "a":  # the first pick is slow and finishes after the second
+            release.wait(5)
+        return real(run_dir, *args, **kwargs)
+
+    monkeypatch.setattr(workbench.metrics, "evaluate_run", slow)
+    panel = MetricsPanel(tmp_path / "runs", store)
+    panel.wait()
+    panel.run_picker.value = "a"
+    started = time.perf_counter()
+    panel.show()  # must return while "a" is still being scored
+    assert time.perf_counter() - started < 0.5 and "scoring a" in panel.message.value
+    first = panel._thread
+    panel.run_picker.value = "b"  # supersedes "a"
+    panel.wait()
+    release.set()
+    first.join()
+    assert panel.scores is not None and panel.scores.run_id == "b"
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("predictions unreadable")
+
+    monkeypatch.setattr(workbench.metrics, "evaluate_run", broken)
+    panel.show(wait=True)
+    assert "RuntimeError" in panel.message.value and "predictions unreadable" in panel.message.value
 
 
 def test_workbench_in_two_lines(tmp_path):
@@ -117,6 +158,7 @@ def test_metrics_panel_clicks_on_a_bar_and_a_confusion_cell_open_the_browser(sto
     frame.to_parquet(run / "predictions" / "test.parquet")
     browser = LabelBrowser(store, page_size=500)
     panel = MetricsPanel(tmp_path / "runs", store, browser=browser)
+    panel.wait()
     bars, heatmap = panel.figures.children[:2]
     trace = bars.data[2]  # the F1 bars
     row = list(trace.customdata).index(labels[0])

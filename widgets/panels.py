@@ -276,6 +276,9 @@ class MetricsPanel(W.VBox):
         self.message = W.HTML("")
         self.figures = W.VBox([])
         self.scores: Any = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._generation = 0
         self.refresh_button.on_click(lambda _b: self.refresh())
         self.run_picker.observe(lambda _c: self.show(), names="value")
         self.base_picker.observe(lambda _c: self.show(), names="value")
@@ -294,28 +297,63 @@ class MetricsPanel(W.VBox):
         if done and self.run_picker.value is None:
             self.run_picker.value = done[-1]
 
-    def show(self) -> None:
-        import plotly.graph_objects as go
+    def show(self, *, wait: bool = False) -> None:
+        """Score the picked run (and compare it to the baseline) in a background thread, then draw.
 
+        Scoring reads every prediction and bootstraps intervals, seconds on a large run, so it never
+        runs in the kernel's thread. A newer pick supersedes a scoring still under way.
+        ``wait=True`` blocks until the figures are drawn (tests, scripts).
+        """
+        run, base = self.run_picker.value, self.base_picker.value
+        if not run:
+            return
+        with self._lock:
+            self._generation += 1
+            generation = self._generation
+        self.message.value = html.escape(f"scoring {run}...")
+
+        def work() -> None:
+            try:
+                scores, figs, message = self._score(run, base)
+            except WorkbenchError as exc:
+                scores, figs, message = None, None, _error_box(str(exc))
+            except Exception as exc:  # a thread's exception would otherwise be lost
+                scores, figs, message = None, None, _failure_box(exc)
+            with self._lock:
+                if generation == self._generation:
+                    self._draw(scores, figs, message)
+
+        self._thread = threading.Thread(target=work, daemon=True)
+        self._thread.start()
+        if wait:
+            self.wait()
+
+    def wait(self) -> None:
+        """Block until the scoring under way (if any) has drawn."""
+        if self._thread is not None:
+            self._thread.join()
+
+    def _score(self, run: str, base: str | None) -> tuple[Any, list[Any], str]:
         from workbench import plots
         from workbench.metrics import compare_runs, evaluate_run
 
-        if not self.run_picker.value:
+        scores = evaluate_run(self.runs_dir / run)
+        figs = [plots.per_class_bars(scores.table, top=40), plots.confusion_heatmap(scores.confusion)]
+        message = ""
+        if base and base != run:
+            comp = compare_runs(self.runs_dir / base, self.runs_dir / run)
+            figs.append(plots.delta_bars(comp.table))
+            message = html.escape(f"scored against {comp.gold}. " + " ".join(comp.notes))
+        return scores, figs, message
+
+    def _draw(self, scores: Any, figs: list[Any] | None, message: str) -> None:
+        import plotly.graph_objects as go
+
+        self.message.value = message
+        if scores is None or figs is None:
             return
-        try:
-            self.scores = evaluate_run(self.runs_dir / self.run_picker.value)
-            figs = [plots.per_class_bars(self.scores.table, top=40),
-                    plots.confusion_heatmap(self.scores.confusion)]
-            if self.base_picker.value and self.base_picker.value != self.run_picker.value:
-                comp = compare_runs(self.runs_dir / self.base_picker.value, self.runs_dir / self.run_picker.value)
-                figs.append(plots.delta_bars(comp.table))
-                self.message.value = html.escape(f"scored against {comp.gold}. " + " ".join(comp.notes))
-            else:
-                self.message.value = ""
-        except WorkbenchError as exc:
-            self.message.value = _error_box(str(exc))
-            return
-        self.class_picker.options = [c for c in self.scores.table.index if not c.endswith(" avg")]
+        self.scores = scores
+        self.class_picker.options = [c for c in scores.table.index if not c.endswith(" avg")]
         widgets = [go.FigureWidget(f) for f in figs]
         # Clicking a class's bar opens its mistakes; clicking a confusion cell opens the items in it.
         for trace in widgets[0].data:
