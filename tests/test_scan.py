@@ -65,5 +65,9 @@ def test_cli_scan_prints_the_report(scanned, tmp_path, capsys):
     assert main(["scan", str(data), "--store", str(tmp_path / "s.db"), "--id-column", "id", "--no-progress",
                  "--json", str(tmp_path / "report.json")]) == 0
     out = capsys.readouterr().out
-    assert "estimated noise rate" in out and "worst labels" in out
+    assert "estimated noise rate" in out and "worst labels by combined" in out
     assert json.loads((tmp_path / "report.json").read_text())["overall"]["n_items"] == 600
+    assert main(["scan", str(tmp_path / "s.db"), "--score", "self_confidence", "--no-progress", "--top", "3"]) == 0
+    assert "worst labels by self_confidence" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["scan", str(tmp_path / "s.db"), "--score", "no_such_score"])

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
+from workbench.quality import FILTERS, SCORES
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -120,10 +121,10 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             table = load_dataset(args.data, text_column=args.text_column, label_column=args.label_column,
                                  id_column=args.id_column)
             store.import_dataset(table, on_conflict="skip")
-        result = scan(store, folds=args.folds, seed=args.seed, model=args.model, filter_by=args.filter_by,
-                      progress=not args.no_progress)
+        result = scan(store, folds=args.folds, seed=args.seed, model=args.model, score=args.score,
+                      filter_by=args.filter_by, progress=not args.no_progress)
     print(result.report)
-    print(f"\nworst labels (of {int(result.items['is_label_issue'].sum())} flagged):")
+    print(f"\nworst labels by {args.score} (of {int(result.items['is_label_issue'].sum())} flagged):")
     cols = ["item_id", "given_label", "suggested_label", "suggested_prob", "score"]
     print(result.label_issues()[cols].head(args.top).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print("\nseconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
@@ -234,9 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="encoder for the embeddings (default: the packaged all-MiniLM-L6-v2)")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--filter-by", default="prune_by_noise_rate",
-                   choices=["prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
-                            "predicted_neq_given"])
+    p.add_argument("--score", default="combined", choices=list(SCORES),
+                   help="the label-quality score flagged items are sorted by (default: combined)")
+    p.add_argument("--filter-by", default="prune_by_noise_rate", choices=list(FILTERS))
     p.add_argument("--top", type=int, default=20, help="how many flagged items to print")
     p.add_argument("--json", help="also write the report as JSON here")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
