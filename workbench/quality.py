@@ -144,8 +144,9 @@ def combine_scores(labels: Any, pred_probs: Any, neighbors: np.ndarray, *,
     """The ``combined`` score: normalized margin of the classifier's and the neighbours' probabilities mixed.
 
     ``p' = (1 - w) * pred_probs + w * q``, with ``q`` the label distribution of each item's nearest
-    neighbours, so the neighbourhood acts as a second classifier whose vote moves the margin; mixing
-    probabilities beat averaging the two scores on every synthetic row of the benchmark.
+    neighbours, so the neighbourhood acts as a second classifier whose vote moves the margin. At the same
+    weight, mixing probabilities ranked errors at least as well as averaging the two scores on every
+    synthetic row of the label-error benchmark, and better on TREC 20% and banking77.
 
     Parameters
     ----------
