@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 
 from workbench.corpus_cache import KEEP_PER_KIND, array_key, cached_arrays, cached_sparse, corpus_key
 from workbench.linear import fit_softmax, predict_softmax, standardize
-from workbench.quality import _unit, nearest_neighbors
+from workbench.quality import nearest_neighbors, unit_rows
 
 
 def _blobs(n: int = 600, k: int = 3, d: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +88,7 @@ def test_corpus_cache_reuses_recomputes_and_prunes(tmp_path) -> None:
 
 
 def test_nearest_neighbors_same_with_and_without_torch(monkeypatch) -> None:
-    x = _unit(np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32))
+    x = unit_rows(np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32))
     idx_t, sim_t = nearest_neighbors(x, k=5, chunk=64)
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
     idx_n, sim_n = nearest_neighbors(x, k=5, chunk=64)
