@@ -84,10 +84,11 @@ def row_20news() -> list[dict]:
     d = SHARED / "20news_test_errors"
     p = np.load(d / "cv_pred_probs.npy")
     y = np.load(d / "original_labels.npy").astype(np.int64)
-    truth = pd.read_parquet(d / "test.parquet")["verified_error"].to_numpy().astype(bool)
+    table = pd.read_parquet(d / "test.parquet")
+    truth = table["verified_error"].to_numpy().astype(bool)
     p = p / p.sum(1, keepdims=True)
     # The neighbour view reads our packaged-MiniLM embeddings of the same texts; the probabilities stay the paper's.
-    emb = embed_texts(pd.read_parquet(d / "test.parquet")["text"].tolist(), progress=False)
+    emb = embed_texts(table["text"].tolist(), progress=False)
     return evaluate("20news (paper's probabilities)", y, p, truth, emb)
 
 

@@ -94,10 +94,15 @@ def confidence_weighted_entropy(labels: Any, pred_probs: Any) -> np.ndarray:
 def neighbor_agreement(labels: Any, embeddings: np.ndarray, *, k: int = 10, chunk: int = 2048) -> np.ndarray:
     """Share of an item's ``k`` nearest neighbours (cosine) that carry the same given label. Shape ``(n,)``."""
     y = np.asarray(labels)
+    return agreement_from_neighbors(y, _neighbors_of(embeddings, len(y), k=k, chunk=chunk))
+
+
+def _neighbors_of(embeddings: np.ndarray, n_items: int, *, k: int, chunk: int = 2048) -> np.ndarray:
+    """``(n, k)`` row indices of each item's nearest neighbours by cosine; checks one embedding per item."""
     x = unit_rows(np.asarray(embeddings, dtype=np.float32))
-    if len(x) != len(y):
-        raise DataError(f"{len(x)} embeddings for {len(y)} labels")
-    return agreement_from_neighbors(y, nearest_neighbors(x, k=k, chunk=chunk)[0])
+    if len(x) != n_items:
+        raise DataError(f"{len(x)} embeddings for {n_items} labels")
+    return nearest_neighbors(x, k=k, chunk=chunk)[0]
 
 
 def agreement_from_neighbors(labels: Any, neighbors: np.ndarray) -> np.ndarray:
@@ -247,10 +252,7 @@ def label_quality_scores(labels: Any, pred_probs: Any, *, method: str = "normali
         return confidence_weighted_entropy(labels, pred_probs)
     y, _ = validate(labels, pred_probs)
     assert embeddings is not None
-    x = unit_rows(np.asarray(embeddings, dtype=np.float32))
-    if len(x) != len(y):
-        raise DataError(f"{len(x)} embeddings for {len(y)} labels")
-    neighbors = nearest_neighbors(x, k=k)[0]
+    neighbors = _neighbors_of(embeddings, len(y), k=k)
     if method == "neighbor_agreement":
         return agreement_from_neighbors(y, neighbors)
     return combine_scores(y, pred_probs, neighbors, neighbor_weight=neighbor_weight)
