@@ -29,6 +29,13 @@ def test_bf16_is_close_to_fp32(tiny_bert):
     assert (fp32 * bf16).sum(1).min() > 0.99
 
 
+def test_eager_attention_on_cpu_gives_the_same_vectors_as_sdpa(tiny_bert):
+    eager = E.Encoder(tiny_bert, precision="fp32", device="cpu")
+    assert eager.attention == "eager" and eager.model.config._attn_implementation == "eager"
+    sdpa = E.Encoder(tiny_bert, precision="fp32", device="cpu", attention="sdpa")
+    assert np.allclose(eager.encode(TEXTS, progress=False), sdpa.encode(TEXTS, progress=False), atol=1e-5)
+
+
 def test_cache_embeds_only_new_texts(tiny_bert, tmp_path, monkeypatch):
     first = E.embed_texts(TEXTS, model=tiny_bert, cache_dir=tmp_path, precision="fp32", device="cpu",
                           progress=False)

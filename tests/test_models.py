@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.errors import ModelNotFoundError
-from workbench.models import DEFAULT_MODEL, resolve_model
+from workbench.errors import DataError, ModelNotFoundError
+from workbench.models import DEFAULT_MODEL, choose_attention, resolve_model
 
 
 def test_default_model_is_the_packaged_minilm():
@@ -33,3 +33,11 @@ def test_default_model_loads_offline_with_transformers():
     model = transformers.AutoModel.from_pretrained(path)
     out = model(**tok(["where is my order?"], return_tensors="pt"))
     assert out.last_hidden_state.shape[-1] == 384
+
+
+def test_choose_attention_picks_per_device_and_keeps_an_explicit_choice():
+    assert choose_attention("auto", "cpu") == "eager"  # SDPA's CPU backward is the slow one
+    assert choose_attention("auto", "cuda:0") == "sdpa"
+    assert choose_attention("sdpa", "cpu") == "sdpa" and choose_attention("eager", "cuda") == "eager"
+    with pytest.raises(DataError, match="attention='flash'"):
+        choose_attention("flash", "cpu")

@@ -43,6 +43,26 @@ def test_config_round_trips_and_validates(tmp_path):
         FineTuneConfig(max_length=0)
     with pytest.raises(DataError, match="unknown FineTuneConfig field"):
         FineTuneConfig.from_dict({"epoch": 3})
+    with pytest.raises(DataError, match="dropout=1.5"):
+        FineTuneConfig(dropout=1.5)
+    with pytest.raises(DataError, match="dropout='lots'"):
+        FineTuneConfig(dropout="lots")
+    assert FineTuneConfig(dropout="0.2").dropout == 0.2  # typed into the panel's form
+    assert FineTuneConfig().effective_dropout() == 0.0
+    assert FineTuneConfig(task="token-classification").effective_dropout() is None
+    with pytest.raises(DataError, match="attention='fast'"):
+        FineTuneConfig(attention="fast")
+
+
+def test_model_settings_set_attention_and_every_dropout_rate_the_model_has(tiny_bert):
+    from workbench.train import model_settings
+
+    assert model_settings(FineTuneConfig(dropout=None, attention="sdpa"), tiny_bert, device="cpu") == {
+        "attn_implementation": "sdpa"}
+    assert model_settings(FineTuneConfig(dropout=0.2), tiny_bert, device="cpu") == {
+        "attn_implementation": "eager", "hidden_dropout_prob": 0.2, "attention_probs_dropout_prob": 0.2}
+    assert model_settings(FineTuneConfig(task="token-classification"), tiny_bert, device="cpu") == {
+        "attn_implementation": "eager"}
 
 
 def test_bucketed_batches_are_shuffled_and_cover_everything():
@@ -62,7 +82,8 @@ def test_align_word_tags_first_subtoken():
 
 def test_run_lifecycle_writes_every_file(small_store, tiny_bert, tmp_path):
     t = time.perf_counter()
-    run = launch(_config(tiny_bert), store=small_store, runs_dir=tmp_path / "runs", snapshot="before-run")
+    run = launch(_config(tiny_bert, dropout=0.05), store=small_store, runs_dir=tmp_path / "runs",
+                 snapshot="before-run")
     assert time.perf_counter() - t < 1.0  # the kernel-side call returns at once
     assert run.status()["state"] in ("queued", "running")
     status = run.wait(timeout=300)
@@ -76,6 +97,9 @@ def test_run_lifecycle_writes_every_file(small_store, tiny_bert, tmp_path):
     assert metrics["eval_accuracy"].notna().sum() == 2  # one evaluation per epoch
     env = json.loads((run.path / "environment.json").read_text())
     assert env["snapshot_hash"] == small_store.snapshot_hash() and env["libraries"]["torch"]
+    assert env["attention"] == ("sdpa" if env["device"].startswith("cuda") else "eager")
+    saved = json.loads((run.path / "model" / "config.json").read_text())
+    assert saved["hidden_dropout_prob"] == saved["attention_probs_dropout_prob"] == 0.05
     assert small_store.snapshots()["name"].tolist() == ["before-run"]
     preds = run.predictions("test")
     assert {"item_id", "label", "pred", "original_label"} <= set(preds.columns)

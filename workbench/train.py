@@ -5,11 +5,14 @@ notebook's kernel. Reads ``RUN_DIR/config.json`` and ``RUN_DIR/data.parquet`` an
 ``status.json``, ``metrics.jsonl``, checkpoints, predictions, the model (safetensors),
 ``labels.json`` and ``environment.json`` (see :mod:`workbench.runs`).
 
-Why a lean loop on accelerate rather than HF ``Trainer``: on this 2-core CPU the
-stock Trainer's length grouping (``train_sampling_strategy="group_by_length"``) did
-not learn (see BENCHMARKS.md), and its per-step overhead shows at small batch sizes.
-Here batches are bucketed by length *inside* shuffled mega-batches and the bucket
-order is shuffled again, so padding stays low while every batch is a random draw.
+Why a lean loop on accelerate rather than HF ``Trainer``: measured on this 2-core CPU
+(BENCHMARKS.md) it is as fast as Trainer's best setup given the same model settings, and
+it owns what a workbench needs: status files a kernel can poll, cancel by file or signal,
+resume from our own checkpoints, and batches bucketed by length *inside* shuffled
+mega-batches with the bucket order shuffled again, so padding stays low while every
+batch is a random draw. Most of the speed over stock Trainer comes from the defaults
+(:class:`workbench.config.FineTuneConfig`): eager attention on CPU (SDPA's CPU backward
+is slow), no dropout, frozen embeddings, and the fused AdamW.
 """
 
 from __future__ import annotations
@@ -189,13 +192,37 @@ def _mixed(precision: str) -> str:
     return {"bf16": "bf16", "fp16": "fp16"}.get(precision, "no")
 
 
-def _build_model(config: FineTuneConfig, labels: list[str], path: Any) -> Any:
+# Names architectures give their dropout rates (BERT/RoBERTa/DeBERTa, DistilBERT, XLM/others).
+_DROPOUT_NAMES = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout",
+                  "classifier_dropout")
+
+
+def model_settings(config: FineTuneConfig, path: Any, *, device: str) -> dict[str, Any]:
+    """``from_pretrained`` keyword arguments for the config's attention and dropout on ``device``.
+
+    ``attn_implementation`` from :func:`workbench.models.choose_attention`; unless the config keeps the
+    model's own dropout, every dropout rate the model's config has (names differ between architectures).
+    """
+    import transformers
+
+    from workbench.models import choose_attention
+
+    settings: dict[str, Any] = {"attn_implementation": choose_attention(config.attention, device)}
+    dropout = config.effective_dropout()
+    if dropout is not None:
+        model_config = transformers.AutoConfig.from_pretrained(str(path))
+        settings.update({name: dropout for name in _DROPOUT_NAMES if getattr(model_config, name, None) is not None})
+    return settings
+
+
+def _build_model(config: FineTuneConfig, labels: list[str], path: Any, *, device: str) -> Any:
     import transformers
 
     cls = (transformers.AutoModelForTokenClassification if config.task == "token-classification"
            else transformers.AutoModelForSequenceClassification)
     model = cls.from_pretrained(str(path), num_labels=len(labels), id2label=dict(enumerate(labels)),
-                                label2id={c: i for i, c in enumerate(labels)})
+                                label2id={c: i for i, c in enumerate(labels)},
+                                **model_settings(config, path, device=device))
     base = getattr(model, model.base_model_prefix, model)
     if config.freeze_embeddings and hasattr(base, "embeddings"):
         for p in base.embeddings.parameters():
@@ -292,7 +319,7 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
     import transformers
     from accelerate import Accelerator
 
-    from workbench.models import resolve_model
+    from workbench.models import choose_attention, resolve_model
 
     config = FineTuneConfig.from_json(run_dir / "config.json")
     frame = pd.read_parquet(run_dir / "data.parquet")
@@ -318,7 +345,8 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
     if not len(eval_rows):
         raise DataError(f"the evaluation split {config.eval_split!r} is empty; add labelled items to it or lower "
                         "validation_fraction")
-    model = _build_model(config, labels, path)
+    attention = choose_attention(config.attention, device)
+    model = _build_model(config, labels, path, device=device)
     weights = _class_weights(config, [prep.y[i] for i in train_rows], labels)
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32)
                                         if weights is not None else None, ignore_index=-100)
@@ -353,9 +381,10 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
         start_epoch, step, best, bad_evals = state["epoch"], state["step"], state["best"], state["bad_evals"]
     if main:
         set_status(run_dir, "running", pid=os.getpid(), started=time.time(), device=str(accelerator.device),
-                   precision=precision, processes=world, total_steps=total_steps, resumed_from_step=step or None)
+                   precision=precision, attention=attention, processes=world, total_steps=total_steps,
+                   resumed_from_step=step or None)
         write_json(run_dir / "environment.json",
-                   _environment(run_dir, config, precision, str(accelerator.device), world))
+                   _environment(run_dir, config, precision, str(accelerator.device), world, attention))
     metrics_file = (run_dir / "metrics.jsonl").open("a") if main else None
 
     def log(row: dict[str, Any]) -> None:
@@ -503,7 +532,8 @@ def _write_predictions(run_dir: Path, model: Any, prep: Prepared, config: FineTu
     return headline
 
 
-def _environment(run_dir: Path, config: FineTuneConfig, precision: str, device: str, world: int) -> dict[str, Any]:
+def _environment(run_dir: Path, config: FineTuneConfig, precision: str, device: str, world: int,
+                 attention: str) -> dict[str, Any]:
     import importlib.metadata as md
 
     def version(name: str) -> str | None:
@@ -517,7 +547,7 @@ def _environment(run_dir: Path, config: FineTuneConfig, precision: str, device: 
     if meta.exists():
         snapshot = json.loads(meta.read_text())
     return {"python": platform.python_version(), "platform": platform.platform(), "device": device,
-            "precision": precision, "processes": world, "seed": config.seed,
+            "precision": precision, "attention": attention, "processes": world, "seed": config.seed,
             "libraries": {n: version(n) for n in ("torch", "transformers", "accelerate", "peft", "numpy", "pandas",
                                                   "label-workbench")}, **snapshot}
 
