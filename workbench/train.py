@@ -6,8 +6,8 @@ notebook's kernel. Reads ``RUN_DIR/config.json`` and ``RUN_DIR/data.parquet`` an
 ``labels.json`` and ``environment.json`` (see :mod:`workbench.runs`).
 
 Why a lean loop on accelerate rather than HF ``Trainer``: measured on this 2-core CPU
-(BENCHMARKS.md) it is as fast as Trainer's best setup given the same model settings, and
-it owns what a workbench needs: status files a kernel can poll, cancel by file or signal,
+(BENCHMARKS.md) it is 1.06x Trainer's best setup given the same model settings, and it
+owns what a workbench needs: status files a kernel can poll, cancel by file or signal,
 resume from our own checkpoints, and batches bucketed by length *inside* shuffled
 mega-batches with the bucket order shuffled again, so padding stays low while every
 batch is a random draw. Most of the speed over stock Trainer comes from the defaults
