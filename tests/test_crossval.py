@@ -93,7 +93,21 @@ def test_finetune_mode_runs_k_fine_tunes(tiny_bert, tmp_path):
     oof = out_of_fold_probs(frame["text"].tolist(), frame["label"].tolist(), mode="finetune", folds=2,
                             model=str(tiny_bert), epochs=1, max_length=32, precision="fp32", runs_dir=tmp_path)
     assert oof.pred_probs.shape == (90, 8) and np.allclose(oof.pred_probs.sum(1), 1)
-    assert len(list(tmp_path.iterdir())) == 2
+    folds = sorted(tmp_path.iterdir())
+    assert len(folds) == 2 and oof.params["runs_dir"] == str(tmp_path)
+    for fold in folds:  # kept runs keep their model, but not the checkpoint a finished run cannot use
+        assert (fold / "model" / "model.safetensors").exists() and not (fold / "checkpoint").exists()
+
+
+def test_finetune_mode_without_runs_dir_leaves_no_scratch_behind(tiny_bert, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    frame = make_classification_sample(n_items=60, seed=4)
+    oof = out_of_fold_probs(frame["text"].tolist(), frame["label"].tolist(), mode="finetune", folds=2,
+                            model=str(tiny_bert), epochs=1, max_length=32, precision="fp32")
+    assert oof.pred_probs.shape[0] == 60 and oof.params["runs_dir"] is None
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_pooling_prefers_the_better_view():

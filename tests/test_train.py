@@ -92,6 +92,7 @@ def test_run_lifecycle_writes_every_file(small_store, tiny_bert, tmp_path):
                  "model/model.safetensors", "model/config.json", "predictions/validation.parquet",
                  "predictions/test.parquet"):
         assert (run.path / name).exists(), name
+    assert not (run.path / "checkpoint").exists()  # only an unfinished run can resume from it
     metrics = run.metrics()
     assert {"step", "epoch", "loss", "learning_rate", "samples_per_s"} <= set(metrics.columns)
     assert metrics["eval_accuracy"].notna().sum() == 2  # one evaluation per epoch

@@ -351,6 +351,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 def _finetune(texts: Sequence[str], y: np.ndarray, classes: list[str], *, folds: int, seed: int,
               runs_dir: str | os.PathLike[str] | None = None, progress: bool = True, **config: Any) -> OutOfFold:
     """k fine-tunes, each trained on k-1 folds (with its own validation split) and predicting the held-out fold."""
+    import shutil
     import tempfile
 
     import pandas as pd
@@ -376,5 +377,10 @@ def _finetune(texts: Sequence[str], y: np.ndarray, classes: list[str], *, folds:
         pred = run.predictions("test")
         rows = [int(i.split("-")[1]) for i in pred["item_id"]]
         probs[rows] = pred[[f"prob_{c}" for c in classes]].to_numpy()
+    if runs_dir is None:
+        # Scratch fold runs (a model each): only their predictions are kept. A failed fold's folder stays,
+        # since the error above points at its log.
+        shutil.rmtree(root, ignore_errors=True)
     return OutOfFold(_smooth(probs), classes, y, {"finetune": probs},
-                     {"mode": "finetune", "folds": folds, "seed": seed, "runs_dir": str(root), **config})
+                     {"mode": "finetune", "folds": folds, "seed": seed,
+                      "runs_dir": None if runs_dir is None else str(root), **config})

@@ -2,8 +2,9 @@
 
 Runs in its own process (started by :func:`workbench.launch.launch`), never in the
 notebook's kernel. Reads ``RUN_DIR/config.json`` and ``RUN_DIR/data.parquet`` and writes
-``status.json``, ``metrics.jsonl``, checkpoints, predictions, the model (safetensors),
-``labels.json`` and ``environment.json`` (see :mod:`workbench.runs`).
+``status.json``, ``metrics.jsonl``, an epoch checkpoint (removed once the run finishes),
+predictions, the model (safetensors), ``labels.json`` and ``environment.json`` (see
+:mod:`workbench.runs`).
 
 Why a lean loop on accelerate rather than HF ``Trainer``: measured on this 2-core CPU
 (BENCHMARKS.md) it is 1.06x Trainer's best setup given the same model settings, and it
@@ -22,6 +23,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import signal
 import sys
 import time
@@ -469,6 +471,9 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
         headline = _write_predictions(run_dir, unwrapped, prep, config, accelerator, pad_id)
         if metrics_file is not None:
             metrics_file.close()
+        # A finished run cannot be resumed, and its checkpoint (weights plus optimizer state) is twice the
+        # model's size: k-fold scans would otherwise leave hundreds of MB per fold behind.
+        shutil.rmtree(ckpt, ignore_errors=True)
         set_status(run_dir, "finished", finished=time.time(), steps=step, **headline)
 
 
@@ -491,8 +496,6 @@ def _save_checkpoint(folder: Path, model: Any, optimizer: Any, scheduler: Any, s
     torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
     write_json(tmp / "state.json", state)
     if folder.exists():
-        import shutil
-
         shutil.rmtree(folder)
     os.replace(tmp, folder)
 
