@@ -6,13 +6,15 @@ CoNLL-2003 (test entity F1, seqeval strict IOB2), all from ../shared/data, each 
 the CPU has it). Targets from the issue: SST-2 >= 90, TREC-6 >= 96, banking77 >= 92, emotion >= 92,
 CoNLL-2003 F1 >= 89.
 
-    python benchmarks/finetune_accuracy.py [--datasets sst2,trec,...] [--epochs-scale 1.0] [--no-write]
+    python benchmarks/finetune_accuracy.py [--datasets sst2,trec,...] [--epochs-scale 1.0] [--seed 0]
+        [--set FIELD=JSON_VALUE ...] [--no-write]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import tempfile
 import time
 from typing import Any
@@ -59,13 +61,13 @@ def load(name: str, task: str) -> pd.DataFrame:
     return load_dataset(table, id_column="row_id", split_column="split")
 
 
-def run_one(name: str, epochs_scale: float) -> dict[str, Any]:
+def run_one(name: str, epochs_scale: float, overrides: dict[str, Any]) -> dict[str, Any]:
     from workbench.config import FineTuneConfig
     from workbench.launch import launch
     from workbench.metrics import evaluate_run
 
     task, split, target, params = RECIPES[name]
-    params = {**params, "epochs": max(1.0, params["epochs"] * epochs_scale)}
+    params = {**params, "epochs": max(1.0, params["epochs"] * epochs_scale), **overrides}
     table = load(name, task)
     # No model selection happens on the evaluation split; without a validation split, the worker holds out
     # 10% of train for its per-epoch evaluation, so the test split is only read once, at the end.
@@ -81,24 +83,34 @@ def run_one(name: str, epochs_scale: float) -> dict[str, Any]:
     env = run.status()
     return {"dataset": name, "state": "finished", "split": split, "metric": metric, "target": target,
             "seconds": seconds, "train_rows": int((table["split"] == "train").sum()), "params": params,
-            "precision": env.get("precision"), "device": env.get("device"), "run": str(run.path)}
+            "precision": env.get("precision"), "case_feature": env.get("case_feature"),
+            "device": env.get("device"), "run": str(run.path)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", default=",".join(RECIPES))
     parser.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every recipe's epochs")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON_VALUE",
+                        help="override a FineTuneConfig field in every recipe, e.g. --set freeze_embeddings=false")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    overrides: dict[str, Any] = {"seed": args.seed}
+    for item in args.set:
+        field, _, value = item.partition("=")
+        overrides[field] = json.loads(value)
     rows = []
     for name in args.datasets.split(","):
-        result = run_one(name, args.epochs_scale)
+        result = run_one(name, args.epochs_scale, overrides)
         print(result, flush=True)
         rows.append(result)
     lines = [f"\n## Fine-tune accuracy, full runs ({dt.date.today()}, {machine()}, CPU)\n",
-             f"`python benchmarks/finetune_accuracy.py --datasets {args.datasets} --epochs-scale {args.epochs_scale}`. "
+             f"`python benchmarks/finetune_accuracy.py --datasets {args.datasets} --epochs-scale {args.epochs_scale}"
+             f" --seed {args.seed}{''.join(f' --set {s}' for s in args.set)}`. "
              "Packaged all-MiniLM-L6-v2, our engine (`workbench.launch`), one seed each; metric = accuracy "
-             "(CoNLL-2003: strict entity F1).\n",
+             "(CoNLL-2003: strict entity F1). Time column: precision, and whether the tagger had the word-case "
+             "channel.\n",
              "| dataset | split | train rows | epochs / lr / batch / max len | metric | target | met? | time |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -111,7 +123,7 @@ def main() -> None:
                      f"{p['learning_rate']:g} / {p['batch_size']} / {p['max_length']} | {r['metric']:.4f} | "
                      f"{r['target']:.2f} | "
                      f"{'yes' if r['metric'] >= r['target'] else '**no**'} | {r['seconds'] / 60:.1f} min "
-                     f"({r['precision']}) |")
+                     f"({r['precision']}{', case channel' if r['case_feature'] else ''}) |")
     record("\n".join(lines) + "\n", write=not args.no_write)
 
 

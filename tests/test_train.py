@@ -210,6 +210,11 @@ def test_token_classification_run(tiny_bert, tmp_path):
     preds = run.predictions("validation")
     assert all(len(a) == len(b) for a, b in zip(preds["tags"], preds["pred_tags"]))
     assert "validation_f1_micro" in status
+    # the tiny tokenizer lowercases, so the tagger gets the word-case channel (workbench.casing)
+    assert status["case_feature"] is True
+    assert json.loads((run.path / "environment.json").read_text())["case_feature"] is True
+    saved = json.loads((run.path / "model" / "config.json").read_text())
+    assert saved["type_vocab_size"] == 3 and saved["workbench_case_feature"] is True
 
 
 def test_minilm_fine_tune_beats_the_majority_baseline(tmp_path):
@@ -252,3 +257,22 @@ def test_gpu_path():
     from workbench.embed import choose_precision
 
     assert choose_precision("auto", "cuda") in ("bf16", "fp16")
+
+
+def test_tagger_batches_carry_the_word_case_types(tiny_bert):
+    import transformers
+
+    from workbench.train import Prepared
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(tiny_bert))
+    frame = pd.DataFrame({"tokens": [["Card", "NOT", "broken"], ["where"]], "label": [["B-X", "O", "O"], ["O"]],
+                          "split": ["train", "train"]})
+    prep = Prepared(frame, FineTuneConfig(task="token-classification"), tokenizer, ["O", "B-X"])
+    assert "token_type_ids" not in prep.batch([0, 1], 0)
+    prep.add_case_types()
+    batch = prep.batch([0, 1], 0)
+    types, words = batch["token_type_ids"], prep.word_ids[0]
+    assert types.shape == batch["input_ids"].shape
+    assert [int(t) for t, w in zip(types[0], words) if w is not None and (w == 0 or w == 1)] == [
+        1] * words.count(0) + [2] * words.count(1)
+    assert types[1].tolist() == [0] * types.shape[1]  # lower case, specials and padding

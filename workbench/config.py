@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from workbench.casing import CASE_FEATURES
 from workbench.errors import DataError
 from workbench.models import ATTENTIONS
 
@@ -98,6 +99,10 @@ class FineTuneConfig:
     attention : {"auto", "sdpa", "eager"}
         ``auto``: SDPA on CUDA, eager on CPU (SDPA's CPU backward is slow; see
         :func:`workbench.models.choose_attention`).
+    case_feature : {"auto", "on", "off"}
+        The word-case channel for taggers (:mod:`workbench.casing`): each sub-token's token type says
+        whether its word is lower case, Capitalised or ALL CAPS. ``auto``: on for token classification
+        with an uncased tokenizer and a model with token-type embeddings (the packaged MiniLM).
     num_workers : int
         DataLoader worker processes.
     train_split, eval_split : str
@@ -135,6 +140,7 @@ class FineTuneConfig:
     class_weights: str | dict[str, float] = "none"
     precision: str = "auto"
     attention: str = "auto"
+    case_feature: str = "auto"
     num_workers: int = 0
     train_split: str = "train"
     eval_split: str = "validation"
@@ -169,6 +175,10 @@ class FineTuneConfig:
             raise bad("precision", f"use one of {list(PRECISIONS)}")
         if self.attention not in ATTENTIONS:
             raise bad("attention", f"use one of {list(ATTENTIONS)}")
+        if self.case_feature not in CASE_FEATURES:
+            raise bad("case_feature", f"use one of {list(CASE_FEATURES)}")
+        if self.case_feature == "on" and self.task != "token-classification":
+            raise bad("case_feature", "the word-case channel is for token classification; use 'auto' or 'off'")
         if not self.epochs > 0:
             raise bad("epochs", "must be positive")
         if not 0 < self.learning_rate < 1:

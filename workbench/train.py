@@ -99,8 +99,13 @@ def bucketed_batches(lengths: Sequence[int], batch_size: int, *, seed: int, epoc
 
 
 def pad_batch(ids: Sequence[Sequence[int]], pad_id: int, labels: Sequence[Any] | None = None,
-              label_pad: int = -100) -> dict[str, np.ndarray]:
-    """Dynamic padding to the longest sequence of the batch."""
+              label_pad: int = -100, *, token_types: Sequence[Sequence[int]] | None = None) -> dict[str, np.ndarray]:
+    """Dynamic padding to the longest sequence of the batch.
+
+    Returns ``input_ids`` and ``attention_mask`` ``(batch, width)``, ``labels`` (``(batch,)`` or
+    ``(batch, width)`` padded with ``label_pad``) when given, and ``token_type_ids`` ``(batch, width)``
+    when ``token_types`` are given (the case channel, :mod:`workbench.casing`).
+    """
     width = max(len(x) for x in ids)
     input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(ids), width), dtype=np.int64)
@@ -108,6 +113,11 @@ def pad_batch(ids: Sequence[Sequence[int]], pad_id: int, labels: Sequence[Any] |
         input_ids[r, :len(x)] = x
         mask[r, :len(x)] = 1
     out = {"input_ids": input_ids, "attention_mask": mask}
+    if token_types is not None:
+        types = np.zeros((len(ids), width), dtype=np.int64)
+        for r, t in enumerate(token_types):
+            types[r, :len(t)] = t
+        out["token_type_ids"] = types
     if labels is not None:
         if len(labels) and isinstance(labels[0], (list, np.ndarray)):
             lab = np.full((len(ids), width), label_pad, dtype=np.int64)
@@ -130,13 +140,14 @@ def align_word_tags(word_ids: Sequence[int | None], tags: Sequence[int]) -> list
 
 # ---------------------------------------------------------------------- data
 class Prepared:
-    """Tokenised splits of a run's data."""
+    """Tokenised splits of a run's data (``types``: per-row token types when the case channel is on)."""
 
     def __init__(self, frame: pd.DataFrame, config: FineTuneConfig, tokenizer: Any, labels: list[str]) -> None:
         self.frame = frame
         self.labels = labels
         self.index = {c: i for i, c in enumerate(labels)}
         self.token_task = config.task == "token-classification"
+        self.types: list[list[int]] | None = None
         if self.token_task:
             enc = tokenizer([list(t) for t in frame["tokens"]], is_split_into_words=True, truncation=True,
                             max_length=config.max_length)
@@ -160,6 +171,18 @@ class Prepared:
 
     def rows(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.frame["split"].to_numpy() == split)
+
+    def add_case_types(self) -> None:
+        """Give every sub-token its word's case type (:func:`workbench.casing.word_case_types`)."""
+        from workbench.casing import word_case_types
+
+        self.types = [word_case_types(list(words), self.word_ids[i]) for i, words in enumerate(self.frame["tokens"])]
+
+    def batch(self, rows: Sequence[int] | np.ndarray, pad_id: int, *,
+              with_labels: bool = True) -> dict[str, np.ndarray]:
+        """:func:`pad_batch` for these rows: ids, mask, labels when asked, token types when the channel is on."""
+        return pad_batch([self.ids[i] for i in rows], pad_id, [self.y[i] for i in rows] if with_labels else None,
+                         token_types=None if self.types is None else [self.types[i] for i in rows])
 
 
 def prepare_splits(frame: pd.DataFrame, config: FineTuneConfig) -> pd.DataFrame:
@@ -217,8 +240,12 @@ def model_settings(config: FineTuneConfig, path: Any, *, device: str) -> dict[st
     return settings
 
 
-def _build_model(config: FineTuneConfig, labels: list[str], path: Any, *, device: str) -> Any:
+def _build_model(config: FineTuneConfig, labels: list[str], path: Any, *, device: str,
+                 tokenizer: Any) -> tuple[Any, bool]:
+    """The model to train, and whether it has the word-case channel (:mod:`workbench.casing`)."""
     import transformers
+
+    from workbench.casing import add_case_channel, use_case_feature
 
     cls = (transformers.AutoModelForTokenClassification if config.task == "token-classification"
            else transformers.AutoModelForSequenceClassification)
@@ -236,6 +263,9 @@ def _build_model(config: FineTuneConfig, labels: list[str], path: Any, *, device
         for layer in list(layers)[:config.freeze_layers]:
             for p in layer.parameters():
                 p.requires_grad = False
+    case = use_case_feature(config.case_feature, task=config.task, tokenizer=tokenizer, model=model)
+    if case:
+        add_case_channel(model)
     if config.lora is not None:
         import peft
 
@@ -243,7 +273,11 @@ def _build_model(config: FineTuneConfig, labels: list[str], path: Any, *, device
         model = peft.get_peft_model(model, peft.LoraConfig(
             task_type=task_type, r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
             target_modules=list(config.lora.target_modules)))
-    return model
+        if case:  # peft freezes everything but the adapters and the head; the case rows are new, train them
+            for name, p in model.named_parameters():
+                if "token_type_embeddings" in name:
+                    p.requires_grad = True
+    return model, case
 
 
 def _class_weights(config: FineTuneConfig, y: list[Any], labels: list[str]) -> np.ndarray | None:
@@ -271,7 +305,7 @@ def _evaluate(model: Any, prep: Prepared, rows: np.ndarray, *, accelerator: Any,
         for start in range(0, len(order), batch_size * 2):
             idx = order[start:start + batch_size * 2]
             labelled = all(prep.y[i] is not None for i in idx)
-            batch = pad_batch([prep.ids[i] for i in idx], pad_id, [prep.y[i] for i in idx] if labelled else None)
+            batch = prep.batch(idx, pad_id, with_labels=labelled)
             tensors = {k: torch.from_numpy(v).to(accelerator.device) for k, v in batch.items()}
             with accelerator.autocast():
                 out = model(**tensors)
@@ -348,7 +382,9 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
         raise DataError(f"the evaluation split {config.eval_split!r} is empty; add labelled items to it or lower "
                         "validation_fraction")
     attention = choose_attention(config.attention, device)
-    model = _build_model(config, labels, path, device=device)
+    model, case = _build_model(config, labels, path, device=device, tokenizer=tokenizer)
+    if case:
+        prep.add_case_types()
     weights = _class_weights(config, [prep.y[i] for i in train_rows], labels)
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32)
                                         if weights is not None else None, ignore_index=-100)
@@ -383,10 +419,12 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
         start_epoch, step, best, bad_evals = state["epoch"], state["step"], state["best"], state["bad_evals"]
     if main:
         set_status(run_dir, "running", pid=os.getpid(), started=time.time(), device=str(accelerator.device),
-                   precision=precision, attention=attention, processes=world, total_steps=total_steps,
+                   precision=precision, attention=attention, case_feature=case, processes=world,
+                   total_steps=total_steps,
                    resumed_from_step=step or None)
         write_json(run_dir / "environment.json",
-                   _environment(run_dir, config, precision, str(accelerator.device), world, attention))
+                   _environment(run_dir, config, precision, str(accelerator.device), world, attention) | {
+                       "case_feature": case})
     metrics_file = (run_dir / "metrics.jsonl").open("a") if main else None
 
     def log(row: dict[str, Any]) -> None:
@@ -429,7 +467,7 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
             if _cancelled or (run_dir / CANCEL_FILE).exists():
                 raise KeyboardInterrupt
             rows = train_rows[local]
-            batch = pad_batch([prep.ids[i] for i in rows], pad_id, [prep.y[i] for i in rows])
+            batch = prep.batch(rows, pad_id)
             tensors = {k: torch.from_numpy(v).to(accelerator.device, non_blocking=True) for k, v in batch.items()}
             target = tensors.pop("labels")
             with accelerator.accumulate(model), accelerator.autocast():
