@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.casing import (ALL_CAPS, CAPITALISED, CONFIG_FLAG, LOWER, add_case_channel, lowercases,
-                              use_case_feature, word_case_types, word_shape)
+from workbench.casing import (
+    ALL_CAPS,
+    CAPITALISED,
+    CONFIG_FLAG,
+    LOWER,
+    add_case_channel,
+    lowercases,
+    use_case_feature,
+    word_case_types,
+    word_shape,
+)
 from workbench.config import FineTuneConfig
 from workbench.errors import DataError
 

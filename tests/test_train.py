@@ -276,3 +276,14 @@ def test_tagger_batches_carry_the_word_case_types(tiny_bert):
     assert [int(t) for t, w in zip(types[0], words) if w is not None and (w == 0 or w == 1)] == [
         1] * words.count(0) + [2] * words.count(1)
     assert types[1].tolist() == [0] * types.shape[1]  # lower case, specials and padding
+
+
+def test_a_mean_pooled_run_predicts_the_same_after_loading(small_store, tiny_bert, tmp_path):
+    run = launch(_config(tiny_bert, epochs=1, pooling="mean"), store=small_store, runs_dir=tmp_path / "runs")
+    status = run.wait(timeout=300)
+    assert status["state"] == "finished" and status["pooling"] == "mean", run.logs()
+    preds = run.predictions("test")
+    texts = small_store.to_pandas().set_index("item_id").loc[preds["item_id"], "text"].tolist()
+    again = load_run(run.path).predict(texts, progress=False)
+    columns = [c for c in preds.columns if c.startswith("prob_")]
+    assert np.allclose(again[columns].to_numpy(), preds[columns].to_numpy(), atol=1e-4)

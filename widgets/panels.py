@@ -172,7 +172,8 @@ class FineTunePanel(W.VBox):
             value = widget.value
             if isinstance(widget, W.Text):
                 value = value or None
-                if name in ("task", "precision", "attention", "case_feature", "dropout", "train_split", "eval_split"):
+                if name in ("task", "precision", "attention", "case_feature", "pooling", "dropout", "train_split",
+                            "eval_split"):
                     value = value or getattr(FineTuneConfig(), name)
             values[name] = value
         values["task"] = self.store.task or values["task"]

@@ -11,6 +11,7 @@ from typing import Any
 from workbench.casing import CASE_FEATURES
 from workbench.errors import DataError
 from workbench.models import ATTENTIONS
+from workbench.pooling import POOLINGS
 
 TASKS = ("text-classification", "token-classification")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -103,6 +104,10 @@ class FineTuneConfig:
         The word-case channel for taggers (:mod:`workbench.casing`): each sub-token's token type says
         whether its word is lower case, Capitalised or ALL CAPS. ``auto``: on for token classification
         with an uncased tokenizer and a model with token-type embeddings (the packaged MiniLM).
+    pooling : {"auto", "mean", "cls"}
+        What a text classifier reads (:mod:`workbench.pooling`): ``mean``, the masked mean of the last
+        hidden states; ``cls``, the model's own ``[CLS]`` pooler. ``auto``: ``mean`` for models trained
+        with mean pooling (a sentence-transformers folder saying so, like the packaged MiniLM).
     num_workers : int
         DataLoader worker processes.
     train_split, eval_split : str
@@ -141,6 +146,7 @@ class FineTuneConfig:
     precision: str = "auto"
     attention: str = "auto"
     case_feature: str = "auto"
+    pooling: str = "auto"
     num_workers: int = 0
     train_split: str = "train"
     eval_split: str = "validation"
@@ -177,6 +183,8 @@ class FineTuneConfig:
             raise bad("attention", f"use one of {list(ATTENTIONS)}")
         if self.case_feature not in CASE_FEATURES:
             raise bad("case_feature", f"use one of {list(CASE_FEATURES)}")
+        if self.pooling not in POOLINGS:
+            raise bad("pooling", f"use one of {list(POOLINGS)}")
         if self.case_feature == "on" and self.task != "token-classification":
             raise bad("case_feature", "the word-case channel is for token classification; use 'auto' or 'off'")
         if not self.epochs > 0:

@@ -27,6 +27,7 @@ import pandas as pd
 from workbench.config import FineTuneConfig
 from workbench.errors import DataError, WorkbenchError, require
 from workbench.models import choose_attention
+from workbench.pooling import apply_pooling
 from workbench.runs import RunView, list_runs
 from workbench.store import LabelStore
 from workbench.train import CANCEL_FILE, set_status, write_json
@@ -260,8 +261,9 @@ class TrainedModel:
         self.config = FineTuneConfig.from_json(run_dir / "config.json")
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir))  # type: ignore[attr-defined]
         # predictions run on the CPU, where eager attention is the faster one (workbench.models.choose_attention)
-        self.model = transformers.AutoModelForSequenceClassification.from_pretrained(  # type: ignore[attr-defined]
-            str(model_dir), attn_implementation=choose_attention(self.config.attention, "cpu")).eval()
+        model = transformers.AutoModelForSequenceClassification.from_pretrained(  # type: ignore[attr-defined]
+            str(model_dir), attn_implementation=choose_attention(self.config.attention, "cpu"))
+        self.model = apply_pooling(model).eval()  # the mean pooler, when the run trained with it
 
     def predict(self, texts: Sequence[str] | pd.DataFrame | LabelStore, *, batch_size: int = 64,
                 progress: bool = True) -> pd.DataFrame:

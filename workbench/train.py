@@ -241,11 +241,13 @@ def model_settings(config: FineTuneConfig, path: Any, *, device: str) -> dict[st
 
 
 def _build_model(config: FineTuneConfig, labels: list[str], path: Any, *, device: str,
-                 tokenizer: Any) -> tuple[Any, bool]:
-    """The model to train, and whether it has the word-case channel (:mod:`workbench.casing`)."""
+                 tokenizer: Any) -> tuple[Any, bool, str]:
+    """The model to train, whether it has the word-case channel (:mod:`workbench.casing`), and its pooling
+    (:mod:`workbench.pooling`)."""
     import transformers
 
     from workbench.casing import add_case_channel, use_case_feature
+    from workbench.pooling import apply_pooling, choose_pooling
 
     cls = (transformers.AutoModelForTokenClassification if config.task == "token-classification"
            else transformers.AutoModelForSequenceClassification)
@@ -266,6 +268,8 @@ def _build_model(config: FineTuneConfig, labels: list[str], path: Any, *, device
     case = use_case_feature(config.case_feature, task=config.task, tokenizer=tokenizer, model=model)
     if case:
         add_case_channel(model)
+    pooling = choose_pooling(config.pooling, task=config.task, model_dir=path)
+    apply_pooling(model, pooling)
     if config.lora is not None:
         import peft
 
@@ -277,7 +281,7 @@ def _build_model(config: FineTuneConfig, labels: list[str], path: Any, *, device
             for name, p in model.named_parameters():
                 if "token_type_embeddings" in name:
                     p.requires_grad = True
-    return model, case
+    return model, case, pooling
 
 
 def _class_weights(config: FineTuneConfig, y: list[Any], labels: list[str]) -> np.ndarray | None:
@@ -382,7 +386,7 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
         raise DataError(f"the evaluation split {config.eval_split!r} is empty; add labelled items to it or lower "
                         "validation_fraction")
     attention = choose_attention(config.attention, device)
-    model, case = _build_model(config, labels, path, device=device, tokenizer=tokenizer)
+    model, case, pooling = _build_model(config, labels, path, device=device, tokenizer=tokenizer)
     if case:
         prep.add_case_types()
     weights = _class_weights(config, [prep.y[i] for i in train_rows], labels)
@@ -419,12 +423,13 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
         start_epoch, step, best, bad_evals = state["epoch"], state["step"], state["best"], state["bad_evals"]
     if main:
         set_status(run_dir, "running", pid=os.getpid(), started=time.time(), device=str(accelerator.device),
-                   precision=precision, attention=attention, case_feature=case, processes=world,
+                   precision=precision, attention=attention, case_feature=case, pooling=pooling,
+                   processes=world,
                    total_steps=total_steps,
                    resumed_from_step=step or None)
         write_json(run_dir / "environment.json",
                    _environment(run_dir, config, precision, str(accelerator.device), world, attention) | {
-                       "case_feature": case})
+                       "case_feature": case, "pooling": pooling})
     metrics_file = (run_dir / "metrics.jsonl").open("a") if main else None
 
     def log(row: dict[str, Any]) -> None:
