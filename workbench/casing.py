@@ -62,29 +62,24 @@ def _type_embeddings(model: Any) -> Any:
 
 
 def use_case_feature(setting: str, *, task: str, tokenizer: Any, model: Any) -> bool:
-    """Resolve ``case_feature`` for a run: ``auto`` is on for a tagger whose tokenizer lowercases and whose
-    model has token-type embeddings.
+    """Resolve a validated ``case_feature`` (:class:`~workbench.config.FineTuneConfig` checks the value and
+    that ``on`` is for token classification): ``auto`` is on for a tagger whose tokenizer lowercases and
+    whose model has token-type embeddings.
 
     Raises
     ------
     DataError
-        ``on`` for text classification, or for a model without token-type embeddings.
+        ``on`` for a model without token-type embeddings.
     """
-    if setting not in CASE_FEATURES:
-        raise DataError(f"FineTuneConfig.case_feature={setting!r}: use one of {list(CASE_FEATURES)}")
-    if setting == "off":
+    if setting == "off" or task != "token-classification":
         return False
-    tagger = task == "token-classification"
     has_types = _type_embeddings(model) is not None
     if setting == "on":
-        if not tagger:
-            raise DataError("FineTuneConfig.case_feature='on' applies to token classification only; "
-                            "use 'auto' or 'off' for text classification")
         if not has_types:
             raise DataError(f"FineTuneConfig.case_feature='on' needs a model with token-type embeddings "
                             f"(BERT-like); {type(model).__name__} has none: use 'auto' or 'off'")
         return True
-    return tagger and has_types and lowercases(tokenizer)
+    return has_types and lowercases(tokenizer)
 
 
 def add_case_channel(model: Any) -> None:

@@ -38,10 +38,9 @@ def sentence_transformers_pooling(model_dir: str | Path) -> str | None:
 
 
 def choose_pooling(setting: str, *, task: str, model_dir: str | Path | None) -> str:
-    """Resolve ``pooling``: ``auto`` is ``mean`` for a text classifier on a model trained with mean pooling
-    (a sentence-transformers folder saying so), else ``cls`` (the model's own pooler)."""
-    if setting not in POOLINGS:
-        raise DataError(f"FineTuneConfig.pooling={setting!r}: use one of {list(POOLINGS)}")
+    """Resolve a validated ``pooling`` (:class:`~workbench.config.FineTuneConfig` checks the value): ``auto``
+    is ``mean`` for a text classifier on a model trained with mean pooling (a sentence-transformers folder
+    saying so), else ``cls`` (the model's own pooler)."""
     if task != "text-classification":
         return "cls"  # taggers read every token; there is nothing to pool
     if setting != "auto":

@@ -422,14 +422,12 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
         scheduler.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
         start_epoch, step, best, bad_evals = state["epoch"], state["step"], state["best"], state["bad_evals"]
     if main:
+        # What "auto" resolved to, recorded in both files.
+        resolved = {"precision": precision, "attention": attention, "case_feature": case, "pooling": pooling}
         set_status(run_dir, "running", pid=os.getpid(), started=time.time(), device=str(accelerator.device),
-                   precision=precision, attention=attention, case_feature=case, pooling=pooling,
-                   processes=world,
-                   total_steps=total_steps,
-                   resumed_from_step=step or None)
+                   processes=world, total_steps=total_steps, resumed_from_step=step or None, **resolved)
         write_json(run_dir / "environment.json",
-                   _environment(run_dir, config, precision, str(accelerator.device), world, attention) | {
-                       "case_feature": case, "pooling": pooling})
+                   _environment(run_dir, config, str(accelerator.device), world, resolved))
     metrics_file = (run_dir / "metrics.jsonl").open("a") if main else None
 
     def log(row: dict[str, Any]) -> None:
@@ -578,8 +576,8 @@ def _write_predictions(run_dir: Path, model: Any, prep: Prepared, config: FineTu
     return headline
 
 
-def _environment(run_dir: Path, config: FineTuneConfig, precision: str, device: str, world: int,
-                 attention: str) -> dict[str, Any]:
+def _environment(run_dir: Path, config: FineTuneConfig, device: str, world: int,
+                 resolved: dict[str, Any]) -> dict[str, Any]:
     import importlib.metadata as md
 
     def version(name: str) -> str | None:
@@ -593,7 +591,7 @@ def _environment(run_dir: Path, config: FineTuneConfig, precision: str, device: 
     if meta.exists():
         snapshot = json.loads(meta.read_text())
     return {"python": platform.python_version(), "platform": platform.platform(), "device": device,
-            "precision": precision, "attention": attention, "processes": world, "seed": config.seed,
+            **resolved, "processes": world, "seed": config.seed,
             "libraries": {n: version(n) for n in ("torch", "transformers", "accelerate", "peft", "numpy", "pandas",
                                                   "label-workbench")}, **snapshot}
 
