@@ -11,8 +11,19 @@ SHARED = Path(os.environ.get("WORKBENCH_SHARED_DATA", ROOT.parent / "shared" / "
 
 
 def machine() -> str:
-    """A one-line description of this machine for BENCHMARKS.md."""
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    """A one-line description of this machine for BENCHMARKS.md, naming the GPU when one is visible."""
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {accelerator()}"
+
+
+def accelerator() -> str:
+    """``"GPU <name>, torch <version>"`` when torch sees a CUDA GPU, else ``"CPU only (GPU not measured)"``."""
+    try:
+        import torch
+    except ImportError:
+        return "CPU only (GPU not measured)"
+    if not torch.cuda.is_available():
+        return f"CPU only (GPU not measured), torch {torch.__version__}"
+    return f"GPU {torch.cuda.get_device_name(0)}, torch {torch.__version__}"
 
 
 def record(text: str, *, write: bool = True) -> None:

@@ -105,7 +105,7 @@ def main() -> None:
         result = run_one(name, args.epochs_scale, overrides)
         print(result, flush=True)
         rows.append(result)
-    lines = [f"\n## Fine-tune accuracy, full runs ({dt.date.today()}, {machine()}, CPU)\n",
+    lines = [f"\n## Fine-tune accuracy, full runs ({dt.date.today()}, {machine()})\n",
              f"`python benchmarks/finetune_accuracy.py --datasets {args.datasets} --epochs-scale {args.epochs_scale}"
              f" --seed {args.seed}{''.join(f' --set {s}' for s in args.set)}`. "
              "Packaged all-MiniLM-L6-v2, our engine (`workbench.launch`), one seed each; metric = accuracy "

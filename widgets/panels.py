@@ -150,7 +150,8 @@ class FineTunePanel(W.VBox):
 
     @staticmethod
     def _device_line() -> str:
-        from workbench.embed import choose_precision, default_device
+        from workbench.devices import default_device
+        from workbench.embed import choose_precision
 
         device = default_device()
         return f"device: {device}, precision for 'auto': {choose_precision('auto', device)}"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.casing import CASE_FEATURES
+from workbench.devices import DEVICES
 from workbench.errors import DataError
 from workbench.models import ATTENTIONS
 from workbench.pooling import POOLINGS
@@ -97,6 +98,9 @@ class FineTuneConfig:
     class_weights : "none", "balanced", or a dict class -> weight
     precision : {"auto", "fp32", "bf16", "fp16"}
         ``auto``: bf16 on GPUs that support it, else fp16 on CUDA; bf16 on CPUs with AVX-512 bf16; else fp32.
+    device : {"auto", "cpu", "cuda"}
+        Where the worker trains. ``auto``: the GPU when torch sees one, else the CPU; ``cpu`` keeps a GPU
+        free (or runs DDP over CPU processes); ``cuda`` fails the run with a message when no GPU is visible.
     attention : {"auto", "sdpa", "eager"}
         ``auto``: SDPA on CUDA, eager on CPU (SDPA's CPU backward is slow; see
         :func:`workbench.models.choose_attention`).
@@ -122,7 +126,8 @@ class FineTuneConfig:
     labels : list of str, optional
         The label (tag) set in model order; taken from the data when not given.
     num_processes : int
-        >1 runs the worker under ``accelerate launch`` (DDP).
+        >1 runs DDP: one process per GPU under ``accelerate launch`` (at most the visible GPU count), or
+        ``torchrun`` over CPU processes when ``device`` resolves to the CPU.
     """
 
     model: str | None = None
@@ -144,6 +149,7 @@ class FineTuneConfig:
     augment: AugmentConfig | None = None
     class_weights: str | dict[str, float] = "none"
     precision: str = "auto"
+    device: str = "auto"
     attention: str = "auto"
     case_feature: str = "auto"
     pooling: str = "auto"
@@ -179,6 +185,8 @@ class FineTuneConfig:
             raise bad("task", f"use one of {list(TASKS)}")
         if self.precision not in PRECISIONS:
             raise bad("precision", f"use one of {list(PRECISIONS)}")
+        if self.device not in DEVICES:
+            raise bad("device", f"use one of {list(DEVICES)}")
         if self.attention not in ATTENTIONS:
             raise bad("attention", f"use one of {list(ATTENTIONS)}")
         if self.case_feature not in CASE_FEATURES:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.devices import configure_cuda, default_device, to_device
 from workbench.errors import DataError, require
 from workbench.models import DEFAULT_MODEL, choose_attention, resolve_model
 from workbench.normalize import content_hash
@@ -47,11 +48,6 @@ def choose_precision(precision: str, device: str) -> str:
         torch = require("torch", extra="train", purpose="embedding texts")
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"  # type: ignore[attr-defined]
     return "bf16" if cpu_has_bf16() else "fp32"
-
-
-def default_device() -> str:
-    torch = require("torch", extra="train", purpose="embedding texts")
-    return "cuda" if torch.cuda.is_available() else "cpu"  # type: ignore[attr-defined]
 
 
 class EmbeddingCache:
@@ -102,6 +98,8 @@ class Encoder:
         self.path = resolve_model(model)
         self.model_key = DEFAULT_MODEL if model is None else str(model)
         self.device = device or default_device()
+        if self.device.startswith("cuda"):
+            configure_cuda()
         self.precision = choose_precision(precision, self.device)
         self.max_length = int(max_length)
         if self.max_length <= 0:
@@ -143,8 +141,8 @@ class Encoder:
                 for row, i in enumerate(idx):
                     batch[row, :len(ids[i])] = ids[i]
                     mask[row, :len(ids[i])] = 1
-                input_ids = torch.from_numpy(batch).to(self.device, non_blocking=True)
-                attn = torch.from_numpy(mask).to(self.device, non_blocking=True)
+                tensors = to_device({"input_ids": batch, "attention_mask": mask}, self.device)
+                input_ids, attn = tensors["input_ids"], tensors["attention_mask"]
                 hidden = self.model(input_ids=input_ids, attention_mask=attn).last_hidden_state.float()
                 m = attn.unsqueeze(-1).float()
                 pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)

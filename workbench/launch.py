@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.config import FineTuneConfig
+from workbench.devices import configure_cuda, default_device, resolve_device, to_device
 from workbench.errors import DataError, WorkbenchError, require
 from workbench.models import choose_attention
 from workbench.pooling import apply_pooling
@@ -101,6 +102,7 @@ def launch(config: FineTuneConfig | None = None, *, store: LabelStore | None = N
     from workbench.models import resolve_model
 
     resolve_model(config.model)  # an unknown model fails here, in the kernel, with a clear message
+    _processes_device(config.num_processes, config.device)  # likewise a device or process count that cannot run
     if store is not None and snapshot:
         store.snapshot(snapshot, note="training run")
     root = Path(runs_dir)
@@ -119,6 +121,18 @@ def launch(config: FineTuneConfig | None = None, *, store: LabelStore | None = N
     run = Run(run_dir, python=python)
     run._start(resume=False)
     return run
+
+
+def _processes_device(n: int, device: str) -> str:
+    """The device ``n`` worker processes run on; refuses more GPU processes than visible GPUs."""
+    resolved = resolve_device(device)
+    if n > 1 and resolved == "cuda":
+        torch = require("torch", extra="train", purpose="multi-process training")
+        gpus = torch.cuda.device_count()  # type: ignore[attr-defined]
+        if n > gpus:
+            raise DataError(f"num_processes={n} but {gpus} CUDA GPU(s) are visible: one process per GPU. "
+                            "Use num_processes <= the GPU count, or device='cpu' for DDP over CPU processes")
+    return resolved
 
 
 def _free_port() -> int:
@@ -152,8 +166,7 @@ class Run(RunView):
         n = int(config.get("num_processes", 1))
         tail = [str(self.path)] + (["--resume"] if resume else [])
         if n > 1:
-            torch = require("torch", extra="train", purpose="multi-process training")
-            if torch.cuda.is_available():  # type: ignore[attr-defined]
+            if _processes_device(n, config.get("device", "auto")) == "cuda":
                 return [self.python, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(n),
                         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m",
                         "workbench.train", *tail]
@@ -167,6 +180,11 @@ class Run(RunView):
         (self.path / CANCEL_FILE).unlink(missing_ok=True)
         log = (self.path / "logs.txt").open("ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
+        if self.config().get("device") == "cpu":
+            # A CPU run never touches a GPU. For CPU DDP this is needed, not tidy: accelerate's barrier passes
+            # device_ids=[rank], and on a one-GPU machine rank 1's gloo barrier then asks for a second GPU and
+            # dies (seen on an H100 machine with torchrun over 2 CPU processes).
+            env["CUDA_VISIBLE_DEVICES"] = ""
         # Own session: Ctrl-C or a kernel interrupt in the notebook does not reach the worker.
         self._proc = subprocess.Popen(self._command(resume), stdout=log, stderr=subprocess.STDOUT, env=env,
                                       cwd=str(self.path), start_new_session=True)
@@ -250,7 +268,7 @@ class Run(RunView):
 class TrainedModel:
     """A finished run's model, loaded for batch prediction (text classification)."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, *, device: str | None = None) -> None:
         transformers = require("transformers", extra="train", purpose="predicting with a trained run")
         self.torch: Any = require("torch", extra="train", purpose="predicting with a trained run")
         model_dir = run_dir / "model"
@@ -260,10 +278,13 @@ class TrainedModel:
         self.labels = json.loads((run_dir / "labels.json").read_text())
         self.config = FineTuneConfig.from_json(run_dir / "config.json")
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir))  # type: ignore[attr-defined]
-        # predictions run on the CPU, where eager attention is the faster one (workbench.models.choose_attention)
+        # fp32 on the GPU when one is visible, else the CPU (eager attention there, see choose_attention)
+        self.device = device or default_device()
+        if self.device.startswith("cuda"):
+            configure_cuda()
         model = transformers.AutoModelForSequenceClassification.from_pretrained(  # type: ignore[attr-defined]
-            str(model_dir), attn_implementation=choose_attention(self.config.attention, "cpu"))
-        self.model = apply_pooling(model).eval()  # the mean pooler, when the run trained with it
+            str(model_dir), attn_implementation=choose_attention(self.config.attention, self.device))
+        self.model = apply_pooling(model).to(self.device).eval()  # the mean pooler, when the run trained with it
 
     def predict(self, texts: Sequence[str] | pd.DataFrame | LabelStore, *, batch_size: int = 64,
                 progress: bool = True) -> pd.DataFrame:
@@ -286,8 +307,8 @@ class TrainedModel:
             for start in tqdm(range(0, len(order), batch_size), disable=not progress, desc="predicting"):
                 idx = order[start:start + batch_size]
                 batch = pad_batch([enc[i] for i in idx], self.tokenizer.pad_token_id or 0)
-                out = self.model(**{k: torch.from_numpy(v) for k, v in batch.items()})
-                probs[idx] = torch.softmax(out.logits.float(), -1).numpy()
+                out = self.model(**to_device(batch, self.device))
+                probs[idx] = torch.softmax(out.logits.float(), -1).cpu().numpy()
         frame = pd.DataFrame({"pred": [self.labels[k] for k in probs.argmax(1)]})
         if ids is not None:
             frame.insert(0, "item_id", ids)
@@ -296,6 +317,6 @@ class TrainedModel:
         return frame
 
 
-def load_run(run_dir: str | os.PathLike[str]) -> TrainedModel:
-    """Load a finished run's model for :meth:`TrainedModel.predict`."""
-    return TrainedModel(Path(run_dir))
+def load_run(run_dir: str | os.PathLike[str], *, device: str | None = None) -> TrainedModel:
+    """Load a finished run's model for :meth:`TrainedModel.predict` (on ``device``, default: the GPU if visible)."""
+    return TrainedModel(Path(run_dir), device=device)

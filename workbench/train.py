@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.config import FineTuneConfig
+from workbench.devices import configure_cuda, resolve_device, to_device
 from workbench.errors import DataError, WorkbenchError
 
 CANCEL_FILE = "cancel.request"
@@ -310,7 +311,7 @@ def _evaluate(model: Any, prep: Prepared, rows: np.ndarray, *, accelerator: Any,
             idx = order[start:start + batch_size * 2]
             labelled = all(prep.y[i] is not None for i in idx)
             batch = prep.batch(idx, pad_id, with_labels=labelled)
-            tensors = {k: torch.from_numpy(v).to(accelerator.device) for k, v in batch.items()}
+            tensors = to_device(batch, accelerator.device)
             with accelerator.autocast():
                 out = model(**tensors)
             if labelled and out.loss is not None:
@@ -370,8 +371,10 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
         # After the validation hold-out, so augmented copies only ever join the training split.
         frame = augment_frame(frame, config.augment, split=config.train_split, task=config.task, seed=config.seed)
     labels = list(config.labels or json.loads((run_dir / "labels.json").read_text()))
-    cpu_only = not torch.cuda.is_available()
-    device = "cpu" if cpu_only else "cuda"
+    device = resolve_device(config.device)
+    cpu_only = device == "cpu"
+    if not cpu_only:
+        configure_cuda()
     precision = _precision(config, device)
     accelerator = Accelerator(mixed_precision=_mixed(precision), cpu=cpu_only,
                               gradient_accumulation_steps=config.grad_accum)
@@ -471,7 +474,7 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
                 raise KeyboardInterrupt
             rows = train_rows[local]
             batch = prep.batch(rows, pad_id)
-            tensors = {k: torch.from_numpy(v).to(accelerator.device, non_blocking=True) for k, v in batch.items()}
+            tensors = to_device(batch, accelerator.device)
             target = tensors.pop("labels")
             with accelerator.accumulate(model), accelerator.autocast():
                 logits = model(**tensors).logits
