@@ -82,7 +82,7 @@ def test_confusion_cells_hold_every_item_once():
     assert sorted(i for cell in conf.cells.values() for i in cell) == sorted(ids)
     for (a, b), cell in conf.cells.items():
         assert conf.counts.loc[a, b] == len(cell)
-    assert np.allclose(conf.normalized.sum(1), 1)
+    assert np.allclose(conf.normalized.sum(axis=1), 1)
     top = conf.top_confused(3)
     assert len(top) == 3 and (top["true"] != top["predicted"]).all()
     assert top["count"].is_monotonic_decreasing
