@@ -53,7 +53,7 @@ def trainer_run(train: pd.DataFrame, dev: pd.DataFrame, *, padding: str, bf16: b
     ours = FineTuneConfig()
     settings = model_settings(ours, path, device="cuda" if torch.cuda.is_available() else "cpu") if like_ours else {}
     model = transformers.AutoModelForSequenceClassification.from_pretrained(path, num_labels=len(labels), **settings)
-    if like_ours and ours.freeze_embeddings:
+    if like_ours and ours.effective_freeze_embeddings():
         for p in model.bert.embeddings.parameters():
             p.requires_grad = False
 

@@ -53,6 +53,10 @@ def test_fine_tune_panel_form_launch_and_run_list(store, tiny_bert, tmp_path):
     assert panel.progress.value == panel.progress.max
     assert len(panel.curves.data[0].x) > 0
     assert "finished" in panel.runs.value
+    panel.inputs["device"].value, panel.inputs["pooling"].value = "", ""  # emptied boxes mean the defaults
+    assert (panel.config().device, panel.config().pooling) == ("auto", "auto")
+    panel.inputs["device"].value = "cpu"
+    assert panel.config().device == "cpu"
     panel.inputs["max_length"].value = 0
     panel.launch()
     assert "max_length=0" in panel.state.value

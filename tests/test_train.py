@@ -256,6 +256,25 @@ def test_two_process_ddp_on_cpu_matches_one_process(small_store, tiny_bert, tmp_
     assert abs(a - b) < 0.15, (a, b)
 
 
+@pytest.mark.parametrize("task, setting, frozen", [("text-classification", "auto", True),
+                                                   ("token-classification", "auto", False),
+                                                   ("token-classification", "true", True),
+                                                   ("text-classification", False, False)])
+def test_embeddings_are_frozen_per_task_under_auto(tiny_bert, task, setting, frozen):
+    import transformers
+
+    from workbench.train import _build_model
+
+    config = FineTuneConfig(model=str(tiny_bert), task=task, freeze_embeddings=setting)
+    assert config.effective_freeze_embeddings() is frozen
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(tiny_bert))
+    model, _case, _pooling = _build_model(config, ["O", "B-X"], str(tiny_bert), device="cpu", tokenizer=tokenizer)
+    words = getattr(model, model.base_model_prefix).embeddings.word_embeddings.weight
+    assert words.requires_grad is not frozen
+    with pytest.raises(DataError, match="freeze_embeddings='maybe'"):
+        FineTuneConfig(freeze_embeddings="maybe")
+
+
 def test_the_device_setting_is_checked_and_resolved(monkeypatch):
     from workbench import devices
 

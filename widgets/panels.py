@@ -169,13 +169,11 @@ class FineTunePanel(W.VBox):
     def config(self) -> FineTuneConfig:
         """The form's values as a FineTuneConfig (raises a WorkbenchError naming a bad field)."""
         values: dict[str, Any] = {}
+        defaults = FineTuneConfig()
         for name, widget in self.inputs.items():
             value = widget.value
-            if isinstance(widget, W.Text):
-                value = value or None
-                if name in ("task", "precision", "attention", "case_feature", "pooling", "dropout", "train_split",
-                            "eval_split"):
-                    value = value or getattr(FineTuneConfig(), name)
+            if isinstance(widget, W.Text):  # an emptied box means the field's default ("auto", or None)
+                value = value or getattr(defaults, name)
             values[name] = value
         values["task"] = self.store.task or values["task"]
         return FineTuneConfig.from_dict(values)

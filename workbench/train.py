@@ -256,7 +256,7 @@ def _build_model(config: FineTuneConfig, labels: list[str], path: Any, *, device
                                 label2id={c: i for i, c in enumerate(labels)},
                                 **model_settings(config, path, device=device))
     base = getattr(model, model.base_model_prefix, model)
-    if config.freeze_embeddings and hasattr(base, "embeddings"):
+    if config.effective_freeze_embeddings() and hasattr(base, "embeddings"):
         for p in base.embeddings.parameters():
             p.requires_grad = False
     if config.freeze_layers:
@@ -426,7 +426,8 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
         start_epoch, step, best, bad_evals = state["epoch"], state["step"], state["best"], state["bad_evals"]
     if main:
         # What "auto" resolved to, recorded in both files.
-        resolved = {"precision": precision, "attention": attention, "case_feature": case, "pooling": pooling}
+        resolved = {"precision": precision, "attention": attention, "case_feature": case, "pooling": pooling,
+                    "freeze_embeddings": config.effective_freeze_embeddings()}
         set_status(run_dir, "running", pid=os.getpid(), started=time.time(), device=str(accelerator.device),
                    processes=world, total_steps=total_steps, resumed_from_step=step or None, **resolved)
         write_json(run_dir / "environment.json",
