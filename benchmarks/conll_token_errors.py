@@ -81,7 +81,7 @@ def main() -> None:
     sentence = Q.sentence_scores(Q.token_scores(given, probs), method="softmin")
     sent_truth = np.array([bool(x) for x in test["conllpp_changed"]])
     text = (f"\n## CoNLL-2003: tagger from our engine, classic tables, token errors vs CoNLL++ "
-            f"({dt.date.today().isoformat()})\n\nMachine: {machine()}, CPU. Command: `python "
+            f"({dt.date.today().isoformat()})\n\nMachine: {machine()}. Command: `python "
             f"benchmarks/conll_token_errors.py --train-sentences {args.train_sentences} --epochs {args.epochs}`. "
             f"MiniLM tagger trained on the first {args.train_sentences} train sentences, {args.epochs} epoch(s), "
             f"{seconds:.0f} s in all. Test entity F1 (strict) {entity_table.loc['micro avg', 'f1']:.3f}: a short "
