@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import shutil
 import sys
 import tempfile
 import time
@@ -79,6 +80,7 @@ def trainer_run(train: pd.DataFrame, dev: pd.DataFrame, *, padding: str, bf16: b
     # shuffled too, so predictions come back permuted (this is why that row looked like chance before).
     out = trainer.predict(encode(dev))
     acc = float((out.predictions.argmax(1) == out.label_ids).mean())
+    shutil.rmtree(args["output_dir"], ignore_errors=True)
     return {"samples_per_s": len(train) / seconds, "seconds": seconds, "dev_accuracy": acc}
 
 
@@ -98,6 +100,7 @@ def ours_run(train: pd.DataFrame, dev: pd.DataFrame, *, precision: str, seed: in
     logged = metrics.dropna(subset=["samples_per_s"])
     train_only_s = float((5 * 16 / logged["samples_per_s"]).sum())
     samples = 5 * 16 * len(logged)
+    shutil.rmtree(run.path.parent, ignore_errors=True)  # 15 runs would leave GBs of models in the temp folder
     return {"samples_per_s": samples / train_only_s, "seconds": train_only_s, "run_s": train_s,
             "wall_s": time.perf_counter() - t, "dev_accuracy": float(status["validation_accuracy"])}
 
