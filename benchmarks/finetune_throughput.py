@@ -33,7 +33,8 @@ from _common import SHARED, machine, record  # noqa: E402
 
 from workbench import load_dataset  # noqa: E402
 from workbench.config import FineTuneConfig  # noqa: E402
-from workbench.embed import cpu_has_bf16  # noqa: E402
+from workbench.devices import default_device  # noqa: E402
+from workbench.embed import choose_precision  # noqa: E402
 from workbench.launch import launch  # noqa: E402
 from workbench.models import resolve_model  # noqa: E402
 from workbench.train import model_settings  # noqa: E402
@@ -52,7 +53,7 @@ def trainer_run(train: pd.DataFrame, dev: pd.DataFrame, *, padding: str, bf16: b
     labels = sorted(train["label"].unique())
     tok = transformers.AutoTokenizer.from_pretrained(path)
     ours = FineTuneConfig()
-    settings = model_settings(ours, path, device="cuda" if torch.cuda.is_available() else "cpu") if like_ours else {}
+    settings = model_settings(ours, path, device=default_device()) if like_ours else {}
     model = transformers.AutoModelForSequenceClassification.from_pretrained(path, num_labels=len(labels), **settings)
     if like_ours and ours.effective_freeze_embeddings():
         for p in model.bert.embeddings.parameters():
@@ -113,10 +114,8 @@ def main() -> None:
     args = ap.parse_args()
     train = pd.read_parquet(SHARED / "sst2" / "train.parquet").head(args.n)[["text", "label"]]
     dev = pd.read_parquet(SHARED / "sst2" / "validation.parquet")[["text", "label"]]
-    import torch
-
-    # bf16 where the device runs it: the GPU's own support, or AVX-512 bf16 on a CPU
-    bf16 = torch.cuda.is_bf16_supported() if torch.cuda.is_available() else cpu_has_bf16()
+    # bf16 where our "auto" precision picks it: a GPU that supports it, or a CPU with AVX-512 bf16
+    bf16 = choose_precision("auto", default_device()) == "bf16"
     setups = {
         "(a) Trainer, max_length padding, fp32": lambda seed: trainer_run(
             train, dev, padding="max_length", bf16=False, group=False, seed=seed),

@@ -38,8 +38,9 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def configure_cuda() -> None:
-    """Settings for running our models on a CUDA GPU; call before the first forward pass.
+def configure_cuda(device: Any) -> None:
+    """Settings for running our models on ``device`` when it is a CUDA GPU (nothing for the CPU); call
+    before the first forward pass.
 
     cuDNN's attention backend, which SDPA prefers on Hopper for batches without padding, builds an
     execution plan for every new sequence length: with length-bucketed batches (a new width almost
@@ -47,6 +48,8 @@ def configure_cuda() -> None:
     against microseconds of GPU work, and made MiniLM fine-tuning 5x slower than Trainer. The flash and
     memory-efficient kernels need no plan.
     """
+    if not str(device).startswith("cuda"):
+        return
     torch: Any = require("torch", extra="train", purpose="configuring the GPU")
     torch.backends.cuda.enable_cudnn_sdp(False)
 

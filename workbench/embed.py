@@ -98,8 +98,7 @@ class Encoder:
         self.path = resolve_model(model)
         self.model_key = DEFAULT_MODEL if model is None else str(model)
         self.device = device or default_device()
-        if self.device.startswith("cuda"):
-            configure_cuda()
+        configure_cuda(self.device)
         self.precision = choose_precision(precision, self.device)
         self.max_length = int(max_length)
         if self.max_length <= 0:

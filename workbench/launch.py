@@ -161,8 +161,7 @@ class Run(RunView):
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, state={self.status().get('state')!r})"
 
-    def _command(self, resume: bool) -> list[str]:
-        config = self.config()
+    def _command(self, config: dict[str, Any], *, resume: bool) -> list[str]:
         n = int(config.get("num_processes", 1))
         tail = [str(self.path)] + (["--resume"] if resume else [])
         if n > 1:
@@ -179,15 +178,16 @@ class Run(RunView):
     def _start(self, *, resume: bool) -> None:
         (self.path / CANCEL_FILE).unlink(missing_ok=True)
         log = (self.path / "logs.txt").open("ab")
+        config = self.config()
         env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
-        if self.config().get("device") == "cpu":
+        if config.get("device") == "cpu":
             # A CPU run never touches a GPU. For CPU DDP this is needed, not tidy: accelerate's barrier passes
             # device_ids=[rank], and on a one-GPU machine rank 1's gloo barrier then asks for a second GPU and
             # dies (seen on an H100 machine with torchrun over 2 CPU processes).
             env["CUDA_VISIBLE_DEVICES"] = ""
         # Own session: Ctrl-C or a kernel interrupt in the notebook does not reach the worker.
-        self._proc = subprocess.Popen(self._command(resume), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                      cwd=str(self.path), start_new_session=True)
+        self._proc = subprocess.Popen(self._command(config, resume=resume), stdout=log, stderr=subprocess.STDOUT,
+                                      env=env, cwd=str(self.path), start_new_session=True)
         log.close()
         status = self.status()
         status["launcher_pid"] = self._proc.pid
@@ -280,8 +280,7 @@ class TrainedModel:
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir))  # type: ignore[attr-defined]
         # fp32 on the GPU when one is visible, else the CPU (eager attention there, see choose_attention)
         self.device = device or default_device()
-        if self.device.startswith("cuda"):
-            configure_cuda()
+        configure_cuda(self.device)
         model = transformers.AutoModelForSequenceClassification.from_pretrained(  # type: ignore[attr-defined]
             str(model_dir), attn_implementation=choose_attention(self.config.attention, self.device))
         self.model = apply_pooling(model).to(self.device).eval()  # the mean pooler, when the run trained with it

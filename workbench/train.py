@@ -373,8 +373,7 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
     labels = list(config.labels or json.loads((run_dir / "labels.json").read_text()))
     device = resolve_device(config.device)
     cpu_only = device == "cpu"
-    if not cpu_only:
-        configure_cuda()
+    configure_cuda(device)
     precision = _precision(config, device)
     accelerator = Accelerator(mixed_precision=_mixed(precision), cpu=cpu_only,
                               gradient_accumulation_steps=config.grad_accum)
