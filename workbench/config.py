@@ -10,12 +10,12 @@ from typing import Any
 
 from workbench.casing import CASE_FEATURES
 from workbench.devices import DEVICES
+from workbench.embed import PRECISIONS
 from workbench.errors import DataError
 from workbench.models import ATTENTIONS
 from workbench.pooling import POOLINGS
 
 TASKS = ("text-classification", "token-classification")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 #: What evaluation computes per task (see ``workbench.train``), so what early stopping can watch.
 EARLY_STOPPING_METRICS = {"text-classification": ("loss", "accuracy", "f1_macro", "f1_weighted"),
                           "token-classification": ("loss", "accuracy", "f1_micro", "f1_macro")}
