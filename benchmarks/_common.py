@@ -11,8 +11,20 @@ SHARED = Path(os.environ.get("WORKBENCH_SHARED_DATA", ROOT.parent / "shared" / "
 
 
 def machine() -> str:
-    """A one-line description of this machine for BENCHMARKS.md, naming the GPU when one is visible."""
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {accelerator()}"
+    """A one-line description of this machine for BENCHMARKS.md, naming the CPU, and the GPU when one is visible."""
+    return (f"{platform.machine()} ({cpu_name()}), {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"{accelerator()}")
+
+
+def cpu_name() -> str:
+    """The CPU's model name: hosts of the same machine kind differ (embedding speed varied 2x between them)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "CPU unknown"
 
 
 def accelerator() -> str:

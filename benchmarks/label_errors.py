@@ -31,7 +31,7 @@ from _common import SHARED, machine, record  # noqa: E402
 
 from workbench import quality as Q  # noqa: E402
 from workbench.crossval import encode_labels, out_of_fold_probs  # noqa: E402
-from workbench.embed import embed_texts  # noqa: E402
+from workbench.embed import CLASSIFIER_LAYERS, embed_texts, take_layer  # noqa: E402
 
 SCORES = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
 
@@ -98,10 +98,12 @@ def row_synthetic(dataset: str, rate: float, cache: dict, seed: int = 0) -> tupl
     y_true, classes = encode_labels(frame["label"].tolist())
     y = pair_flip_noise(y_true, len(classes), rate, seed)
     if dataset not in cache:
-        cache[dataset] = embed_texts(texts, progress=False)
-    emb = cache[dataset]
+        # as in a scan: the top layers for the classifier view, the last one (the sentence embedding) for neighbours
+        cache[dataset] = embed_texts(texts, progress=False, layers=CLASSIFIER_LAYERS)
+    features = cache[dataset]
+    emb = take_layer(features, layers=CLASSIFIER_LAYERS)
     t = time.perf_counter()
-    oof = out_of_fold_probs(texts, [classes[i] for i in y], classes=classes, embeddings=emb, seed=seed,
+    oof = out_of_fold_probs(texts, [classes[i] for i in y], classes=classes, embeddings=features, seed=seed,
                             progress=False)
     seconds = time.perf_counter() - t
     truth = y != y_true

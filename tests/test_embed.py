@@ -73,3 +73,30 @@ def test_bad_settings(tiny_bert):
         E.choose_precision("int4", "cpu")
     with pytest.raises(DataError, match="max_length"):
         E.Encoder(tiny_bert, max_length=0, device="cpu")
+
+
+def test_several_layers_in_one_pass(tiny_bert, tmp_path):
+    enc = E.Encoder(tiny_bert, precision="fp32", device="cpu")
+    last = enc.encode(TEXTS, progress=False)
+    layers = (0, -2, -1)
+    feats = enc.encode(TEXTS, layers=layers, batch_size=2, progress=False)
+    assert feats.shape == (5, 3 * 32)
+    # each layer's block is pooled and normalised on its own; the last one is the sentence embedding
+    for pos in range(3):
+        assert np.allclose(np.linalg.norm(feats[:, 32 * pos:32 * (pos + 1)], axis=1), 1, atol=1e-5)
+    assert np.allclose(E.take_layer(feats, layers=layers), last, atol=1e-6)
+    assert not np.allclose(E.take_layer(feats, layers=layers, layer=0), last, atol=1e-2)
+    with pytest.raises(DataError, match="not among the embedded layers"):
+        E.take_layer(feats, layers=layers, layer=1)
+    n_states = enc.model.config.num_hidden_layers + 1
+    with pytest.raises(DataError, match=f"hidden states 0..{n_states - 1}"):
+        enc.encode(TEXTS, layers=(n_states,), progress=False)
+    with pytest.raises(DataError, match="hidden states"):
+        enc.encode(TEXTS, layers=(), progress=False)
+    # the layer choice is part of the cache key: the same texts with other layers are embedded again
+    one = E.embed_texts(TEXTS, model=tiny_bert, cache_dir=tmp_path, precision="fp32", device="cpu", progress=False)
+    many = E.embed_texts(TEXTS, model=tiny_bert, cache_dir=tmp_path, precision="fp32", device="cpu",
+                         progress=False, layers=layers)
+    assert one.shape == (5, 32) and many.shape == (5, 96)
+    assert np.allclose(many, feats, atol=1e-5) and np.allclose(one, last, atol=1e-5)
+    assert len(list((tmp_path / "embeddings").iterdir())) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from workbench import LabelStore, load_dataset
@@ -13,19 +14,39 @@ from workbench.sample import make_classification_sample
 
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory):
-    from workbench.scan import scan
+    from workbench import scan as scan_module
 
     folder = tmp_path_factory.mktemp("scan")
     frame = make_classification_sample(seed=0)
     store = LabelStore.open(folder / "labels.db")
     store.import_dataset(load_dataset(frame, id_column="id"))
-    result = scan(store, progress=False, cache_dir=folder / "cache")
-    yield frame, store, result
+    seen: dict[str, tuple[int, ...]] = {}
+    real_oof, real_context = scan_module.out_of_fold_probs, scan_module.CheckContext
+
+    def oof(*args, **kw):
+        seen["classifier"] = kw["embeddings"].shape
+        return real_oof(*args, **kw)
+
+    def context(**kw):
+        seen["neighbours"] = kw["embeddings"].shape
+        return real_context(**kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(scan_module, "out_of_fold_probs", oof)
+        mp.setattr(scan_module, "CheckContext", context)
+        result = scan_module.scan(store, progress=False, cache_dir=folder / "cache")
+    yield frame, store, result, seen
     store.close()
 
 
+def test_classifier_reads_the_top_layers_and_neighbours_the_sentence_embedding(scanned):
+    *_, seen = scanned
+    # MiniLM: 384 per layer; the classifier view gets the top four layers from the same forward pass
+    assert seen == {"classifier": (3000, 4 * 384), "neighbours": (3000, 384)}
+
+
 def test_planted_errors_rank_in_the_top_twice_their_number(scanned):
-    frame, _, result = scanned
+    frame, _, result, _ = scanned
     planted = set(frame.loc[frame["is_noisy"], "id"])
     top = set(result.items["item_id"][: 2 * len(planted)])
     assert len(planted & top) / len(planted) >= 0.8
@@ -34,7 +55,7 @@ def test_planted_errors_rank_in_the_top_twice_their_number(scanned):
 
 
 def test_scan_writes_scores_suggestions_and_issues_into_the_store(scanned):
-    frame, store, result = scanned
+    frame, store, result, _ = scanned
     page = store.page(0, 20)
     assert page["item_id"].tolist() == result.items["item_id"][:20].tolist()
     assert page["score"].is_monotonic_increasing
@@ -47,7 +68,7 @@ def test_scan_writes_scores_suggestions_and_issues_into_the_store(scanned):
 
 
 def test_report_has_every_section(scanned):
-    _, _, result = scanned
+    _, _, result, _ = scanned
     o = result.report.overall
     assert o["n_items"] == 3000 and o["n_classes"] == 8
     assert 0 < o["class_balance"] <= 1 and 0.02 < o["estimated_noise_rate"] < 0.12
@@ -59,7 +80,7 @@ def test_report_has_every_section(scanned):
 
 
 def test_cli_scan_prints_the_report(scanned, tmp_path, capsys):
-    frame, _, _ = scanned
+    frame, *_ = scanned
     data = tmp_path / "small.parquet"
     frame.sample(600, random_state=0).to_parquet(data)
     assert main(["scan", str(data), "--store", str(tmp_path / "s.db"), "--id-column", "id", "--no-progress",
@@ -69,5 +90,30 @@ def test_cli_scan_prints_the_report(scanned, tmp_path, capsys):
     assert json.loads((tmp_path / "report.json").read_text())["overall"]["n_items"] == 600
     assert main(["scan", str(tmp_path / "s.db"), "--score", "self_confidence", "--no-progress", "--top", "3"]) == 0
     assert "worst labels by self_confidence" in capsys.readouterr().out
+
+
+def test_cli_picks_the_classifier_layers(scanned, tmp_path, monkeypatch, capsys):
+    from workbench import scan as scan_module
+
+    frame, *_ = scanned
+    data = tmp_path / "small.parquet"
+    frame.sample(300, random_state=0).to_parquet(data)
+    seen = []
+    real = scan_module.out_of_fold_probs
+
+    def oof(*args, **kw):
+        seen.append(kw["embeddings"])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(scan_module, "out_of_fold_probs", oof)
+    base = ["scan", str(data), "--store", str(tmp_path / "s.db"), "--id-column", "id", "--no-progress"]
+    assert main([*base, "--classifier-layers", "-1"]) == 0
+    assert main([*base, "--classifier-layers", "-2"]) == 0
+    assert seen[0].shape == seen[1].shape == (300, 384)
+    # -1 alone is the sentence embedding (unit rows); -2 is another layer's pooled state
+    assert np.allclose(np.linalg.norm(seen[0], axis=1), 1, atol=1e-5)
+    assert not np.allclose(seen[0], seen[1], atol=1e-2)
+    assert main([*base, "--classifier-layers", "9"]) != 0
+    assert "hidden states 0..6" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["scan", str(tmp_path / "s.db"), "--score", "no_such_score"])

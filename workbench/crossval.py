@@ -1,7 +1,7 @@
 """Out-of-fold predicted probabilities: every item is scored by a model that never saw it.
 
 ``quick`` mode combines cheap views of the text, each under stratified k-fold:
-frozen sentence embeddings (standardised) with a multinomial logistic regression
+frozen encoder features (the top layers' mean-pooled states, standardised) with a multinomial logistic regression
 (:mod:`workbench.linear`), and word + character n-gram TF-IDF with a logistic-loss linear
 model fitted by SGD. Each view's regularisation is chosen inside the outer fold's training
 part only (nested: an inner stratified hold-out of a quarter of it), then refitted on
@@ -133,10 +133,12 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
         Outer stratified folds (lowered, with a note in ``params``, when a class is smaller).
     seed : int
     embeddings : numpy.ndarray, optional
-        ``(n_items, d)`` precomputed embeddings for the ``embedding`` view.
+        ``(n_items, d)`` precomputed features for the ``embedding`` view (the scan passes the top layers,
+        :data:`workbench.embed.CLASSIFIER_LAYERS`).
     views : sequence of {"embedding", "tfidf"}
     embed : callable, optional
-        Computes embeddings when they are not given (default :func:`workbench.embed.embed_texts`).
+        Computes embeddings when they are not given (default :func:`workbench.embed.embed_texts` of
+        :data:`workbench.embed.CLASSIFIER_LAYERS`).
     cache_dir : path, optional
         Where the TF-IDF features are cached between scans of the same texts; None: not cached.
 
@@ -163,9 +165,10 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     for view in views:
         if view == "embedding":
             if embeddings is None:
-                from workbench.embed import embed_texts
+                from workbench.embed import CLASSIFIER_LAYERS, embed_texts
 
-                embeddings = (embed or (lambda t: embed_texts(t, progress=progress)))(list(texts))
+                embeddings = (embed or (lambda t: embed_texts(t, layers=CLASSIFIER_LAYERS, progress=progress)))(
+                    list(texts))
             if len(embeddings) != len(y):
                 raise DataError(f"embeddings have {len(embeddings)} rows for {len(y)} items")
             per_view[view], chosen[view] = _oof_embedding(np.asarray(embeddings), y, len(cls), splits, EMBED_CS,

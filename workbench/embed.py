@@ -1,5 +1,8 @@
 """Sentence embeddings from any encoder: length-sorted batches, dynamic padding, mean pooling, a disk cache.
 
+Besides the sentence embedding (the last layer), several layers can be pooled in the same forward
+pass: the scan's classifier view reads the top four (:data:`CLASSIFIER_LAYERS`).
+
 The cache is keyed by (model, max length, content hash), so a re-scan embeds only
 texts that are new or changed. On a CPU with AVX-512 bf16 the encoder runs under
 bf16 autocast (measured faster here, see BENCHMARKS.md); on CUDA under bf16 or fp16.
@@ -22,6 +25,12 @@ from workbench.models import DEFAULT_MODEL, choose_attention, resolve_model
 from workbench.normalize import content_hash
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# Hidden states pooled for the classifier view of a scan: the top four layers, concatenated.
+# Measured on MiniLM (out-of-fold accuracy of the embedding head, 5-fold): last layer only vs top four:
+# SST-2 0.807 vs 0.824, TREC 0.856 vs 0.889, emotion 0.673 vs 0.698; all six layers were no better on the
+# pooled result and cost 1.5x the head's time. Neighbours, duplicates and outliers keep the last layer,
+# the sentence embedding the model was trained to produce.
+CLASSIFIER_LAYERS = (-4, -3, -2, -1)
 
 
 def default_cache_dir() -> Path:
@@ -109,24 +118,45 @@ class Encoder:
         self.model = transformers.AutoModel.from_pretrained(  # type: ignore[attr-defined]
             str(self.path), attn_implementation=self.attention).to(self.device).eval()
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = True) -> np.ndarray:
+    def check_layers(self, layers: Sequence[int]) -> tuple[int, ...]:
+        """``layers`` as a tuple, or a DataError naming the model's range."""
+        count = int(self.model.config.num_hidden_layers) + 1  # hidden_states: the embedding layer, then each layer
+        out = tuple(int(i) for i in layers)
+        bad = [i for i in out if not -count <= i < count]
+        if not out or bad:
+            raise DataError(f"layers {list(out)}: {self.model_key} has hidden states 0..{count - 1} (or -{count}..-1; "
+                            "0 is the word-embedding layer, -1 the last)")
+        return out
+
+    def encode(self, texts: Sequence[str], *, layers: Sequence[int] = (-1,), batch_size: int = 64,
+               progress: bool = True) -> np.ndarray:
         """Embed texts.
+
+        Parameters
+        ----------
+        texts : sequence of str
+        layers : sequence of int
+            Hidden states to pool (``-1`` the last layer, the sentence embedding; ``0`` the word embeddings).
+            Several are concatenated in the order given, each pooled and L2-normalised on its own.
 
         Returns
         -------
         numpy.ndarray
-            ``(len(texts), hidden)`` float32, L2-normalised mean-pooled vectors, in input order.
+            ``(len(texts), len(layers) * hidden)`` float32, mean-pooled vectors, in input order.
         """
         torch: Any = self.torch
         tqdm = require("tqdm.auto", extra="train", purpose="progress bars").tqdm  # type: ignore[attr-defined]
+        layers = self.check_layers(layers)
+        hidden_size = int(self.model.config.hidden_size)
         n = len(texts)
         if n == 0:
-            return np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
+            return np.zeros((0, len(layers) * hidden_size), dtype=np.float32)
         enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length, padding=False)
         ids = enc["input_ids"]
         # Longest first: the first batch shows the memory peak at once, and batches pad little.
         order = np.argsort([-len(x) for x in ids], kind="stable")
-        out = np.zeros((n, self.model.config.hidden_size), dtype=np.float32)
+        out = np.zeros((n, len(layers) * hidden_size), dtype=np.float32)
+        every_layer = layers != (-1,)
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
         device_type = "cuda" if self.device.startswith("cuda") else "cpu"
         pad = self.tokenizer.pad_token_id or 0
@@ -142,11 +172,12 @@ class Encoder:
                     mask[row, :len(ids[i])] = 1
                 tensors = to_device({"input_ids": batch, "attention_mask": mask}, self.device)
                 input_ids, attn = tensors["input_ids"], tensors["attention_mask"]
-                hidden = self.model(input_ids=input_ids, attention_mask=attn).last_hidden_state.float()
+                result = self.model(input_ids=input_ids, attention_mask=attn, output_hidden_states=every_layer)
+                states = [result.hidden_states[i] for i in layers] if every_layer else [result.last_hidden_state]
                 m = attn.unsqueeze(-1).float()
-                pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-                pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                out[idx] = pooled.cpu().numpy()
+                pooled = [torch.nn.functional.normalize((h.float() * m).sum(1) / m.sum(1).clamp(min=1.0), dim=-1)
+                          for h in states]
+                out[idx] = torch.cat(pooled, 1).cpu().numpy()
                 bar.update(len(idx))
         bar.close()
         return out
@@ -155,7 +186,7 @@ class Encoder:
 def embed_texts(texts: Sequence[str], *, model: str | os.PathLike[str] | None = None, max_length: int = 128,
                 batch_size: int = 64, device: str | None = None, precision: str = "auto",
                 cache_dir: str | os.PathLike[str] | None = None, use_cache: bool = True, progress: bool = True,
-                encoder: Encoder | None = None) -> np.ndarray:
+                encoder: Encoder | None = None, layers: Sequence[int] = (-1,)) -> np.ndarray:
     """Embed texts, reusing cached vectors for texts seen before with the same model and settings.
 
     Parameters
@@ -170,11 +201,13 @@ def embed_texts(texts: Sequence[str], *, model: str | os.PathLike[str] | None = 
         Default :func:`default_cache_dir`.
     encoder : Encoder, optional
         An already loaded encoder (its model, length and precision win).
+    layers : sequence of int
+        Hidden states to pool and concatenate (see :meth:`Encoder.encode`); default the last layer.
 
     Returns
     -------
     numpy.ndarray
-        ``(len(texts), hidden)`` float32, L2-normalised.
+        ``(len(texts), len(layers) * hidden)`` float32, each block L2-normalised.
     """
     hashes = [content_hash(t, normalization="none") for t in texts]
     enc_settings = encoder
@@ -184,7 +217,10 @@ def embed_texts(texts: Sequence[str], *, model: str | os.PathLike[str] | None = 
     else:
         prec = choose_precision(precision, device or default_device())
         attention = choose_attention("auto", device or default_device())
-    cache = EmbeddingCache(cache_dir or default_cache_dir(), model_key=model_key, max_length=max_length,
+    layers = tuple(int(i) for i in layers)
+    # the last layer alone keeps the key it always had, so existing caches stay valid
+    key = model_key if layers == (-1,) else f"{model_key}|layers={','.join(map(str, layers))}"
+    cache = EmbeddingCache(cache_dir or default_cache_dir(), model_key=key, max_length=max_length,
                            precision=prec, attention=attention) if use_cache else None
     found = cache.load(hashes) if cache else {}
     missing = [i for i, h in enumerate(hashes) if h not in found]
@@ -193,7 +229,7 @@ def embed_texts(texts: Sequence[str], *, model: str | os.PathLike[str] | None = 
         first = {h: i for i, h in reversed(list(enumerate(hashes)))}
         todo = [texts[first[h]] for h in unique_missing]
         encoder = encoder or Encoder(model, max_length=max_length, device=device, precision=prec)
-        vectors = encoder.encode(todo, batch_size=batch_size, progress=progress)
+        vectors = encoder.encode(todo, layers=layers, batch_size=batch_size, progress=progress)
         if cache:
             cache.save(unique_missing, vectors)
         found.update(zip(unique_missing, vectors))
@@ -202,3 +238,28 @@ def embed_texts(texts: Sequence[str], *, model: str | os.PathLike[str] | None = 
     for i, h in enumerate(hashes):
         out[i] = found[h]
     return out
+
+
+def take_layer(features: np.ndarray, *, layers: Sequence[int], layer: int = -1) -> np.ndarray:
+    """One hidden state's block of features embedded with ``layers``.
+
+    Parameters
+    ----------
+    features : numpy.ndarray
+        ``(n, len(layers) * hidden)`` from :func:`embed_texts` or :meth:`Encoder.encode`.
+    layers : sequence of int
+        The ``layers`` they were made with.
+    layer : int
+        The block wanted (default the last layer: the sentence embedding).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, hidden)``, a contiguous copy.
+    """
+    order = [int(i) for i in layers]
+    if layer not in order:
+        raise DataError(f"layer {layer} is not among the embedded layers {order}")
+    width = features.shape[1] // len(order)
+    pos = order.index(layer)
+    return np.ascontiguousarray(features[:, pos * width:(pos + 1) * width])
