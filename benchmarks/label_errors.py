@@ -31,10 +31,12 @@ from _common import SHARED, machine, record  # noqa: E402
 
 from workbench import quality as Q  # noqa: E402
 from workbench.crossval import encode_labels, out_of_fold_probs  # noqa: E402
-from workbench.embed import CLASSIFIER_LAYERS, embed_texts, take_layer  # noqa: E402
+from workbench.embed import embed_texts, embed_views  # noqa: E402
 
 SCORES = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
 
+
+LAYERS: tuple[int, ...] = (-1,)  # the scan's default classifier layers; --classifier-layers changes it
 
 def pair_flip_noise(y: np.ndarray, k: int, rate: float, seed: int) -> np.ndarray:
     """Asymmetric noise: each true class j is relabelled as one fixed other class pi(j) with probability ``rate``."""
@@ -98,10 +100,9 @@ def row_synthetic(dataset: str, rate: float, cache: dict, seed: int = 0) -> tupl
     y_true, classes = encode_labels(frame["label"].tolist())
     y = pair_flip_noise(y_true, len(classes), rate, seed)
     if dataset not in cache:
-        # as in a scan: the top layers for the classifier view, the last one (the sentence embedding) for neighbours
-        cache[dataset] = embed_texts(texts, progress=False, layers=CLASSIFIER_LAYERS)
-    features = cache[dataset]
-    emb = take_layer(features, layers=CLASSIFIER_LAYERS)
+        # as in a scan: the classifier layers for the classifier view, the sentence embedding for neighbours
+        cache[dataset] = embed_views(texts, classifier_layers=LAYERS, progress=False)
+    features, emb = cache[dataset]
     t = time.perf_counter()
     oof = out_of_fold_probs(texts, [classes[i] for i in y], classes=classes, embeddings=features, seed=seed,
                             progress=False)
@@ -167,8 +168,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", default="20news,sst2,trec,banking77")
     ap.add_argument("--rates", default="0.1,0.2")
+    ap.add_argument("--classifier-layers", default="-1",
+                    help="hidden states of the embedding view, comma-separated (the scan's default: -1)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    global LAYERS
+    LAYERS = tuple(int(v) for v in args.classifier_layers.split(","))
     wanted = args.rows.split(",")
     rows: list[dict] = []
     infos: list[dict] = []
@@ -184,7 +189,8 @@ def main() -> None:
     table = to_markdown(rows, infos)
     machine_name = machine()
     text = (f"\n## Label-error detection vs cleanlab ({dt.date.today().isoformat()})\n\n"
-            f"Machine: {machine_name}. Command: `python benchmarks/label_errors.py --rows {args.rows}`. "
+            f"Machine: {machine_name}. Command: `python benchmarks/label_errors.py --rows {args.rows} "
+            f"--classifier-layers={args.classifier_layers}`. "
             "Same probabilities for both libraries in every row. Synthetic noise: each true class is flipped to "
             "one fixed other class (seeded) at the given rate. (c) CoNLL-2003 token errors: "
             "`benchmarks/conll_token_errors.py`, its own section.\n\n" + table + "\n")

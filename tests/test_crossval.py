@@ -36,6 +36,38 @@ def test_quick_mode_probabilities(sample):
     assert abs(sum(oof.params["pool_weights"].values()) - 1) < 1e-9
 
 
+def test_refit_leaves_out_flagged_training_items_and_helps_rank_them(sample, monkeypatch):
+    from sklearn.metrics import roc_auc_score
+
+    from workbench import crossval
+    from workbench.quality import normalized_margin
+
+    texts, labels, true = sample
+    calls = []
+    real = crossval._fit_views
+
+    def spy(features, y, n_classes, splits, seed, **kw):
+        calls.append((splits, kw.get("fixed")))
+        return real(features, y, n_classes, splits, seed, **kw)
+
+    monkeypatch.setattr(crossval, "_fit_views", spy)
+    emb = _fake_embeddings(true)
+    once = out_of_fold_probs(texts, labels, embeddings=emb, progress=False, refit_clean=False)
+    twice = out_of_fold_probs(texts, labels, embeddings=emb, progress=False)
+    assert len(calls) == 3  # one pass without the refit, two with it
+    (first, _), (second, fixed) = calls[1], calls[2]
+    left_out: set[int] = set()
+    for (train_a, test_a), (train_b, test_b) in zip(first, second):
+        assert np.array_equal(test_a, test_b)  # every item is still scored by a model that never saw it
+        assert set(train_b) <= set(train_a) and not set(train_b) & set(test_b)
+        left_out |= set(train_a) - set(train_b)
+    assert 0 < twice.params["refit_left_out"] == len(left_out)
+    assert fixed == once.params["C"]  # the second pass keeps each fold's regularisation
+    wrong = np.array(labels) != np.array(true)
+    auc = [roc_auc_score(wrong, -normalized_margin(o.labels, o.pred_probs)) for o in (once, twice)]
+    assert auc[1] >= auc[0] - 0.005, auc
+
+
 def test_out_of_fold_means_no_item_sees_its_own_label():
     # Pure-noise features: a model that saw its own items would fit them; out of fold it stays at chance.
     rng = np.random.default_rng(0)

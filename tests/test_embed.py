@@ -100,3 +100,22 @@ def test_several_layers_in_one_pass(tiny_bert, tmp_path):
     assert one.shape == (5, 32) and many.shape == (5, 96)
     assert np.allclose(many, feats, atol=1e-5) and np.allclose(one, last, atol=1e-5)
     assert len(list((tmp_path / "embeddings").iterdir())) == 2
+
+
+def test_embed_views_gives_classifier_features_and_sentence_embeddings_from_one_pass(tiny_bert, tmp_path,
+                                                                                       monkeypatch):
+    opts = {"model": tiny_bert, "cache_dir": tmp_path, "precision": "fp32", "device": "cpu", "progress": False}
+    sentences = E.embed_texts(TEXTS, **opts)
+    asked: list[tuple[int, ...]] = []
+    real = E.embed_texts
+
+    def spy(texts, **kw):
+        asked.append(kw["layers"])
+        return real(texts, **kw)
+
+    monkeypatch.setattr(E, "embed_texts", spy)
+    feats, sent = E.embed_views(TEXTS, **opts)  # default: the sentence embedding serves both
+    assert feats.shape == sent.shape == (5, 32) and np.allclose(feats, sentences, atol=1e-6)
+    feats, sent = E.embed_views(TEXTS, classifier_layers=(1, 2), **opts)
+    assert feats.shape == (5, 64) and np.allclose(sent, sentences, atol=1e-5)
+    assert asked == [(-1,), (1, 2, -1)]  # the last layer rides along in the same pass

@@ -39,10 +39,9 @@ def scanned(tmp_path_factory):
     store.close()
 
 
-def test_classifier_reads_the_top_layers_and_neighbours_the_sentence_embedding(scanned):
+def test_classifier_and_neighbours_read_the_sentence_embedding_by_default(scanned):
     *_, seen = scanned
-    # MiniLM: 384 per layer; the classifier view gets the top four layers from the same forward pass
-    assert seen == {"classifier": (3000, 4 * 384), "neighbours": (3000, 384)}
+    assert seen == {"classifier": (3000, 384), "neighbours": (3000, 384)}
 
 
 def test_planted_errors_rank_in_the_top_twice_their_number(scanned):
@@ -103,16 +102,19 @@ def test_cli_picks_the_classifier_layers(scanned, tmp_path, monkeypatch, capsys)
 
     def oof(*args, **kw):
         seen.append(kw["embeddings"])
+        refits.append(kw["refit_clean"])
         return real(*args, **kw)
 
+    refits: list[bool] = []
     monkeypatch.setattr(scan_module, "out_of_fold_probs", oof)
     base = ["scan", str(data), "--store", str(tmp_path / "s.db"), "--id-column", "id", "--no-progress"]
-    assert main([*base, "--classifier-layers", "-1"]) == 0
-    assert main([*base, "--classifier-layers", "-2"]) == 0
-    assert seen[0].shape == seen[1].shape == (300, 384)
-    # -1 alone is the sentence embedding (unit rows); -2 is another layer's pooled state
-    assert np.allclose(np.linalg.norm(seen[0], axis=1), 1, atol=1e-5)
-    assert not np.allclose(seen[0], seen[1], atol=1e-2)
+    assert main([*base, "--classifier-layers", "-4", "-3", "-2", "-1"]) == 0
+    assert main([*base, "--classifier-layers", "-2", "--no-refit"]) == 0
+    # MiniLM: 384 per layer, each block pooled and normalised on its own; the last block is the sentence embedding
+    assert seen[0].shape == (300, 4 * 384) and seen[1].shape == (300, 384) and refits == [True, False]
+    assert np.allclose(np.linalg.norm(seen[0][:, -384:], axis=1), 1, atol=1e-5)
+    assert np.allclose(seen[0][:, -2 * 384:-384], seen[1], atol=1e-5)  # layer -2 alone = its block of the four
+    assert not np.allclose(seen[0][:, -384:], seen[1], atol=1e-2)
     assert main([*base, "--classifier-layers", "9"]) != 0
     assert "hidden states 0..6" in capsys.readouterr().err
     with pytest.raises(SystemExit):

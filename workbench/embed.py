@@ -1,7 +1,7 @@
 """Sentence embeddings from any encoder: length-sorted batches, dynamic padding, mean pooling, a disk cache.
 
 Besides the sentence embedding (the last layer), several layers can be pooled in the same forward
-pass: the scan's classifier view reads the top four (:data:`CLASSIFIER_LAYERS`).
+pass: a scan's classifier view can read the top four (:data:`TOP_LAYERS`).
 
 The cache is keyed by (model, max length, content hash), so a re-scan embeds only
 texts that are new or changed. On a CPU with AVX-512 bf16 the encoder runs under
@@ -25,12 +25,12 @@ from workbench.models import DEFAULT_MODEL, choose_attention, resolve_model
 from workbench.normalize import content_hash
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-# Hidden states pooled for the classifier view of a scan: the top four layers, concatenated.
-# Measured on MiniLM (out-of-fold accuracy of the embedding head, 5-fold): last layer only vs top four:
-# SST-2 0.807 vs 0.824, TREC 0.856 vs 0.889, emotion 0.673 vs 0.698; all six layers were no better on the
-# pooled result and cost 1.5x the head's time. Neighbours, duplicates and outliers keep the last layer,
-# the sentence embedding the model was trained to produce.
-CLASSIFIER_LAYERS = (-4, -3, -2, -1)
+# The top four layers, for a scan's classifier view when accuracy matters more than time
+# (``scan(classifier_layers=TOP_LAYERS)``). Measured on MiniLM (out-of-fold accuracy of the embedding head,
+# 5-fold), last layer vs top four: SST-2 0.807 vs 0.824, TREC 0.856 vs 0.889, emotion 0.673 vs 0.698,
+# banking77 0.921 vs 0.921; it doubles the cross-validation time, so the scan's default stays the last
+# layer (BENCHMARKS.md). All six layers were no better pooled and cost 1.5x more again.
+TOP_LAYERS = (-4, -3, -2, -1)
 
 
 def default_cache_dir() -> Path:
@@ -263,3 +263,29 @@ def take_layer(features: np.ndarray, *, layers: Sequence[int], layer: int = -1) 
     width = features.shape[1] // len(order)
     pos = order.index(layer)
     return np.ascontiguousarray(features[:, pos * width:(pos + 1) * width])
+
+
+def embed_views(texts: Sequence[str], *, classifier_layers: Sequence[int] = (-1,),
+                **options: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The classifier's features and the sentence embeddings of the same texts, from one forward pass.
+
+    Parameters
+    ----------
+    texts : sequence of str
+    classifier_layers : sequence of int
+        Hidden states for the classifier (default the last layer, i.e. the sentence embedding itself).
+    **options
+        Passed to :func:`embed_texts` (model, cache_dir, precision, progress, ...).
+
+    Returns
+    -------
+    features : numpy.ndarray
+        ``(n, len(classifier_layers) * hidden)``
+    sentences : numpy.ndarray
+        ``(n, hidden)`` the last layer, what neighbours, duplicates and outliers read.
+    """
+    classifier = tuple(int(i) for i in classifier_layers)
+    layers = classifier if -1 in classifier else (*classifier, -1)
+    both = embed_texts(texts, layers=layers, **options)
+    sentences = take_layer(both, layers=layers)
+    return (both if layers == classifier else both[:, :-sentences.shape[1]]), sentences

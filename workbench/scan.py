@@ -71,8 +71,8 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
          model: str | os.PathLike[str] | None = None, score: str = "combined",
          filter_by: str = "prune_by_noise_rate", checks: Sequence[str] | None = None,
          embeddings: np.ndarray | None = None, cache_dir: str | os.PathLike[str] | None = None,
-         precision: str = "auto", classifier_layers: Sequence[int] | None = None, progress: bool = True,
-         scan_id: str | None = None, write: bool = True) -> ScanResult:
+         precision: str = "auto", classifier_layers: Sequence[int] = (-1,), refit_clean: bool = True,
+         progress: bool = True, scan_id: str | None = None, write: bool = True) -> ScanResult:
     """Scan a store (or a table from :func:`workbench.data.load_dataset`) for label issues and data problems.
 
     Parameters
@@ -89,12 +89,14 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
         Data checks to run (default all registered ones).
     embeddings : numpy.ndarray, optional
         ``(n_items, d)``, to skip embedding: then they serve both the classifier view and the neighbours.
-        Without them, one forward pass gives the top layers (:data:`workbench.embed.CLASSIFIER_LAYERS`)
-        to the classifier and the last layer, the sentence embedding, to the neighbours.
-    classifier_layers : sequence of int, optional
-        Hidden states the classifier view reads (default :data:`workbench.embed.CLASSIFIER_LAYERS`, the top
-        four; ``(-1,)``: the sentence embedding only, about half the cross-validation time for a little
-        less accuracy, see BENCHMARKS.md).
+        Without them, one forward pass gives ``classifier_layers`` to the classifier and the last layer,
+        the sentence embedding, to the neighbours.
+    classifier_layers : sequence of int
+        Hidden states the classifier view reads: default the sentence embedding; :data:`workbench.embed.TOP_LAYERS`
+        (the top four) ranks wrong labels a little better for twice the cross-validation time (BENCHMARKS.md).
+    refit_clean : bool
+        Quick mode's second pass without the items the first pass flagged (see
+        :func:`workbench.crossval.out_of_fold_probs`); False saves about a third of the cross-validation time.
     cache_dir : path, optional
         Embeddings, TF-IDF features and neighbour lists are cached here between scans
         (default :func:`workbench.embed.default_cache_dir`), so a re-scan after label fixes
@@ -128,15 +130,10 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     cache = cache_dir if cache_dir is not None else default_cache_dir()
     t = time.perf_counter()
     if embeddings is None:
-        from workbench.embed import CLASSIFIER_LAYERS, embed_texts, take_layer
+        from workbench.embed import embed_views
 
-        classifier = tuple(CLASSIFIER_LAYERS if classifier_layers is None else classifier_layers)
-        # the last layer is embedded in the same pass either way: the neighbours read it
-        layers = classifier if -1 in classifier else (*classifier, -1)
-        both = embed_texts(texts, model=model, cache_dir=cache, precision=precision, progress=progress,
-                           layers=layers)
-        embeddings = take_layer(both, layers=layers)
-        features = both if layers == classifier else both[:, :-embeddings.shape[1]]
+        features, embeddings = embed_views(texts, classifier_layers=classifier_layers, model=model, cache_dir=cache,
+                                           precision=precision, progress=progress)
     elif len(embeddings) != len(texts):
         raise DataError(f"embeddings have {len(embeddings)} rows for {len(texts)} items")
     else:
@@ -149,7 +146,7 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     given = [str(labels[i]) for i in lab_idx]
     oof = out_of_fold_probs([texts[i] for i in lab_idx], given, classes=classes, mode=mode,
                             folds=folds, seed=seed, embeddings=features[lab_idx], progress=progress,
-                            cache_dir=cache)
+                            cache_dir=cache, refit_clean=refit_clean)
     seconds["crossval"] = time.perf_counter() - t
 
     t = time.perf_counter()
