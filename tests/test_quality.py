@@ -201,3 +201,30 @@ def test_token_and_sentence_scores():
 def test_bad_probabilities_give_clear_errors(labels, probs, says):
     with pytest.raises(DataError, match=says):
         Q.find_label_issues(labels, probs)
+
+
+def _many_classes_with_tied_cells(seed: int):
+    """30 classes, a few flips per class: rows of the calibrated joint hold equal fractional cells."""
+    rng = np.random.default_rng(seed)
+    k, n = 30, 3000
+    true = rng.integers(0, k, n)
+    given = true.copy()
+    flip = rng.random(n) < 0.06
+    given[flip] = (true[flip] + rng.integers(1, 4, flip.sum())) % k
+    logits = rng.normal(0, 1.0, (n, k))
+    logits[np.arange(n), true] += 2.5
+    return given, np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_filters_flag_the_same_items_as_cleanlab_when_rounding_ties(seed):
+    import cleanlab.filter
+
+    y, p = _many_classes_with_tied_cells(seed)
+    joint = Q.confident_joint(y, p)
+    ties = [row for row in joint if len(np.unique(np.round(row[row % 1 > 1e-9], 9))) < (row % 1 > 1e-9).sum()]
+    assert ties, "the fixture must produce rows with tied remainders, or the test checks nothing"
+    for filter_by in Q.FILTERS:
+        ours = Q.find_label_issues(y, p, filter_by=filter_by)
+        theirs = cleanlab.filter.find_label_issues(y, p, filter_by=filter_by, n_jobs=1)
+        assert np.array_equal(ours, theirs), (filter_by, np.flatnonzero(ours != theirs))

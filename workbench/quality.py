@@ -381,13 +381,21 @@ def _given_is_argmax(y: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 
 def _round_rows(m: np.ndarray) -> np.ndarray:
-    """Round each row to integers keeping its (rounded) total: largest remainders first."""
-    out = np.floor(m).astype(np.int64)
+    """Round each row of ``m (r, c)`` to integers keeping its (rounded) total: largest remainders first.
+
+    Cells of a row that tie on their remainder (common: equal raw counts calibrate to equal
+    values) are ordered as the confident-learning reference implementation orders them (NumPy's
+    default sort of ``value - rounded``, read from the top when rounding up), so that the same
+    probabilities flag the same items in both.
+    """
+    out = np.rint(m).astype(np.int64)
     for i, row in enumerate(m):
-        short = int(round(row.sum())) - int(out[i].sum())
-        if short > 0:
-            rem = row - np.floor(row)
-            out[i, np.argsort(-rem, kind="stable")[:short]] += 1
+        short = int(np.rint(row.sum())) - int(out[i].sum())
+        if short == 0:
+            continue
+        order = np.argsort(row - out[i])  # default kind on purpose: the reference's tie order
+        picks = order[::-1][:short] if short > 0 else order[:-short]
+        out[i, picks] += 1 if short > 0 else -1
     return out
 
 
