@@ -151,7 +151,7 @@ def to_markdown(rows: list[dict], infos: list[dict]) -> str:
     for (row, what), part in filters.groupby(["row", "what"], sort=False):
         o = part[part["who"] == "ours"].iloc[0]
         c = part[part["who"] == "cleanlab"].iloc[0]
-        out.append(f"| {row} | {what[7:]} | {o['flagged']} / {c['flagged']} | {o['precision']:.3f} / "
+        out.append(f"| {row} | {what[7:]} | {int(o['flagged'])} / {int(c['flagged'])} | {o['precision']:.3f} / "
                    f"{c['precision']:.3f} | {o['recall']:.3f} / {c['recall']:.3f} | {o['F1']:.3f} | {c['F1']:.3f} |")
     if infos:
         out.append("")

@@ -281,15 +281,19 @@ def confident_joint(labels: Any, pred_probs: Any, *, calibrate: bool = True) -> 
     y, p = validate(labels, pred_probs)
     k = p.shape[1]
     guess, confident = _confident_class(y, p)
-    joint = np.zeros((k, k), dtype=np.float64)
+    joint = np.zeros((k, k), dtype=np.float64, order="F")  # the reference's layout, see the calibration below
     np.add.at(joint, (y[confident], guess[confident]), 1)
     np.fill_diagonal(joint, np.maximum(joint.diagonal(), 1))  # every class keeps one trusted example
     if not calibrate:
         return joint
     counts = np.bincount(y, minlength=k).astype(np.float64)
-    row = joint.sum(1, keepdims=True)
-    cal = joint / np.where(row > 0, row, 1) * counts[:, None]
-    return cal / max(cal.sum(), 1e-12) * len(y)
+    row = joint.sum(1)
+    # Same operations on the same memory layout as the confident-learning reference, so the total is
+    # summed in the same order and the cells come out bit for bit equal: cells that are equal up to
+    # rounding (1.8 vs 1.8000000000000003) then compare the same way in both, and the filters' rounding
+    # picks the same cells.
+    cal = (joint.T / np.where(row > 0, row, 1) * counts).T
+    return np.asarray(cal / max(np.sum(cal), 1e-12) * len(y))
 
 
 def _confident_class(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -365,11 +369,13 @@ def find_label_issues(labels: Any, pred_probs: Any, *, filter_by: str = "prune_b
             continue
         for j in np.flatnonzero(prune[i]):
             margin = p[members, j] - p[members, i]
-            take = members[np.argsort(-margin, kind="stable")[:prune[i, j]]]
+            # NumPy's default sort, not a stable one: items tied on the margin (often exact zeros
+            # in published probabilities) are then taken in the reference implementation's order
+            take = members[np.argsort(-margin)[:prune[i, j]]]
             by_rate[take] = True
         n_err = int(prune[i].sum())
         if n_err:
-            order = np.argsort(p[members, i], kind="stable")
+            order = np.argsort(p[members, i])  # default sort: ties as the reference breaks them
             by_class[members[order[:n_err]]] = True
     mask = {"prune_by_noise_rate": by_rate, "prune_by_class": by_class, "both": by_rate & by_class}[filter_by]
     return np.asarray(mask & ~argmax_agrees)
