@@ -1,14 +1,17 @@
 """Active learning against random sampling: labels needed to reach 95% of the full-pool head's accuracy.
 
 TREC-6 and banking77 from ../shared/data; the quick head (logistic regression, C=10) on
-packaged-MiniLM embeddings; a stratified seed set (2 per class on TREC, 1 on banking77);
+packaged-MiniLM features (by default the sentence embedding, as ActiveLearner; --classifier-layers=-4,-3,-2,-1
+for the top four hidden states); a stratified seed set (2 per class on TREC, 1 on banking77);
 batches of 20 up to 3,000 labels; 5 seeds. Labels are revealed from each dataset's own
 train labels, accuracy is read on its test split. Every strategy, random included, runs
 in the same process pool, so the ratios compare like with like.
 
-    python benchmarks/active_learning.py [--seeds 5] [--budget 3000] [--no-write]
+    python benchmarks/active_learning.py [--seeds 5] [--budget 3000] [--datasets trec,banking77]
+                                         [--classifier-layers=-1] [--no-write]
 
-Writes benchmarks/results/active_learning.{json,html,png} and appends a section to BENCHMARKS.md.
+Writes benchmarks/results/active_learning.{json,html,png} (a suffix names other layers) and appends a
+section to BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -41,16 +44,17 @@ def strategy(name: str) -> Any:
     return make_strategy(name)
 
 
-def load(name: str) -> dict[str, np.ndarray]:
-    from workbench.embed import embed_texts
+def load(name: str, layers: tuple[int, ...]) -> dict[str, np.ndarray]:
+    from workbench.active import head_features
 
     train = pd.read_parquet(SHARED / name / "train.parquet")
     test = pd.read_parquet(SHARED / name / "test.parquet")
     classes = sorted(train["label"].unique())
     index = {c: i for i, c in enumerate(classes)}
-    return {"x_pool": embed_texts(train["text"].tolist(), progress=False),
+    x_pool, sentences = head_features(train["text"].tolist(), classifier_layers=layers, progress=False)
+    return {"x_pool": x_pool, "sentences": sentences,
             "y_pool": train["label"].map(index).to_numpy(),
-            "x_test": embed_texts(test["text"].tolist(), progress=False),
+            "x_test": head_features(test["text"].tolist(), classifier_layers=layers, progress=False)[0],
             "y_test": test["label"].map(index).to_numpy()}
 
 
@@ -65,7 +69,7 @@ def run_one(job: tuple[str, str, int, int]) -> dict[str, Any]:
     with threadpool_limits(1):
         result = simulate(data["x_pool"], data["y_pool"], data["x_test"], data["y_test"], strategy(strategy_name),
                           n_classes=int(data["y_pool"].max()) + 1, initial_per_class=DATASETS[name],
-                          batch_size=20, budget=budget, seed=seed)
+                          batch_size=20, budget=budget, seed=seed, embeddings=data["sentences"])
     return {"dataset": name, "strategy": strategy_name, "seed": seed, "labels": result.labels,
             "accuracy": result.accuracy, "query_seconds": result.query_seconds,
             "seconds": time.perf_counter() - started}
@@ -111,13 +115,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--budget", type=int, default=3000)
     parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--classifier-layers", default="-1",
+                        help="hidden states the quick head reads, comma-separated (default -1: the sentence "
+                             "embedding, as ActiveLearner; -4,-3,-2,-1: the top four)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    layers = tuple(int(v) for v in args.classifier_layers.split(","))
     OUT.mkdir(parents=True, exist_ok=True)
     names = args.datasets.split(",")
     full = {}
     for name in names:
-        data = load(name)
+        data = load(name, layers)
         np.savez(OUT / f".{name}.npz", **data)
         full[name] = full_pool_accuracy(data)
     jobs = [(n, s, seed, args.budget) for n in names for s in STRATEGIES for seed in range(args.seeds)]
@@ -145,18 +153,21 @@ def main() -> None:
             ratio = mean / base if mean is not None and base else None
             rows.append({"dataset": name, "strategy": s, "labels_to_95": mean, "per_seed": reach, "ratio": ratio,
                          "max_query_s": q_max})
-    (OUT / "active_learning.json").write_text(json.dumps({"full_pool_accuracy": full, "table": rows,
+    stem = "active_learning" if layers == (-1,) else "active_learning_layers" + "_".join(map(str, layers))
+    (OUT / f"{stem}.json").write_text(json.dumps({"full_pool_accuracy": full, "table": rows,
                                                           "runs": runs}, indent=1))
     fig = figure(runs, full)
-    fig.write_html(OUT / "active_learning.html", include_plotlyjs="cdn")
+    fig.write_html(OUT / f"{stem}.html", include_plotlyjs="cdn")
     os.environ.setdefault("BROWSER_PATH", "/usr/bin/chromium")
-    fig.write_image(OUT / "active_learning.png")
+    fig.write_image(OUT / f"{stem}.png")
 
     lines = [f"\n## Active learning vs random ({dt.date.today()}, {machine()})\n",
-             f"`python benchmarks/active_learning.py --seeds {args.seeds} --budget {args.budget}` "
+             f"`python benchmarks/active_learning.py --seeds {args.seeds} --budget {args.budget} "
+             f"--datasets {args.datasets} --classifier-layers={args.classifier_layers}` "
              f"({wall / 60:.1f} min on 2 worker processes). Quick head = logistic regression C=10 on packaged "
-             "MiniLM embeddings; batches of 20; labels to reach 95% of the full-pool head's test accuracy, mean "
-             "over seeds (a seed that never reached it makes the mean '-'); ratio = that / random's.\n",
+             f"MiniLM's mean-pooled hidden states {list(layers)} (rows unit length); strategies measure distances "
+             "in the sentence embedding; batches of 20; labels to reach 95% of the full-pool head's test accuracy, "
+             "mean over seeds (a seed that never reached it makes the mean '-'); ratio = that / random's.\n",
              "| dataset | full-pool acc | strategy | labels to 95% (mean) | per seed | ratio to random | "
              "max query s |", "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -164,7 +175,7 @@ def main() -> None:
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
         lines.append(f"| {r['dataset']} | {full[r['dataset']]:.3f} | {r['strategy']} | {mean} | "
                      f"{r['per_seed']} | {ratio} | {r['max_query_s']:.3f} |")
-    lines.append("\nCurves: `benchmarks/results/active_learning.html` / `.png`.\n")
+    lines.append(f"\nCurves: `benchmarks/results/{stem}.html` / `.png`.\n")
     record("\n".join(lines) + "\n", write=not args.no_write)
 
 

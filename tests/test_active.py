@@ -328,3 +328,50 @@ def test_density_is_computed_only_for_strategies_that_read_it(pool_store):
     assert dense._density is not None and dense._density.shape == (len(store),)
     assert {s: STRATEGIES[s].needs_density for s in ("margin", "density_weighted", "sparse_regions")} == {
         "margin": False, "density_weighted": True, "sparse_regions": True}
+
+
+def test_head_features_are_unit_rows_of_the_chosen_layers_with_the_sentence_embeddings(tiny_bert, tmp_path):
+    from workbench.active import head_features
+    from workbench.embed import embed_texts
+
+    texts = ["what is the capital of peru", "how many feet in a mile", "who wrote hamlet", "why is the sky blue"]
+    opts = {"model": tiny_bert, "cache_dir": tmp_path, "precision": "fp32", "device": "cpu", "progress": False}
+    sentences = embed_texts(texts, **opts)
+    feats, sent = head_features(texts, **opts)  # default: the sentence embedding itself
+    assert np.allclose(feats, sentences, atol=1e-5) and np.allclose(sent, sentences, atol=1e-5)
+    feats, sent = head_features(texts, classifier_layers=(1, 2), **opts)
+    assert feats.shape == (4, 64) and np.allclose(np.linalg.norm(feats, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(sent, sentences, atol=1e-5)
+
+
+def test_learner_fits_its_features_and_ranks_in_the_embeddings(pool_store):
+    store, emb, truth = pool_store
+    classes = store.labels
+    order = store.to_pandas()["item_id"].map(truth)
+    onehot = np.eye(len(classes))[[classes.index(c) for c in order]]  # features that give the class away
+    noise = unit(np.random.default_rng(5).normal(size=(len(store), 12)))  # geometry that says nothing
+    learner = ActiveLearner(store, strategy="margin", embeddings=noise,
+                            features=onehot, seed=0)
+    learner.update()
+    assert np.mean(learner.predict_proba().argmax(1) == [classes.index(c) for c in order]) == 1.0
+    assert learner.features.shape == (len(store), len(classes)) and learner.embeddings.shape[1] == 12
+    ids = learner.query(6)
+    assert len(set(ids)) == 6
+    with pytest.raises(DataError, match="features have 3 rows"):
+        ActiveLearner(store, embeddings=noise, features=onehot[:3])
+
+
+def test_simulation_ranks_in_the_embeddings_given_and_fits_the_features():
+    class Spy(MarginSampling):
+        seen: list[int] = []
+
+        def rank(self, state, n):
+            Spy.seen.append(state.embeddings.shape[1])
+            return super().rank(state, n)
+
+    x, y = blobs(40, np.eye(6)[:3] * 4, 0.3)
+    geometry = unit(np.random.default_rng(0).normal(size=(len(x), 10)))
+    result = simulate(x, y, x, y, Spy(), n_classes=3, budget=30, batch_size=5, embeddings=geometry)
+    assert set(Spy.seen) == {10} and result.labels[-1] == 30 and result.accuracy[-1] > 0.9
+    with pytest.raises(DataError, match="embeddings have 5 rows"):
+        simulate(x, y, x, y, "margin", n_classes=3, embeddings=geometry[:5])

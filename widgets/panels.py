@@ -398,12 +398,13 @@ class ActiveLearningPanel(W.VBox):
     """
 
     def __init__(self, store: LabelStore, *, browser: LabelBrowser | None = None, embeddings: Any = None,
-                 author: str = "analyst") -> None:
+                 features: Any = None, author: str = "analyst") -> None:
         from workbench.active import STRATEGIES
 
         self.store = store
         self.browser = browser
         self.embeddings = embeddings
+        self.features = features
         self.author = author
         self.strategy = W.Dropdown(description="strategy", options=sorted(STRATEGIES), value="margin")
         self.pool = W.Dropdown(description="pool", options=["unlabelled", "unreviewed"],
@@ -444,7 +445,7 @@ class ActiveLearningPanel(W.VBox):
         if self.learner is None or (self.learner.strategy.name, self.learner.pool_kind) != wanted:
             self.status.value = "embedding the store (cached after the first time)..."
             self.learner = ActiveLearner(self.store, strategy=self.strategy.value, pool=self.pool.value,
-                                         embeddings=self.embeddings, author=self.author)
+                                         embeddings=self.embeddings, features=self.features, author=self.author)
         return self.learner
 
     def query(self, *, wait: bool = False) -> None:

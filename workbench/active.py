@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from workbench.errors import DataError
+from workbench.quality import unit_rows
 from workbench.store import Filters, LabelStore
 
 #: Cosine similarity at or above which two items count as near-duplicates within one batch.
@@ -332,6 +333,38 @@ def make_strategy(strategy: str | QueryStrategy, **options: Any) -> QueryStrateg
 
 
 # ---------------------------------------------------------------------------------------- quick head
+def head_features(texts: Sequence[str], *, classifier_layers: Sequence[int] = (-1,),
+                  **options: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The quick head's features and the sentence embeddings, from one forward pass of the encoder.
+
+    The head reads the sentence embedding by default. The top four hidden states
+    (:data:`~workbench.embed.TOP_LAYERS`) suit classes that hinge on phrasing more than topic: on
+    TREC-6 the full-pool accuracy rose from 0.902 to 0.944 and margin sampling reached 95% of it
+    with 412 labels instead of 669, but on banking77 it needed 1,129 instead of 917
+    (BENCHMARKS.md, "Active learning"), so it is an option, not the default.
+
+    Parameters
+    ----------
+    texts : sequence of str
+    classifier_layers : sequence of int
+        Hidden states the head reads; ``(-1,)`` is the sentence embedding alone.
+    **options
+        Passed to :func:`workbench.embed.embed_texts` (model, cache_dir, precision, progress, ...).
+
+    Returns
+    -------
+    features : numpy.ndarray
+        ``(n, len(classifier_layers) * hidden)`` float32, rows scaled to unit length so the head's
+        ``C`` means the same whatever the number of layers.
+    sentences : numpy.ndarray
+        ``(n, hidden)`` the sentence embeddings (strategies' distances).
+    """
+    from workbench.embed import embed_views
+
+    features, sentences = embed_views(texts, classifier_layers=classifier_layers, **options)
+    return unit_rows(features), sentences
+
+
 class QuickHead:
     """Logistic regression on embeddings, warm-started from the previous round while the classes stay the same.
 
@@ -425,13 +458,14 @@ class SimulationResult:
 
 def simulate(x_pool: np.ndarray, y_pool: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
              strategy: str | QueryStrategy, *, n_classes: int, initial_per_class: int = 1, batch_size: int = 20,
-             budget: int = 1000, seed: int = 0, c: float = 10.0) -> SimulationResult:
+             budget: int = 1000, seed: int = 0, c: float = 10.0,
+             embeddings: np.ndarray | None = None) -> SimulationResult:
     """Run active learning with labels revealed from ``y_pool`` as if a person gave them.
 
     Parameters
     ----------
     x_pool, x_test : numpy.ndarray
-        ``(n_pool, dim)`` / ``(n_test, dim)`` L2-normalised embeddings.
+        ``(n_pool, dim)`` / ``(n_test, dim)`` the quick head's features (see :func:`head_features`).
     y_pool, y_test : numpy.ndarray
         ``(n_pool,)`` / ``(n_test,)`` class indices in ``[0, n_classes)``.
     strategy : str or QueryStrategy
@@ -439,6 +473,9 @@ def simulate(x_pool: np.ndarray, y_pool: np.ndarray, x_test: np.ndarray, y_test:
         Stratified seed set size per class.
     batch_size, budget : int
         Items per round; stop once this many are labelled (or the pool is empty).
+    embeddings : numpy.ndarray, optional
+        ``(n_pool, d)`` L2-normalised sentence embeddings the strategies measure distances in
+        (density, diversity, near-duplicates); ``x_pool`` when omitted.
 
     Returns
     -------
@@ -446,9 +483,12 @@ def simulate(x_pool: np.ndarray, y_pool: np.ndarray, x_test: np.ndarray, y_test:
     """
     rng = np.random.default_rng(seed)
     chooser = make_strategy(strategy)
+    geometry = x_pool if embeddings is None else embeddings
+    if len(geometry) != len(x_pool):
+        raise DataError(f"embeddings have {len(geometry)} rows for a pool of {len(x_pool)} items")
     labelled = np.zeros(len(y_pool), dtype=bool)
     labelled[stratified_seed(y_pool, initial_per_class, rng=rng)] = True
-    density = knn_density(x_pool) if chooser.needs_density else np.ones(len(x_pool))
+    density = knn_density(geometry) if chooser.needs_density else np.ones(len(x_pool))
     head = QuickHead(n_classes, c=c)
     result = SimulationResult(chooser.name, seed)
     while True:
@@ -460,7 +500,7 @@ def simulate(x_pool: np.ndarray, y_pool: np.ndarray, x_test: np.ndarray, y_test:
         if n <= 0:
             return result
         started = time.perf_counter()
-        state = PoolState(head.predict_proba(x_pool[pool]), x_pool[pool], density[pool], x_pool[labelled],
+        state = PoolState(head.predict_proba(x_pool[pool]), geometry[pool], density[pool], geometry[labelled],
                           y_pool[labelled], rng)
         picks = chooser.query(state, n)
         result.query_seconds.append(time.perf_counter() - started)
@@ -512,8 +552,14 @@ class ActiveLearner:
         set. ``unreviewed``: every item has a (possibly wrong) label; only items reviewed by a
         person train the head, unreviewed ones are the pool.
     embeddings : numpy.ndarray, optional
-        ``(len(store), dim)`` in the store's import order; computed (and cached) with the default
-        encoder when omitted.
+        ``(len(store), dim)`` L2-normalised sentence embeddings in the store's import order: what the
+        strategies measure distances in (density, diversity, near-duplicates). Computed (and cached)
+        with the default encoder when omitted.
+    features : numpy.ndarray, optional
+        ``(len(store), d)`` the quick head's features, same order; by default :func:`head_features`
+        (when ``embeddings`` is omitted too) or ``embeddings`` itself.
+    classifier_layers : sequence of int
+        Hidden states the default features read (see :func:`head_features`).
     author : str
         Recorded on the queue writes.
     seed : int
@@ -525,7 +571,8 @@ class ActiveLearner:
     """
 
     def __init__(self, store: LabelStore, *, strategy: str | QueryStrategy = "margin", pool: str = "unlabelled",
-                 embeddings: np.ndarray | None = None, author: str = AUTHOR, seed: int = 0, c: float = 10.0,
+                 embeddings: np.ndarray | None = None, features: np.ndarray | None = None,
+                 classifier_layers: Sequence[int] = (-1,), author: str = AUTHOR, seed: int = 0, c: float = 10.0,
                  stop_agreement: float = 0.99, stop_patience: int = 3, stop_set_size: int = 2000,
                  **strategy_options: Any) -> None:
         if store.task == "token-classification":
@@ -545,13 +592,16 @@ class ActiveLearner:
         self.item_ids = frame["item_id"].astype(str).tolist()
         self._row = {item_id: i for i, item_id in enumerate(self.item_ids)}
         if embeddings is None:
-            from workbench.embed import embed_texts
-
-            embeddings = embed_texts(frame["text"].astype(str).tolist())
-        if embeddings.shape[0] != len(self.item_ids):
-            raise DataError(f"embeddings have {embeddings.shape[0]} rows but {store.url} has {len(self.item_ids)} "
-                            "items; pass one row per item in the store's import order")
+            computed, embeddings = head_features(frame["text"].astype(str).tolist(),
+                                                 classifier_layers=classifier_layers)
+            features = computed if features is None else features
+        features = embeddings if features is None else features
+        for name, array in (("embeddings", embeddings), ("features", features)):
+            if array.shape[0] != len(self.item_ids):
+                raise DataError(f"{name} have {array.shape[0]} rows but {store.url} has {len(self.item_ids)} "
+                                "items; pass one row per item in the store's import order")
         self.embeddings = np.asarray(embeddings, dtype=np.float32)
+        self.features = np.asarray(features, dtype=np.float32)
         self._density: np.ndarray | None = None
         self.head = QuickHead(len(self.classes), c=c)
         self.stop_agreement = float(stop_agreement)
@@ -629,7 +679,7 @@ class ActiveLearner:
         # With fewer than two classes labelled there is no decision boundary to be uncertain about:
         # start from items spread over the embedding space instead.
         chooser = self.strategy if len(np.unique(y)) >= 2 else DiversitySampling(method="kmeans", shortlist=None)
-        state = PoolState(self.head.predict_proba(self.embeddings[pool]), self.embeddings[pool],
+        state = PoolState(self.head.predict_proba(self.features[pool]), self.embeddings[pool],
                           self._pool_density(pool, chooser), self.embeddings[labelled], y, self.rng)
         return self._enqueue(pool[chooser.query(state, n)])
 
@@ -640,14 +690,14 @@ class ActiveLearner:
         return ids
 
     def _fit(self, labelled: np.ndarray, y: np.ndarray) -> None:
-        self.head.fit(self.embeddings[labelled], y)
+        self.head.fit(self.features[labelled], y)
         self._fitted = True
 
     def update(self) -> UpdateResult:
         """Refit the quick head on everything labelled so far; returns counts and the stopping hint."""
         labelled, pool, queued, y = self._state()
         self._fit(labelled, y)
-        predictions = self.head.predict_proba(self.embeddings[self._stop_set]).argmax(axis=1)
+        predictions = self.head.predict_proba(self.features[self._stop_set]).argmax(axis=1)
         agreement = None
         if self._last_predictions is not None:
             agreement = prediction_agreement(self._last_predictions, predictions, len(self.classes))
@@ -661,4 +711,4 @@ class ActiveLearner:
     def predict_proba(self, item_ids: Sequence[str] | None = None) -> np.ndarray:
         """The current head's probabilities, ``(n, n_classes)`` for ``item_ids`` (default: every item)."""
         rows = np.arange(len(self.item_ids)) if item_ids is None else np.array([self._row[i] for i in item_ids])
-        return self.head.predict_proba(self.embeddings[rows])
+        return self.head.predict_proba(self.features[rows])
