@@ -22,6 +22,7 @@ import json
 import multiprocessing as mp
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -110,6 +111,40 @@ def figure(runs: list[dict[str, Any]], full: dict[str, float]) -> Any:
     return fig
 
 
+def summarise(runs: list[dict[str, Any]], full: dict[str, float]) -> list[dict[str, Any]]:
+    """Per dataset and strategy: labels to 95% of the full-pool accuracy (mean, per seed, sd) and the ratio."""
+    rows = []
+    for name in full:
+        target = 0.95 * full[name]
+        needed = {}
+        for s in STRATEGIES:
+            mine = [r for r in runs if r["dataset"] == name and r["strategy"] == s]
+            reach = [labels_to_reach(r["labels"], r["accuracy"], target) for r in mine]
+            reached = [x for x in reach if x is not None]
+            complete = len(reached) == len(reach)
+            needed[s] = (float(np.mean(reached)) if complete else None,
+                         float(np.std(reached, ddof=1)) if complete and len(reached) > 1 else None, reach,
+                         max(q for r in mine for q in r["query_seconds"]))
+        base = needed["random"][0]
+        for s, (mean, sd, reach, q_max) in needed.items():
+            ratio = mean / base if mean is not None and base else None
+            rows.append({"dataset": name, "strategy": s, "labels_to_95": mean, "sd": sd, "per_seed": reach,
+                         "ratio": ratio, "max_query_s": q_max})
+    return rows
+
+
+def output_stem(args: argparse.Namespace) -> str:
+    """``active_learning`` for the default run; other settings get their own files."""
+    stem = "active_learning"
+    if args.classifier_layers != "-1":
+        stem += "_layers" + args.classifier_layers.replace(",", "_")
+    if args.datasets != ",".join(DATASETS):
+        stem += "_" + args.datasets.replace(",", "_")
+    if args.seeds != 5:
+        stem += f"_seeds{args.seeds}"
+    return stem
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
@@ -118,10 +153,52 @@ def main() -> None:
     parser.add_argument("--classifier-layers", default="-1",
                         help="hidden states the quick head reads, comma-separated (default -1: the sentence "
                              "embedding, as ActiveLearner; -4,-3,-2,-1: the top four)")
+    parser.add_argument("--replot", metavar="JSON", help="re-render the table and figures of a saved run")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    layers = tuple(int(v) for v in args.classifier_layers.split(","))
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.replot:
+        saved = json.loads(Path(args.replot).read_text())
+        for key, value in saved["args"].items():
+            setattr(args, key, value)
+        full, runs, wall = saved["full_pool_accuracy"], saved["runs"], saved["wall_s"]
+    else:
+        full, runs, wall = simulate_all(args)
+    layers = tuple(int(v) for v in args.classifier_layers.split(","))
+    rows = summarise(runs, full)
+    stem = output_stem(args)
+    settings = {k: getattr(args, k) for k in ("seeds", "budget", "datasets", "classifier_layers")}
+    (OUT / f"{stem}.json").write_text(json.dumps({"args": settings, "wall_s": wall, "full_pool_accuracy": full,
+                                                  "table": rows, "runs": runs}, indent=1))
+    fig = figure(runs, full)
+    fig.write_html(OUT / f"{stem}.html", include_plotlyjs="cdn")
+
+    lines = [f"\n## Active learning vs random ({dt.date.today()}, {machine()})\n",
+             f"`python benchmarks/active_learning.py --seeds {args.seeds} --budget {args.budget} "
+             f"--datasets {args.datasets} --classifier-layers={args.classifier_layers}` "
+             f"({wall / 60:.1f} min on 2 worker processes). Quick head = logistic regression C=10 on packaged "
+             f"MiniLM's mean-pooled hidden states {list(layers)} (rows unit length); strategies measure distances "
+             "in the sentence embedding; batches of 20; labels to reach 95% of the full-pool head's test accuracy, "
+             "mean and standard deviation over seeds (a seed that never reached it makes the mean '-'); "
+             "ratio = that / random's.\n",
+             "| dataset | full-pool acc | strategy | labels to 95% (mean) | sd | per seed | ratio to random | "
+             "max query s |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        mean = "-" if r["labels_to_95"] is None else f"{r['labels_to_95']:.0f}"
+        sd = "-" if r["sd"] is None else f"{r['sd']:.0f}"
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
+        lines.append(f"| {r['dataset']} | {full[r['dataset']]:.3f} | {r['strategy']} | {mean} | {sd} | "
+                     f"{r['per_seed']} | {ratio} | {r['max_query_s']:.3f} |")
+    lines.append(f"\nCurves: `benchmarks/results/{stem}.html` / `.png`.\n")
+    record("\n".join(lines) + "\n", write=not args.no_write)
+    # last: the PNG needs a browser (kaleido drives chromium); the results above are saved either way
+    os.environ.setdefault("BROWSER_PATH", "/usr/bin/chromium")
+    fig.write_image(OUT / f"{stem}.png")
+
+
+def simulate_all(args: argparse.Namespace) -> tuple[dict[str, float], list[dict[str, Any]], float]:
+    """Every (dataset, strategy, seed) simulation on two worker processes: full-pool accuracies, runs, wall s."""
+    layers = tuple(int(v) for v in args.classifier_layers.split(","))
     names = args.datasets.split(",")
     full = {}
     for name in names:
@@ -137,46 +214,7 @@ def main() -> None:
     wall = time.perf_counter() - started
     for name in names:
         (OUT / f".{name}.npz").unlink()
-
-    rows = []
-    for name in names:
-        target = 0.95 * full[name]
-        needed = {}
-        for s in STRATEGIES:
-            mine = [r for r in runs if r["dataset"] == name and r["strategy"] == s]
-            reach = [labels_to_reach(r["labels"], r["accuracy"], target) for r in mine]
-            reached = [x for x in reach if x is not None]
-            needed[s] = (float(np.mean(reached)) if len(reached) == len(reach) else None, reach,
-                         max(q for r in mine for q in r["query_seconds"]))
-        base = needed["random"][0]
-        for s, (mean, reach, q_max) in needed.items():
-            ratio = mean / base if mean is not None and base else None
-            rows.append({"dataset": name, "strategy": s, "labels_to_95": mean, "per_seed": reach, "ratio": ratio,
-                         "max_query_s": q_max})
-    stem = "active_learning" if layers == (-1,) else "active_learning_layers" + "_".join(map(str, layers))
-    (OUT / f"{stem}.json").write_text(json.dumps({"full_pool_accuracy": full, "table": rows,
-                                                          "runs": runs}, indent=1))
-    fig = figure(runs, full)
-    fig.write_html(OUT / f"{stem}.html", include_plotlyjs="cdn")
-    os.environ.setdefault("BROWSER_PATH", "/usr/bin/chromium")
-    fig.write_image(OUT / f"{stem}.png")
-
-    lines = [f"\n## Active learning vs random ({dt.date.today()}, {machine()})\n",
-             f"`python benchmarks/active_learning.py --seeds {args.seeds} --budget {args.budget} "
-             f"--datasets {args.datasets} --classifier-layers={args.classifier_layers}` "
-             f"({wall / 60:.1f} min on 2 worker processes). Quick head = logistic regression C=10 on packaged "
-             f"MiniLM's mean-pooled hidden states {list(layers)} (rows unit length); strategies measure distances "
-             "in the sentence embedding; batches of 20; labels to reach 95% of the full-pool head's test accuracy, "
-             "mean over seeds (a seed that never reached it makes the mean '-'); ratio = that / random's.\n",
-             "| dataset | full-pool acc | strategy | labels to 95% (mean) | per seed | ratio to random | "
-             "max query s |", "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        mean = "-" if r["labels_to_95"] is None else f"{r['labels_to_95']:.0f}"
-        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
-        lines.append(f"| {r['dataset']} | {full[r['dataset']]:.3f} | {r['strategy']} | {mean} | "
-                     f"{r['per_seed']} | {ratio} | {r['max_query_s']:.3f} |")
-    lines.append(f"\nCurves: `benchmarks/results/{stem}.html` / `.png`.\n")
-    record("\n".join(lines) + "\n", write=not args.no_write)
+    return full, runs, wall
 
 
 if __name__ == "__main__":
