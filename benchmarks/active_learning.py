@@ -10,8 +10,8 @@ in the same process pool, so the ratios compare like with like.
     python benchmarks/active_learning.py [--seeds 5] [--budget 3000] [--datasets trec,banking77]
                                          [--classifier-layers=-1] [--no-write]
 
-Writes benchmarks/results/active_learning.{json,html,png} (a suffix names other layers) and appends a
-section to BENCHMARKS.md.
+Writes benchmarks/results/active_learning.{json,html,png} (a suffix names any non-default layers, datasets
+or seeds) and appends a section to BENCHMARKS.md; --replot JSON renders a saved run again.
 """
 
 from __future__ import annotations
@@ -162,9 +162,9 @@ def main() -> None:
         for key, value in saved["args"].items():
             setattr(args, key, value)
         full, runs, wall = saved["full_pool_accuracy"], saved["runs"], saved["wall_s"]
-    else:
-        full, runs, wall = simulate_all(args)
     layers = tuple(int(v) for v in args.classifier_layers.split(","))
+    if not args.replot:
+        full, runs, wall = simulate_all(args, layers)
     rows = summarise(runs, full)
     stem = output_stem(args)
     settings = {k: getattr(args, k) for k in ("seeds", "budget", "datasets", "classifier_layers")}
@@ -196,9 +196,9 @@ def main() -> None:
     fig.write_image(OUT / f"{stem}.png")
 
 
-def simulate_all(args: argparse.Namespace) -> tuple[dict[str, float], list[dict[str, Any]], float]:
+def simulate_all(args: argparse.Namespace,
+                 layers: tuple[int, ...]) -> tuple[dict[str, float], list[dict[str, Any]], float]:
     """Every (dataset, strategy, seed) simulation on two worker processes: full-pool accuracies, runs, wall s."""
-    layers = tuple(int(v) for v in args.classifier_layers.split(","))
     names = args.datasets.split(",")
     full = {}
     for name in names:

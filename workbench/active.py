@@ -592,8 +592,9 @@ class ActiveLearner:
         self.item_ids = frame["item_id"].astype(str).tolist()
         self._row = {item_id: i for i, item_id in enumerate(self.item_ids)}
         if embeddings is None:
+            # given features: only the sentence embeddings are needed, not the other layers
             computed, embeddings = head_features(frame["text"].astype(str).tolist(),
-                                                 classifier_layers=classifier_layers)
+                                                 classifier_layers=classifier_layers if features is None else (-1,))
             features = computed if features is None else features
         features = embeddings if features is None else features
         for name, array in (("embeddings", embeddings), ("features", features)):
