@@ -264,14 +264,23 @@ def _script(ch: str) -> str:
         return "UNKNOWN"
 
 
-def _main_script(letters: list[str]) -> tuple[str, int]:
-    """A text's most common script and how many of its letters are in it; ``("", 0)`` without letters."""
+def _letter_scripts(text: str, *, limit: int = 200) -> tuple[str, int, int]:
+    """A text's most common script among its first ``limit`` letters (URLs left out), how many of those
+    letters are in it, and how many letters were read; ``("", 0, 0)`` without letters."""
+    text = _URL.sub(" ", text)
+    # Naming a character's script is slow; ASCII letters are Latin, so only other texts pay for it
+    # (and a regex counts ASCII letters without a Python step per character).
+    if text.isascii():
+        n = min(len(_NOT_ASCII_LETTERS.sub("", text)), limit)
+        return ("LATIN" if n else ""), n, n
+    letters = [c for c in text if c.isalpha()][:limit]
     if not letters:
-        return "", 0
-    # Naming a character's script is slow; ASCII letters are Latin, so only other texts pay for it.
-    if all(c.isascii() for c in letters):
-        return "LATIN", len(letters)
-    return Counter(_script(c) for c in letters).most_common(1)[0]
+        return "", 0, 0
+    script, count = Counter(_script(c) for c in letters).most_common(1)[0]
+    return script, count, len(letters)
+
+
+_NOT_ASCII_LETTERS = re.compile(r"[^A-Za-z]+")
 
 
 @register("junk_text")
@@ -280,21 +289,20 @@ class JunkTexts(Check):
 
     def run(self, ctx: CheckContext) -> CheckResult:
         min_chars = int(ctx.option(self.name, "min_chars", 3))
-        letters = [[c for c in _URL.sub(" ", t) if c.isalpha()][:200] for t in ctx.texts]
-        scripts = [_main_script(ls) for ls in letters]
+        scripts = [_letter_scripts(t) for t in ctx.texts]
         votes: Counter[str] = Counter()
-        for script, count in scripts:
+        for script, count, _ in scripts:
             if count:
                 votes[script] += count
         dominant = votes.most_common(1)[0][0] if votes else "LATIN"
         rows = []
-        for i, (text, ls, (script, count)) in enumerate(zip(ctx.texts, letters, scripts)):
+        for i, (text, (script, count, n_letters)) in enumerate(zip(ctx.texts, scripts)):
             reason = None
             if len(text.strip()) < min_chars:
                 reason = f"shorter than {min_chars} characters"
-            elif not ls:
+            elif not n_letters:
                 reason = "no letters (only symbols, digits or URLs)"
-            elif script != dominant and count / len(ls) > 0.8:
+            elif script != dominant and count / n_letters > 0.8:
                 reason = f"written in {script.title()} script, the dataset in {dominant.title()}"
             if reason:
                 rows.append({"item_id": ctx.item_ids[i], "issue": "junk_text", "group": None, "detail": reason})
