@@ -44,24 +44,33 @@ def test_joint_fit_equals_separate_fits_and_stronger_penalty_shrinks() -> None:
     assert confidence[0] < confidence[1] < confidence[2]
 
 
-def test_fits_on_several_training_sets_equal_fits_on_each_alone() -> None:
-    x, y = _blobs(seed=3)
+@pytest.mark.parametrize("k, cs, products", [
+    (3, [[0.01, 1.0], [0.1], [1.0]], 1),  # thin sets: one product over all rows, others' rows weighted 0
+    (8, [[0.01, 0.03, 0.1, 0.3]] * 3, 3),  # 32 columns a set: one product per set on its own rows
+])
+def test_fits_on_several_training_sets_equal_fits_on_each_alone(monkeypatch, k, cs, products) -> None:
+    from workbench import linear
+
+    made = []
+    real = linear._Block.__init__
+    monkeypatch.setattr(linear._Block, "__init__", lambda self, *a: made.append(1) or real(self, *a))
+    x, y = _blobs(k=k, seed=3)
     z = standardize(x)
     rows = [np.arange(0, 400), np.arange(200, 600), np.arange(0, 600, 2)]
-    cs = [[0.01, 1.0], [0.1], [1.0]]
-    joint = predict_softmax(z, fit_softmax(z, y, n_classes=3, cs=cs, rows=rows, max_iter=300), n_classes=3)
-    assert joint.shape == (600, 4, 3)
+    joint = predict_softmax(z, fit_softmax(z, y, n_classes=k, cs=cs, rows=rows, max_iter=300), n_classes=k)
+    assert len(made) == products
+    assert joint.shape == (600, sum(map(len, cs)), k)
     models = [(r, c) for r, group in zip(rows, cs) for c in group]
     for j, (r, c) in enumerate(models):
-        alone = predict_softmax(z, fit_softmax(z[r], y[r], n_classes=3, cs=[c], max_iter=300), n_classes=3)[:, 0]
+        alone = predict_softmax(z, fit_softmax(z[r], y[r], n_classes=k, cs=[c], max_iter=300), n_classes=k)[:, 0]
         assert np.abs(joint[:, j] - alone).max() < 1e-2, (j, c)
     # a model never sees rows outside its training set: moving them moves no other set's model
     y2 = y.copy()
-    y2[400:] = (y2[400:] + 1) % 3
-    first = predict_softmax(z, fit_softmax(z, y2, n_classes=3, cs=[[0.1]], rows=rows[:1], max_iter=300),
-                            n_classes=3)[:, 0]
-    assert np.abs(first - predict_softmax(z, fit_softmax(z[:400], y[:400], n_classes=3, cs=[0.1], max_iter=300),
-                                          n_classes=3)[:, 0]).max() < 1e-3
+    y2[400:] = (y2[400:] + 1) % k
+    first = predict_softmax(z, fit_softmax(z, y2, n_classes=k, cs=cs[:2], rows=rows[:2], max_iter=300),
+                            n_classes=k)[:, :len(cs[0])]
+    alone = predict_softmax(z, fit_softmax(z[:400], y[:400], n_classes=k, cs=cs[0], max_iter=300), n_classes=k)
+    assert np.abs(first - alone).max() < 1e-2
 
 
 def test_warm_start_from_a_solution_stays_there() -> None:
