@@ -349,3 +349,28 @@ def test_a_mean_pooled_run_predicts_the_same_after_loading(small_store, tiny_ber
     again = load_run(run.path).predict(texts, progress=False)
     columns = [c for c in preds.columns if c.startswith("prob_")]
     assert np.allclose(again[columns].to_numpy(), preds[columns].to_numpy(), atol=1e-4)
+
+
+def test_layer_wise_learning_rate_decay_lowers_the_rate_with_depth() -> None:
+    import transformers
+
+    from workbench.train import parameter_groups
+
+    config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
+                                     intermediate_size=32, num_labels=2)
+    model = transformers.BertForSequenceClassification(config)
+    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    rate = {id(p): (g["lr"], g["weight_decay"]) for g in parameter_groups(model, weight_decay=0.01,
+                                                                          learning_rate=1e-3, layer_lr_decay=0.5)
+            for p in g["params"]}
+    named = dict(model.named_parameters())
+    assert id(named["bert.embeddings.word_embeddings.weight"]) not in rate  # frozen: left out
+    assert rate[id(named["classifier.weight"])] == (1e-3, 0.01)
+    assert rate[id(named["classifier.bias"])] == (1e-3, 0.0)  # no decay on vectors
+    assert rate[id(named["bert.encoder.layer.2.output.dense.weight"])][0] == pytest.approx(5e-4)
+    assert rate[id(named["bert.encoder.layer.0.output.dense.weight"])][0] == pytest.approx(1.25e-4)
+    assert rate[id(named["bert.embeddings.position_embeddings.weight"])][0] == pytest.approx(6.25e-5)
+    flat = parameter_groups(model, weight_decay=0.01, learning_rate=1e-3)
+    assert [g["lr"] for g in flat] == [1e-3, 1e-3] and sum(len(g["params"]) for g in flat) == len(rate)
+    with pytest.raises(Exception, match="layer_lr_decay"):
+        FineTuneConfig(layer_lr_decay=0.0)

@@ -94,6 +94,10 @@ class FineTuneConfig:
         3 seeds, BENCHMARKS.md).
     freeze_layers : int
         Freeze the first N encoder layers.
+    layer_lr_decay : float
+        Layer-wise learning-rate decay: encoder layer ``i`` of ``L`` trains at ``learning_rate *
+        layer_lr_decay ** (L - i)`` (the embeddings one step lower still), the head at ``learning_rate``.
+        1.0 (the default): one rate for all.
     lora : LoraConfig, optional
     augment : AugmentConfig, optional
         Training-set augmentation (word noise, minority upsampling), seeded with ``seed``.
@@ -147,6 +151,7 @@ class FineTuneConfig:
     dropout: float | str | None = "auto"
     freeze_embeddings: bool | str = "auto"
     freeze_layers: int = 0
+    layer_lr_decay: float = 1.0
     lora: LoraConfig | None = None
     augment: AugmentConfig | None = None
     class_weights: str | dict[str, float] = "none"
@@ -218,6 +223,8 @@ class FineTuneConfig:
             raise bad("dropout", "must be in [0, 1), 'auto', or None for the model's own")
         if self.freeze_layers < 0:
             raise bad("freeze_layers", "must be 0 or more")
+        if not 0 < self.layer_lr_decay <= 1:
+            raise bad("layer_lr_decay", "must be in (0, 1]; 1 trains every layer at learning_rate")
         if isinstance(self.class_weights, str) and self.class_weights not in CLASS_WEIGHTS:
             raise bad("class_weights", "use 'none', 'balanced' or a dict of class -> weight")
         if self.early_stopping_metric is not None and self.early_stopping_patience < 1:
