@@ -150,3 +150,14 @@ def test_pooling_prefers_the_better_view():
     bad = rng.dirichlet(np.ones(3), 400)
     pooled, weights, t = pool_views([good, bad], y)
     assert weights[0] > weights[1] and np.allclose(pooled.sum(1), 1)
+
+
+def test_quick_mode_leaves_the_callers_torch_threads_alone(sample):
+    # The embedding head runs on fewer torch threads in a pool worker; OpenMP keeps that setting per thread,
+    # so the caller's (a notebook cell's) count is what it was.
+    import torch
+
+    texts, labels, true = sample
+    found = torch.get_num_threads()
+    out_of_fold_probs(texts, labels, embeddings=_fake_embeddings(true), progress=False)
+    assert torch.get_num_threads() == found

@@ -16,10 +16,9 @@ confident learning flagged in the first, so that wrong labels pull the models le
 
 from __future__ import annotations
 
-import contextlib
 import os
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -218,12 +217,16 @@ def _fit_views(features: dict[str, Any], y: np.ndarray, n_classes: int,
     weights: Any = None
     # One pool of threads runs the embedding head (the longest task, so first) beside the TF-IDF folds: torch
     # and SGD both release the GIL, and shipping the sparse matrix to worker processes cost as much as the
-    # parallelism gained. torch gets one thread while they share the cores; one view after the other, the odd
-    # TF-IDF fold left a core idle (10,000 texts: cross-validation 6.2 s -> 5.3 s; BENCHMARKS.md, quick-scan speed).
-    workers = min(len(splits) + 1, os.cpu_count() or 1)
-    with _torch_threads(1 if workers > 1 else None), ThreadPoolExecutor(max_workers=workers) as pool:
-        head = (pool.submit(_oof_embedding, features["embedding"], y, n_classes, splits, grids("embedding"), seed,
-                            inits=warm) if "embedding" in features else None)
+    # parallelism gained. torch gets the cores the TF-IDF folds leave (on 2 cores: one); one view after the
+    # other, the odd TF-IDF fold left a core idle (10,000 texts: cross-validation 6.2 s -> 5.3 s; BENCHMARKS.md,
+    # quick-scan speed).
+    cores = os.cpu_count() or 1
+    workers = min(len(splits) + 1, cores)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        torch_threads = max(1, cores - (len(splits) if "tfidf" in features else 0))
+        head = (pool.submit(_with_torch_threads, torch_threads, _oof_embedding, features["embedding"], y, n_classes,
+                            splits, grids("embedding"), seed, inits=warm)
+                if "embedding" in features else None)
         sparse = ([pool.submit(_fit_fold_sparse, features["tfidf"][train], y[train], features["tfidf"][test], grid,
                                seed) for (train, test), grid in zip(splits, grids("tfidf"))]
                   if "tfidf" in features else None)
@@ -235,18 +238,19 @@ def _fit_views(features: dict[str, Any], y: np.ndarray, n_classes: int,
     return {v: per_view[v] for v in features}, {v: chosen[v] for v in features}, weights
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """torch's intra-op threads set to ``n`` inside the block (None: left alone), restored after."""
-    torch: Any = require("torch", extra="train", purpose="the logistic-regression heads") if n else None
-    before = torch.get_num_threads() if torch else None
-    if torch:
-        torch.set_num_threads(n)
+def _with_torch_threads(n: int, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` with torch's CPU kernels on ``n`` threads, in the calling thread only.
+
+    The thread count torch's CPU kernels use is OpenMP's, kept per thread: set in a pool's worker it leaves
+    the kernel's other threads (a cell, another scan) as they were.
+    """
+    torch: Any = require("torch", extra="train", purpose="the logistic-regression heads")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
     try:
-        yield
+        return fn(*args, **kwargs)
     finally:
-        if torch:
-            torch.set_num_threads(before)
+        torch.set_num_threads(before)
 
 
 def _tfidf_features(texts: Sequence[str]) -> Any:
