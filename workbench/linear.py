@@ -85,11 +85,14 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, *, n_classes: int, cs: Sequence[fl
             row_weight[np.asarray(idx), col:col + len(group_cs)] = 1.0 / len(idx)
             col += len(group_cs)
         blocks = [_Block(torch, xb, yt, torch.from_numpy(row_weight)[:, None, :], len(inv_c), n_classes)]
+    first = 0
+    for b in blocks:
+        b.first, first = first, first + b.m
     # Inside the fit each block's columns are class-major (column k * m + j is class k of its model j): the
     # softmax then reduces over a short axis of contiguous rows of m models, which vectorises (a third less
     # time per step).
     penalty = torch.cat([torch.tensor(inv_c[b.first:b.first + b.m], dtype=torch.float32).repeat(n_classes)
-                         for b in _placed(blocks)])[None, :].expand(d1, -1).clone()
+                         for b in blocks])[None, :].expand(d1, -1).clone()
     penalty[-1] = 0.0  # the intercept is not penalised
     start = (torch.zeros(d1, len(inv_c) * n_classes) if init is None
              else _to_blocks(init.detach(), blocks, n_classes, inverse=False))
@@ -122,7 +125,7 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, *, n_classes: int, cs: Sequence[fl
 class _Block:
     """Rows that one product of a joint fit reads, and its ``m`` models' row weights and targets."""
 
-    first = 0  # index of the block's first model, set by _placed
+    first = 0  # index of the block's first model among all models
 
     def __init__(self, torch: Any, x: Any, y: Any, weight: Any, m: int, n_classes: int) -> None:
         self.x, self.xt = x, x.T.contiguous()  # the gradient's product reads x transposed, row-major
@@ -131,18 +134,11 @@ class _Block:
         self.minus_one = torch.full((len(y), 1, m), -1.0)
 
 
-def _placed(blocks: list[_Block]) -> list[_Block]:
-    first = 0
-    for b in blocks:
-        b.first, first = first, first + b.m
-    return blocks
-
-
 def _to_blocks(w: Any, blocks: list[_Block], k: int, *, inverse: bool) -> Any:
     """``(d1, n_models * k)`` model-major columns (a model's classes together) to each block's class-major
     ones, or back with ``inverse``."""
     parts = []
-    for b in _placed(blocks):
+    for b in blocks:
         part = w[:, b.first * k:(b.first + b.m) * k]
         shape = (-1, k, b.m) if inverse else (-1, b.m, k)
         parts.append(part.reshape(shape).transpose(1, 2).reshape(-1, b.m * k))
