@@ -255,6 +255,7 @@ class Outliers(Check):
 
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
+_NOT_ASCII_LETTERS = re.compile(r"[^A-Za-z]+")
 
 
 def _script(ch: str) -> str:
@@ -278,9 +279,6 @@ def _letter_scripts(text: str, *, limit: int = 200) -> tuple[str, int, int]:
         return "", 0, 0
     script, count = Counter(_script(c) for c in letters).most_common(1)[0]
     return script, count, len(letters)
-
-
-_NOT_ASCII_LETTERS = re.compile(r"[^A-Za-z]+")
 
 
 @register("junk_text")
