@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.metrics import f1_score, roc_auc_score
+from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from workbench import quality as Q
 from workbench.errors import DataError
@@ -61,7 +61,7 @@ def test_scores_in_unit_interval_and_invariant_to_class_order(k, n, seed):
     y = rng.integers(0, k, n)
     perm = rng.permutation(k)
     inverse = np.argsort(perm)
-    for method in ("self_confidence", "normalized_margin", "confidence_weighted_entropy"):
+    for method in ("self_confidence", "normalized_margin", "confidence_weighted_entropy", "label_posterior"):
         s = Q.label_quality_scores(y, p, method=method)
         assert np.all((s >= 0) & (s <= 1))
         # relabel classes: column perm[j] of the new matrix is column j of the old one
@@ -71,6 +71,29 @@ def test_scores_in_unit_interval_and_invariant_to_class_order(k, n, seed):
     s = Q.combine_scores(y, p, neighbors)
     assert np.all((s >= 0) & (s <= 1))
     assert np.allclose(s, Q.combine_scores(perm[y], p[:, inverse], neighbors))
+
+
+def test_label_posterior_is_bayes_rule_with_the_estimated_noise(data):
+    true, y, p = data
+    post = Q.label_posterior(y, p)
+    # the same rule with the noise matrix the labels were drawn from: the estimate should be close to it
+    exact = NOISE[y, y] * p[np.arange(len(y)), y] / np.einsum("nk,nk->n", NOISE[y], p)
+    assert np.all((post >= 0) & (post <= 1))
+    assert np.abs(post - exact).mean() < 0.02
+    # it knows which confusions occur, so it ranks the planted errors above both plain scores
+    errors = true != y
+    auprc = average_precision_score(errors, -post)
+    for plain in (Q.self_confidence, Q.normalized_margin):
+        assert auprc > average_precision_score(errors, -plain(y, p)) + 0.002
+    assert np.array_equal(Q.label_quality_scores(y, p, method="label_posterior"), post)
+
+
+def test_label_posterior_of_a_confusion_never_seen_is_low_not_zero():
+    # labels 0/1 never confused in the data, then one item labelled 0 that the model puts in class 1
+    p = np.array([[0.9, 0.1]] * 50 + [[0.1, 0.9]] * 50 + [[0.02, 0.98]])
+    y = np.array([0] * 50 + [1] * 50 + [0])
+    post = Q.label_posterior(y, p)
+    assert 0 < post[-1] < post[:100].min()
 
 
 def test_noise_matrix_and_rate_are_recovered(data):
@@ -158,7 +181,23 @@ def test_combined_score_lets_good_neighbours_help_a_weak_model():
     auc_margin = roc_auc_score(errors, -Q.normalized_margin(y, p))
     auc_combined = roc_auc_score(errors, -Q.combine_scores(y, p, neighbors))
     assert auc_combined > auc_margin + 0.1
-    assert np.allclose(Q.combine_scores(y, p, neighbors, neighbor_weight=0.0), Q.normalized_margin(y, p))
+    assert Q.noise_rate(y, p) >= Q.POSTERIOR_MIN_NOISE_RATE  # a weak model: the noise model reads it
+    assert np.allclose(Q.combine_scores(y, p, neighbors, neighbor_weight=0.0), Q.label_posterior(y, p))
+
+
+def test_combined_score_reads_low_noise_by_the_margin():
+    # a sharp model and 1% planted errors: the confident joint's off-diagonal is too thin for the noise model
+    rng = np.random.default_rng(3)
+    true = rng.integers(0, K, 3000)
+    given = true.copy()
+    flip = rng.random(3000) < 0.01
+    given[flip] = (true[flip] + 1 + rng.integers(0, K - 1, flip.sum())) % K
+    logits = rng.normal(0, 1.0, (3000, K))
+    logits[np.arange(3000), true] += 6.0
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    assert Q.noise_rate(given, p) < Q.POSTERIOR_MIN_NOISE_RATE
+    neighbors = np.stack([rng.choice(3000, 10, replace=False) for _ in range(3000)])
+    assert np.allclose(Q.combine_scores(given, p, neighbors, neighbor_weight=0.0), Q.normalized_margin(given, p))
 
 
 def test_combined_score_ignores_neighbours_far_weaker_than_the_model(data):
@@ -167,7 +206,7 @@ def test_combined_score_ignores_neighbours_far_weaker_than_the_model(data):
     neighbors = np.stack([rng.choice(len(y), 10, replace=False) for _ in range(len(y))])  # random "neighbours"
     q = Q.neighbor_label_distribution(y, neighbors, K)
     assert Q.choose_neighbor_weight(y, p, q) == 0.0
-    assert np.allclose(Q.combine_scores(y, p, neighbors), Q.normalized_margin(y, p))
+    assert np.allclose(Q.combine_scores(y, p, neighbors), Q.label_posterior(y, p))
     with pytest.raises(DataError, match="neighbor_weight"):
         Q.combine_scores(y, p, neighbors, neighbor_weight=1.5)
     with pytest.raises(DataError, match="neighbours"):

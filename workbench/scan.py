@@ -24,6 +24,7 @@ from workbench.quality import (
     confidence_weighted_entropy,
     confident_joint,
     find_label_issues,
+    label_posterior,
     nearest_neighbors,
     normalized_margin,
     self_confidence,
@@ -33,8 +34,8 @@ from workbench.quality import (
 from workbench.report import QualityReport, build_report
 from workbench.store import LabelStore
 
-SCORE_COLUMNS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy", "neighbor_agreement",
-                 "combined")
+SCORE_COLUMNS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy", "label_posterior",
+                 "neighbor_agreement", "combined")
 
 
 @dataclass
@@ -156,6 +157,7 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
         "self_confidence": self_confidence(y, p),
         "normalized_margin": normalized_margin(y, p),
         "confidence_weighted_entropy": confidence_weighted_entropy(y, p),
+        "label_posterior": label_posterior(y, p),
     }
     ctx = CheckContext(item_ids=item_ids, texts=texts, labels=labels, normalization=normalization,
                        embeddings=embeddings, cache_dir=cache)
