@@ -6,7 +6,8 @@
     handed to both libraries).
 (c) CoNLL-2003 token errors: needs a token classifier from the fine-tuning engine; reported as not run.
 
-Usage: python benchmarks/label_errors.py [--rows 20news,sst2,trec,banking77] [--no-write]
+Usage: python benchmarks/label_errors.py [--rows 20news,sst2,trec,banking77,emotion] [--rates 0.1,0.2]
+       [--noise pair,uniform] [--no-write]
 cleanlab is a benchmark/dev dependency only; workbench never imports it.
 """
 
@@ -34,6 +35,9 @@ from workbench.crossval import encode_labels, out_of_fold_probs  # noqa: E402
 from workbench.embed import embed_texts, embed_views  # noqa: E402
 
 SCORES = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
+# The issue's single scores: SCORES and the neighbourhood score. label_posterior is ours alone (cleanlab has
+# no such score) and an ingredient of `combined`; its own column in the comparison table.
+ISSUE_SINGLE = (*SCORES, "neighbor_agreement")
 
 
 LAYERS: tuple[int, ...] = (-1,)  # the scan's default classifier layers; --classifier-layers changes it
@@ -46,6 +50,18 @@ def pair_flip_noise(y: np.ndarray, k: int, rate: float, seed: int) -> np.ndarray
     out = y.copy()
     out[flip] = target[y[flip]]
     return out
+
+
+def uniform_noise(y: np.ndarray, k: int, rate: float, seed: int) -> np.ndarray:
+    """Symmetric noise: with probability ``rate`` an item's class is replaced by any other class, uniformly."""
+    rng = np.random.default_rng(seed)
+    flip = rng.random(len(y)) < rate
+    out = y.copy()
+    out[flip] = (y[flip] + rng.integers(1, k, size=int(flip.sum()))) % k
+    return out
+
+
+NOISE = {"pair": pair_flip_noise, "uniform": uniform_noise}
 
 
 def lift_at_k(truth: np.ndarray, score: np.ndarray) -> float:
@@ -65,6 +81,9 @@ def evaluate(name: str, y: np.ndarray, p: np.ndarray, truth: np.ndarray, emb: np
         for who, s in (("ours", ours), ("cleanlab", theirs)):
             rows.append({"row": name, "what": f"score {method}", "who": who, "AUROC": roc_auc_score(truth, -s),
                          "AUPRC": average_precision_score(truth, -s), "lift@K": lift_at_k(truth, s)})
+    s = Q.label_posterior(y, p)
+    rows.append({"row": name, "what": "score label_posterior", "who": "ours", "AUROC": roc_auc_score(truth, -s),
+                 "AUPRC": average_precision_score(truth, -s), "lift@K": lift_at_k(truth, s)})
     if emb is not None:
         for method in ("neighbor_agreement", "combined"):
             s = Q.label_quality_scores(y, p, method=method, embeddings=emb)
@@ -94,11 +113,12 @@ def row_20news() -> list[dict]:
     return evaluate("20news (paper's probabilities)", y, p, truth, emb)
 
 
-def row_synthetic(dataset: str, rate: float, cache: dict, seed: int = 0) -> tuple[list[dict], dict]:
+def row_synthetic(dataset: str, rate: float, cache: dict, seed: int = 0,
+                  noise: str = "pair") -> tuple[list[dict], dict]:
     frame = pd.read_parquet(SHARED / dataset / "train.parquet")
     texts = frame["text"].tolist()
     y_true, classes = encode_labels(frame["label"].tolist())
-    y = pair_flip_noise(y_true, len(classes), rate, seed)
+    y = NOISE[noise](y_true, len(classes), rate, seed)
     if dataset not in cache:
         # as in a scan: the classifier layers for the classifier view, the sentence embedding for neighbours
         cache[dataset] = embed_views(texts, classifier_layers=LAYERS, progress=False)
@@ -108,7 +128,8 @@ def row_synthetic(dataset: str, rate: float, cache: dict, seed: int = 0) -> tupl
                             progress=False)
     seconds = time.perf_counter() - t
     truth = y != y_true
-    info = {"row": f"{dataset} {int(rate * 100)}%", "oof_accuracy_vs_noisy": oof.accuracy(),
+    name = f"{dataset} {int(rate * 100)}%" + ("" if noise == "pair" else f" {noise}")
+    info = {"row": name, "oof_accuracy_vs_noisy": oof.accuracy(),
             "oof_accuracy_vs_true": float((oof.pred_probs.argmax(1) == y_true).mean()), "crossval_s": seconds,
             "views": {k: float((v.argmax(1) == y).mean()) for k, v in oof.views.items()}}
     return evaluate(info["row"], y, oof.pred_probs, truth, emb), info
@@ -129,20 +150,26 @@ def to_markdown(rows: list[dict], infos: list[dict]) -> str:
                    f"{'' if pd.isna(cl) else f'{cl:.4f}'} | {r[('AUPRC', 'ours')]:.4f} | "
                    f"{'' if pd.isna(clp) else f'{clp:.4f}'} | {r[('lift@K', 'ours')]:.2f} |")
     out.append("")
-    out.append("The scan's default score is `combined`. Against the best single score of the same row (ours):")
+    out.append("The scan's default score is `combined`. Against the best of the issue's single scores of the same "
+               "row (ours: self-confidence, normalized margin, confidence-weighted entropy, neighbour agreement), "
+               "and beside the label posterior alone:")
     out.append("")
-    out.append("| row | best single score | its AUROC / AUPRC | combined AUROC / AUPRC | combined >= best |")
-    out.append("|---|---|---|---|---|")
+    out.append("| row | best single score | its AUROC / AUPRC | combined AUROC / AUPRC | combined >= best | "
+               "label_posterior AUROC / AUPRC |")
+    out.append("|---|---|---|---|---|---|")
     ours = scores[scores["who"] == "ours"]
     for row, part in ours.groupby("row", sort=False):
         combined = part[part["what"] == "score combined"]
         if combined.empty:
             continue
-        single = part[part["what"] != "score combined"].sort_values("AUROC", ascending=False).iloc[0]
+        issue_single = part[part["what"].isin([f"score {m}" for m in ISSUE_SINGLE])]
+        single = issue_single.sort_values("AUROC", ascending=False).iloc[0]
         c = combined.iloc[0]
+        post = part[part["what"] == "score label_posterior"].iloc[0]
         ok = c["AUROC"] >= single["AUROC"] and c["AUPRC"] >= single["AUPRC"]
         out.append(f"| {row} | {single['what'][6:]} | {single['AUROC']:.4f} / {single['AUPRC']:.4f} | "
-                   f"{c['AUROC']:.4f} / {c['AUPRC']:.4f} | {'yes' if ok else '**no**'} |")
+                   f"{c['AUROC']:.4f} / {c['AUPRC']:.4f} | {'yes' if ok else '**no**'} | "
+                   f"{post['AUROC']:.4f} / {post['AUPRC']:.4f} |")
     out.append("")
     filters = frame[frame["what"].str.startswith("filter")]
     out.append("| row | filter | flagged ours / cleanlab | P ours / cleanlab | R ours / cleanlab | "
@@ -168,6 +195,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", default="20news,sst2,trec,banking77")
     ap.add_argument("--rates", default="0.1,0.2")
+    ap.add_argument("--noise", default="pair", help="comma-separated: pair (the issue's rows), uniform")
     ap.add_argument("--classifier-layers", default="-1",
                     help="hidden states of the embedding view, comma-separated (the scan's default: -1)")
     ap.add_argument("--no-write", action="store_true")
@@ -180,19 +208,21 @@ def main() -> None:
     if "20news" in wanted:
         rows += row_20news()
     cache: dict = {}
-    for dataset in [d for d in ("sst2", "trec", "banking77") if d in wanted]:
-        for rate in [float(r) for r in args.rates.split(",")]:
-            r, info = row_synthetic(dataset, rate, cache)
-            rows += r
-            infos.append(info)
-            print(json.dumps(info), flush=True)
+    for dataset in [d for d in ("sst2", "trec", "banking77", "emotion") if d in wanted]:
+        for noise in args.noise.split(","):
+            for rate in [float(r) for r in args.rates.split(",")]:
+                r, info = row_synthetic(dataset, rate, cache, noise=noise)
+                rows += r
+                infos.append(info)
+                print(json.dumps(info), flush=True)
     table = to_markdown(rows, infos)
     machine_name = machine()
     text = (f"\n## Label-error detection vs cleanlab ({dt.date.today().isoformat()})\n\n"
             f"Machine: {machine_name}. Command: `python benchmarks/label_errors.py --rows {args.rows} "
-            f"--classifier-layers={args.classifier_layers}`. "
+            f"--rates {args.rates} --noise {args.noise} --classifier-layers={args.classifier_layers}`. "
             "Same probabilities for both libraries in every row. Synthetic noise: each true class is flipped to "
-            "one fixed other class (seeded) at the given rate. (c) CoNLL-2003 token errors: "
+            "one fixed other class (seeded) at the given rate (rows marked `uniform`: to any other class, "
+            "uniformly). (c) CoNLL-2003 token errors: "
             "`benchmarks/conll_token_errors.py`, its own section.\n\n" + table + "\n")
     record(text, write=not args.no_write)
 
