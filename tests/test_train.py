@@ -122,11 +122,13 @@ def test_cancel(small_store, tiny_bert, tmp_path):
 
 
 def test_sigkill_is_reported_as_failed_and_resume_continues(small_store, tiny_bert, tmp_path):
-    run = launch(_config(tiny_bert, epochs=30), store=small_store, runs_dir=tmp_path / "runs")
+    # with a weight average, so its checkpoint is written and read back too
+    run = launch(_config(tiny_bert, epochs=30, ema_decay=0.9), store=small_store, runs_dir=tmp_path / "runs")
     deadline = time.time() + 180
     while not (run.path / "checkpoint" / "state.json").exists() and time.time() < deadline:
         time.sleep(0.2)
     assert (run.path / "checkpoint" / "state.json").exists(), run.logs()
+    assert (run.path / "checkpoint" / "average.pt").exists()
     os.kill(run.status()["pid"], signal.SIGKILL)
     run._proc.wait()
     status = run.status()
@@ -374,3 +376,23 @@ def test_layer_wise_learning_rate_decay_lowers_the_rate_with_depth() -> None:
     assert [g["lr"] for g in flat] == [1e-3, 1e-3] and sum(len(g["params"]) for g in flat) == len(rate)
     with pytest.raises(Exception, match="layer_lr_decay"):
         FineTuneConfig(layer_lr_decay=0.0)
+
+
+def test_a_weight_averaged_run_saves_the_average(small_store, tiny_bert, tmp_path):
+    from safetensors.numpy import load_file
+
+    start = load_file(str(tiny_bert / "model.safetensors"))
+    name = next(k for k in start if "encoder.layer.1.output.dense.weight" in k)
+
+    def moved(**kw) -> float:
+        run = launch(_config(tiny_bert, epochs=1, **kw), store=small_store, runs_dir=tmp_path / "runs")
+        status = run.wait(timeout=300)
+        assert status["state"] == "finished", run.logs()
+        saved = load_file(str(run.path / "model" / "model.safetensors"))
+        key = next(k for k in saved if k.endswith(name.split("encoder.", 1)[1]))
+        return float(np.abs(saved[key] - start[name]).max())
+
+    # an average that reaches back a million steps barely leaves the start; the last weights do
+    assert moved(ema_decay=0.999999) < 1e-4 < 1e-3 < moved()
+    with pytest.raises(DataError, match="ema_decay"):
+        FineTuneConfig(ema_decay=1.0)

@@ -98,6 +98,11 @@ class FineTuneConfig:
         Layer-wise learning-rate decay: encoder layer ``i`` of ``L`` trains at ``learning_rate *
         layer_lr_decay ** (L - i)`` (the embeddings one step lower still), the head at ``learning_rate``.
         1.0 (the default): one rate for all.
+    ema_decay : float, optional
+        Keep an exponential moving average of the trained weights (``average = ema_decay * average +
+        (1 - ema_decay) * weights`` after each optimizer step) and evaluate, save and predict with the
+        average instead of the last weights; it reaches back about ``1 / (1 - ema_decay)`` steps (0.995:
+        the last ~200). None (the default): off.
     lora : LoraConfig, optional
     augment : AugmentConfig, optional
         Training-set augmentation (word noise, minority upsampling), seeded with ``seed``.
@@ -152,6 +157,7 @@ class FineTuneConfig:
     freeze_embeddings: bool | str = "auto"
     freeze_layers: int = 0
     layer_lr_decay: float = 1.0
+    ema_decay: float | None = None
     lora: LoraConfig | None = None
     augment: AugmentConfig | None = None
     class_weights: str | dict[str, float] = "none"
@@ -225,6 +231,8 @@ class FineTuneConfig:
             raise bad("freeze_layers", "must be 0 or more")
         if not 0 < self.layer_lr_decay <= 1:
             raise bad("layer_lr_decay", "must be in (0, 1]; 1 trains every layer at learning_rate")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise bad("ema_decay", "must be in (0, 1), e.g. 0.995 (about the last 200 steps), or None for off")
         if isinstance(self.class_weights, str) and self.class_weights not in CLASS_WEIGHTS:
             raise bad("class_weights", "use 'none', 'balanced' or a dict of class -> weight")
         if self.early_stopping_metric is not None and self.early_stopping_patience < 1:

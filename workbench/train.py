@@ -19,6 +19,7 @@ is slow), no dropout, frozen embeddings, and the fused AdamW.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -35,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.averaging import WeightAverage
 from workbench.config import FineTuneConfig
 from workbench.devices import configure_cuda, resolve_device, to_device
 from workbench.errors import DataError, WorkbenchError
@@ -416,11 +418,14 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
 
     start_epoch, step, best, bad_evals = 0, 0, None, 0
     ckpt = run_dir / "checkpoint"
+    average = WeightAverage(params, config.ema_decay) if config.ema_decay is not None else None
     if resume and (ckpt / "state.json").exists():
         state = json.loads((ckpt / "state.json").read_text())
         accelerator.unwrap_model(model).load_state_dict(_load_weights(ckpt / "model.safetensors"), strict=False)
         optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
         scheduler.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
+        if average is not None:
+            average.load_state_dict(torch.load(ckpt / "average.pt", weights_only=True))
         start_epoch, step, best, bad_evals = state["epoch"], state["step"], state["best"], state["bad_evals"]
     if main:
         # What "auto" resolved to, recorded in both files.
@@ -440,8 +445,9 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
     def evaluate_now(epoch_pos: float) -> bool:
         """Log an evaluation; True when early stopping says stop."""
         nonlocal best, bad_evals
-        probs, loss = _evaluate(model, prep, eval_rows, accelerator=accelerator, pad_id=pad_id,
-                                batch_size=config.batch_size)
+        with average.applied() if average is not None else contextlib.nullcontext():
+            probs, loss = _evaluate(model, prep, eval_rows, accelerator=accelerator, pad_id=pad_id,
+                                    batch_size=config.batch_size)
         scores = _scores(prep, eval_rows, probs)
         log({"step": step, "epoch": round(epoch_pos, 4), "eval_loss": loss,
              **{f"eval_{k}": v for k, v in scores.items()}})
@@ -487,6 +493,8 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
                 optimizer.zero_grad()
             seen += len(rows)
             if accelerator.sync_gradients:
+                if average is not None:
+                    average.update()
                 step += 1
                 if step % config.log_every == 0:
                     now = time.perf_counter()
@@ -503,8 +511,10 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
             stop = evaluate_now(min(float(epoch), config.epochs))
         if main:
             _save_checkpoint(ckpt, accelerator.unwrap_model(model), optimizer, scheduler,
-                             {"epoch": epoch, "step": step, "best": best, "bad_evals": bad_evals})
+                             {"epoch": epoch, "step": step, "best": best, "bad_evals": bad_evals}, average=average)
     accelerator.wait_for_everyone()
+    if average is not None:
+        average.swap()  # from here on the model holds the average: it is what is saved and predicts
     if main:
         unwrapped = accelerator.unwrap_model(model)
         if config.lora is not None:
@@ -552,8 +562,9 @@ def parameter_groups(model: Any, *, weight_decay: float, learning_rate: float,
             for (sc, decayed), ps in sorted(groups.items(), key=lambda kv: (-kv[0][0], not kv[0][1]))]
 
 
-def _save_checkpoint(folder: Path, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]) -> None:
-    """Weights as safetensors, optimizer and scheduler as tensor-only state dicts; state.json written last."""
+def _save_checkpoint(folder: Path, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any], *,
+                     average: WeightAverage | None = None) -> None:
+    """Weights as safetensors, optimizer, scheduler (and weight average) as tensors; state.json written last."""
     import torch
     from safetensors.torch import save_file
 
@@ -563,6 +574,8 @@ def _save_checkpoint(folder: Path, model: Any, optimizer: Any, scheduler: Any, s
     save_file(weights, str(tmp / "model.safetensors"))
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+    if average is not None:
+        torch.save(average.state_dict(), tmp / "average.pt")
     write_json(tmp / "state.json", state)
     if folder.exists():
         shutil.rmtree(folder)
