@@ -215,6 +215,8 @@ class ConflictingDuplicates(Check):
             by_text.setdefault(t, []).append(i)
         partners: dict[int, set[int]] = {}
         for members in by_text.values():
+            if len(members) < 2:  # most texts are unique: no partner to record
+                continue
             for i in members:
                 partners.setdefault(i, set()).update(m for m in members if m != i)
         if ctx.embeddings is not None:
