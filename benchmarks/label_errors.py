@@ -70,6 +70,12 @@ def lift_at_k(truth: np.ndarray, score: np.ndarray) -> float:
     return float(truth[top].mean() / max(truth.mean(), 1e-12))
 
 
+def score_row(name: str, method: str, who: str, truth: np.ndarray, score: np.ndarray) -> dict:
+    """One table row: how well ``score (n,)`` (lower = more likely wrong) ranks the items where ``truth``."""
+    return {"row": name, "what": f"score {method}", "who": who, "AUROC": roc_auc_score(truth, -score),
+            "AUPRC": average_precision_score(truth, -score), "lift@K": lift_at_k(truth, score)}
+
+
 def evaluate(name: str, y: np.ndarray, p: np.ndarray, truth: np.ndarray, emb: np.ndarray | None) -> list[dict]:
     import cleanlab.filter
     import cleanlab.rank
@@ -78,17 +84,11 @@ def evaluate(name: str, y: np.ndarray, p: np.ndarray, truth: np.ndarray, emb: np
     for method in SCORES:
         ours = Q.label_quality_scores(y, p, method=method)
         theirs = cleanlab.rank.get_label_quality_scores(y, p, method=method)
-        for who, s in (("ours", ours), ("cleanlab", theirs)):
-            rows.append({"row": name, "what": f"score {method}", "who": who, "AUROC": roc_auc_score(truth, -s),
-                         "AUPRC": average_precision_score(truth, -s), "lift@K": lift_at_k(truth, s)})
-    s = Q.label_posterior(y, p)
-    rows.append({"row": name, "what": "score label_posterior", "who": "ours", "AUROC": roc_auc_score(truth, -s),
-                 "AUPRC": average_precision_score(truth, -s), "lift@K": lift_at_k(truth, s)})
-    if emb is not None:
-        for method in ("neighbor_agreement", "combined"):
-            s = Q.label_quality_scores(y, p, method=method, embeddings=emb)
-            rows.append({"row": name, "what": f"score {method}", "who": "ours", "AUROC": roc_auc_score(truth, -s),
-                         "AUPRC": average_precision_score(truth, -s), "lift@K": lift_at_k(truth, s)})
+        rows += [score_row(name, method, who, truth, s) for who, s in (("ours", ours), ("cleanlab", theirs))]
+    # ours alone: cleanlab has no such scores; the neighbour ones need embeddings
+    for method in ("label_posterior", *(("neighbor_agreement", "combined") if emb is not None else ())):
+        rows.append(score_row(name, method, "ours", truth, Q.label_quality_scores(y, p, method=method,
+                                                                                  embeddings=emb)))
     for filter_by in Q.FILTERS:
         ours = Q.find_label_issues(y, p, filter_by=filter_by)
         with warnings.catch_warnings():
@@ -132,7 +132,7 @@ def row_synthetic(dataset: str, rate: float, cache: dict, seed: int = 0,
     info = {"row": name, "oof_accuracy_vs_noisy": oof.accuracy(),
             "oof_accuracy_vs_true": float((oof.pred_probs.argmax(1) == y_true).mean()), "crossval_s": seconds,
             "views": {k: float((v.argmax(1) == y).mean()) for k, v in oof.views.items()}}
-    return evaluate(info["row"], y, oof.pred_probs, truth, emb), info
+    return evaluate(name, y, oof.pred_probs, truth, emb), info
 
 
 def to_markdown(rows: list[dict], infos: list[dict]) -> str:
