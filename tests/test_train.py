@@ -396,3 +396,24 @@ def test_a_weight_averaged_run_saves_the_average(small_store, tiny_bert, tmp_pat
     assert moved(ema_decay=0.999999) < 1e-4 < 1e-3 < moved()
     with pytest.raises(DataError, match="ema_decay"):
         FineTuneConfig(ema_decay=1.0)
+
+
+
+def test_the_loss_smooths_labels_weighs_classes_and_skips_ignored_targets() -> None:
+    import torch
+
+    from workbench.train import make_loss
+
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0], [5.0, 5.0, 5.0]])
+    target = torch.tensor([0, 2, -100])
+    logp = logits[:2].log_softmax(1).numpy()
+    eps, weights = 0.3, np.array([1.0, 1.0, 4.0])
+    smoothed = (1 - eps) * np.eye(3)[[0, 2]] + eps / 3  # the targets: mostly the label, some of every class
+    per_item = -(smoothed * weights * logp).sum(1)  # torch weighs each class's term by its weight
+    expected = per_item.sum() / weights[[0, 2]].sum()  # ... and averages over the items' label weights
+    loss = make_loss(FineTuneConfig(label_smoothing=eps), weights)(logits, target)
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    plain = make_loss(FineTuneConfig())(logits, target)
+    assert float(plain) == pytest.approx(-(logp[0, 0] + logp[1, 2]) / 2, rel=1e-5)
+    with pytest.raises(DataError, match="label_smoothing"):
+        FineTuneConfig(label_smoothing=1.0)

@@ -103,6 +103,9 @@ class FineTuneConfig:
         (1 - ema_decay) * weights`` after each optimizer step) and evaluate, save and predict with the
         average instead of the last weights; it reaches back about ``1 / (1 - ema_decay)`` steps (0.995:
         the last ~200). None (the default): off.
+    label_smoothing : float
+        Train against ``(1 - label_smoothing)`` on the given label plus ``label_smoothing`` spread evenly over
+        all classes (tags), as ``torch.nn.CrossEntropyLoss(label_smoothing=...)``; 0 (the default): off.
     lora : LoraConfig, optional
     augment : AugmentConfig, optional
         Training-set augmentation (word noise, minority upsampling), seeded with ``seed``.
@@ -158,6 +161,7 @@ class FineTuneConfig:
     freeze_layers: int = 0
     layer_lr_decay: float = 1.0
     ema_decay: float | None = None
+    label_smoothing: float = 0.0
     lora: LoraConfig | None = None
     augment: AugmentConfig | None = None
     class_weights: str | dict[str, float] = "none"
@@ -233,6 +237,8 @@ class FineTuneConfig:
             raise bad("layer_lr_decay", "must be in (0, 1]; 1 trains every layer at learning_rate")
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise bad("ema_decay", "must be in (0, 1), e.g. 0.995 (about the last 200 steps), or None for off")
+        if not 0 <= self.label_smoothing < 1:
+            raise bad("label_smoothing", "must be in [0, 1), e.g. 0.1; 0 is off")
         if isinstance(self.class_weights, str) and self.class_weights not in CLASS_WEIGHTS:
             raise bad("class_weights", "use 'none', 'balanced' or a dict of class -> weight")
         if self.early_stopping_metric is not None and self.early_stopping_patience < 1:

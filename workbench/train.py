@@ -287,6 +287,27 @@ def _build_model(config: FineTuneConfig, labels: list[str], path: Any, *, device
     return model, case, pooling
 
 
+def make_loss(config: FineTuneConfig, class_weights: np.ndarray | None = None) -> Any:
+    """The training loss: cross-entropy with the config's label smoothing and the given class weights.
+
+    Parameters
+    ----------
+    config : FineTuneConfig
+    class_weights : numpy.ndarray, optional
+        ``(n_classes,)``; None weighs every class alike.
+
+    Returns
+    -------
+    torch.nn.CrossEntropyLoss
+        Called on ``(n, n_classes)`` logits and ``(n,)`` targets; targets of -100 (sub-tokens after a word's
+        first, padding) are left out.
+    """
+    import torch
+
+    weight = torch.tensor(class_weights, dtype=torch.float32) if class_weights is not None else None
+    return torch.nn.CrossEntropyLoss(weight=weight, ignore_index=-100, label_smoothing=config.label_smoothing)
+
+
 def _class_weights(config: FineTuneConfig, y: list[Any], labels: list[str]) -> np.ndarray | None:
     if config.class_weights == "none" or config.task == "token-classification":
         return None
@@ -393,9 +414,7 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
     model, case, pooling = _build_model(config, labels, path, device=device, tokenizer=tokenizer)
     if case:
         prep.add_case_types()
-    weights = _class_weights(config, [prep.y[i] for i in train_rows], labels)
-    loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32)
-                                        if weights is not None else None, ignore_index=-100)
+    loss_fn = make_loss(config, _class_weights(config, [prep.y[i] for i in train_rows], labels))
     params = [p for p in model.parameters() if p.requires_grad]
     groups = parameter_groups(model, weight_decay=config.weight_decay, learning_rate=config.learning_rate,
                               layer_lr_decay=config.layer_lr_decay)
