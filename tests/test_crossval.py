@@ -110,7 +110,10 @@ def test_data_that_cannot_be_cross_validated(labels, says):
                           progress=False)
 
 
-def test_unknown_mode_view_and_finetune_without_engine(sample):
+def test_unknown_mode_view_and_finetune_without_engine(sample, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     texts, labels, _ = sample
     with pytest.raises(DataError, match="mode"):
         out_of_fold_probs(texts, labels, mode="deep")
@@ -118,6 +121,7 @@ def test_unknown_mode_view_and_finetune_without_engine(sample):
         out_of_fold_probs(texts, labels, views=["bm25"], embeddings=np.zeros((500, 2)))
     with pytest.raises(WorkbenchError, match="unknown FineTuneConfig field"):
         out_of_fold_probs(texts, labels, mode="finetune", epoch=3)
+    assert list(tmp_path.iterdir()) == []  # a config that cannot work leaves no scratch folder behind
 
 
 def test_finetune_mode_runs_k_fine_tunes(tiny_bert, tmp_path):

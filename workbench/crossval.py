@@ -448,6 +448,8 @@ def _finetune(texts: Sequence[str], y: np.ndarray, classes: list[str], *, folds:
 
     sklearn_ms = require("sklearn.model_selection", extra="train", purpose="out-of-fold probabilities")
     splitter = sklearn_ms.StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)  # type: ignore[attr-defined]
+    # every fold trains with the same config; a bad one fails here, before a scratch folder exists
+    cfg = FineTuneConfig.from_dict({"seed": seed, **config, "labels": classes, "predict_splits": ["test"]})
     root = runs_dir or tempfile.mkdtemp(prefix="workbench-oof-")
     probs = np.zeros((len(y), len(classes)))
     ids = [f"oof-{i}" for i in range(len(y))]
@@ -455,7 +457,6 @@ def _finetune(texts: Sequence[str], y: np.ndarray, classes: list[str], *, folds:
         split = np.full(len(y), "train", dtype=object)
         split[test] = "test"
         frame = pd.DataFrame({"item_id": ids, "text": list(texts), "label": [classes[i] for i in y], "split": split})
-        cfg = FineTuneConfig.from_dict({"seed": seed, **config, "labels": classes, "predict_splits": ["test"]})
         run = launch(cfg, data=frame, runs_dir=root, run_id=f"fold-{fold}-{os.getpid()}-{seed}")
         status = run.wait()
         if status.get("state") != "finished":
