@@ -239,12 +239,15 @@ def test_minilm_fine_tune_beats_the_majority_baseline(tmp_path):
     assert accuracy > majority + 0.2, (accuracy, majority)
 
 
-def test_two_process_ddp_on_cpu_matches_one_process(small_store, tiny_bert, tmp_path):
+def test_two_process_ddp_on_cpu_matches_one_process(small_store, tiny_bert, tmp_path, monkeypatch):
     """Two processes (DDP over gloo) run the same worker; their metrics match a single process.
 
     On CPUs the launcher uses torchrun: ``accelerate launch --cpu --num_processes 2`` starts only one
     process in accelerate 1.15 (its simple launcher; several CPU processes need MPI), checked by hand.
     """
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # where torchrun would leave its folder without --log-dir
     single = launch(_config(tiny_bert, epochs=2, batch_size=8, device="cpu"), store=small_store,
                     runs_dir=tmp_path / "runs")
     double = launch(_config(tiny_bert, epochs=2, batch_size=4, num_processes=2, device="cpu"), store=small_store,
@@ -253,6 +256,7 @@ def test_two_process_ddp_on_cpu_matches_one_process(small_store, tiny_bert, tmp_
     assert s1["state"] == "finished", single.logs()
     assert s2["state"] == "finished", double.logs()
     assert s2["processes"] == 2
+    assert (double.path / "torchrun").is_dir() and not list(scratch.glob("torchelastic_*"))
     a = single.metrics().dropna(subset=["eval_accuracy"])["eval_accuracy"].iloc[-1]
     b = double.metrics().dropna(subset=["eval_accuracy"])["eval_accuracy"].iloc[-1]
     assert abs(a - b) < 0.15, (a, b)

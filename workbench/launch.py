@@ -171,8 +171,10 @@ class Run(RunView):
                         "workbench.train", *tail]
             # On CPUs, accelerate's own launcher starts one process unless MPI is set up; torchrun (which it
             # wraps for GPUs) starts N, and the worker's Accelerator then runs DDP over gloo.
+            # --log-dir: torchrun's own per-run folder goes into the run, not a new torchelastic_* in /tmp each time
             return [self.python, "-m", "torch.distributed.run", "--nproc_per_node", str(n), "--master_addr",
-                    "127.0.0.1", "--master_port", str(_free_port()), "-m", "workbench.train", *tail]
+                    "127.0.0.1", "--master_port", str(_free_port()), "--log-dir", str(self.path / "torchrun"),
+                    "-m", "workbench.train", *tail]
         return [self.python, "-m", "workbench.train", *tail]
 
     def _start(self, *, resume: bool) -> None:
