@@ -44,3 +44,28 @@ def record(text: str, *, write: bool = True) -> None:
     if write:
         with open(ROOT / "BENCHMARKS.md", "a") as fh:
             fh.write(text)
+
+
+def oof_options(mode: str, dataset: str, overrides: list[str]) -> dict:
+    """``out_of_fold_probs`` keywords for a benchmark's ``--mode``: none for ``quick``; for ``finetune``, the
+    dataset's recipe from ``finetune_accuracy.RECIPES`` with ``FIELD=JSON`` overrides (``--finetune-set``)."""
+    if mode == "quick":
+        return {}
+    if mode != "finetune":
+        raise SystemExit(f"--mode {mode!r}: use quick or finetune")
+    import json
+
+    from finetune_accuracy import RECIPES
+
+    if dataset not in RECIPES:
+        raise SystemExit(f"--mode finetune: no fine-tune recipe for {dataset!r} in finetune_accuracy.RECIPES")
+    params = dict(RECIPES[dataset][3])
+    for item in overrides:
+        field, _, value = item.partition("=")
+        params[field] = json.loads(value)
+    return {"mode": "finetune", "progress": False, **params}
+
+
+def mode_flags(mode: str, overrides: list[str]) -> str:
+    """The ``--mode`` / ``--finetune-set`` part of a benchmark's command line, for its section in BENCHMARKS.md."""
+    return "" if mode == "quick" else f" --mode {mode}" + "".join(f" --finetune-set {s}" for s in overrides)

@@ -3,11 +3,11 @@
 (a) 20news test set: the published out-of-fold probabilities against the human-verified errors.
 (b) SST-2, TREC-6, banking77 train splits with asymmetric synthetic noise (10% and 20%) from a fixed
     pair-flip noise matrix and seed; probabilities from our quick mode (computed once per row and
-    handed to both libraries).
+    handed to both libraries), or with ``--mode finetune`` from k-fold fine-tunes.
 (c) CoNLL-2003 token errors: needs a token classifier from the fine-tuning engine; reported as not run.
 
 Usage: python benchmarks/label_errors.py [--rows 20news,sst2,trec,banking77,emotion] [--rates 0.1,0.2]
-       [--noise pair,uniform] [--no-write]
+       [--noise pair,uniform] [--mode quick|finetune [--finetune-set FIELD=JSON]] [--no-write]
 cleanlab is a benchmark/dev dependency only; workbench never imports it.
 """
 
@@ -28,7 +28,7 @@ from sklearn.metrics import average_precision_score, f1_score, precision_score, 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import SHARED, machine, record  # noqa: E402
+from _common import SHARED, machine, mode_flags, oof_options, record  # noqa: E402
 
 from workbench import quality as Q  # noqa: E402
 from workbench.crossval import encode_labels, out_of_fold_probs  # noqa: E402
@@ -41,6 +41,7 @@ ISSUE_SINGLE = (*SCORES, "neighbor_agreement")
 
 
 LAYERS: tuple[int, ...] = (-1,)  # the scan's default classifier layers; --classifier-layers changes it
+MODE: tuple[str, list[str]] = ("quick", [])  # --mode and --finetune-set
 
 def pair_flip_noise(y: np.ndarray, k: int, rate: float, seed: int) -> np.ndarray:
     """Asymmetric noise: each true class j is relabelled as one fixed other class pi(j) with probability ``rate``."""
@@ -124,8 +125,8 @@ def row_synthetic(dataset: str, rate: float, cache: dict, seed: int = 0,
         cache[dataset] = embed_views(texts, classifier_layers=LAYERS, progress=False)
     features, emb = cache[dataset]
     t = time.perf_counter()
-    oof = out_of_fold_probs(texts, [classes[i] for i in y], classes=classes, embeddings=features, seed=seed,
-                            progress=False)
+    options = oof_options(MODE[0], dataset, MODE[1]) or {"embeddings": features, "progress": False}
+    oof = out_of_fold_probs(texts, [classes[i] for i in y], classes=classes, seed=seed, **options)
     seconds = time.perf_counter() - t
     truth = y != y_true
     name = f"{dataset} {int(rate * 100)}%" + ("" if noise == "pair" else f" {noise}")
@@ -198,10 +199,15 @@ def main() -> None:
     ap.add_argument("--noise", default="pair", help="comma-separated: pair (the issue's rows), uniform")
     ap.add_argument("--classifier-layers", default="-1",
                     help="hidden states of the embedding view, comma-separated (the scan's default: -1)")
+    ap.add_argument("--mode", default="quick", help="how the synthetic rows' probabilities are made: quick or "
+                    "finetune (k-fold fine-tunes with finetune_accuracy.py's recipe for the dataset)")
+    ap.add_argument("--finetune-set", action="append", default=[], metavar="FIELD=JSON_VALUE",
+                    help="--mode finetune: override a FineTuneConfig field of the recipe")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    global LAYERS
+    global LAYERS, MODE
     LAYERS = tuple(int(v) for v in args.classifier_layers.split(","))
+    MODE = (args.mode, args.finetune_set)
     wanted = args.rows.split(",")
     rows: list[dict] = []
     infos: list[dict] = []
@@ -219,7 +225,8 @@ def main() -> None:
     machine_name = machine()
     text = (f"\n## Label-error detection vs cleanlab ({dt.date.today().isoformat()})\n\n"
             f"Machine: {machine_name}. Command: `python benchmarks/label_errors.py --rows {args.rows} "
-            f"--rates {args.rates} --noise {args.noise} --classifier-layers={args.classifier_layers}`. "
+            f"--rates {args.rates} --noise {args.noise} --classifier-layers={args.classifier_layers}"
+            f"{mode_flags(args.mode, args.finetune_set)}`. "
             "Same probabilities for both libraries in every row. Synthetic noise: each true class is flipped to "
             "one fixed other class (seeded) at the given rate (rows marked `uniform`: to any other class, "
             "uniformly). (c) CoNLL-2003 token errors: "
