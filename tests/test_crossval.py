@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.crossval import out_of_fold_probs, pool_views
+from workbench.crossval import FINETUNE_DEFAULTS, out_of_fold_probs, pool_views
 from workbench.errors import DataError, WorkbenchError
 from workbench.sample import make_classification_sample
 
@@ -143,6 +143,7 @@ def test_finetune_mode_without_runs_dir_leaves_no_scratch_behind(tiny_bert, tmp_
     oof = out_of_fold_probs(frame["text"].tolist(), frame["label"].tolist(), mode="finetune", folds=2,
                             model=str(tiny_bert), epochs=1, max_length=32, precision="fp32")
     assert oof.pred_probs.shape[0] == 60 and oof.params["runs_dir"] is None
+    assert oof.params["learning_rate"] == FINETUNE_DEFAULTS["learning_rate"]  # not set here: the default applies
     assert list(tmp_path.iterdir()) == []
 
 

@@ -119,3 +119,17 @@ def test_cli_picks_the_classifier_layers(scanned, tmp_path, monkeypatch, capsys)
     assert "hidden states 0..6" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["scan", str(tmp_path / "s.db"), "--score", "no_such_score"])
+
+
+def test_a_finetune_scan_passes_its_model_and_fields_to_the_fold_fine_tunes(tiny_bert, tmp_path):
+    from workbench.errors import DataError
+    from workbench.scan import scan
+
+    table = load_dataset(make_classification_sample(n_items=80, seed=5), id_column="id")
+    result = scan(table, mode="finetune", folds=2, model=tiny_bert, progress=False, cache_dir=tmp_path / "cache",
+                  finetune={"epochs": 1, "max_length": 32, "precision": "fp32"})
+    params = result.oof.params
+    assert params["mode"] == "finetune" and params["model"] == str(tiny_bert)
+    assert (params["epochs"], params["max_length"]) == (1, 32) and result.oof.pred_probs.shape[0] == 80
+    with pytest.raises(DataError, match="mode='finetune'"):
+        scan(table, finetune={"epochs": 1}, progress=False, cache_dir=tmp_path / "cache")

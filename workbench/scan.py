@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +73,8 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
          filter_by: str = "prune_by_noise_rate", checks: Sequence[str] | None = None,
          embeddings: np.ndarray | None = None, cache_dir: str | os.PathLike[str] | None = None,
          precision: str = "auto", classifier_layers: Sequence[int] = (-1,), refit_clean: bool = True,
-         progress: bool = True, scan_id: str | None = None, write: bool = True) -> ScanResult:
+         finetune: Mapping[str, Any] | None = None, progress: bool = True, scan_id: str | None = None,
+         write: bool = True) -> ScanResult:
     """Scan a store (or a table from :func:`workbench.data.load_dataset`) for label issues and data problems.
 
     Parameters
@@ -98,6 +99,9 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     refit_clean : bool
         Quick mode's second pass without the items the first pass flagged (see
         :func:`workbench.crossval.out_of_fold_probs`); False saves about a third of the cross-validation time.
+    finetune : mapping, optional
+        ``mode="finetune"`` only: :class:`workbench.config.FineTuneConfig` fields for the fold fine-tunes, e.g.
+        ``{"epochs": 2, "max_length": 64}``; their model is the scan's ``model`` unless this names another.
     cache_dir : path, optional
         Embeddings, TF-IDF features and neighbour lists are cached here between scans
         (default :func:`workbench.embed.default_cache_dir`), so a re-scan after label fixes
@@ -123,6 +127,12 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
                               or sorted({v for v in labels if v is not None}))
     normalization = table.attrs.get("workbench", {}).get("normalization", "NFC+whitespace")
 
+    if finetune is not None and mode != "finetune":
+        raise DataError(f"finetune={dict(finetune)!r} sets the fold fine-tunes of mode='finetune', but this scan's "
+                        f"mode is {mode!r}; pass mode='finetune' or drop finetune")
+    fold_config: dict[str, Any] = {}
+    if mode == "finetune":
+        fold_config = {**({"model": str(model)} if model is not None else {}), **(finetune or {})}
     # Data that cannot be cross-validated fails here, before minutes of embedding.
     labelled_values = [v for v in labels if v is not None]
     check_folds(encode_labels(labelled_values, classes)[0], classes, folds)
@@ -147,7 +157,7 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     given = [str(labels[i]) for i in lab_idx]
     oof = out_of_fold_probs([texts[i] for i in lab_idx], given, classes=classes, mode=mode,
                             folds=folds, seed=seed, embeddings=features[lab_idx], progress=progress,
-                            cache_dir=cache, refit_clean=refit_clean)
+                            cache_dir=cache, refit_clean=refit_clean, **fold_config)
     seconds["crossval"] = time.perf_counter() - t
 
     t = time.perf_counter()
