@@ -33,6 +33,18 @@ def test_quality_panel_scans_in_the_background_and_opens_issues(store, tmp_path)
     assert all("label" in r["issues"] for r in browser.rows)
 
 
+def test_quality_panel_runs_the_fine_tune_scan_when_toggled(store, tiny_bert, tmp_path):
+    panel = QualityPanel(store, model=tiny_bert, folds=2, cache_dir=tmp_path / "cache",
+                         finetune={"max_length": 32, "precision": "fp32"})
+    assert panel.mode.value == "quick"
+    panel.mode.value = "finetune"
+    panel.scan(wait=True)
+    assert "estimated noise rate" in panel.report.value, panel.report.value
+    params = panel.result.oof.params
+    assert params["mode"] == "finetune" and params["model"] == str(tiny_bert) and params["max_length"] == 32
+    assert not panel.mode.disabled and not panel.button.disabled
+
+
 def test_quality_panel_shows_errors_in_the_panel(tmp_path):
     s = LabelStore.open(tmp_path / "one.db")
     s.import_dataset(load_dataset(pd.DataFrame({"text": [f"text {i}" for i in range(10)], "label": ["x"] * 10})))

@@ -38,11 +38,20 @@ def _failure_box(exc: BaseException) -> str:
 
 
 class QualityPanel(W.VBox):
-    """Run a quick scan in the background; show the report; open the browser on one issue type."""
+    """Run a scan in the background; show the report; open the browser on one issue type.
 
-    def __init__(self, store: LabelStore, *, browser: LabelBrowser | None = None, **scan_options: Any) -> None:
+    The toggle picks the out-of-fold probabilities: ``quick`` (frozen embeddings and TF-IDF, seconds) or
+    ``finetune`` (one short fine-tune per fold, minutes; ranks wrong labels better where frozen embeddings are
+    weak). ``finetune``: FineTuneConfig fields for those fine-tunes; the other options go to :func:`scan`.
+    """
+
+    def __init__(self, store: LabelStore, *, browser: LabelBrowser | None = None,
+                 finetune: dict[str, Any] | None = None, **scan_options: Any) -> None:
         self.store = store
         self.browser = browser
+        self.finetune = finetune
+        self.mode = W.ToggleButtons(options=[("quick (seconds)", "quick"), ("fine-tune (minutes)", "finetune")],
+                                    value=scan_options.pop("mode", "quick"))
         self.scan_options = scan_options
         self.button = W.Button(description="Scan labels", icon="search", button_style="primary")
         self.progress = W.IntProgress(min=0, max=4, description="", layout=W.Layout(width="300px"))
@@ -52,15 +61,17 @@ class QualityPanel(W.VBox):
         self.result: Any = None
         self._thread: threading.Thread | None = None
         self.button.on_click(lambda _b: self.scan())
-        super().__init__([W.HBox([self.button, self.progress, self.stage]), self.report, self.issue_buttons])
+        super().__init__([W.HBox([self.mode, self.button, self.progress, self.stage]), self.report,
+                          self.issue_buttons])
 
     def scan(self, *, wait: bool = False) -> None:
         """Start a scan in a background thread (``wait=True`` blocks, for tests and scripts)."""
         if self._thread is not None and self._thread.is_alive():
             return
-        self.button.disabled = True
+        self.button.disabled = self.mode.disabled = True
         self.progress.value = 0
-        self.stage.value = "embedding and cross-validating..."
+        self.stage.value = ("embedding and cross-validating..." if self.mode.value == "quick" else
+                            "fine-tuning one model per fold (minutes)...")
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         if wait:
@@ -71,7 +82,10 @@ class QualityPanel(W.VBox):
 
         try:
             self.progress.value = 1
-            self.result = scan(self.store, progress=False, **self.scan_options)
+            options = dict(self.scan_options, mode=self.mode.value)
+            if self.mode.value == "finetune" and self.finetune:
+                options["finetune"] = self.finetune
+            self.result = scan(self.store, progress=False, **options)
             self.progress.value = 4
             self.stage.value = "done in " + ", ".join(f"{k} {v:.1f}s" for k, v in self.result.seconds.items())
             self._show(self.result.report)
@@ -81,7 +95,7 @@ class QualityPanel(W.VBox):
             self.stage.value = ""
             self.report.value = _failure_box(exc)
         finally:
-            self.button.disabled = False
+            self.button.disabled = self.mode.disabled = False
 
     def _show(self, report: Any) -> None:
         o = report.overall
