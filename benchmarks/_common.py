@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("WORKBENCH_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -46,24 +48,36 @@ def record(text: str, *, write: bool = True) -> None:
             fh.write(text)
 
 
-def oof_options(mode: str, dataset: str, overrides: list[str]) -> dict:
-    """``out_of_fold_probs`` keywords for a benchmark's ``--mode``: none for ``quick``; for ``finetune``, the
-    dataset's recipe from ``finetune_accuracy.RECIPES`` with ``FIELD=JSON`` overrides (``--finetune-set``)."""
-    if mode == "quick":
-        return {}
-    if mode != "finetune":
-        raise SystemExit(f"--mode {mode!r}: use quick or finetune")
+
+def parse_fields(items: list[str]) -> dict:
+    """``FIELD=JSON_VALUE`` command-line items (``--set``, ``--finetune-set``) as FineTuneConfig fields."""
     import json
 
+    fields = {}
+    for item in items:
+        field, _, value = item.partition("=")
+        fields[field] = json.loads(value)
+    return fields
+
+
+def add_mode_arguments(ap: argparse.ArgumentParser) -> None:
+    """``--mode`` and ``--finetune-set``: how a benchmark makes its out-of-fold probabilities."""
+    ap.add_argument("--mode", default="quick", choices=("quick", "finetune"),
+                    help="quick, or finetune (k-fold fine-tunes with finetune_accuracy.py's recipe for the dataset)")
+    ap.add_argument("--finetune-set", action="append", default=[], metavar="FIELD=JSON_VALUE",
+                    help="--mode finetune: override a FineTuneConfig field of the recipe")
+
+
+def oof_options(mode: str, dataset: str, overrides: list[str], *, embeddings: Any) -> dict:
+    """``out_of_fold_probs`` keywords for a benchmark's ``--mode``: the precomputed ``embeddings`` for ``quick``;
+    for ``finetune``, the dataset's recipe from ``finetune_accuracy.RECIPES`` with ``--finetune-set`` overrides."""
+    if mode == "quick":
+        return {"embeddings": embeddings, "progress": False}
     from finetune_accuracy import RECIPES
 
     if dataset not in RECIPES:
         raise SystemExit(f"--mode finetune: no fine-tune recipe for {dataset!r} in finetune_accuracy.RECIPES")
-    params = dict(RECIPES[dataset][3])
-    for item in overrides:
-        field, _, value = item.partition("=")
-        params[field] = json.loads(value)
-    return {"mode": "finetune", "progress": False, **params}
+    return {"mode": "finetune", "progress": False, **RECIPES[dataset][3], **parse_fields(overrides)}
 
 
 def mode_flags(mode: str, overrides: list[str]) -> str:

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import tempfile
 import time
 from typing import Any
 
 import pandas as pd
-from _common import SHARED, machine, record
+from _common import SHARED, machine, parse_fields, record
 
 # dataset -> (task, evaluation split, target, hyper-parameters)
 RECIPES: dict[str, tuple[str, str, float, dict[str, Any]]] = {
@@ -100,10 +99,7 @@ def main() -> None:
                         help="override a FineTuneConfig field in every recipe, e.g. --set freeze_embeddings=false")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    overrides: dict[str, Any] = {"seed": args.seed}
-    for item in args.set:
-        field, _, value = item.partition("=")
-        overrides[field] = json.loads(value)
+    overrides: dict[str, Any] = {"seed": args.seed, **parse_fields(args.set)}
     rows = []
     for name in args.datasets.split(","):
         result = run_one(name, args.epochs_scale, overrides)

@@ -28,7 +28,7 @@ from sklearn.metrics import average_precision_score, f1_score, precision_score, 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import SHARED, machine, mode_flags, oof_options, record  # noqa: E402
+from _common import SHARED, add_mode_arguments, machine, mode_flags, oof_options, record  # noqa: E402
 
 from workbench import quality as Q  # noqa: E402
 from workbench.crossval import encode_labels, out_of_fold_probs  # noqa: E402
@@ -125,8 +125,8 @@ def row_synthetic(dataset: str, rate: float, cache: dict, seed: int = 0,
         cache[dataset] = embed_views(texts, classifier_layers=LAYERS, progress=False)
     features, emb = cache[dataset]
     t = time.perf_counter()
-    options = oof_options(MODE[0], dataset, MODE[1]) or {"embeddings": features, "progress": False}
-    oof = out_of_fold_probs(texts, [classes[i] for i in y], classes=classes, seed=seed, **options)
+    oof = out_of_fold_probs(texts, [classes[i] for i in y], classes=classes, seed=seed,
+                            **oof_options(MODE[0], dataset, MODE[1], embeddings=features))
     seconds = time.perf_counter() - t
     truth = y != y_true
     name = f"{dataset} {int(rate * 100)}%" + ("" if noise == "pair" else f" {noise}")
@@ -199,10 +199,7 @@ def main() -> None:
     ap.add_argument("--noise", default="pair", help="comma-separated: pair (the issue's rows), uniform")
     ap.add_argument("--classifier-layers", default="-1",
                     help="hidden states of the embedding view, comma-separated (the scan's default: -1)")
-    ap.add_argument("--mode", default="quick", help="how the synthetic rows' probabilities are made: quick or "
-                    "finetune (k-fold fine-tunes with finetune_accuracy.py's recipe for the dataset)")
-    ap.add_argument("--finetune-set", action="append", default=[], metavar="FIELD=JSON_VALUE",
-                    help="--mode finetune: override a FineTuneConfig field of the recipe")
+    add_mode_arguments(ap)  # how the synthetic rows' probabilities are made
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     global LAYERS, MODE

@@ -23,7 +23,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import SHARED, machine, mode_flags, oof_options, record  # noqa: E402
+from _common import SHARED, add_mode_arguments, machine, mode_flags, oof_options, record  # noqa: E402
 
 from workbench.crossval import encode_labels, out_of_fold_probs  # noqa: E402
 from workbench.embed import embed_views  # noqa: E402
@@ -49,10 +49,7 @@ def main() -> None:
     ap.add_argument("--sets", default=",".join(FILES))
     ap.add_argument("--classifier-layers", default="-1",
                     help="hidden states of the embedding view, comma-separated (the scan's default: -1)")
-    ap.add_argument("--mode", default="quick", help="ours: quick, or finetune (k-fold fine-tunes with "
-                    "finetune_accuracy.py's recipe for the set)")
-    ap.add_argument("--finetune-set", action="append", default=[], metavar="FIELD=JSON_VALUE",
-                    help="--mode finetune: override a FineTuneConfig field of the recipe")
+    add_mode_arguments(ap)  # how ours makes its probabilities
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     layers = tuple(int(v) for v in args.classifier_layers.split(","))
@@ -67,8 +64,7 @@ def main() -> None:
         base = baseline(emb, y)
         t_base = time.perf_counter() - t
         t = time.perf_counter()
-        oof = out_of_fold_probs(texts, labels, **(oof_options(args.mode, name, args.finetune_set)
-                                                  or {"embeddings": features, "progress": False}))
+        oof = out_of_fold_probs(texts, labels, **oof_options(args.mode, name, args.finetune_set, embeddings=features))
         t_ours = time.perf_counter() - t
         views = ", ".join(f"{k} {float((v.argmax(1) == oof.labels).mean()):.3f}" for k, v in oof.views.items())
         rows.append((name, len(y), base, t_base, oof.accuracy(), t_ours, views, TARGETS[name]))
