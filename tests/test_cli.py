@@ -65,3 +65,47 @@ def test_user_error_is_one_line_and_exit_2(tmp_path: Path):
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
     assert "bad.csv" in out.stderr and "'body'" in out.stderr
+
+
+@pytest.mark.parametrize("command", [["scan"], ["history"], ["export", "{out}"], ["agreement"]])
+def test_commands_that_read_a_store_refuse_a_missing_one(tmp_path: Path, command, capsys):
+    missing = tmp_path / "typo.db"
+    args = [command[0], str(missing), *[c.format(out=tmp_path / "out.csv") for c in command[1:]]]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"there is no store at {missing}" in err and "workbench import" in err
+    assert not missing.exists() and not (tmp_path / "out.csv").exists()  # no empty store left behind
+
+
+def test_scan_of_a_missing_dataset_file_names_it(tmp_path: Path, capsys):
+    assert main(["scan", str(tmp_path / "train.csv")]) == 2
+    assert "train.csv" in capsys.readouterr().err
+    assert not (tmp_path / "train.csv").exists()
+
+
+def test_is_store_tells_stores_from_dataset_files(tmp_path: Path):
+    from workbench.store import is_store
+
+    db = tmp_path / "labels.sqlite"
+    LabelStore.open(db).close()
+    renamed = tmp_path / "labels.data"  # a store under an odd name is still read by its header
+    renamed.write_bytes(db.read_bytes())
+    csv = tmp_path / "train.csv"
+    csv.write_text("text,label\nhi,a\n")
+    empty = tmp_path / "new.db"
+    empty.touch()
+    folder = tmp_path / "hf_dataset"
+    folder.mkdir()
+    assert is_store(db) and is_store(renamed) and is_store(empty) and is_store(tmp_path / "not_yet.db")
+    assert is_store("postgresql://me@host/labels")
+    assert not is_store(csv) and not is_store(folder) and not is_store(tmp_path / "not_yet.csv")
+
+
+def test_open_without_create_refuses_a_missing_file(tmp_path: Path):
+    from workbench.errors import StoreNotFoundError
+
+    with pytest.raises(StoreNotFoundError, match="no store at"):
+        LabelStore.open(tmp_path / "missing.db", create=False)
+    assert not (tmp_path / "missing.db").exists()
+    LabelStore.open(tmp_path / "made.db").close()
+    LabelStore.open(tmp_path / "made.db", create=False).close()

@@ -91,6 +91,32 @@ def test_cli_scan_prints_the_report(scanned, tmp_path, capsys):
     assert "worst labels by self_confidence" in capsys.readouterr().out
 
 
+def test_cli_scans_a_dataset_file_without_a_store(scanned, tmp_path, capsys, monkeypatch):
+    import pandas as pd
+
+    frame, *_ = scanned
+    data = tmp_path / "small.csv"
+    frame.sample(300, random_state=1).to_csv(data, index=False)
+    monkeypatch.chdir(tmp_path)
+    items = tmp_path / "scores.csv"
+    assert main(["scan", str(data), "--id-column", "id", "--no-progress", "--items", str(items)]) == 0
+    out = capsys.readouterr().out
+    assert "worst labels by combined" in out and "no store holds these scores" in out and "--store" in out
+    table = pd.read_csv(items)
+    assert len(table) == 300 and table["item_id"].is_unique
+    assert table["text"].tolist() == frame.set_index("id").loc[table["item_id"], "text"].tolist()
+    assert table["score"].is_monotonic_increasing and {"suggested_label", "issues", "combined"} <= set(table.columns)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv", "small.csv"]  # no store was created
+    # the item table in the other formats; an unknown one is a one-line error that names the flag
+    for name in ("scores.parquet", "scores.jsonl"):
+        assert main(["scan", str(data), "--id-column", "id", "--no-progress", "--items", str(tmp_path / name)]) == 0
+    assert pd.read_parquet(tmp_path / "scores.parquet")["issues"].map(list).tolist() == [
+        json_list for json_list in pd.read_json(tmp_path / "scores.jsonl", lines=True)["issues"]]
+    capsys.readouterr()
+    assert main(["scan", str(data), "--id-column", "id", "--no-progress", "--items", str(tmp_path / "s.xlsx")]) == 2
+    assert "--items" in capsys.readouterr().err
+
+
 def test_cli_picks_the_classifier_layers(scanned, tmp_path, monkeypatch, capsys):
     from workbench import scan as scan_module
 

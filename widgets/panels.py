@@ -20,7 +20,7 @@ import pandas as pd
 from widgets.browser import LabelBrowser
 from workbench.config import FineTuneConfig
 from workbench.errors import WorkbenchError
-from workbench.store import LabelStore
+from workbench.store import LabelStore, is_store
 
 
 def _error_box(message: str) -> str:
@@ -529,7 +529,7 @@ class Workbench(W.Tab):
 
         if isinstance(source, LabelStore):
             return source
-        if isinstance(source, (str, Path)) and str(source).endswith(".db"):
+        if isinstance(source, (str, Path)) and is_store(source):
             return LabelStore.open(source)
         table = load_dataset(source, **load_options)
         path = store_path or (f"{source}.labels.db" if isinstance(source, (str, Path)) else "workbench.labels.db")

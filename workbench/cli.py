@@ -6,9 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from workbench.errors import WorkbenchError
+from workbench.errors import DataError, WorkbenchError
 from workbench.quality import FILTERS, SCORES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -31,7 +35,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from workbench.store import LabelStore
 
-    with LabelStore.open(args.store) as store:
+    with LabelStore.open(args.store, create=False) as store:
         paths = store.export(args.out, format=args.format, keep_original=args.keep_original,
                              with_log=not args.no_log)
     for p in paths:
@@ -42,7 +46,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_history(args: argparse.Namespace) -> int:
     from workbench.store import LabelStore
 
-    with LabelStore.open(args.store) as store:
+    with LabelStore.open(args.store, create=False) as store:
         frame = store.history(args.item, author=args.author, limit=args.limit)
     if frame.empty:
         print("no changes logged")
@@ -97,7 +101,7 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
     from workbench.annotations import store_annotations
     from workbench.store import LabelStore
 
-    with LabelStore.open(args.store) as store:
+    with LabelStore.open(args.store, create=False) as store:
         report = agreement_report(store_annotations(store), min_pair_items=args.min_pair_items)
     print(f"{report.n_items} items, {report.n_annotators} annotators, {report.n_labels} labels")
     for name, value in report.summary.items():
@@ -113,26 +117,59 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
     from workbench.data import load_dataset
     from workbench.scan import scan
-    from workbench.store import LabelStore
+    from workbench.store import LabelStore, is_store
 
-    target = args.store or args.data
-    with LabelStore.open(target) as store:
-        if args.store:  # DATA is a dataset file to import first
-            table = load_dataset(args.data, text_column=args.text_column, label_column=args.label_column,
-                                 id_column=args.id_column)
-            store.import_dataset(table, on_conflict="skip")
-        result = scan(store, folds=args.folds, seed=args.seed, model=args.model, score=args.score,
-                      filter_by=args.filter_by, classifier_layers=args.classifier_layers,
-                      refit_clean=not args.no_refit, progress=not args.no_progress)
+    options = {"folds": args.folds, "seed": args.seed, "model": args.model, "score": args.score,
+               "filter_by": args.filter_by, "classifier_layers": args.classifier_layers,
+               "refit_clean": not args.no_refit, "progress": not args.no_progress}
+    in_memory = not args.store and not is_store(args.data)
+    if in_memory:  # a dataset file scanned as it is: nothing is written anywhere but --items / --json
+        table = load_dataset(args.data, text_column=args.text_column, label_column=args.label_column,
+                             id_column=args.id_column)
+        result = scan(table, **options)
+    else:
+        # DATA is the store unless --store names one to import DATA into; a store to scan must exist
+        with LabelStore.open(args.store or args.data, create=bool(args.store)) as store:
+            if args.store:
+                table = load_dataset(args.data, text_column=args.text_column, label_column=args.label_column,
+                                     id_column=args.id_column)
+                store.import_dataset(table, on_conflict="skip")
+            result = scan(store, **options)
     print(result.report)
     print(f"\nworst labels by {args.score} (of {int(result.items['is_label_issue'].sum())} flagged):")
-    cols = ["item_id", "given_label", "suggested_label", "suggested_prob", "score"]
-    print(result.label_issues()[cols].head(args.top).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    cols = ["item_id", "given_label", "suggested_label", "suggested_prob", "score", "text"]
+    print(result.label_issues()[cols].head(args.top).to_string(index=False, float_format=lambda v: f"{v:.3f}",
+                                                                 max_colwidth=60))
     print("\nseconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
+    if args.items:
+        print(f"items: {write_items(result.items, args.items)}")
     if args.json:
         Path(args.json).write_text(json.dumps(result.report.to_dict(), indent=2, default=str))
         print(f"report: {args.json}")
+    if in_memory:
+        print(f"\nnote: {args.data} was scanned as a file; no store holds these scores"
+              f"{'' if args.items else ' (--items FILE writes them)'}. To fix labels in the workbench: "
+              f"workbench scan {args.data} --store labels.db")
     return 0
+
+
+def write_items(items: pd.DataFrame, path: str | Path) -> Path:
+    """Write a scan's per-item table as CSV, TSV, JSONL or Parquet (from the suffix); returns the path.
+
+    CSV and TSV get each item's issue types joined by ``;``.
+    """
+    out = Path(path)
+    suffix = out.suffix.lower()
+    if suffix not in (".csv", ".tsv", ".jsonl", ".parquet"):
+        raise DataError(f"--items {out}: unknown file type {out.suffix!r}; use .csv, .tsv, .jsonl or .parquet")
+    if suffix == ".parquet":
+        items.to_parquet(out, index=False)
+    elif suffix == ".jsonl":
+        items.to_json(out, orient="records", lines=True, force_ascii=False)
+    else:
+        flat = items.assign(issues=items["issues"].map(";".join))
+        flat.to_csv(out, index=False, sep="," if suffix == ".csv" else "\t")
+    return out
 
 
 def _cmd_check_regression(args: argparse.Namespace) -> int:
@@ -226,9 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Quick scan: embeddings + TF-IDF views under 5-fold cross-validation give every "
                                    "item out-of-fold probabilities; confident learning flags likely label errors; "
                                    "registered checks find duplicates, conflicts, outliers and junk. Scores and "
-                                   "suggestions are written into the store. Example: workbench scan labels.db, or "
-                                   "workbench scan train.csv --store labels.db")
-    p.add_argument("data", help="a store (SQLite file or URL), or a dataset file when --store is given")
+                                   "suggestions are written into the store. Examples: workbench scan labels.db; "
+                                   "workbench scan train.csv --store labels.db; workbench scan train.csv --items "
+                                   "scores.csv (no store)")
+    p.add_argument("data", help="a store (SQLite file or URL), or a dataset file (CSV, TSV, JSONL, JSON, Parquet): "
+                                "scanned as it is unless --store is given")
     p.add_argument("--store", help="import DATA into this store (created if missing), then scan it")
     p.add_argument("--text-column")
     p.add_argument("--label-column")
@@ -247,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter-by", default="prune_by_noise_rate", choices=list(FILTERS))
     p.add_argument("--top", type=int, default=20, help="how many flagged items to print")
     p.add_argument("--json", help="also write the report as JSON here")
+    p.add_argument("--items", help="also write every item's scores, suggestion and issues here (.csv, .tsv, "
+                                   ".jsonl or .parquet)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_scan)
 

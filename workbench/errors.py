@@ -48,6 +48,10 @@ class StoreBusyError(StoreError):
     """Another process held the store's write lock for longer than the timeout."""
 
 
+class StoreNotFoundError(StoreError):
+    """A command that reads a store was pointed at a path where none exists."""
+
+
 class StoreCorruptError(StoreError):
     """The store file is not a readable database."""
 

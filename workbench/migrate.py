@@ -34,7 +34,7 @@ def copy_store(source: str | os.PathLike[str], destination: str | os.PathLike[st
     StoreError
         The destination already holds items, or the copy does not match the source.
     """
-    with LabelStore.open(source) as src, LabelStore.open(destination) as dst:
+    with LabelStore.open(source, create=False) as src, LabelStore.open(destination) as dst:
         if len(dst):
             raise StoreError(f"{dst.url} already holds {len(dst)} items; copy into an empty database (nothing was "
                              "written)")

@@ -46,7 +46,7 @@ class ScanResult:
     ----------
     scan_id : str
     items : pandas.DataFrame
-        One row per item, worst label first: item_id, given_label, score, suggested_label,
+        One row per item, worst label first: item_id, text, given_label, score, suggested_label,
         suggested_prob, is_label_issue, issues (list of issue types), and each score column.
     report : QualityReport
     oof : OutOfFold or None
@@ -192,7 +192,7 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     all_issues = pd.concat(issue_rows, ignore_index=True).drop_duplicates()
     by_item = all_issues.groupby("item_id")["issue"].agg(lambda s: sorted(set(s))).to_dict()
 
-    items = pd.DataFrame({"item_id": item_ids, "given_label": labels})
+    items = pd.DataFrame({"item_id": item_ids, "text": texts, "given_label": labels})
     items["score"] = np.nan
     items.loc[lab_idx, "score"] = columns[score]
     items["suggested_label"] = None
@@ -213,7 +213,7 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     scan_id = scan_id or f"scan-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     if store is not None and write:
         t = time.perf_counter()
-        store.write_scores(scan_id, items.drop(columns=["given_label", "is_label_issue"]),
+        store.write_scores(scan_id, items.drop(columns=["text", "given_label", "is_label_issue"]),
                            model=str(model) if model else "all-MiniLM-L6-v2",
                            params=_scan_params(oof, mode=mode, score=score, filter_by=filter_by))
         seconds["write"] = time.perf_counter() - t

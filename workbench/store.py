@@ -36,6 +36,7 @@ from workbench.errors import (
     StoreBusyError,
     StoreCorruptError,
     StoreError,
+    StoreNotFoundError,
     StorePermissionError,
     StoreSchemaError,
     UnknownItemError,
@@ -136,7 +137,7 @@ class LabelStore:
     # ------------------------------------------------------------------ opening
     @classmethod
     def open(cls, path_or_url: str | os.PathLike[str], *, busy_timeout: float = 30.0,
-             synchronous: str = "FULL") -> LabelStore:
+             synchronous: str = "FULL", create: bool = True) -> LabelStore:
         """Open (or create) a store.
 
         Parameters
@@ -148,6 +149,14 @@ class LabelStore:
             :class:`~workbench.errors.StoreBusyError`.
         synchronous : {"FULL", "NORMAL"}
             SQLite's durability; ``FULL`` makes every acknowledged write survive power loss.
+        create : bool
+            Create a SQLite file that does not exist yet. False for callers that only read a store, so a
+            mistyped path is an error instead of a new, empty store.
+
+        Raises
+        ------
+        StoreNotFoundError
+            ``create=False`` and no file at the path.
         """
         text = str(path_or_url)
         if "://" in text:
@@ -157,6 +166,9 @@ class LabelStore:
                 _install_postgres_hooks(engine, busy_timeout=busy_timeout)
         else:
             path = Path(text).expanduser()
+            if not create and not path.exists():
+                raise StoreNotFoundError(f"there is no store at {path}; check the path, or create one with "
+                                         f"`workbench import DATA --store {path}`")
             _check_sqlite_path(path)
             url = f"sqlite:///{path}"
             engine = sa.create_engine(url, connect_args={"timeout": busy_timeout, "check_same_thread": False})
@@ -913,6 +925,31 @@ class LabelStore:
 
 
 # ---------------------------------------------------------------------- helpers
+SQLITE_HEADER = b"SQLite format 3\x00"
+#: File suffixes taken for a store when no file exists yet to read its header from.
+STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
+def is_store(source: str | os.PathLike[str]) -> bool:
+    """Whether ``source`` names a label store rather than a dataset file.
+
+    A database URL; an existing file that starts with SQLite's header; an empty file or a path not there yet
+    that ends in one of :data:`STORE_SUFFIXES`. Anything else (a CSV, a Parquet file, a datasets folder) is data.
+    """
+    text = str(source)
+    if "://" in text:
+        return True
+    path = Path(text).expanduser()
+    if path.is_file():
+        with path.open("rb") as fh:
+            head = fh.read(16)
+        if head:
+            return head == SQLITE_HEADER
+    elif path.exists():
+        return False  # a folder: a datasets save_to_disk folder, not a store
+    return path.suffix.lower() in STORE_SUFFIXES
+
+
 def _check_sqlite_path(path: Path) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
@@ -934,7 +971,7 @@ def _check_sqlite_path(path: Path) -> None:
     if path.exists() and path.stat().st_size > 0:
         with path.open("rb") as fh:
             head = fh.read(16)
-        if head != b"SQLite format 3\x00":
+        if head != SQLITE_HEADER:
             raise StoreCorruptError(
                 f"{path} is not a SQLite database (it starts with {head[:12]!r}); it may be corrupt or another kind of "
                 "file. The file was not changed; point to another path or restore the store from a backup"
