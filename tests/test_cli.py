@@ -109,3 +109,19 @@ def test_open_without_create_refuses_a_missing_file(tmp_path: Path):
     assert not (tmp_path / "missing.db").exists()
     LabelStore.open(tmp_path / "made.db").close()
     LabelStore.open(tmp_path / "made.db", create=False).close()
+
+
+def test_errors_name_the_command_s_flags_not_python_keywords(tmp_path: Path, capsys):
+    from workbench.cli import as_flags
+
+    data = tmp_path / "d.csv"
+    data.write_text("body,label\nhello,a\nworld,\n")
+    assert main(["import", str(data), "--store", str(tmp_path / "s.db")]) == 2
+    err = capsys.readouterr().err
+    assert "--text-column ..." in err and "text_column=" not in err
+    assert main(["import", str(data), "--store", str(tmp_path / "s.db"), "--text-column", "body"]) == 2
+    err = capsys.readouterr().err
+    assert "line 3" in err and "--allow-missing-labels" in err and "allow_missing_labels=True" not in err
+    # a keyword this command has no flag for stays as it is
+    assert as_flags("pass label_names=... for integer ids", ["text_column"]) == "pass label_names=... for integer ids"
+    assert as_flags("pass format= one of", ["format"]) == "pass --format one of"

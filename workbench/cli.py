@@ -360,8 +360,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except WorkbenchError as exc:
-        print(f"workbench {args.command}: error: {exc}", file=sys.stderr)
+        message = as_flags(str(exc), [k for k in vars(args) if k not in ("func", "command")])
+        print(f"workbench {args.command}: error: {message}", file=sys.stderr)
         return 2
+
+
+def as_flags(message: str, options: Sequence[str]) -> str:
+    """A library message in the command's words: ``allow_missing_labels=True`` -> ``--allow-missing-labels``,
+    ``text_column=...`` -> ``--text-column ...``, for the options this command has (``options``: argparse dests).
+
+    The library's errors name keyword arguments, which is right in a notebook and wrong in a shell.
+    """
+    import re
+
+    for name in options:
+        flag = "--" + name.replace("_", "-")
+        message = re.sub(rf"\b{name}=True\b", flag, message)
+        message = re.sub(rf"\b{name}=\.\.\.", flag + " ...", message)
+        message = re.sub(rf"\b{name}=(?=\s)", flag, message)
+    return message
 
 
 if __name__ == "__main__":
