@@ -23,6 +23,15 @@ def test_encoder_shapes_and_unit_norm(tiny_bert):
     assert np.allclose(vecs[0], vecs[4])
 
 
+def test_loading_the_encoder_prints_nothing(tiny_bert, capfd):
+    import transformers
+
+    capfd.readouterr()
+    E.Encoder(tiny_bert, precision="fp32", device="cpu")
+    assert "Loading weights" not in capfd.readouterr().err  # a scan with progress=False stays quiet
+    assert transformers.utils.logging.is_progress_bar_enabled()  # and the user's own setting is restored
+
+
 def test_bf16_is_close_to_fp32(tiny_bert):
     fp32 = E.Encoder(tiny_bert, precision="fp32", device="cpu").encode(TEXTS, progress=False)
     bf16 = E.Encoder(tiny_bert, precision="bf16", device="cpu").encode(TEXTS, progress=False)

@@ -112,6 +112,15 @@ def test_run_lifecycle_writes_every_file(small_store, tiny_bert, tmp_path):
     assert scored.shape == (2, 1 + len(small_store.labels))
 
 
+def test_a_relative_runs_dir_works(small_store, tiny_bert, tmp_path, monkeypatch):
+    # runs_dir="runs", the default, relative to the notebook's folder; the worker starts inside the run folder
+    monkeypatch.chdir(tmp_path)
+    run = launch(_config(tiny_bert, epochs=1), store=small_store, run_id="rel")
+    assert run.wait(timeout=300)["state"] == "finished", run.logs()
+    assert run.path == tmp_path / "runs" / "rel" and (run.path / "model" / "model.safetensors").exists()
+    assert list_runs("runs")["state"].tolist() == ["finished"]
+
+
 def test_cancel(small_store, tiny_bert, tmp_path):
     run = launch(_config(tiny_bert, epochs=200), store=small_store, runs_dir=tmp_path / "runs")
     deadline = time.time() + 120
@@ -346,13 +355,17 @@ def test_tagger_batches_carry_the_word_case_types(tiny_bert):
     assert types[1].tolist() == [0] * types.shape[1]  # lower case, specials and padding
 
 
-def test_a_mean_pooled_run_predicts_the_same_after_loading(small_store, tiny_bert, tmp_path):
+def test_a_mean_pooled_run_predicts_the_same_after_loading(small_store, tiny_bert, tmp_path, capfd):
     run = launch(_config(tiny_bert, epochs=1, pooling="mean"), store=small_store, runs_dir=tmp_path / "runs")
     status = run.wait(timeout=300)
     assert status["state"] == "finished" and status["pooling"] == "mean", run.logs()
     preds = run.predictions("test")
     texts = small_store.to_pandas().set_index("item_id").loc[preds["item_id"], "text"].tolist()
+    capfd.readouterr()
     again = load_run(run.path).predict(texts, progress=False)
+    # no "MISSING pooler ... consider training" report (the pooler is gone by design) and no loading bar
+    err = capfd.readouterr().err
+    assert "LOAD REPORT" not in err and "Loading weights" not in err, err
     columns = [c for c in preds.columns if c.startswith("prob_")]
     assert np.allclose(again[columns].to_numpy(), preds[columns].to_numpy(), atol=1e-4)
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from workbench.devices import configure_cuda, default_device, to_device
 from workbench.errors import DataError, require
-from workbench.models import DEFAULT_MODEL, choose_attention, resolve_model
+from workbench.models import DEFAULT_MODEL, choose_attention, quiet_loading, resolve_model
 from workbench.normalize import content_hash
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -115,8 +115,9 @@ class Encoder:
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(self.path))  # type: ignore[attr-defined]
         # eager on CPU: 10-20% more texts/s than SDPA here (see workbench.models.choose_attention)
         self.attention = choose_attention(attention, self.device)
-        self.model = transformers.AutoModel.from_pretrained(  # type: ignore[attr-defined]
-            str(self.path), attn_implementation=self.attention).to(self.device).eval()
+        with quiet_loading():
+            self.model = transformers.AutoModel.from_pretrained(  # type: ignore[attr-defined]
+                str(self.path), attn_implementation=self.attention).to(self.device).eval()
 
     def check_layers(self, layers: Sequence[int]) -> tuple[int, ...]:
         """``layers`` as a tuple, or a DataError naming the model's range."""

@@ -27,8 +27,8 @@ import pandas as pd
 from workbench.config import FineTuneConfig
 from workbench.devices import configure_cuda, default_device, resolve_device, to_device
 from workbench.errors import DataError, WorkbenchError, require
-from workbench.models import choose_attention
-from workbench.pooling import apply_pooling
+from workbench.models import choose_attention, quiet_loading
+from workbench.pooling import CONFIG_FLAG, apply_pooling
 from workbench.runs import RunView, list_runs
 from workbench.store import LabelStore
 from workbench.train import CANCEL_FILE, set_status, write_json
@@ -154,7 +154,9 @@ class Run(RunView):
     """A launched run: a :class:`workbench.runs.RunView` plus process control."""
 
     def __init__(self, path: str | os.PathLike[str], *, python: str | None = None) -> None:
-        super().__init__(Path(path))
+        # Absolute: the worker starts inside the run folder, where a relative path (runs_dir="runs", the
+        # default) would name a folder that does not exist.
+        super().__init__(Path(path).resolve())
         self.python = python or sys.executable
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -283,8 +285,11 @@ class TrainedModel:
         # fp32 on the GPU when one is visible, else the CPU (eager attention there, see choose_attention)
         self.device = device or default_device()
         configure_cuda(self.device)
-        model = transformers.AutoModelForSequenceClassification.from_pretrained(  # type: ignore[attr-defined]
-            str(model_dir), attn_implementation=choose_attention(self.config.attention, self.device))
+        # a mean-pooled model was saved without pooler weights on purpose (workbench.pooling): no load report then
+        mean_pooled = json.loads((model_dir / "config.json").read_text()).get(CONFIG_FLAG) == "mean"
+        with quiet_loading(report=not mean_pooled):
+            model = transformers.AutoModelForSequenceClassification.from_pretrained(  # type: ignore[attr-defined]
+                str(model_dir), attn_implementation=choose_attention(self.config.attention, self.device))
         self.model = apply_pooling(model).to(self.device).eval()  # the mean pooler, when the run trained with it
 
     def predict(self, texts: Sequence[str] | pd.DataFrame | LabelStore, *, batch_size: int = 64,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from workbench.errors import DataError, ModelNotFoundError
@@ -104,3 +106,26 @@ def _in_hub_cache(repo_id: str) -> bool:
         return False
     hit = try_to_load_from_cache(repo_id, "config.json")
     return isinstance(hit, str)
+
+
+@contextmanager
+def quiet_loading(*, report: bool = True) -> Iterator[None]:
+    """``from_pretrained`` without transformers' "Loading weights" bar (and, with ``report=False``, its load report).
+
+    The bar is one per model load, printed even where the caller asked for no progress (a scan's own bar
+    already says what is happening). ``report=False`` is for loads whose missing keys are expected: a
+    mean-pooled classifier has no pooler weights by design, and the report's "MISSING ... newly initialized,
+    consider training" would tell a user a trained model is untrained. Errors still raise.
+    """
+    from transformers.utils import logging as hf_logging
+
+    bar, verbosity = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    if not report:
+        hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
+        hf_logging.set_verbosity(verbosity)
