@@ -56,6 +56,20 @@ def test_junk_texts():
     assert "Cyrillic" in flagged["i4"]
 
 
+def test_label_variants_flag_the_rarer_spelling():
+    labels = ["refund_request"] * 5 + ["Refund request", "refund-request ", "delivery", "Delivery", "Delivery",
+                                       None, "billing"]
+    res = C.run_checks(_ctx([f"t{i}" for i in range(len(labels))], labels), names=["label_variant"])["label_variant"]
+    flagged = res.issues.set_index("item_id")
+    assert flagged.index.tolist() == ["i5", "i6", "i7"]  # the majority spellings and unrelated labels stay
+    assert flagged.loc["i5", "group"] == "refund_request" and flagged.loc["i7", "group"] == "Delivery"
+    assert "'refund-request '" in flagged.loc["i6", "detail"] and "5 items" in flagged.loc["i6", "detail"]
+    assert res.summary == {"items": 3, "variants": {"Refund request": "refund_request",
+                                                    "refund-request ": "refund_request", "delivery": "Delivery"}}
+    clean = C.run_checks(_ctx(["a", "b"], ["pos", "neg"]), names=["label_variant"])["label_variant"]
+    assert clean.issues.empty and clean.summary["items"] == 0
+
+
 def test_class_imbalance_summary():
     labels = ["a"] * 90 + ["b"] * 9 + ["c"] * 1
     res = C.run_checks(_ctx(["t"] * 100, labels), names=["class_imbalance"])["class_imbalance"].summary

@@ -1,4 +1,5 @@
-"""Data checks beyond wrong labels, each registered by name: duplicates, conflicts, outliers, junk, imbalance.
+"""Data checks beyond wrong labels, each registered by name: duplicates, conflicts, outliers, junk, imbalance,
+label names spelled two ways.
 
 A check is a class with one method, :meth:`Check.run`, registered with :func:`register`;
 :func:`run_checks` runs them all (or the ones named). Add a check without touching
@@ -16,7 +17,7 @@ import os
 import re
 import unicodedata
 from abc import ABC, abstractmethod
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -307,6 +308,37 @@ class JunkTexts(Check):
             if reason:
                 rows.append({"item_id": ctx.item_ids[i], "issue": "junk_text", "group": None, "detail": reason})
         return CheckResult(self.name, _issues(rows), {"items": len(rows), "dominant_script": dominant})
+
+
+@register("label_variant")
+class LabelVariants(Check):
+    """Labels that differ only in case, spacing or separators (``Refund``, ``refund ``, ``refund-request`` /
+    ``refund_request``): most likely one class typed two ways, which splits its examples between two classes.
+
+    The items carrying a rarer spelling are flagged; the detail names the most common spelling, which is what
+    they probably mean. Nothing is merged: relabelling is the analyst's call (the browser's label filter finds them).
+    """
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        counts = Counter(lab for lab in ctx.labels if lab is not None)
+        spellings: dict[str, list[str]] = defaultdict(list)
+        for lab in counts:
+            spellings[_label_key(lab)].append(lab)
+        canonical: dict[str, str] = {}
+        for labs in spellings.values():
+            if len(labs) > 1:
+                main = max(labs, key=lambda lab: (counts[lab], lab))  # the most common; ties by name
+                canonical.update({lab: main for lab in labs if lab != main})
+        rows = [{"item_id": ctx.item_ids[i], "issue": "label_variant", "group": canonical[lab],
+                 "detail": f"label {lab!r} ({counts[lab]} items) looks like {canonical[lab]!r} "
+                           f"({counts[canonical[lab]]} items) spelled another way"}
+                for i, lab in enumerate(ctx.labels) if lab is not None and lab in canonical]
+        return CheckResult(self.name, _issues(rows), {"items": len(rows), "variants": canonical})
+
+
+def _label_key(label: str) -> str:
+    """A label without case, accents' compatibility forms, surrounding space or separator differences."""
+    return re.sub(r"[\s_\-.]+", " ", unicodedata.normalize("NFKC", label).casefold()).strip()
 
 
 @register("class_imbalance")
