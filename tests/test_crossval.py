@@ -101,6 +101,7 @@ def test_class_absent_from_a_training_fold_keeps_its_column():
 @pytest.mark.parametrize(("labels", "says"), [
     (["a"] * 10, "at least two classes"),
     (["a"] * 9 + ["b"], "single item"),
+    (["refund_request"] * 9 + ["Refund request"], "'Refund request' looks like 'refund_request' spelled another way"),
     (["a", "b", "a"], "cannot be split into 5 folds"),
     (["a"] * 5 + [None] * 5, "no label"),
 ])

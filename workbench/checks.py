@@ -17,7 +17,7 @@ import os
 import re
 import unicodedata
 from abc import ABC, abstractmethod
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +27,7 @@ import pandas as pd
 
 from workbench.corpus_cache import array_key, cached_arrays
 from workbench.errors import DataError
-from workbench.normalize import normalize_text
+from workbench.normalize import label_variants, normalize_text
 
 ISSUE_COLUMNS = ["item_id", "issue", "group", "detail"]
 
@@ -321,24 +321,16 @@ class LabelVariants(Check):
 
     def run(self, ctx: CheckContext) -> CheckResult:
         counts = Counter(lab for lab in ctx.labels if lab is not None)
-        spellings: dict[str, list[str]] = defaultdict(list)
-        for lab in counts:
-            spellings[_label_key(lab)].append(lab)
         canonical: dict[str, str] = {}
-        for labs in spellings.values():
-            if len(labs) > 1:
-                main = max(labs, key=lambda lab: (counts[lab], lab))  # the most common; ties by name
-                canonical.update({lab: main for lab in labs if lab != main})
+        for lab, others in label_variants(counts).items():
+            main = max([lab, *others], key=lambda v: (counts[v], v))  # the most common spelling; ties by name
+            if main != lab:
+                canonical[lab] = main
         rows = [{"item_id": ctx.item_ids[i], "issue": "label_variant", "group": canonical[lab],
                  "detail": f"label {lab!r} ({counts[lab]} items) looks like {canonical[lab]!r} "
                            f"({counts[canonical[lab]]} items) spelled another way"}
                 for i, lab in enumerate(ctx.labels) if lab is not None and lab in canonical]
         return CheckResult(self.name, _issues(rows), {"items": len(rows), "variants": canonical})
-
-
-def _label_key(label: str) -> str:
-    """A label without case, accents' compatibility forms, surrounding space or separator differences."""
-    return re.sub(r"[\s_\-.]+", " ", unicodedata.normalize("NFKC", label).casefold()).strip()
 
 
 @register("class_imbalance")

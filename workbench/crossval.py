@@ -28,6 +28,7 @@ import numpy as np
 
 from workbench.corpus_cache import cached_sparse, corpus_key
 from workbench.errors import DataError, WorkbenchError, require
+from workbench.normalize import label_variants
 
 MODES = ("quick", "finetune")
 VIEWS = ("embedding", "tfidf")
@@ -116,8 +117,10 @@ def check_folds(y: np.ndarray, classes: Sequence[str], folds: int) -> int:
                         if present else "no labelled items")
     single = [c for c, k in zip(classes, counts) if k == 1]
     if single:
+        variants = label_variants(present)
+        typos = "".join(f"; {c!r} looks like {variants[c][0]!r} spelled another way" for c in single if c in variants)
         raise DataError(f"the class(es) {single} have a single item, which no other fold can learn from; label more "
-                        "examples of them, merge them into another class, or drop them before scanning")
+                        f"examples of them, merge them into another class, or drop them before scanning{typos}")
     smallest = int(counts[counts > 0].min())
     return min(folds, smallest)
 

@@ -21,6 +21,24 @@ NORMALIZATIONS = ("none", "NFC", "NFC+whitespace", "NFKC+whitespace")
 _TOKEN_JOIN = "\x1f"
 
 
+_LABEL_SEPARATORS = re.compile(r"[\s_\-.]+")
+
+
+def label_key(label: str) -> str:
+    """What two spellings of one class name share: ``Refund request``, ``refund_request`` and ``refund-request ``
+    all give ``refund request`` (NFKC, case-folded, runs of spaces / ``_`` / ``-`` / ``.`` as one space, stripped).
+    """
+    return _LABEL_SEPARATORS.sub(" ", unicodedata.normalize("NFKC", label).casefold()).strip()
+
+
+def label_variants(labels: Iterable[str]) -> dict[str, list[str]]:
+    """Each label that shares its :func:`label_key` with another, mapped to those others (sorted)."""
+    groups: dict[str, list[str]] = {}
+    for lab in dict.fromkeys(labels):
+        groups.setdefault(label_key(lab), []).append(lab)
+    return {lab: sorted(o for o in group if o != lab) for group in groups.values() if len(group) > 1 for lab in group}
+
+
 def normalize_text(text: str, *, normalization: str = DEFAULT_NORMALIZATION) -> str:
     """Return the normalised form of ``text`` used for hashing and duplicate checks.
 
