@@ -36,6 +36,28 @@ def test_quick_mode_probabilities(sample):
     assert abs(sum(oof.params["pool_weights"].values()) - 1) < 1e-9
 
 
+def test_cross_validation_shows_its_progress_and_is_quiet_when_asked(sample, monkeypatch):
+    import tqdm.auto
+
+    bars = []
+
+    class Recorder(tqdm.auto.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.asked = kwargs
+            bars.append(self)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recorder)
+    texts, labels, true = sample
+    emb = _fake_embeddings(true)
+    out_of_fold_probs(texts, labels, embeddings=emb, progress=True)
+    out_of_fold_probs(texts, labels, embeddings=emb, progress=True, refit_clean=False, views=["tfidf"])
+    out_of_fold_probs(texts, labels, embeddings=emb, progress=False)
+    # 5 TF-IDF folds + the embedding head, per pass (the first and the clean refit); then 5 folds, one pass
+    assert [(b.asked["desc"], b.n, b.asked["total"], b.asked["disable"]) for b in bars] == [
+        ("cross-validation", 12, 12, False), ("cross-validation", 5, 5, False), ("cross-validation", 0, 12, True)]
+
+
 def test_refit_leaves_out_flagged_training_items_and_helps_rank_them(sample, monkeypatch):
     from sklearn.metrics import roc_auc_score
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,31 +189,44 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
         else:
             features[view] = cached_sparse("tfidf", corpus_key(list(texts), TFIDF_VERSION),
                                            lambda: _tfidf_features(texts), cache_dir=cache_dir)
-    per_view, chosen, weights = _fit_views(features, y, len(cls), splits, seed)
-    pooled, mix, temperature = pool_views(list(per_view.values()), y)
-    params: dict[str, Any] = {"mode": mode, "folds": k, "folds_asked": folds, "seed": seed, "C": chosen,
-                              "pool_weights": dict(zip(per_view, mix)), "temperature": temperature}
-    if refit_clean:
-        from workbench.quality import find_label_issues
+    # One step per fitted fold task (each TF-IDF fold, the embedding head's folds together), per pass: on a
+    # warm cache cross-validation is the whole scan, minutes for tens of thousands of items and many classes.
+    tqdm = require("tqdm.auto", extra="train", purpose="progress bars").tqdm  # type: ignore[attr-defined]
+    tasks = (len(splits) if "tfidf" in features else 0) + ("embedding" in features)
+    bar = tqdm(total=tasks * (2 if refit_clean else 1), desc="cross-validation", unit="fit", disable=not progress,
+               leave=False)
+    try:
+        per_view, chosen, weights = _fit_views(features, y, len(cls), splits, seed, tick=bar.update)
+        pooled, mix, temperature = pool_views(list(per_view.values()), y)
+        params: dict[str, Any] = {"mode": mode, "folds": k, "folds_asked": folds, "seed": seed, "C": chosen,
+                                  "pool_weights": dict(zip(per_view, mix)), "temperature": temperature}
+        if refit_clean:
+            from workbench.quality import find_label_issues
 
-        flagged = find_label_issues(y, pooled, filter_by="confident_learning")
-        if flagged.any():
-            kept = [(train[~flagged[train]], test) for train, test in splits]
-            # each fold keeps its regularisation and starts from its first-pass model: a third more time, not double
-            per_view, _, _ = _fit_views(features, y, len(cls), kept, seed, fixed=chosen, warm=weights)
-            pooled, mix, temperature = pool_views(list(per_view.values()), y)
-            params.update(pool_weights=dict(zip(per_view, mix)), temperature=temperature)
-        params["refit_left_out"] = int(flagged.sum())
+            flagged = find_label_issues(y, pooled, filter_by="confident_learning")
+            if flagged.any():
+                kept = [(train[~flagged[train]], test) for train, test in splits]
+                # each fold keeps its regularisation and starts from its first-pass model: a third more time, not
+                # double
+                per_view, _, _ = _fit_views(features, y, len(cls), kept, seed, fixed=chosen, warm=weights,
+                                            tick=bar.update)
+                pooled, mix, temperature = pool_views(list(per_view.values()), y)
+                params.update(pool_weights=dict(zip(per_view, mix)), temperature=temperature)
+            params["refit_left_out"] = int(flagged.sum())
+    finally:
+        bar.close()
     return OutOfFold(pooled, cls, y, per_view, params)
 
 
 def _fit_views(features: dict[str, Any], y: np.ndarray, n_classes: int,
                splits: list[tuple[np.ndarray, np.ndarray]], seed: int, fixed: dict[str, list[float]] | None = None,
-               warm: Any | None = None) -> tuple[dict[str, np.ndarray], dict[str, list[float]], Any]:
+               warm: Any | None = None,
+               tick: Callable[[], Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, list[float]], Any]:
     """Each view's out-of-fold probabilities.
 
     ``fixed``: per view, each fold's regularisation (no search); ``warm``: the embedding head's fold weights
-    to start from. Returns the probabilities, the regularisation chosen, and the embedding head's weights.
+    to start from; ``tick``: called as each task (a TF-IDF fold, the embedding head) finishes. Returns the
+    probabilities, the regularisation chosen, and the embedding head's weights.
     """
     def grids(view: str) -> list[Sequence[float]]:
         if fixed:
@@ -238,6 +251,9 @@ def _fit_views(features: dict[str, Any], y: np.ndarray, n_classes: int,
         sparse = ([pool.submit(_fit_fold_sparse, features["tfidf"][train], y[train], features["tfidf"][test], grid,
                                seed) for (train, test), grid in zip(splits, grids("tfidf"))]
                   if "tfidf" in features else None)
+        for _ in as_completed([f for f in [head, *(sparse or [])] if f is not None]):
+            if tick is not None:
+                tick()
         if sparse is not None:
             per_view["tfidf"], chosen["tfidf"] = _gather_sparse([f.result() for f in sparse], splits, len(y),
                                                                 n_classes)
