@@ -17,7 +17,7 @@ from workbench.config import FineTuneConfig
 from workbench.errors import DataError
 from workbench.launch import launch, list_runs, load_run
 from workbench.sample import make_classification_sample, make_ner_sample
-from workbench.train import align_word_tags, bucketed_batches
+from workbench.train import align_word_tags, bucketed_batches, hint_for
 
 
 @pytest.fixture
@@ -52,6 +52,10 @@ def test_config_round_trips_and_validates(tmp_path):
     assert FineTuneConfig(task="token-classification").effective_dropout() is None
     with pytest.raises(DataError, match="attention='fast'"):
         FineTuneConfig(attention="fast")
+    with pytest.raises(DataError, match="compile='yes'"):
+        FineTuneConfig(compile="yes")
+    assert hint_for(RuntimeError("BackendCompilerFailed: inductor raised CppCompileError: g++ not found")).startswith(
+        "torch.compile failed")
 
 
 def test_model_settings_set_attention_and_every_dropout_rate_the_model_has(tiny_bert):
@@ -119,6 +123,23 @@ def test_a_relative_runs_dir_works(small_store, tiny_bert, tmp_path, monkeypatch
     assert run.wait(timeout=300)["state"] == "finished", run.logs()
     assert run.path == tmp_path / "runs" / "rel" and (run.path / "model" / "model.safetensors").exists()
     assert list_runs("runs")["state"].tolist() == ["finished"]
+
+
+def test_a_compiled_run_trains_like_an_eager_one(small_store, tiny_bert, tmp_path):
+    runs = {}
+    for compiled in (False, True):
+        runs[compiled] = launch(_config(tiny_bert, epochs=1, compile=compiled), store=small_store,
+                                runs_dir=tmp_path / "runs", run_id=f"compile-{compiled}")
+        assert runs[compiled].wait(timeout=600)["state"] == "finished", runs[compiled].logs()
+    losses = [runs[c].metrics()["loss"].dropna().to_numpy() for c in (False, True)]
+    assert len(losses[0]) == len(losses[1]) > 2 and np.allclose(losses[0], losses[1], atol=2e-3)
+    saved = runs[True].path / "model" / "model.safetensors"
+    from safetensors import safe_open
+
+    with safe_open(str(saved), "pt") as f:  # the plain module's weights, no torch.compile wrapper prefix
+        assert not [k for k in f.keys() if "_orig_mod" in k]  # noqa: SIM118 (safe_open is not iterable)
+    probs = [runs[c].predictions("test").filter(like="prob_").to_numpy() for c in (False, True)]
+    assert np.allclose(probs[0], probs[1], atol=2e-3)
 
 
 def test_cancel(small_store, tiny_bert, tmp_path):

@@ -106,6 +106,11 @@ class FineTuneConfig:
     label_smoothing : float
         Train against ``(1 - label_smoothing)`` on the given label plus ``label_smoothing`` spread evenly over
         all classes (tags), as ``torch.nn.CrossEntropyLoss(label_smoothing=...)``; 0 (the default): off.
+    compile : bool
+        Train through ``torch.compile`` (dynamic shapes, since batches are padded per batch). On the 2-core
+        CPU of BENCHMARKS.md ("torch.compile") it trained MiniLM 1.0-1.3x faster per step after 24-56 s of
+        compiling, so it pays only on runs of thousands of steps, if at all. Evaluation, prediction and the
+        saved model are the plain module's. False (the default): eager.
     lora : LoraConfig, optional
     augment : AugmentConfig, optional
         Training-set augmentation (word noise, minority upsampling), seeded with ``seed``.
@@ -162,6 +167,7 @@ class FineTuneConfig:
     layer_lr_decay: float = 1.0
     ema_decay: float | None = None
     label_smoothing: float = 0.0
+    compile: bool = False
     lora: LoraConfig | None = None
     augment: AugmentConfig | None = None
     class_weights: str | dict[str, float] = "none"
@@ -239,6 +245,8 @@ class FineTuneConfig:
             raise bad("ema_decay", "must be in (0, 1), e.g. 0.995 (about the last 200 steps), or None for off")
         if not 0 <= self.label_smoothing < 1:
             raise bad("label_smoothing", "must be in [0, 1), e.g. 0.1; 0 is off")
+        if not isinstance(self.compile, bool):
+            raise bad("compile", "use True or False")
         if isinstance(self.class_weights, str) and self.class_weights not in CLASS_WEIGHTS:
             raise bad("class_weights", "use 'none', 'balanced' or a dict of class -> weight")
         if self.early_stopping_metric is not None and self.early_stopping_patience < 1:

@@ -70,6 +70,8 @@ def hint_for(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}".lower()
     if "out of memory" in text or "can't allocate memory" in text or isinstance(exc, MemoryError):
         return "out of memory: lower batch_size or max_length, or use precision='bf16'/'fp16' or LoRA"
+    if "inductor" in text or "dynamo" in text or "backendcompilerfailed" in text:
+        return "torch.compile failed (it needs a C++ compiler on CPUs, Triton on GPUs): launch again with compile=False"
     if "no such file" in text or "not found" in text or "does not appear to have" in text:
         return "a file is missing: check the model path and that the run folder was not moved"
     if "label" in text and ("not in" in text or "mismatch" in text):
@@ -431,6 +433,9 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
     scheduler = transformers.get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps),
                                                              total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
+    # Training steps only: evaluation and saving read the plain module (no second compile for eval mode, no
+    # "_orig_mod." prefix in the saved weights). Dynamic shapes, since every batch has its own padded width.
+    forward = torch.compile(model, dynamic=True) if config.compile else model
     loss_fn = loss_fn.to(accelerator.device)
     pad_id = tokenizer.pad_token_id or 0
     lengths = [len(prep.ids[i]) for i in train_rows]
@@ -501,7 +506,7 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
             tensors = to_device(batch, accelerator.device)
             target = tensors.pop("labels")
             with accelerator.accumulate(model), accelerator.autocast():
-                logits = model(**tensors).logits
+                logits = forward(**tensors).logits
                 loss = loss_fn(logits.float().reshape(-1, logits.shape[-1]), target.reshape(-1))
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
