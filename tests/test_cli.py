@@ -81,6 +81,9 @@ def test_scan_of_a_missing_dataset_file_names_it(tmp_path: Path, capsys):
     assert main(["scan", str(tmp_path / "train.csv")]) == 2
     assert "train.csv" in capsys.readouterr().err
     assert not (tmp_path / "train.csv").exists()
+    # with --store: the data is read first, so a bad file leaves no new store behind
+    assert main(["scan", str(tmp_path / "train.csv"), "--store", str(tmp_path / "s.db")]) == 2
+    assert "train.csv" in capsys.readouterr().err and not (tmp_path / "s.db").exists()
 
 
 def test_is_store_tells_stores_from_dataset_files(tmp_path: Path):

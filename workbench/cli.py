@@ -123,16 +123,15 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                "filter_by": args.filter_by, "classifier_layers": args.classifier_layers,
                "refit_clean": not args.no_refit, "progress": not args.no_progress}
     in_memory = not args.store and not is_store(args.data)
-    if in_memory:  # a dataset file scanned as it is: nothing is written anywhere but --items / --json
-        table = load_dataset(args.data, text_column=args.text_column, label_column=args.label_column,
-                             id_column=args.id_column)
+    # DATA is a dataset file unless it names a store; read before any store is created, so bad data leaves none
+    table = (load_dataset(args.data, text_column=args.text_column, label_column=args.label_column,
+                          id_column=args.id_column) if args.store or in_memory else None)
+    if table is not None and in_memory:  # scanned as it is: nothing is written but --items / --json
         result = scan(table, **options)
     else:
-        # DATA is the store unless --store names one to import DATA into; a store to scan must exist
+        # a store to scan must exist; one named by --store is created to import DATA into
         with LabelStore.open(args.store or args.data, create=bool(args.store)) as store:
-            if args.store:
-                table = load_dataset(args.data, text_column=args.text_column, label_column=args.label_column,
-                                     id_column=args.id_column)
+            if table is not None:
                 store.import_dataset(table, on_conflict="skip")
             result = scan(store, **options)
     print(result.report)
