@@ -193,9 +193,8 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     # warm cache cross-validation is the whole scan, minutes for tens of thousands of items and many classes.
     tqdm = require("tqdm.auto", extra="train", purpose="progress bars").tqdm  # type: ignore[attr-defined]
     tasks = (len(splits) if "tfidf" in features else 0) + ("embedding" in features)
-    bar = tqdm(total=tasks * (2 if refit_clean else 1), desc="cross-validation", unit="fit", disable=not progress,
-               leave=False)
-    try:
+    with tqdm(total=tasks * (2 if refit_clean else 1), desc="cross-validation", unit="fit", disable=not progress,
+              leave=False) as bar:
         per_view, chosen, weights = _fit_views(features, y, len(cls), splits, seed, tick=bar.update)
         pooled, mix, temperature = pool_views(list(per_view.values()), y)
         params: dict[str, Any] = {"mode": mode, "folds": k, "folds_asked": folds, "seed": seed, "C": chosen,
@@ -213,8 +212,6 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
                 pooled, mix, temperature = pool_views(list(per_view.values()), y)
                 params.update(pool_weights=dict(zip(per_view, mix)), temperature=temperature)
             params["refit_left_out"] = int(flagged.sum())
-    finally:
-        bar.close()
     return OutOfFold(pooled, cls, y, per_view, params)
 
 
