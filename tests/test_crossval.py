@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.crossval import FINETUNE_DEFAULTS, out_of_fold_probs, pool_views
+from workbench.crossval import FINETUNE_DEFAULTS, out_of_fold_probs, pool_views, scoring_epochs
 from workbench.errors import DataError, WorkbenchError
 from workbench.sample import make_classification_sample
 
@@ -189,3 +189,8 @@ def test_quick_mode_leaves_the_callers_torch_threads_alone(sample):
     found = torch.get_num_threads()
     out_of_fold_probs(texts, labels, embeddings=_fake_embeddings(true), progress=False)
     assert torch.get_num_threads() == found
+
+
+def test_the_tfidf_fit_needs_fewer_passes_over_more_rows():
+    # 10 passes up to 15,000 training rows (every benchmark set), then about 150,000 updates, at least 3 passes
+    assert [scoring_epochs(n) for n in (50, 8_000, 15_000, 20_000, 30_700, 100_000, 10**7)] == [10, 10, 10, 8, 5, 3, 3]
