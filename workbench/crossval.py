@@ -45,7 +45,7 @@ TFIDF_EPOCHS = (3, 10)
 # ... but on large sets the scoring fit stops at this many sample updates (at least the search's 3 epochs): SGD
 # needs updates, not passes. 10 epochs up to 15,000 training rows, so the benchmark sets (<= 8,000 per fold) are
 # unchanged; 38,375 texts of 91 classes (30,700 per fold): 5 epochs instead of 10, out-of-fold accuracy 0.8864 vs
-# 0.8867, cross-validation 197 s instead of 309 s (one-vs-rest SGD over 91 classes is most of that time).
+# 0.8867, cross-validation 192 s instead of 273 s (BENCHMARKS.md, "Quick mode on a large, many-class set").
 TFIDF_UPDATES = 150_000
 # Finetune mode's fold fine-tunes, unless the caller sets these fields: one epoch at 1e-4. Longer fine-tunes fit
 # the wrong labels they train on and rank them worse: SST-2 with 10% flipped labels, self-confidence AUROC 0.935
