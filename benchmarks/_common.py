@@ -48,7 +48,6 @@ def record(text: str, *, write: bool = True) -> None:
             fh.write(text)
 
 
-
 def parse_fields(items: list[str]) -> dict:
     """``FIELD=JSON_VALUE`` command-line items (``--set``, ``--finetune-set``) as FineTuneConfig fields."""
     import json

@@ -27,7 +27,7 @@ import pandas as pd
 
 from workbench.corpus_cache import array_key, cached_arrays
 from workbench.errors import DataError
-from workbench.normalize import label_variants, normalize_text
+from workbench.normalize import canonical_spellings, normalize_text
 
 ISSUE_COLUMNS = ["item_id", "issue", "group", "detail"]
 
@@ -321,11 +321,7 @@ class LabelVariants(Check):
 
     def run(self, ctx: CheckContext) -> CheckResult:
         counts = Counter(lab for lab in ctx.labels if lab is not None)
-        canonical: dict[str, str] = {}
-        for lab, others in label_variants(counts).items():
-            main = max([lab, *others], key=lambda v: (counts[v], v))  # the most common spelling; ties by name
-            if main != lab:
-                canonical[lab] = main
+        canonical = canonical_spellings(counts)
         rows = [{"item_id": ctx.item_ids[i], "issue": "label_variant", "group": canonical[lab],
                  "detail": f"label {lab!r} ({counts[lab]} items) looks like {canonical[lab]!r} "
                            f"({counts[canonical[lab]]} items) spelled another way"}

@@ -29,7 +29,7 @@ import numpy as np
 
 from workbench.corpus_cache import cached_sparse, corpus_key
 from workbench.errors import DataError, WorkbenchError, require
-from workbench.normalize import label_variants
+from workbench.normalize import canonical_spellings
 
 MODES = ("quick", "finetune")
 VIEWS = ("embedding", "tfidf")
@@ -123,8 +123,8 @@ def check_folds(y: np.ndarray, classes: Sequence[str], folds: int) -> int:
                         if present else "no labelled items")
     single = [c for c, k in zip(classes, counts) if k == 1]
     if single:
-        variants = label_variants(present)
-        typos = "".join(f"; {c!r} looks like {variants[c][0]!r} spelled another way" for c in single if c in variants)
+        canonical = canonical_spellings({c: int(n) for c, n in zip(classes, counts) if n})
+        typos = "".join(f"; {c!r} looks like {canonical[c]!r} spelled another way" for c in single if c in canonical)
         raise DataError(f"the class(es) {single} have a single item, which no other fold can learn from; label more "
                         f"examples of them, merge them into another class, or drop them before scanning{typos}")
     smallest = int(counts[counts > 0].min())

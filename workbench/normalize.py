@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -31,12 +31,17 @@ def label_key(label: str) -> str:
     return _LABEL_SEPARATORS.sub(" ", unicodedata.normalize("NFKC", label).casefold()).strip()
 
 
-def label_variants(labels: Iterable[str]) -> dict[str, list[str]]:
-    """Each label that shares its :func:`label_key` with another, mapped to those others (sorted)."""
+def canonical_spellings(counts: Mapping[str, int]) -> dict[str, str]:
+    """Each label spelled like another (same :func:`label_key`), mapped to the spelling most items carry (ties: by
+    name). ``counts``: items per label. The most common spelling itself, and labels with no twin, are left out."""
     groups: dict[str, list[str]] = {}
-    for lab in dict.fromkeys(labels):
+    for lab in counts:
         groups.setdefault(label_key(lab), []).append(lab)
-    return {lab: sorted(o for o in group if o != lab) for group in groups.values() if len(group) > 1 for lab in group}
+    out = {}
+    for group in groups.values():
+        main = max(group, key=lambda v: (counts[v], v))
+        out.update({lab: main for lab in group if lab != main})
+    return out
 
 
 def normalize_text(text: str, *, normalization: str = DEFAULT_NORMALIZATION) -> str:

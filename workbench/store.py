@@ -941,13 +941,18 @@ def is_store(source: str | os.PathLike[str]) -> bool:
         return True
     path = Path(text).expanduser()
     if path.is_file():
-        with path.open("rb") as fh:
-            head = fh.read(16)
+        head = _file_head(path)
         if head:
             return head == SQLITE_HEADER
     elif path.exists():
         return False  # a folder: a datasets save_to_disk folder, not a store
     return path.suffix.lower() in STORE_SUFFIXES
+
+
+def _file_head(path: Path) -> bytes:
+    """The first bytes of a file, as many as :data:`SQLITE_HEADER` has (what tells a SQLite file from others)."""
+    with path.open("rb") as fh:
+        return fh.read(len(SQLITE_HEADER))
 
 
 def _check_sqlite_path(path: Path) -> None:
@@ -969,8 +974,7 @@ def _check_sqlite_path(path: Path) -> None:
     if path.exists() and not os.access(path, os.W_OK):
         raise StorePermissionError(f"cannot write the store {path}: the file is read-only. Make it writable or copy it")
     if path.exists() and path.stat().st_size > 0:
-        with path.open("rb") as fh:
-            head = fh.read(16)
+        head = _file_head(path)
         if head != SQLITE_HEADER:
             raise StoreCorruptError(
                 f"{path} is not a SQLite database (it starts with {head[:12]!r}); it may be corrupt or another kind of "
