@@ -12,6 +12,7 @@ import pytest
 
 from workbench import LabelStore
 from workbench.cli import main
+from workbench.sample import make_classification_sample
 
 SCRIPT = Path(sys.executable).parent / "workbench"  # the console script of this interpreter's environment
 
@@ -128,3 +129,25 @@ def test_errors_name_the_command_s_flags_not_python_keywords(tmp_path: Path, cap
     # a keyword this command has no flag for stays as it is
     assert as_flags("pass label_names=... for integer ids", ["text_column"]) == "pass label_names=... for integer ids"
     assert as_flags("pass format= one of", ["format"]) == "pass --format one of"
+    assert as_flags("pass encoding='cp1252' or encoding='latin-1'", ["encoding"]) == (
+        "pass --encoding cp1252 or --encoding latin-1")
+
+
+def test_scan_reads_a_file_with_the_import_s_options(tmp_path: Path, capsys):
+    """`scan FILE` takes the same reading options as `import`, and its errors name them as flags."""
+    data = tmp_path / "d.csv"
+    rows = make_classification_sample(n_items=200, seed=0)
+    frame = pd.DataFrame({"text": rows["text"], "label": rows["label"]})
+    frame.loc[3, "text"] = ""
+    frame.loc[5, "label"] = ""
+    frame.to_csv(data, index=False, encoding="cp1252")
+    data.write_bytes(data.read_bytes().replace(b"help", b"h\xe9lp"))  # a byte that is not UTF-8
+    assert main(["scan", str(data), "--no-progress"]) == 2
+    assert "--encoding cp1252" in capsys.readouterr().err
+    assert main(["scan", str(data), "--no-progress", "--encoding", "cp1252"]) == 2
+    assert "line 5" in (err := capsys.readouterr().err) and "--drop-empty-texts" in err
+    assert main(["scan", str(data), "--no-progress", "--encoding", "cp1252", "--drop-empty-texts"]) == 2
+    assert "line 7" in (err := capsys.readouterr().err) and "--allow-missing-labels" in err
+    assert main(["scan", str(data), "--no-progress", "--encoding", "cp1252", "--drop-empty-texts",
+                 "--allow-missing-labels"]) == 0
+    assert "items 199 (labelled 198)" in capsys.readouterr().out

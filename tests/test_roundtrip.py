@@ -186,3 +186,31 @@ def test_repair_bio_and_missing_labels():
     assert list(table["tags"][0]) == ["O", "B-LOC", "I-LOC"]
     pool = load_dataset(pd.DataFrame({"text": ["a", "b"], "label": ["x", None]}), allow_missing_labels=True)
     assert pool["label"].tolist()[1] is None
+
+
+@pytest.mark.parametrize(("name", "payload"), [
+    ("excel-unicode.txt.tsv", "text\tlabel\ncafé crème\tpos\nbye\tneg\n".encode("utf-16")),  # Excel "Unicode text"
+    ("excel-utf8.csv", b"\xef\xbb\xbf" + "text,label\ncafé crème,pos\nbye,neg\n".encode()),  # Excel "CSV UTF-8"
+    ("marked.jsonl", b"\xef\xbb\xbf" + '{"text": "café crème", "label": "pos"}\n{"text": "bye", "label": "neg"}\n'
+     .encode()),
+    ("semicolons.csv", "text;label\ncafé crème;pos\nbye;neg\n".encode()),  # Excel's CSV where ',' is the decimal mark
+    ("tabs.csv", "text\tlabel\ncafé crème\tpos\nbye\tneg\n".encode()),
+    ("pipes.csv", "text|label\ncafé crème|pos\nbye|neg\n".encode()),
+    ("commas.tsv", "text,label\ncafé crème,pos\nbye,neg\n".encode()),
+])
+def test_files_as_spreadsheets_write_them_read_the_same(name: str, payload: bytes, tmp_path: Path):
+    """A byte-order mark picks the codec and a one-column header holding another separator picks that one."""
+    path = tmp_path / name
+    path.write_bytes(payload)
+    table = load_dataset(path)
+    assert table["text"].tolist() == ["café crème", "bye"]
+    assert table["label"].tolist() == ["pos", "neg"]
+
+
+def test_a_separator_inside_a_quoted_text_is_not_taken_for_one(tmp_path: Path):
+    path = tmp_path / "one.csv"
+    path.write_text('text\n"a; b"\n"c; d"\n', encoding="utf-8")
+    with pytest.raises(Exception, match="no label column"):
+        load_dataset(path)
+    path.write_text('text,label\n"a; b",x\n"c; d",y\n', encoding="utf-8")
+    assert load_dataset(path)["text"].tolist() == ["a; b", "c; d"]

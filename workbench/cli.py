@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import DataError, WorkbenchError
 from workbench.quality import FILTERS, SCORES
@@ -19,10 +19,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from workbench.data import load_dataset
     from workbench.store import LabelStore
 
-    table = load_dataset(args.data, task=args.task, text_column=args.text_column, label_column=args.label_column,
-                         id_column=args.id_column, split_column=args.split_column, encoding=args.encoding,
-                         allow_missing_labels=args.allow_missing_labels, drop_empty_texts=args.drop_empty_texts,
-                         repair_bio=args.repair_bio)
+    table = load_dataset(args.data, task=args.task, repair_bio=args.repair_bio, **_reading_options(args))
     with LabelStore.open(args.store) as store:
         stats = store.import_dataset(table, on_conflict=args.on_conflict)
         info = store.info()
@@ -124,8 +121,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                "refit_clean": not args.no_refit, "progress": not args.no_progress}
     in_memory = not args.store and not is_store(args.data)
     # DATA is a dataset file unless it names a store; read before any store is created, so bad data leaves none
-    table = (load_dataset(args.data, text_column=args.text_column, label_column=args.label_column,
-                          id_column=args.id_column) if args.store or in_memory else None)
+    table = load_dataset(args.data, **_reading_options(args)) if args.store or in_memory else None
     if table is not None and in_memory:  # scanned as it is: nothing is written but --items / --json
         result = scan(table, **options)
     else:
@@ -200,6 +196,26 @@ def _cmd_run_notebook(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_reading_options(p: argparse.ArgumentParser) -> None:
+    """How a dataset file is read and validated: the same options wherever a command reads one."""
+    group = p.add_argument_group("reading the dataset file")
+    group.add_argument("--text-column", help="column of the text (token classification: the token lists)")
+    group.add_argument("--label-column", help="column of the label (token classification: the tag lists)")
+    group.add_argument("--id-column", help="column of unique item ids (default: ids derived from the content)")
+    group.add_argument("--split-column", help="column naming each item's split")
+    group.add_argument("--encoding", default="utf-8",
+                       help="text encoding of the file (default utf-8; a UTF-16 or UTF-8 byte-order mark is "
+                            "followed)")
+    group.add_argument("--allow-missing-labels", action="store_true", help="keep unlabelled items as a pool")
+    group.add_argument("--drop-empty-texts", action="store_true", help="drop empty texts instead of failing")
+
+
+def _reading_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"text_column": args.text_column, "label_column": args.label_column, "id_column": args.id_column,
+            "split_column": args.split_column, "encoding": args.encoding,
+            "allow_missing_labels": args.allow_missing_labels, "drop_empty_texts": args.drop_empty_texts}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``workbench`` command."""
     parser = argparse.ArgumentParser(
@@ -217,13 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", required=True, help="SQLite file (created if missing) or postgresql:// URL")
     p.add_argument("--task", default="text-classification",
                    choices=["text-classification", "token-classification"])
-    p.add_argument("--text-column", help="column of the text (token classification: the token lists)")
-    p.add_argument("--label-column", help="column of the label (token classification: the tag lists)")
-    p.add_argument("--id-column", help="column of unique item ids (default: ids derived from the content)")
-    p.add_argument("--split-column", help="column naming each item's split")
-    p.add_argument("--encoding", default="utf-8", help="text encoding of the file (default utf-8)")
-    p.add_argument("--allow-missing-labels", action="store_true", help="keep unlabelled items as a pool")
-    p.add_argument("--drop-empty-texts", action="store_true", help="drop empty texts instead of failing")
+    _add_reading_options(p)
     p.add_argument("--repair-bio", action="store_true", help="turn stray I- tags into B- instead of failing")
     p.add_argument("--on-conflict", default="error", choices=["error", "skip", "update"],
                    help="an id already stored with other content or label: fail (default), keep it, or update it")
@@ -268,9 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="a store (SQLite file or URL), or a dataset file (CSV, TSV, JSONL, JSON, Parquet): "
                                 "scanned as it is unless --store is given")
     p.add_argument("--store", help="import DATA into this store (created if missing), then scan it")
-    p.add_argument("--text-column")
-    p.add_argument("--label-column")
-    p.add_argument("--id-column")
+    _add_reading_options(p)
     p.add_argument("--model", help="encoder for the embeddings (default: the packaged all-MiniLM-L6-v2)")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
@@ -375,6 +383,7 @@ def as_flags(message: str, options: Sequence[str]) -> str:
     for name in options:
         flag = "--" + name.replace("_", "-")
         message = re.sub(rf"\b{name}=True\b", flag, message)
+        message = re.sub(rf"\b{name}='([^'\s]*)'", rf"{flag} \1", message)
         message = re.sub(rf"\b{name}=\.\.\.", flag + " ...", message)
         message = re.sub(rf"\b{name}=(?=\s)", flag, message)
     return message

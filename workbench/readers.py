@@ -5,6 +5,7 @@ Readers only parse; they never judge values. Validation lives in :mod:`workbench
 
 from __future__ import annotations
 
+import codecs
 import json
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ SUFFIXES = {
     ".iob": "conll",
     ".bio": "conll",
 }
+#: Field separators a delimited file may use, whatever its suffix.
+SEPARATORS = (",", "\t", ";", "|")
 
 
 def read_source(source: Any, *, encoding: str = "utf-8", split: str | None = None) -> tuple[pd.DataFrame, str]:
@@ -128,26 +131,47 @@ def _read_path(path: Path, *, encoding: str, split: str | None) -> tuple[pd.Data
     if path.stat().st_size == 0:
         raise DataFileError(f"{name} is empty (0 bytes)")
     if kind in ("csv", "tsv", "jsonl", "json", "conll"):
-        _check_encoding(path, encoding)
+        encoding = text_encoding(path, encoding)
     reader = {"csv": _read_csv, "tsv": _read_csv, "jsonl": _read_jsonl, "json": _read_json,
               "parquet": _read_parquet, "conll": _read_conll}[kind]
     return reader(path, encoding=encoding, sep="\t" if kind == "tsv" else ","), name
 
 
-def _check_encoding(path: Path, encoding: str) -> None:
+#: Byte-order marks and the codec that reads past them, longest first (UTF-32's LE mark starts with UTF-16's).
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def text_encoding(path: Path, encoding: str) -> str:
+    """The codec to read ``path`` with: ``encoding``, unless the file starts with a byte-order mark of
+    another Unicode encoding (Excel's "Unicode text" is UTF-16 with a mark, its "CSV UTF-8" has a UTF-8
+    mark). A mark is unambiguous, so it wins over the UTF-8 default; an explicit non-Unicode encoding
+    (``latin-1``) is kept. Raises a DataFileError naming the line and bytes when the text does not decode.
+    """
     data = path.read_bytes()
+    marked = None
+    if encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-16", "utf-32", "utf-8-sig"):
+        marked = next((codec for bom, codec in BOMS if data.startswith(bom)), None)
+        encoding = marked or encoding
+    head = data[:2000]
+    # UTF-16 without a mark: every other byte of ASCII text is zero (and zeros decode as UTF-8 without error)
+    utf16_hint = "it looks like UTF-16 without a byte-order mark: pass encoding='utf-16-le' (or 'utf-16-be')"
     try:
         data.decode(encoding)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         bad = data[exc.start : exc.start + 4]
-        raise DataFileError(
-            f"{path}: line {line} (byte {exc.start}) is not valid {encoding}: bytes {bad!r}. "
-            "Pass encoding='latin-1' (or the file's real encoding) or re-save the file as UTF-8"
-        ) from exc
+        what = f"not valid {encoding}" + (" although it starts with that encoding's byte-order mark" if marked else "")
+        hint = (utf16_hint if head.count(0) > len(head) // 4 else
+                "pass encoding='cp1252' (Windows) or encoding='latin-1', or the file's real encoding, "
+                "or re-save the file as UTF-8")
+        raise DataFileError(f"{path}: line {line} (byte {exc.start}) is {what}: bytes {bad!r}; {hint}") from exc
+    if not encoding.lower().startswith(("utf-16", "utf-32", "utf16", "utf32")) and head.count(0) > len(head) // 4:
+        raise DataFileError(f"{path}: the text is full of zero bytes; {utf16_hint}")
+    return encoding
 
 
-def _read_csv(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
+def _read_csv(path: Path, *, encoding: str, sep: str, sniff: bool = True) -> pd.DataFrame:
     try:
         # Every cell as text, and no 'NA'/'null' turned into missing: a text is a text.
         frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding=encoding)
@@ -156,6 +180,12 @@ def _read_csv(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
     except pd.errors.ParserError as exc:
         raise DataFileError(f"{path}: malformed {'TSV' if sep == chr(9) else 'CSV'}: {str(exc).strip()}. "
                             "Check quoting and the number of fields on that line") from exc
+    if frame.shape[1] == 1 and sniff:
+        # One column whose name holds another separator: a file written with a ';' (Excel in many locales),
+        # a tab or a '|' whatever its suffix says.
+        other = next((s for s in SEPARATORS if s != sep and s in str(frame.columns[0])), None)
+        if other is not None:
+            return _read_csv(path, encoding=encoding, sep=other, sniff=False)
     return frame
 
 
