@@ -15,6 +15,7 @@ import pytest
 from workbench import LabelStore, load_dataset
 from workbench import errors as E
 from workbench.models import resolve_model
+from workbench.scan import scan
 
 
 @dataclass
@@ -185,6 +186,8 @@ CASES = [
          ("customers", "not a label store")),
     Case("export to unknown format", lambda t, s: s.export(t / "out.xlsx"), E.DataError, ("out.xlsx", "format")),
     Case("CoNLL export of classification", lambda t, s: s.export(t / "out.conll"), E.DataError, ("CoNLL",)),
+    Case("scan of an empty store", lambda t, s: scan(LabelStore.open(t / "empty.db")), E.DataError,
+         ("empty.db", "holds no items", "workbench import")),
     Case("missing local model", lambda t, s: resolve_model(t / "my-model"), E.ModelNotFoundError, ("my-model",)),
     Case("uncached hub model", lambda t, s: resolve_model("someone/not-cached-model"), E.ModelNotFoundError,
          ("'someone/not-cached-model'", "offline")),

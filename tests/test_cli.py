@@ -151,3 +151,33 @@ def test_scan_reads_a_file_with_the_import_s_options(tmp_path: Path, capsys):
     assert main(["scan", str(data), "--no-progress", "--encoding", "cp1252", "--drop-empty-texts",
                  "--allow-missing-labels"]) == 0
     assert "items 199 (labelled 198)" in capsys.readouterr().out
+
+
+def test_scan_checks_its_outputs_before_scanning(tmp_path: Path, capsys, monkeypatch):
+    import workbench.scan
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("scanned before checking the outputs")
+
+    monkeypatch.setattr(workbench.scan, "scan", must_not_run)
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\nhi,a\nho,b\n")
+    for flags, says in [(["--items", str(tmp_path / "nodir" / "x.csv")], "the folder"),
+                        (["--items", str(tmp_path / "x.xlsx")], "unknown file type '.xlsx'"),
+                        (["--json", str(tmp_path)], "is a folder")]:
+        assert main(["scan", str(data), *flags]) == 2
+        assert says in capsys.readouterr().err
+
+
+def test_a_path_the_system_refuses_is_one_line_not_a_traceback(tmp_path: Path, capsys, monkeypatch):
+    """Permissions cannot be tested by file modes when the tests run as root: the refusal is simulated."""
+    import workbench.store
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(workbench.store, "_file_head", refuse)
+    locked = tmp_path / "locked.db"
+    locked.write_bytes(b"x")
+    assert main(["scan", str(locked)]) == 2
+    assert capsys.readouterr().err == f"workbench scan: error: {locked}: Permission denied\n"

@@ -98,6 +98,8 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
     from workbench.annotations import store_annotations
     from workbench.store import LabelStore
 
+    if args.json:
+        check_output(args.json, flag="--json")
     with LabelStore.open(args.store, create=False) as store:
         report = agreement_report(store_annotations(store), min_pair_items=args.min_pair_items)
     print(f"{report.n_items} items, {report.n_annotators} annotators, {report.n_labels} labels")
@@ -116,6 +118,11 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     from workbench.scan import scan
     from workbench.store import LabelStore, is_store
 
+    # outputs are checked before minutes of scanning, not after
+    if args.items:
+        check_output(args.items, flag="--items", suffixes=ITEM_SUFFIXES)
+    if args.json:
+        check_output(args.json, flag="--json")
     options = {"folds": args.folds, "seed": args.seed, "model": args.model, "score": args.score,
                "filter_by": args.filter_by, "classifier_layers": args.classifier_layers,
                "refit_clean": not args.no_refit, "progress": not args.no_progress}
@@ -148,15 +155,32 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+#: File types ``--items`` writes.
+ITEM_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
+
+
+def check_output(path: str | Path, *, flag: str, suffixes: Sequence[str] | None = None) -> Path:
+    """``path`` as a Path, or a DataError when a file cannot be written there (unknown type, missing folder,
+    a folder in the way)."""
+    out = Path(path)
+    if suffixes is not None and out.suffix.lower() not in suffixes:
+        raise DataError(f"{flag} {out}: unknown file type {out.suffix!r}; use {', '.join(suffixes)}")
+    folder = out.parent if str(out.parent) else Path(".")
+    if out.is_dir():
+        example = out / ("scan" + (suffixes or [".json"])[0])
+        raise DataError(f"{flag} {out} is a folder; give a file name, e.g. {example}")
+    if not folder.is_dir():
+        raise DataError(f"{flag} {out}: the folder {folder} does not exist; create it or pick another path")
+    return out
+
+
 def write_items(items: pd.DataFrame, path: str | Path) -> Path:
     """Write a scan's per-item table as CSV, TSV, JSONL or Parquet (from the suffix); returns the path.
 
     CSV and TSV get each item's issue types joined by ``;``.
     """
-    out = Path(path)
+    out = check_output(path, flag="--items", suffixes=ITEM_SUFFIXES)
     suffix = out.suffix.lower()
-    if suffix not in (".csv", ".tsv", ".jsonl", ".parquet"):
-        raise DataError(f"--items {out}: unknown file type {out.suffix!r}; use .csv, .tsv, .jsonl or .parquet")
     if suffix == ".parquet":
         items.to_parquet(out, index=False)
     elif suffix == ".jsonl":
@@ -369,6 +393,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WorkbenchError as exc:
         message = as_flags(str(exc), [k for k in vars(args) if k not in ("func", "command")])
         print(f"workbench {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # a path the system refused (no permission, no such folder, disk full): the user's to fix, not a bug
+        print(f"workbench {args.command}: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

@@ -135,6 +135,12 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
         fold_config = {**({"model": str(model)} if model is not None else {}), **(finetune or {})}
     # Data that cannot be cross-validated fails here, before minutes of embedding.
     labelled_values = [v for v in labels if v is not None]
+    if not labelled_values:
+        where = f"the store {store.url}" if store is not None else "the data"
+        raise DataError(f"{where} holds no items; add a dataset first (workbench import DATA --store ..., or "
+                        "LabelStore.import_dataset)" if not texts else
+                        f"none of the {len(texts)} items in {where} has a label; a scan checks given labels, so "
+                        "label some (the label browser) or import labelled data")
     check_folds(encode_labels(labelled_values, classes)[0], classes, folds)
     from workbench.embed import default_cache_dir
 
