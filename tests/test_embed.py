@@ -82,6 +82,10 @@ def test_bad_settings(tiny_bert):
         E.choose_precision("int4", "cpu")
     with pytest.raises(DataError, match="max_length"):
         E.Encoder(tiny_bert, max_length=0, device="cpu")
+    # past the position embeddings the model would fail on the first long text, deep in its embedding layer
+    with pytest.raises(DataError, match="max_length=200 but .* at most 128 tokens"):
+        E.Encoder(tiny_bert, max_length=200, device="cpu")
+    E.Encoder(tiny_bert, max_length=128, device="cpu")
 
 
 def test_several_layers_in_one_pass(tiny_bert, tmp_path):

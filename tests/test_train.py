@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -56,6 +57,27 @@ def test_config_round_trips_and_validates(tmp_path):
         FineTuneConfig(compile="yes")
     assert hint_for(RuntimeError("BackendCompilerFailed: inductor raised CppCompileError: g++ not found")).startswith(
         "torch.compile failed")
+
+
+def test_config_numbers_typed_as_text_become_numbers_and_others_are_named():
+    """A form, a papermill parameter or hand-written JSON gives text; a TypeError from inside validation did not say
+    which field."""
+    cfg = FineTuneConfig(learning_rate="3e-5", batch_size="32", epochs=2, grad_accum=2.0, ema_decay="0.99",
+                         lora={"r": "4", "target_modules": "query"}, augment={"copies": "1", "delete_rate": "0.1"})
+    assert (cfg.learning_rate, cfg.batch_size, cfg.epochs, cfg.grad_accum, cfg.ema_decay) == (3e-5, 32, 2.0, 2, 0.99)
+    assert type(cfg.batch_size) is int and type(cfg.epochs) is float
+    assert cfg.lora.r == 4 and cfg.lora.target_modules == ["query"] and cfg.augment.copies == 1
+    assert FineTuneConfig.from_json(cfg.to_json()) == cfg
+    for kwargs, says in [({"learning_rate": "fast"}, "learning_rate='fast': use a number"),
+                         ({"batch_size": 16.5}, "batch_size=16.5: use a whole number"),
+                         ({"seed": True}, "seed=True: use a whole number"),
+                         ({"weight_decay": -0.1}, "weight_decay=-0.1"),
+                         ({"num_workers": -1}, "num_workers=-1"),
+                         ({"lora": {"r": 0}}, "LoraConfig.r=0"),
+                         ({"lora": {"dropout": 1.0}}, "LoraConfig.dropout=1.0"),
+                         ({"lora": {"target_modules": []}}, "LoraConfig.target_modules=[]")]:
+        with pytest.raises(DataError, match=re.escape(says)):
+            FineTuneConfig(**kwargs)
 
 
 def test_model_settings_set_attention_and_every_dropout_rate_the_model_has(tiny_bert):
@@ -220,6 +242,7 @@ def test_a_batch_too_large_for_memory_fails_with_the_out_of_memory_hint(tiny_ber
 @pytest.mark.parametrize(("kwargs", "says"), [
     ({"model": "/nonexistent/model"}, "does not exist"),
     ({"labels": ["only", "these"]}, "not in config.labels"),
+    ({"max_length": 129}, r"max_length=129 but .* reads at most 128 tokens"),  # the tiny BERT has 128 positions
 ])
 def test_bad_launches_fail_in_the_kernel(small_store, tiny_bert, tmp_path, kwargs, says):
     from workbench.errors import WorkbenchError

@@ -31,6 +31,20 @@ class LoraConfig:
     dropout: float = 0.1
     target_modules: list[str] = field(default_factory=lambda: ["query", "value"])
 
+    def __post_init__(self) -> None:
+        _coerce_numbers(self)
+        if isinstance(self.target_modules, str):
+            self.target_modules = [self.target_modules]
+        if self.r < 1:
+            raise DataError(f"LoraConfig.r={self.r!r}: the adapters' rank must be at least 1 (8 or 16 are usual)")
+        if self.alpha <= 0:
+            raise DataError(f"LoraConfig.alpha={self.alpha!r}: must be positive (usually 2 * r)")
+        if not 0 <= self.dropout < 1:
+            raise DataError(f"LoraConfig.dropout={self.dropout!r}: must be in [0, 1)")
+        if not self.target_modules or not all(isinstance(m, str) and m for m in self.target_modules):
+            raise DataError(f"LoraConfig.target_modules={self.target_modules!r}: name the layers to adapt, e.g. "
+                            "['query', 'value'] for BERT-style models")
+
 
 @dataclass
 class AugmentConfig:
@@ -55,6 +69,7 @@ class AugmentConfig:
     upsample_to: float | None = None
 
     def __post_init__(self) -> None:
+        _coerce_numbers(self)
         for name in ("insert_rate", "delete_rate", "swap_rate"):
             if not 0 <= getattr(self, name) < 1:
                 raise DataError(f"AugmentConfig.{name}={getattr(self, name)!r}: must be in [0, 1)")
@@ -66,6 +81,39 @@ class AugmentConfig:
         if noisy and not self.copies and self.upsample_to is None:
             raise DataError("AugmentConfig has word-level rates but nothing to apply them to: set copies >= 1 "
                             "or upsample_to")
+
+
+#: Field annotations that hold numbers, and the type each becomes.
+NUMBER_FIELDS = {"int": int, "float": float, "float | None": float}
+
+
+def _coerce_numbers(config: Any) -> None:
+    """Numbers that arrive as text (a form, a papermill parameter, hand-written JSON) become numbers, and an int
+    field given a whole float (``16.0``) an int; anything else is a DataError naming the field and value, not a
+    TypeError from deep inside validation."""
+    for f in fields(config):
+        kind = NUMBER_FIELDS.get(str(f.type))
+        value = getattr(config, f.name)
+        if kind is None or value is None:
+            continue
+        number = _as_number(value)
+        if number is None or (kind is int and not float(number).is_integer()):
+            want = "a whole number" if kind is int else "a number"
+            raise DataError(f"{type(config).__name__}.{f.name}={value!r}: use {want}")
+        setattr(config, f.name, kind(number))
+
+
+def _as_number(value: Any) -> float | int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
 
 
 @dataclass
@@ -187,6 +235,7 @@ class FineTuneConfig:
     num_processes: int = 1
 
     def __post_init__(self) -> None:
+        _coerce_numbers(self)
         if isinstance(self.dropout, str) and self.dropout != "auto":  # a number typed into a form
             try:
                 self.dropout = float(self.dropout)
@@ -237,8 +286,11 @@ class FineTuneConfig:
             raise bad("validation_fraction", "must be in (0, 1)")
         if isinstance(self.dropout, (int, float)) and not 0 <= self.dropout < 1:
             raise bad("dropout", "must be in [0, 1), 'auto', or None for the model's own")
-        if self.freeze_layers < 0:
-            raise bad("freeze_layers", "must be 0 or more")
+        for name in ("freeze_layers", "num_workers", "eval_every"):
+            if getattr(self, name) < 0:
+                raise bad(name, "must be 0 or more")
+        if self.weight_decay < 0:
+            raise bad("weight_decay", "must be 0 or more (0.01 is usual)")
         if not 0 < self.layer_lr_decay <= 1:
             raise bad("layer_lr_decay", "must be in (0, 1]; 1 trains every layer at learning_rate")
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:

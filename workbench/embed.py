@@ -21,7 +21,7 @@ import numpy as np
 
 from workbench.devices import configure_cuda, default_device, to_device
 from workbench.errors import DataError, require
-from workbench.models import DEFAULT_MODEL, choose_attention, quiet_loading, resolve_model
+from workbench.models import DEFAULT_MODEL, check_max_length, choose_attention, quiet_loading, resolve_model
 from workbench.normalize import content_hash
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -112,6 +112,7 @@ class Encoder:
         self.max_length = int(max_length)
         if self.max_length <= 0:
             raise DataError(f"max_length must be positive, got {max_length}")
+        check_max_length(self.max_length, model)
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(self.path))  # type: ignore[attr-defined]
         # eager on CPU: 10-20% more texts/s than SDPA here (see workbench.models.choose_attention)
         self.attention = choose_attention(attention, self.device)

@@ -99,9 +99,10 @@ def launch(config: FineTuneConfig | None = None, *, store: LabelStore | None = N
                         "config.labels unset to take the data's label set")
     if len(labels) < 2:
         raise DataError(f"a classifier needs at least two labels; the data has {labels}")
-    from workbench.models import resolve_model
+    from workbench.models import check_max_length
 
-    resolve_model(config.model)  # an unknown model fails here, in the kernel, with a clear message
+    # an unknown model, or one too short for max_length, fails here in the kernel with a clear message
+    check_max_length(config.max_length, config.model, owner="FineTuneConfig.max_length")
     _processes_device(config.num_processes, config.device)  # likewise a device or process count that cannot run
     if store is not None and snapshot:
         store.snapshot(snapshot, note="training run")

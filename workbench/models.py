@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from workbench.errors import DataError, ModelNotFoundError
+from workbench.errors import DataError, ModelNotFoundError, require
 
 #: The name the default model goes by in configs and run records.
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -97,6 +97,31 @@ def resolve_model(model: str | os.PathLike[str] | None = None) -> Path | str:
         "offline. Download it on a connected machine (huggingface-cli download " + name + ") and copy the folder "
         "here, then pass its path; or leave the model unset to use the packaged all-MiniLM-L6-v2"
     )
+
+
+def check_max_length(max_length: int, model: str | os.PathLike[str] | None, *, owner: str = "max_length") -> None:
+    """Raise a DataError when ``max_length`` tokens do not fit the model's position embeddings.
+
+    Past them the model fails on the first long text, deep inside its embedding layer ("The expanded size of
+    the tensor (902) must match the existing size (512)"), minutes into a scan or a run.
+    """
+    limit = max_tokens(model)
+    if limit is not None and max_length > limit:
+        raise DataError(f"{owner}={max_length} but {model or DEFAULT_MODEL} reads at most {limit} tokens (its "
+                        f"position embeddings); use {owner} <= {limit} (longer texts are cut)")
+
+
+def max_tokens(model: str | os.PathLike[str] | None) -> int | None:
+    """The longest input ``model`` takes, in tokens (None when its config does not say)."""
+    transformers = require("transformers", extra="train", purpose="reading a model's config")
+    config = transformers.AutoConfig.from_pretrained(str(resolve_model(model)))  # type: ignore[attr-defined]
+    limit = getattr(config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or limit <= 0:
+        return None
+    # RoBERTa-style models number positions after the padding index: two of their slots are not positions
+    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert", "longformer"):
+        limit -= int(getattr(config, "pad_token_id", 1) or 1) + 1
+    return limit
 
 
 def _in_hub_cache(repo_id: str) -> bool:
