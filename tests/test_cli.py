@@ -181,3 +181,29 @@ def test_a_path_the_system_refuses_is_one_line_not_a_traceback(tmp_path: Path, c
     locked.write_bytes(b"x")
     assert main(["scan", str(locked)]) == 2
     assert capsys.readouterr().err == f"workbench scan: error: {locked}: Permission denied\n"
+
+
+def test_scan_of_tagged_sentences_trains_fold_taggers(tmp_path: Path, tiny_bert: Path, capsys):
+    """`workbench scan` on NER data: the task is read off the file (a tokens column of lists), fold taggers score
+    every sentence; a file is scanned in memory, a store gets the scores."""
+    from workbench.sample import write_samples
+
+    ner = write_samples(tmp_path / "sample")["ner"]
+    items = tmp_path / "sentences.csv"
+    assert main(["scan", str(ner), "--model", str(tiny_bert), "--items", str(items), "--no-progress",
+                 "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "2 fold taggers" in out and "300 sentences scored" in out and "suspect tags" in out
+    written = pd.read_csv(items)
+    assert len(written) == 300 and written["suggested_label"].str.split().map(len).ge(1).all()
+    assert not (tmp_path / "runs").exists()  # the in-memory scan's runs went with its temporary store
+    db = tmp_path / "ner.db"
+    assert main(["import", str(ner), "--store", str(db)]) == 0  # --task auto: token classification
+    capsys.readouterr()
+    assert main(["scan", str(db), "--model", str(tiny_bert), "--no-progress", "--folds", "3",
+                 "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert "3 fold taggers" in capsys.readouterr().out
+    with LabelStore.open(db) as store:
+        scored = store.page(0, 1000)
+    assert scored["score"].notna().sum() == 300
+    assert len(list((tmp_path / "runs").iterdir())) == 3

@@ -14,12 +14,14 @@ from workbench.quality import FILTERS, SCORES
 if TYPE_CHECKING:
     import pandas as pd
 
+    from workbench.store import LabelStore
+
 
 def _cmd_import(args: argparse.Namespace) -> int:
     from workbench.data import load_dataset
     from workbench.store import LabelStore
 
-    table = load_dataset(args.data, task=args.task, repair_bio=args.repair_bio, **_reading_options(args))
+    table = load_dataset(args.data, repair_bio=args.repair_bio, **_reading_options(args))
     with LabelStore.open(args.store) as store:
         stats = store.import_dataset(table, on_conflict=args.on_conflict)
         info = store.info()
@@ -112,7 +114,7 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    import json
+    import tempfile
 
     from workbench.data import load_dataset
     from workbench.scan import scan
@@ -123,19 +125,26 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         check_output(args.items, flag="--items", suffixes=ITEM_SUFFIXES)
     if args.json:
         check_output(args.json, flag="--json")
-    options = {"folds": args.folds, "seed": args.seed, "model": args.model, "score": args.score,
+    options = {"folds": args.folds or 5, "seed": args.seed, "model": args.model, "score": args.score,
                "filter_by": args.filter_by, "classifier_layers": args.classifier_layers,
                "refit_clean": not args.no_refit, "progress": not args.no_progress}
     in_memory = not args.store and not is_store(args.data)
     # DATA is a dataset file unless it names a store; read before any store is created, so bad data leaves none
     table = load_dataset(args.data, **_reading_options(args)) if args.store or in_memory else None
     if table is not None and in_memory:  # scanned as it is: nothing is written but --items / --json
+        if table.attrs["workbench"]["task"] == "token-classification":
+            # the fold taggers train from a store: a temporary one, gone with their runs after the scan
+            with tempfile.TemporaryDirectory() as tmp, LabelStore.open(Path(tmp) / "scan.db") as store:
+                store.import_dataset(table)
+                return _scan_tokens(store, args, runs_dir=Path(tmp) / "runs", in_memory=True)
         result = scan(table, **options)
     else:
         # a store to scan must exist; one named by --store is created to import DATA into
         with LabelStore.open(args.store or args.data, create=bool(args.store)) as store:
             if table is not None:
                 store.import_dataset(table, on_conflict="skip")
+            if store.task == "token-classification":
+                return _scan_tokens(store, args, runs_dir=Path(args.runs_dir), in_memory=False)
             result = scan(store, **options)
     print(result.report)
     print(f"\nworst labels by {args.score} (of {int(result.items['is_label_issue'].sum())} flagged):")
@@ -143,16 +152,58 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     print(result.label_issues()[cols].head(args.top).to_string(index=False, float_format=lambda v: f"{v:.3f}",
                                                                  max_colwidth=60))
     print("\nseconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
-    if args.items:
-        print(f"items: {write_items(result.items, args.items)}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(result.report.to_dict(), indent=2, default=str))
-        print(f"report: {args.json}")
+    _write_scan_outputs(args, result.items, result.report.to_dict())
     if in_memory:
-        print(f"\nnote: {args.data} was scanned as a file; no store holds these scores"
-              f"{'' if args.items else ' (--items FILE writes them)'}. To fix labels in the workbench: "
-              f"workbench scan {args.data} --store labels.db")
+        _scanned_as_a_file_note(args)
     return 0
+
+
+def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path, in_memory: bool) -> int:
+    """The token-classification scan: fold taggers that did not see a sentence score its tags."""
+    from workbench.token_scan import scan_tokens, tagger_config
+
+    folds = args.folds or 2
+    config = tagger_config(seed=args.seed, **({"model": args.model} if args.model else {}))
+    print(f"token classification: {folds} fold taggers, each fine-tuned on the sentences the other folds hold "
+          f"(minutes on a CPU for thousands of sentences)", flush=True)
+    result = scan_tokens(store, folds=folds, config=config, runs_dir=runs_dir, write=not in_memory,
+                         progress=not args.no_progress)
+    sentences = result.sentences
+    texts = store.to_pandas().set_index("item_id")["tokens"]
+    suspect = int((sentences["n_suspect_tokens"] > 0).sum())
+    print(f"{len(sentences)} sentences scored in {result.seconds:.0f} s; {suspect} with a suspect tag, "
+          f"{len(result.tokens)} suspect tags")
+    print(f"\nworst sentences (of {suspect} with a suspect tag):")
+    worst = sentences.head(args.top).assign(text=lambda f: [" ".join(texts[i]) for i in f["item_id"]])
+    print(worst[["item_id", "score", "n_suspect_tokens", "suggested_prob", "text"]].to_string(
+        index=False, float_format=lambda v: f"{v:.3f}", max_colwidth=60))
+    print("\nsuspect tags (position: the token's index in its sentence):")
+    tokens = result.tokens.head(args.top).rename(columns={"token": "position"})
+    tokens.insert(2, "word", [texts[i][k] for i, k in zip(tokens["item_id"], tokens["position"], strict=True)])
+    print(tokens.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    summary = {"task": "token-classification", "scan_id": result.scan_id, "sentences": len(sentences),
+               "with_suspect_tag": suspect, "suspect_tags": len(result.tokens), "folds": folds,
+               "seconds": result.seconds, "runs": [] if in_memory else result.runs}
+    _write_scan_outputs(args, sentences, summary)
+    if in_memory:
+        _scanned_as_a_file_note(args)
+    return 0
+
+
+def _write_scan_outputs(args: argparse.Namespace, items: pd.DataFrame, report: dict[str, object]) -> None:
+    import json
+
+    if args.items:
+        print(f"items: {write_items(items, args.items)}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, default=str))
+        print(f"report: {args.json}")
+
+
+def _scanned_as_a_file_note(args: argparse.Namespace) -> None:
+    print(f"\nnote: {args.data} was scanned as a file; no store holds these scores"
+          f"{'' if args.items else ' (--items FILE writes them)'}. To fix labels in the workbench: "
+          f"workbench scan {args.data} --store labels.db")
 
 
 #: File types ``--items`` writes.
@@ -186,7 +237,9 @@ def write_items(items: pd.DataFrame, path: str | Path) -> Path:
     elif suffix == ".jsonl":
         items.to_json(out, orient="records", lines=True, force_ascii=False)
     else:
-        flat = items.assign(issues=items["issues"].map(";".join))
+        # list cells as text: issue types joined by ';', tag sequences by spaces
+        flat = items.assign(**{col: items[col].map((";" if col == "issues" else " ").join) for col in items.columns
+                               if items[col].map(lambda v: isinstance(v, list)).any()})
         flat.to_csv(out, index=False, sep="," if suffix == ".csv" else "\t")
     return out
 
@@ -223,6 +276,9 @@ def _cmd_run_notebook(args: argparse.Namespace) -> int:
 def _add_reading_options(p: argparse.ArgumentParser) -> None:
     """How a dataset file is read and validated: the same options wherever a command reads one."""
     group = p.add_argument_group("reading the dataset file")
+    group.add_argument("--task", default="auto", choices=["auto", "text-classification", "token-classification"],
+                       help="default auto: token classification when the file has a tokens column of lists and "
+                            "no text column")
     group.add_argument("--text-column", help="column of the text (token classification: the token lists)")
     group.add_argument("--label-column", help="column of the label (token classification: the tag lists)")
     group.add_argument("--id-column", help="column of unique item ids (default: ids derived from the content)")
@@ -235,8 +291,8 @@ def _add_reading_options(p: argparse.ArgumentParser) -> None:
 
 
 def _reading_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {"text_column": args.text_column, "label_column": args.label_column, "id_column": args.id_column,
-            "split_column": args.split_column, "encoding": args.encoding,
+    return {"task": args.task, "text_column": args.text_column, "label_column": args.label_column,
+            "id_column": args.id_column, "split_column": args.split_column, "encoding": args.encoding,
             "allow_missing_labels": args.allow_missing_labels, "drop_empty_texts": args.drop_empty_texts}
 
 
@@ -255,8 +311,6 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Example: workbench import train.csv --store labels.db --label-column intent")
     p.add_argument("data", help="dataset file or folder")
     p.add_argument("--store", required=True, help="SQLite file (created if missing) or postgresql:// URL")
-    p.add_argument("--task", default="text-classification",
-                   choices=["text-classification", "token-classification"])
     _add_reading_options(p)
     p.add_argument("--repair-bio", action="store_true", help="turn stray I- tags into B- instead of failing")
     p.add_argument("--on-conflict", default="error", choices=["error", "skip", "update"],
@@ -304,7 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", help="import DATA into this store (created if missing), then scan it")
     _add_reading_options(p)
     p.add_argument("--model", help="encoder for the embeddings (default: the packaged all-MiniLM-L6-v2)")
-    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--folds", type=int, help="cross-validation folds (default 5); token classification: fold "
+                                             "taggers (default 2)")
+    p.add_argument("--runs-dir", default="runs",
+                   help="token classification: where the fold taggers' runs go (default runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--classifier-layers", type=int, nargs="+", metavar="LAYER", default=[-1],
                    help="hidden states the classifier view reads (default -1: the sentence embedding; "

@@ -37,7 +37,7 @@ SPLIT_COLUMNS = ("split",)
 def load_dataset(
     source: Any,
     *,
-    task: str = "text-classification",
+    task: str = "auto",
     text_column: str | None = None,
     label_column: str | None = None,
     id_column: str | None = None,
@@ -58,8 +58,10 @@ def load_dataset(
     source : path, pandas.DataFrame, datasets.Dataset or datasets.DatasetDict
         CSV, TSV, JSONL, JSON, Parquet or CoNLL file; a folder from
         ``datasets.save_to_disk``; or an in-memory table.
-    task : {"text-classification", "token-classification"}
-        What the labels are: one class per text, or one IOB2 tag per token.
+    task : {"auto", "text-classification", "token-classification"}
+        What the labels are: one class per text, or one IOB2 tag per token. ``auto`` (the default): token
+        classification when the table has a tokens column (``text_column``, or one of ``tokens``/``words``)
+        holding lists and no text column; else text classification.
     text_column, label_column : str, optional
         Columns of the text and label (for token classification: of the token
         list and the tag list). Found by common names when not given.
@@ -97,8 +99,8 @@ def load_dataset(
     workbench.errors.DataError
         Naming the file, column, row and value at fault and what to do.
     """
-    if task not in TASKS:
-        raise DataError(f"unknown task {task!r}; use one of {list(TASKS)}")
+    if task not in (*TASKS, "auto"):
+        raise DataError(f"unknown task {task!r}; use one of {[*TASKS, 'auto']}")
     if normalization not in NORMALIZATIONS:
         raise DataError(f"unknown normalization {normalization!r}; use one of {list(NORMALIZATIONS)}")
     raw, name = read_source(source, encoding=encoding, split=split)
@@ -114,6 +116,8 @@ def load_dataset(
             raw = raw[raw[split_column].astype(str) == split].reset_index(drop=True)
             if len(raw) == 0:
                 raise DataError(f"{name}: no rows have {split_column} == {split!r}")
+    if task == "auto":
+        task = guess_task(raw, text_column)
     if task == "text-classification":
         table, label_set = _build_classification(
             raw, name, locate, text_column=text_column, label_column=label_column, labels=labels,
@@ -176,6 +180,21 @@ def _require_column(raw: pd.DataFrame, column: str, option: str, name: str) -> N
         raise ColumnError(
             f"{name} has no column {column!r} (asked for by {option}); its columns are {list(map(str, raw.columns))}"
         )
+
+
+def guess_task(raw: pd.DataFrame, text_column: str | None = None) -> str:
+    """``token-classification`` when the table's content column holds token lists (``text_column``, or else
+    the first of :data:`TOKEN_COLUMNS` when no :data:`TEXT_COLUMNS` column is there), else
+    ``text-classification`` (whose errors then say which column is missing)."""
+    column = text_column
+    if column is None and not any(c in raw.columns for c in TEXT_COLUMNS):
+        column = next((c for c in TOKEN_COLUMNS if c in raw.columns), None)
+    if column is None or column not in raw.columns:
+        return "text-classification"
+    first = next((v for v in raw[column].tolist() if v is not None), None)
+    # lists, or a CSV's JSON-encoded lists
+    listed = isinstance(first, (list, tuple, np.ndarray)) or (isinstance(first, str) and first.startswith("["))
+    return "token-classification" if listed else "text-classification"
 
 
 def _pick_column(raw: pd.DataFrame, given: str | None, candidates: Sequence[str], option: str, what: str,

@@ -117,9 +117,8 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     store = data if isinstance(data, LabelStore) else None
     table: pd.DataFrame = store.to_pandas() if store is not None else data  # type: ignore[assignment]
     if "text" not in table.columns:
-        raise DataError("quick scans read texts; this data is token classification. Scan it with the token "
-                        "scores of workbench.quality (token_scores, sentence_scores) on a token model's "
-                        "probabilities")
+        raise DataError("quick scans read texts; this data is token classification. Scan it with fold taggers: "
+                        "workbench.token_scan.scan_tokens(store) (or `workbench scan` on the command line)")
     item_ids = table["item_id"].astype(str).tolist()
     texts = table["text"].tolist()
     labels = [v if isinstance(v, str) else None for v in table["label"].tolist()]
