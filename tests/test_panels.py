@@ -69,6 +69,12 @@ def test_fine_tune_panel_form_launch_and_run_list(store, tiny_bert, tmp_path):
     assert (panel.config().device, panel.config().pooling) == ("auto", "auto")
     panel.inputs["device"].value = "cpu"
     assert panel.config().device == "cpu"
+    panel.inputs["ema_decay"].value = "0.99"  # a number-or-None field is a text box: typed text becomes a number
+    assert panel.config().ema_decay == 0.99
+    panel.inputs["ema_decay"].value = "soon"
+    panel.launch()
+    assert "ema_decay=&#x27;soon&#x27;: use a number" in panel.state.value
+    panel.inputs["ema_decay"].value = ""
     panel.inputs["max_length"].value = 0
     panel.launch()
     assert "max_length=0" in panel.state.value

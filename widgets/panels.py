@@ -132,16 +132,18 @@ class FineTunePanel(W.VBox):
         self.poll_seconds = poll_seconds
         defaults = FineTuneConfig(task=store.task or "text-classification")
         self.inputs: dict[str, W.Widget] = {}
+        # wide enough for the longest field name (early_stopping_patience), so no label is cut
+        label = {"style": {"description_width": "170px"}, "layout": W.Layout(width="420px")}
         for f in fields(FineTuneConfig):
             value = getattr(defaults, f.name)
             if isinstance(value, bool):
-                widget: W.Widget = W.Checkbox(value=value, description=f.name)
+                widget: W.Widget = W.Checkbox(value=value, description=f.name, **label)
             elif isinstance(value, int):
-                widget = W.IntText(value=value, description=f.name)
+                widget = W.IntText(value=value, description=f.name, **label)
             elif isinstance(value, float):
-                widget = W.FloatText(value=value, description=f.name)
+                widget = W.FloatText(value=value, description=f.name, **label)
             elif isinstance(value, str) or value is None:
-                widget = W.Text(value=value or "", description=f.name, placeholder="default")
+                widget = W.Text(value=value or "", description=f.name, placeholder="default", **label)
             else:
                 continue
             self.inputs[f.name] = widget
@@ -177,7 +179,10 @@ class FineTunePanel(W.VBox):
         fig = go.FigureWidget()
         fig.add_scatter(name="loss", mode="lines")
         fig.add_scatter(name="eval accuracy", mode="lines+markers", yaxis="y2")
-        fig.update_layout(height=260, margin={"t": 20}, yaxis2={"overlaying": "y", "side": "right", "range": [0, 1]})
+        fig.update_layout(height=260, margin={"t": 20}, xaxis={"title": {"text": "step"}},
+                          yaxis={"title": {"text": "training loss"}},
+                          yaxis2={"overlaying": "y", "side": "right", "range": [0, 1],
+                                  "title": {"text": "eval accuracy"}})
         return fig
 
     def config(self) -> FineTuneConfig:
