@@ -51,7 +51,7 @@ class QualityPanel(W.VBox):
         self.browser = browser
         self.finetune = finetune
         self.mode = W.ToggleButtons(options=[("quick (seconds)", "quick"), ("fine-tune (minutes)", "finetune")],
-                                    value=scan_options.pop("mode", "quick"))
+                                    value=scan_options.pop("mode", "quick"), style={"button_width": "auto"})
         self.scan_options = scan_options
         self.button = W.Button(description="Scan labels", icon="search", button_style="primary")
         self.progress = W.IntProgress(min=0, max=4, description="", layout=W.Layout(width="300px"))
@@ -61,7 +61,7 @@ class QualityPanel(W.VBox):
         self.result: Any = None
         self._thread: threading.Thread | None = None
         self.button.on_click(lambda _b: self.scan())
-        super().__init__([W.HBox([self.mode, self.button, self.progress, self.stage]), self.report,
+        super().__init__([W.HBox([self.mode, self.button, self.progress]), self.stage, self.report,
                           self.issue_buttons])
 
     def scan(self, *, wait: bool = False) -> None:
@@ -87,7 +87,9 @@ class QualityPanel(W.VBox):
                 options["finetune"] = self.finetune
             self.result = scan(self.store, progress=False, **options)
             self.progress.value = 4
-            self.stage.value = "done in " + ", ".join(f"{k} {v:.1f}s" for k, v in self.result.seconds.items())
+            seconds = self.result.seconds
+            self.stage.value = (f"done in {sum(seconds.values()):.1f} s ("
+                                + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()) + ")")
             self._show(self.result.report)
             if self.browser is not None:
                 self.browser.set_order(None)  # worst score first now that scores exist
@@ -107,10 +109,11 @@ class QualityPanel(W.VBox):
                f"{o['agreement']['percent_agreement']:.3f} · Fleiss κ {o['agreement']['fleiss_kappa']:.3f} · "
                f"Krippendorff α {o['agreement']['krippendorff_alpha']:.3f}</p>" if o.get("agreement") else "")
             + f"<table><tr><th>issue</th><th>items</th></tr>{rows}</table>"
-            + report.per_class.to_html(float_format=lambda v: f"{v:.3f}", escape=True))
+            # the class as a plain first column: as the index it took a header row of its own
+            + report.per_class.reset_index().to_html(index=False, float_format=lambda v: f"{v:.3f}", escape=True))
         buttons = []
-        for kind in o["issue_counts"]:
-            b = W.Button(description=f"Review {kind}")
+        for kind, count in o["issue_counts"].items():
+            b = W.Button(description=f"Review {kind} ({count})", layout=W.Layout(width="auto"))
             b.on_click(lambda _b, k=kind: self.open_issue(k))
             buttons.append(b)
         self.issue_buttons.children = buttons
@@ -179,10 +182,14 @@ class FineTunePanel(W.VBox):
         fig = go.FigureWidget()
         fig.add_scatter(name="loss", mode="lines")
         fig.add_scatter(name="eval accuracy", mode="lines+markers", yaxis="y2")
-        fig.update_layout(height=260, margin={"t": 20}, xaxis={"title": {"text": "step"}},
+        # the accuracy axis gets its own ticks (left to itself, the widget synced them to the loss grid: 0.452);
+        # the legend goes above the plot, where it covers neither axis title
+        fig.update_layout(height=280, margin={"t": 30, "r": 60}, xaxis={"title": {"text": "step"}},
                           yaxis={"title": {"text": "training loss"}},
-                          yaxis2={"overlaying": "y", "side": "right", "range": [0, 1],
-                                  "title": {"text": "eval accuracy"}})
+                          yaxis2={"overlaying": "y", "side": "right", "range": [0, 1.02], "tickmode": "array",
+                                  "tickvals": [0, 0.25, 0.5, 0.75, 1], "showgrid": False,
+                                  "title": {"text": "eval accuracy"}},
+                          legend={"orientation": "h", "x": 0, "y": 1.12})
         return fig
 
     def config(self) -> FineTuneConfig:
