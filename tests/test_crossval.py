@@ -194,3 +194,16 @@ def test_quick_mode_leaves_the_callers_torch_threads_alone(sample):
 def test_the_tfidf_fit_needs_fewer_passes_over_more_rows():
     # 10 passes up to 15,000 training rows (every benchmark set), then about 150,000 updates, at least 3 passes
     assert [scoring_epochs(n) for n in (50, 8_000, 15_000, 20_000, 30_700, 100_000, 10**7)] == [10, 10, 10, 8, 5, 3, 3]
+
+
+@pytest.mark.parametrize("texts", [["x", "y"] * 10, ["😀", "🙂", "😀 😀", "🙂 🙂"] * 5, ["!", "?"] * 8])
+def test_texts_without_words_still_get_probabilities(texts):
+    """Single letters and emoji have no two-letter word: the word TF-IDF found no terms and the scan crashed with
+    scikit-learn's "empty vocabulary"."""
+    labels = ["a", "b"] * (len(texts) // 2)
+    rng = np.random.default_rng(0)
+    oof = out_of_fold_probs(texts, labels, folds=2, views=("tfidf",), progress=False, refit_clean=False)
+    assert oof.pred_probs.shape == (len(texts), 2) and np.allclose(oof.pred_probs.sum(1), 1)
+    emb = rng.normal(size=(len(texts), 8))
+    both = out_of_fold_probs(texts, labels, folds=2, embeddings=emb, progress=False)
+    assert np.isfinite(both.pred_probs).all()

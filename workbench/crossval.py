@@ -52,7 +52,7 @@ TFIDF_UPDATES = 150_000
 # after one epoch vs 0.894 after three (quick mode: 0.908; BENCHMARKS.md, "finetune-mode probabilities").
 FINETUNE_DEFAULTS = {"epochs": 1.0, "learning_rate": 1e-4}
 # Part of the TF-IDF cache key: change it when _tfidf_features changes.
-TFIDF_VERSION = "word1-2+char_wb2-5/v1"
+TFIDF_VERSION = "word1-2+char_wb2-5/v1"  # unchanged by leaving out a part with no terms
 
 
 @dataclass
@@ -283,18 +283,29 @@ def _with_torch_threads(n: int, fn: Callable[..., Any], *args: Any, **kwargs: An
 def _tfidf_features(texts: Sequence[str]) -> Any:
     """Word 1-2 grams and character 2-5 grams (of the first 1,500 characters), sublinear tf, float32.
 
-    Fitted on all texts without their labels, so no label leaks across folds.
+    Fitted on all texts without their labels, so no label leaks across folds. A part that finds no terms
+    (texts of single characters or emoji have no two-letter words; n-grams seen only once fall below
+    ``min_df``) is left out; with neither part, one constant column (the view then predicts the class shares).
     """
     text_mod = require("sklearn.feature_extraction.text", extra="train", purpose="TF-IDF features")
-    pipe_mod = require("sklearn.pipeline", extra="train", purpose="TF-IDF features")
+    sparse = require("scipy.sparse", extra="train", purpose="TF-IDF features")
     tfidf = text_mod.TfidfVectorizer  # type: ignore[attr-defined]
-    union = pipe_mod.FeatureUnion([  # type: ignore[attr-defined]
-        ("word", tfidf(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=100_000, dtype=np.float32)),
+    parts = [
+        tfidf(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=100_000, dtype=np.float32),
         # Long documents add little past their start but cost a lot of character n-grams.
-        ("char", tfidf(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True, max_features=100_000,
-                       dtype=np.float32, preprocessor=_head_lower)),
-    ])
-    return union.fit_transform(list(texts)).tocsr()
+        tfidf(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True, max_features=100_000,
+              dtype=np.float32, preprocessor=_head_lower),
+    ]
+    blocks = []
+    for vectorizer in parts:
+        try:
+            blocks.append(vectorizer.fit_transform(list(texts)))
+        except ValueError as exc:  # "empty vocabulary; perhaps the documents only contain stop words", or all
+            if "vocabulary" not in str(exc) and "no terms remain" not in str(exc):  # pruned by min_df
+                raise
+    if not blocks:
+        return sparse.csr_matrix(np.ones((len(texts), 1), dtype=np.float32))  # type: ignore[attr-defined]
+    return sparse.hstack(blocks, format="csr")  # type: ignore[attr-defined]
 
 
 def _head_lower(text: str) -> str:
