@@ -138,3 +138,12 @@ def test_ner(tmp_path: Path):
     assert results["n_log_rows"] == results["n_accepted"] + results["n_queued"]
     assert results["entity_f1"] is not None and results["entity_f1"] > 0.3
     assert results["bio_valid_after"]  # every sentence is valid IOB2 after the accepted span fixes
+
+
+def test_a_parameter_the_notebook_lacks_is_refused_before_running(tmp_path: Path):
+    """papermill only warns about an unknown parameter and runs with the default: a typo would pass in CI."""
+    from workbench.errors import DataError
+
+    with pytest.raises(DataError, match=r"no parameter\(s\) \['EPOCH'\] \(EPOCH: did you mean EPOCHS\?\)"):
+        run_notebook("00_quickstart", out_dir=tmp_path / "out", parameters={"EPOCH": 3})
+    assert not (tmp_path / "out").exists()  # nothing ran, nothing was written

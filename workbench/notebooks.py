@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import DataFileError, WorkbenchError, require
+from workbench.errors import DataError, DataFileError, WorkbenchError, require
 
 #: Where the notebooks live in a checkout (the package sits beside the folder).
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
@@ -39,6 +39,23 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def check_parameters(notebook: Path, parameters: dict[str, Any]) -> None:
+    """Raise a DataError for a parameter the notebook's ``parameters`` cell does not have.
+
+    papermill only warns and runs on with the default, so a typo (``EPOCH``) would pass in CI unnoticed.
+    """
+    import difflib
+
+    papermill = require("papermill", extra="notebooks", purpose="running notebooks headless")
+    known = list(papermill.inspect_notebook(str(notebook)))  # type: ignore[attr-defined]
+    unknown = [name for name in parameters if name not in known]
+    if unknown:
+        near = {name: difflib.get_close_matches(name, known, n=1) for name in unknown}
+        hints = "; ".join(f"{name}: did you mean {m[0]}?" for name, m in near.items() if m)
+        raise DataError(f"{notebook.name} has no parameter(s) {unknown}{' (' + hints + ')' if hints else ''}; "
+                        f"its parameters are {known}")
+
+
 def run_notebook(name: str | os.PathLike[str], *, out_dir: str | os.PathLike[str],
                  parameters: dict[str, Any] | None = None, timeout: int = 1200,
                  kernel_name: str = "python3") -> dict[str, Any]:
@@ -64,6 +81,7 @@ def run_notebook(name: str | os.PathLike[str], *, out_dir: str | os.PathLike[str
     """
     papermill = require("papermill", extra="notebooks", purpose="running notebooks headless")
     source = find_notebook(name)
+    check_parameters(source, parameters or {})
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     params = {"INTERACTIVE": False, **(parameters or {}), "OUTPUT_DIR": str(out)}
