@@ -147,3 +147,18 @@ def test_a_parameter_the_notebook_lacks_is_refused_before_running(tmp_path: Path
     with pytest.raises(DataError, match=r"no parameter\(s\) \['EPOCH'\] \(EPOCH: did you mean EPOCHS\?\)"):
         run_notebook("00_quickstart", out_dir=tmp_path / "out", parameters={"EPOCH": 3})
     assert not (tmp_path / "out").exists()  # nothing ran, nothing was written
+    with pytest.raises(DataError, match=r"TRAIN='maybe' should be true or false"):
+        run_notebook("00_quickstart", out_dir=tmp_path / "out", parameters={"TRAIN": "maybe"})
+    with pytest.raises(DataError, match=r"EPOCHS='two' should be a number"):
+        run_notebook("00_quickstart", out_dir=tmp_path / "out", parameters={"EPOCHS": "two"})
+
+
+def test_relative_paths_are_the_caller_s_not_the_notebook_folder_s(tmp_path: Path, monkeypatch):
+    """The notebook runs in notebooks/; `-p DATA_PATH my.csv` means the file beside the caller."""
+    from workbench.notebooks import _resolve_paths
+
+    monkeypatch.chdir(tmp_path)
+    resolved = _resolve_paths({"DATA_PATH": "my.csv", "STORE_PATH": "postgresql://me@host/db", "SAMPLE_SIZE": 5,
+                               "OUTPUT_DIR": "out", "LABEL_COLUMN": "intent"})
+    assert resolved == {"DATA_PATH": str(tmp_path / "my.csv"), "STORE_PATH": "postgresql://me@host/db",
+                        "SAMPLE_SIZE": 5, "OUTPUT_DIR": str(tmp_path / "out"), "LABEL_COLUMN": "intent"}

@@ -44,16 +44,38 @@ def check_parameters(notebook: Path, parameters: dict[str, Any]) -> None:
 
     papermill only warns and runs on with the default, so a typo (``EPOCH``) would pass in CI unnoticed.
     """
+    import ast
     import difflib
 
     papermill = require("papermill", extra="notebooks", purpose="running notebooks headless")
-    known = list(papermill.inspect_notebook(str(notebook)))  # type: ignore[attr-defined]
+    declared = papermill.inspect_notebook(str(notebook))  # type: ignore[attr-defined]
+    known = list(declared)
     unknown = [name for name in parameters if name not in known]
     if unknown:
         near = {name: difflib.get_close_matches(name, known, n=1) for name in unknown}
         hints = "; ".join(f"{name}: did you mean {m[0]}?" for name, m in near.items() if m)
         raise DataError(f"{notebook.name} has no parameter(s) {unknown}{' (' + hints + ')' if hints else ''}; "
                         f"its parameters are {known}")
+    for name, value in parameters.items():
+        # a parameter whose default is a number or a flag takes one (one that defaults to None may be anything)
+        try:
+            default = ast.literal_eval(str(declared[name]["default"]))
+        except (ValueError, SyntaxError):
+            continue
+        wants = bool if isinstance(default, bool) else (int, float) if isinstance(default, (int, float)) else None
+        if wants is not None and (not isinstance(value, wants) or (wants is not bool and isinstance(value, bool))):
+            kind = "true or false" if wants is bool else "a number"
+            raise DataError(f"{notebook.name}: parameter {name}={value!r} should be {kind} (default {default!r})")
+
+
+def _resolve_paths(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Relative ``*_PATH`` / ``*_DIR`` parameters made absolute from the caller's working directory: the notebook
+    runs in ``notebooks/``, where ``DATA_PATH=my.csv`` named a file that is not there."""
+    out = dict(parameters)
+    for name, value in parameters.items():
+        if name.endswith(("_PATH", "_DIR")) and isinstance(value, str) and value and "://" not in value:
+            out[name] = str(Path(value).expanduser().resolve())
+    return out
 
 
 def run_notebook(name: str | os.PathLike[str], *, out_dir: str | os.PathLike[str],
@@ -84,7 +106,7 @@ def run_notebook(name: str | os.PathLike[str], *, out_dir: str | os.PathLike[str
     check_parameters(source, parameters or {})
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    params = {"INTERACTIVE": False, **(parameters or {}), "OUTPUT_DIR": str(out)}
+    params = {"INTERACTIVE": False, **_resolve_paths(parameters or {}), "OUTPUT_DIR": str(out)}
     executed = out / source.name
     failed = require("papermill.exceptions", extra="notebooks", purpose="running notebooks headless")
     try:
