@@ -375,3 +375,19 @@ def test_simulation_ranks_in_the_embeddings_given_and_fits_the_features():
     assert set(Spy.seen) == {10} and result.labels[-1] == 30 and result.accuracy[-1] > 0.9
     with pytest.raises(DataError, match="embeddings have 5 rows"):
         simulate(x, y, x, y, "margin", n_classes=3, embeddings=geometry[:5])
+
+
+def test_a_store_with_nothing_left_to_choose_says_what_to_do(pool_store):
+    """Every item labelled: the head was asked for probabilities of zero rows and scikit-learn's ValueError said
+    'Found array with 0 sample(s)'."""
+    store, emb, truth = pool_store
+    store.set_labels({i: truth[i] for i in store.to_pandas()["item_id"]}, author="t")
+    learner = ActiveLearner(store, embeddings=emb)
+    for call in (lambda: learner.query(5), lambda: learner.seed()):
+        with pytest.raises(DataError, match=r"pool is empty: 240 items in .* have a label; import unlabelled items"):
+            call()
+    unreviewed = ActiveLearner(store, embeddings=emb, pool="unreviewed")
+    assert len(unreviewed.query(5)) == 5
+    unreviewed.query(235)  # now every item waits in the queue
+    with pytest.raises(DataError, match=r"pool is empty: 0 items in .* are reviewed and 240 wait in the queue"):
+        unreviewed.query(1)

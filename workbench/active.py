@@ -641,6 +641,15 @@ class ActiveLearner:
         y = frame["label"][labelled].map(index).to_numpy()
         return rows[labelled], rows[pool], rows[queued], y.astype(np.int64)
 
+    def _empty_pool(self, n_labelled: int, n_queued: int) -> DataError:
+        """What to do when nothing is left to choose from (the strategy's head would fail on zero rows)."""
+        done = "have a label" if self.pool_kind == "unlabelled" else "are reviewed"
+        waiting = f" and {n_queued} wait in the queue (label them, then update())" if n_queued else ""
+        other = ("import unlabelled items (workbench import ... --allow-missing-labels), or choose among labelled "
+                 "items no one has reviewed: ActiveLearner(store, pool='unreviewed')"
+                 if self.pool_kind == "unlabelled" else "import more items")
+        return DataError(f"the pool is empty: {n_labelled} items in {self.store.url} {done}{waiting}; {other}")
+
     def queued(self) -> list[str]:
         """Ids of the items waiting for a label."""
         return self.store.page(0, len(self.item_ids), filters=Filters(status="queued"),
@@ -650,9 +659,9 @@ class ActiveLearner:
     def seed(self, per_class: int = 2) -> list[str]:
         """Queue a first set to label: ``per_class`` items per current label (stratified) when the pool
         has labels (``unreviewed``), else a spread over the embedding space (k-means centres)."""
-        _, pool, _, _ = self._state()
+        labelled, pool, queued, _ = self._state()
         if len(pool) == 0:
-            raise DataError("the pool is empty: every item is labelled or queued")
+            raise self._empty_pool(len(labelled), len(queued))
         n = min(len(pool), per_class * len(self.classes))
         if self.pool_kind == "unreviewed":
             labels = self.store.page(0, len(self.item_ids), order_by="pos")["label"].to_numpy()[pool]
@@ -674,7 +683,9 @@ class ActiveLearner:
         DataError
             When the pool is empty or smaller than ``n``.
         """
-        labelled, pool, _, y = self._state()
+        labelled, pool, queued, y = self._state()
+        if len(pool) == 0:
+            raise self._empty_pool(len(labelled), len(queued))
         if not self._fitted:
             self._fit(labelled, y)
         # With fewer than two classes labelled there is no decision boundary to be uncertain about:
