@@ -207,3 +207,17 @@ def test_scan_of_tagged_sentences_trains_fold_taggers(tmp_path: Path, tiny_bert:
         scored = store.page(0, 1000)
     assert scored["score"].notna().sum() == 300
     assert len(list((tmp_path / "runs").iterdir())) == 3
+
+
+def test_a_pool_with_no_labels_yet_is_imported_with_its_classes_named(tmp_path: Path, capsys):
+    data = tmp_path / "pool.csv"
+    data.write_text("text,label\nhello there,\nwhere is my parcel,\n")
+    db = tmp_path / "pool.db"
+    assert main(["import", str(data), "--store", str(db), "--allow-missing-labels"]) == 2
+    assert "--labels ... with --allow-missing-labels" in capsys.readouterr().err
+    assert main(["import", str(data), "--store", str(db), "--allow-missing-labels", "--labels", "greet", "track"]) == 0
+    with LabelStore.open(db) as store:
+        assert store.labels == ["greet", "track"] and store.info().n_items == 2
+    data.write_text("text,label\nhello there,greet\nwhere is my parcel,parcel\n")
+    assert main(["import", str(data), "--store", str(tmp_path / "other.db"), "--labels", "greet", "track"]) == 2
+    assert "'parcel' is not in --labels ['greet', 'track']" in capsys.readouterr().err

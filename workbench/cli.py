@@ -286,6 +286,8 @@ def _add_reading_options(p: argparse.ArgumentParser) -> None:
     group.add_argument("--encoding", default="utf-8",
                        help="text encoding of the file (default utf-8; a UTF-16 or UTF-8 byte-order mark is "
                             "followed)")
+    group.add_argument("--labels", nargs="+", metavar="LABEL",
+                       help="the classes (tags) allowed; needed for a pool with no labels yet")
     group.add_argument("--allow-missing-labels", action="store_true", help="keep unlabelled items as a pool")
     group.add_argument("--drop-empty-texts", action="store_true", help="drop empty texts instead of failing")
 
@@ -293,7 +295,8 @@ def _add_reading_options(p: argparse.ArgumentParser) -> None:
 def _reading_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"task": args.task, "text_column": args.text_column, "label_column": args.label_column,
             "id_column": args.id_column, "split_column": args.split_column, "encoding": args.encoding,
-            "allow_missing_labels": args.allow_missing_labels, "drop_empty_texts": args.drop_empty_texts}
+            "allow_missing_labels": args.allow_missing_labels, "drop_empty_texts": args.drop_empty_texts,
+            "labels": args.labels}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -473,6 +476,7 @@ def as_flags(message: str, options: Sequence[str]) -> str:
         message = re.sub(rf"\b{name}='([^'\s]*)'", rf"{flag} \1", message)
         message = re.sub(rf"\b{name}=\.\.\.", flag + " ...", message)
         message = re.sub(rf"\b{name}=(?=\s)", flag, message)
+        message = re.sub(rf"\b{name}=(?=\[)", flag + " ", message)  # labels=['x', 'y'] -> --labels ['x', 'y']
     return message
 
 

@@ -305,7 +305,9 @@ def _label_set(values: pd.Series, rows: list[int], name: str, column: str | None
     if labels is None:
         found = sorted(set(present))
         if not found:
-            raise ValueProblem(f"{name}: column {column!r} holds no labels at all")
+            # a pool to label from scratch is fine, but its classes must be named somewhere
+            raise ValueProblem(f"{name}: column {column!r} holds no labels at all; to start labelling from an "
+                               "unlabelled pool, name the classes: labels=... with allow_missing_labels=True")
         return found
     allowed = list(labels)
     known = set(allowed)
