@@ -187,6 +187,27 @@ def test_long_and_wide_imports_give_the_same_store(tmp_path):
         import_annotations(LabelStore.open(tmp_path / "y.db"), wide, layout="wide", annotator_columns="judge_")
 
 
+def test_a_csv_with_numeric_ids_and_empty_cells_imports_as_written(tmp_path):
+    """Item ids that look like numbers were read as ints for the texts and as text for the labels, so every item
+    'had no text'; annotation files now go through the dataset reader (text cells, its encodings and errors)."""
+    from workbench import LabelStore
+    from workbench.annotations import import_annotations
+
+    long = tmp_path / "long.csv"
+    long.write_text("item_id,text,annotator,label\n1,hi,A,x\n1,hi,B,y\n2,yo,A,x\n2,yo,B,\n", encoding="utf-16")
+    with LabelStore.open(tmp_path / "s.db") as store:
+        summary = import_annotations(store, long)
+        assert (summary["items"], summary["annotations"], summary["annotators"]) == (2, 3, 2)
+        assert store.to_pandas()["text"].tolist() == ["hi", "yo"]
+    wide = tmp_path / "wide.csv"
+    wide.write_text("id,text,rater_A,rater_B\n7,hi,x,\n", encoding="utf-8")
+    with pytest.raises(DataError, match="no column 'item_id'.*item_column="):
+        import_annotations(LabelStore.open(tmp_path / "w.db"), wide, layout="wide", annotator_columns="rater_")
+    with LabelStore.open(tmp_path / "w2.db") as store:
+        summary = import_annotations(store, wide, layout="wide", annotator_columns="rater_", item_column="id")
+        assert (summary["items"], summary["annotations"]) == (1, 1)
+
+
 def test_adjudication_through_the_browser_keeps_the_annotators_labels(tmp_path, shared_data):
     from widgets import LabelBrowser
     from workbench import LabelStore

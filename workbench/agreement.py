@@ -60,7 +60,7 @@ def annotations_from_frame(frame: pd.DataFrame, *, item: str = "item_id", annota
                            repeats: str = "error") -> Annotations:
     """Encode a long-format table (one row per item, annotator and label).
 
-    Rows with a missing label are dropped (missing is not a class). ``classes`` fixes the class
+    Rows with a missing or empty label are dropped (missing is not a class). ``classes`` fixes the class
     order (default: sorted labels).
 
     Parameters
@@ -83,6 +83,7 @@ def annotations_from_frame(frame: pd.DataFrame, *, item: str = "item_id", annota
                         f"{list(frame.columns)} (pass item=, annotator=, label= to name them)")
     table = frame[[item, annotator, label]].dropna(subset=[label])
     table = table.astype({item: str, annotator: str, label: str})
+    table = table[table[label].str.strip() != ""]  # an empty cell (CSVs are read as text) is no label either
     repeated = table.duplicated(subset=[item, annotator], keep=False)
     if repeated.any() and repeats == "error":
         row = table[repeated].iloc[0]

@@ -25,20 +25,15 @@ from workbench.store import LabelStore
 CONSENSUS_METHODS = ("majority", "dawid_skene")
 
 
-def read_annotation_table(source: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFrame:
-    """A DataFrame as given, or read from CSV / TSV / JSONL / JSON / Parquet by the file's extension."""
+def read_annotation_table(source: str | os.PathLike[str] | pd.DataFrame, *,
+                          encoding: str = "utf-8") -> pd.DataFrame:
+    """A DataFrame as given, or read from CSV / TSV / JSONL / JSON / Parquet by the file's extension, with the
+    same reader (and the same errors, encodings and separators) as :func:`workbench.load_dataset`."""
     if isinstance(source, pd.DataFrame):
         return source
-    path = str(source)
-    if not os.path.exists(path):
-        raise DataError(f"{path}: no such file")
-    readers: dict[str, Any] = {".csv": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t"),
-                               ".jsonl": lambda p: pd.read_json(p, lines=True), ".json": pd.read_json,
-                               ".parquet": pd.read_parquet}
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in readers:
-        raise DataError(f"{path}: cannot read {ext or 'a file without extension'}; use one of {sorted(readers)}")
-    return readers[ext](path)
+    from workbench.readers import read_source
+
+    return read_source(source, encoding=encoding)[0]
 
 
 def long_from_wide(table: pd.DataFrame, *, annotator_columns: Sequence[str] | str, item_column: str = "item_id",
@@ -99,7 +94,7 @@ def import_annotations(store: LabelStore, source: str | os.PathLike[str] | pd.Da
                        annotator_column: str = "annotator", label_column: str = "label",
                        annotator_columns: Sequence[str] | str | None = None, labels: Sequence[str] | None = None,
                        consensus: str = "dawid_skene", repeats: str = "error",
-                       author: str = "import") -> dict[str, Any]:
+                       author: str = "import", encoding: str = "utf-8") -> dict[str, Any]:
     """Import items labelled by several annotators.
 
     Parameters
@@ -116,6 +111,8 @@ def import_annotations(store: LabelStore, source: str | os.PathLike[str] | pd.Da
         How each item's current label is chosen.
     repeats : {"error", "first", "last"}
         An annotator who labelled an item twice: refuse, or keep their first / last label.
+    encoding : str
+        Of a CSV / TSV / JSON file (a UTF-8 or UTF-16 byte-order mark is followed).
 
     Returns
     -------
@@ -125,19 +122,24 @@ def import_annotations(store: LabelStore, source: str | os.PathLike[str] | pd.Da
     """
     from workbench.data import load_dataset
 
-    table = read_annotation_table(source)
+    table = read_annotation_table(source, encoding=encoding)
     if layout not in ("long", "wide"):
         raise DataError(f"unknown layout {layout!r}; use 'long' (item, annotator, label rows) or 'wide' "
                         "(one column per annotator)")
-    for column in (item_column, text_column):
+    for column, option in ((item_column, "item_column"), (text_column, "text_column")):
         if column not in table.columns:
-            raise DataError(f"the annotation table has no column {column!r}; its columns are {list(table.columns)}")
+            raise DataError(f"the annotation table has no column {column!r}; its columns are {list(table.columns)}. "
+                            f"Name the right one with {option}=...")
+    # ids as text on every side: a CSV read as numbers gave 1 here and '1' in the annotations, so no item had text
+    table = table.astype({item_column: str})
     if layout == "wide":
         if annotator_columns is None:
             raise DataError("a wide table needs annotator_columns: the annotators' column names or their prefix")
         long = long_from_wide(table, annotator_columns=annotator_columns, item_column=item_column)
     else:
         long = table.rename(columns={item_column: "item_id", annotator_column: "annotator", label_column: "label"})
+        if "label" in long.columns:  # a row without a label (an empty cell) records no judgement
+            long = long[long["label"].notna() & (long["label"].astype(str).str.strip() != "")]
     ann = annotations_from_frame(long, classes=labels, repeats=repeats)
     if repeats != "error":
         long = long.drop_duplicates(subset=["item_id", "annotator"], keep="first" if repeats == "first" else "last")

@@ -86,7 +86,7 @@ def _cmd_import_annotations(args: argparse.Namespace) -> int:
         s = import_annotations(store, args.data, layout=args.layout, item_column=args.item_column,
                                text_column=args.text_column, annotator_column=args.annotator_column,
                                label_column=args.label_column, annotator_columns=columns, consensus=args.consensus,
-                               repeats=args.repeats)
+                               repeats=args.repeats, encoding=args.encoding)
     print(f"imported {s['items']} items ({s['added']} new), {s['annotations']} labels from {s['annotators']} "
           f"annotators; {s['disagreements']} items where annotators disagree; consensus ({args.consensus}) "
           f"written as scan {s['scan_id']}")
@@ -418,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-column", default="label")
     p.add_argument("--annotator-columns", nargs="+", help="wide layout: the annotators' columns")
     p.add_argument("--annotator-prefix", help="wide layout: the prefix the annotators' columns share")
+    p.add_argument("--encoding", default="utf-8", help="text encoding of the file (default utf-8)")
     p.add_argument("--consensus", choices=["dawid_skene", "majority"], default="dawid_skene")
     p.add_argument("--repeats", choices=["error", "first", "last"], default="error",
                    help="an annotator who labelled an item twice: refuse, or keep the first / last label")
