@@ -21,7 +21,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True)
 
 
-COMMANDS = ["import", "export", "history", "sample", "scan", "check-regression", "run-notebook"]
+COMMANDS = ["import", "export", "history", "sample", "scan", "check-regression", "run-notebook", "merge-labels"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

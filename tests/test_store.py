@@ -72,6 +72,30 @@ def test_undo_writes_rows_and_walks_back(store):
     assert hist["id"].is_monotonic_increasing
 
 
+def test_merging_labels_relabels_in_one_undo_step_and_undo_brings_the_names_back(tmp_path):
+    from workbench.errors import LabelError
+
+    frame = pd.DataFrame({"text": [f"text {i}" for i in range(8)],
+                          "label": ["Refund", "refund_request", "refund", "other"] * 2})
+    with LabelStore.open(tmp_path / "m.db") as store:
+        store.import_dataset(load_dataset(frame))
+        before = store.to_pandas()["label"].tolist()
+        written = store.merge_labels(["Refund", "refund"], "refund_request", author="ann")
+        assert len(written) == 4
+        assert store.labels == ["other", "refund_request"]
+        assert store.to_pandas()["label"].tolist() == (["refund_request"] * 3 + ["other"]) * 2
+        assert store.to_pandas(keep_original=True)["original_label"].tolist() == before
+        store.undo(author="ann")
+        assert store.to_pandas()["label"].tolist() == before
+        assert sorted(store.labels) == ["Refund", "other", "refund", "refund_request"]
+        store.merge_labels("other", "misc", author="ann")  # a new target joins the label set
+        assert "misc" in store.labels and "other" not in store.labels
+        for sources, into, says in [(["nope"], "x", "not in the label set"), (["Refund"], "Refund", "into itself"),
+                                    ([], "x", "at least one")]:
+            with pytest.raises(LabelError, match=says):
+                store.merge_labels(sources, into, author="ann")
+
+
 def test_status_changes_are_logged_and_undoable(store):
     item = _ids(store, 1)[0]
     store.set_status(item, "flagged", author="ann")

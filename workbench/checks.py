@@ -316,7 +316,8 @@ class LabelVariants(Check):
     ``refund_request``): most likely one class typed two ways, which splits its examples between two classes.
 
     The items carrying a rarer spelling are flagged; the detail names the most common spelling, which is what
-    they probably mean. Nothing is merged: relabelling is the analyst's call (the browser's label filter finds them).
+    they probably mean. Nothing is merged by the scan: that is the analyst's call, one command when it is
+    right (:meth:`workbench.store.LabelStore.merge_labels`, ``workbench merge-labels``).
     """
 
     def run(self, ctx: CheckContext) -> CheckResult:
@@ -324,7 +325,8 @@ class LabelVariants(Check):
         canonical = canonical_spellings(counts)
         rows = [{"item_id": ctx.item_ids[i], "issue": "label_variant", "group": canonical[lab],
                  "detail": f"label {lab!r} ({counts[lab]} items) looks like {canonical[lab]!r} "
-                           f"({counts[canonical[lab]]} items) spelled another way"}
+                           f"({counts[canonical[lab]]} items) spelled another way; if so, merge_labels("
+                           f"{lab!r}, {canonical[lab]!r})"}
                 for i, lab in enumerate(ctx.labels) if lab is not None and lab in canonical]
         return CheckResult(self.name, _issues(rows), {"items": len(rows), "variants": canonical})
 

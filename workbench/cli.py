@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,6 +55,17 @@ def _cmd_history(args: argparse.Namespace) -> int:
     frame = frame[cols].copy()
     frame["time"] = frame["time"].dt.strftime("%Y-%m-%d %H:%M:%S")
     print(frame.to_string(index=False, max_colwidth=40))
+    return 0
+
+
+def _cmd_merge_labels(args: argparse.Namespace) -> int:
+    from workbench.store import LabelStore
+
+    with LabelStore.open(args.store, create=False) as store:
+        written = store.merge_labels(args.labels, args.into, author=args.author)
+        labels = store.labels
+    print(f"relabelled {len(written)} items as {args.into!r}; the label set is now {labels} "
+          f"(undo: LabelStore.undo(author={args.author!r}))")
     return 0
 
 
@@ -340,6 +352,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--author", help="only changes by this author")
     p.add_argument("--limit", type=int, help="only the newest N rows")
     p.set_defaults(func=_cmd_history)
+
+    p = sub.add_parser("merge-labels", help="fold labels into one (a class spelled two ways)",
+                       description="Relabel every item labelled with one of LABELS as --into, in one logged undo "
+                                   "step, and drop LABELS from the label set. Example: workbench merge-labels "
+                                   "labels.db Refund refund --into refund_request")
+    p.add_argument("store")
+    p.add_argument("labels", nargs="+", help="the labels to fold away")
+    p.add_argument("--into", required=True, help="the label they become (added to the label set when new)")
+    p.add_argument("--author", default=os.environ.get("USER") or "cli", help="written on every change")
+    p.set_defaults(func=_cmd_merge_labels)
 
     p = sub.add_parser("sample", help="write the embedded demo datasets as Parquet",
                        description="Write support_messages.parquet (3,000 support messages, 8 intents, about 6%% "

@@ -671,6 +671,43 @@ class LabelStore:
             return written
         return self._retrying(run)
 
+    def merge_labels(self, sources: str | Sequence[str], into: str, *, author: str,
+                     note: str | None = None) -> list[int]:
+        """Relabel every item labelled with one of ``sources`` as ``into``, in one undo step, and drop the
+        source names from the label set (undo puts them back).
+
+        For one class spelled two ways (``Refund`` / ``refund_request``, which the ``label_variant`` check
+        finds), or two classes an analyst decides are one. ``into`` is added to the label set when new.
+        Original labels and annotators' labels are kept as they were. Text classification only.
+
+        Returns
+        -------
+        list of int
+            Ids of the log rows written.
+        """
+        names = [sources] if isinstance(sources, str) else list(dict.fromkeys(sources))
+        if self.task == "token-classification":
+            raise DataError("merge_labels is for text classification; change tags with set_labels")
+        if not names:
+            raise LabelError("name at least one label to merge")
+        unknown = [n for n in names if n not in self.labels]
+        if unknown:
+            raise LabelError(f"label(s) {unknown} to merge are not in the label set {self.labels}")
+        if into in names:
+            raise LabelError(f"cannot merge {into!r} into itself; name the labels to fold into it")
+        if not isinstance(into, str) or not into.strip():
+            raise LabelError(f"merge into a label name, got {into!r}")
+        self.set_label_set([into])
+        items = self.page(0, max(self.count(), 1), filters=Filters(label=names), order_by="pos")["item_id"]
+        written = self.set_labels({str(i): into for i in items}, author=author, source="rule",
+                                  note=note or f"merged {', '.join(map(repr, names))} into {into!r}")
+
+        def drop(c: Connection) -> None:
+            c.execute(sa.delete(S.labels).where(S.labels.c.name.in_(names)))
+        self._retrying(drop)
+        self._invalidate()
+        return written
+
     def set_status(self, item_ids: str | Sequence[str], status: str, *, author: str, source: str = "human",
                    note: str | None = None) -> list[int]:
         """Set the review status of one or several items (one undo step); returns the log row ids."""
@@ -723,9 +760,12 @@ class LabelStore:
             new_batch = _next_batch(conn)
             now = time.time()
             written = []
+            restored_labels: list[str] = []
             for row in rows:
                 col = S.items.c.label if row["field"] == "label" else S.items.c.status
                 current = conn.execute(sa.select(col).where(S.items.c.item_id == row["item_id"])).scalar()
+                if row["field"] == "label" and row["old_value"] is not None:
+                    restored_labels.append(row["old_value"])
                 conn.execute(sa.update(S.items).where(S.items.c.item_id == row["item_id"])
                              .values({col.name: row["old_value"]}))
                 res = conn.execute(sa.insert(S.log).values(
@@ -733,8 +773,18 @@ class LabelStore:
                     new_value=row["old_value"], author=author, source="undo", time=now,
                     note=f"undo of log row {row['id']}", undo_of=batch))
                 written.append(_inserted_id(res))
+            if self.task != "token-classification":  # a label merged away comes back into the label set
+                have = set(conn.execute(sa.select(S.labels.c.name)).scalars())
+                back = [n for n in dict.fromkeys(restored_labels) if n not in have]
+                if back:
+                    start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(S.labels.c.position), -1))
+                                         ).scalar_one() + 1
+                    conn.execute(sa.insert(S.labels), [{"name": n, "position": start + i}
+                                                       for i, n in enumerate(back)])
             return written
-        return self._retrying(run)
+        written = self._retrying(run)
+        self._invalidate()
+        return written
 
     def add_annotations(self, rows: pd.DataFrame | Iterable[dict[str, Any]]) -> int:
         """Record labels given by individual annotators, apart from the current label.
