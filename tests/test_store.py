@@ -72,12 +72,12 @@ def test_undo_writes_rows_and_walks_back(store):
     assert hist["id"].is_monotonic_increasing
 
 
-def test_merging_labels_relabels_in_one_undo_step_and_undo_brings_the_names_back(tmp_path):
+def test_merging_labels_relabels_in_one_undo_step_and_undo_brings_the_names_back(store_path):
     from workbench.errors import LabelError
 
     frame = pd.DataFrame({"text": [f"text {i}" for i in range(8)],
                           "label": ["Refund", "refund_request", "refund", "other"] * 2})
-    with LabelStore.open(tmp_path / "m.db") as store:
+    with LabelStore.open(store_path) as store:
         store.import_dataset(load_dataset(frame))
         before = store.to_pandas()["label"].tolist()
         written = store.merge_labels(["Refund", "refund"], "refund_request", author="ann")
