@@ -221,3 +221,13 @@ def test_a_pool_with_no_labels_yet_is_imported_with_its_classes_named(tmp_path: 
     data.write_text("text,label\nhello there,greet\nwhere is my parcel,parcel\n")
     assert main(["import", str(data), "--store", str(tmp_path / "other.db"), "--labels", "greet", "track"]) == 2
     assert "'parcel' is not in --labels ['greet', 'track']" in capsys.readouterr().err
+
+
+def test_scan_takes_zero_for_what_it_says(tmp_path: Path, capsys):
+    """--folds 0 was read as 'not given' (5 folds) and --top -3 printed all but three."""
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\n" + "".join(f"text {i},{'ab'[i % 2]}\n" for i in range(20)))
+    assert main(["scan", str(data), "--folds", "0"]) == 2
+    assert "folds must be at least 2, got 0" in capsys.readouterr().err
+    assert main(["scan", str(data), "--top", "-3"]) == 2
+    assert "--top -3" in capsys.readouterr().err

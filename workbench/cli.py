@@ -137,8 +137,10 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         check_output(args.items, flag="--items", suffixes=ITEM_SUFFIXES)
     if args.json:
         check_output(args.json, flag="--json")
-    options = {"folds": args.folds or 5, "seed": args.seed, "model": args.model, "score": args.score,
-               "filter_by": args.filter_by, "classifier_layers": args.classifier_layers,
+    if args.top < 0:
+        raise DataError(f"--top {args.top}: give how many flagged items to print (0 or more)")
+    options = {"folds": 5 if args.folds is None else args.folds, "seed": args.seed, "model": args.model,
+               "score": args.score, "filter_by": args.filter_by, "classifier_layers": args.classifier_layers,
                "refit_clean": not args.no_refit, "progress": not args.no_progress}
     in_memory = not args.store and not is_store(args.data)
     # DATA is a dataset file unless it names a store; read before any store is created, so bad data leaves none
@@ -174,7 +176,7 @@ def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path,
     """The token-classification scan: fold taggers that did not see a sentence score its tags."""
     from workbench.token_scan import scan_tokens, tagger_config
 
-    folds = args.folds or 2
+    folds = 2 if args.folds is None else args.folds
     config = tagger_config(seed=args.seed, **({"model": args.model} if args.model else {}))
     print(f"token classification: {folds} fold taggers, each fine-tuned on the sentences the other folds hold "
           f"(minutes on a CPU for thousands of sentences)", flush=True)
