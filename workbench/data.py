@@ -281,6 +281,11 @@ def _clean_labels(values: list[Any], rows: list[int], name: str, column: str | N
                                    "or integer class ids")
         elif isinstance(value, str):
             kind, text = "str", value
+        elif isinstance(value, (list, tuple, np.ndarray)):
+            shown = [str(v) for v in value][:5]
+            raise ValueProblem(f"{where}: the label is a list ({shown}); text classification takes one class per "
+                               "text (multi-label data is not supported: keep one label per row). Tags per token? "
+                               "Use task='token-classification' with the tokens as a list too")
         else:
             raise ValueProblem(f"{where}: the label is a {type(value).__name__} ({value!r}); expected a class name")
         kinds.setdefault(kind, (i, value))
