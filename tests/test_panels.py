@@ -155,6 +155,12 @@ def test_workbench_in_two_lines(tmp_path):
     assert wb.browser.total == 100 and (tmp_path / "data.parquet.labels.db").exists()
     again = Workbench(str(path), runs_dir=tmp_path / "runs", id_column="id")  # re-opening keeps the store
     assert again.browser.total == 100
+    assert Workbench(str(tmp_path / "data.parquet.labels.db"), runs_dir=tmp_path / "runs").browser.total == 100
+    from workbench.errors import StoreNotFoundError
+
+    with pytest.raises(StoreNotFoundError, match="no store at"):  # a typo, not a new empty store with empty panels
+        Workbench(str(tmp_path / "data.parquet.label.db"), runs_dir=tmp_path / "runs")
+    assert not (tmp_path / "data.parquet.label.db").exists()
 
 
 def test_workbench_on_ner_data_has_the_sentence_view(tmp_path):

@@ -542,7 +542,8 @@ class Workbench(W.Tab):
         if isinstance(source, LabelStore):
             return source
         if isinstance(source, (str, Path)) and is_store(source):
-            return LabelStore.open(source)
+            # an existing store: a typo'd path would otherwise open an empty new one and show empty panels
+            return LabelStore.open(source, create=False)
         table = load_dataset(source, **load_options)
         path = store_path or (f"{source}.labels.db" if isinstance(source, (str, Path)) else "workbench.labels.db")
         store = LabelStore.open(path)
