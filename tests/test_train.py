@@ -412,6 +412,15 @@ def test_a_mean_pooled_run_predicts_the_same_after_loading(small_store, tiny_ber
     assert "LOAD REPORT" not in err and "Loading weights" not in err, err
     columns = [c for c in preds.columns if c.startswith("prob_")]
     assert np.allclose(again[columns].to_numpy(), preds[columns].to_numpy(), atol=1e-4)
+    model = load_run(run.path)
+    # one string is one text (it was scored character by character); nothing to score is an empty table
+    assert len(model.predict(texts[0], progress=False)) == 1
+    empty = model.predict([], progress=False)
+    assert empty.empty and list(empty.columns) == list(again.columns)
+    with pytest.raises(DataError, match=r"text 1 to predict is a NoneType"):
+        model.predict(["fine", None], progress=False)
+    with pytest.raises(DataError, match=r"no 'text' column; its columns are \['body'\]"):
+        model.predict(pd.DataFrame({"body": ["x"]}), progress=False)
 
 
 def test_layer_wise_learning_rate_decay_lowers_the_rate_with_depth() -> None:

@@ -282,6 +282,9 @@ class TrainedModel:
                                  "to finish")
         self.labels = json.loads((run_dir / "labels.json").read_text())
         self.config = FineTuneConfig.from_json(run_dir / "config.json")
+        if self.config.task != "text-classification":
+            raise DataError(f"run {run_dir.name} trained a tagger; load_run(...).predict scores texts with a text "
+                            "classifier. A tagger's predictions are in the run's predictions/ folder")
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir))  # type: ignore[attr-defined]
         # fp32 on the GPU when one is visible, else the CPU (eager attention there, see choose_attention)
         self.device = device or default_device()
@@ -299,14 +302,23 @@ class TrainedModel:
 
         torch = self.torch
         ids: list[str] | None = None
+        if isinstance(texts, str):  # one text, not its characters
+            texts = [texts]
         if isinstance(texts, LabelStore):
+            if texts.task != "text-classification":
+                raise DataError(f"{texts.url} holds {texts.task} items; this run classifies texts")
             table = texts.to_pandas()
             ids, texts = table["item_id"].tolist(), table["text"].tolist()
         elif isinstance(texts, pd.DataFrame):
+            if "text" not in texts.columns:
+                raise DataError(f"the table to predict has no 'text' column; its columns are {list(texts.columns)}")
             ids = texts["item_id"].tolist() if "item_id" in texts.columns else None
             texts = texts["text"].tolist()
         texts = list(texts)
-        enc = self.tokenizer(texts, truncation=True, max_length=self.config.max_length)["input_ids"]
+        bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+        if bad is not None:
+            raise DataError(f"text {bad} to predict is a {type(texts[bad]).__name__} ({texts[bad]!r}), not a string")
+        enc = self.tokenizer(texts, truncation=True, max_length=self.config.max_length)["input_ids"] if texts else []
         order = np.argsort([-len(x) for x in enc], kind="stable")
         probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         tqdm = require("tqdm.auto", extra="train", purpose="progress bars").tqdm  # type: ignore[attr-defined]
