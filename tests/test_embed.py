@@ -86,6 +86,10 @@ def test_bad_settings(tiny_bert):
     with pytest.raises(DataError, match="max_length=200 but .* at most 128 tokens"):
         E.Encoder(tiny_bert, max_length=200, device="cpu")
     E.Encoder(tiny_bert, max_length=128, device="cpu")
+    # one string is one text, not a text per character; a non-string is named
+    assert E.embed_texts("one text", model=tiny_bert, use_cache=False, progress=False, device="cpu").shape[0] == 1
+    with pytest.raises(DataError, match="text 1 to embed is a NoneType"):
+        E.embed_texts(["fine", None], model=tiny_bert, use_cache=False, progress=False, device="cpu")
 
 
 def test_several_layers_in_one_pass(tiny_bert, tmp_path):

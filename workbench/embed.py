@@ -22,7 +22,7 @@ import numpy as np
 from workbench.devices import configure_cuda, default_device, to_device
 from workbench.errors import DataError, require
 from workbench.models import DEFAULT_MODEL, check_max_length, choose_attention, quiet_loading, resolve_model
-from workbench.normalize import content_hash
+from workbench.normalize import content_hash, text_list
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # The top four layers, for a scan's classifier view when accuracy matters more than time
@@ -211,6 +211,7 @@ def embed_texts(texts: Sequence[str], *, model: str | os.PathLike[str] | None = 
     numpy.ndarray
         ``(len(texts), len(layers) * hidden)`` float32, each block L2-normalised.
     """
+    texts = text_list(texts)
     hashes = [content_hash(t, normalization="none") for t in texts]
     enc_settings = encoder
     model_key = enc_settings.model_key if enc_settings else (DEFAULT_MODEL if model is None else str(model))

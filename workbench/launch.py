@@ -28,6 +28,7 @@ from workbench.config import FineTuneConfig
 from workbench.devices import configure_cuda, default_device, resolve_device, to_device
 from workbench.errors import DataError, WorkbenchError, require
 from workbench.models import choose_attention, quiet_loading
+from workbench.normalize import text_list
 from workbench.pooling import CONFIG_FLAG, apply_pooling
 from workbench.runs import RunView, list_runs
 from workbench.store import LabelStore
@@ -302,8 +303,6 @@ class TrainedModel:
 
         torch = self.torch
         ids: list[str] | None = None
-        if isinstance(texts, str):  # one text, not its characters
-            texts = [texts]
         if isinstance(texts, LabelStore):
             if texts.task != "text-classification":
                 raise DataError(f"{texts.url} holds {texts.task} items; this run classifies texts")
@@ -314,10 +313,7 @@ class TrainedModel:
                 raise DataError(f"the table to predict has no 'text' column; its columns are {list(texts.columns)}")
             ids = texts["item_id"].tolist() if "item_id" in texts.columns else None
             texts = texts["text"].tolist()
-        texts = list(texts)
-        bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
-        if bad is not None:
-            raise DataError(f"text {bad} to predict is a {type(texts[bad]).__name__} ({texts[bad]!r}), not a string")
+        texts = text_list(texts, purpose="to predict")
         enc = self.tokenizer(texts, truncation=True, max_length=self.config.max_length)["input_ids"] if texts else []
         order = np.argsort([-len(x) for x in enc], kind="stable")
         probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
