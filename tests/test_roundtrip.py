@@ -214,3 +214,14 @@ def test_a_separator_inside_a_quoted_text_is_not_taken_for_one(tmp_path: Path):
         load_dataset(path)
     path.write_text('text,label\n"a; b",x\n"c; d",y\n', encoding="utf-8")
     assert load_dataset(path)["text"].tolist() == ["a; b", "c; d"]
+
+
+def test_a_home_relative_path_means_the_home_folder(tmp_path: Path, monkeypatch):
+    """'~/data.csv' in a notebook: export wrote nowhere ('the folder ~ does not exist') and reading failed."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "data.csv").write_text("text,label\nhello,a\nbye,b\n", encoding="utf-8")
+    table = load_dataset("~/data.csv")
+    with LabelStore.open("~/labels.db") as store:
+        store.import_dataset(table)
+        written = store.export("~/clean.csv")
+    assert (tmp_path / "labels.db").exists() and written[0] == tmp_path / "clean.csv" and written[0].exists()

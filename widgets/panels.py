@@ -131,7 +131,7 @@ class FineTunePanel(W.VBox):
 
     def __init__(self, store: LabelStore, runs_dir: str | Path = "runs", *, poll_seconds: float = 2.0) -> None:
         self.store = store
-        self.runs_dir = Path(runs_dir)
+        self.runs_dir = Path(runs_dir).expanduser()
         self.poll_seconds = poll_seconds
         defaults = FineTuneConfig(task=store.task or "text-classification")
         self.inputs: dict[str, W.Widget] = {}
@@ -291,7 +291,7 @@ class MetricsPanel(W.VBox):
 
     def __init__(self, runs_dir: str | Path, store: LabelStore | None = None, *,
                  browser: LabelBrowser | None = None) -> None:
-        self.runs_dir = Path(runs_dir)
+        self.runs_dir = Path(runs_dir).expanduser()
         self.store = store
         self.browser = browser
         self.run_picker = W.Dropdown(description="run", options=[])

@@ -227,7 +227,7 @@ ITEM_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 def check_output(path: str | Path, *, flag: str, suffixes: Sequence[str] | None = None) -> Path:
     """``path`` as a Path, or a DataError when a file cannot be written there (unknown type, missing folder,
     a folder in the way)."""
-    out = Path(path)
+    out = Path(path).expanduser()
     if suffixes is not None and out.suffix.lower() not in suffixes:
         raise DataError(f"{flag} {out}: unknown file type {out.suffix!r}; use {', '.join(suffixes)}")
     folder = out.parent if str(out.parent) else Path(".")

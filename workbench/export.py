@@ -48,7 +48,7 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
     list of Path
         The files (or folder) written.
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     fmt = format or _BY_SUFFIX.get(path.suffix.lower())
     if fmt is None:
         raise DataError(f"cannot tell the export format of {path}; pass format= one of {list(FORMATS)}")

@@ -107,7 +107,7 @@ def launch(config: FineTuneConfig | None = None, *, store: LabelStore | None = N
     _processes_device(config.num_processes, config.device)  # likewise a device or process count that cannot run
     if store is not None and snapshot:
         store.snapshot(snapshot, note="training run")
-    root = Path(runs_dir)
+    root = Path(runs_dir).expanduser()
     root.mkdir(parents=True, exist_ok=True)
     run_id = run_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     run_dir = root / run_id

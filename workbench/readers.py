@@ -58,7 +58,7 @@ def read_source(source: Any, *, encoding: str = "utf-8", split: str | None = Non
     if _is_hf_dataset(source):
         return _read_hf(source, split=split), f"the {type(source).__name__}"
     if isinstance(source, (str, Path)):
-        return _read_path(Path(source), encoding=encoding, split=split)
+        return _read_path(Path(source).expanduser(), encoding=encoding, split=split)
     raise DataFileError(
         f"cannot load a {type(source).__name__}: pass a file path, a folder saved by "
         "datasets.save_to_disk, a pandas DataFrame or a datasets.Dataset/DatasetDict"

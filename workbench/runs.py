@@ -116,7 +116,7 @@ def open_run(run: str | os.PathLike[str] | RunView) -> RunView:
 
 def list_runs(runs_dir: str | os.PathLike[str]) -> pd.DataFrame:
     """One row per run folder: run_id, state, model, task, snapshot, started, headline metric."""
-    root = Path(runs_dir)
+    root = Path(runs_dir).expanduser()
     rows = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
         view = RunView(folder)
