@@ -163,6 +163,20 @@ def test_workbench_in_two_lines(tmp_path):
     assert not (tmp_path / "data.parquet.label.db").exists()
 
 
+def test_each_dataframe_gets_its_own_default_store(tmp_path, monkeypatch):
+    """One fixed default name ('workbench.labels.db') mixed a second DataFrame's items into the first one's store."""
+    monkeypatch.chdir(tmp_path)
+    first = make_classification_sample(n_items=60, seed=2)
+    second = make_classification_sample(n_items=40, seed=5)
+    a = Workbench(first, runs_dir=tmp_path / "runs", id_column="id")
+    b = Workbench(second, runs_dir=tmp_path / "runs", id_column="id")
+    assert (a.browser.total, b.browser.total) == (60, 40) and a.store.url != b.store.url
+    item = a.store.to_pandas()["item_id"].iloc[0]
+    a.store.set_label(item, "refund_request", author="t")
+    again = Workbench(first, runs_dir=tmp_path / "runs", id_column="id")  # the same table finds its store again
+    assert again.store.url == a.store.url and again.store.get(item)["label"] == "refund_request"
+
+
 def test_workbench_on_ner_data_has_the_sentence_view(tmp_path):
     from workbench.sample import make_ner_sample
 

@@ -508,7 +508,8 @@ class Workbench(W.Tab):
     Parameters
     ----------
     store_or_dataset : LabelStore, path to a store (``.db``) or a dataset file / DataFrame
-        A dataset is loaded and imported into ``store_path`` (default: ``<dataset>.labels.db``).
+        A dataset is loaded and imported into ``store_path`` (default: ``<dataset>.labels.db`` beside a file,
+        ``workbench-<fingerprint>.labels.db`` for a DataFrame, one store per distinct table).
     """
 
     def __init__(self, store_or_dataset: Any, *, store_path: str | Path | None = None, runs_dir: str | Path = "runs",
@@ -537,7 +538,7 @@ class Workbench(W.Tab):
 
     @staticmethod
     def _open(source: Any, store_path: str | Path | None, load_options: dict[str, Any]) -> LabelStore:
-        from workbench.data import load_dataset
+        from workbench.data import load_dataset, table_fingerprint
 
         if isinstance(source, LabelStore):
             return source
@@ -545,7 +546,8 @@ class Workbench(W.Tab):
             # an existing store: a typo'd path would otherwise open an empty new one and show empty panels
             return LabelStore.open(source, create=False)
         table = load_dataset(source, **load_options)
-        path = store_path or (f"{source}.labels.db" if isinstance(source, (str, Path)) else "workbench.labels.db")
+        path = store_path or (f"{source}.labels.db" if isinstance(source, (str, Path)) else
+                              f"workbench-{table_fingerprint(table)}.labels.db")
         store = LabelStore.open(path)
         store.import_dataset(table, on_conflict="skip")
         return store

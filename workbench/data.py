@@ -11,6 +11,7 @@ normalisation used for hashes and ids, and the source, so nothing is done silent
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import numbers
@@ -443,3 +444,16 @@ def _item_ids(raw: pd.DataFrame, table: pd.DataFrame, name: str, locate: Any, id
         seen[key] = i
         ids.append(key)
     return ids
+
+
+def table_fingerprint(table: pd.DataFrame) -> str:
+    """Twelve hex digits naming a loaded table's items (ids and contents, not labels).
+
+    ``Workbench(dataframe)`` names its default store with it: one fixed name put every DataFrame's items into the
+    same store, mixing a second dataset into the first one's labels; the same table still finds its store (and
+    the corrections in it) again.
+    """
+    digest = hashlib.sha256()
+    for item_id, content in zip(table["item_id"].astype(str), table["content_hash"].astype(str), strict=True):
+        digest.update(f"{item_id}\x1f{content}\x1e".encode())
+    return digest.hexdigest()[:12]
