@@ -225,3 +225,17 @@ def test_a_home_relative_path_means_the_home_folder(tmp_path: Path, monkeypatch)
         store.import_dataset(table)
         written = store.export("~/clean.csv")
     assert (tmp_path / "labels.db").exists() and written[0] == tmp_path / "clean.csv" and written[0].exists()
+
+
+def test_an_excel_workbook_reads_like_a_csv(tmp_path: Path):
+    """The first sheet, every cell as text (a label '007' stays '007'); a file that is not a workbook is named."""
+    from workbench.errors import DataFileError
+
+    path = tmp_path / "labels.xlsx"
+    pd.DataFrame({"text": ["café crème", "bye"], "label": ["007", "neg"], "votes": [1, 2]}).to_excel(path, index=False)
+    table = load_dataset(path)
+    assert table["text"].tolist() == ["café crème", "bye"] and table["label"].tolist() == ["007", "neg"]
+    assert table["votes"].tolist() == ["1", "2"]
+    (tmp_path / "not.xlsx").write_text("not a workbook")
+    with pytest.raises(DataFileError, match="not.xlsx: not a readable Excel workbook"):
+        load_dataset(tmp_path / "not.xlsx")

@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("import", help="load a dataset file and add its items to a label store",
-                       description="Validate a dataset (CSV, TSV, JSONL, JSON, Parquet, CoNLL or a datasets."
+                       description="Validate a dataset (CSV, TSV, JSONL, JSON, Parquet, Excel, CoNLL or a datasets."
                                    "save_to_disk folder) and add its items to a store, created if missing. "
                                    "Example: workbench import train.csv --store labels.db --label-column intent")
     p.add_argument("data", help="dataset file or folder")
@@ -380,8 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "suggestions are written into the store. Examples: workbench scan labels.db; "
                                    "workbench scan train.csv --store labels.db; workbench scan train.csv --items "
                                    "scores.csv (no store)")
-    p.add_argument("data", help="a store (SQLite file or URL), or a dataset file (CSV, TSV, JSONL, JSON, Parquet): "
-                                "scanned as it is unless --store is given")
+    p.add_argument("data", help="a store (SQLite file or URL), or a dataset file (CSV, TSV, JSONL, JSON, Parquet, "
+                                "Excel): scanned as it is unless --store is given")
     p.add_argument("--store", help="import DATA into this store (created if missing), then scan it")
     _add_reading_options(p)
     p.add_argument("--model", help="encoder for the embeddings (default: the packaged all-MiniLM-L6-v2)")

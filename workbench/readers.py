@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ SUFFIXES = {
     ".conllu": "conll",
     ".iob": "conll",
     ".bio": "conll",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
 }
 #: Field separators a delimited file may use, whatever its suffix.
 SEPARATORS = (",", "\t", ";", "|")
@@ -133,7 +136,7 @@ def _read_path(path: Path, *, encoding: str, split: str | None) -> tuple[pd.Data
     if kind in ("csv", "tsv", "jsonl", "json", "conll"):
         encoding = text_encoding(path, encoding)
     reader = {"csv": _read_csv, "tsv": _read_csv, "jsonl": _read_jsonl, "json": _read_json,
-              "parquet": _read_parquet, "conll": _read_conll}[kind]
+              "parquet": _read_parquet, "conll": _read_conll, "excel": _read_excel}[kind]
     return reader(path, encoding=encoding, sep="\t" if kind == "tsv" else ","), name
 
 
@@ -217,6 +220,18 @@ def _read_json(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise DataFileError(f"{path}: expected a JSON list of objects (or JSON Lines with one object per line)")
     return pd.DataFrame.from_records(data)
+
+
+def _read_excel(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
+    """The first sheet of an Excel workbook, every cell as text (as CSVs are read), empty cells as empty text."""
+    require("openpyxl", extra="data", purpose=f"reading the Excel workbook {path}")
+    try:
+        frame = pd.read_excel(path, sheet_name=0, dtype=str, keep_default_na=False, engine="openpyxl")
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:  # a damaged or non-Excel file
+        raise DataFileError(f"{path}: not a readable Excel workbook ({exc}); save it again as .xlsx or as CSV") from exc
+    if frame.empty and not len(frame.columns):
+        raise DataFileError(f"{path}: its first sheet is empty; put the table on the first sheet")
+    return frame
 
 
 def _read_parquet(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
