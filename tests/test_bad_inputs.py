@@ -52,6 +52,12 @@ def _readonly_dir(tmp: Path) -> Path:
     return d / "labels.db"
 
 
+def _bell_store(tmp: Path) -> LabelStore:
+    store = LabelStore.open(tmp / "bell.db")
+    store.import_dataset(load_dataset(_df(text=["ring\x07bell", "ok"], label=["a", "b"])))
+    return store
+
+
 def _old_schema_store(tmp: Path) -> Path:
     path = tmp / "future.db"
     con = sqlite3.connect(path)
@@ -188,6 +194,8 @@ CASES = [
     Case("database that is not a store", lambda t, s: LabelStore.open(_foreign_db(t)), E.StoreSchemaError,
          ("customers", "not a label store")),
     Case("export to unknown format", lambda t, s: s.export(t / "out.xlsx"), E.DataError, ("out.xlsx", "format")),
+    Case("Excel export of a text Excel cannot hold", lambda t, s: _bell_store(t).export(t / "out.xlsx"), E.DataError,
+         ("control character", "Parquet, CSV or JSONL")),
     Case("CoNLL export of classification", lambda t, s: s.export(t / "out.conll"), E.DataError, ("CoNLL",)),
     Case("scan of an empty store", lambda t, s: scan(LabelStore.open(t / "empty.db")), E.DataError,
          ("empty.db", "holds no items", "workbench import")),

@@ -41,12 +41,15 @@ def _write_source(frame: pd.DataFrame, fmt: str, folder: Path, task: str):
     elif fmt == "jsonl":
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in plain.to_dict("records")),
                         encoding="utf-8")
-    elif fmt in ("csv", "tsv"):
+    elif fmt in ("csv", "tsv", "xlsx"):
         flat = plain.copy()
         for col in flat.columns:
             if flat[col].map(lambda v: isinstance(v, list)).any():
                 flat[col] = flat[col].map(json.dumps)
-        flat.to_csv(path, index=False, sep="," if fmt == "csv" else "\t", lineterminator="\n")
+        if fmt == "xlsx":
+            flat.to_excel(path, index=False)
+        else:
+            flat.to_csv(path, index=False, sep="," if fmt == "csv" else "\t", lineterminator="\n")
     elif fmt == "hf":
         path = folder / "source_hf"
         datasets.Dataset.from_pandas(plain, preserve_index=False).save_to_disk(str(path))
@@ -82,6 +85,7 @@ def _correct(store: LabelStore, rng: random.Random, n: int = 12) -> dict[str, ob
 CASES = [(d, f) for d in ("sample", "sst2") for f in ("csv", "tsv", "jsonl", "parquet", "hf", "hf-memory",
                                                       "dataframe")]
 CASES += [(d, f) for d in ("ner-sample", "conll2003") for f in ("jsonl", "parquet", "hf", "conll", "csv")]
+CASES += [("sample", "xlsx"), ("sst2", "xlsx"), ("ner-sample", "xlsx")]  # Excel in and out
 
 
 @pytest.mark.parametrize(("dataset", "fmt"), CASES, ids=[f"{d}-{f}" for d, f in CASES])

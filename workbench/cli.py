@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import DataError, WorkbenchError
+from workbench.export import FORMATS as EXPORT_FORMATS
 from workbench.quality import FILTERS, SCORES
 
 if TYPE_CHECKING:
@@ -335,13 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser("export", help="write the corrected dataset and its correction log",
-                       description="Write the store's current labels as Parquet, CSV, TSV, JSONL, CoNLL or a "
+                       description="Write the store's current labels as Parquet, CSV, TSV, JSONL, Excel, CoNLL or a "
                                    "datasets folder (format from the suffix or --format), and the log as "
                                    "<name>.log.jsonl beside it. Example: workbench export labels.db clean.parquet "
                                    "--keep-original")
     p.add_argument("store", help="the store (SQLite file or URL)")
     p.add_argument("out", help="file to write (a folder for --format hf)")
-    p.add_argument("--format", choices=["parquet", "csv", "tsv", "jsonl", "conll", "hf"])
+    p.add_argument("--format", choices=list(EXPORT_FORMATS))
     p.add_argument("--keep-original", action="store_true", help="keep the original label in its own column")
     p.add_argument("--no-log", action="store_true", help="do not write the log file")
     p.set_defaults(func=_cmd_export)

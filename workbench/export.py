@@ -1,4 +1,4 @@
-"""Write a store's corrected dataset to files (Parquet, CSV, TSV, JSONL, CoNLL, HF datasets) with its log."""
+"""Write a store's corrected dataset to files (Parquet, CSV, TSV, JSONL, Excel, CoNLL, HF datasets) with its log."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from workbench.errors import DataError, StorePermissionError, require
 if TYPE_CHECKING:
     from workbench.store import LabelStore
 
-FORMATS = ("parquet", "csv", "tsv", "jsonl", "conll", "hf")
+FORMATS = ("parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "hf")
 _BY_SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
-              ".ndjson": "jsonl", ".conll": "conll"}
+              ".ndjson": "jsonl", ".xlsx": "xlsx", ".conll": "conll"}
+#: Excel's limit on the characters in one cell.
+EXCEL_CELL_LIMIT = 32_767
 
 
 def to_hf(store: LabelStore, *, keep_original: bool = False) -> Any:
@@ -36,7 +38,7 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
     path : path
         The file to write (for ``hf``, a folder). An existing file is replaced
         only once the new one is complete.
-    format : {"parquet", "csv", "tsv", "jsonl", "conll", "hf"}, optional
+    format : {"parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "hf"}, optional
         Taken from the suffix when not given.
     keep_original : bool
         Keep the original label in its own column (``original_label`` / ``original_tags``).
@@ -75,12 +77,9 @@ def _write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
     if fmt == "parquet":
         frame.to_parquet(tmp, index=False)
     elif fmt in ("csv", "tsv"):
-        # Lists (tokens, tags) go in as JSON so the loader reads them back as lists.
-        flat = frame.copy()
-        for col in flat.columns:
-            if flat[col].map(lambda v: isinstance(v, (list, tuple))).any():
-                flat[col] = flat[col].map(lambda v: json.dumps(list(v), ensure_ascii=False) if v is not None else "")
-        flat.to_csv(tmp, index=False, sep="," if fmt == "csv" else "\t", lineterminator="\n")
+        _flat_lists(frame).to_csv(tmp, index=False, sep="," if fmt == "csv" else "\t", lineterminator="\n")
+    elif fmt == "xlsx":
+        _write_excel(_flat_lists(frame), tmp)
     elif fmt == "jsonl":
         _atomic_text(tmp, "".join(json.dumps(_plain(r), ensure_ascii=False) + "\n"
                                   for r in frame.to_dict("records")), atomic=False)
@@ -99,6 +98,30 @@ def _write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
             shutil.rmtree(path)
     os.replace(tmp, path)
     return path
+
+
+def _flat_lists(frame: pd.DataFrame) -> pd.DataFrame:
+    """List cells (tokens, tags) as JSON text, so the loader reads them back as lists."""
+    flat = frame.copy()
+    for col in flat.columns:
+        if flat[col].map(lambda v: isinstance(v, (list, tuple))).any():
+            flat[col] = flat[col].map(lambda v: json.dumps(list(v), ensure_ascii=False) if v is not None else "")
+    return flat
+
+
+def _write_excel(frame: pd.DataFrame, path: Path) -> None:
+    """One sheet; refused, naming the item, where Excel cannot hold a cell (too long, or a control character)."""
+    require("openpyxl", extra="data", purpose="writing an Excel workbook")
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    for col in frame.columns:
+        for row, value in zip(frame["item_id"], frame[col], strict=True):
+            if isinstance(value, str) and (len(value) > EXCEL_CELL_LIMIT or ILLEGAL_CHARACTERS_RE.search(value)):
+                why = (f"is {len(value):,} characters long (Excel holds {EXCEL_CELL_LIMIT:,} per cell)"
+                       if len(value) > EXCEL_CELL_LIMIT else "holds a control character Excel cannot store")
+                raise DataError(f"item {row!r}: its {col!r} {why}; export as Parquet, CSV or JSONL instead")
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        frame.to_excel(writer, index=False, sheet_name="labels")
 
 
 def _atomic_text(path: Path, text: str, *, atomic: bool = True) -> None:
