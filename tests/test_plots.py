@@ -72,3 +72,7 @@ def test_html_report_is_self_contained_and_escaped(tmp_path):
     assert "<img src=x" not in page.split("<script")[0]  # table text escaped
     data = json.loads(paths["metrics"].read_text())
     assert sorted(data["comparison"]["improved"]) == sorted(labels)
+    tables = page.split("<script")[0]
+    # the runs by name (not f1_a / f1_b), the class a column, the packaged model named (not "None")
+    assert "<th>f1 base</th>" in tables and "<th>f1 new</th>" in tables and "f1_a" not in tables
+    assert "<th>class</th>" in tables and "model None" not in tables

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.metrics import compare_runs, evaluate_run
+from workbench.models import DEFAULT_MODEL
 from workbench.runs import RunView, open_run
 
 
@@ -48,7 +49,7 @@ def write_report(run: str | os.PathLike[str] | RunView, path: str | os.PathLike[
                               "task": view.task(), "config": view.config(), "environment": view.environment(),
                               "per_class": scores.table.reset_index().to_dict("records")}
     sections = [f"<h2>Per-class metrics ({html.escape(scores.split)}, scored against {html.escape(scores.gold)} "
-                "labels)</h2>", scores.table.to_html(float_format=lambda v: f"{v:.4f}", escape=True)]
+                "labels)</h2>", _html_table(scores.table, "{:.4f}")]
     if top is not None and len(top):
         sections += ["<h2>Most confused pairs</h2>", top.to_html(index=False, escape=True,
                                                                    float_format=lambda v: f"{v:.3f}")]
@@ -60,7 +61,10 @@ def write_report(run: str | os.PathLike[str] | RunView, path: str | os.PathLike[
                                 "per_class": comp.table.reset_index().to_dict("records")}
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in comp.notes)
         sections += [f"<h2>Compared with {html.escape(comp.run_a)} (scored against {html.escape(comp.gold)})</h2>",
-                     f"<ul>{notes}</ul>", comp.table.to_html(float_format=lambda v: f"{v:+.4f}", escape=True)]
+                     f"<ul>{notes}</ul>",
+                     # the runs by name, not a / b
+                     _html_table(comp.table.rename(columns=lambda c: c.replace("_a", f" {comp.run_a}").replace(
+                         "_b", f" {comp.run_b}") if c.endswith(("_a", "_b")) else c), "{:+.4f}")]
     # plotly.js goes in once, inline, so the file opens without a network
     parts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate(figures)]
     page = ("<!doctype html><html><head><meta charset='utf-8'>"
@@ -68,10 +72,16 @@ def write_report(run: str | os.PathLike[str] | RunView, path: str | os.PathLike[
             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
             "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}</style></head><body>"
             f"<h1>Run {html.escape(view.run_id)}</h1>"
-            f"<p>model {html.escape(str(view.config().get('model')))}, task {html.escape(view.task())}, "
+            f"<p>model {html.escape(str(view.config().get('model') or DEFAULT_MODEL + ' (packaged)'))}, "
+            f"task {html.escape(view.task())}, "
             f"state {html.escape(str(view.status().get('state')))}</p>"
             + "".join(sections) + "".join(parts) + "</body></html>")
     out.write_text(page, encoding="utf-8")
     metrics_path = out.with_name("metrics.json")
     metrics_path.write_text(json.dumps(result, indent=2, default=str))
     return {"html": out, "metrics": metrics_path}
+
+
+def _html_table(table: Any, number: str) -> str:
+    """A table with its index (the class) as a plain first column: as the index it took a header row of its own."""
+    return str(table.reset_index().to_html(index=False, float_format=number.format, escape=True))
