@@ -119,6 +119,9 @@ def test_run_lifecycle_writes_every_file(small_store, tiny_bert, tmp_path):
                  "predictions/test.parquet"):
         assert (run.path / name).exists(), name
     assert not (run.path / "checkpoint").exists()  # only an unfinished run can resume from it
+    frame = small_store.to_pandas()
+    assert status["n_train"] + status["n_eval"] == int((frame["split"] != "test").sum())  # what it learned from
+    assert status["n_unlabelled"] == 0
     metrics = run.metrics()
     assert {"step", "epoch", "loss", "learning_rate", "samples_per_s"} <= set(metrics.columns)
     assert metrics["eval_accuracy"].notna().sum() == 2  # one evaluation per epoch

@@ -254,6 +254,9 @@ class FineTunePanel(W.VBox):
                     self.curves.data[1].x = list(evals["step"])
                     self.curves.data[1].y = list(evals["eval_accuracy"])
         line = f"run {html.escape(self.run.run_id)}: {html.escape(str(status.get('state')))}"
+        if status.get("n_train"):
+            line += f" · {status['n_train']} training items, {status['n_eval']} evaluation items" + (
+                f" ({status['n_unlabelled']} unlabelled left out)" if status.get("n_unlabelled") else "")
         if status.get("message"):
             line += f" — {html.escape(str(status['message']))}"
         if status.get("hint"):

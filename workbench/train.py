@@ -412,6 +412,11 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
     if not len(eval_rows):
         raise DataError(f"the evaluation split {config.eval_split!r} is empty; add labelled items to it or lower "
                         "validation_fraction")
+    if not len(train_rows):
+        raise DataError(f"the training split {config.train_split!r} has no labelled items; label some first")
+    # what the run learns from, in status.json: unlabelled items (an active-learning pool) are left out
+    counts = {"n_train": len(train_rows), "n_eval": len(eval_rows),
+              "n_unlabelled": sum(prep.y[i] is None for i in prep.rows(config.train_split))}
     attention = choose_attention(config.attention, device)
     model, case, pooling = _build_model(config, labels, path, device=device, tokenizer=tokenizer)
     if case:
@@ -456,7 +461,7 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
         resolved = {"precision": precision, "attention": attention, "case_feature": case, "pooling": pooling,
                     "freeze_embeddings": config.effective_freeze_embeddings()}
         set_status(run_dir, "running", pid=os.getpid(), started=time.time(), device=str(accelerator.device),
-                   processes=world, total_steps=total_steps, resumed_from_step=step or None, **resolved)
+                   processes=world, total_steps=total_steps, resumed_from_step=step or None, **resolved, **counts)
         write_json(run_dir / "environment.json",
                    _environment(run_dir, config, str(accelerator.device), world, resolved))
     metrics_file = (run_dir / "metrics.jsonl").open("a") if main else None
