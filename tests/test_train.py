@@ -490,3 +490,14 @@ def test_the_loss_smooths_labels_weighs_classes_and_skips_ignored_targets() -> N
     assert float(plain) == pytest.approx(-(logp[0, 0] + logp[1, 2]) / 2, rel=1e-5)
     with pytest.raises(DataError, match="label_smoothing"):
         FineTuneConfig(label_smoothing=1.0)
+
+
+def test_a_damaged_status_file_reads_as_unreadable_not_queued(tmp_path):
+    from workbench.runs import RunView
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    assert RunView(run_dir).status()["state"] == "queued"  # the worker has not written one yet
+    (run_dir / "status.json").write_text("{broken")  # the worker writes atomically: this is damage
+    status = RunView(run_dir).status()
+    assert status["state"] == "unreadable" and "not valid JSON" in status["message"]

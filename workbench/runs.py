@@ -54,7 +54,14 @@ class RunView:
         return dict(self._json("config.json", {}))
 
     def status(self) -> dict[str, Any]:
-        return dict(self._json("status.json", {"state": "queued"}))
+        """The worker's ``status.json``; ``queued`` before it writes one. The worker writes it atomically, so a file
+        that does not parse was damaged (or edited by hand): ``unreadable``, not a state it never had."""
+        file = self.path / "status.json"
+        status = self._json("status.json", None)
+        if status is None:
+            return ({"state": "unreadable", "message": f"{file} is not valid JSON"} if file.exists() else
+                    {"state": "queued"})
+        return dict(status)
 
     def environment(self) -> dict[str, Any]:
         return dict(self._json("environment.json", {}))
