@@ -202,11 +202,12 @@ class Run(RunView):
     def status(self) -> dict[str, Any]:
         """``status.json``, with a run whose worker died without a word reported as failed."""
         status = super().status()
-        if status.get("state") in ("queued", "running") and not self._alive(status):
+        pending = ("queued", "running", "unreadable")  # unreadable: damaged; the worker may still overwrite it
+        if status.get("state") in pending and not self._alive(status):
             if self._proc is not None:
                 self._proc.poll()
             status = super().status()  # it may have finished between the two reads
-            if status.get("state") in ("queued", "running") and not self._alive(status):
+            if status.get("state") in pending and not self._alive(status):
                 status.update(state="failed", message="the worker process ended without reporting (killed, or "
                               "out of memory?)", hint="resume() continues from the last checkpoint; see logs.txt")
         return status
