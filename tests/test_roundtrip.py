@@ -243,3 +243,16 @@ def test_an_excel_workbook_reads_like_a_csv(tmp_path: Path):
     (tmp_path / "not.xlsx").write_text("not a workbook")
     with pytest.raises(DataFileError, match="not.xlsx: not a readable Excel workbook"):
         load_dataset(tmp_path / "not.xlsx")
+
+
+def test_json_of_columns_reads_like_json_of_rows(tmp_path: Path):
+    """pandas' DataFrame.to_json() writes columns ({"text": {"0": ...}}), as do hand-made {"text": [...]} files."""
+    frame = pd.DataFrame({"text": ["hello", "bye"], "label": ["a", "b"]})
+    frame.to_json(tmp_path / "pandas.json")
+    (tmp_path / "lists.json").write_text(json.dumps({"text": ["hello", "bye"], "label": ["a", "b"]}))
+    for name in ("pandas.json", "lists.json"):
+        table = load_dataset(tmp_path / name)
+        assert table["text"].tolist() == ["hello", "bye"] and table["label"].tolist() == ["a", "b"]
+    (tmp_path / "ragged.json").write_text(json.dumps({"text": ["hello", "bye"], "label": ["a"]}))
+    with pytest.raises(Exception, match="different lengths"):
+        load_dataset(tmp_path / "ragged.json")

@@ -217,8 +217,16 @@ def _read_json(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
         raise DataFileError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
     if isinstance(data, dict) and "data" in data:
         data = data["data"]
+    if isinstance(data, dict) and data and all(isinstance(v, (list, dict)) for v in data.values()):
+        # columns: {"text": [...], "label": [...]}, or pandas' to_json() {"text": {"0": ...}, "label": {...}}
+        lengths = {len(v) for v in data.values()}
+        if len(lengths) != 1:
+            raise DataFileError(f"{path}: its columns have different lengths {sorted(lengths)}")
+        frame = pd.DataFrame({k: list(v.values()) if isinstance(v, dict) else v for k, v in data.items()})
+        return frame
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise DataFileError(f"{path}: expected a JSON list of objects (or JSON Lines with one object per line)")
+        raise DataFileError(f"{path}: expected a JSON list of objects, an object of equally long columns, or JSON "
+                            "Lines with one object per line")
     return pd.DataFrame.from_records(data)
 
 
