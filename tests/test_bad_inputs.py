@@ -193,7 +193,7 @@ CASES = [
          E.StoreSchemaError, ("schema version 0", "no migration", "not changed")),
     Case("database that is not a store", lambda t, s: LabelStore.open(_foreign_db(t)), E.StoreSchemaError,
          ("customers", "not a label store")),
-    Case("export to unknown format", lambda t, s: s.export(t / "out.xlsx"), E.DataError, ("out.xlsx", "format")),
+    Case("export to unknown format", lambda t, s: s.export(t / "out.docx"), E.DataError, ("out.docx", "format")),
     Case("Excel export of a text Excel cannot hold", lambda t, s: _bell_store(t).export(t / "out.xlsx"), E.DataError,
          ("control character", "Parquet, CSV or JSONL")),
     Case("CoNLL export of classification", lambda t, s: s.export(t / "out.conll"), E.DataError, ("CoNLL",)),
