@@ -307,14 +307,9 @@ class LabelStore:
 
     def set_label_set(self, labels: Sequence[str]) -> None:
         """Add labels to the label set (existing ones keep their place; none is removed)."""
-        new = [lab for lab in dict.fromkeys(labels) if lab not in set(self.labels)]
-        if not new:
+        if not set(labels) - set(self.labels):
             return
-
-        def run(c: Connection) -> None:
-            start = c.execute(sa.select(sa.func.coalesce(sa.func.max(S.labels.c.position), -1))).scalar_one() + 1
-            c.execute(sa.insert(S.labels), [{"name": n, "position": start + i} for i, n in enumerate(new)])
-        self._retrying(run)
+        self._retrying(lambda c: _append_labels(c, labels))
         self._invalidate()
 
     # ------------------------------------------------------------------ import
@@ -774,13 +769,7 @@ class LabelStore:
                     note=f"undo of log row {row['id']}", undo_of=batch))
                 written.append(_inserted_id(res))
             if self.task != "token-classification":  # a label merged away comes back into the label set
-                have = set(conn.execute(sa.select(S.labels.c.name)).scalars())
-                back = [n for n in dict.fromkeys(restored_labels) if n not in have]
-                if back:
-                    start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(S.labels.c.position), -1))
-                                         ).scalar_one() + 1
-                    conn.execute(sa.insert(S.labels), [{"name": n, "position": start + i}
-                                                       for i, n in enumerate(back)])
+                _append_labels(conn, restored_labels)
             return written
         written = self._retrying(run)
         self._invalidate()
@@ -997,6 +986,15 @@ def is_store(source: str | os.PathLike[str]) -> bool:
     elif path.exists():
         return False  # a folder: a datasets save_to_disk folder, not a store
     return path.suffix.lower() in STORE_SUFFIXES
+
+
+def _append_labels(conn: Connection, labels: Iterable[str]) -> None:
+    """Add the labels the label set lacks at its end, in the order given (the ones it has keep their place)."""
+    have = set(conn.execute(sa.select(S.labels.c.name)).scalars())
+    new = [n for n in dict.fromkeys(labels) if n not in have]
+    if new:
+        start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(S.labels.c.position), -1))).scalar_one() + 1
+        conn.execute(sa.insert(S.labels), [{"name": n, "position": start + i} for i, n in enumerate(new)])
 
 
 def _file_head(path: Path) -> bytes:
