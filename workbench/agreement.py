@@ -55,6 +55,13 @@ class Annotations:
         return out
 
 
+def judged(frame: pd.DataFrame, *, label: str = "label") -> pd.DataFrame:
+    """The rows that carry a label: a missing or empty cell (CSVs and Excel are read as text) records no
+    judgement and is no class."""
+    values = frame[label]
+    return frame[values.notna() & (values.astype(str).str.strip() != "")]
+
+
 def annotations_from_frame(frame: pd.DataFrame, *, item: str = "item_id", annotator: str = "annotator",
                            label: str = "label", classes: Sequence[str] | None = None,
                            repeats: str = "error") -> Annotations:
@@ -81,9 +88,7 @@ def annotations_from_frame(frame: pd.DataFrame, *, item: str = "item_id", annota
     if missing:
         raise DataError(f"the annotation table has no column {missing[0]!r}; its columns are "
                         f"{list(frame.columns)} (pass item=, annotator=, label= to name them)")
-    table = frame[[item, annotator, label]].dropna(subset=[label])
-    table = table.astype({item: str, annotator: str, label: str})
-    table = table[table[label].str.strip() != ""]  # an empty cell (CSVs are read as text) is no label either
+    table = judged(frame[[item, annotator, label]], label=label).astype({item: str, annotator: str, label: str})
     repeated = table.duplicated(subset=[item, annotator], keep=False)
     if repeated.any() and repeats == "error":
         row = table[repeated].iloc[0]

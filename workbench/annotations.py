@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.agreement import Annotations, annotations_from_frame
+from workbench.agreement import Annotations, annotations_from_frame, judged
 from workbench.consensus import dawid_skene, majority_vote
 from workbench.errors import DataError
 from workbench.store import LabelStore
@@ -63,9 +63,7 @@ def long_from_wide(table: pd.DataFrame, *, annotator_columns: Sequence[str] | st
         raise DataError(f"the table has no item column {item_column!r}; its columns are {list(table.columns)}")
     long = table.melt(id_vars=[item_column], value_vars=columns, var_name="annotator", value_name="label")
     long["annotator"] = long["annotator"].map(names)
-    long = long.dropna(subset=["label"])
-    long = long[long["label"].astype(str).str.strip() != ""]
-    return long.rename(columns={item_column: "item_id"}).reset_index(drop=True)
+    return judged(long).rename(columns={item_column: "item_id"}).reset_index(drop=True)
 
 
 def consensus_scores(ann: Annotations, *, method: str = "dawid_skene",
@@ -138,8 +136,8 @@ def import_annotations(store: LabelStore, source: str | os.PathLike[str] | pd.Da
         long = long_from_wide(table, annotator_columns=annotator_columns, item_column=item_column)
     else:
         long = table.rename(columns={item_column: "item_id", annotator_column: "annotator", label_column: "label"})
-        if "label" in long.columns:  # a row without a label (an empty cell) records no judgement
-            long = long[long["label"].notna() & (long["label"].astype(str).str.strip() != "")]
+        if "label" in long.columns:  # the rows stored as annotations below: none without a label
+            long = judged(long)
     ann = annotations_from_frame(long, classes=labels, repeats=repeats)
     if repeats != "error":
         long = long.drop_duplicates(subset=["item_id", "annotator"], keep="first" if repeats == "first" else "last")
