@@ -11,20 +11,9 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 
+from workbench.errors import DataError
+
 _WHITESPACE = re.compile(r"\s+")
-
-
-def text_list(texts: str | Iterable[object], *, purpose: str = "to embed") -> list[str]:
-    """``texts`` as a list of strings: one string is one text (not its characters); anything else that is not
-    a string is a DataError naming its position.
-    """
-    from workbench.errors import DataError
-
-    out = [texts] if isinstance(texts, str) else list(texts)
-    bad = next((i for i, t in enumerate(out) if not isinstance(t, str)), None)
-    if bad is not None:
-        raise DataError(f"text {bad} {purpose} is a {type(out[bad]).__name__} ({out[bad]!r}), not a string")
-    return out  # type: ignore[return-value]
 
 #: The normalisation every dataset gets unless asked otherwise.
 DEFAULT_NORMALIZATION = "NFC+whitespace"
@@ -115,3 +104,14 @@ def make_item_ids(hashes: Iterable[str], *, prefix: str = "") -> list[str]:
         seen[key] = n
         ids.append(key if n == 1 else f"{key}~{n}")
     return ids
+
+
+def text_list(texts: str | Iterable[object], *, purpose: str = "to embed") -> list[str]:
+    """``texts`` as a list of strings: one string is one text (not its characters); anything else that is not
+    a string is a DataError naming its position.
+    """
+    out = [texts] if isinstance(texts, str) else list(texts)
+    bad = next((i for i, t in enumerate(out) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise DataError(f"text {bad} {purpose} is a {type(out[bad]).__name__} ({out[bad]!r}), not a string")
+    return out  # type: ignore[return-value]

@@ -158,6 +158,7 @@ def text_encoding(path: Path, encoding: str) -> str:
         encoding = marked or encoding
     head = data[:2000]
     # UTF-16 without a mark: every other byte of ASCII text is zero (and zeros decode as UTF-8 without error)
+    zeros = head.count(0) > len(head) // 4
     utf16_hint = "it looks like UTF-16 without a byte-order mark: pass encoding='utf-16-le' (or 'utf-16-be')"
     try:
         data.decode(encoding)
@@ -165,11 +166,11 @@ def text_encoding(path: Path, encoding: str) -> str:
         line = data[: exc.start].count(b"\n") + 1
         bad = data[exc.start : exc.start + 4]
         what = f"not valid {encoding}" + (" although it starts with that encoding's byte-order mark" if marked else "")
-        hint = (utf16_hint if head.count(0) > len(head) // 4 else
+        hint = (utf16_hint if zeros else
                 "pass encoding='cp1252' (Windows) or encoding='latin-1', or the file's real encoding, "
                 "or re-save the file as UTF-8")
         raise DataFileError(f"{path}: line {line} (byte {exc.start}) is {what}: bytes {bad!r}; {hint}") from exc
-    if not encoding.lower().startswith(("utf-16", "utf-32", "utf16", "utf32")) and head.count(0) > len(head) // 4:
+    if zeros and not encoding.lower().startswith(("utf-16", "utf-32", "utf16", "utf32")):
         raise DataFileError(f"{path}: the text is full of zero bytes; {utf16_hint}")
     return encoding
 
@@ -222,8 +223,7 @@ def _read_json(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
         lengths = {len(v) for v in data.values()}
         if len(lengths) != 1:
             raise DataFileError(f"{path}: its columns have different lengths {sorted(lengths)}")
-        frame = pd.DataFrame({k: list(v.values()) if isinstance(v, dict) else v for k, v in data.items()})
-        return frame
+        return pd.DataFrame({k: list(v.values()) if isinstance(v, dict) else v for k, v in data.items()})
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise DataFileError(f"{path}: expected a JSON list of objects, an object of equally long columns, or JSON "
                             "Lines with one object per line")
