@@ -407,7 +407,8 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
     path = resolve_model(config.model)
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
     prep = Prepared(frame, config, tokenizer, labels)
-    train_rows = np.array([i for i in prep.rows(config.train_split) if prep.y[i] is not None], dtype=np.int64)
+    in_train = prep.rows(config.train_split)
+    train_rows = np.array([i for i in in_train if prep.y[i] is not None], dtype=np.int64)
     eval_rows = np.array([i for i in prep.rows(config.eval_split) if prep.y[i] is not None], dtype=np.int64)
     if not len(eval_rows):
         raise DataError(f"the evaluation split {config.eval_split!r} is empty; add labelled items to it or lower "
@@ -416,7 +417,7 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
         raise DataError(f"the training split {config.train_split!r} has no labelled items; label some first")
     # what the run learns from, in status.json: unlabelled items (an active-learning pool) are left out
     counts = {"n_train": len(train_rows), "n_eval": len(eval_rows),
-              "n_unlabelled": sum(prep.y[i] is None for i in prep.rows(config.train_split))}
+              "n_unlabelled": len(in_train) - len(train_rows)}
     attention = choose_attention(config.attention, device)
     model, case, pooling = _build_model(config, labels, path, device=device, tokenizer=tokenizer)
     if case:
