@@ -20,6 +20,7 @@ import pandas as pd
 from widgets.browser import LabelBrowser
 from workbench.config import FineTuneConfig
 from workbench.errors import WorkbenchError
+from workbench.run_report import html_table
 from workbench.store import LabelStore, is_store
 
 
@@ -109,8 +110,7 @@ class QualityPanel(W.VBox):
                f"{o['agreement']['percent_agreement']:.3f} · Fleiss κ {o['agreement']['fleiss_kappa']:.3f} · "
                f"Krippendorff α {o['agreement']['krippendorff_alpha']:.3f}</p>" if o.get("agreement") else "")
             + f"<table><tr><th>issue</th><th>items</th></tr>{rows}</table>"
-            # the class as a plain first column: as the index it took a header row of its own
-            + report.per_class.reset_index().to_html(index=False, float_format=lambda v: f"{v:.3f}", escape=True))
+            + html_table(report.per_class, "{:.3f}"))
         buttons = []
         for kind, count in o["issue_counts"].items():
             b = W.Button(description=f"Review {kind} ({count})", layout=W.Layout(width="auto"))

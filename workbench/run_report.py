@@ -49,7 +49,7 @@ def write_report(run: str | os.PathLike[str] | RunView, path: str | os.PathLike[
                               "task": view.task(), "config": view.config(), "environment": view.environment(),
                               "per_class": scores.table.reset_index().to_dict("records")}
     sections = [f"<h2>Per-class metrics ({html.escape(scores.split)}, scored against {html.escape(scores.gold)} "
-                "labels)</h2>", _html_table(scores.table, "{:.4f}")]
+                "labels)</h2>", html_table(scores.table, "{:.4f}")]
     if top is not None and len(top):
         sections += ["<h2>Most confused pairs</h2>", top.to_html(index=False, escape=True,
                                                                    float_format=lambda v: f"{v:.3f}")]
@@ -63,7 +63,7 @@ def write_report(run: str | os.PathLike[str] | RunView, path: str | os.PathLike[
         sections += [f"<h2>Compared with {html.escape(comp.run_a)} (scored against {html.escape(comp.gold)})</h2>",
                      f"<ul>{notes}</ul>",
                      # the runs by name, not a / b
-                     _html_table(comp.table.rename(columns=lambda c: c.replace("_a", f" {comp.run_a}").replace(
+                     html_table(comp.table.rename(columns=lambda c: c.replace("_a", f" {comp.run_a}").replace(
                          "_b", f" {comp.run_b}") if c.endswith(("_a", "_b")) else c), "{:+.4f}")]
     # plotly.js goes in once, inline, so the file opens without a network
     parts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate(figures)]
@@ -82,6 +82,7 @@ def write_report(run: str | os.PathLike[str] | RunView, path: str | os.PathLike[
     return {"html": out, "metrics": metrics_path}
 
 
-def _html_table(table: Any, number: str) -> str:
-    """A table with its index (the class) as a plain first column: as the index it took a header row of its own."""
+def html_table(table: Any, number: str) -> str:
+    """A per-class table as HTML, its index (the class) a plain first column (as the index it took a header row of
+    its own); ``number``: the format of its floats, e.g. ``"{:.4f}"``. The report's tables and the quality panel's."""
     return str(table.reset_index().to_html(index=False, float_format=number.format, escape=True))
