@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.brief import BriefRepr
 from workbench.errors import DataError
 from workbench.quality import unit_rows
 from workbench.store import Filters, LabelStore
@@ -34,8 +35,8 @@ AUTHOR = "active-learning"
 
 
 # ---------------------------------------------------------------------------------------- round state
-@dataclass
-class PoolState:
+@dataclass(repr=False)
+class PoolState(BriefRepr):
     """What one query round knows about the pool.
 
     Attributes
@@ -428,8 +429,8 @@ def prediction_agreement(a: np.ndarray, b: np.ndarray, n_classes: int) -> float:
 
 
 # ---------------------------------------------------------------------------------------- simulation
-@dataclass
-class SimulationResult:
+@dataclass(repr=False)
+class SimulationResult(BriefRepr):
     """One simulated active-learning run.
 
     Attributes

@@ -24,11 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.brief import BriefRepr
 from workbench.errors import DataError
 
 
-@dataclass
-class Annotations:
+@dataclass(repr=False)
+class Annotations(BriefRepr):
     """Labels in long format, as integer codes.
 
     Attributes
@@ -239,8 +240,8 @@ def annotator_agreement(ann: Annotations, consensus: Sequence[str | None]) -> pd
     return out.sort_values(["agreement", "annotator"], kind="stable").reset_index(drop=True)
 
 
-@dataclass
-class AgreementReport:
+@dataclass(repr=False)
+class AgreementReport(BriefRepr):
     """Agreement measures over one annotation table; ``seconds`` says how long each took."""
 
     n_items: int

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.brief import BriefRepr
 from workbench.corpus_cache import array_key, cached_arrays
 from workbench.errors import DataError
 from workbench.normalize import canonical_spellings, normalize_text
@@ -32,8 +33,8 @@ from workbench.normalize import canonical_spellings, normalize_text
 ISSUE_COLUMNS = ["item_id", "issue", "group", "detail"]
 
 
-@dataclass
-class CheckContext:
+@dataclass(repr=False)
+class CheckContext(BriefRepr):
     """What checks look at. Arrays are aligned with ``item_ids``.
 
     Attributes
@@ -83,8 +84,8 @@ class CheckContext:
         return cached[0][:, :k], cached[1][:, :k]
 
 
-@dataclass
-class CheckResult:
+@dataclass(repr=False)
+class CheckResult(BriefRepr):
     """Item-level issues (``item_id, issue, group, detail``) and a summary for the report."""
 
     name: str

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.agreement import Annotations
+from workbench.brief import BriefRepr
 from workbench.errors import DataError
 
 TIE_RULES = ("most_frequent", "none")
@@ -53,8 +54,8 @@ def majority_vote(ann: Annotations, *, tie: str = "most_frequent") -> pd.DataFra
                          "share": top / np.maximum(n, 1), "n_labels": n, "tied": tied})
 
 
-@dataclass
-class DawidSkeneResult:
+@dataclass(repr=False)
+class DawidSkeneResult(BriefRepr):
     """What :func:`dawid_skene` estimated.
 
     Attributes

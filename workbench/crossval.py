@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from workbench.brief import BriefRepr
 from workbench.corpus_cache import cached_sparse, corpus_key
 from workbench.errors import DataError, WorkbenchError, require
 from workbench.normalize import canonical_spellings
@@ -55,8 +56,8 @@ FINETUNE_DEFAULTS = {"epochs": 1.0, "learning_rate": 1e-4}
 TFIDF_VERSION = "word1-2+char_wb2-5/v1"  # unchanged by leaving out a part with no terms
 
 
-@dataclass
-class OutOfFold:
+@dataclass(repr=False)
+class OutOfFold(BriefRepr):
     """Out-of-fold probabilities and how they were made.
 
     Attributes

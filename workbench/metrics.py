@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.brief import BriefRepr
 from workbench.errors import DataError, require
 from workbench.runs import RunView, open_run
 
@@ -149,8 +150,8 @@ def token_metrics(tags_true: Sequence[Sequence[str]], tags_pred: Sequence[Sequen
     return per_class_metrics(flat_t, flat_p, labels=labels)
 
 
-@dataclass
-class Confusion:
+@dataclass(repr=False)
+class Confusion(BriefRepr):
     """Confusion counts (true classes as rows, predictions as columns) and the items in each cell."""
 
     counts: pd.DataFrame
@@ -188,8 +189,8 @@ def confusion(y_true: Sequence[Any], y_pred: Sequence[Any], *, labels: Sequence[
 
 
 # ---------------------------------------------------------------------- runs
-@dataclass
-class RunScores:
+@dataclass(repr=False)
+class RunScores(BriefRepr):
     """A run's evaluation: per-class table, confusion and which gold labels were used."""
 
     run_id: str
@@ -232,8 +233,8 @@ def evaluate_run(run: str | os.PathLike[str] | RunView, *, split: str | None = N
     return RunScores(view.run_id, split_name, gold, table, conf)
 
 
-@dataclass
-class Comparison:
+@dataclass(repr=False)
+class Comparison(BriefRepr):
     """Per-class deltas (b - a) with paired-bootstrap intervals.
 
     Attributes

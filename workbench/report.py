@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.brief import BriefRepr
 from workbench.checks import CheckResult
 
 
-@dataclass
-class QualityReport:
+@dataclass(repr=False)
+class QualityReport(BriefRepr):
     """What a scan found.
 
     Attributes

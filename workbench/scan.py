@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.brief import BriefRepr
 from workbench.checks import CheckContext, CheckResult, run_checks
 from workbench.crossval import OutOfFold, check_folds, encode_labels, out_of_fold_probs
 from workbench.errors import DataError
@@ -38,8 +39,8 @@ SCORE_COLUMNS = ("self_confidence", "normalized_margin", "confidence_weighted_en
                  "neighbor_agreement", "combined")
 
 
-@dataclass
-class ScanResult:
+@dataclass(repr=False)
+class ScanResult(BriefRepr):
     """Everything a scan computed.
 
     Attributes

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.bio import repair_bio
+from workbench.brief import BriefRepr
 from workbench.config import FineTuneConfig
 from workbench.errors import DataError, WorkbenchError, require
 from workbench.quality import sentence_scores, token_issues, token_scores
@@ -28,8 +29,8 @@ from workbench.store import LabelStore
 HELD_OUT = "heldout"  # the split name a fold's sentences get in its run
 
 
-@dataclass
-class TokenScan:
+@dataclass(repr=False)
+class TokenScan(BriefRepr):
     """What :func:`scan_tokens` found.
 
     Attributes
