@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 
@@ -100,6 +101,37 @@ def test_bucketed_batches_are_shuffled_and_cover_everything():
     firsts = [lengths[b].max() for b in batches[:20]]
     assert not (np.all(np.diff(firsts) <= 0) or np.all(np.diff(firsts) >= 0))  # not sorted across batches
     assert [b.tolist() for b in bucketed_batches(lengths, 16, seed=0, epoch=1)] != [b.tolist() for b in batches]
+
+
+def test_launch_from_a_fresh_kernel_does_not_import_torch(small_store, tiny_bert, tmp_path):
+    """A notebook's first launch() returned in 2.4-3.4 s: checking the model and the device imported transformers
+    and torch into the kernel. The launch is timed in a new interpreter, where nothing is imported yet."""
+    script = f"""
+import sys, time
+from workbench import LabelStore
+from workbench.config import FineTuneConfig
+from workbench.launch import launch
+store = LabelStore.open({str(tmp_path / "labels.db")!r})
+t = time.perf_counter()
+run = launch(FineTuneConfig(model={str(tiny_bert)!r}, epochs=1, max_length=32), store=store,
+             runs_dir={str(tmp_path / "runs")!r})
+took = time.perf_counter() - t
+run.cancel()
+print(took, "torch" in sys.modules, "transformers" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    took, torch_loaded, transformers_loaded = done.stdout.split()[-3:]
+    assert (torch_loaded, transformers_loaded) == ("False", "False")
+    assert float(took) < 1.0
+
+
+def test_a_cuda_run_where_torch_sees_no_gpu_fails_with_the_reason(small_store, tiny_bert, tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # the worker inherits it: no GPU, on any machine
+    run = launch(_config(tiny_bert, device="cuda"), store=small_store, runs_dir=tmp_path / "runs")
+    status = run.wait(timeout=120)
+    assert status["state"] == "failed", status
+    assert "device='cuda' but torch" in status["message"] and "sees no CUDA GPU" in status["message"]
 
 
 def test_align_word_tags_first_subtoken():

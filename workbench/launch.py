@@ -104,7 +104,10 @@ def launch(config: FineTuneConfig | None = None, *, store: LabelStore | None = N
 
     # an unknown model, or one too short for max_length, fails here in the kernel with a clear message
     check_max_length(config.max_length, config.model, owner="FineTuneConfig.max_length")
-    _processes_device(config.num_processes, config.device)  # likewise a device or process count that cannot run
+    if config.num_processes > 1:
+        # likewise more GPU processes than GPUs. One process: the worker checks its device and says so in
+        # status.json; checking here would import torch into the kernel (2 s) on a call that must return at once
+        _processes_device(config.num_processes, config.device)
     if store is not None and snapshot:
         store.snapshot(snapshot, note="training run")
     root = Path(runs_dir).expanduser()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from workbench.errors import DataError, ModelNotFoundError, require
+from workbench.errors import DataError, ModelNotFoundError
 
 #: The name the default model goes by in configs and run records.
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -113,15 +115,39 @@ def check_max_length(max_length: int, model: str | os.PathLike[str] | None, *, o
 
 def max_tokens(model: str | os.PathLike[str] | None) -> int | None:
     """The longest input ``model`` takes, in tokens (None when its config does not say)."""
-    transformers = require("transformers", extra="train", purpose="reading a model's config")
-    config = transformers.AutoConfig.from_pretrained(str(resolve_model(model)))  # type: ignore[attr-defined]
-    limit = getattr(config, "max_position_embeddings", None)
-    if not isinstance(limit, int) or limit <= 0:
+    config = read_config(model)
+    limit = config.get("max_position_embeddings")
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
         return None
     # RoBERTa-style models number positions after the padding index: two of their slots are not positions
-    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert", "longformer"):
-        limit -= int(getattr(config, "pad_token_id", 1) or 1) + 1
+    if config.get("model_type", "") in ("roberta", "xlm-roberta", "camembert", "longformer"):
+        pad = config.get("pad_token_id")
+        limit -= (pad if isinstance(pad, int) and pad > 0 else 1) + 1
     return limit
+
+
+def read_config(model: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """A model's ``config.json`` as a dict, read as a file.
+
+    Not through ``transformers.AutoConfig``: ``launch()`` checks the config in the notebook's kernel, and
+    importing transformers (and torch with it) there took 3.3 s of a call that must return at once.
+    """
+    resolved = resolve_model(model)
+    if isinstance(resolved, Path):
+        path: Path | None = resolved / "config.json"
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        hit = try_to_load_from_cache(resolved, "config.json")
+        path = Path(hit) if isinstance(hit, str) else None
+    if path is None:
+        return {}
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelNotFoundError(f"{path} cannot be read as a model config ({exc}); "
+                                 "the model folder looks damaged: copy it again") from exc
+    return config if isinstance(config, dict) else {}
 
 
 def _in_hub_cache(repo_id: str) -> bool:
