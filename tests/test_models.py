@@ -41,3 +41,17 @@ def test_choose_attention_picks_per_device_and_keeps_an_explicit_choice():
     assert choose_attention("sdpa", "cpu") == "sdpa" and choose_attention("eager", "cuda") == "eager"
     with pytest.raises(DataError, match="attention='flash'"):
         choose_attention("flash", "cpu")
+
+
+def test_the_token_limit_is_read_from_the_config_file(tmp_path):
+    from workbench.models import max_tokens
+
+    assert max_tokens(None) == 512  # the packaged MiniLM
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    (tmp_path / "config.json").write_text('{"model_type": "roberta", "max_position_embeddings": 514, "pad_token_id": 1}')
+    assert max_tokens(tmp_path) == 512  # RoBERTa numbers positions after the padding index
+    (tmp_path / "config.json").write_text('{"model_type": "t5"}')
+    assert max_tokens(tmp_path) is None  # no limit stated: not checked
+    (tmp_path / "config.json").write_text('{"model_type": "bert", "max_position_')
+    with pytest.raises(ModelNotFoundError, match="config.json cannot be read as a model config"):
+        max_tokens(tmp_path)
