@@ -21,7 +21,8 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True)
 
 
-COMMANDS = ["import", "export", "history", "sample", "scan", "check-regression", "run-notebook", "merge-labels"]
+COMMANDS = ["import", "export", "history", "sample", "scan", "check-regression", "run-notebook", "merge-labels", "train",
+            "runs", "predict"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -231,3 +232,93 @@ def test_scan_takes_zero_for_what_it_says(tmp_path: Path, capsys):
     assert "folds must be at least 2, got 0" in capsys.readouterr().err
     assert main(["scan", str(data), "--top", "-3"]) == 2
     assert "--top -3" in capsys.readouterr().err
+
+
+def _train_flags(tiny_bert: Path, **fields) -> list[str]:
+    base = {"model": str(tiny_bert), "epochs": 1, "max_length": 32, "precision": "fp32", "batch_size": 16, **fields}
+    return [f for k, v in base.items() for f in ("--set", f"{k}={v}")]
+
+
+def test_train_runs_predict_from_the_shell(tmp_path: Path, tiny_bert, capsys):
+    frame = make_classification_sample(n_items=240, seed=4).rename(columns={"label": "intent"})
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    runs = tmp_path / "runs"
+    assert main(["train", str(tmp_path / "train.csv"), "--label-column", "intent", "--id-column", "id",
+                 "--runs-dir", str(runs), "--run-id", "first", "--no-progress", *_train_flags(tiny_bert)]) == 0
+    out = capsys.readouterr().out
+    assert f"run {runs / 'first'}" in out and "finished in" in out and "validation_accuracy" in out
+    # from a store, with the store's snapshot recorded
+    db = tmp_path / "labels.db"
+    assert main(["import", str(tmp_path / "train.csv"), "--store", str(db), "--label-column", "intent",
+                 "--id-column", "id"]) == 0
+    assert main(["train", str(db), "--runs-dir", str(runs), "--run-id", "second", "--snapshot", "v1",
+                 "--no-progress", *_train_flags(tiny_bert, learning_rate=1e-3)]) == 0
+    with LabelStore.open(db) as store:
+        assert "v1" in store.snapshots()["name"].tolist()
+    assert json.loads((runs / "second" / "config.json").read_text())["learning_rate"] == 1e-3
+    capsys.readouterr()
+    assert main(["runs", str(runs)]) == 0
+    listed = capsys.readouterr().out
+    assert "first" in listed and "second" in listed and listed.count("finished") == 2
+    # predict: a file without labels (read as a pool of the run's classes), a file with labels, a store
+    frame[["text"]].head(30).to_csv(tmp_path / "new.csv", index=False)
+    assert main(["predict", str(runs / "first"), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv"),
+                 "--no-progress"]) == 0
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    assert len(predicted) == 30 and predicted["label"].isna().all()
+    assert set(predicted["pred"]) <= set(frame["intent"])
+    probs = predicted.filter(like="prob_")
+    assert probs.shape[1] == frame["intent"].nunique() and ((probs.sum(axis=1) - 1).abs() < 1e-4).all()
+    assert main(["predict", str(runs / "first"), str(db), "--out", str(tmp_path / "p.parquet"),
+                 "--no-progress"]) == 0
+    assert "accuracy against the file's labels" in capsys.readouterr().out
+    assert len(pd.read_parquet(tmp_path / "p.parquet")) == 240
+
+
+def test_train_and_predict_user_errors_are_one_line(tmp_path: Path, tiny_bert, capsys, monkeypatch):
+    db = tmp_path / "labels.db"
+    make_classification_sample(n_items=120, seed=1).to_csv(tmp_path / "train.csv", index=False)
+    assert main(["import", str(tmp_path / "train.csv"), "--store", str(db), "--id-column", "id"]) == 0
+    runs = tmp_path / "runs"
+    cases = [
+        (["train", str(db), "--set", "epochs"], "--set 'epochs': write FIELD=VALUE"),
+        (["train", str(db), "--set", "epoch=2"], "unknown FineTuneConfig field(s) ['epoch']"),
+        (["train", str(db), "--set", "epochs=abc"], "FineTuneConfig.epochs='abc'"),
+        (["train", str(db), "--runs-dir", str(tmp_path / "train.csv")], "is a file; give a folder"),
+        (["runs", str(tmp_path / "nowhere")], "is not a folder of runs"),
+        (["predict", str(tmp_path), str(db), "--out", str(tmp_path / "p.csv")], "is not a run folder"),
+        (["predict", str(tmp_path), str(db), "--out", str(tmp_path / "p.xlsx")], "unknown file type '.xlsx'"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, (argv, err)
+    # a run that fails exits 1 with its reason; predicting with it is refused
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert main(["train", str(db), "--runs-dir", str(runs), "--run-id", "gpu", "--no-progress",
+                 *_train_flags(tiny_bert, device="cuda")]) == 1
+    assert "failed: device='cuda' but torch" in capsys.readouterr().err
+    assert main(["predict", str(runs / "gpu"), str(db), "--out", str(tmp_path / "p.csv")]) == 2
+    assert "is failed, not finished" in capsys.readouterr().err
+    assert main(["runs", str(runs)]) == 0
+    assert "gpu failed: device='cuda'" in capsys.readouterr().out
+
+
+def test_ctrl_c_in_train_cancels_the_run(tmp_path: Path, tiny_bert):
+    import signal
+    import time
+
+    db = tmp_path / "labels.db"
+    make_classification_sample(n_items=240, seed=2).to_csv(tmp_path / "train.csv", index=False)
+    assert main(["import", str(tmp_path / "train.csv"), "--store", str(db), "--id-column", "id"]) == 0
+    proc = subprocess.Popen([str(SCRIPT), "train", str(db), "--runs-dir", str(tmp_path / "runs"), "--run-id", "long",
+                             "--no-progress", *_train_flags(tiny_bert, epochs=200)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    status = tmp_path / "runs" / "long" / "status.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (status.exists() and '"running"' in status.read_text()):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "cancelling the run" in err and json.loads(status.read_text())["state"] == "cancelled"

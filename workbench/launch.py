@@ -227,16 +227,49 @@ class Run(RunView):
             return False
         return True
 
-    def wait(self, timeout: float | None = None, *, poll: float = 0.5) -> dict[str, Any]:
-        """Block until the run ends (or ``timeout`` seconds pass); returns the status."""
+    def wait(self, timeout: float | None = None, *, poll: float = 0.5, progress: bool = False) -> dict[str, Any]:
+        """Block until the run ends (or ``timeout`` seconds pass); returns the status.
+
+        ``progress=True`` shows a bar over the training steps with the latest loss and evaluation.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            status = self.status()
-            if status.get("state") in ("finished", "failed", "cancelled"):
-                return status
-            if deadline is not None and time.monotonic() > deadline:
-                return status
-            time.sleep(poll)
+        bar = None
+        try:
+            while True:
+                status = self.status()
+                if progress:
+                    bar = self._show_progress(bar, status)
+                if status.get("state") in ("finished", "failed", "cancelled"):
+                    return status
+                if deadline is not None and time.monotonic() > deadline:
+                    return status
+                time.sleep(poll)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _show_progress(self, bar: Any, status: dict[str, Any]) -> Any:
+        """Create or move the progress bar of :meth:`wait` (None until the worker knows its step count)."""
+        total = status.get("total_steps")
+        if not total:
+            return bar
+        if bar is None:
+            tqdm = require("tqdm.auto", extra="train", purpose="progress bars").tqdm  # type: ignore[attr-defined]
+            bar = tqdm(total=int(total), desc=self.run_id, unit="step", leave=True)
+        metrics = self.metrics()
+        if metrics.empty or "step" not in metrics:
+            return bar
+        shown: dict[str, str] = {}
+        for name in metrics.columns:
+            if name == "loss" or name.startswith("eval_"):
+                values = metrics[name].dropna()
+                if not values.empty:
+                    key = "val_loss" if name == "eval_loss" else name.removeprefix("eval_")
+                    shown[key] = f"{float(values.iloc[-1]):.3f}"
+        bar.n = min(int(metrics["step"].max()), bar.total)
+        bar.set_postfix(shown, refresh=False)
+        bar.refresh()
+        return bar
 
     def cancel(self, *, timeout: float = 30.0) -> dict[str, Any]:
         """Ask the worker to stop; it finishes its step, marks itself cancelled and exits."""

@@ -118,6 +118,10 @@ def open_run(run: str | os.PathLike[str] | RunView) -> RunView:
     path = Path(run)
     if not path.is_dir():
         raise DataFileError(f"{path} is not a run folder (it does not exist or is a file)")
+    if not (path / "config.json").exists():
+        inside = sorted(p.name for p in path.iterdir() if (p / "config.json").exists())[:3]
+        more = f"; it holds runs, e.g. {path / inside[0]}" if inside else ""
+        raise DataFileError(f"{path} is not a run folder (it has no config.json){more}")
     return RunView(path)
 
 
