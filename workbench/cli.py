@@ -418,6 +418,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_data_source(p: argparse.ArgumentParser, *, verb: str, verbed: str) -> None:
+    """DATA (a store or a dataset file), ``--store`` and the reading options, for commands that take either."""
+    p.add_argument("data", help=f"a store (SQLite file or URL), or a dataset file (CSV, TSV, JSONL, JSON, Parquet, "
+                                f"Excel): {verbed} as it is unless --store is given")
+    p.add_argument("--store", help=f"import DATA into this store (created if missing), then {verb} the store")
+    _add_reading_options(p)
+
+
 def _add_reading_options(p: argparse.ArgumentParser) -> None:
     """How a dataset file is read and validated: the same options wherever a command reads one."""
     group = p.add_argument_group("reading the dataset file")
@@ -511,10 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "suggestions are written into the store. Examples: workbench scan labels.db; "
                                    "workbench scan train.csv --store labels.db; workbench scan train.csv --items "
                                    "scores.csv (no store)")
-    p.add_argument("data", help="a store (SQLite file or URL), or a dataset file (CSV, TSV, JSONL, JSON, Parquet, "
-                                "Excel): scanned as it is unless --store is given")
-    p.add_argument("--store", help="import DATA into this store (created if missing), then scan it")
-    _add_reading_options(p)
+    _add_data_source(p, verb="scan", verbed="scanned")
     p.add_argument("--model", help="encoder for the embeddings (default: the packaged all-MiniLM-L6-v2)")
     p.add_argument("--folds", type=int, help="cross-validation folds (default 5); token classification: fold "
                                              "taggers (default 2)")
@@ -543,10 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "1 when it failed (the reason printed). Examples: workbench train labels.db "
                                    "--set epochs=3; workbench train train.csv --label-column intent --set "
                                    "max_length=64 --runs-dir runs --detach")
-    p.add_argument("data", help="a store (SQLite file or URL), or a dataset file: trained on as it is unless --store "
-                                "is given")
-    p.add_argument("--store", help="import DATA into this store (created if missing), then train on the store")
-    _add_reading_options(p)
+    _add_data_source(p, verb="train on", verbed="trained on")
     p.add_argument("--config", help="a FineTuneConfig as JSON (a run's config.json works)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="a FineTuneConfig field, over --config: VALUE is read as JSON when it parses, else as "
@@ -559,8 +561,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("runs", help="list the runs in a runs folder",
-                       description="One row per run: state, model, task, start time and its latest evaluation; a failed "
-                                   "run's reason below. Example: workbench runs runs")
+                       description="One row per run: state, model, task, start time and its latest evaluation; "
+                                   "a failed run's reason below. Example: workbench runs runs")
     p.add_argument("runs_dir", nargs="?", default="runs", help="the runs folder (default runs)")
     p.set_defaults(func=_cmd_runs)
 
