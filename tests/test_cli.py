@@ -21,8 +21,8 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True)
 
 
-COMMANDS = ["import", "export", "history", "sample", "scan", "check-regression", "run-notebook", "merge-labels", "train",
-            "runs", "predict"]
+COMMANDS = ["import", "export", "history", "sample", "scan", "check-regression", "run-notebook", "merge-labels",
+            "train", "runs", "predict"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -48,7 +48,8 @@ def test_the_token_limit_is_read_from_the_config_file(tmp_path):
 
     assert max_tokens(None) == 512  # the packaged MiniLM
     (tmp_path / "model.safetensors").write_bytes(b"")
-    (tmp_path / "config.json").write_text('{"model_type": "roberta", "max_position_embeddings": 514, "pad_token_id": 1}')
+    roberta = '{"model_type": "roberta", "max_position_embeddings": 514, "pad_token_id": 1}'
+    (tmp_path / "config.json").write_text(roberta)
     assert max_tokens(tmp_path) == 512  # RoBERTa numbers positions after the padding index
     (tmp_path / "config.json").write_text('{"model_type": "t5"}')
     assert max_tokens(tmp_path) is None  # no limit stated: not checked

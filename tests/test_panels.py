@@ -80,6 +80,22 @@ def test_fine_tune_panel_form_launch_and_run_list(store, tiny_bert, tmp_path):
     assert "max_length=0" in panel.state.value
 
 
+def test_fine_tune_panel_draws_entity_f1_for_a_tagger(tiny_bert, tmp_path):
+    from workbench.sample import make_ner_sample
+
+    ner = LabelStore.open(tmp_path / "ner.db")
+    ner.import_dataset(load_dataset(make_ner_sample(n_sentences=60), id_column="id", task="token-classification"))
+    panel = FineTunePanel(ner, tmp_path / "runs", poll_seconds=0.2)
+    assert panel.curves.data[1].name == "eval entity F1"  # token accuracy sits near 1 whatever a tagger does
+    panel.inputs["model"].value = str(tiny_bert)
+    panel.inputs["epochs"].value = 1.0
+    panel.inputs["max_length"].value = 32
+    panel.inputs["precision"].value = "fp32"
+    panel.launch(wait=True)
+    assert "finished" in panel.state.value, panel.run.logs()
+    assert len(panel.curves.data[1].y) > 0 and all(0 <= v <= 1 for v in panel.curves.data[1].y)
+
+
 def test_metrics_panel_compares_and_opens_mistakes(store, tmp_path):
     rng = np.random.default_rng(0)
     table = store.to_pandas()

@@ -159,7 +159,10 @@ class FineTunePanel(W.VBox):
         self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="300px"))
         self.state = W.HTML(self._device_line())
         self.runs = W.HTML("")
-        self.curves = self._figure()
+        # taggers: entity-level F1 (token accuracy sits near 1 whatever the tagger does with the entities)
+        self.eval_metric, eval_name = (("eval_f1_micro", "eval entity F1") if store.task == "token-classification"
+                                       else ("eval_accuracy", "eval accuracy"))
+        self.curves = self._figure(eval_name)
         self.run: Any = None
         self.launch_button.on_click(lambda _b: self.launch())
         self.cancel_button.on_click(lambda _b: self.cancel())
@@ -176,19 +179,19 @@ class FineTunePanel(W.VBox):
         return f"device: {device}, precision for 'auto': {choose_precision('auto', device)}"
 
     @staticmethod
-    def _figure() -> Any:
+    def _figure(eval_name: str) -> Any:
         import plotly.graph_objects as go
 
         fig = go.FigureWidget()
         fig.add_scatter(name="loss", mode="lines")
-        fig.add_scatter(name="eval accuracy", mode="lines+markers", yaxis="y2")
+        fig.add_scatter(name=eval_name, mode="lines+markers", yaxis="y2")
         # the accuracy axis gets its own ticks (left to itself, the widget synced them to the loss grid: 0.452);
         # the legend goes above the plot, where it covers neither axis title
         fig.update_layout(height=280, margin={"t": 30, "r": 60}, xaxis={"title": {"text": "step"}},
                           yaxis={"title": {"text": "training loss"}},
                           yaxis2={"overlaying": "y", "side": "right", "range": [0, 1.02], "tickmode": "array",
                                   "tickvals": [0, 0.25, 0.5, 0.75, 1], "showgrid": False,
-                                  "title": {"text": "eval accuracy"}},
+                                  "title": {"text": eval_name}},
                           legend={"orientation": "h", "x": 0, "y": 1.12})
         return fig
 
@@ -246,13 +249,13 @@ class FineTunePanel(W.VBox):
         if not metrics.empty and "step" in metrics:
             self.progress.value = int(min(total, metrics["step"].max()))
             loss = metrics.dropna(subset=["loss"]) if "loss" in metrics else pd.DataFrame()
-            evals = metrics.dropna(subset=["eval_accuracy"]) if "eval_accuracy" in metrics else pd.DataFrame()
+            evals = metrics.dropna(subset=[self.eval_metric]) if self.eval_metric in metrics else pd.DataFrame()
             with self.curves.batch_update():
                 if not loss.empty:
                     self.curves.data[0].x, self.curves.data[0].y = list(loss["step"]), list(loss["loss"])
                 if not evals.empty:
                     self.curves.data[1].x = list(evals["step"])
-                    self.curves.data[1].y = list(evals["eval_accuracy"])
+                    self.curves.data[1].y = list(evals[self.eval_metric])
         line = f"run {html.escape(self.run.run_id)}: {html.escape(str(status.get('state')))}"
         if status.get("n_train"):
             line += f" · {status['n_train']} training items, {status['n_eval']} evaluation items" + (
