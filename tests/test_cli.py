@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 COMMANDS = ["import", "export", "history", "sample", "scan", "check-regression", "run-notebook", "merge-labels",
-            "train", "runs", "predict"]
+            "train", "runs", "predict", "report"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -322,3 +323,68 @@ def test_ctrl_c_in_train_cancels_the_run(tmp_path: Path, tiny_bert):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "cancelling the run" in err and json.loads(status.read_text())["state"] == "cancelled"
+
+
+def test_scan_in_finetune_mode_and_its_mode_errors(tmp_path: Path, tiny_bert: Path, capsys):
+    from workbench.sample import write_samples
+
+    data = tmp_path / "train.csv"
+    make_classification_sample(n_items=120, seed=3).to_csv(data, index=False)
+    items = tmp_path / "scores.csv"
+    assert main(["scan", str(data), "--id-column", "id", "--mode", "finetune", "--folds", "2", "--model",
+                 str(tiny_bert), "--finetune-set", "epochs=1", "--finetune-set", "max_length=32",
+                 "--finetune-set", "precision=fp32", "--items", str(items), "--no-progress"]) == 0
+    assert "worst labels" in capsys.readouterr().out
+    assert len(pd.read_csv(items)) == 120
+    cases = [
+        (["scan", str(data), "--id-column", "id", "--finetune-set", "epochs=1", "--mode", "quick"],
+         "--finetune-set sets the fold fine-tunes, and --mode quick trains none"),
+        (["scan", str(data), "--id-column", "id", "--mode", "finetune", "--finetune-set", "epoch=1"],
+         "unknown FineTuneConfig field(s) ['epoch']"),
+        (["scan", str(write_samples(tmp_path / "sample")["ner"]), "--mode", "quick"],
+         "scanned by fold taggers (fine-tunes), not in quick mode"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, (argv, err)
+
+
+def test_report_writes_a_run_s_html_from_the_shell(tmp_path: Path, tiny_bert: Path, capsys):
+    db = tmp_path / "labels.db"
+    make_classification_sample(n_items=240, seed=5).to_csv(tmp_path / "train.csv", index=False)
+    assert main(["import", str(tmp_path / "train.csv"), "--store", str(db), "--id-column", "id"]) == 0
+    runs = tmp_path / "runs"
+    for name, rate in (("base", 1e-4), ("new", 1e-3)):
+        assert main(["train", str(db), "--runs-dir", str(runs), "--run-id", name, "--no-progress",
+                     *_train_flags(tiny_bert, learning_rate=rate)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "reports" / "new.html"
+    (tmp_path / "reports").mkdir()
+    assert main(["report", str(runs / "new"), "--compare-to", str(runs / "base"), "--out", str(out),
+                 "--resamples", "200"]) == 0
+    assert f"report: {out}" in capsys.readouterr().out
+    html = out.read_text()
+    assert "new" in html and "base" in html and "<table" in html
+    assert json.loads((out.parent / "metrics.json").read_text())
+    assert main(["report", str(runs / "new"), "--out", str(tmp_path / "r.pdf")]) == 2
+    assert "unknown file type '.pdf'; use .html" in capsys.readouterr().err
+    assert main(["report", str(runs), "--out", str(out)]) == 2
+    assert "is not a run folder" in capsys.readouterr().err
+
+
+def test_scan_quality_gate_exits_1_when_the_data_fails_it(tmp_path: Path, capsys):
+    """CI: `workbench scan DATA --max-noise-rate R --max-issues TYPE=N` exits 1 naming each limit exceeded."""
+    data = tmp_path / "train.csv"
+    frame = make_classification_sample(n_items=400, seed=7)
+    frame.to_csv(data, index=False)
+    common = ["scan", str(data), "--id-column", "id", "--no-progress", "--top", "0"]
+    assert main([*common, "--max-noise-rate", "0.9", "--max-issues", "junk_text=400"]) == 0
+    assert "quality gate" not in capsys.readouterr().err
+    assert main([*common, "--max-noise-rate", "0.001", "--max-issues", "exact_duplicate=0"]) == 1
+    err = capsys.readouterr().err
+    assert "quality gate: estimated noise rate" in err and "is above 0.001" in err
+    assert re.search(r"quality gate: \d+ items with issue exact_duplicate, more than 0", err)  # the sample has some
+    for bad, message in (("dupes=0", "unknown issue type 'dupes'"), ("label", "write TYPE=COUNT")):
+        assert main([*common, "--max-issues", bad]) == 2
+        assert message in capsys.readouterr().err

@@ -272,3 +272,18 @@ def test_filters_flag_the_same_items_as_cleanlab_on_ties(seed):
         ours = Q.find_label_issues(y, p, filter_by=filter_by)
         theirs = cleanlab.filter.find_label_issues(y, p, filter_by=filter_by, n_jobs=1)
         assert np.array_equal(ours, theirs), (filter_by, np.flatnonzero(ours != theirs))
+
+
+def test_the_report_gate_names_each_limit_exceeded():
+    import pandas as pd
+
+    from workbench.errors import DataError
+    from workbench.report import QualityReport
+
+    report = QualityReport({"estimated_noise_rate": 0.08, "issue_counts": {"label": 30, "exact_duplicate": 2}},
+                           pd.DataFrame())
+    assert report.gate() == [] and report.gate(max_noise_rate=0.1, max_issues={"label": 30, "outlier": 0}) == []
+    assert report.gate(max_noise_rate=0.05, max_issues={"exact_duplicate": 1}) == [
+        "estimated noise rate 0.080 is above 0.05", "2 items with issue exact_duplicate, more than 1"]
+    with pytest.raises(DataError, match=r"unknown issue type\(s\) \['dupes'\]"):
+        report.gate(max_issues={"dupes": 0})

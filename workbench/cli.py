@@ -141,9 +141,14 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         check_output(args.json, flag="--json")
     if args.top < 0:
         raise DataError(f"--top {args.top}: give how many flagged items to print (0 or more)")
+    limits = issue_limits(args.max_issues)
+    finetune = config_fields(args.finetune_set, flag="--finetune-set")
+    if finetune and args.mode == "quick":
+        raise DataError("--finetune-set sets the fold fine-tunes, and --mode quick trains none; use --mode finetune")
     options = {"folds": 5 if args.folds is None else args.folds, "seed": args.seed, "model": args.model,
                "score": args.score, "filter_by": args.filter_by, "classifier_layers": args.classifier_layers,
-               "refit_clean": not args.no_refit, "progress": not args.no_progress}
+               "refit_clean": not args.no_refit, "progress": not args.no_progress, "mode": args.mode or "quick",
+               "finetune": finetune if args.mode == "finetune" else None}
     in_memory = not args.store and not is_store(args.data)
     # DATA is a dataset file unless it names a store; read before any store is created, so bad data leaves none
     table = load_dataset(args.data, **_reading_options(args)) if args.store or in_memory else None
@@ -171,15 +176,25 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     _write_scan_outputs(args, result.items, result.report.to_dict())
     if in_memory:
         _scanned_as_a_file_note(args)
-    return 0
+    failures = result.report.gate(max_noise_rate=args.max_noise_rate, max_issues=limits)
+    for failure in failures:
+        print(f"quality gate: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path, in_memory: bool) -> int:
     """The token-classification scan: fold taggers that did not see a sentence score its tags."""
     from workbench.token_scan import scan_tokens, tagger_config
 
+    if args.mode == "quick":
+        raise DataError(f"{args.data} holds token-classification data, which is scanned by fold taggers (fine-tunes), "
+                        "not in quick mode; drop --mode quick")
+    if args.max_noise_rate is not None or args.max_issues:
+        raise DataError("the quality gate (--max-noise-rate, --max-issues) reads a text classification scan's report; "
+                        f"{args.data} holds token-classification data: drop those options")
     folds = 2 if args.folds is None else args.folds
-    config = tagger_config(seed=args.seed, **({"model": args.model} if args.model else {}))
+    config = tagger_config(seed=args.seed, **({"model": args.model} if args.model else {}),
+                           **config_fields(args.finetune_set, flag="--finetune-set"))
     print(f"token classification: {folds} fold taggers, each fine-tuned on the sentences the other folds hold "
           f"(minutes on a CPU for thousands of sentences)", flush=True)
     result = scan_tokens(store, folds=folds, config=config, runs_dir=runs_dir, write=not in_memory,
@@ -293,15 +308,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from workbench.config import FineTuneConfig
     from workbench.data import load_dataset
     from workbench.launch import launch
-    from workbench.notebooks import parse_value
     from workbench.store import LabelStore, is_store
 
     fields = FineTuneConfig.from_json(args.config).to_dict() if args.config else {}
-    for item in args.set:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise DataError(f"--set {item!r}: write FIELD=VALUE, e.g. --set epochs=3")
-        fields[name.strip()] = parse_value(value)
+    fields.update(config_fields(args.set, flag="--set"))
     runs_dir = check_runs_dir(args.runs_dir)
     launch_options = {"runs_dir": runs_dir, "run_id": args.run_id}
     # DATA is a dataset file unless it names a store; read before any store is created, so bad data leaves none
@@ -330,6 +340,35 @@ def _cmd_train(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130
     return _print_ended(run.path, status)
+
+
+def issue_limits(items: Sequence[str]) -> dict[str, int]:
+    """``--max-issues TYPE=COUNT`` arguments, checked before a scan, not after it."""
+    from workbench.checks import CHECKS
+
+    limits: dict[str, int] = {}
+    for item in items:
+        name, _, count = item.partition("=")
+        if not count.strip().isdigit():
+            raise DataError(f"--max-issues {item!r}: write TYPE=COUNT, e.g. --max-issues exact_duplicate=0")
+        if name not in ("label", *CHECKS):
+            raise DataError(f"--max-issues {item!r}: unknown issue type {name!r}; issue types are "
+                            f"{['label', *CHECKS]}")
+        limits[name] = int(count)
+    return limits
+
+
+def config_fields(items: Sequence[str], *, flag: str) -> dict[str, Any]:
+    """``FIELD=VALUE`` arguments as FineTuneConfig fields; a VALUE is JSON when it parses, else text."""
+    from workbench.notebooks import parse_value
+
+    fields: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise DataError(f"{flag} {item!r}: write FIELD=VALUE, e.g. {flag} epochs=3")
+        fields[name.strip()] = parse_value(value)
+    return fields
 
 
 def _print_ended(path: Path, status: dict[str, Any]) -> int:
@@ -377,6 +416,15 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     for run_id, state, message in zip(table["run_id"], table["state"], table["message"]):
         if state == "failed" and isinstance(message, str):
             print(f"{run_id} failed: {message}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from workbench.run_report import write_report
+
+    out = check_output(args.out, flag="--out", suffixes=[".html"])
+    written = write_report(args.run, out, compare_to=args.compare_to, split=args.split, n_resamples=args.resamples)
+    print(f"report: {written['html']}\nmetrics: {written['metrics']}")
     return 0
 
 
@@ -518,8 +566,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "registered checks find duplicates, conflicts, outliers and junk. Scores and "
                                    "suggestions are written into the store. Examples: workbench scan labels.db; "
                                    "workbench scan train.csv --store labels.db; workbench scan train.csv --items "
-                                   "scores.csv (no store)")
+                                   "scores.csv (no store); in CI: workbench scan train.csv --max-noise-rate 0.05 "
+                                   "--max-issues conflicting_duplicate=0. Exit 0; 1 when a quality gate fails; 2 on "
+                                   "a usage error")
     _add_data_source(p, verb="scan", verbed="scanned")
+    p.add_argument("--mode", choices=["quick", "finetune"],
+                   help="quick (default): embedding and TF-IDF views, seconds; finetune: one short fine-tune per "
+                        "fold, minutes on a CPU, ranks subtle errors better (token classification: always fold "
+                        "taggers)")
+    p.add_argument("--finetune-set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="a FineTuneConfig field of the fold fine-tunes (--mode finetune, and token classification's "
+                        "taggers), e.g. --finetune-set epochs=2")
     p.add_argument("--model", help="encoder for the embeddings (default: the packaged all-MiniLM-L6-v2)")
     p.add_argument("--folds", type=int, help="cross-validation folds (default 5); token classification: fold "
                                              "taggers (default 2)")
@@ -539,6 +596,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the report as JSON here")
     p.add_argument("--items", help="also write every item's scores, suggestion and issues here (.csv, .tsv, "
                                    ".jsonl or .parquet)")
+    p.add_argument("--max-noise-rate", type=float, metavar="RATE",
+                   help="quality gate: exit 1 when the estimated share of wrong labels is above RATE")
+    p.add_argument("--max-issues", action="append", default=[], metavar="TYPE=COUNT",
+                   help="quality gate: exit 1 when more than COUNT items have this issue (label, exact_duplicate, "
+                        "conflicting_duplicate, junk_text, ...), e.g. --max-issues conflicting_duplicate=0")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_scan)
 
@@ -576,6 +638,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="where to write (.csv, .tsv, .jsonl or .parquet)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("report", help="write a run's HTML report (per-class metrics, confusion, before/after)",
+                       description="Write a self-contained HTML report of a finished run and metrics.json beside it; "
+                                   "with --compare-to, per-class deltas against a baseline run with bootstrap "
+                                   "intervals. Example: workbench report runs/new --compare-to runs/base --out "
+                                   "report.html")
+    p.add_argument("run", help="a finished run folder")
+    p.add_argument("--out", required=True, help="the HTML file to write")
+    p.add_argument("--compare-to", help="a baseline run folder")
+    p.add_argument("--split", help="evaluation split (default: test, else validation)")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("check-regression", help="fail (exit 1) when a class got worse between two runs",
                        description="Compare NEW_RUN with BASE_RUN class by class on the same evaluation items "

@@ -176,7 +176,7 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     y, cls = encode_labels(labels, classes)
     k = check_folds(y, cls, folds)
     if mode == "finetune":
-        return _finetune(texts, y, cls, folds=k, seed=seed, **finetune)
+        return _finetune(texts, y, cls, folds=k, seed=seed, progress=progress, **finetune)
     unknown = [v for v in views if v not in VIEWS]
     if unknown or not views:
         raise DataError(f"unknown view(s) {unknown}; use some of {list(VIEWS)}")
@@ -507,7 +507,7 @@ def _finetune(texts: Sequence[str], y: np.ndarray, classes: list[str], *, folds:
         split[test] = "test"
         frame = pd.DataFrame({"item_id": ids, "text": list(texts), "label": [classes[i] for i in y], "split": split})
         run = launch(cfg, data=frame, runs_dir=root, run_id=f"fold-{fold}-{os.getpid()}-{seed}")
-        status = run.wait()
+        status = run.wait(progress=progress)
         if status.get("state") != "finished":
             raise WorkbenchError(f"the fine-tune of fold {fold} ended {status.get('state')}: "
                                  f"{status.get('message')} (run folder {run.path})")

@@ -10,6 +10,7 @@ import pandas as pd
 
 from workbench.brief import BriefRepr
 from workbench.checks import CheckResult
+from workbench.errors import DataError
 
 
 @dataclass(repr=False)
@@ -35,6 +36,39 @@ class QualityReport(BriefRepr):
         """JSON-ready form."""
         return {"overall": self.overall, "per_class": self.per_class.reset_index().to_dict("records"),
                 "noise_matrix": self.noise_matrix.round(4).to_dict()}
+
+    def gate(self, *, max_noise_rate: float | None = None,
+             max_issues: dict[str, int] | None = None) -> list[str]:
+        """What exceeds a data-quality gate (for CI: fail when the list is not empty).
+
+        Parameters
+        ----------
+        max_noise_rate : float, optional
+            Highest acceptable estimated share of wrong labels.
+        max_issues : dict of str to int, optional
+            Highest acceptable count per issue type (``label``, or a check's name such as ``exact_duplicate``).
+
+        Returns
+        -------
+        list of str
+            One sentence per exceeded limit; empty when the data passes.
+        """
+        from workbench.checks import CHECKS
+
+        known = ["label", *CHECKS]
+        unknown = sorted(set(max_issues or {}) - set(known))
+        if unknown:
+            raise DataError(f"unknown issue type(s) {unknown} in the gate; issue types are {known}")
+        failures = []
+        rate = self.overall.get("estimated_noise_rate")
+        if max_noise_rate is not None and rate is not None and rate > max_noise_rate:
+            failures.append(f"estimated noise rate {rate:.3f} is above {max_noise_rate:g}")
+        counts = self.overall.get("issue_counts", {})
+        for issue, limit in (max_issues or {}).items():
+            found = int(counts.get(issue, 0))
+            if found > limit:
+                failures.append(f"{found} items with issue {issue}, more than {limit}")
+        return failures
 
     def __str__(self) -> str:
         o = self.overall
