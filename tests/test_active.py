@@ -227,6 +227,8 @@ def test_learner_queues_labels_through_the_store_and_updates(pool_store):
     store.set_labels({i: truth[i] for i in ids[:6]}, author="ann")
     after = learner.update()
     assert after.n_labelled == first.n_labelled + 6 and after.n_queued == 4
+    assert repr(learner).endswith(f"strategy='margin', pool='unlabelled': {after.n_labelled} labelled, 4 queued, "
+                                  f"{after.n_pool} to choose from)")
     assert all(store.get(i)["status"] == "reviewed" for i in ids[:6])
     store.undo(author="ann")  # the labels and the queue come back together
     assert all(store.get(i)["status"] == "queued" and store.get(i)["label"] is None for i in ids[:6])

@@ -614,6 +614,11 @@ class ActiveLearner:
         self.history: list[UpdateResult] = []
         self._fitted = False
 
+    def __repr__(self) -> str:
+        labelled, pool, queued, _ = self._state()
+        return (f"ActiveLearner({self.store.url!r}, strategy={self.strategy.name!r}, pool={self.pool_kind!r}: "
+                f"{len(labelled)} labelled, {len(queued)} queued, {len(pool)} to choose from)")
+
     @property
     def density(self) -> np.ndarray:
         """``(n_items,)`` k-NN density, computed on first use by a strategy that needs it (O(n^2))."""
