@@ -207,3 +207,30 @@ def test_texts_without_words_still_get_probabilities(texts):
     emb = rng.normal(size=(len(texts), 8))
     both = out_of_fold_probs(texts, labels, folds=2, embeddings=emb, progress=False)
     assert np.isfinite(both.pred_probs).all()
+
+
+UPWARD_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+
+
+@pytest.mark.parametrize("rows, dims, noise, grid, expected", [
+    (1500, 10, 0.0, "EMBED_CS", 6),  # clean and separable: the weakest regularisation, the grid's last C
+    (400, 200, 0.5, "UPWARD_GRID", 0),  # wide and noisy: the strongest, the first C of a grid set too high
+])
+def test_the_c_walk_steps_out_to_the_grid_s_end_when_the_best_c_is_there(rows, dims, noise, grid, expected):
+    """The walk starts at the middle three Cs and must step out round by round to the end of the grid."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from workbench.crossval import EMBED_CS, _inner_split, _search_cs
+    from workbench.linear import standardize
+
+    cs = EMBED_CS if grid == "EMBED_CS" else UPWARD_GRID
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, dims)).astype(np.float32)
+    y = (x[:, :5] @ rng.normal(size=(5, 3))).argmax(1)
+    flip = rng.random(len(y)) < noise
+    y[flip] = rng.integers(0, 3, flip.sum())
+    splits = list(StratifiedKFold(3, shuffle=True, random_state=0).split(x, y))
+    inner = [_inner_split(y[train], 0) for train, _ in splits]
+    best, weights = _search_cs(standardize(x), y, 3, splits, inner, [cs] * 3)
+    assert best == [expected] * 3
+    assert all(w.shape == (dims + 1, 3) for w in weights)
