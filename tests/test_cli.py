@@ -388,3 +388,16 @@ def test_scan_quality_gate_exits_1_when_the_data_fails_it(tmp_path: Path, capsys
     for bad, message in (("dupes=0", "unknown issue type 'dupes'"), ("label", "write TYPE=COUNT")):
         assert main([*common, "--max-issues", bad]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_version_and_python_dash_m():
+    import tomllib
+
+    from workbench import __version__
+
+    declared = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["version"]
+    assert __version__ == declared  # one version, said the same in both places
+    out = _run("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"label-workbench {__version__}"
+    module = subprocess.run([sys.executable, "-m", "workbench", "runs", "--help"], capture_output=True, text=True)
+    assert module.returncode == 0 and "usage:" in module.stdout

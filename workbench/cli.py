@@ -507,6 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="label-workbench: find wrong labels, fix them, fine-tune and measure, from the shell or "
                     "a notebook.",
     )
+    from workbench import __version__
+
+    parser.add_argument("--version", action="version", version=f"label-workbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("import", help="load a dataset file and add its items to a label store",
