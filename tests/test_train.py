@@ -169,7 +169,10 @@ def test_run_lifecycle_writes_every_file(small_store, tiny_bert, tmp_path):
     assert np.allclose(probs.sum(1), 1, atol=1e-4)
     table = list_runs(tmp_path / "runs")
     assert table["state"].tolist() == ["finished"] and table["snapshot"][0] == env["snapshot_hash"]
-    scored = load_run(run.path).predict(["where is my order", "refund please"], progress=False)
+    model = load_run(run.path)
+    n_classes = len(small_store.labels)
+    assert repr(model) == f"TrainedModel({str(run.path)!r}, {n_classes} classes, device='cpu', max_length=32)"
+    scored = model.predict(["where is my order", "refund please"], progress=False)
     assert scored.shape == (2, 1 + len(small_store.labels))
 
 

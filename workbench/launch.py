@@ -333,6 +333,11 @@ class TrainedModel:
             model = transformers.AutoModelForSequenceClassification.from_pretrained(  # type: ignore[attr-defined]
                 str(model_dir), attn_implementation=choose_attention(self.config.attention, self.device))
         self.model = apply_pooling(model).to(self.device).eval()  # the mean pooler, when the run trained with it
+        self.run_dir = run_dir
+
+    def __repr__(self) -> str:
+        return (f"TrainedModel({str(self.run_dir)!r}, {len(self.labels)} classes, device={self.device!r}, "
+                f"max_length={self.config.max_length})")
 
     def predict(self, texts: Sequence[str] | pd.DataFrame | LabelStore, *, batch_size: int = 64,
                 progress: bool = True) -> pd.DataFrame:
