@@ -303,6 +303,12 @@ def test_train_and_predict_user_errors_are_one_line(tmp_path: Path, tiny_bert, c
     assert "is failed, not finished" in capsys.readouterr().err
     assert main(["runs", str(runs)]) == 0
     assert "gpu failed: device='cuda'" in capsys.readouterr().out
+    tagger = runs / "tagger"  # a finished tagger run: predict says what it is before reading any data
+    tagger.mkdir()
+    (tagger / "config.json").write_text(json.dumps({"task": "token-classification"}))
+    (tagger / "status.json").write_text(json.dumps({"state": "finished"}))
+    assert main(["predict", str(tagger), str(tmp_path / "missing.csv"), "--out", str(tmp_path / "p.csv")]) == 2
+    assert "trained a tagger; predict scores texts with a text classifier" in capsys.readouterr().err
 
 
 def test_ctrl_c_in_train_cancels_the_run(tmp_path: Path, tiny_bert):

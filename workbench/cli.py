@@ -439,6 +439,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     state = view.status().get("state")
     if state != "finished":
         raise DataError(f"run {view.path} is {state}, not finished; only a finished run has a model to predict with")
+    if view.task() != "text-classification":
+        raise DataError(f"run {view.path} trained a tagger; predict scores texts with a text classifier (a tagger's "
+                        f"predictions on its evaluation split are in {view.path / 'predictions'})")
     if is_store(args.data):
         with LabelStore.open(args.data, create=False) as store:
             if store.task == "token-classification":
