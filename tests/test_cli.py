@@ -248,6 +248,7 @@ def test_train_runs_predict_from_the_shell(tmp_path: Path, tiny_bert, capsys):
                  "--runs-dir", str(runs), "--run-id", "first", "--no-progress", *_train_flags(tiny_bert)]) == 0
     out = capsys.readouterr().out
     assert f"run {runs / 'first'}" in out and "finished in" in out and "validation_accuracy" in out
+    assert re.search(r"test_accuracy \d\.\d{4} \(43 items\)", out)  # the sample's test split, scored too
     # from a store, with the store's snapshot recorded
     db = tmp_path / "labels.db"
     assert main(["import", str(tmp_path / "train.csv"), "--store", str(db), "--label-column", "intent",

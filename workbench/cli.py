@@ -385,6 +385,17 @@ def _print_ended(path: Path, status: dict[str, Any]) -> int:
           f"{status.get('n_train')} training items")
     for key, value in scores.items():
         print(f"  {key} {value:.4f}")
+    from workbench.runs import RunView
+
+    view = RunView(path)
+    if view.task() == "text-classification":
+        # the worker scores its validation split in status.json; other predicted splits (test) are scored here
+        for split in view.splits():
+            if not any(k.startswith(f"{split}_") for k in scores):
+                frame = view.predictions(split).dropna(subset=["label"])
+                if len(frame):
+                    print(f"  {split}_accuracy {float((frame['label'] == frame['pred']).mean()):.4f} "
+                          f"({len(frame)} items)")
     return 0
 
 
