@@ -75,6 +75,13 @@ def test_fine_tune_panel_form_launch_and_run_list(store, tiny_bert, tmp_path):
     panel.launch()
     assert "ema_decay=&#x27;soon&#x27;: use a number" in panel.state.value
     panel.inputs["ema_decay"].value = ""
+    assert "labels" not in panel.inputs  # the store's label set
+    panel.inputs["lora"].value = '{"r": 4}'  # a dict field takes a JSON object
+    assert panel.config().lora.r == 4
+    panel.inputs["lora"].value = "rank 4"
+    panel.launch()
+    assert "FineTuneConfig.lora=&#x27;rank 4&#x27;: give a dict" in panel.state.value
+    panel.inputs["lora"].value = ""
     panel.inputs["max_length"].value = 0
     panel.launch()
     assert "max_length=0" in panel.state.value

@@ -134,6 +134,24 @@ def test_a_cuda_run_where_torch_sees_no_gpu_fails_with_the_reason(small_store, t
     assert "device='cuda' but torch" in status["message"] and "sees no CUDA GPU" in status["message"]
 
 
+def test_the_dict_fields_take_json_text_and_refuse_what_they_cannot_use():
+    """LoRA and augmentation typed into the panel's form (or a papermill parameter) arrive as JSON text: it passed
+    through as a string and failed in the worker; an unknown key raised a TypeError."""
+    from workbench.config import AugmentConfig, LoraConfig
+
+    cfg = FineTuneConfig(lora='{"r": 4, "alpha": 8}', augment='{"copies": 1, "swap_rate": 0.1}')
+    assert cfg.lora == LoraConfig(r=4, alpha=8) and cfg.augment == AugmentConfig(copies=1, swap_rate=0.1)
+    assert FineTuneConfig(lora="", augment="  ").lora is None  # an emptied box: off
+    with pytest.raises(DataError, match=r"FineTuneConfig.lora='r=8': give a dict \(or JSON object\) of LoraConfig"):
+        FineTuneConfig(lora="r=8")
+    with pytest.raises(DataError, match=r"FineTuneConfig.lora has unknown field\(s\) \['rank'\]"):
+        FineTuneConfig(lora={"rank": 8})
+    with pytest.raises(DataError, match=r"FineTuneConfig.augment=\[1, 2\]"):
+        FineTuneConfig(augment=[1, 2])
+    with pytest.raises(DataError, match="FineTuneConfig.labels='a,b': give a list of class names"):
+        FineTuneConfig(labels="a,b")
+
+
 def test_align_word_tags_first_subtoken():
     assert align_word_tags([None, 0, 0, 1, None], [3, 5]) == [-100, 3, -100, 5, -100]
 

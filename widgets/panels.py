@@ -128,6 +128,8 @@ class FineTunePanel(W.VBox):
     """A form over FineTuneConfig, Launch / Cancel, live progress and curves, and the run list."""
 
     BASIC = ("model", "epochs", "learning_rate", "batch_size", "max_length")
+    # the dict fields take a JSON object; empty is off
+    PLACEHOLDERS = {"lora": 'off; e.g. {"r": 8}', "augment": 'off; e.g. {"copies": 1, "swap_rate": 0.1}'}
 
     def __init__(self, store: LabelStore, runs_dir: str | Path = "runs", *, poll_seconds: float = 2.0) -> None:
         self.store = store
@@ -138,6 +140,8 @@ class FineTunePanel(W.VBox):
         # wide enough for the longest field name (early_stopping_patience), so no label is cut
         label = {"style": {"description_width": "170px"}, "layout": W.Layout(width="420px")}
         for f in fields(FineTuneConfig):
+            if f.name == "labels":
+                continue  # the store's label set
             value = getattr(defaults, f.name)
             if isinstance(value, bool):
                 widget: W.Widget = W.Checkbox(value=value, description=f.name, **label)
@@ -146,7 +150,8 @@ class FineTunePanel(W.VBox):
             elif isinstance(value, float):
                 widget = W.FloatText(value=value, description=f.name, **label)
             elif isinstance(value, str) or value is None:
-                widget = W.Text(value=value or "", description=f.name, placeholder="default", **label)
+                hint = self.PLACEHOLDERS.get(f.name, "default")
+                widget = W.Text(value=value or "", description=f.name, placeholder=hint, **label)
             else:
                 continue
             self.inputs[f.name] = widget

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields
@@ -81,6 +82,26 @@ class AugmentConfig:
         if noisy and not self.copies and self.upsample_to is None:
             raise DataError("AugmentConfig has word-level rates but nothing to apply them to: set copies >= 1 "
                             "or upsample_to")
+
+
+def _sub_config(kind: type, value: Any, name: str, *, example: str) -> Any:
+    """``value`` as a ``kind`` (LoraConfig, AugmentConfig): from a dict, or a JSON object typed into a form or
+    a papermill parameter; None stays None. Anything else, or an unknown key, is a DataError naming the field."""
+    if value is None or isinstance(value, kind):
+        return value
+    if isinstance(value, str):
+        with contextlib.suppress(json.JSONDecodeError):  # not JSON: refused below as not a dict
+            value = json.loads(value) if value.strip() else None
+        if value is None:
+            return None
+    if not isinstance(value, dict):
+        raise DataError(f"FineTuneConfig.{name}={value!r}: give a dict (or JSON object) of {kind.__name__} fields, "
+                        f"e.g. {example}, or None for off")
+    known = [f.name for f in fields(kind)]
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise DataError(f"FineTuneConfig.{name} has unknown field(s) {unknown}; {kind.__name__} fields are {known}")
+    return kind(**value)
 
 
 #: Field annotations that hold numbers, and the type each becomes.
@@ -244,10 +265,12 @@ class FineTuneConfig:
                                 "or None for the model's own") from None
         if isinstance(self.freeze_embeddings, str) and self.freeze_embeddings.lower() in ("true", "false"):
             self.freeze_embeddings = self.freeze_embeddings.lower() == "true"  # typed into a form
-        if isinstance(self.lora, dict):
-            self.lora = LoraConfig(**self.lora)
-        if isinstance(self.augment, dict):
-            self.augment = AugmentConfig(**self.augment)
+        self.lora = _sub_config(LoraConfig, self.lora, "lora", example='{"r": 8}')
+        self.augment = _sub_config(AugmentConfig, self.augment, "augment", example='{"copies": 1, "swap_rate": 0.1}')
+        if self.labels is not None and (isinstance(self.labels, str) or not all(isinstance(v, str)
+                                                                                 for v in self.labels)):
+            raise DataError(f"FineTuneConfig.labels={self.labels!r}: give a list of class names, or None for the "
+                            "data's label set")
         self.validate()
 
     def validate(self) -> None:
