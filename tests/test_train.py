@@ -150,6 +150,11 @@ def test_the_dict_fields_take_json_text_and_refuse_what_they_cannot_use():
         FineTuneConfig(augment=[1, 2])
     with pytest.raises(DataError, match="FineTuneConfig.labels='a,b': give a list of class names"):
         FineTuneConfig(labels="a,b")
+    assert FineTuneConfig(class_weights='{"refund": 2.0}').class_weights == {"refund": 2.0}
+    with pytest.raises(DataError, match="class_weights='{refund: 2}': use 'none', 'balanced' or a dict"):
+        FineTuneConfig(class_weights="{refund: 2}")
+    with pytest.raises(DataError, match="each class's weight must be a positive number"):
+        FineTuneConfig(class_weights={"refund": "high"})
 
 
 def test_align_word_tags_first_subtoken():

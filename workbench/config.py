@@ -267,6 +267,9 @@ class FineTuneConfig:
             self.freeze_embeddings = self.freeze_embeddings.lower() == "true"  # typed into a form
         self.lora = _sub_config(LoraConfig, self.lora, "lora", example='{"r": 8}')
         self.augment = _sub_config(AugmentConfig, self.augment, "augment", example='{"copies": 1, "swap_rate": 0.1}')
+        if isinstance(self.class_weights, str) and self.class_weights.strip().startswith("{"):
+            with contextlib.suppress(json.JSONDecodeError):  # a JSON object typed into the form; else refused below
+                self.class_weights = json.loads(self.class_weights)
         if self.labels is not None and (isinstance(self.labels, str) or not all(isinstance(v, str)
                                                                                  for v in self.labels)):
             raise DataError(f"FineTuneConfig.labels={self.labels!r}: give a list of class names, or None for the "
@@ -324,6 +327,9 @@ class FineTuneConfig:
             raise bad("compile", "use True or False")
         if isinstance(self.class_weights, str) and self.class_weights not in CLASS_WEIGHTS:
             raise bad("class_weights", "use 'none', 'balanced' or a dict of class -> weight")
+        if isinstance(self.class_weights, dict) and not all(
+                _as_number(w) is not None and float(w) > 0 for w in self.class_weights.values()):
+            raise bad("class_weights", "each class's weight must be a positive number (unnamed classes weigh 1)")
         if self.early_stopping_metric is not None and self.early_stopping_patience < 1:
             raise bad("early_stopping_patience", "must be at least 1")
         metrics = EARLY_STOPPING_METRICS.get(self.task, ())
