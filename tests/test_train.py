@@ -167,6 +167,10 @@ def test_run_lifecycle_writes_every_file(small_store, tiny_bert, tmp_path):
                  snapshot="before-run")
     assert time.perf_counter() - t < 1.0  # the kernel-side call returns at once
     assert run.status()["state"] in ("queued", "running")
+    # the launcher's pid has its own file: status.json is written by the worker alone (read-add-write from the
+    # launcher could have overwritten a fast worker's first status)
+    assert int((run.path / "launcher.pid").read_text()) == run._proc.pid
+    assert "launcher_pid" not in json.loads((run.path / "status.json").read_text())
     status = run.wait(timeout=300)
     assert status["state"] == "finished", run.logs()
     for name in ("config.json", "status.json", "metrics.jsonl", "environment.json", "labels.json",

@@ -34,6 +34,9 @@ from workbench.runs import RunView, list_runs
 from workbench.store import LabelStore
 from workbench.train import CANCEL_FILE, set_status, write_json
 
+#: The pid of the process launch() started, beside status.json in the run folder.
+LAUNCHER_FILE = "launcher.pid"
+
 __all__ = ["Run", "launch", "list_runs", "load_run"]
 
 
@@ -198,9 +201,9 @@ class Run(RunView):
         self._proc = subprocess.Popen(self._command(config, resume=resume), stdout=log, stderr=subprocess.STDOUT,
                                       env=env, cwd=str(self.path), start_new_session=True)
         log.close()
-        status = self.status()
-        status["launcher_pid"] = self._proc.pid
-        write_json(self.path / "status.json", status)
+        # Its own file: writing the pid into status.json (read, add, write back) could overwrite what a fast
+        # worker had just written there (its state, device, counts).
+        (self.path / LAUNCHER_FILE).write_text(str(self._proc.pid))
 
     def status(self) -> dict[str, Any]:
         """``status.json``, with a run whose worker died without a word reported as failed."""
@@ -218,7 +221,7 @@ class Run(RunView):
     def _alive(self, status: dict[str, Any]) -> bool:
         if self._proc is not None:
             return self._proc.poll() is None
-        pid = status.get("pid") or status.get("launcher_pid")
+        pid = status.get("pid") or self._launcher_pid(status)
         if not pid:
             return status.get("state") == "queued"
         try:
@@ -226,6 +229,13 @@ class Run(RunView):
         except (ProcessLookupError, PermissionError):
             return False
         return True
+
+    def _launcher_pid(self, status: dict[str, Any]) -> int | None:
+        """The process launch() started (the worker, or torchrun / accelerate over the workers)."""
+        try:
+            return int((self.path / LAUNCHER_FILE).read_text())
+        except (OSError, ValueError):
+            return status.get("launcher_pid")  # run folders written before launcher.pid kept it in status.json
 
     def wait(self, timeout: float | None = None, *, poll: float = 0.5, progress: bool = False) -> dict[str, Any]:
         """Block until the run ends (or ``timeout`` seconds pass); returns the status.
@@ -276,7 +286,7 @@ class Run(RunView):
         (self.path / CANCEL_FILE).write_text(str(time.time()))
         status = self.wait(timeout)
         if status.get("state") not in ("finished", "failed", "cancelled"):
-            pid = status.get("pid") or status.get("launcher_pid")
+            pid = status.get("pid") or self._launcher_pid(status)
             if pid:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(os.getpgid(int(pid)), signal.SIGTERM)

@@ -4,6 +4,7 @@ A run folder holds::
 
     config.json         the run's configuration (a FineTuneConfig as JSON)
     status.json         {"state": queued|running|finished|failed|cancelled, "message", "hint", ...}
+    launcher.pid        the process launch() started (written by the launcher only; status.json is the worker's)
     metrics.jsonl       one JSON object per logging step or evaluation
     environment.json    library versions, device, seed, store snapshot hash
     labels.json         the class (or tag) names in model order
