@@ -53,15 +53,20 @@ def test_quality_panel_shows_errors_in_the_panel(tmp_path):
     assert "Error" in panel.report.value and "two classes" in panel.report.value
 
 
-def test_fine_tune_panel_form_launch_and_run_list(store, tiny_bert, tmp_path):
-    panel = FineTunePanel(store, tmp_path / "runs", poll_seconds=0.2)
-    assert "device: cpu" in panel.state.value
+def _launch_tiny(panel, tiny_bert):
+    """Fill the fine-tune form for a one-epoch run of the tiny BERT, launch it and wait until it finishes."""
     panel.inputs["model"].value = str(tiny_bert)
     panel.inputs["epochs"].value = 1.0
     panel.inputs["max_length"].value = 32
     panel.inputs["precision"].value = "fp32"
     panel.launch(wait=True)
     assert "finished" in panel.state.value, panel.run.logs()
+
+
+def test_fine_tune_panel_form_launch_and_run_list(store, tiny_bert, tmp_path):
+    panel = FineTunePanel(store, tmp_path / "runs", poll_seconds=0.2)
+    assert "device: cpu" in panel.state.value
+    _launch_tiny(panel, tiny_bert)
     assert panel.progress.value == panel.progress.max
     assert len(panel.curves.data[0].x) > 0
     assert "finished" in panel.runs.value
@@ -94,12 +99,7 @@ def test_fine_tune_panel_draws_entity_f1_for_a_tagger(tiny_bert, tmp_path):
     ner.import_dataset(load_dataset(make_ner_sample(n_sentences=60), id_column="id", task="token-classification"))
     panel = FineTunePanel(ner, tmp_path / "runs", poll_seconds=0.2)
     assert panel.curves.data[1].name == "eval entity F1"  # token accuracy sits near 1 whatever a tagger does
-    panel.inputs["model"].value = str(tiny_bert)
-    panel.inputs["epochs"].value = 1.0
-    panel.inputs["max_length"].value = 32
-    panel.inputs["precision"].value = "fp32"
-    panel.launch(wait=True)
-    assert "finished" in panel.state.value, panel.run.logs()
+    _launch_tiny(panel, tiny_bert)
     assert len(panel.curves.data[1].y) > 0 and all(0 <= v <= 1 for v in panel.curves.data[1].y)
 
 
