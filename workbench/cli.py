@@ -1,5 +1,5 @@
-"""The ``workbench`` command: import, export, history, sample, scan, train, runs, predict, migrate, annotations,
-agreement, notebooks."""
+"""The ``workbench`` command: import, export, history, sample, scan, migrate, annotations, agreement, notebooks,
+and (from :mod:`workbench.cli_runs`) train, runs, predict, report."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from workbench.data import load_dataset
     from workbench.store import LabelStore
 
-    table = load_dataset(args.data, repair_bio=args.repair_bio, **_reading_options(args))
+    table = load_dataset(args.data, repair_bio=args.repair_bio, **reading_options(args))
     with LabelStore.open(args.store) as store:
         stats = store.import_dataset(table, on_conflict=args.on_conflict)
         info = store.info()
@@ -151,7 +151,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                "finetune": finetune if args.mode == "finetune" else None}
     in_memory = not args.store and not is_store(args.data)
     # DATA is a dataset file unless it names a store; read before any store is created, so bad data leaves none
-    table = load_dataset(args.data, **_reading_options(args)) if args.store or in_memory else None
+    table = load_dataset(args.data, **reading_options(args)) if args.store or in_memory else None
     if table is not None and in_memory:  # scanned as it is: nothing is written but --items / --json
         if table.attrs["workbench"]["task"] == "token-classification":
             # the fold taggers train from a store: a temporary one, gone with their runs after the scan
@@ -304,44 +304,6 @@ def _cmd_run_notebook(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from workbench.config import FineTuneConfig
-    from workbench.data import load_dataset
-    from workbench.launch import launch
-    from workbench.store import LabelStore, is_store
-
-    fields = FineTuneConfig.from_json(args.config).to_dict() if args.config else {}
-    fields.update(config_fields(args.set, flag="--set"))
-    runs_dir = check_runs_dir(args.runs_dir)
-    launch_options = {"runs_dir": runs_dir, "run_id": args.run_id}
-    # DATA is a dataset file unless it names a store; read before any store is created, so bad data leaves none
-    from_file = bool(args.store) or not is_store(args.data)
-    table = load_dataset(args.data, **_reading_options(args)) if from_file else None
-    if table is not None and not args.store:
-        fields.setdefault("task", table.attrs["workbench"]["task"])
-        run = launch(FineTuneConfig.from_dict(fields), data=table, **launch_options)
-    else:
-        with LabelStore.open(args.store or args.data, create=bool(args.store)) as store:
-            if table is not None:
-                store.import_dataset(table, on_conflict="skip")
-            fields.setdefault("task", store.task or "text-classification")
-            run = launch(FineTuneConfig.from_dict(fields), store=store, snapshot=args.snapshot, **launch_options)
-    print(f"run {run.path}")
-    if args.detach:
-        print(f"training in the background; watch it with: workbench runs {runs_dir}")
-        return 0
-    try:
-        status = run.wait(progress=not args.no_progress)
-    except KeyboardInterrupt:
-        # the worker runs in its own session, so Ctrl-C stops only this command: stop the run as well
-        print("\ncancelling the run (it finishes its step first)...", file=sys.stderr)
-        status = run.cancel()
-        print(f"run {run.path}: {status.get('state')}; continue it with Run({str(run.path)!r}).resume()",
-              file=sys.stderr)
-        return 130
-    return _print_ended(run.path, status)
-
-
 def issue_limits(items: Sequence[str]) -> dict[str, int]:
     """``--max-issues TYPE=COUNT`` arguments, checked before a scan, not after it."""
     from workbench.checks import CHECKS
@@ -371,124 +333,15 @@ def config_fields(items: Sequence[str], *, flag: str) -> dict[str, Any]:
     return fields
 
 
-def _print_ended(path: Path, status: dict[str, Any]) -> int:
-    """The last words on a run that ended: its metrics, or why it failed; the exit status."""
-    state = status.get("state")
-    if state != "finished":
-        print(f"run {path}: {state}: {status.get('message', '')}", file=sys.stderr)
-        if status.get("hint"):
-            print(f"hint: {status['hint']}", file=sys.stderr)
-        return 1
-    seconds = float(status.get("finished", 0)) - float(status.get("started", 0))
-    scores = {k: v for k, v in status.items() if isinstance(v, float) and k.startswith(("validation_", "test_"))}
-    print(f"finished in {seconds:.0f} s on {status.get('device')} ({status.get('precision')}); "
-          f"{status.get('n_train')} training items")
-    for key, value in scores.items():
-        print(f"  {key} {value:.4f}")
-    from workbench.runs import RunView
-
-    view = RunView(path)
-    if view.task() == "text-classification":
-        # the worker scores its validation split in status.json; other predicted splits (test) are scored here
-        for split in view.splits():
-            if not any(k.startswith(f"{split}_") for k in scores):
-                frame = view.predictions(split).dropna(subset=["label"])
-                if len(frame):
-                    print(f"  {split}_accuracy {float((frame['label'] == frame['pred']).mean()):.4f} "
-                          f"({len(frame)} items)")
-    return 0
-
-
-def check_runs_dir(path: str | Path) -> Path:
-    """``--runs-dir`` as a Path, or a DataError when it is a file."""
-    out = Path(path).expanduser()
-    if out.exists() and not out.is_dir():
-        raise DataError(f"--runs-dir {out} is a file; give a folder (created if missing)")
-    return out
-
-
-def _cmd_runs(args: argparse.Namespace) -> int:
-    import time
-
-    from workbench.runs import list_runs
-
-    root = Path(args.runs_dir).expanduser()
-    if not root.is_dir():
-        raise DataError(f"{root} is not a folder of runs; give the --runs-dir that train or launch() wrote to")
-    table = list_runs(root)
-    if table.empty:
-        print(f"no runs in {root}")
-        return 0
-    table["started"] = [time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if isinstance(t, (int, float))
-                        and t == t else "-" for t in table["started"]]
-    table["model"] = [Path(str(m)).name if m else "default" for m in table["model"]]
-    shown = [c for c in table.columns if c not in ("message", "snapshot")]
-    print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
-    for run_id, state, message in zip(table["run_id"], table["state"], table["message"]):
-        if state == "failed" and isinstance(message, str):
-            print(f"{run_id} failed: {message}")
-    return 0
-
-
-def _cmd_report(args: argparse.Namespace) -> int:
-    from workbench.run_report import write_report
-
-    out = check_output(args.out, flag="--out", suffixes=[".html"])
-    written = write_report(args.run, out, compare_to=args.compare_to, split=args.split, n_resamples=args.resamples)
-    print(f"report: {written['html']}\nmetrics: {written['metrics']}")
-    return 0
-
-
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from workbench.data import load_dataset
-    from workbench.launch import load_run
-    from workbench.runs import open_run
-    from workbench.store import LabelStore, is_store
-
-    out = check_output(args.out, flag="--out", suffixes=ITEM_SUFFIXES)
-    view = open_run(args.run)
-    state = view.status().get("state")
-    if state != "finished":
-        raise DataError(f"run {view.path} is {state}, not finished; only a finished run has a model to predict with")
-    if view.task() != "text-classification":
-        raise DataError(f"run {view.path} trained a tagger; predict scores texts with a text classifier (a tagger's "
-                        f"predictions on its evaluation split are in {view.path / 'predictions'})")
-    if is_store(args.data):
-        with LabelStore.open(args.data, create=False) as store:
-            if store.task == "token-classification":
-                raise DataError(f"{args.data} holds token-classification items; predict classifies texts")
-            table = store.to_pandas()
-    else:
-        from workbench.data import LABEL_COLUMNS
-        from workbench.readers import read_source
-
-        raw, _ = read_source(Path(args.data).expanduser(), encoding=args.encoding)
-        has_labels = args.label_column is not None or any(c in raw.columns for c in LABEL_COLUMNS)
-        # labels are optional here: a file without them is read as a pool of the run's classes
-        options = {**_reading_options(args), "task": "text-classification", "allow_missing_labels": True,
-                   "labels": args.labels or (None if has_labels else view.labels())}
-        table = load_dataset(args.data, **options)
-    model = load_run(view.path)
-    predicted = model.predict(table[["item_id", "text"]], progress=not args.no_progress)
-    frame = table[["item_id", "text", "label"]].merge(predicted, on="item_id", how="left")
-    write_items(frame, out)
-    print(f"predicted {len(frame)} items with run {view.run_id}: {out}")
-    labelled = frame["label"].notna()
-    if labelled.any():
-        accuracy = float((frame.loc[labelled, "label"] == frame.loc[labelled, "pred"]).mean())
-        print(f"accuracy against the file's labels: {accuracy:.4f} ({int(labelled.sum())} labelled items)")
-    return 0
-
-
-def _add_data_source(p: argparse.ArgumentParser, *, verb: str, verbed: str) -> None:
+def add_data_source(p: argparse.ArgumentParser, *, verb: str, verbed: str) -> None:
     """DATA (a store or a dataset file), ``--store`` and the reading options, for commands that take either."""
     p.add_argument("data", help=f"a store (SQLite file or URL), or a dataset file (CSV, TSV, JSONL, JSON, Parquet, "
                                 f"Excel): {verbed} as it is unless --store is given")
     p.add_argument("--store", help=f"import DATA into this store (created if missing), then {verb} the store")
-    _add_reading_options(p)
+    add_reading_options(p)
 
 
-def _add_reading_options(p: argparse.ArgumentParser) -> None:
+def add_reading_options(p: argparse.ArgumentParser) -> None:
     """How a dataset file is read and validated: the same options wherever a command reads one."""
     group = p.add_argument_group("reading the dataset file")
     group.add_argument("--task", default="auto", choices=["auto", "text-classification", "token-classification"],
@@ -507,7 +360,7 @@ def _add_reading_options(p: argparse.ArgumentParser) -> None:
     group.add_argument("--drop-empty-texts", action="store_true", help="drop empty texts instead of failing")
 
 
-def _reading_options(args: argparse.Namespace) -> dict[str, Any]:
+def reading_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"task": args.task, "text_column": args.text_column, "label_column": args.label_column,
             "id_column": args.id_column, "split_column": args.split_column, "encoding": args.encoding,
             "allow_missing_labels": args.allow_missing_labels, "drop_empty_texts": args.drop_empty_texts,
@@ -532,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Example: workbench import train.csv --store labels.db --label-column intent")
     p.add_argument("data", help="dataset file or folder")
     p.add_argument("--store", required=True, help="SQLite file (created if missing) or postgresql:// URL")
-    _add_reading_options(p)
+    add_reading_options(p)
     p.add_argument("--repair-bio", action="store_true", help="turn stray I- tags into B- instead of failing")
     p.add_argument("--on-conflict", default="error", choices=["error", "skip", "update"],
                    help="an id already stored with other content or label: fail (default), keep it, or update it")
@@ -586,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "scores.csv (no store); in CI: workbench scan train.csv --max-noise-rate 0.05 "
                                    "--max-issues conflicting_duplicate=0. Exit 0; 1 when a quality gate fails; 2 on "
                                    "a usage error")
-    _add_data_source(p, verb="scan", verbed="scanned")
+    add_data_source(p, verb="scan", verbed="scanned")
     p.add_argument("--mode", choices=["quick", "finetune"],
                    help="quick (default): embedding and TF-IDF views, seconds; finetune: one short fine-tune per "
                         "fold, minutes on a CPU, ranks subtle errors better (token classification: always fold "
@@ -621,52 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_scan)
 
-    p = sub.add_parser("train", help="fine-tune a model on a store's labels or a dataset file",
-                       description="Launch a fine-tune (the same worker as launch() in a notebook) and follow it "
-                                   "with a progress bar; Ctrl-C cancels the run cleanly. Exit 0 when it finished, "
-                                   "1 when it failed (the reason printed). Examples: workbench train labels.db "
-                                   "--set epochs=3; workbench train train.csv --label-column intent --set "
-                                   "max_length=64 --runs-dir runs --detach")
-    _add_data_source(p, verb="train on", verbed="trained on")
-    p.add_argument("--config", help="a FineTuneConfig as JSON (a run's config.json works)")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="a FineTuneConfig field, over --config: VALUE is read as JSON when it parses, else as "
-                        "text (e.g. --set epochs=3 --set learning_rate=5e-5 --set device=cpu)")
-    p.add_argument("--runs-dir", default="runs", help="where run folders go (default runs)")
-    p.add_argument("--run-id", help="the run folder's name (default: date, time and a random suffix)")
-    p.add_argument("--snapshot", help="also record the store's labels under this snapshot name")
-    p.add_argument("--detach", action="store_true", help="return at once; the run trains in the background")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_train)
+    from workbench.cli_runs import add_run_commands
 
-    p = sub.add_parser("runs", help="list the runs in a runs folder",
-                       description="One row per run: state, model, task, start time and its latest evaluation; "
-                                   "a failed run's reason below. Example: workbench runs runs")
-    p.add_argument("runs_dir", nargs="?", default="runs", help="the runs folder (default runs)")
-    p.set_defaults(func=_cmd_runs)
-
-    p = sub.add_parser("predict", help="score a dataset file or a store with a finished run's model",
-                       description="Write each item's predicted class and class probabilities (and its given label, "
-                                   "if any; the accuracy against them is printed). Example: workbench predict "
-                                   "runs/20261130-101500-ab12cd new.csv --out predictions.csv")
-    p.add_argument("run", help="a finished run folder")
-    p.add_argument("data", help="a store, or a dataset file (labels optional)")
-    _add_reading_options(p)
-    p.add_argument("--out", required=True, help="where to write (.csv, .tsv, .jsonl or .parquet)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_predict)
-
-    p = sub.add_parser("report", help="write a run's HTML report (per-class metrics, confusion, before/after)",
-                       description="Write a self-contained HTML report of a finished run and metrics.json beside it; "
-                                   "with --compare-to, per-class deltas against a baseline run with bootstrap "
-                                   "intervals. Example: workbench report runs/new --compare-to runs/base --out "
-                                   "report.html")
-    p.add_argument("run", help="a finished run folder")
-    p.add_argument("--out", required=True, help="the HTML file to write")
-    p.add_argument("--compare-to", help="a baseline run folder")
-    p.add_argument("--split", help="evaluation split (default: test, else validation)")
-    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
-    p.set_defaults(func=_cmd_report)
+    add_run_commands(sub)
 
     p = sub.add_parser("check-regression", help="fail (exit 1) when a class got worse between two runs",
                        description="Compare NEW_RUN with BASE_RUN class by class on the same evaluation items "
