@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,9 +131,8 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
 def _cmd_scan(args: argparse.Namespace) -> int:
     import tempfile
 
-    from workbench.data import load_dataset
     from workbench.scan import scan
-    from workbench.store import LabelStore, is_store
+    from workbench.store import LabelStore
 
     # outputs are checked before minutes of scanning, not after
     if args.items:
@@ -149,9 +149,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                "score": args.score, "filter_by": args.filter_by, "classifier_layers": args.classifier_layers,
                "refit_clean": not args.no_refit, "progress": not args.no_progress, "mode": args.mode or "quick",
                "finetune": finetune if args.mode == "finetune" else None}
-    in_memory = not args.store and not is_store(args.data)
-    # DATA is a dataset file unless it names a store; read before any store is created, so bad data leaves none
-    table = load_dataset(args.data, **reading_options(args)) if args.store or in_memory else None
+    table, in_memory = read_data_source(args)
     if table is not None and in_memory:  # scanned as it is: nothing is written but --items / --json
         if table.attrs["workbench"]["task"] == "token-classification":
             # the fold taggers train from a store: a temporary one, gone with their runs after the scan
@@ -160,10 +158,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                 return _scan_tokens(store, args, runs_dir=Path(tmp) / "runs", in_memory=True)
         result = scan(table, **options)
     else:
-        # a store to scan must exist; one named by --store is created to import DATA into
-        with LabelStore.open(args.store or args.data, create=bool(args.store)) as store:
-            if table is not None:
-                store.import_dataset(table, on_conflict="skip")
+        with open_data_store(args, table) as store:
             if store.task == "token-classification":
                 return _scan_tokens(store, args, runs_dir=Path(args.runs_dir), in_memory=False)
             result = scan(store, **options)
@@ -306,16 +301,15 @@ def _cmd_run_notebook(args: argparse.Namespace) -> int:
 
 def issue_limits(items: Sequence[str]) -> dict[str, int]:
     """``--max-issues TYPE=COUNT`` arguments, checked before a scan, not after it."""
-    from workbench.checks import CHECKS
+    from workbench.report import issue_types
 
     limits: dict[str, int] = {}
     for item in items:
         name, _, count = item.partition("=")
         if not count.strip().isdigit():
             raise DataError(f"--max-issues {item!r}: write TYPE=COUNT, e.g. --max-issues exact_duplicate=0")
-        if name not in ("label", *CHECKS):
-            raise DataError(f"--max-issues {item!r}: unknown issue type {name!r}; issue types are "
-                            f"{['label', *CHECKS]}")
+        if name not in issue_types():
+            raise DataError(f"--max-issues {item!r}: unknown issue type {name!r}; issue types are {issue_types()}")
         limits[name] = int(count)
     return limits
 
@@ -331,6 +325,29 @@ def config_fields(items: Sequence[str], *, flag: str) -> dict[str, Any]:
             raise DataError(f"{flag} {item!r}: write FIELD=VALUE, e.g. {flag} epochs=3")
         fields[name.strip()] = parse_value(value)
     return fields
+
+
+def read_data_source(args: argparse.Namespace) -> tuple[pd.DataFrame | None, bool]:
+    """DATA and ``--store`` (:func:`add_data_source`): the table read from DATA when it is a dataset file (None
+    when DATA names a store), and whether the table is used as it is, with no store."""
+    from workbench.data import load_dataset
+    from workbench.store import is_store
+
+    in_memory = not args.store and not is_store(args.data)
+    # DATA is a dataset file unless it names a store; read before any store is created, so bad data leaves none
+    table = load_dataset(args.data, **reading_options(args)) if args.store or in_memory else None
+    return table, in_memory
+
+
+@contextmanager
+def open_data_store(args: argparse.Namespace, table: pd.DataFrame | None) -> Iterator[LabelStore]:
+    """The store DATA names (it must exist), or ``--store`` (created if missing) with ``table`` imported into it."""
+    from workbench.store import LabelStore
+
+    with LabelStore.open(args.store or args.data, create=bool(args.store)) as store:
+        if table is not None:
+            store.import_dataset(table, on_conflict="skip")
+        yield store
 
 
 def add_data_source(p: argparse.ArgumentParser, *, verb: str, verbed: str) -> None:

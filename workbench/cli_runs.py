@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.cli import (
     ITEM_SUFFIXES,
@@ -13,32 +13,31 @@ from workbench.cli import (
     add_reading_options,
     check_output,
     config_fields,
+    open_data_store,
+    read_data_source,
     reading_options,
     write_items,
 )
 from workbench.errors import DataError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from workbench.config import FineTuneConfig
-    from workbench.data import load_dataset
     from workbench.launch import launch
-    from workbench.store import LabelStore, is_store
 
     fields = FineTuneConfig.from_json(args.config).to_dict() if args.config else {}
     fields.update(config_fields(args.set, flag="--set"))
     runs_dir = check_runs_dir(args.runs_dir)
     launch_options = {"runs_dir": runs_dir, "run_id": args.run_id}
-    # DATA is a dataset file unless it names a store; read before any store is created, so bad data leaves none
-    from_file = bool(args.store) or not is_store(args.data)
-    table = load_dataset(args.data, **reading_options(args)) if from_file else None
-    if table is not None and not args.store:
+    table, in_memory = read_data_source(args)
+    if table is not None and in_memory:
         fields.setdefault("task", table.attrs["workbench"]["task"])
         run = launch(FineTuneConfig.from_dict(fields), data=table, **launch_options)
     else:
-        with LabelStore.open(args.store or args.data, create=bool(args.store)) as store:
-            if table is not None:
-                store.import_dataset(table, on_conflict="skip")
+        with open_data_store(args, table) as store:
             fields.setdefault("task", store.task or "text-classification")
             run = launch(FineTuneConfig.from_dict(fields), store=store, snapshot=args.snapshot, **launch_options)
     print(f"run {run.path}")
@@ -78,10 +77,9 @@ def _print_ended(path: Path, status: dict[str, Any]) -> int:
         # the worker scores its validation split in status.json; other predicted splits (test) are scored here
         for split in view.splits():
             if not any(k.startswith(f"{split}_") for k in scores):
-                frame = view.predictions(split).dropna(subset=["label"])
-                if len(frame):
-                    print(f"  {split}_accuracy {float((frame['label'] == frame['pred']).mean()):.4f} "
-                          f"({len(frame)} items)")
+                scored = _labelled_accuracy(view.predictions(split))
+                if scored:
+                    print(f"  {split}_accuracy {scored[0]:.4f} ({scored[1]} items)")
     return 0
 
 
@@ -159,11 +157,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     frame = table[["item_id", "text", "label"]].merge(predicted, on="item_id", how="left")
     write_items(frame, out)
     print(f"predicted {len(frame)} items with run {view.run_id}: {out}")
-    labelled = frame["label"].notna()
-    if labelled.any():
-        accuracy = float((frame.loc[labelled, "label"] == frame.loc[labelled, "pred"]).mean())
-        print(f"accuracy against the file's labels: {accuracy:.4f} ({int(labelled.sum())} labelled items)")
+    scored = _labelled_accuracy(frame)
+    if scored:
+        print(f"accuracy against the file's labels: {scored[0]:.4f} ({scored[1]} labelled items)")
     return 0
+
+
+def _labelled_accuracy(frame: pd.DataFrame) -> tuple[float, int] | None:
+    """Share of the rows with a ``label`` whose ``pred`` equals it, and how many rows have one (None: none)."""
+    labelled = frame.dropna(subset=["label"])
+    if labelled.empty:
+        return None
+    return float((labelled["label"] == labelled["pred"]).mean()), len(labelled)
 
 
 def add_run_commands(sub: Any) -> None:

@@ -379,10 +379,13 @@ def _search_cs(z: np.ndarray, y: np.ndarray, n_classes: int, splits: list[tuple[
     weights: list[dict[int, Any]] = [{} for _ in splits]
     todo = {f: sorted({max(0, len(cs) // 2 - 1), len(cs) // 2, min(len(cs) - 1, len(cs) // 2 + 1)})
             for f, (cs, part) in enumerate(zip(grids, inner)) if part is not None}
+    def best_of(fold_losses: dict[int, float]) -> int:
+        return min(fold_losses, key=lambda i: (fold_losses[i], i))  # ties: the stronger regularisation
+
     while todo:
         folds = sorted(todo)
         starts = [_nearest_fit(weights[f], todo[f]) for f in folds]
-        init = (_cat_columns([w for f, js, w in zip(folds, (todo[f] for f in folds), starts) for _ in js])
+        init = (_cat_columns([w for f, w in zip(folds, starts) for _ in todo[f]])
                 if all(w is not None for w in starts) else None)
         fitted = fit_softmax(z, y, n_classes=n_classes, cs=[[grids[f][j] for j in todo[f]] for f in folds],
                              rows=[splits[f][0][inner[f][0]] for f in folds],  # type: ignore[index]
@@ -398,11 +401,11 @@ def _search_cs(z: np.ndarray, y: np.ndarray, n_classes: int, splits: list[tuple[
             offset += len(todo[f])
         todo = {}
         for f in folds:
-            j = min(losses[f], key=lambda i: (losses[f][i], i))
+            j = best_of(losses[f])
             step = -1 if j == min(losses[f]) else 1 if j == max(losses[f]) else 0
             if step and 0 <= j + step < len(grids[f]) and j + step not in losses[f]:
                 todo[f] = [j + step]
-    best = [min(lf, key=lambda i: (lf[i], i)) if lf else len(cs) // 2 for lf, cs in zip(losses, grids)]
+    best = [best_of(lf) if lf else len(cs) // 2 for lf, cs in zip(losses, grids)]
     return best, [w.get(b) for w, b in zip(weights, best)]
 
 

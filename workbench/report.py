@@ -53,9 +53,7 @@ class QualityReport(BriefRepr):
         list of str
             One sentence per exceeded limit; empty when the data passes.
         """
-        from workbench.checks import CHECKS
-
-        known = ["label", *CHECKS]
+        known = issue_types()
         unknown = sorted(set(max_issues or {}) - set(known))
         if unknown:
             raise DataError(f"unknown issue type(s) {unknown} in the gate; issue types are {known}")
@@ -86,6 +84,13 @@ class QualityReport(BriefRepr):
             self.per_class.to_string(float_format=lambda v: f"{v:.3f}"),
         ]
         return "\n".join(lines)
+
+
+def issue_types() -> list[str]:
+    """The issue types a scan counts: ``label`` (a likely wrong label) and each registered check's name."""
+    from workbench.checks import CHECKS
+
+    return ["label", *CHECKS]
 
 
 def class_balance(counts: pd.Series) -> float:

@@ -120,8 +120,8 @@ def open_run(run: str | os.PathLike[str] | RunView) -> RunView:
     if not path.is_dir():
         raise DataFileError(f"{path} is not a run folder (it does not exist or is a file)")
     if not (path / "config.json").exists():
-        inside = sorted(p.name for p in path.iterdir() if (p / "config.json").exists())[:3]
-        more = f"; it holds runs, e.g. {path / inside[0]}" if inside else ""
+        inside = min((p.name for p in path.iterdir() if (p / "config.json").exists()), default=None)
+        more = f"; it holds runs, e.g. {path / inside}" if inside else ""
         raise DataFileError(f"{path} is not a run folder (it has no config.json){more}")
     return RunView(path)
 
