@@ -169,3 +169,25 @@ def test_check_regression_cli_exit_codes(two_runs, capsys):
 def test_empty_predictions_are_an_error():
     with pytest.raises(DataError, match="empty"):
         M.per_class_metrics([], [], labels=["a"])
+
+
+def test_the_run_table_people_read_shows_local_start_times(monkeypatch):
+    import time
+
+    from workbench.runs import readable_runs
+
+    # a zone far from UTC, so a table printed in UTC (what the panel showed before) cannot pass
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")
+    time.tzset()
+    try:
+        raw = pd.DataFrame({"run_id": ["a", "b"], "started": [1_764_482_400.0, float("nan")],
+                            "model": ["/models/my-encoder", None], "snapshot": ["0123456789abcdef", None],
+                            "message": [None, "out of memory"]})
+        shown = readable_runs(raw)
+        assert shown["started"].tolist() == ["2025-11-30 11:45", ""]  # 06:00 UTC is 11:45 in Kathmandu
+        assert shown["model"].tolist() == ["my-encoder", "default"]
+        assert shown["snapshot"].tolist() == ["0123456789ab", ""] and shown["message"].tolist() == ["", "out of memory"]
+        assert raw["started"][0] == 1_764_482_400.0  # the raw table is left as code reads it
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -272,23 +272,13 @@ class FineTunePanel(W.VBox):
         self.state.value = f"{self._device_line()} · {line}"
 
     def refresh_runs(self) -> None:
-        from workbench.runs import list_runs
+        from workbench.runs import list_runs, readable_runs
 
         table = list_runs(self.runs_dir)
         if table.empty:
             self.runs.value = "<i>no runs yet</i>"
             return
-        shown = table.copy()
-        # Readable, not raw: local times, short hashes, "default" for the packaged model.
-        for column in ("created", "started", "finished"):
-            if column in shown:
-                shown[column] = pd.to_datetime(shown[column], unit="s", errors="coerce").dt.strftime("%Y-%m-%d %H:%M")
-        if "snapshot" in shown:
-            shown["snapshot"] = shown["snapshot"].map(lambda v: str(v)[:12] if isinstance(v, str) else "")
-        if "message" in shown:
-            shown["message"] = shown["message"].map(lambda v: v if isinstance(v, str) else "")
-        if "model" in shown:
-            shown["model"] = shown["model"].map(lambda v: v if isinstance(v, str) and v else "default")
+        shown = readable_runs(table)
         self.runs.value = shown.to_html(index=False, escape=True, float_format=lambda v: f"{v:.3f}", na_rep="")
         if self.run is None:  # opening the panel on a folder with runs: show the latest one's curves
             from workbench.launch import Run

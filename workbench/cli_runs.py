@@ -92,9 +92,7 @@ def check_runs_dir(path: str | Path) -> Path:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    import time
-
-    from workbench.runs import list_runs
+    from workbench.runs import list_runs, readable_runs
 
     root = Path(args.runs_dir).expanduser()
     if not root.is_dir():
@@ -103,13 +101,11 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     if table.empty:
         print(f"no runs in {root}")
         return 0
-    table["started"] = [time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if isinstance(t, (int, float))
-                        and t == t else "-" for t in table["started"]]
-    table["model"] = [Path(str(m)).name if m else "default" for m in table["model"]]
+    table = readable_runs(table)
     shown = [c for c in table.columns if c not in ("message", "snapshot")]
     print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
     for run_id, state, message in zip(table["run_id"], table["state"], table["message"]):
-        if state == "failed" and isinstance(message, str):
+        if state == "failed" and message:
             print(f"{run_id} failed: {message}")
     return 0
 

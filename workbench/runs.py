@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,3 +143,31 @@ def list_runs(runs_dir: str | os.PathLike[str]) -> pd.DataFrame:
                      "task": config.get("task"), "snapshot": env.get("snapshot_hash") or config.get("snapshot"),
                      "started": status.get("started"), "message": status.get("message"), **last})
     return pd.DataFrame(rows)
+
+
+def readable_runs(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`list_runs`' table as people read it: start in local time, model by folder name, short snapshot.
+
+    The panel and ``workbench runs`` both show this; the raw table keeps epoch seconds and full paths for code.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``(n_runs, columns)`` from :func:`list_runs`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy, same rows and columns.
+    """
+    shown = table.copy()
+    if "started" in shown:
+        shown["started"] = [time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+                            if isinstance(t, (int, float)) and t == t else "" for t in shown["started"]]
+    if "model" in shown:
+        shown["model"] = [Path(str(m)).name if isinstance(m, str) and m else "default" for m in shown["model"]]
+    if "snapshot" in shown:
+        shown["snapshot"] = [str(v)[:12] if isinstance(v, str) else "" for v in shown["snapshot"]]
+    if "message" in shown:
+        shown["message"] = [v if isinstance(v, str) else "" for v in shown["message"]]
+    return shown
