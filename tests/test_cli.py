@@ -135,6 +135,28 @@ def test_errors_name_the_command_s_flags_not_python_keywords(tmp_path: Path, cap
         "pass --encoding cp1252 or --encoding latin-1")
 
 
+def test_a_reviewed_queue_comes_back_with_import_update(tmp_path: Path, capsys):
+    # the notebooks write review_queue.csv; a reviewer fills in a label column for the rows they reached
+    frame = make_classification_sample(n_items=60, seed=2)
+    db = tmp_path / "labels.db"
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    assert main(["import", str(tmp_path / "train.csv"), "--store", str(db), "--id-column", "id"]) == 0
+    queue = frame[["id", "text", "label"]].head(5).rename(columns={"id": "item_id", "label": "given_label"})
+    fixed = next(lab for lab in sorted(frame["label"].unique()) if lab != queue["given_label"].iloc[0])
+    queue["label"] = [fixed, "", "", "biling", ""]
+    queue.to_csv(tmp_path / "review_queue.csv", index=False)
+    capsys.readouterr()
+    assert main(["import", str(tmp_path / "review_queue.csv"), "--store", str(db), "--id-column", "item_id",
+                 "--on-conflict", "update", "--allow-missing-labels", "--author", "alice"]) == 0
+    out = capsys.readouterr().out
+    assert "0 added, 3 unchanged, 2 updated" in out
+    assert "new label(s) added to the store: 'biling'. If one is a misspelling" in out
+    assert f"workbench merge-labels {db} 'biling' --into RIGHT_NAME" in out
+    with LabelStore.open(db) as store:
+        assert store.get(queue["item_id"].iloc[0])["label"] == fixed
+        assert store.get(queue["item_id"].iloc[1])["label"] == queue["given_label"].iloc[1]  # blank: kept
+        assert store.history()["author"].tolist() == ["alice", "alice"]
+
 def test_scan_reads_a_file_with_the_import_s_options(tmp_path: Path, capsys):
     """`scan FILE` takes the same reading options as `import`, and its errors name them as flags."""
     data = tmp_path / "d.csv"

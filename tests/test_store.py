@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from workbench import LabelStore, load_dataset
-from workbench.errors import NothingToUndoError, StoreError
+from workbench.errors import DataError, NothingToUndoError, StoreError
 from workbench.sample import make_ner_sample
 
 
@@ -186,6 +186,24 @@ def test_reimport_unchanged_skip_and_update(store):
     row = store.history().iloc[-1]
     assert (row["source"], row["author"], row["new_value"]) == ("import", "sync", changed["label"][0])
 
+
+def test_a_row_without_a_label_never_changes_a_stored_label(store):
+    # a reviewed queue comes back with the rows nobody reached left blank: those keep their label and corrections
+    frame = store.to_pandas()
+    first, second = frame["item_id"][0], frame["item_id"][1]
+    other = next(lab for lab in store.labels if lab != frame["label"][1])
+    store.set_label(first, next(lab for lab in store.labels if lab != frame["label"][0]), author="ann")
+    corrected = store.get(first)["label"]
+    queue = frame.head(3).copy()
+    queue["label"] = [None, other, None]
+    with pytest.raises(DataError, match=f"item {second!r} is already in the store with another label"):
+        store.import_dataset(queue)  # the filled-in row is the conflict; the blank ones are not
+    assert store.import_dataset(queue, on_conflict="skip") == {"added": 0, "unchanged": 2, "updated": 0, "skipped": 1}
+    stats = store.import_dataset(queue, on_conflict="update")
+    assert stats == {"added": 0, "unchanged": 2, "updated": 1, "skipped": 0}
+    assert store.get(first)["label"] == corrected and store.get(second)["label"] == other
+    assert store.get(frame["item_id"][2])["label"] == frame["label"][2]
+    assert store.history()["item_id"].tolist() == [first, second]
 
 def test_token_classification_store(store_path):
     table = load_dataset(make_ner_sample(n_sentences=40), task="token-classification", id_column="id")

@@ -27,11 +27,17 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
     table = load_dataset(args.data, repair_bio=args.repair_bio, **reading_options(args))
     with LabelStore.open(args.store) as store:
-        stats = store.import_dataset(table, on_conflict=args.on_conflict)
+        before = store.labels
+        stats = store.import_dataset(table, on_conflict=args.on_conflict, author=args.author)
         info = store.info()
     print(f"imported {args.data} into {args.store}: {stats['added']} added, {stats['unchanged']} unchanged, "
           f"{stats['updated']} updated, {stats['skipped']} skipped; the store holds {info.n_items} items, "
           f"{len(info.labels)} labels")
+    new = [label for label in info.labels if label not in set(before)]
+    if before and new:
+        # a store that had its classes gains one: often a typo in a reviewed file, so say it where it shows
+        print(f"new label(s) added to the store: {', '.join(map(repr, new))}. If one is a misspelling of an existing "
+              f"class, fold it in: workbench merge-labels {args.store} {new[0]!r} --into RIGHT_NAME")
     return 0
 
 
@@ -405,7 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_reading_options(p)
     p.add_argument("--repair-bio", action="store_true", help="turn stray I- tags into B- instead of failing")
     p.add_argument("--on-conflict", default="error", choices=["error", "skip", "update"],
-                   help="an id already stored with other content or label: fail (default), keep it, or update it")
+                   help="an id already stored with other content or label: fail (default), keep it, or update it "
+                        "(a reviewed queue: its filled-in labels are taken, rows left blank change nothing)")
+    p.add_argument("--author", default="import", help="who the log records for labels an update changes")
     p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser("export", help="write the corrected dataset and its correction log",

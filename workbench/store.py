@@ -328,7 +328,8 @@ class LabelStore:
             another label: refuse the whole import, keep the stored item, or take
             the new label (written to the log with source ``import``). Items whose
             content and label match what was first imported are unchanged, so
-            re-importing a file keeps the corrections made since.
+            re-importing a file keeps the corrections made since; a row without a
+            label never changes a stored item's label.
         author : str
             Recorded on log rows the import writes.
 
@@ -392,7 +393,9 @@ class LabelStore:
                 if old is None:
                     rec["pos"] = start + len(fresh)
                     fresh.append(rec)
-                elif old[0] == rec["content_hash"] and old[1] == rec["label"]:
+                elif old[0] == rec["content_hash"] and (old[1] == rec["label"] or rec["label"] is None):
+                    # an unlabelled row says nothing about a stored item: its label and corrections stay (a
+                    # reviewed queue re-imported with blank rows erased the labels of every row left blank)
                     stats["unchanged"] += 1
                 elif on_conflict == "skip":
                     stats["skipped"] += 1
@@ -1154,7 +1157,8 @@ def _item_records(table: pd.DataFrame, task: str, extras: list[str]) -> Iterator
             label = json.dumps(list(lab)) if lab is not None else None
             rec = {"text": " ".join(toks), "tokens": json.dumps(toks)}
         else:
-            label = lab
+            # a missing label may arrive as NaN or pd.NA from a hand-built table: stored as NULL either way
+            label = None if lab is None or lab is pd.NA or (isinstance(lab, float) and lab != lab) else lab
             rec = {"text": c, "tokens": None}
         rec.update(item_id=str(item_id), content_hash=h, split=None if sp is None or sp != sp else str(sp),
                    original_label=label, label=label, status="unreviewed",
