@@ -23,7 +23,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 COMMANDS = ["import", "export", "history", "sample", "scan", "check-regression", "run-notebook", "merge-labels",
-            "train", "runs", "predict", "report"]
+            "train", "runs", "predict", "report", "undo"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -156,6 +156,29 @@ def test_a_reviewed_queue_comes_back_with_import_update(tmp_path: Path, capsys):
         assert store.get(queue["item_id"].iloc[0])["label"] == fixed
         assert store.get(queue["item_id"].iloc[1])["label"] == queue["given_label"].iloc[1]  # blank: kept
         assert store.history()["author"].tolist() == ["alice", "alice"]
+
+def test_merge_labels_then_undo_from_the_shell(tmp_path: Path, capsys):
+    db = tmp_path / "labels.db"
+    frame = make_classification_sample(n_items=40, seed=3)
+    frame.loc[:4, "label"] = "Refund"  # the same class typed another way
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    assert main(["import", str(tmp_path / "train.csv"), "--store", str(db), "--id-column", "id"]) == 0
+    assert main(["undo", str(db), "--author", "ana"]) == 2  # nothing yet: imports are not undone
+    assert "'ana' has nothing left to undo" in capsys.readouterr().err
+    assert main(["merge-labels", str(db), "Refund", "--into", "refund_request", "--author", "ana"]) == 0
+    out = capsys.readouterr().out
+    assert "relabelled 5 items as 'refund_request'" in out and f"(undo: workbench undo {db} --author ana)" in out
+    assert main(["undo", str(db), "--author", "bob"]) == 2
+    assert "other authors with changes: ana (give --author NAME)" in capsys.readouterr().err
+    assert main(["undo", str(db), "--author", "ana"]) == 0
+    out = capsys.readouterr().out
+    assert "undid the latest action by 'ana' (5 change(s))" in out and "time (UTC)" in out
+    with LabelStore.open(db) as store:
+        assert store.get("msg-00000")["label"] == "Refund" and "Refund" in store.labels
+    assert main(["history", str(db), "--item", "msg-00000"]) == 0
+    assert capsys.readouterr().out.count("msg-00000") == 2  # the merge and its undo
+    assert main(["history", str(db), "--item", "msg-0"]) == 2  # a mistyped id, not "no changes logged"
+    assert "no item with id 'msg-0'" in capsys.readouterr().err
 
 def test_scan_reads_a_file_with_the_import_s_options(tmp_path: Path, capsys):
     """`scan FILE` takes the same reading options as `import`, and its errors name them as flags."""

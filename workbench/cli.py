@@ -57,13 +57,37 @@ def _cmd_history(args: argparse.Namespace) -> int:
 
     with LabelStore.open(args.store, create=False) as store:
         frame = store.history(args.item, author=args.author, limit=args.limit)
+        if frame.empty and args.item is not None:
+            store.get(args.item)  # a mistyped id says so instead of "no changes"
     if frame.empty:
         print("no changes logged")
         return 0
+    _print_log(frame)
+    return 0
+
+
+def _print_log(frame: pd.DataFrame) -> None:
     cols = ["id", "time", "item_id", "field", "old_value", "new_value", "author", "source", "note"]
-    frame = frame[cols].copy()
-    frame["time"] = frame["time"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    frame = frame[cols].rename(columns={"time": "time (UTC)"})
+    frame["time (UTC)"] = frame["time (UTC)"].dt.strftime("%Y-%m-%d %H:%M:%S")
     print(frame.to_string(index=False, max_colwidth=40))
+
+
+def _cmd_undo(args: argparse.Namespace) -> int:
+    from workbench.errors import NothingToUndoError
+    from workbench.store import LabelStore
+
+    with LabelStore.open(args.store, create=False) as store:
+        try:
+            written = store.undo(author=args.author)
+        except NothingToUndoError as exc:
+            log = store.history()
+            authors = sorted(set(log.loc[log["source"] != "import", "author"]) - {args.author})
+            others = f"; other authors with changes: {', '.join(authors)} (give --author NAME)" if authors else ""
+            raise DataError(f"{exc} (imports are not undone){others}") from None
+        frame = store.history(author=args.author, limit=len(written))
+    print(f"undid the latest action by {args.author!r} ({len(written)} change(s)); run again to go further back")
+    _print_log(frame)
     return 0
 
 
@@ -74,7 +98,7 @@ def _cmd_merge_labels(args: argparse.Namespace) -> int:
         written = store.merge_labels(args.labels, args.into, author=args.author)
         labels = store.labels
     print(f"relabelled {len(written)} items as {args.into!r}; the label set is now {labels} "
-          f"(undo: LabelStore.undo(author={args.author!r}))")
+          f"(undo: workbench undo {args.store} --author {args.author})")
     return 0
 
 
@@ -436,6 +460,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--author", help="only changes by this author")
     p.add_argument("--limit", type=int, help="only the newest N rows")
     p.set_defaults(func=_cmd_history)
+
+    p = sub.add_parser("undo", help="undo an author's latest action (new log rows; nothing is deleted)",
+                       description="Revert AUTHOR's latest action that is not yet undone (a correction, a batch of "
+                                   "accepted suggestions, a merge of labels) by writing new log rows; run it again to "
+                                   "walk further back. Imports are not undone. Example: workbench undo labels.db "
+                                   "--author ana")
+    p.add_argument("store")
+    p.add_argument("--author", default=os.environ.get("USER") or "cli",
+                   help="whose action to undo (default: $USER, as merge-labels records)")
+    p.set_defaults(func=_cmd_undo)
 
     p = sub.add_parser("merge-labels", help="fold labels into one (a class spelled two ways)",
                        description="Relabel every item labelled with one of LABELS as --into, in one logged undo "
