@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.crossval import FINETUNE_DEFAULTS, out_of_fold_probs, pool_views, scoring_epochs
+from workbench.crossval import (
+    FINETUNE_DEFAULTS,
+    _inner_split,
+    out_of_fold_probs,
+    pool_views,
+    scoring_epochs,
+    stratified_folds,
+)
 from workbench.errors import DataError, WorkbenchError
 from workbench.sample import make_classification_sample
 
@@ -100,14 +107,28 @@ def test_out_of_fold_means_no_item_sees_its_own_label():
     assert oof.accuracy() < 0.45
 
 
-def test_tiny_class_lowers_the_folds_and_says_so(sample):
+def test_a_class_smaller_than_the_folds_keeps_the_folds(sample):
+    # lowering the folds for one small class (as before: 3 here, 2 for a class of two) cost every other item
     texts, labels, true = sample
     labels = list(labels)
     idx = [i for i, v in enumerate(labels) if v == "invoice_request"]
     for i in idx[3:]:
         labels[i] = "refund_request"
     oof = out_of_fold_probs(texts, labels, embeddings=_fake_embeddings(true), progress=False, views=["embedding"])
-    assert oof.params["folds"] == 3 and oof.params["folds_asked"] == 5
+    assert oof.params["folds"] == oof.params["folds_asked"] == 5
+    tiny = np.flatnonzero(oof.labels == oof.classes.index("invoice_request"))
+    tests = [set(test) for _, test in stratified_folds(oof.labels, 5, 0)]
+    assert [sum(int(i) in t for t in tests) for i in tiny] == [1, 1, 1]
+    assert len({j for i in tiny for j, t in enumerate(tests) if int(i) in t}) == 3  # three different folds
+    assert np.allclose(oof.pred_probs.sum(1), 1)
+
+
+def test_the_inner_hold_out_keeps_a_class_seen_once_in_the_fitting_part():
+    y = np.array([0] * 12 + [1] * 12 + [2])  # class 2: one item in this fold's training part
+    fit, val = _inner_split(y, 0)
+    assert 24 in fit and 24 not in val and sorted([*fit, *val]) == list(range(25))
+    assert set(y[val]) == {0, 1} and len(val) == 6
+    assert _inner_split(np.array([0] * 12 + [1]), 0) is None  # nothing left to stratify over two classes
 
 
 def test_class_absent_from_a_training_fold_keeps_its_column():

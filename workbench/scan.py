@@ -17,7 +17,7 @@ import pandas as pd
 
 from workbench.brief import BriefRepr
 from workbench.checks import CheckContext, CheckResult, run_checks
-from workbench.crossval import OutOfFold, check_folds, encode_labels, out_of_fold_probs
+from workbench.crossval import OutOfFold, check_folds, encode_labels, out_of_fold_probs, single_item_classes
 from workbench.errors import DataError
 from workbench.quality import (
     agreement_from_neighbors,
@@ -141,7 +141,13 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
                         "LabelStore.import_dataset)" if not texts else
                         f"none of the {len(texts)} items in {where} has a label; a scan checks given labels, so "
                         "label some (the label browser) or import labelled data")
-    check_folds(encode_labels(labelled_values, classes)[0], classes, folds)
+    # A class with one item cannot be learnt by a model that leaves that item out: its items are left unscored
+    # (like unlabelled ones) and named in the report, so a long-tailed label set still gets scanned.
+    singles = single_item_classes(encode_labels(labelled_values, classes)[0], classes)
+    scored_values = [v for v in labelled_values if v not in set(singles)]
+    if singles and len(set(scored_values)) < 2:  # too little left: the plain error, which names the classes
+        check_folds(encode_labels(labelled_values, classes)[0], classes, folds)
+    check_folds(encode_labels(scored_values, classes)[0], classes, folds)
     from workbench.embed import default_cache_dir
 
     cache = cache_dir if cache_dir is not None else default_cache_dir()
@@ -157,7 +163,7 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
         features = embeddings
     seconds["embed"] = time.perf_counter() - t
 
-    labelled = np.array([v is not None for v in labels])
+    labelled = np.array([v is not None and v not in set(singles) for v in labels])
     lab_idx = np.flatnonzero(labelled)
     t = time.perf_counter()
     given = [str(labels[i]) for i in lab_idx]
@@ -179,7 +185,7 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
                        embeddings=embeddings, cache_dir=cache)
     # One neighbour search serves the neighbourhood score and the checks.
     knn_idx, _ = ctx.neighbors(10)
-    if not labelled.all():  # neighbours among the labelled items only: their labels are what is compared
+    if not labelled.all():  # neighbours among the scored items only: their labels are what is compared
         knn_idx = nearest_neighbors(unit_rows(embeddings[lab_idx]), k=10)[0]
     columns["neighbor_agreement"] = agreement_from_neighbors(y, knn_idx)
     columns["combined"] = combine_scores(y, p, knn_idx)
@@ -215,7 +221,7 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
 
     annotations = store.annotations() if store is not None else None
     report = build_report(item_ids=item_ids, labels=labels, classes=classes, issues=all_issues, checks=results,
-                          joint=confident_joint(y, p), annotations=annotations)
+                          joint=confident_joint(y, p), annotations=annotations, unscored_classes=singles)
     scan_id = scan_id or f"scan-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     if store is not None and write:
         t = time.perf_counter()
