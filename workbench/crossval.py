@@ -336,7 +336,7 @@ def _inner_split(y_train: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray
     counts = np.bincount(y_train)
     single = np.isin(y_train, np.flatnonzero(counts == 1))
     rest = np.flatnonzero(~single)
-    if len(np.unique(y_train[rest])) < 2 or len(rest) < 8:
+    if len(np.unique(y_train[rest])) < 2:
         return None
     ms = require("sklearn.model_selection", extra="train", purpose="out-of-fold probabilities")
     split = ms.StratifiedShuffleSplit(n_splits=1, test_size=0.25, random_state=seed)  # type: ignore[attr-defined]

@@ -144,7 +144,8 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     # A class with one item cannot be learnt by a model that leaves that item out: its items are left unscored
     # (like unlabelled ones) and named in the report, so a long-tailed label set still gets scanned.
     singles = single_item_classes(encode_labels(labelled_values, classes)[0], classes)
-    scored_values = [v for v in labelled_values if v not in set(singles)]
+    unscored = set(singles)
+    scored_values = [v for v in labelled_values if v not in unscored]
     if singles and len(set(scored_values)) < 2:  # too little left: the plain error, which names the classes
         check_folds(encode_labels(labelled_values, classes)[0], classes, folds)
     check_folds(encode_labels(scored_values, classes)[0], classes, folds)
@@ -163,7 +164,7 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
         features = embeddings
     seconds["embed"] = time.perf_counter() - t
 
-    labelled = np.array([v is not None and v not in set(singles) for v in labels])
+    labelled = np.array([v is not None and v not in unscored for v in labels])  # the items scored
     lab_idx = np.flatnonzero(labelled)
     t = time.perf_counter()
     given = [str(labels[i]) for i in lab_idx]
