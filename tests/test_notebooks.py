@@ -153,6 +153,14 @@ def test_a_parameter_the_notebook_lacks_is_refused_before_running(tmp_path: Path
         run_notebook("00_quickstart", out_dir=tmp_path / "out", parameters={"EPOCHS": "two"})
 
 
+def test_parameter_values_read_as_the_parameters_cell_writes_them():
+    # the cells say TRAIN = True and SAMPLE_SIZE = None: `-p TRAIN False` was refused as "should be true or false"
+    from workbench.notebooks import parse_value
+
+    assert [parse_value(v) for v in ("False", "True", "None", "false", "null", "3", "2e-5", "[1, 2]")] == [
+        False, True, None, False, None, 3, 2e-5, [1, 2]]
+    assert parse_value("my data.csv") == "my data.csv" and parse_value("none") == "none"
+
 def test_relative_paths_are_the_caller_s_not_the_notebook_folder_s(tmp_path: Path, monkeypatch):
     """The notebook runs in notebooks/; `-p DATA_PATH my.csv` means the file beside the caller."""
     from workbench.notebooks import _resolve_paths

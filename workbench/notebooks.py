@@ -31,8 +31,15 @@ def find_notebook(name: str | os.PathLike[str]) -> Path:
     raise DataFileError(f"no notebook {str(name)!r}; the workbench's notebooks are {known}")
 
 
+#: Python's spellings, as the notebooks' parameters cells write them (``TRAIN = True``, ``SAMPLE_SIZE = None``).
+PYTHON_CONSTANTS = {"True": True, "False": False, "None": None}
+
+
 def parse_value(text: str) -> Any:
-    """Read a ``-p KEY VALUE`` value: JSON when it parses (numbers, true/false, null, lists), else the string."""
+    """Read a ``-p KEY VALUE`` value: JSON when it parses (numbers, true/false, null, lists), Python's
+    ``True``/``False``/``None``, else the string."""
+    if text in PYTHON_CONSTANTS:
+        return PYTHON_CONSTANTS[text]
     try:
         return json.loads(text)
     except json.JSONDecodeError:
