@@ -69,7 +69,12 @@ def test_config_numbers_typed_as_text_become_numbers_and_others_are_named():
     assert type(cfg.batch_size) is int and type(cfg.epochs) is float
     assert cfg.lora.r == 4 and cfg.lora.target_modules == ["query"] and cfg.augment.copies == 1
     assert FineTuneConfig.from_json(cfg.to_json()) == cfg
+    # flags typed as text (`--set compile=False`) were refused with "use True or False"
+    flags = FineTuneConfig(compile="false", freeze_embeddings="False")
+    assert flags.compile is False and flags.freeze_embeddings is False
+    assert FineTuneConfig(freeze_embeddings="auto").freeze_embeddings == "auto"
     for kwargs, says in [({"learning_rate": "fast"}, "learning_rate='fast': use a number"),
+                         ({"compile": "maybe"}, "compile='maybe': use True or False"),
                          ({"batch_size": 16.5}, "batch_size=16.5: use a whole number"),
                          ({"seed": True}, "seed=True: use a whole number"),
                          ({"weight_decay": -0.1}, "weight_decay=-0.1"),

@@ -34,6 +34,7 @@ class LoraConfig:
 
     def __post_init__(self) -> None:
         _coerce_numbers(self)
+        _coerce_flags(self)
         if isinstance(self.target_modules, str):
             self.target_modules = [self.target_modules]
         if self.r < 1:
@@ -71,6 +72,7 @@ class AugmentConfig:
 
     def __post_init__(self) -> None:
         _coerce_numbers(self)
+        _coerce_flags(self)
         for name in ("insert_rate", "delete_rate", "swap_rate"):
             if not 0 <= getattr(self, name) < 1:
                 raise DataError(f"AugmentConfig.{name}={getattr(self, name)!r}: must be in [0, 1)")
@@ -122,6 +124,17 @@ def _coerce_numbers(config: Any) -> None:
             want = "a whole number" if kind is int else "a number"
             raise DataError(f"{type(config).__name__}.{f.name}={value!r}: use {want}")
         setattr(config, f.name, kind(number))
+
+
+#: Field annotations that hold a flag: ``true``/``false`` typed as text (``--set compile=False``) become bools.
+FLAG_FIELDS = ("bool", "bool | str")
+
+
+def _coerce_flags(config: Any) -> None:
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if str(f.type) in FLAG_FIELDS and isinstance(value, str) and value.lower() in ("true", "false"):
+            setattr(config, f.name, value.lower() == "true")
 
 
 def _as_number(value: Any) -> float | int | None:
@@ -257,6 +270,7 @@ class FineTuneConfig:
 
     def __post_init__(self) -> None:
         _coerce_numbers(self)
+        _coerce_flags(self)
         if isinstance(self.dropout, str) and self.dropout != "auto":  # a number typed into a form
             try:
                 self.dropout = float(self.dropout)
