@@ -121,6 +121,11 @@ def test_a_class_smaller_than_the_folds_keeps_the_folds(sample):
     assert [sum(int(i) in t for t in tests) for i in tiny] == [1, 1, 1]
     assert len({j for i in tiny for j, t in enumerate(tests) if int(i) in t}) == 3  # three different folds
     assert np.allclose(oof.pred_probs.sum(1), 1)
+    # every class smaller than the folds (a first handful of examples): as many folds as the largest class has items
+    pairs = [c for c in "abcdefgh" for _ in range(2)]
+    small = out_of_fold_probs([f"text {i}" for i in range(16)], pairs, embeddings=np.eye(16), progress=False,
+                              views=["embedding"])
+    assert small.params["folds"] == 2 and small.pred_probs.shape == (16, 8)
 
 
 def test_the_inner_hold_out_keeps_a_class_seen_once_in_the_fitting_part():

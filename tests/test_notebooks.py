@@ -60,6 +60,20 @@ def test_quickstart_on_sst2(tmp_path: Path, shared_data: Path):
     assert results["n_items"] == 3000 and results["labels"] == ["negative", "positive"]
 
 
+def test_quickstart_on_a_first_handful_of_examples(tmp_path: Path):
+    # two items per class: scanned and queued for review; too few to hold out a test split, so no training (the
+    # notebook crashed in the comparison before, and the scan's folds with it)
+    from workbench.sample import make_classification_sample
+
+    tiny = make_classification_sample(n_items=600, seed=1).groupby("label").head(2)[["text", "label"]]
+    tiny.to_csv(tmp_path / "tiny.csv", index=False)
+    results = run_notebook("00_quickstart", out_dir=tmp_path / "out", timeout=600,
+                           parameters={"DATA_PATH": str(tmp_path / "tiny.csv")})
+    executed = Path(results["executed_notebook"])
+    _assert_clean(executed)
+    assert results["n_items"] == len(tiny) and "accuracy_before" not in results
+    assert "training skipped" in executed.read_text()
+
 def test_a_failing_cell_is_reported_in_one_line_by_the_cli(tmp_path, capsys):
     from workbench.cli import main
 
