@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from workbench import load_dataset
 from workbench.bio import find_bio_error
 from workbench.sample import INTENTS, make_classification_sample, make_ner_sample, write_samples
@@ -48,3 +50,24 @@ def test_written_samples_load(tmp_path):
     assert table.attrs["workbench"]["labels"] == sorted(INTENTS)
     ner = load_dataset(paths["ner"], task="token-classification", id_column="id")
     assert len(ner) == 300
+
+
+def test_prepare_dataset_samples_any_file_and_says_when_no_test_split_fits(tmp_path):
+    # SAMPLE_SIZE was applied to Parquet files only: a CSV kept every row
+    from workbench.errors import DataError
+    from workbench.prepare import prepare_dataset
+
+    frame = make_classification_sample(n_items=400, seed=2)
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    frame.to_parquet(tmp_path / "data.parquet")
+    for name in ("data.csv", "data.parquet"):
+        table = prepare_dataset(tmp_path / name, out_dir=tmp_path, id_column="id", sample_size=120, seed=3)
+        assert len(table) == 120 and set(table["split"]) == {"train", "test"}
+    ids = [prepare_dataset(tmp_path / n, out_dir=tmp_path, id_column="id", sample_size=120, seed=3)["item_id"].tolist()
+           for n in ("data.csv", "data.parquet")]
+    assert ids[0] == ids[1]  # the same rows whatever the format
+    tiny = frame.groupby("label").head(2).drop(columns=["split"], errors="ignore")
+    tiny.to_csv(tmp_path / "tiny.csv", index=False)
+    assert not (prepare_dataset(tmp_path / "tiny.csv", out_dir=tmp_path, id_column="id")["split"] == "test").any()
+    with pytest.raises(DataError, match=r"tiny.csv: no test items to score a model on: its 16 items are too few"):
+        prepare_dataset(tmp_path / "tiny.csv", out_dir=tmp_path, id_column="id", require_test=True)

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.data import load_dataset
+from workbench.errors import DataError
 from workbench.sample import write_samples
 from workbench.splits import stratified_split
 
@@ -16,7 +17,8 @@ from workbench.splits import stratified_split
 def prepare_dataset(data_path: str | os.PathLike[str] | None = None, *, out_dir: str | os.PathLike[str],
                     task: str = "text-classification", text_column: str | None = None,
                     label_column: str | None = None, id_column: str | None = None, sample_size: int | None = None,
-                    test_fraction: float = 0.2, seed: int = 0, **load_options: Any) -> pd.DataFrame:
+                    test_fraction: float = 0.2, require_test: bool = False, seed: int = 0,
+                    **load_options: Any) -> pd.DataFrame:
     """Load a dataset for a notebook: the embedded demo data when ``data_path`` is None.
 
     Parameters
@@ -29,6 +31,9 @@ def prepare_dataset(data_path: str | os.PathLike[str] | None = None, *, out_dir:
     test_fraction : float
         When the data has no ``test`` split, this share (stratified by label for classification)
         becomes one, so models before and after fixes meet the same held-out items.
+    require_test : bool
+        Raise a :class:`DataError` when no test item can be held out (every class too small to spare one):
+        for the notebooks whose point is a score on held-out items.
 
     Returns
     -------
@@ -46,9 +51,15 @@ def prepare_dataset(data_path: str | os.PathLike[str] | None = None, *, out_dir:
         source = source.sample(int(sample_size), random_state=seed).sort_index()
     table = load_dataset(source, task=task, text_column=text_column, label_column=label_column,
                          id_column=id_column, **load_options)
+    if sample_size and len(table) > sample_size:  # a CSV, JSONL, ... file: sampled once read (a Parquet file before)
+        table = table.sample(int(sample_size), random_state=seed).sort_index()
     if "test" not in set(table["split"].dropna()) and test_fraction > 0:
         key = table["label"].tolist() if task == "text-classification" else ["all"] * len(table)
         held = stratified_split(key, validation=0.0, test=test_fraction, seed=seed)["test"]
         table["split"] = "train"
         table.loc[table.index[held], "split"] = "test"
+    if require_test and not (table["split"] == "test").any():
+        raise DataError(f"{data_path}: no test items to score a model on: its {len(table)} items are too few per "
+                        f"class to hold out {test_fraction:.0%} of each (a class keeps at least one item for "
+                        "training); give it a 'split' column with some 'test' rows, or more items")
     return table
