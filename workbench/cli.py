@@ -27,13 +27,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
     table = load_dataset(args.data, repair_bio=args.repair_bio, **reading_options(args))
     with LabelStore.open(args.store) as store:
-        before = store.labels
+        before = set(store.labels)
         stats = store.import_dataset(table, on_conflict=args.on_conflict, author=args.author)
         info = store.info()
     print(f"imported {args.data} into {args.store}: {stats['added']} added, {stats['unchanged']} unchanged, "
           f"{stats['updated']} updated, {stats['skipped']} skipped; the store holds {info.n_items} items, "
           f"{len(info.labels)} labels")
-    new = [label for label in info.labels if label not in set(before)]
+    new = [label for label in info.labels if label not in before]
     if before and new:
         # a store that had its classes gains one: often a typo in a reviewed file, so say it where it shows
         print(f"new label(s) added to the store: {', '.join(map(repr, new))}. If one is a misspelling of an existing "

@@ -277,8 +277,6 @@ class FineTuneConfig:
             except ValueError:
                 raise DataError(f"FineTuneConfig.dropout={self.dropout!r}: use a number in [0, 1), 'auto', "
                                 "or None for the model's own") from None
-        if isinstance(self.freeze_embeddings, str) and self.freeze_embeddings.lower() in ("true", "false"):
-            self.freeze_embeddings = self.freeze_embeddings.lower() == "true"  # typed into a form
         self.lora = _sub_config(LoraConfig, self.lora, "lora", example='{"r": 8}')
         self.augment = _sub_config(AugmentConfig, self.augment, "augment", example='{"copies": 1, "swap_rate": 0.1}')
         if isinstance(self.class_weights, str) and self.class_weights.strip().startswith("{"):

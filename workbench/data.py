@@ -212,7 +212,8 @@ def _pick_column(raw: pd.DataFrame, given: str | None, candidates: Sequence[str]
     )
 
 
-def _is_missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
+    """A missing value as tables hold one: None, pd.NA or NaN."""
     if value is None or value is pd.NA:
         return True
     return isinstance(value, float) and math.isnan(value)
@@ -232,7 +233,7 @@ def _build_classification(raw: pd.DataFrame, name: str, locate: Any, *, text_col
     keep = []
     for i, text in enumerate(texts):
         where = f"{name}: {locate(i)}, column {tcol!r}"
-        if _is_missing(text):
+        if is_missing(text):
             if drop_empty:
                 continue
             raise ValueProblem(f"{where}: the text is missing. Fill it in, drop the row, or pass drop_empty_texts=True")
@@ -262,7 +263,7 @@ def _clean_labels(values: list[Any], rows: list[int], name: str, column: str | N
     out: list[str | None] = []
     for i, value in zip(rows, values):
         where = f"{name}: {locate(i)}, column {column!r}"
-        if _is_missing(value) or (isinstance(value, str) and not value.strip()):
+        if is_missing(value) or (isinstance(value, str) and not value.strip()):
             if allow_missing:
                 out.append(None)
                 continue
@@ -359,7 +360,7 @@ def _build_tokens(raw: pd.DataFrame, name: str, locate: Any, *, tokens_column: s
                                    "string")
         tg = _as_list(tags)
         if tg is None:
-            if allow_missing and _is_missing(tags):
+            if allow_missing and is_missing(tags):
                 all_tokens.append(tok)
                 all_tags.append(None)
                 continue
@@ -433,7 +434,7 @@ def _item_ids(raw: pd.DataFrame, table: pd.DataFrame, name: str, locate: Any, id
     ids = []
     seen: dict[str, int] = {}
     for i, value in zip(table.index, raw[id_column].tolist()):
-        if _is_missing(value) or str(value) == "":
+        if is_missing(value) or str(value) == "":
             raise ValueProblem(f"{name}: {locate(i)}, column {id_column!r}: the id is missing")
         key = str(value)
         if key in seen:

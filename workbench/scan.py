@@ -143,12 +143,12 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
                         "label some (the label browser) or import labelled data")
     # A class with one item cannot be learnt by a model that leaves that item out: its items are left unscored
     # (like unlabelled ones) and named in the report, so a long-tailed label set still gets scanned.
-    singles = single_item_classes(encode_labels(labelled_values, classes)[0], classes)
+    given_y = encode_labels(labelled_values, classes)[0]
+    singles = single_item_classes(given_y, classes)
     unscored = set(singles)
-    scored_values = [v for v in labelled_values if v not in unscored]
-    if singles and len(set(scored_values)) < 2:  # too little left: the plain error, which names the classes
-        check_folds(encode_labels(labelled_values, classes)[0], classes, folds)
-    check_folds(encode_labels(scored_values, classes)[0], classes, folds)
+    scored_y = given_y[[v not in unscored for v in labelled_values]]
+    # too little left to scan (fewer than two classes): the plain error on all labels, which names the classes
+    check_folds(given_y if singles and len(np.unique(scored_y)) < 2 else scored_y, classes, folds)
     from workbench.embed import default_cache_dir
 
     cache = cache_dir if cache_dir is not None else default_cache_dir()

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from workbench import schema as S
 from workbench.bio import find_bio_error
+from workbench.data import is_missing
 from workbench.errors import (
     DataError,
     LabelError,
@@ -1158,7 +1159,7 @@ def _item_records(table: pd.DataFrame, task: str, extras: list[str]) -> Iterator
             rec = {"text": " ".join(toks), "tokens": json.dumps(toks)}
         else:
             # a missing label may arrive as NaN or pd.NA from a hand-built table: stored as NULL either way
-            label = None if lab is None or lab is pd.NA or (isinstance(lab, float) and lab != lab) else lab
+            label = None if is_missing(lab) else lab
             rec = {"text": c, "tokens": None}
         rec.update(item_id=str(item_id), content_hash=h, split=None if sp is None or sp != sp else str(sp),
                    original_label=label, label=label, status="unreviewed",
