@@ -13,7 +13,7 @@ import pytest
 
 from workbench import LabelStore
 from workbench.cli import main
-from workbench.sample import make_classification_sample
+from workbench.sample import make_classification_sample, make_ner_sample
 
 SCRIPT = Path(sys.executable).parent / "workbench"  # the console script of this interpreter's environment
 
@@ -349,12 +349,45 @@ def test_train_and_predict_user_errors_are_one_line(tmp_path: Path, tiny_bert, c
     assert "is failed, not finished" in capsys.readouterr().err
     assert main(["runs", str(runs)]) == 0
     assert "gpu failed: device='cuda'" in capsys.readouterr().out
-    tagger = runs / "tagger"  # a finished tagger run: predict says what it is before reading any data
+    tagger = runs / "tagger"  # a finished tagger run: a store of texts is refused before any model is loaded
     tagger.mkdir()
     (tagger / "config.json").write_text(json.dumps({"task": "token-classification"}))
     (tagger / "status.json").write_text(json.dumps({"state": "finished"}))
-    assert main(["predict", str(tagger), str(tmp_path / "missing.csv"), "--out", str(tmp_path / "p.csv")]) == 2
-    assert "trained a tagger; predict scores texts with a text classifier" in capsys.readouterr().err
+    assert main(["predict", str(tagger), str(db), "--out", str(tmp_path / "p.csv")]) == 2
+    assert "holds text-classification items; run tagger does token-classification" in capsys.readouterr().err
+
+
+def test_a_tagger_trained_from_the_shell_tags_new_sentences(tmp_path: Path, tiny_bert, capsys):
+    sample = make_ner_sample(n_sentences=120, seed=3)
+    sample[["id", "tokens", "tags"]].to_json(tmp_path / "ner.jsonl", orient="records", lines=True)
+    runs = tmp_path / "runs"
+    assert main(["train", str(tmp_path / "ner.jsonl"), "--id-column", "id", "--runs-dir", str(runs), "--run-id",
+                 "tagger", "--no-progress", *_train_flags(tiny_bert)]) == 0
+    assert "validation_f1_micro" in capsys.readouterr().out
+    # sentences without tags: read with the run's tag set; CSV cells are space-joined words, tags and numbers
+    sample[["tokens"]].head(5).to_json(tmp_path / "new.jsonl", orient="records", lines=True)
+    assert main(["predict", str(runs / "tagger"), str(tmp_path / "new.jsonl"), "--out", str(tmp_path / "p.csv"),
+                 "--no-progress"]) == 0
+    assert "against the file's" not in capsys.readouterr().out
+    predicted = pd.read_csv(tmp_path / "p.csv")
+    assert predicted.columns.tolist() == ["item_id", "tokens", "tags", "pred_tags", "pred_probs"]
+    assert predicted["tags"].isna().all()
+    for words, tags, probs in zip(predicted["tokens"], predicted["pred_tags"], predicted["pred_probs"]):
+        assert len(tags.split()) == len(words.split()) == len(probs.split())
+        assert all(0 < float(p) <= 1 for p in probs.split())
+    # with tags: the entity F1 against them is printed; Parquet keeps the lists
+    assert main(["predict", str(runs / "tagger"), str(tmp_path / "ner.jsonl"), "--id-column", "id", "--out",
+                 str(tmp_path / "p.parquet"), "--no-progress"]) == 0
+    assert re.search(r"entity F1 \(micro\) against the file's tags: \d\.\d{4} \(120 labelled items\)",
+                     capsys.readouterr().out)
+    tagged = pd.read_parquet(tmp_path / "p.parquet")
+    assert tagged["item_id"].tolist() == sample["id"].astype(str).tolist()
+    assert all(len(t) == len(p) for t, p in zip(tagged["tokens"], tagged["pred_tags"]))
+    # a text-classification file is not read as sentences
+    make_classification_sample(n_items=5).to_csv(tmp_path / "texts.csv", index=False)
+    assert main(["predict", str(runs / "tagger"), str(tmp_path / "texts.csv"), "--out", str(tmp_path / "q.csv"),
+                 "--no-progress"]) == 2
+    assert "has no tokens column" in capsys.readouterr().err
 
 
 def test_ctrl_c_in_train_cancels_the_run(tmp_path: Path, tiny_bert):

@@ -12,6 +12,7 @@ import pytest
 
 from workbench import LabelStore, load_dataset
 from workbench.bio import spans
+from workbench.errors import DataError
 from workbench.sample import make_classification_sample, make_ner_sample
 
 
@@ -190,6 +191,17 @@ def test_repair_bio_and_missing_labels():
     assert list(table["tags"][0]) == ["O", "B-LOC", "I-LOC"]
     pool = load_dataset(pd.DataFrame({"text": ["a", "b"], "label": ["x", None]}), allow_missing_labels=True)
     assert pool["label"].tolist()[1] is None
+
+
+def test_sentences_without_a_tags_column_are_read_when_the_tags_are_named():
+    """Sentences to tag with a trained model: no tags column at all, the tag set given."""
+    frame = pd.DataFrame({"tokens": [["Paris", "is", "nice"], ["John"]]})
+    table = load_dataset(frame, task="token-classification", allow_missing_labels=True, labels=["O", "B-LOC", "I-LOC"])
+    assert table["tags"].tolist() == [None, None] and table.attrs["workbench"]["labels"] == ["O", "B-LOC", "I-LOC"]
+    with pytest.raises(DataError, match="holds no tags at all; to start from untagged sentences, name the tags"):
+        load_dataset(frame, task="token-classification", allow_missing_labels=True)
+    with pytest.raises(DataError, match=r"has no tags column \(looked for \['tags', 'ner_tags', 'labels'\]\)"):
+        load_dataset(frame, task="token-classification")
 
 
 @pytest.mark.parametrize(("name", "payload"), [

@@ -345,6 +345,37 @@ def test_token_classification_run(tiny_bert, tmp_path):
     assert json.loads((run.path / "environment.json").read_text())["case_feature"] is True
     saved = json.loads((run.path / "model" / "config.json").read_text())
     assert saved["type_vocab_size"] == 3 and saved["workbench_case_feature"] is True
+    # the loaded tagger (case channel included) tags the same sentences as the worker did
+    model = load_run(run.path)
+    assert repr(model).startswith(f"TrainedModel({str(run.path)!r}, {len(run.labels())} tags")
+    rows = table.set_index("item_id").loc[preds["item_id"]].reset_index()
+    again = model.predict(rows[["item_id", "tokens"]], progress=False)
+    assert again["item_id"].tolist() == preds["item_id"].tolist()
+    assert again["pred_tags"].tolist() == preds["pred_tags"].map(list).tolist()
+    for mine, theirs in zip(again["token_probs"], preds["token_probs"]):
+        assert np.allclose(np.array(mine), np.stack(theirs), atol=1e-4)
+    model.case_feature = False  # without the word-case types the same weights read other inputs
+    blind = model.predict(rows["tokens"].tolist(), progress=False)
+    assert not all(np.allclose(np.array(a), np.array(b), atol=1e-4)
+                   for a, b in zip(blind["token_probs"], again["token_probs"]))
+    assert model.predict([], progress=False).columns.tolist() == ["pred_tags", "token_probs"]
+    with pytest.raises(DataError, match="takes sentences as lists of words"):
+        model.predict("Paris is nice", progress=False)
+    with pytest.raises(DataError, match="sentence 1 to tag is a str"):
+        model.predict([["Paris"], "is nice"], progress=False)
+    with pytest.raises(DataError, match="sentence 0 to tag: word 1 is ''"):
+        model.predict([["Paris", ""]], progress=False)
+    with pytest.raises(DataError, match=r"no 'tokens' column; its columns are \['text'\]"):
+        model.predict(pd.DataFrame({"text": ["Paris is nice"]}), progress=False)
+
+
+def test_word_probabilities_come_from_each_word_s_first_sub_token():
+    from workbench.train import word_probs
+
+    token_probs = np.array([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4], [0.0, 1.0]])
+    # [CLS] w0 w1 w1 w2 [SEP]: w1's second piece is not read; w3 was cut off by max_length
+    got = word_probs(token_probs, [None, 0, 1, 1, 2, None], 4)
+    assert np.allclose(got, [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.5, 0.5]])
 
 
 def test_minilm_fine_tune_beats_the_majority_baseline(tmp_path):

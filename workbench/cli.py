@@ -293,8 +293,12 @@ def write_items(items: pd.DataFrame, path: str | Path) -> Path:
     elif suffix == ".jsonl":
         items.to_json(out, orient="records", lines=True, force_ascii=False)
     else:
-        # list cells as text: issue types joined by ';', tag sequences by spaces
-        flat = items.assign(**{col: items[col].map((";" if col == "issues" else " ").join) for col in items.columns
+        # list cells as text: issue types joined by ';', tag sequences (and per-word numbers) by spaces
+        def joined(col: str) -> pd.Series:
+            sep = ";" if col == "issues" else " "
+            return items[col].map(lambda v: sep.join(map(str, v)) if isinstance(v, list) else v)
+
+        flat = items.assign(**{col: joined(col) for col in items.columns
                                if items[col].map(lambda v: isinstance(v, list)).any()})
         flat.to_csv(out, index=False, sep="," if suffix == ".csv" else "\t")
     return out

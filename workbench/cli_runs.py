@@ -73,13 +73,12 @@ def _print_ended(path: Path, status: dict[str, Any]) -> int:
     from workbench.runs import RunView
 
     view = RunView(path)
-    if view.task() == "text-classification":
-        # the worker scores its validation split in status.json; other predicted splits (test) are scored here
-        for split in view.splits():
-            if not any(k.startswith(f"{split}_") for k in scores):
-                scored = _labelled_accuracy(view.predictions(split))
-                if scored:
-                    print(f"  {split}_accuracy {scored[0]:.4f} ({scored[1]} items)")
+    # the worker scores its validation split in status.json; other predicted splits (test) are scored here
+    for split in view.splits():
+        if not any(k.startswith(f"{split}_") for k in scores):
+            scored = _labelled_score(view.predictions(split), task=view.task())
+            if scored:
+                print(f"  {split}_{scored[0]} {scored[1]:.4f} ({scored[2]} items)")
     return 0
 
 
@@ -120,7 +119,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from workbench.data import load_dataset
     from workbench.launch import load_run
     from workbench.runs import open_run
     from workbench.store import LabelStore, is_store
@@ -130,41 +128,59 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     state = view.status().get("state")
     if state != "finished":
         raise DataError(f"run {view.path} is {state}, not finished; only a finished run has a model to predict with")
-    if view.task() != "text-classification":
-        raise DataError(f"run {view.path} trained a tagger; predict scores texts with a text classifier (a tagger's "
-                        f"predictions on its evaluation split are in {view.path / 'predictions'})")
+    task = view.task()
+    content, given = ("tokens", "tags") if task == "token-classification" else ("text", "label")
     if is_store(args.data):
         with LabelStore.open(args.data, create=False) as store:
-            if store.task == "token-classification":
-                raise DataError(f"{args.data} holds token-classification items; predict classifies texts")
+            if store.task != task:
+                raise DataError(f"{args.data} holds {store.task} items; run {view.run_id} does {task}")
             table = store.to_pandas()
     else:
-        from workbench.data import LABEL_COLUMNS
-        from workbench.readers import read_source
-
-        raw, _ = read_source(Path(args.data).expanduser(), encoding=args.encoding)
-        has_labels = args.label_column is not None or any(c in raw.columns for c in LABEL_COLUMNS)
-        # labels are optional here: a file without them is read as a pool of the run's classes
-        options = {**reading_options(args), "task": "text-classification", "allow_missing_labels": True,
-                   "labels": args.labels or (None if has_labels else view.labels())}
-        table = load_dataset(args.data, **options)
+        table = _read_items_to_predict(args, task=task, classes=view.labels())
     model = load_run(view.path)
-    predicted = model.predict(table[["item_id", "text"]], progress=not args.no_progress)
-    frame = table[["item_id", "text", "label"]].merge(predicted, on="item_id", how="left")
+    predicted = model.predict(table[["item_id", content]], progress=not args.no_progress)
+    if task == "token-classification":
+        # each word's probability of its predicted tag; the whole (words x tags) table stays in Python's reach
+        predicted["pred_probs"] = [[round(float(max(row)), 4) for row in p] for p in predicted.pop("token_probs")]
+    frame = table[["item_id", content, given]].merge(predicted, on="item_id", how="left")
     write_items(frame, out)
     print(f"predicted {len(frame)} items with run {view.run_id}: {out}")
-    scored = _labelled_accuracy(frame)
+    scored = _labelled_score(frame, task=task)
     if scored:
-        print(f"accuracy against the file's labels: {scored[0]:.4f} ({scored[1]} labelled items)")
+        what = "entity F1 (micro)" if scored[0] == "f1_micro" else scored[0]
+        print(f"{what} against the file's {'tags' if given == 'tags' else 'labels'}: {scored[1]:.4f} "
+              f"({scored[2]} labelled items)")
     return 0
 
 
-def _labelled_accuracy(frame: pd.DataFrame) -> tuple[float, int] | None:
-    """Share of the rows with a ``label`` whose ``pred`` equals it, and how many rows have one (None: none)."""
+def _read_items_to_predict(args: argparse.Namespace, *, task: str, classes: list[str]) -> pd.DataFrame:
+    """The dataset file to predict, labels optional: a file without them is read as a pool of the run's classes."""
+    from workbench.data import LABEL_COLUMNS, TAG_COLUMNS, load_dataset
+    from workbench.readers import read_source
+
+    raw, _ = read_source(Path(args.data).expanduser(), encoding=args.encoding)
+    names = TAG_COLUMNS if task == "token-classification" else LABEL_COLUMNS
+    has_labels = args.label_column is not None or any(c in raw.columns for c in names)
+    options = {**reading_options(args), "task": task, "allow_missing_labels": True,
+               "labels": args.labels or (None if has_labels else classes)}
+    return load_dataset(args.data, **options)  # by path again: its errors name the file's lines
+
+
+def _labelled_score(frame: pd.DataFrame, *, task: str) -> tuple[str, float, int] | None:
+    """Against the rows that carry a label: ``("accuracy", value, n_rows)`` for texts, ``("f1_micro", ...)`` (entity
+    level) for sentences; None when no row has one."""
+    if task == "token-classification":
+        labelled = frame[frame["tags"].map(lambda t: t is not None)]
+        if labelled.empty:
+            return None
+        from workbench.metrics import entity_metrics
+
+        table = entity_metrics(labelled["tags"].tolist(), labelled["pred_tags"].tolist())
+        return "f1_micro", float(table["f1"].astype(float)["micro avg"]), len(labelled)
     labelled = frame.dropna(subset=["label"])
     if labelled.empty:
         return None
-    return float((labelled["label"] == labelled["pred"]).mean()), len(labelled)
+    return "accuracy", float((labelled["label"] == labelled["pred"]).mean()), len(labelled)
 
 
 def add_run_commands(sub: Any) -> None:
@@ -195,10 +211,12 @@ def add_run_commands(sub: Any) -> None:
 
     p = sub.add_parser("predict", help="score a dataset file or a store with a finished run's model",
                        description="Write each item's predicted class and class probabilities (and its given label, "
-                                   "if any; the accuracy against them is printed). Example: workbench predict "
+                                   "if any; the accuracy against them is printed). A tagger's run writes each "
+                                   "sentence's predicted tags and each word's probability of its tag (the entity F1 "
+                                   "against given tags is printed). Example: workbench predict "
                                    "runs/20261130-101500-ab12cd new.csv --out predictions.csv")
     p.add_argument("run", help="a finished run folder")
-    p.add_argument("data", help="a store, or a dataset file (labels optional)")
+    p.add_argument("data", help="a store, or a dataset file (labels or tags optional)")
     add_reading_options(p)
     p.add_argument("--out", required=True, help="where to write (.csv, .tsv, .jsonl or .parquet)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

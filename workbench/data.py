@@ -343,10 +343,15 @@ def _build_tokens(raw: pd.DataFrame, name: str, locate: Any, *, tokens_column: s
                   labels: Sequence[str] | None, label_names: Sequence[str] | None, allow_missing: bool,
                   repair: bool, normalization: str) -> tuple[pd.DataFrame, list[str]]:
     tcol = _pick_column(raw, tokens_column, TOKEN_COLUMNS, "text_column", "tokens", name)
-    gcol = _pick_column(raw, tags_column, TAG_COLUMNS, "label_column", "tags", name)
+    gcol: str | None
+    if tags_column is None and allow_missing and not any(c in raw.columns for c in TAG_COLUMNS):
+        gcol = None  # sentences to tag, or a pool to tag from scratch
+    else:
+        gcol = _pick_column(raw, tags_column, TAG_COLUMNS, "label_column", "tags", name)
     all_tokens: list[list[Any]] = []
     all_tags: list[list[Any] | None] = []
-    for i, (tokens, tags) in enumerate(zip(raw[tcol].tolist(), raw[gcol].tolist())):
+    given = raw[gcol].tolist() if gcol is not None else [None] * len(raw)
+    for i, (tokens, tags) in enumerate(zip(raw[tcol].tolist(), given)):
         where = f"{name}: {locate(i)}"
         tok = _as_list(tokens)
         if tok is None:
@@ -395,6 +400,9 @@ def _build_tokens(raw: pd.DataFrame, name: str, locate: Any, *, tokens_column: s
                 if t not in allowed:
                     raise ValueProblem(f"{name}: {locate(i)}, token {j}: tag {t!r} is not in labels={allowed}")
         tagset = allowed
+    elif not any(tg is not None for tg in all_tags):
+        raise ValueProblem(f"{name}: {'column ' + repr(gcol) if gcol else 'the file'} holds no tags at all; to start "
+                           "from untagged sentences, name the tags: labels=[...] with allow_missing_labels=True")
     else:
         tagset = tag_set(t for t in types if t)
     table.attrs["_content_src"] = tcol

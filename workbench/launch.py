@@ -21,15 +21,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from workbench.config import FineTuneConfig
-from workbench.devices import configure_cuda, default_device, resolve_device, to_device
+from workbench.devices import resolve_device
 from workbench.errors import DataError, WorkbenchError, require
-from workbench.models import choose_attention, quiet_loading
-from workbench.normalize import text_list
-from workbench.pooling import CONFIG_FLAG, apply_pooling
+from workbench.predict import load_run
 from workbench.runs import RunView, list_runs
 from workbench.store import LabelStore
 from workbench.train import CANCEL_FILE, set_status, write_json
@@ -312,78 +309,8 @@ class Run(RunView):
         lines = path.read_text(errors="replace").splitlines()
         return "\n".join(lines[-tail:] if tail else lines)
 
-    def predict(self, texts: Sequence[str] | pd.DataFrame | LabelStore, *, batch_size: int = 64,
+    def predict(self, data: Sequence[Any] | pd.DataFrame | LabelStore, *, batch_size: int = 64,
                 progress: bool = True) -> pd.DataFrame:
-        """Score new texts with the trained model: a DataFrame of ``pred`` and ``prob_<class>`` per text."""
-        return load_run(self.path).predict(texts, batch_size=batch_size, progress=progress)
-
-
-class TrainedModel:
-    """A finished run's model, loaded for batch prediction (text classification)."""
-
-    def __init__(self, run_dir: Path, *, device: str | None = None) -> None:
-        transformers = require("transformers", extra="train", purpose="predicting with a trained run")
-        self.torch: Any = require("torch", extra="train", purpose="predicting with a trained run")
-        model_dir = run_dir / "model"
-        if not (model_dir / "config.json").exists():
-            raise WorkbenchError(f"run {run_dir.name} has no trained model yet (no model/config.json); wait for it "
-                                 "to finish")
-        self.labels = json.loads((run_dir / "labels.json").read_text())
-        self.config = FineTuneConfig.from_json(run_dir / "config.json")
-        if self.config.task != "text-classification":
-            raise DataError(f"run {run_dir.name} trained a tagger; load_run(...).predict scores texts with a text "
-                            "classifier. A tagger's predictions are in the run's predictions/ folder")
-        self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir))  # type: ignore[attr-defined]
-        # fp32 on the GPU when one is visible, else the CPU (eager attention there, see choose_attention)
-        self.device = device or default_device()
-        configure_cuda(self.device)
-        # a mean-pooled model was saved without pooler weights on purpose (workbench.pooling): no load report then
-        mean_pooled = json.loads((model_dir / "config.json").read_text()).get(CONFIG_FLAG) == "mean"
-        with quiet_loading(report=not mean_pooled):
-            model = transformers.AutoModelForSequenceClassification.from_pretrained(  # type: ignore[attr-defined]
-                str(model_dir), attn_implementation=choose_attention(self.config.attention, self.device))
-        self.model = apply_pooling(model).to(self.device).eval()  # the mean pooler, when the run trained with it
-        self.run_dir = run_dir
-
-    def __repr__(self) -> str:
-        return (f"TrainedModel({str(self.run_dir)!r}, {len(self.labels)} classes, device={self.device!r}, "
-                f"max_length={self.config.max_length})")
-
-    def predict(self, texts: Sequence[str] | pd.DataFrame | LabelStore, *, batch_size: int = 64,
-                progress: bool = True) -> pd.DataFrame:
-        from workbench.train import pad_batch
-
-        torch = self.torch
-        ids: list[str] | None = None
-        if isinstance(texts, LabelStore):
-            if texts.task != "text-classification":
-                raise DataError(f"{texts.url} holds {texts.task} items; this run classifies texts")
-            table = texts.to_pandas()
-            ids, texts = table["item_id"].tolist(), table["text"].tolist()
-        elif isinstance(texts, pd.DataFrame):
-            if "text" not in texts.columns:
-                raise DataError(f"the table to predict has no 'text' column; its columns are {list(texts.columns)}")
-            ids = texts["item_id"].tolist() if "item_id" in texts.columns else None
-            texts = texts["text"].tolist()
-        texts = text_list(texts, purpose="to predict")
-        enc = self.tokenizer(texts, truncation=True, max_length=self.config.max_length)["input_ids"] if texts else []
-        order = np.argsort([-len(x) for x in enc], kind="stable")
-        probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        tqdm = require("tqdm.auto", extra="train", purpose="progress bars").tqdm  # type: ignore[attr-defined]
-        with torch.inference_mode():
-            for start in tqdm(range(0, len(order), batch_size), disable=not progress, desc="predicting"):
-                idx = order[start:start + batch_size]
-                batch = pad_batch([enc[i] for i in idx], self.tokenizer.pad_token_id or 0)
-                out = self.model(**to_device(batch, self.device))
-                probs[idx] = torch.softmax(out.logits.float(), -1).cpu().numpy()
-        frame = pd.DataFrame({"pred": [self.labels[k] for k in probs.argmax(1)]})
-        if ids is not None:
-            frame.insert(0, "item_id", ids)
-        for j, c in enumerate(self.labels):
-            frame[f"prob_{c}"] = probs[:, j]
-        return frame
-
-
-def load_run(run_dir: str | os.PathLike[str], *, device: str | None = None) -> TrainedModel:
-    """Load a finished run's model for :meth:`TrainedModel.predict` (on ``device``, default: the GPU if visible)."""
-    return TrainedModel(Path(run_dir), device=device)
+        """Score new items with the trained model (:meth:`workbench.predict.TrainedModel.predict`): ``pred`` and
+        ``prob_<class>`` per text, or ``pred_tags`` and ``token_probs`` per sentence for a tagger."""
+        return load_run(self.path).predict(data, batch_size=batch_size, progress=progress)

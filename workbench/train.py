@@ -143,6 +143,31 @@ def align_word_tags(word_ids: Sequence[int | None], tags: Sequence[int]) -> list
     return out
 
 
+def word_probs(token_probs: np.ndarray, word_ids: Sequence[int | None], n_words: int) -> np.ndarray:
+    """A sentence's tag probabilities per word, read at each word's first sub-token (the one trained on).
+
+    Parameters
+    ----------
+    token_probs : numpy.ndarray
+        ``(width, n_tags)`` probabilities per sub-token position (padding past the sentence is ignored).
+    word_ids : sequence of int or None
+        ``(n_subtokens,)`` the tokenizer's word index per sub-token, None for specials.
+    n_words : int
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_words, n_tags)``; words cut off by ``max_length`` keep a uniform guess.
+    """
+    out = np.full((n_words, token_probs.shape[-1]), 1.0 / token_probs.shape[-1])
+    prev = None
+    for j, w in enumerate(word_ids):
+        if w is not None and w != prev:
+            out[w] = token_probs[j]
+        prev = w
+    return out
+
+
 # ---------------------------------------------------------------------- data
 class Prepared:
     """Tokenised splits of a run's data (``types``: per-row token types when the case channel is on)."""
@@ -344,13 +369,7 @@ def _evaluate(model: Any, prep: Prepared, rows: np.ndarray, *, accelerator: Any,
             p = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
             for r, i in enumerate(idx):
                 if prep.token_task:
-                    words = prep.word_ids[i]
-                    first = [j for j, w in enumerate(words) if w is not None and (j == 0 or words[j - 1] != w)]
-                    n_words = len(prep.frame["tokens"].iloc[i])
-                    word_probs = np.full((n_words, p.shape[-1]), 1.0 / p.shape[-1])
-                    for j in first:
-                        word_probs[words[j]] = p[r, j]
-                    probs[int(i)] = word_probs  # words cut by max_length keep a uniform guess
+                    probs[int(i)] = word_probs(p[r], prep.word_ids[i], len(prep.frame["tokens"].iloc[i]))
                 else:
                     probs[int(i)] = p[r]
     model.train()
