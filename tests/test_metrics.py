@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,10 @@ def test_check_regression_cli_exit_codes(two_runs, capsys):
     assert main(["check-regression", str(base), str(new), "--resamples", "100"]) == 1
     out = capsys.readouterr().out
     assert "regressed" in out and "c" in out
+    # scores unsigned, differences and their interval signed, whatever their size
+    row = next(line.split() for line in out.splitlines() if line.startswith("c "))
+    assert all(re.fullmatch(r"\d\.\d{3}", v) for v in row[1:3]), row
+    assert all(re.fullmatch(r"[+-]\d\.\d{3}", v) for v in row[3:6]), row
     assert main(["check-regression", str(base), str(new), "--classes", "b", "d", "--resamples", "100"]) == 0
     assert main(["check-regression", str(base), str(new), "--classes", "zzz"]) == 2
     assert "zzz" in capsys.readouterr().err

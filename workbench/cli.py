@@ -312,7 +312,10 @@ def _cmd_check_regression(args: argparse.Namespace) -> int:
     for note in comp.notes:
         print(f"note: {note}")
     print(f"{comp.metric} per class, {comp.run_b} vs {comp.run_a}, {comp.n_items} items, gold: {comp.gold}")
-    print(comp.table.to_string(float_format=lambda v: f"{v:+.3f}" if abs(v) < 1 else f"{v:.3f}"))
+    # the two runs' scores as they are, the differences and their interval with a sign
+    floats = [c for c in comp.table.columns if comp.table[c].dtype.kind == "f"]
+    print(comp.table.to_string(formatters={c: (lambda v: f"{v:+.3f}") if c.startswith("delta") else "{:.3f}".format
+                                           for c in floats}))
     if comp.regressed:
         print(f"\nregressed beyond {args.max_drop} and beyond noise: {', '.join(comp.regressed)}")
         return 1
