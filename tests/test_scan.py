@@ -185,3 +185,112 @@ def test_a_class_with_one_item_is_left_unscored_and_the_rest_is_scanned(tmp_path
     with pytest.raises(DataError, match=r"the class\(es\) \['solo_a'\] have a single item"):
         scan(load_dataset(two, id_column="id"), embeddings=np.zeros((40, 4), np.float32), progress=False,
              cache_dir=tmp_path)
+
+
+def _true_label_probs(frame, classes, *, sure: float = 0.9):
+    """Probabilities that know the true label: ``sure`` on it, the rest spread evenly."""
+    probs = np.full((len(frame), len(classes)), (1 - sure) / (len(classes) - 1))
+    probs[np.arange(len(frame)), [classes.index(c) for c in frame["true_label"]]] = sure
+    return probs
+
+
+def test_given_probabilities_replace_the_cross_validation(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from workbench import scan as scan_module
+
+    frame = make_classification_sample(n_items=300, seed=5)
+    frame.loc[0, ["label", "true_label"]] = "solo"  # a class with one item is scored when nothing is cross-validated
+    frame.loc[1, "label"] = None
+    table = load_dataset(frame, id_column="id", allow_missing_labels=True)
+    classes = sorted(frame["label"].dropna().unique())
+    probs = _true_label_probs(frame, classes)
+
+    def no_cross_validation(*args, **kw):
+        raise AssertionError("the scan cross-validated although probabilities were given")
+
+    monkeypatch.setattr(scan_module, "out_of_fold_probs", no_cross_validation)
+    embeddings = np.random.default_rng(0).normal(size=(len(table), 16)).astype(np.float32)
+    options = {"embeddings": embeddings, "progress": False, "cache_dir": tmp_path}
+    result = scan_module.scan(table, pred_probs=probs, **options)
+    items = result.items.set_index("item_id")
+    noisy = set(frame.loc[frame["is_noisy"], "id"])
+    assert set(result.label_issues()["item_id"]) == noisy
+    assert (items.loc[sorted(noisy), "suggested_label"] == frame.set_index("id").loc[sorted(noisy), "true_label"]).all()
+    assert not np.isnan(items.loc[frame["id"][0], "score"]) and np.isnan(items.loc[frame["id"][1], "score"])
+    assert result.oof.params == {"mode": "given"} and "crossval" not in result.seconds
+    # the same as a table in another row order, with a class the data lacks and rows for other items
+    shuffled = pd.DataFrame(probs, columns=[f"prob_{c}" for c in classes]).assign(item_id=frame["id"].tolist())
+    shuffled = pd.concat([shuffled.sample(frac=1, random_state=0).drop(index=1).assign(prob_other=0.0),
+                          pd.DataFrame({"item_id": ["elsewhere"], "prob_other": [1.0]})]).fillna(0.0)
+    again = scan_module.scan(table, pred_probs=shuffled, **options)
+    assert again.items["item_id"].tolist() == result.items["item_id"].tolist()
+    # (the combined score moves a little with an extra class: its neighbour mixing smooths over one more)
+    assert np.allclose(again.items["self_confidence"], result.items["self_confidence"], equal_nan=True)
+    assert set(again.label_issues()["item_id"]) == noisy and again.oof.classes == [*classes, "other"]
+    # into a store: the scores reach the pages
+    store = LabelStore.open(tmp_path / "labels.db")
+    store.import_dataset(table)
+    scan_module.scan(store, pred_probs=shuffled, **options)
+    assert store.page(0, 300)["score"].notna().sum() == 299  # all but the unlabelled item
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda p, t: p[:, :-1], r"pred_probs has shape \(300, 7\); this data needs \(300, 8\)"),
+    (lambda p, t: t.drop(columns="prob_refund_request"), r"has no \['prob_refund_request'\] column"),
+    (lambda p, t: t.drop(index=7), "1 labelled item\\(s\\) have no row in the probabilities table, e.g. item_id"),
+    (lambda p, t: pd_concat(t, t.head(1)), "on more than one row"),
+    (lambda p, t: t.assign(prob_cancel_order=np.where(t.index == 3, np.nan, t["prob_cancel_order"])),
+     "have NaN or infinite values"),
+    (lambda p, t: np.log(p), "have negative values; pass probabilities, not logits"),
+    (lambda p, t: p * 3, r"sum to 3.0000, not 1 \(300 items' rows do\); pass probabilities"),
+    (lambda p, t: t.rename(columns={"item_id": "id"}), "needs an item_id column and one prob_<class> column"),
+])
+def test_given_probabilities_that_do_not_fit_are_refused(tmp_path, change, message):
+    import pandas as pd
+
+    from workbench.scan import scan
+
+    frame = make_classification_sample(n_items=300, seed=5)
+    table = load_dataset(frame, id_column="id")
+    classes = sorted(frame["label"].unique())
+    probs = _true_label_probs(frame, classes)
+    as_table = pd.DataFrame(probs, columns=[f"prob_{c}" for c in classes]).assign(item_id=frame["id"].tolist())
+    with pytest.raises(DataError, match=message):
+        scan(table, pred_probs=change(probs, as_table), embeddings=np.zeros((300, 4), np.float32), progress=False,
+             cache_dir=tmp_path)
+
+
+def pd_concat(*frames):
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_cli_scans_with_given_probabilities(scanned, tmp_path, capsys):
+    import pandas as pd
+
+    frame, *_ = scanned
+    part = frame.sample(300, random_state=2).reset_index(drop=True)
+    part.to_csv(tmp_path / "data.csv", index=False)
+    classes = sorted(part["label"].unique())
+    probs = _true_label_probs(part, classes)
+    pd.DataFrame(probs, columns=[f"prob_{c}" for c in classes]).assign(item_id=part["id"]).to_csv(
+        tmp_path / "probs.csv", index=False)
+    np.save(tmp_path / "probs.npy", probs)
+    base = ["scan", str(tmp_path / "data.csv"), "--id-column", "id", "--no-progress"]
+    for source in ("probs.csv", "probs.npy"):
+        items = tmp_path / f"items-{source}.parquet"
+        assert main([*base, "--pred-probs", str(tmp_path / source), "--items", str(items)]) == 0
+        flagged = pd.read_parquet(items).query("is_label_issue")["item_id"]
+        assert set(flagged) == set(part.loc[part["is_noisy"], "id"])
+    capsys.readouterr()
+    for extra, message in [(["--mode", "quick"], "--pred-probs replaces the scan's own cross-validation"),
+                           (["--folds", "3"], "drop --mode, --finetune-set, --folds and --no-refit")]:
+        assert main([*base, "--pred-probs", str(tmp_path / "probs.csv"), *extra]) == 2
+        assert message in capsys.readouterr().err
+    for name, message in [("nothing.csv", "no such file of probabilities"), ("data.txt", "unknown file type '.txt'")]:
+        (tmp_path / "data.txt").write_text("x")
+        assert main([*base, "--pred-probs", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1

@@ -175,10 +175,18 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     finetune = config_fields(args.finetune_set, flag="--finetune-set")
     if finetune and args.mode == "quick":
         raise DataError("--finetune-set sets the fold fine-tunes, and --mode quick trains none; use --mode finetune")
+    pred_probs = None
+    if args.pred_probs:
+        from workbench.given_probs import read_pred_probs
+
+        if args.mode or finetune or args.no_refit or args.folds is not None:
+            raise DataError("--pred-probs replaces the scan's own cross-validation; drop --mode, --finetune-set, "
+                            "--folds and --no-refit")
+        pred_probs = read_pred_probs(args.pred_probs)
     options = {"folds": 5 if args.folds is None else args.folds, "seed": args.seed, "model": args.model,
                "score": args.score, "filter_by": args.filter_by, "classifier_layers": args.classifier_layers,
                "refit_clean": not args.no_refit, "progress": not args.no_progress, "mode": args.mode or "quick",
-               "finetune": finetune if args.mode == "finetune" else None}
+               "finetune": finetune if args.mode == "finetune" else None, "pred_probs": pred_probs}
     table, in_memory = read_data_source(args)
     if table is not None and in_memory:  # scanned as it is: nothing is written but --items / --json
         if table.attrs["workbench"]["task"] == "token-classification":
@@ -210,6 +218,10 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path, in_memory: bool) -> int:
     """The token-classification scan: fold taggers that did not see a sentence score its tags."""
     from workbench.token_scan import scan_tokens, tagger_config
+
+    if args.pred_probs:
+        raise DataError(f"{args.data} holds token-classification data; --pred-probs gives one probability row per "
+                        "text, for text classification")
 
     if args.mode == "quick":
         raise DataError(f"{args.data} holds token-classification data, which is scanned by fold taggers (fine-tunes), "
@@ -513,6 +525,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--finetune-set", action="append", default=[], metavar="FIELD=VALUE",
                    help="a FineTuneConfig field of the fold fine-tunes (--mode finetune, and token classification's "
                         "taggers), e.g. --finetune-set epochs=2")
+    p.add_argument("--pred-probs", metavar="FILE",
+                   help="out-of-fold probabilities from your own model instead of the scan's cross-validation: a "
+                        "table with item_id and prob_<class> columns (.csv, .tsv, .jsonl, .parquet), or a .npy "
+                        "array (items in the data's order, classes sorted). Each item's row must come from a model "
+                        "that did not train on it")
     p.add_argument("--model", help="encoder for the embeddings (default: the packaged all-MiniLM-L6-v2)")
     p.add_argument("--folds", type=int, help="cross-validation folds (default 5); token classification: fold "
                                              "taggers (default 2)")

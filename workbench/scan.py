@@ -74,8 +74,8 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
          filter_by: str = "prune_by_noise_rate", checks: Sequence[str] | None = None,
          embeddings: np.ndarray | None = None, cache_dir: str | os.PathLike[str] | None = None,
          precision: str = "auto", classifier_layers: Sequence[int] = (-1,), refit_clean: bool = True,
-         finetune: Mapping[str, Any] | None = None, progress: bool = True, scan_id: str | None = None,
-         write: bool = True) -> ScanResult:
+         finetune: Mapping[str, Any] | None = None, pred_probs: np.ndarray | pd.DataFrame | None = None,
+         progress: bool = True, scan_id: str | None = None, write: bool = True) -> ScanResult:
     """Scan a store (or a table from :func:`workbench.data.load_dataset`) for label issues and data problems.
 
     Parameters
@@ -103,6 +103,11 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     finetune : mapping, optional
         ``mode="finetune"`` only: :class:`workbench.config.FineTuneConfig` fields for the fold fine-tunes, e.g.
         ``{"epochs": 2, "max_length": 64}``; their model is the scan's ``model`` unless this names another.
+    pred_probs : numpy.ndarray or pandas.DataFrame, optional
+        Out-of-fold probabilities from elsewhere (your own model's cross-validation) instead of the scan's own:
+        ``(n_items, n_classes)`` in the data's item order and its sorted classes, or a table with ``item_id``
+        and ``prob_<class>`` columns (see :func:`workbench.given_probs.align_pred_probs`). The scan still embeds
+        the texts for the neighbour score and the checks. A class with one item is scored too.
     cache_dir : path, optional
         Embeddings, TF-IDF features and neighbour lists are cached here between scans
         (default :func:`workbench.embed.default_cache_dir`), so a re-scan after label fixes
@@ -130,6 +135,9 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     if finetune is not None and mode != "finetune":
         raise DataError(f"finetune={dict(finetune)!r} sets the fold fine-tunes of mode='finetune', but this scan's "
                         f"mode is {mode!r}; pass mode='finetune' or drop finetune")
+    if pred_probs is not None and (mode != "quick" or finetune is not None):
+        raise DataError(f"pred_probs replaces the scan's own out-of-fold models, so mode={mode!r} and finetune have "
+                        "nothing to do; drop them, or drop pred_probs")
     fold_config: dict[str, Any] = {}
     if mode == "finetune":
         fold_config = {**({"model": str(model)} if model is not None else {}), **(finetune or {})}
@@ -144,11 +152,18 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     # A class with one item cannot be learnt by a model that leaves that item out: its items are left unscored
     # (like unlabelled ones) and named in the report, so a long-tailed label set still gets scanned.
     given_y = encode_labels(labelled_values, classes)[0]
-    singles = single_item_classes(given_y, classes)
+    given_probs = None
+    if pred_probs is not None:  # nothing to cross-validate: every labelled item is scored
+        from workbench.given_probs import align_pred_probs
+
+        given_probs, classes = align_pred_probs(pred_probs, item_ids=item_ids, labels=labels, classes=classes)
+        singles: list[str] = []
+    else:
+        singles = single_item_classes(given_y, classes)
+        scored_y = given_y[[v not in set(singles) for v in labelled_values]]
+        # too little left to scan (fewer than two classes): the plain error on all labels, which names the classes
+        check_folds(given_y if singles and len(np.unique(scored_y)) < 2 else scored_y, classes, folds)
     unscored = set(singles)
-    scored_y = given_y[[v not in unscored for v in labelled_values]]
-    # too little left to scan (fewer than two classes): the plain error on all labels, which names the classes
-    check_folds(given_y if singles and len(np.unique(scored_y)) < 2 else scored_y, classes, folds)
     from workbench.embed import default_cache_dir
 
     cache = cache_dir if cache_dir is not None else default_cache_dir()
@@ -168,10 +183,14 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     lab_idx = np.flatnonzero(labelled)
     t = time.perf_counter()
     given = [str(labels[i]) for i in lab_idx]
-    oof = out_of_fold_probs([texts[i] for i in lab_idx], given, classes=classes, mode=mode,
-                            folds=folds, seed=seed, embeddings=features[lab_idx], progress=progress,
-                            cache_dir=cache, refit_clean=refit_clean, **fold_config)
-    seconds["crossval"] = time.perf_counter() - t
+    if given_probs is not None:
+        oof = OutOfFold(given_probs[lab_idx], list(classes), encode_labels(given, classes)[0],
+                        params={"mode": "given"})
+    else:
+        oof = out_of_fold_probs([texts[i] for i in lab_idx], given, classes=classes, mode=mode,
+                                folds=folds, seed=seed, embeddings=features[lab_idx], progress=progress,
+                                cache_dir=cache, refit_clean=refit_clean, **fold_config)
+        seconds["crossval"] = time.perf_counter() - t
 
     t = time.perf_counter()
     y, p = oof.labels, oof.pred_probs
@@ -226,9 +245,10 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     scan_id = scan_id or f"scan-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     if store is not None and write:
         t = time.perf_counter()
-        store.write_scores(scan_id, items.drop(columns=["text", "given_label", "is_label_issue"]),
-                           model=str(model) if model else "all-MiniLM-L6-v2",
-                           params=_scan_params(oof, mode=mode, score=score, filter_by=filter_by))
+        source = "given probabilities" if given_probs is not None else str(model) if model else "all-MiniLM-L6-v2"
+        store.write_scores(scan_id, items.drop(columns=["text", "given_label", "is_label_issue"]), model=source,
+                           params=_scan_params(oof, mode=oof.params.get("mode", mode), score=score,
+                                               filter_by=filter_by))
         seconds["write"] = time.perf_counter() - t
     return ScanResult(scan_id, items, report, oof, results, seconds)
 
