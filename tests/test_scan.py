@@ -284,7 +284,13 @@ def test_cli_scans_with_given_probabilities(scanned, tmp_path, capsys):
         assert main([*base, "--pred-probs", str(tmp_path / source), "--items", str(items)]) == 0
         flagged = pd.read_parquet(items).query("is_label_issue")["item_id"]
         assert set(flagged) == set(part.loc[part["is_noisy"], "id"])
+    # probabilities that agree with every given label: nothing flagged, and the output says so
+    agreeing = _true_label_probs(part.assign(true_label=part["label"]), classes)
+    np.save(tmp_path / "agree.npy", agreeing)
     capsys.readouterr()
+    assert main([*base, "--pred-probs", str(tmp_path / "agree.npy")]) == 0
+    out = capsys.readouterr().out
+    assert "no label flagged as a likely error (filter prune_by_noise_rate)" in out and "Empty DataFrame" not in out
     for extra, message in [(["--mode", "quick"], "--pred-probs replaces the scan's own cross-validation"),
                            (["--folds", "3"], "drop --mode, --finetune-set, --folds and --no-refit")]:
         assert main([*base, "--pred-probs", str(tmp_path / "probs.csv"), *extra]) == 2

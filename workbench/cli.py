@@ -201,10 +201,13 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                 return _scan_tokens(store, args, runs_dir=Path(args.runs_dir), in_memory=False)
             result = scan(store, **options)
     print(result.report)
-    print(f"\nworst labels by {args.score} (of {int(result.items['is_label_issue'].sum())} flagged):")
-    cols = ["item_id", "given_label", "suggested_label", "suggested_prob", "score", "text"]
-    print(result.label_issues()[cols].head(args.top).to_string(index=False, float_format=lambda v: f"{v:.3f}",
-                                                                 max_colwidth=60))
+    flagged = result.label_issues()
+    if flagged.empty:
+        print(f"\nno label flagged as a likely error (filter {args.filter_by})")
+    else:
+        print(f"\nworst labels by {args.score} (of {len(flagged)} flagged):")
+        cols = ["item_id", "given_label", "suggested_label", "suggested_prob", "score", "text"]
+        print(flagged[cols].head(args.top).to_string(index=False, float_format=lambda v: f"{v:.3f}", max_colwidth=60))
     print("\nseconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
     _write_scan_outputs(args, result.items, result.report.to_dict())
     if in_memory:
