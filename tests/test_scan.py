@@ -245,6 +245,7 @@ def test_given_probabilities_replace_the_cross_validation(tmp_path, monkeypatch)
     (lambda p, t: np.log(p), "have negative values; pass probabilities, not logits"),
     (lambda p, t: p * 3, r"sum to 3.0000, not 1 \(300 items' rows do\); pass probabilities"),
     (lambda p, t: t.rename(columns={"item_id": "id"}), "needs an item_id column and one prob_<class> column"),
+    (lambda p, t: t.assign(prob_cancel_order="high"), "column 'prob_cancel_order' holds values that are not numbers"),
 ])
 def test_given_probabilities_that_do_not_fit_are_refused(tmp_path, change, message):
     import pandas as pd

@@ -113,7 +113,12 @@ def _from_table(table: pd.DataFrame, ids: list[str], labels: Sequence[str | None
         raise DataError(f"{len(lacking)} labelled item(s) have no row in the probabilities table, e.g. item_id "
                         f"{ids[lacking[0]]!r}; every labelled item needs one (its item_id as the data has it: "
                         "--id-column / id_column when the data was loaded)")
-    values = table[prob_columns].to_numpy(dtype=np.float64)
+    try:
+        values = table[prob_columns].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        bad = next(c for c in prob_columns if not pd.api.types.is_numeric_dtype(table[c]))
+        raise DataError(f"the probabilities table's column {bad!r} holds values that are not numbers, e.g. "
+                        f"{table[bad].iloc[0]!r}") from exc
     probs = np.full((len(ids), len(order)), np.nan)
     probs[rows >= 0] = values[rows[rows >= 0]]
     return probs, order
