@@ -205,6 +205,23 @@ def test_a_row_without_a_label_never_changes_a_stored_label(store):
     assert store.get(frame["item_id"][2])["label"] == frame["label"][2]
     assert store.history()["item_id"].tolist() == [first, second]
 
+def test_a_review_queue_can_put_back_the_label_first_imported(store):
+    # an item corrected, queued again by a later scan, and the reviewer decides the first label was right
+    frame = store.to_pandas()
+    item, first = frame["item_id"][0], frame["label"][0]
+    other = next(lab for lab in store.labels if lab != first)
+    store.set_label(item, other, author="ann")
+    queue = frame.head(2).assign(given_label=[other, frame["label"][1]], label=[first, frame["label"][1]])
+    assert store.import_dataset(queue, on_conflict="update", author="rev") == {
+        "added": 0, "unchanged": 1, "updated": 1, "skipped": 0}
+    assert store.get(item)["label"] == first
+    assert store.history()[["author", "old_value", "new_value"]].values.tolist()[-1] == ["rev", other, first]
+    # without given_label the same table is a re-import of the first labels: the correction stays
+    store.set_label(item, other, author="ann")
+    assert store.import_dataset(queue.drop(columns="given_label"), on_conflict="update")["unchanged"] == 2
+    assert store.get(item)["label"] == other
+
+
 def test_token_classification_store(store_path):
     table = load_dataset(make_ner_sample(n_sentences=40), task="token-classification", id_column="id")
     store = LabelStore.open(store_path)

@@ -330,7 +330,10 @@ class LabelStore:
             the new label (written to the log with source ``import``). Items whose
             content and label match what was first imported are unchanged, so
             re-importing a file keeps the corrections made since; a row without a
-            label never changes a stored item's label.
+            label never changes a stored item's label. A review queue (a table with
+            a ``given_label`` column, the label when it was queued) is read as
+            decisions: with ``update``, a label that differs from its
+            ``given_label`` is taken even where it is the label first imported.
         author : str
             Recorded on log rows the import writes.
 
@@ -367,6 +370,12 @@ class LabelStore:
         extras = [c for c in table.columns if c not in ("item_id", "text", "tokens", "label", "tags", "split",
                                                       "content_hash")]
         records = list(_item_records(table, task, extras))
+        # A review queue (the notebooks' review_queue.csv) says what each label was when it was queued: a filled-in
+        # label that differs from that is the reviewer's decision, even where it puts back the label first imported
+        # (compared with the first label alone, reverting a correction read as "unchanged" and was lost).
+        decided = ({str(i) for i, was, now in zip(table["item_id"], table["given_label"], table[label_col])
+                    if isinstance(was, str) and isinstance(now, str) and now != was}
+                   if "given_label" in table.columns and task == "text-classification" else set())
 
         def run(conn: Connection) -> dict[str, int]:
             stats = {"added": 0, "unchanged": 0, "updated": 0, "skipped": 0}
@@ -394,6 +403,11 @@ class LabelStore:
                 if old is None:
                     rec["pos"] = start + len(fresh)
                     fresh.append(rec)
+                elif on_conflict == "update" and old[0] == rec["content_hash"] and rec["item_id"] in decided:
+                    if old[2] != rec["label"]:
+                        updates.append((rec["item_id"], old[2], rec["label"]))
+                    else:
+                        stats["unchanged"] += 1
                 elif old[0] == rec["content_hash"] and (old[1] == rec["label"] or rec["label"] is None):
                     # an unlabelled row says nothing about a stored item: its label and corrections stay (a
                     # reviewed queue re-imported with blank rows erased the labels of every row left blank)
