@@ -203,7 +203,8 @@ def test_run_lifecycle_writes_every_file(small_store, tiny_bert, tmp_path):
     assert table["state"].tolist() == ["finished"] and table["snapshot"][0] == env["snapshot_hash"]
     model = load_run(run.path)
     n_classes = len(small_store.labels)
-    assert repr(model) == f"TrainedModel({str(run.path)!r}, {n_classes} classes, device='cpu', max_length=32)"
+    assert repr(model) == (f"TrainedModel({str(run.path)!r}, {n_classes} classes, device='cpu', precision='fp32', "
+                           "max_length=32)")
     scored = model.predict(["where is my order", "refund please"], progress=False)
     assert scored.shape == (2, 1 + len(small_store.labels))
 
@@ -513,6 +514,14 @@ def test_a_mean_pooled_run_predicts_the_same_after_loading(small_store, tiny_ber
     assert "LOAD REPORT" not in err and "Loading weights" not in err, err
     columns = [c for c in preds.columns if c.startswith("prob_")]
     assert np.allclose(again[columns].to_numpy(), preds[columns].to_numpy(), atol=1e-4)
+    # another precision on request (autocast), close to the run's own; an unknown one is named
+    low = load_run(run.path, precision="bf16")
+    assert low.precision == "bf16" and "precision='bf16'" in repr(low)
+    assert np.allclose(low.predict(texts, progress=False)[columns].to_numpy(), again[columns].to_numpy(), atol=0.05)
+    with pytest.raises(DataError, match="unknown precision 'half'"):
+        load_run(run.path, precision="half")
+    with pytest.raises(DataError, match="is not a run folder"):
+        load_run(tmp_path / "runs" / "no-such-run")
     model = load_run(run.path)
     # one string is one text (it was scored character by character); nothing to score is an empty table
     assert len(model.predict(texts[0], progress=False)) == 1
