@@ -19,6 +19,7 @@ import pandas as pd
 from workbench.casing import word_case_types
 from workbench.config import FineTuneConfig
 from workbench.devices import configure_cuda, default_device, to_device
+from workbench.embed import choose_precision
 from workbench.errors import DataError, WorkbenchError, require
 from workbench.models import choose_attention, quiet_loading
 from workbench.normalize import text_list
@@ -51,8 +52,6 @@ class TrainedModel:
         configure_cuda(self.device)
         # the run's own precision on this device by default, so a reloaded model scores as the worker did (bf16
         # autocast read 1.7x the texts/s of fp32 on this CPU, 300 -> 516)
-        from workbench.embed import choose_precision
-
         self.precision = choose_precision(precision or self.config.precision, self.device)
         saved = json.loads((model_dir / "config.json").read_text())
         # a tagger trained with the word-case channel reads each word's case as its token type (workbench.casing)
