@@ -196,3 +196,73 @@ def test_the_run_table_people_read_shows_local_start_times(monkeypatch):
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def _random_tags(rng, n_sentences: int, types=("PER", "LOC", "ORG")) -> list[list[str]]:
+    """Tag sequences with invalid IOB2 too (I- after O, I- of another type), as a weak tagger predicts them."""
+    vocab = ["O", "O", "O", *(f"{p}-{t}" for t in types for p in "BI")]
+    return [list(rng.choice(vocab, rng.integers(1, 12))) for _ in range(n_sentences)]
+
+
+def test_entity_counts_match_seqeval_strict_on_invalid_sequences_too():
+    rng = np.random.default_rng(3)
+    gold = _random_tags(rng, 300)
+    pred = [list(np.where(rng.random(len(g)) < 0.7, g, rng.choice(["O", "B-PER", "I-PER", "I-LOC"], len(g))))
+            for g in gold]
+    names = M.entity_types(["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"])
+    whole, draws = M._entity_scores(gold, pred, names, np.zeros((0, len(gold)), dtype=np.int64))
+    reference = M.entity_metrics(gold, pred)
+    for metric in M.METRICS:
+        assert np.allclose(whole[metric], reference.loc[names, metric].astype(float).to_numpy()), metric
+    assert M.strict_entities(["I-PER", "B-PER", "I-PER", "I-LOC", "B-LOC"]) == {("PER", 1, 3), ("LOC", 4, 5)}
+
+
+def make_tagger_run(folder: Path, name: str, gold, pred, *, original=None) -> Path:
+    run = folder / name
+    (run / "predictions").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"task": "token-classification", "model": "test"}))
+    (run / "status.json").write_text(json.dumps({"state": "finished"}))
+    (run / "labels.json").write_text(json.dumps(["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]))
+    frame = pd.DataFrame({"item_id": [f"s{k}" for k in range(len(gold))], "tags": gold, "pred_tags": pred})
+    if original is not None:
+        frame["original_tags"] = original
+    frame.to_parquet(run / "predictions" / "test.parquet")
+    return run
+
+
+def test_tagger_runs_are_compared_entity_type_by_type(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    gold = [["B-PER", "I-PER", "O", "B-LOC"] if k % 2 else ["O", "B-LOC", "I-LOC", "O"] for k in range(400)]
+    base = [list(g) for g in gold]
+    for g in base[::10]:  # the base tagger misses one sentence in ten
+        g[:] = ["O"] * len(g)
+    new = [list(g) for g in base]
+    for k in range(1, 400, 2):  # planted: the new tagger loses half of the PER entities
+        if rng.random() < 0.5:
+            new[k][:2] = ["O", "O"]
+    a, b = make_tagger_run(tmp_path, "base", gold, base), make_tagger_run(tmp_path, "new", gold, new)
+    comp = M.compare_runs(a, b, n_resamples=300)
+    assert comp.table.index.name == "entity" and comp.table.index.tolist() == ["LOC", "PER"]
+    assert comp.regressed == ["PER"] and comp.improved == []
+    reference = M.entity_metrics(gold, new)
+    assert np.isclose(comp.table.loc["PER", "f1_b"], float(reference.loc["PER", "f1"]))
+    assert comp.table.loc["PER", "support"] == 200 and comp.table.loc["LOC", "support"] == 400
+    # the gate from the shell names entities; corrected tags between the runs are a note, scored against run b's
+    assert main(["check-regression", str(a), str(b), "--resamples", "200"]) == 1
+    out = capsys.readouterr().out
+    assert "f1 per entity, new vs base" in out and "regressed beyond 0.01 and beyond noise: PER" in out
+    # the HTML report compares them the same way: scores unsigned, differences signed
+    from workbench.run_report import write_report
+
+    page = Path(write_report(b, tmp_path / "report.html", compare_to=a, n_resamples=50)["html"]).read_text()
+    assert "Compared with base" in page and "<td>PER</td>" in page and "<td>-0." in page
+    assert re.search(r"<td>0\.9\d{3}</td>", page) and not re.search(r"<td>\+0\.9\d{3}</td>", page)  # LOC's F1
+    fixed = [list(g) for g in gold]
+    fixed[0] = ["O", "O", "O", "O"]
+    c = make_tagger_run(tmp_path, "fixed", fixed, base, original=gold)
+    comp = M.compare_runs(a, c, n_resamples=50)
+    assert "1 evaluation items carry different labels" in comp.notes[0]
+    assert M.compare_runs(a, c, gold="original", n_resamples=50).gold == "the original labels (before corrections)"
+    text = make_run(tmp_path, "text", ["a"], ["a"], ["a", "b"])
+    with pytest.raises(DataError, match="is token-classification and run text is text-classification"):
+        M.compare_runs(a, text)

@@ -326,7 +326,8 @@ def _cmd_check_regression(args: argparse.Namespace) -> int:
                             split=args.split, n_resamples=args.resamples, seed=args.seed)
     for note in comp.notes:
         print(f"note: {note}")
-    print(f"{comp.metric} per class, {comp.run_b} vs {comp.run_a}, {comp.n_items} items, gold: {comp.gold}")
+    print(f"{comp.metric} per {comp.table.index.name}, {comp.run_b} vs {comp.run_a}, {comp.n_items} items, "
+          f"gold: {comp.gold}")
     # the two runs' scores as they are, the differences and their interval with a sign
     floats = [c for c in comp.table.columns if comp.table[c].dtype.kind == "f"]
     print(comp.table.to_string(formatters={c: (lambda v: f"{v:+.3f}") if c.startswith("delta") else "{:.3f}".format
@@ -334,7 +335,7 @@ def _cmd_check_regression(args: argparse.Namespace) -> int:
     if comp.regressed:
         print(f"\nregressed beyond {args.max_drop} and beyond noise: {', '.join(comp.regressed)}")
         return 1
-    print("\nno class regressed")
+    print(f"\nno {comp.table.index.name} regressed")
     return 0
 
 

@@ -124,6 +124,73 @@ def _bootstrap_prf(t: np.ndarray, p: np.ndarray, k: int, n_resamples: int, seed:
     return {metric: np.array(v) for metric, v in draws.items()}
 
 
+def entity_types(tags: Sequence[str]) -> list[str]:
+    """The entity types of a tag set (``B-PER``, ``I-PER`` -> ``PER``), sorted."""
+    return sorted({t[2:] for t in tags if t[:2] in ("B-", "I-")})
+
+
+def strict_entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:
+    """``(type, start, end_exclusive)`` of each entity in strict IOB2, as seqeval's strict mode reads them: a
+    ``B-X`` and the ``I-X`` right after it; an ``I-`` tag that continues nothing (after ``O`` or another type)
+    starts no entity."""
+    out: set[tuple[str, int, int]] = set()
+    kind: str | None = None
+    start = 0
+    for i, tag in enumerate([*tags, "O"]):
+        if kind is not None and tag != f"I-{kind}":
+            out.add((kind, start, i))
+            kind = None
+        if tag.startswith("B-"):
+            kind, start = tag[2:], i
+    return out
+
+
+def _entity_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], names: Sequence[str]) -> np.ndarray:
+    """``(n_sentences, n_types, 3)``: per sentence and entity type, the predicted entities that match a gold one
+    exactly, the predicted entities, the gold entities."""
+    index = {n: j for j, n in enumerate(names)}
+    out = np.zeros((len(gold), len(names), 3), dtype=np.int64)
+    for i, (g, p) in enumerate(zip(gold, pred, strict=True)):
+        eg, ep = strict_entities(list(g)), strict_entities(list(p))
+        for kind, *_ in eg & ep:
+            out[i, index[kind], 0] += 1
+        for kind, *_ in ep:
+            if kind in index:
+                out[i, index[kind], 1] += 1
+        for kind, *_ in eg:
+            out[i, index[kind], 2] += 1
+    return out
+
+
+def _prf_from_counts(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Precision, recall and F1 from ``(..., 3)`` summed counts (0 where a denominator is 0, as seqeval)."""
+    tp, n_pred, n_gold = counts[..., 0], counts[..., 1], counts[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(n_pred > 0, tp / np.maximum(n_pred, 1), 0.0)
+        recall = np.where(n_gold > 0, tp / np.maximum(n_gold, 1), 0.0)
+        f1 = np.where(n_pred + n_gold > 0, 2 * tp / np.maximum(n_pred + n_gold, 1), 0.0)
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def _entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], names: Sequence[str],
+                   idx: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per entity type: the scores on all sentences ``(n_types,)`` and on each bootstrap resample ``idx``
+    ``(n_resamples, n_sentences)`` of sentences, ``(n_resamples, n_types)``."""
+    counts = _entity_counts(gold, pred, names)
+    flat = counts.reshape(len(counts), -1)
+    # how often each sentence was drawn in each resample: (n_resamples, n_sentences)
+    weights = np.zeros((len(idx), len(counts)), dtype=np.int64)
+    for r, row in enumerate(idx):
+        weights[r] = np.bincount(row, minlength=len(counts))
+    resampled = (weights @ flat).reshape(len(idx), len(names), 3)
+    return _prf_from_counts(counts.sum(0)), _prf_from_counts(resampled)
+
+
+def _as_key(value: Any) -> Any:
+    """A label or a tag sequence (list or array from Parquet) in a form ``!=`` compares as a whole."""
+    return tuple(value) if isinstance(value, (list, tuple, np.ndarray)) else value
+
+
 def entity_metrics(tags_true: Sequence[Sequence[str]], tags_pred: Sequence[Sequence[str]]) -> pd.DataFrame:
     """Entity-level precision/recall/F1 per entity type, seqeval strict IOB2, plus micro/macro/weighted averages."""
     seqeval = require("seqeval.metrics", extra="train", purpose="entity-level NER metrics")
@@ -269,7 +336,8 @@ def compare_runs(run_a: str | os.PathLike[str] | RunView, run_b: str | os.PathLi
                  split: str | None = None, metric: str = "f1", gold: str = "b", max_drop: float = 0.0,
                  n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
                  allow_different_items: bool = False) -> Comparison:
-    """Compare two text-classification runs class by class on the same evaluation items.
+    """Compare two runs class by class on the same evaluation items (taggers: entity type by entity type, strict
+    IOB2 entities as :func:`entity_metrics` counts them, the bootstrap resampling sentences).
 
     Parameters
     ----------
@@ -286,8 +354,11 @@ def compare_runs(run_a: str | os.PathLike[str] | RunView, run_b: str | os.PathLi
     if metric not in METRICS:
         raise DataError(f"unknown metric {metric!r}; use one of {list(METRICS)}")
     va, vb = open_run(run_a), open_run(run_b)
-    if va.task() != "text-classification" or vb.task() != "text-classification":
-        raise DataError("compare_runs compares text-classification runs; compare NER runs with entity_metrics")
+    if va.task() != vb.task():
+        raise DataError(f"run {va.run_id} is {va.task()} and run {vb.run_id} is {vb.task()}; compare runs of one task")
+    tagger = va.task() == "token-classification"
+    # the prediction files' columns: the evaluated labels, the predictions, the labels before corrections
+    given, pred, original = ("tags", "pred_tags", "original_tags") if tagger else ("label", "pred", "original_label")
     la, lb = va.labels(), vb.labels()
     if la != lb:
         raise DataError(f"runs {va.run_id} and {vb.run_id} have different label sets ({la} vs {lb}); "
@@ -309,42 +380,49 @@ def compare_runs(run_a: str | os.PathLike[str] | RunView, run_b: str | os.PathLi
     fb = fb.assign(item_id=fb["item_id"].astype(str)).set_index("item_id")
     items = sorted(ids_a & ids_b)
     fa, fb = fa.loc[items], fb.loc[items]
-    differ = int((fa["label"] != fb["label"]).sum())
+    differ = int(sum(_as_key(x) != _as_key(y) for x, y in zip(fa[given], fb[given], strict=True)))
     if gold == "b":
-        truth, gold_text = fb["label"], f"run {vb.run_id}'s evaluated labels"
+        truth, gold_text = fb[given], f"run {vb.run_id}'s evaluated labels"
     elif gold == "a":
-        truth, gold_text = fa["label"], f"run {va.run_id}'s evaluated labels"
+        truth, gold_text = fa[given], f"run {va.run_id}'s evaluated labels"
     elif gold == "original":
-        if "original_label" not in fb.columns:
-            raise DataError(f"run {vb.run_id} has no original_label column; gold='original' is not available")
-        truth, gold_text = fb["original_label"], "the original labels (before corrections)"
+        if original not in fb.columns:
+            raise DataError(f"run {vb.run_id} has no {original} column; gold='original' is not available")
+        truth, gold_text = fb[original], "the original labels (before corrections)"
     elif gold == "own":
         if differ:
             raise DataError(f"the runs were evaluated against different labels on {differ} items; choose "
                             "gold='a', 'b' or 'original' so both are scored against the same ones")
-        truth, gold_text = fb["label"], "the same evaluated labels"
+        truth, gold_text = fb[given], "the same evaluated labels"
     else:
         raise DataError(f"gold must be 'a', 'b', 'original' or 'own', got {gold!r}")
     if differ and gold != "own":
         notes.append(f"{differ} evaluation items carry different labels in the two runs (corrections); both runs "
                      f"are scored against {gold_text}")
-    k = len(la)
-    t = _encode(truth.tolist(), la)
-    pa = _encode(fa["pred"].tolist(), la)
-    pb = _encode(fb["pred"].tolist(), la)
-    ma, mb = _prf(_counts(t, pa, k), k), _prf(_counts(t, pb, k), k)
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(t), (n_resamples, len(t)))  # the same resamples for both runs: a paired bootstrap
-    da = _bootstrap_prf(t, pa, k, n_resamples, seed, idx)[metric]
-    db = _bootstrap_prf(t, pb, k, n_resamples, seed, idx)[metric]
+    idx = rng.integers(0, len(items), (n_resamples, len(items)))  # the same resamples for both runs: paired
+    if tagger:
+        names = entity_types(la)
+        whole_a, draws_a = _entity_scores(truth.tolist(), fa[pred].tolist(), names, idx)
+        whole_b, draws_b = _entity_scores(truth.tolist(), fb[pred].tolist(), names, idx)
+        ma, mb, da, db = whole_a[metric], whole_b[metric], draws_a[metric], draws_b[metric]
+        support = _entity_counts(truth.tolist(), truth.tolist(), names).sum(0)[:, 2]
+    else:
+        names, k = la, len(la)
+        t = _encode(truth.tolist(), la)
+        pa, pb = _encode(fa[pred].tolist(), la), _encode(fb[pred].tolist(), la)
+        ca, cb = _prf(_counts(t, pa, k), k), _prf(_counts(t, pb, k), k)
+        ma, mb, support = ca[metric], cb[metric], ca["support"]
+        da = _bootstrap_prf(t, pa, k, n_resamples, seed, idx)[metric]
+        db = _bootstrap_prf(t, pb, k, n_resamples, seed, idx)[metric]
     lo, hi = (1 - confidence) / 2 * 100, (1 + confidence) / 2 * 100
-    delta = mb[metric] - ma[metric]
+    delta = mb - ma
     low, high = np.percentile(db - da, lo, axis=0), np.percentile(db - da, hi, axis=0)
     verdict = np.where((delta < -max_drop) & (high < 0), "regressed", np.where(low > 0, "improved", "unchanged"))
-    table = pd.DataFrame({f"{metric}_a": ma[metric], f"{metric}_b": mb[metric], "delta": delta, "delta_low": low,
-                          "delta_high": high, "support": ma["support"].astype(np.int64), "verdict": verdict},
-                         index=la)
-    table.index.name = "class"
+    table = pd.DataFrame({f"{metric}_a": ma, f"{metric}_b": mb, "delta": delta, "delta_low": low,
+                          "delta_high": high, "support": np.asarray(support).astype(np.int64), "verdict": verdict},
+                         index=names)
+    table.index.name = "entity" if tagger else "class"
     return Comparison(va.run_id, vb.run_id, metric, table, same, len(items), gold_text, notes)
 
 

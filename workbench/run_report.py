@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,8 @@ def write_report(run: str | os.PathLike[str] | RunView, path: str | os.PathLike[
                      f"<ul>{notes}</ul>",
                      # the runs by name, not a / b
                      html_table(comp.table.rename(columns=lambda c: c.replace("_a", f" {comp.run_a}").replace(
-                         "_b", f" {comp.run_b}") if c.endswith(("_a", "_b")) else c), "{:+.4f}")]
+                         "_b", f" {comp.run_b}") if c.endswith(("_a", "_b")) else c), "{:.4f}",
+                                signed=("delta", "delta_low", "delta_high"))]
     # plotly.js goes in once, inline, so the file opens without a network
     parts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate(figures)]
     page = ("<!doctype html><html><head><meta charset='utf-8'>"
@@ -82,7 +84,11 @@ def write_report(run: str | os.PathLike[str] | RunView, path: str | os.PathLike[
     return {"html": out, "metrics": metrics_path}
 
 
-def html_table(table: Any, number: str) -> str:
+def html_table(table: Any, number: str, *, signed: Sequence[str] = ()) -> str:
     """A per-class table as HTML, its index (the class) a plain first column (as the index it took a header row of
-    its own); ``number``: the format of its floats, e.g. ``"{:.4f}"``. The report's tables and the quality panel's."""
-    return str(table.reset_index().to_html(index=False, float_format=number.format, escape=True))
+    its own); ``number``: the format of its floats, e.g. ``"{:.4f}"``, with a sign in the ``signed`` columns
+    (differences). The report's tables and the quality panel's."""
+    flat = table.reset_index()
+    formats = {c: (number.replace("{:", "{:+") if c in signed else number).format
+               for c in flat.columns if flat[c].dtype.kind == "f"}
+    return str(flat.to_html(index=False, formatters=formats, escape=True))
