@@ -152,6 +152,8 @@ def test_ner(tmp_path: Path):
     assert results["n_log_rows"] == results["n_accepted"] + results["n_queued"]
     assert results["entity_f1"] is not None and results["entity_f1"] > 0.3
     assert results["bio_valid_after"]  # every sentence is valid IOB2 after the accepted span fixes
+    # the trained tagger tags unseen sentences word by word
+    assert [len(tags) for tags in results["new_sentence_tags"]] == [9, 7]
 
 
 def test_a_parameter_the_notebook_lacks_is_refused_before_running(tmp_path: Path):
