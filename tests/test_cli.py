@@ -256,6 +256,44 @@ def test_scan_of_tagged_sentences_trains_fold_taggers(tmp_path: Path, tiny_bert:
     assert len(list((tmp_path / "runs").iterdir())) == 3
 
 
+def test_a_trained_tagger_scans_the_sentences_it_did_not_train_on(tmp_path: Path, tiny_bert: Path, capsys):
+    sample = make_ner_sample(n_sentences=150, seed=4)
+    sample["split"] = ["test" if k % 5 == 0 else "validation" if k % 5 == 1 else "train" for k in range(150)]
+    sample[["id", "tokens", "tags", "split"]].to_json(tmp_path / "ner.jsonl", orient="records", lines=True)
+    db, runs = tmp_path / "ner.db", tmp_path / "runs"
+    assert main(["import", str(tmp_path / "ner.jsonl"), "--store", str(db), "--id-column", "id"]) == 0
+    assert main(["train", str(db), "--runs-dir", str(runs), "--run-id", "tagger", "--no-progress",
+                 *_train_flags(tiny_bert)]) == 0
+    capsys.readouterr()
+    assert main(["scan", str(db), "--tagger", str(runs / "tagger"), "--no-progress", "--top", "3",
+                 "--json", str(tmp_path / "scan.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"run {runs / 'tagger'} scores the sentences it did not train on" in out and "60 sentences scored" in out
+    assert json.loads((tmp_path / "scan.json").read_text())["tagger"] == str(runs / "tagger")
+    with LabelStore.open(db) as store:
+        table = store.to_pandas()
+        scored = store.page(0, 200).set_index("item_id")["score"].notna()
+    assert set(scored[scored].index) == set(table.loc[table["split"] != "train", "item_id"])  # test + validation
+    # the sentences it trained on, alone in a store: nothing out-of-sample to score
+    only_trained = tmp_path / "trained.db"
+    sample[sample["split"] == "train"][["id", "tokens", "tags"]].to_json(tmp_path / "train.jsonl", orient="records",
+                                                                        lines=True)
+    assert main(["import", str(tmp_path / "train.jsonl"), "--store", str(only_trained), "--id-column", "id"]) == 0
+    capsys.readouterr()
+    text = tmp_path / "texts.csv"
+    make_classification_sample(n_items=40).to_csv(text, index=False)
+    for argv, message in [
+        ([str(only_trained), "--tagger", str(runs / "tagger")], "trained on every sentence of this store"),
+        ([str(db), "--tagger", str(runs / "tagger"), "--folds", "3"], "--tagger scores with a trained tagger"),
+        ([str(db), "--tagger", str(tmp_path)], "is not a run folder"),
+        ([str(text), "--tagger", str(runs / "tagger")], "--tagger scores tagged sentences"),
+        ([str(db), "--pred-probs", str(text)], "a tagger's run scores sentences: --tagger RUN"),
+    ]:
+        assert main(["scan", *argv, "--no-progress"]) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, (argv, err)
+
+
 def test_a_pool_with_no_labels_yet_is_imported_with_its_classes_named(tmp_path: Path, capsys):
     data = tmp_path / "pool.csv"
     data.write_text("text,label\nhello there,\nwhere is my parcel,\n")

@@ -188,6 +188,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                "refit_clean": not args.no_refit, "progress": not args.no_progress, "mode": args.mode or "quick",
                "finetune": finetune if args.mode == "finetune" else None, "pred_probs": pred_probs}
     table, in_memory = read_data_source(args)
+    if table is not None and table.attrs["workbench"]["task"] == "text-classification":
+        _refuse_tagger(args)
     if table is not None and in_memory:  # scanned as it is: nothing is written but --items / --json
         if table.attrs["workbench"]["task"] == "token-classification":
             # the fold taggers train from a store: a temporary one, gone with their runs after the scan
@@ -199,6 +201,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         with open_data_store(args, table) as store:
             if store.task == "token-classification":
                 return _scan_tokens(store, args, runs_dir=Path(args.runs_dir), in_memory=False)
+            _refuse_tagger(args)
             result = scan(store, **options)
     print(result.report)
     flagged = result.label_issues()
@@ -218,13 +221,23 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _refuse_tagger(args: argparse.Namespace) -> None:
+    """``--tagger`` on text classification: a DataError saying what to use instead."""
+    if args.tagger:
+        raise DataError(f"--tagger scores tagged sentences; {args.data} holds text classification (a classifier's "
+                        "held-out probabilities come in with workbench predict, then --pred-probs)")
+
+
 def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path, in_memory: bool) -> int:
     """The token-classification scan: fold taggers that did not see a sentence score its tags."""
     from workbench.token_scan import scan_tokens, tagger_config
 
     if args.pred_probs:
         raise DataError(f"{args.data} holds token-classification data; --pred-probs gives one probability row per "
-                        "text, for text classification")
+                        "text, for text classification (a tagger's run scores sentences: --tagger RUN)")
+    if args.tagger and (args.folds is not None or args.finetune_set or args.model):
+        raise DataError("--tagger scores with a trained tagger; --folds, --finetune-set and --model set the fold "
+                        "taggers it replaces: drop them")
 
     if args.mode == "quick":
         raise DataError(f"{args.data} holds token-classification data, which is scanned by fold taggers (fine-tunes), "
@@ -233,12 +246,16 @@ def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path,
         raise DataError("the quality gate (--max-noise-rate, --max-issues) reads a text classification scan's report; "
                         f"{args.data} holds token-classification data: drop those options")
     folds = 2 if args.folds is None else args.folds
-    config = tagger_config(seed=args.seed, **({"model": args.model} if args.model else {}),
-                           **config_fields(args.finetune_set, flag="--finetune-set"))
-    print(f"token classification: {folds} fold taggers, each fine-tuned on the sentences the other folds hold "
-          f"(minutes on a CPU for thousands of sentences)", flush=True)
-    result = scan_tokens(store, folds=folds, config=config, runs_dir=runs_dir, write=not in_memory,
-                         progress=not args.no_progress)
+    if args.tagger:
+        print(f"token classification: run {args.tagger} scores the sentences it did not train on", flush=True)
+        result = scan_tokens(store, tagger=args.tagger, write=not in_memory, progress=not args.no_progress)
+    else:
+        config = tagger_config(seed=args.seed, **({"model": args.model} if args.model else {}),
+                               **config_fields(args.finetune_set, flag="--finetune-set"))
+        print(f"token classification: {folds} fold taggers, each fine-tuned on the sentences the other folds hold "
+              f"(minutes on a CPU for thousands of sentences)", flush=True)
+        result = scan_tokens(store, folds=folds, config=config, runs_dir=runs_dir, write=not in_memory,
+                             progress=not args.no_progress)
     sentences = result.sentences
     texts = store.to_pandas().set_index("item_id")["tokens"]
     suspect = int((sentences["n_suspect_tokens"] > 0).sum())
@@ -253,7 +270,8 @@ def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path,
     tokens.insert(2, "word", [texts[i][k] for i, k in zip(tokens["item_id"], tokens["position"], strict=True)])
     print(tokens.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     summary = {"task": "token-classification", "scan_id": result.scan_id, "sentences": len(sentences),
-               "with_suspect_tag": suspect, "suspect_tags": len(result.tokens), "folds": folds,
+               "with_suspect_tag": suspect, "suspect_tags": len(result.tokens),
+               **({"tagger": args.tagger} if args.tagger else {"folds": folds}),
                "seconds": result.seconds, "runs": [] if in_memory else result.runs}
     _write_scan_outputs(args, sentences, summary)
     if in_memory:
@@ -534,6 +552,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "table with item_id and prob_<class> columns (.csv, .tsv, .jsonl, .parquet), or a .npy "
                         "array (items in the data's order, classes sorted). Each item's row must come from a model "
                         "that did not train on it")
+    p.add_argument("--tagger", metavar="RUN",
+                   help="token classification: a finished tagger run scores the sentences it did not train on "
+                        "(e.g. a store's test split), instead of training fold taggers")
     p.add_argument("--model", help="encoder for the embeddings (default: the packaged all-MiniLM-L6-v2)")
     p.add_argument("--folds", type=int, help="cross-validation folds (default 5); token classification: fold "
                                              "taggers (default 2)")

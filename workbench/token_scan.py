@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,7 +64,8 @@ def tagger_config(**overrides: object) -> FineTuneConfig:
 
 def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train",
                 config: FineTuneConfig | None = None, runs_dir: str | os.PathLike[str] = "runs",
-                write: bool = True, progress: bool = False) -> TokenScan:
+                tagger: str | os.PathLike[str] | None = None, write: bool = True,
+                progress: bool = False) -> TokenScan:
     """Score every sentence of ``split`` (None: all; ``train`` includes sentences with no split) with taggers
     that did not see it.
 
@@ -75,6 +77,10 @@ def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train
         Taggers trained (at least 2).
     config : FineTuneConfig, optional
         For the fold taggers (default: :func:`tagger_config`).
+    tagger : path, optional
+        A finished tagger run instead of fold taggers: it scores the store's sentences it did not train on
+        (``split`` is then ignored), e.g. the test split with the tagger trained on the train split. Sentences
+        it trained on are left out (its tags agree with what it learnt, wrong tags included); none left is an error.
     progress : bool
         A progress bar over the fold taggers (each one a fine-tune: minutes on a CPU for thousands of sentences).
 
@@ -82,40 +88,62 @@ def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train
     -------
     TokenScan
     """
-    from workbench.launch import launch
-    from workbench.runs import RunView
-
     if store.task != "token-classification":
         raise DataError(f"{store.url} holds {store.task} items; scan_tokens is for token classification "
                         "(use workbench.scan.scan for texts)")
-    if folds < 2:
-        raise DataError(f"folds must be at least 2 (each tagger needs sentences it did not see), got {folds}")
     started = time.perf_counter()
     table = store.to_pandas()
-    # Data without splits is all training data.
-    if split is None:
-        chosen = table.index
+    scan_id = f"tokens-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    params: dict[str, Any]
+    if tagger is not None:
+        if config is not None:
+            raise DataError("config sets the fold taggers; with tagger=... no tagger is trained: drop config")
+        chosen, probs, tag_names = _given_tagger(table, tagger, progress=progress)
+        runs: list[str] = []
+        model, params = str(tagger), {"tagger": str(tagger)}
     else:
-        in_split = table["split"].eq(split) | (table["split"].isna() if split == "train" else False)
-        chosen = table.index[in_split]
-    if len(chosen) < folds:
-        raise DataError(f"only {len(chosen)} sentences in split {split!r}; need at least {folds}")
+        if folds < 2:
+            raise DataError(f"folds must be at least 2 (each tagger needs sentences it did not see), got {folds}")
+        # Data without splits is all training data.
+        if split is None:
+            chosen = table.index
+        else:
+            in_split = table["split"].eq(split) | (table["split"].isna() if split == "train" else False)
+            chosen = table.index[in_split]
+        if len(chosen) < folds:
+            raise DataError(f"only {len(chosen)} sentences in split {split!r}; need at least {folds}")
+        base = config or tagger_config()
+        if base.task != "token-classification":
+            raise DataError("the fold taggers' config must have task='token-classification'")
+        probs, tag_names, runs = _fold_taggers(table, chosen, folds=folds, config=base, runs_dir=Path(runs_dir),
+                                               scan_id=scan_id, progress=progress)
+        model, params = base.model or "all-MiniLM-L6-v2", {"folds": folds, "split": split, "runs": runs}
+    sentences, tokens = _score_sentences(table, chosen, probs, tag_names)
+    if write:
+        store.write_scores(scan_id, sentences, model=model, params=params)
+    return TokenScan(scan_id, sentences, tokens, runs, time.perf_counter() - started)
+
+
+def _fold_taggers(table: pd.DataFrame, chosen: pd.Index, *, folds: int, config: FineTuneConfig, runs_dir: Path,
+                  scan_id: str, progress: bool) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
+    """Each chosen sentence's ``(n_words, n_tags)`` probabilities from the fold tagger that did not see it, the tag
+    order, and the fold runs' folders."""
+    from workbench.launch import launch
+    from workbench.runs import RunView
+
     rng = np.random.default_rng(0)
     fold_of = pd.Series(-1, index=table.index)
     fold_of[chosen] = rng.permutation(len(chosen)) % folds
-    base = config or tagger_config()
-    if base.task != "token-classification":
-        raise DataError("the fold taggers' config must have task='token-classification'")
-    scan_id = f"tokens-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     probs: dict[str, np.ndarray] = {}
     runs = []
+    tag_names: list[str] = []
     tqdm = require("tqdm.auto", extra="train", purpose="progress bars").tqdm  # type: ignore[attr-defined]
     for fold in tqdm(range(folds), desc="fold taggers", unit="tagger", disable=not progress, leave=False):
         data = table.copy()
         data["split"] = np.where(fold_of == fold, HELD_OUT, np.where(data["split"].eq("test"), "test", "train"))
         data.attrs = table.attrs
-        fold_config = FineTuneConfig.from_dict({**base.to_dict(), "predict_splits": [HELD_OUT]})
-        run = launch(fold_config, data=data, runs_dir=Path(runs_dir), run_id=f"{scan_id}-fold{fold}")
+        fold_config = FineTuneConfig.from_dict({**config.to_dict(), "predict_splits": [HELD_OUT]})
+        run = launch(fold_config, data=data, runs_dir=runs_dir, run_id=f"{scan_id}-fold{fold}")
         status = run.wait()
         if status.get("state") != "finished":
             raise WorkbenchError(f"fold tagger {fold} {status.get('state')}: {status.get('message')} (log: "
@@ -124,9 +152,58 @@ def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train
         predicted = RunView(run.path).predictions(HELD_OUT)
         for item, rows in zip(predicted["item_id"].astype(str).tolist(), predicted["token_probs"].tolist(),
                               strict=True):
-            p = np.asarray([np.asarray(v, dtype=np.float64) for v in rows])
-            probs[item] = p / p.sum(axis=1, keepdims=True)
+            probs[item] = _normalised(np.asarray([np.asarray(v, dtype=np.float64) for v in rows]))
         tag_names = RunView(run.path).labels()
+    return probs, tag_names, runs
+
+
+def _given_tagger(table: pd.DataFrame, tagger: str | os.PathLike[str], *,
+                  progress: bool) -> tuple[pd.Index, dict[str, np.ndarray], list[str]]:
+    """The sentences a finished tagger run did not train on, its probabilities for them, and its tag order."""
+    from workbench.predict import load_run
+    from workbench.runs import open_run
+
+    view = open_run(tagger)
+    if view.task() != "token-classification":
+        raise DataError(f"run {view.run_id} is {view.task()}; tagger=... needs a token-classification run")
+    if view.status().get("state") != "finished":
+        raise DataError(f"run {view.run_id} is {view.status().get('state')}, not finished; only a finished run has "
+                        "a tagger to score with")
+    # what it trained on: its data's training split, less what the worker held out of it (an evaluation split the
+    # data did not have is cut from the training rows; the run's predictions name those items)
+    trained_on: set[str] = set()
+    snapshot = view.path / "data.parquet"
+    if snapshot.exists():
+        data = pd.read_parquet(snapshot, columns=["item_id", "split"])
+        train_split = view.config().get("train_split") or "train"
+        trained_on = set(data.loc[data["split"].fillna(train_split).eq(train_split), "item_id"].astype(str))
+        for split in view.splits():
+            if split != train_split:
+                trained_on -= set(view.predictions(split)["item_id"].astype(str))
+    ids = table["item_id"].astype(str)
+    chosen = table.index[~ids.isin(trained_on) & table["tags"].notna()]
+    if not len(chosen):
+        raise DataError(f"run {view.run_id} trained on every sentence of this store, so its tags for them are not "
+                        "out-of-sample; scan with fold taggers (no tagger=...) or with a run trained on other "
+                        "sentences")
+    tag_names = view.labels()
+    unknown = sorted({t for tags in table.loc[chosen, "tags"] if tags is not None for t in tags} - set(tag_names))
+    if unknown:
+        raise DataError(f"the store has tag(s) {unknown[:5]} that run {view.run_id} does not know ({tag_names}); "
+                        "scan with a tagger trained on the same tag set")
+    predicted = load_run(view.path).predict(table.loc[chosen, ["item_id", "tokens"]], progress=progress)
+    probs = {str(i): _normalised(np.asarray(p, dtype=np.float64))
+             for i, p in zip(predicted["item_id"], predicted["token_probs"], strict=True)}
+    return chosen, probs, tag_names
+
+
+def _normalised(p: np.ndarray) -> np.ndarray:
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def _score_sentences(table: pd.DataFrame, chosen: pd.Index, probs: dict[str, np.ndarray],
+                     tag_names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sentence rows (worst first) and suspect-token rows from each chosen sentence's tag probabilities."""
     ids = [str(i) for i in table.loc[chosen, "item_id"]]
     index = {t: k for k, t in enumerate(tag_names)}
     all_tags = table["tags"].tolist()
@@ -148,8 +225,4 @@ def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train
                            for i, p in zip(ids, token_probs, strict=True)],
         "n_suspect_tokens": [suspects[i][0] if i in suspects else 0 for i in ids]})
     sentences["issues"] = [["label"] if n else [] for n in sentences["n_suspect_tokens"]]
-    sentences = sentences.sort_values("score", kind="stable").reset_index(drop=True)
-    if write:
-        store.write_scores(scan_id, sentences, model=base.model or "all-MiniLM-L6-v2",
-                           params={"folds": folds, "split": split, "runs": runs})
-    return TokenScan(scan_id, sentences, tokens, runs, time.perf_counter() - started)
+    return sentences.sort_values("score", kind="stable").reset_index(drop=True), tokens
