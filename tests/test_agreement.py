@@ -208,6 +208,24 @@ def test_a_csv_with_numeric_ids_and_empty_cells_imports_as_written(tmp_path):
         assert (summary["items"], summary["annotations"]) == (1, 1)
 
 
+def test_items_nobody_labelled_yet_are_stored_without_a_label(tmp_path, capsys):
+    """A wide sheet with rows no annotator reached: those items were dropped without a word."""
+    from workbench import LabelStore
+    from workbench.cli import main
+
+    wide = tmp_path / "wide.csv"
+    wide.write_text("item_id,text,rater_a,rater_b\n1,great,pos,pos\n2,awful,neg,pos\n3,meh,,\n")
+    assert main(["import-annotations", str(wide), str(tmp_path / "s.db"), "--layout", "wide",
+                 "--annotator-prefix", "rater_"]) == 0
+    out = capsys.readouterr().out
+    assert "imported 4 labels from 2 annotators on 2 items (3 items new to the store)" in out
+    assert "1 item(s) no annotator labelled (e.g. '3') were stored without a label" in out
+    with LabelStore.open(tmp_path / "s.db") as store:
+        table = store.to_pandas().set_index("item_id")
+        assert table["text"].to_dict() == {"1": "great", "2": "awful", "3": "meh"}
+        assert store.get("3")["label"] is None and store.annotations("3").empty
+
+
 def test_adjudication_through_the_browser_keeps_the_annotators_labels(tmp_path, shared_data):
     from widgets import LabelBrowser
     from workbench import LabelStore

@@ -115,8 +115,8 @@ def import_annotations(store: LabelStore, source: str | os.PathLike[str] | pd.Da
     Returns
     -------
     dict
-        ``{"items": n, "annotations": n, "annotators": n, "disagreements": n, "scan_id": ...}`` and
-        the import counts.
+        ``{"items": n, "annotations": n, "annotators": n, "disagreements": n, "scan_id": ...}`` (``items``: those
+        with a label), ``unrated`` (items no annotator labelled, stored without a label) and the import counts.
     """
     from workbench.data import load_dataset
 
@@ -143,20 +143,25 @@ def import_annotations(store: LabelStore, source: str | os.PathLike[str] | pd.Da
         long = long.drop_duplicates(subset=["item_id", "annotator"], keep="first" if repeats == "first" else "last")
     texts = table.drop_duplicates(subset=[item_column]).set_index(item_column)[text_column]
     scores = consensus_scores(ann, method=consensus)
-    items = pd.DataFrame({"id": ann.items, "text": texts.reindex(ann.items).to_numpy(),
-                          "label": scores["suggested_label"].to_numpy()})
+    # items no annotator labelled yet come in without a label (they were dropped without a word): still to label
+    rated = set(ann.items)
+    unrated = [i for i in texts.index if i not in rated]
+    ids = [*ann.items, *unrated]
+    items = pd.DataFrame({"id": ids, "text": texts.reindex(ids).to_numpy(),
+                          "label": [*scores["suggested_label"].tolist(), *([None] * len(unrated))]})
     missing_text = items["text"].isna()
     if missing_text.any():
         raise DataError(f"item {items.loc[missing_text, 'id'].iloc[0]!r} has no text in column {text_column!r}")
-    counts = store.import_dataset(load_dataset(items, id_column="id", labels=ann.classes), on_conflict="skip",
-                                  author=author)
+    counts = store.import_dataset(load_dataset(items, id_column="id", labels=ann.classes, allow_missing_labels=True),
+                                  on_conflict="skip", author=author)
     known = set(store.annotations()[["item_id", "annotator"]].itertuples(index=False, name=None))
     fresh = long[[(str(i), str(a)) not in known for i, a in zip(long["item_id"], long["annotator"], strict=True)]]
     added = store.add_annotations(fresh[["item_id", "annotator", "label"]].astype(str)) if len(fresh) else 0
     scan_id = f"consensus-{consensus}"
     store.write_scores(scan_id, scores, model=consensus, params={"annotators": len(ann.annotators)})
     return {**counts, "items": len(ann.items), "annotations": added, "annotators": len(ann.annotators),
-            "disagreements": int(sum(bool(v) for v in scores["issues"])), "scan_id": scan_id}
+            "disagreements": int(sum(bool(v) for v in scores["issues"])), "scan_id": scan_id,
+            "unrated": len(unrated), "unrated_example": unrated[0] if unrated else None}
 
 
 def store_annotations(store: LabelStore) -> Annotations:
