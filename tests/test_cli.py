@@ -524,3 +524,16 @@ def test_version_and_python_dash_m():
     assert out.returncode == 0 and out.stdout.strip() == f"label-workbench {__version__}"
     module = subprocess.run([sys.executable, "-m", "workbench", "runs", "--help"], capture_output=True, text=True)
     assert module.returncode == 0 and "usage:" in module.stdout
+
+
+def test_output_piped_into_head_ends_without_a_traceback(tmp_path: Path):
+    """`workbench agreement labels.db | head -1`: the reader closed the pipe early; that is not an error."""
+    rows = ["item_id,text,rater_a,rater_b"] + [f"{k},text {k},{'xy'[k % 2]},{'xy'[k % 3 % 2]}" for k in range(200)]
+    (tmp_path / "wide.csv").write_text("\n".join(rows) + "\n")
+    db = tmp_path / "s.db"
+    assert main(["import-annotations", str(tmp_path / "wide.csv"), str(db), "--layout", "wide",
+                 "--annotator-prefix", "rater_"]) == 0
+    done = subprocess.run(["bash", "-c", f"'{SCRIPT}' agreement '{db}' | head -1; exit ${{PIPESTATUS[0]}}"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.stdout.startswith("200 items, 2 annotators") and done.returncode == 0
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr

@@ -132,9 +132,12 @@ def _cmd_import_annotations(args: argparse.Namespace) -> int:
                                text_column=args.text_column, annotator_column=args.annotator_column,
                                label_column=args.label_column, annotator_columns=columns, consensus=args.consensus,
                                repeats=args.repeats, encoding=args.encoding)
-    print(f"imported {s['items']} items ({s['added']} new), {s['annotations']} labels from {s['annotators']} "
-          f"annotators; {s['disagreements']} items where annotators disagree; consensus ({args.consensus}) "
-          f"written as scan {s['scan_id']}")
+    print(f"imported {s['annotations']} labels from {s['annotators']} annotators on {s['items']} items "
+          f"({s['added']} items new to the store); {s['disagreements']} items where annotators disagree; consensus "
+          f"({args.consensus}) written as scan {s['scan_id']}")
+    if s["unrated"]:
+        print(f"{s['unrated']} item(s) no annotator labelled (e.g. {s['unrated_example']!r}) were stored without a "
+              "label, to label in the browser ('unlabelled' filter)")
     return 0
 
 
@@ -655,6 +658,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except BrokenPipeError:  # `workbench history ... | head`: the reader has what it wanted; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except WorkbenchError as exc:
         message = as_flags(str(exc), [k for k in vars(args) if k not in ("func", "command")])
         print(f"workbench {args.command}: error: {message}", file=sys.stderr)
