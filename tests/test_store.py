@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -146,6 +147,19 @@ def test_scores_drive_default_order_and_filters(store):
     sub = store.page(0, 1000, filters={"score_max": 0.1, "suggested_label": store.labels[0]})
     assert len(sub) > 0 and (sub["score"] <= 0.1).all() and set(sub["suggested_label"]) == {store.labels[0]}
     assert page["issues"].map(type).eq(list).all()
+
+
+def test_items_without_a_score_come_last_in_either_direction(store):
+    """A scan scores labelled items only: the unscored ones (a pool to label) no longer head "worst first"."""
+    frame = store.to_pandas()
+    scored = frame["item_id"][10:]
+    store.write_scores("scan-1", pd.DataFrame({"item_id": scored, "score": np.linspace(0.9, 0.1, len(scored)),
+                                               "issues": [[] for _ in scored]}), model="test")
+    worst_first = store.page(0, len(frame))
+    assert worst_first["score"].iloc[:-10].is_monotonic_increasing and worst_first["score"].iloc[-10:].isna().all()
+    best_first = store.page(0, len(frame), order_by="-score")
+    assert best_first["score"].iloc[:-10].is_monotonic_decreasing and best_first["score"].iloc[-10:].isna().all()
+    assert store.page(len(frame) - 10, 10)["item_id"].tolist() == frame["item_id"][:10].tolist()  # then by position
 
 
 def test_snapshot_hash_tracks_labels_and_names_are_immutable(store):
