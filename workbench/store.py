@@ -50,6 +50,8 @@ T = TypeVar("T")
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
 
 _CHUNK = 5_000
+#: SQLite before 3.30 has no NULLS LAST; there, items without a value sort first going up (SQLite's own order).
+_OLD_SQLITE = sqlite3.sqlite_version_info < (3, 30, 0)
 ORDERABLE = ("pos", "item_id", "text", "label", "original_label", "suggested_label", "suggested_prob", "score",
              "status", "split")
 
@@ -522,7 +524,8 @@ class LabelStore:
             # Items without a value (unscored, unlabelled) come last either way, on every backend: sorted first, a
             # pool of unlabelled items headed the browser's "worst label first" view. SQLite (3.30+) still walks
             # its (column, pos) index for NULLS LAST: 0.05 ms for a first page of 1,000,000 items, as before.
-            out.append((col.desc() if desc else col.asc()).nulls_last())
+            term = col.desc() if desc else col.asc()
+            out.append(term if self._engine.dialect.name == "sqlite" and _OLD_SQLITE else term.nulls_last())
         out.append(S.items.c.pos.asc())
         return out
 
