@@ -151,19 +151,20 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
                         "label some (the label browser) or import labelled data")
     # A class with one item cannot be learnt by a model that leaves that item out: its items are left unscored
     # (like unlabelled ones) and named in the report, so a long-tailed label set still gets scanned.
-    given_y = encode_labels(labelled_values, classes)[0]
     given_probs = None
     if pred_probs is not None:  # nothing to cross-validate: every labelled item is scored
         from workbench.given_probs import align_pred_probs
 
         given_probs, classes = align_pred_probs(pred_probs, item_ids=item_ids, labels=labels, classes=classes)
         singles: list[str] = []
+        unscored: set[str] = set()
     else:
+        given_y = encode_labels(labelled_values, classes)[0]
         singles = single_item_classes(given_y, classes)
-        scored_y = given_y[[v not in set(singles) for v in labelled_values]]
+        unscored = set(singles)
+        scored_y = given_y[[v not in unscored for v in labelled_values]]
         # too little left to scan (fewer than two classes): the plain error on all labels, which names the classes
         check_folds(given_y if singles and len(np.unique(scored_y)) < 2 else scored_y, classes, folds)
-    unscored = set(singles)
     from workbench.embed import default_cache_dir
 
     cache = cache_dir if cache_dir is not None else default_cache_dir()
@@ -247,11 +248,12 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
         t = time.perf_counter()
         source = "given probabilities" if given_probs is not None else str(model) if model else "all-MiniLM-L6-v2"
         store.write_scores(scan_id, items.drop(columns=["text", "given_label", "is_label_issue"]), model=source,
-                           params=_scan_params(oof, mode=oof.params.get("mode", mode), score=score,
-                                               filter_by=filter_by))
+                           params=_scan_params(oof, score=score, filter_by=filter_by))
         seconds["write"] = time.perf_counter() - t
     return ScanResult(scan_id, items, report, oof, results, seconds)
 
 
 def _scan_params(oof: OutOfFold, **extra: Any) -> dict[str, Any]:
-    return {**extra, **{k: v for k, v in oof.params.items() if k != "mode"}}
+    """What a scan records beside its scores: how its probabilities were made (``oof.params``, whose ``mode`` is
+    quick, finetune or given) and ``extra``."""
+    return {"mode": oof.params["mode"], **extra, **oof.params}
