@@ -210,10 +210,11 @@ def test_entity_counts_match_seqeval_strict_on_invalid_sequences_too():
     pred = [list(np.where(rng.random(len(g)) < 0.7, g, rng.choice(["O", "B-PER", "I-PER", "I-LOC"], len(g))))
             for g in gold]
     names = M.entity_types(["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"])
-    whole, draws = M._entity_scores(gold, pred, names, np.zeros((0, len(gold)), dtype=np.int64))
+    whole, _, support = M._entity_scores(gold, pred, names, np.zeros((0, len(gold)), dtype=np.int64))
     reference = M.entity_metrics(gold, pred)
     for metric in M.METRICS:
         assert np.allclose(whole[metric], reference.loc[names, metric].astype(float).to_numpy()), metric
+    assert support.tolist() == reference.loc[names, "support"].tolist()
     assert M.strict_entities(["I-PER", "B-PER", "I-PER", "I-LOC", "B-LOC"]) == {("PER", 1, 3), ("LOC", 4, 5)}
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.bio import split_tag
 from workbench.brief import BriefRepr
 from workbench.errors import DataError, require
 from workbench.runs import RunView, open_run
@@ -126,7 +127,7 @@ def _bootstrap_prf(t: np.ndarray, p: np.ndarray, k: int, n_resamples: int, seed:
 
 def entity_types(tags: Sequence[str]) -> list[str]:
     """The entity types of a tag set (``B-PER``, ``I-PER`` -> ``PER``), sorted."""
-    return sorted({t[2:] for t in tags if t[:2] in ("B-", "I-")})
+    return sorted({kind for kind in (split_tag(t)[1] for t in tags) if kind})
 
 
 def strict_entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:
@@ -173,9 +174,9 @@ def _prf_from_counts(counts: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], names: Sequence[str],
-                   idx: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Per entity type: the scores on all sentences ``(n_types,)`` and on each bootstrap resample ``idx``
-    ``(n_resamples, n_sentences)`` of sentences, ``(n_resamples, n_types)``."""
+                   idx: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    """Per entity type: the scores on all sentences ``(n_types,)``, on each bootstrap resample ``idx``
+    ``(n_resamples, n_sentences)`` of sentences ``(n_resamples, n_types)``, and the gold entities ``(n_types,)``."""
     counts = _entity_counts(gold, pred, names)
     flat = counts.reshape(len(counts), -1)
     # how often each sentence was drawn in each resample: (n_resamples, n_sentences)
@@ -183,7 +184,8 @@ def _entity_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
     for r, row in enumerate(idx):
         weights[r] = np.bincount(row, minlength=len(counts))
     resampled = (weights @ flat).reshape(len(idx), len(names), 3)
-    return _prf_from_counts(counts.sum(0)), _prf_from_counts(resampled)
+    total = counts.sum(0)
+    return _prf_from_counts(total), _prf_from_counts(resampled), total[:, 2]
 
 
 def _as_key(value: Any) -> Any:
@@ -403,10 +405,9 @@ def compare_runs(run_a: str | os.PathLike[str] | RunView, run_b: str | os.PathLi
     idx = rng.integers(0, len(items), (n_resamples, len(items)))  # the same resamples for both runs: paired
     if tagger:
         names = entity_types(la)
-        whole_a, draws_a = _entity_scores(truth.tolist(), fa[pred].tolist(), names, idx)
-        whole_b, draws_b = _entity_scores(truth.tolist(), fb[pred].tolist(), names, idx)
+        whole_a, draws_a, support = _entity_scores(truth.tolist(), fa[pred].tolist(), names, idx)
+        whole_b, draws_b, _ = _entity_scores(truth.tolist(), fb[pred].tolist(), names, idx)
         ma, mb, da, db = whole_a[metric], whole_b[metric], draws_a[metric], draws_b[metric]
-        support = _entity_counts(truth.tolist(), truth.tolist(), names).sum(0)[:, 2]
     else:
         names, k = la, len(la)
         t = _encode(truth.tolist(), la)
