@@ -372,12 +372,14 @@ class LabelStore:
         extras = [c for c in table.columns if c not in ("item_id", "text", "tokens", "label", "tags", "split",
                                                       "content_hash")]
         records = list(_item_records(table, task, extras))
-        # A review queue (the notebooks' review_queue.csv) says what each label was when it was queued: a filled-in
-        # label that differs from that is the reviewer's decision, even where it puts back the label first imported
-        # (compared with the first label alone, reverting a correction read as "unchanged" and was lost).
+        # A review queue (the notebooks' review_queue.csv) says what each label was when it was queued: updating from
+        # it, a filled-in label that differs from that is the reviewer's decision, even where it puts back the label
+        # first imported (compared with the first label alone, reverting a correction read as "unchanged" and was
+        # lost). Those rows skip the "unchanged" test below and are updated.
         decided = ({str(i) for i, was, now in zip(table["item_id"], table["given_label"], table[label_col])
                     if isinstance(was, str) and isinstance(now, str) and now != was}
-                   if "given_label" in table.columns and task == "text-classification" else set())
+                   if on_conflict == "update" and "given_label" in table.columns and task == "text-classification"
+                   else set())
 
         def run(conn: Connection) -> dict[str, int]:
             stats = {"added": 0, "unchanged": 0, "updated": 0, "skipped": 0}
@@ -405,12 +407,8 @@ class LabelStore:
                 if old is None:
                     rec["pos"] = start + len(fresh)
                     fresh.append(rec)
-                elif on_conflict == "update" and old[0] == rec["content_hash"] and rec["item_id"] in decided:
-                    if old[2] != rec["label"]:
-                        updates.append((rec["item_id"], old[2], rec["label"]))
-                    else:
-                        stats["unchanged"] += 1
-                elif old[0] == rec["content_hash"] and (old[1] == rec["label"] or rec["label"] is None):
+                elif (old[0] == rec["content_hash"] and (old[1] == rec["label"] or rec["label"] is None)
+                      and rec["item_id"] not in decided):
                     # an unlabelled row says nothing about a stored item: its label and corrections stay (a
                     # reviewed queue re-imported with blank rows erased the labels of every row left blank)
                     stats["unchanged"] += 1
