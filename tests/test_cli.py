@@ -157,13 +157,35 @@ def test_a_reviewed_queue_comes_back_with_import_update(tmp_path: Path, capsys):
         assert store.get(queue["item_id"].iloc[1])["label"] == queue["given_label"].iloc[1]  # blank: kept
         assert store.history()["author"].tolist() == ["alice", "alice"]
 
+def test_an_update_over_a_correction_says_so_and_undo_takes_it_back(tmp_path: Path, capsys):
+    db = tmp_path / "labels.db"
+    frame = make_classification_sample(n_items=30, seed=4)
+    frame.to_csv(tmp_path / "v1.csv", index=False)
+    assert main(["import", str(tmp_path / "v1.csv"), "--store", str(db), "--id-column", "id"]) == 0
+    first = frame["label"][0]
+    mine, theirs = [lab for lab in sorted(set(frame["label"])) if lab != first][:2]
+    with LabelStore.open(db) as store:
+        store.set_label(frame["id"][0], mine, author="ana")
+    frame.loc[0, "label"] = theirs  # relabelled upstream as well
+    frame.to_csv(tmp_path / "v2.csv", index=False)
+    capsys.readouterr()
+    assert main(["import", str(tmp_path / "v2.csv"), "--store", str(db), "--id-column", "id",
+                 "--on-conflict", "update", "--author", "sync"]) == 0
+    out = capsys.readouterr().out
+    assert "1 updated" in out and "1 of the updated items had a label corrected in this store" in out
+    assert f"workbench undo {db} --author sync" in out
+    assert main(["undo", str(db), "--author", "sync"]) == 0
+    with LabelStore.open(db) as store:
+        assert store.get(frame["id"][0])["label"] == mine
+
+
 def test_merge_labels_then_undo_from_the_shell(tmp_path: Path, capsys):
     db = tmp_path / "labels.db"
     frame = make_classification_sample(n_items=40, seed=3)
     frame.loc[:4, "label"] = "Refund"  # the same class typed another way
     frame.to_csv(tmp_path / "train.csv", index=False)
     assert main(["import", str(tmp_path / "train.csv"), "--store", str(db), "--id-column", "id"]) == 0
-    assert main(["undo", str(db), "--author", "ana"]) == 2  # nothing yet: imports are not undone
+    assert main(["undo", str(db), "--author", "ana"]) == 2  # nothing yet: the import only added items
     assert "'ana' has nothing left to undo" in capsys.readouterr().err
     assert main(["merge-labels", str(db), "Refund", "--into", "refund_request", "--author", "ana"]) == 0
     out = capsys.readouterr().out

@@ -212,9 +212,10 @@ def test_a_row_without_a_label_never_changes_a_stored_label(store):
     queue["label"] = [None, other, None]
     with pytest.raises(DataError, match=f"item {second!r} is already in the store with another label"):
         store.import_dataset(queue)  # the filled-in row is the conflict; the blank ones are not
-    assert store.import_dataset(queue, on_conflict="skip") == {"added": 0, "unchanged": 2, "updated": 0, "skipped": 1}
+    assert store.import_dataset(queue, on_conflict="skip") == {"added": 0, "unchanged": 2, "updated": 0, "skipped": 1,
+                                                                       "replaced_corrections": 0}
     stats = store.import_dataset(queue, on_conflict="update")
-    assert stats == {"added": 0, "unchanged": 2, "updated": 1, "skipped": 0}
+    assert stats == {"added": 0, "unchanged": 2, "updated": 1, "skipped": 0, "replaced_corrections": 0}
     assert store.get(first)["label"] == corrected and store.get(second)["label"] == other
     assert store.get(frame["item_id"][2])["label"] == frame["label"][2]
     assert store.history()["item_id"].tolist() == [first, second]
@@ -227,13 +228,47 @@ def test_a_review_queue_can_put_back_the_label_first_imported(store):
     store.set_label(item, other, author="ann")
     queue = frame.head(2).assign(given_label=[other, frame["label"][1]], label=[first, frame["label"][1]])
     assert store.import_dataset(queue, on_conflict="update", author="rev") == {
-        "added": 0, "unchanged": 1, "updated": 1, "skipped": 0}
+        "added": 0, "unchanged": 1, "updated": 1, "skipped": 0, "replaced_corrections": 0}
     assert store.get(item)["label"] == first
     assert store.history()[["author", "old_value", "new_value"]].values.tolist()[-1] == ["rev", other, first]
     # without given_label the same table is a re-import of the first labels: the correction stays
     store.set_label(item, other, author="ann")
     assert store.import_dataset(queue.drop(columns="given_label"), on_conflict="update")["unchanged"] == 2
     assert store.get(item)["label"] == other
+
+
+def test_an_update_over_a_correction_is_counted_and_undo_puts_the_correction_back(store):
+    frame = store.to_pandas()
+    item, first = frame["item_id"][0], frame["label"][0]
+    mine, theirs = [lab for lab in store.labels if lab != first][:2]
+    store.set_label(item, mine, author="ann")
+    upstream = frame.head(3).copy()
+    upstream.loc[0, "label"] = theirs  # relabelled upstream too
+    upstream.loc[1, "label"] = next(lab for lab in store.labels if lab != frame["label"][1])  # not corrected here
+    stats = store.import_dataset(upstream, on_conflict="update", author="sync")
+    assert (stats["updated"], stats["replaced_corrections"]) == (2, 1)
+    assert store.get(item)["label"] == theirs
+    store.undo(author="sync")  # the import's label updates, both of them
+    assert store.get(item)["label"] == mine and store.get(frame["item_id"][1])["label"] == frame["label"][1]
+    assert len(store) == len(frame)
+    # a review queue: a decision over the label it was queued with replaces nothing; over a label changed
+    # since the queue was written, it does
+    queue = frame.head(2).assign(given_label=[mine, frame["label"][1]], label=[theirs, frame["label"][1]])
+    assert store.import_dataset(queue, on_conflict="update", author="rev")["replaced_corrections"] == 0
+    store.set_label(item, mine, author="ann")
+    store.set_label(item, first, author="bob")  # after the queue was written
+    assert store.import_dataset(queue, on_conflict="update", author="rev")["replaced_corrections"] == 1
+
+
+def test_edited_texts_are_refused_all_named_at_once(store):
+    frame = store.to_pandas()
+    edited = frame.head(5).copy()
+    edited["text"] = edited["text"] + " (edited)"
+    edited["content_hash"] = [h[::-1] for h in edited["content_hash"]]
+    with pytest.raises(DataError, match=r"5 items \('.+', '.+', '.+' and 2 more\) are already in the store with "
+                                        r"another text; an import never changes a stored text"):
+        store.import_dataset(edited, on_conflict="update")
+    assert store.to_pandas()["text"].tolist() == frame["text"].tolist()
 
 
 def test_token_classification_store(store_path):

@@ -33,6 +33,11 @@ def _cmd_import(args: argparse.Namespace) -> int:
     print(f"imported {args.data} into {args.store}: {stats['added']} added, {stats['unchanged']} unchanged, "
           f"{stats['updated']} updated, {stats['skipped']} skipped; the store holds {info.n_items} items, "
           f"{len(info.labels)} labels")
+    if stats["replaced_corrections"]:
+        print(f"{stats['replaced_corrections']} of the updated items had a label corrected in this store since they "
+              "were imported; the file's label replaced it. The log keeps both (workbench history "
+              f"{args.store} --author {args.author}); to put back every label this import changed: "
+              f"workbench undo {args.store} --author {args.author}")
     new = [label for label in info.labels if label not in before]
     if before and new:
         # a store that had its classes gains one: often a typo in a reviewed file, so say it where it shows
@@ -82,9 +87,10 @@ def _cmd_undo(args: argparse.Namespace) -> int:
             written = store.undo(author=args.author)
         except NothingToUndoError as exc:
             log = store.history()
-            authors = sorted(set(log.loc[log["source"] != "import", "author"]) - {args.author})
+            authors = sorted(set(log["author"]) - {args.author})
             others = f"; other authors with changes: {', '.join(authors)} (give --author NAME)" if authors else ""
-            raise DataError(f"{exc} (imports are not undone){others}") from None
+            # an import that only added items wrote no log rows: adding is not an action undo takes back
+            raise DataError(f"{exc} (items an import added are not removed){others}") from None
         frame = store.history(author=args.author, limit=len(written))
     print(f"undid the latest action by {args.author!r} ({len(written)} change(s)); run again to go further back")
     _print_log(frame)

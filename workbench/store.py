@@ -342,7 +342,9 @@ class LabelStore:
         Returns
         -------
         dict
-            ``{"added": n, "unchanged": n, "updated": n, "skipped": n}``.
+            ``{"added": n, "unchanged": n, "updated": n, "skipped": n, "replaced_corrections": n}``, the last
+            the updated items whose label had been corrected in this store since it was imported: the log keeps
+            the label replaced, and :meth:`undo` with ``author`` reverts the import's label updates.
         """
         info = dict(table.attrs.get("workbench", {}))
         task = task or info.get("task") or ("token-classification" if "tokens" in table.columns
@@ -376,13 +378,14 @@ class LabelStore:
         # it, a filled-in label that differs from that is the reviewer's decision, even where it puts back the label
         # first imported (compared with the first label alone, reverting a correction read as "unchanged" and was
         # lost). Those rows skip the "unchanged" test below and are updated.
-        decided = ({str(i) for i, was, now in zip(table["item_id"], table["given_label"], table[label_col])
-                    if isinstance(was, str) and isinstance(now, str) and now != was}
-                   if on_conflict == "update" and "given_label" in table.columns and task == "text-classification"
-                   else set())
+        queued = ({str(i): was for i, was in zip(table["item_id"], table["given_label"]) if isinstance(was, str)}
+                  if on_conflict == "update" and "given_label" in table.columns and task == "text-classification"
+                  else {})
+        decided = {r["item_id"] for r in records
+                   if r["item_id"] in queued and isinstance(r["label"], str) and r["label"] != queued[r["item_id"]]}
 
         def run(conn: Connection) -> dict[str, int]:
-            stats = {"added": 0, "unchanged": 0, "updated": 0, "skipped": 0}
+            stats = {"added": 0, "unchanged": 0, "updated": 0, "skipped": 0, "replaced_corrections": 0}
             existing: dict[str, tuple[str, str | None, str | None]] = {}
             ids = [r["item_id"] for r in records]
             for chunk in _chunks(ids, 900):
@@ -402,6 +405,8 @@ class LabelStore:
             start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(S.items.c.pos), -1))).scalar_one() + 1
             fresh: list[dict[str, Any]] = []
             updates: list[tuple[str, str | None, str | None]] = []
+            edited: list[str] = []
+            relabelled: list[str] = []
             for rec in records:
                 old = existing.get(rec["item_id"])
                 if old is None:
@@ -417,15 +422,26 @@ class LabelStore:
                 elif on_conflict == "update" and old[0] == rec["content_hash"]:
                     if old[2] != rec["label"]:
                         updates.append((rec["item_id"], old[2], rec["label"]))
+                        # someone changed this label in the store since it was imported (or, for a review queue,
+                        # since the queue was written): say so; the file wins
+                        stats["replaced_corrections"] += old[2] != queued.get(rec["item_id"], old[1])
                     else:
                         stats["unchanged"] += 1
+                elif old[0] != rec["content_hash"]:
+                    edited.append(rec["item_id"])
                 else:
-                    what = "content" if old[0] != rec["content_hash"] else "label"
-                    raise DataError(
-                        f"item {rec['item_id']!r} is already in the store with another {what}; pass "
-                        "on_conflict='skip' to keep the stored item or on_conflict='update' to take the new label "
-                        "(a changed text always needs a new id). Nothing was imported"
-                    )
+                    relabelled.append(rec["item_id"])
+            if edited:
+                # a stored text is never rewritten: its corrections, scores and log were made on that text
+                what = "text" if task == "text-classification" else "tokens"
+                raise DataError(
+                    f"{_name_ids(edited)} already in the store with another {what}; an import never changes a "
+                    f"stored {what}, so give an edited item a new id (or leave it out of the file), or pass "
+                    "on_conflict='skip' to keep the stored items. Nothing was imported")
+            if relabelled:
+                raise DataError(
+                    f"{_name_ids(relabelled)} already in the store with another label; pass on_conflict='skip' to "
+                    "keep the stored labels or on_conflict='update' to take the new ones. Nothing was imported")
             for chunk in _chunks(fresh, _CHUNK):
                 conn.execute(sa.insert(S.items), chunk)
             stats["added"] = len(fresh)
@@ -751,7 +767,8 @@ class LabelStore:
     def undo(self, *, author: str) -> list[int]:
         """Undo ``author``'s latest action that is not yet undone, by writing new log rows.
 
-        Repeated calls walk further back. Returns the ids of the rows written.
+        Repeated calls walk further back. An import's action is the labels it updated (the items it added
+        stay). Returns the ids of the rows written.
 
         Raises
         ------
@@ -764,8 +781,7 @@ class LabelStore:
         def run(conn: Connection) -> list[int]:
             undone = sa.select(log_c.undo_of).where(log_c.undo_of.is_not(None), log_c.author == author)
             batch = conn.execute(sa.select(sa.func.max(log_c.batch)).where(
-                log_c.author == author, log_c.undo_of.is_(None), log_c.source != "import",
-                log_c.batch.not_in(undone))).scalar()
+                log_c.author == author, log_c.undo_of.is_(None), log_c.batch.not_in(undone))).scalar()
             if batch is None:
                 raise NothingToUndoError(f"{author!r} has nothing left to undo in {self.url}")
             rows = conn.execute(sa.select(S.log).where(log_c.batch == batch).order_by(log_c.id.desc())).mappings().all()
@@ -1155,6 +1171,15 @@ def _float(v: Any) -> float | None:
         return None
     f = float(v)
     return None if f != f else f
+
+
+def _name_ids(ids: Sequence[str], *, show: int = 3) -> str:
+    """``item 'a' is`` / ``items 'a', 'b' and 3 more are``: the start of a message about stored items."""
+    if len(ids) == 1:
+        return f"item {ids[0]!r} is"
+    named = ", ".join(map(repr, ids[:show]))
+    more = f" and {len(ids) - show} more" if len(ids) > show else ""
+    return f"{len(ids)} items ({named}{more}) are"
 
 
 def _item_records(table: pd.DataFrame, task: str, extras: list[str]) -> Iterator[dict[str, Any]]:
