@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,29 @@ def _resolve_paths(parameters: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _local_kernel(folder: str) -> dict[str, Any]:
+    """Papermill options that start the kernel on Unix sockets in ``folder`` (POSIX; elsewhere: none).
+
+    A headless run has no reason to open TCP ports on the machine, and over TCP ipykernel warns on every run
+    that its traffic is unencrypted, which drowned the one line a CI log needs.
+    """
+    if os.name != "posix":
+        return {}
+    from jupyter_client import AsyncKernelManager
+    from traitlets import default
+
+    class LocalKernelManager(AsyncKernelManager):  # type: ignore[misc]
+        @default("transport")
+        def _default_transport(self) -> str:
+            return "ipc"
+
+        @default("ip")
+        def _default_ip(self) -> str:
+            return os.path.join(folder, "kernel")
+
+    return {"kernel_manager_class": LocalKernelManager}
+
+
 def run_notebook(name: str | os.PathLike[str], *, out_dir: str | os.PathLike[str],
                  parameters: dict[str, Any] | None = None, timeout: int = 1200,
                  kernel_name: str = "python3") -> dict[str, Any]:
@@ -117,10 +141,11 @@ def run_notebook(name: str | os.PathLike[str], *, out_dir: str | os.PathLike[str
     executed = out / source.name
     failed = require("papermill.exceptions", extra="notebooks", purpose="running notebooks headless")
     try:
-        papermill.execute_notebook(  # type: ignore[attr-defined]
-            str(source), str(executed), parameters=params, kernel_name=kernel_name, execution_timeout=timeout,
-            cwd=str(source.parent), progress_bar=False,
-        )
+        with tempfile.TemporaryDirectory(prefix="workbench-kernel-") as sockets:
+            papermill.execute_notebook(  # type: ignore[attr-defined]
+                str(source), str(executed), parameters=params, kernel_name=kernel_name, execution_timeout=timeout,
+                cwd=str(source.parent), progress_bar=False, **_local_kernel(sockets),
+            )
     except failed.PapermillExecutionError as exc:  # type: ignore[attr-defined]
         # The cell's own error (often a WorkbenchError naming the file or column) is what the user needs.
         raise NotebookError(f"{source.name} stopped in cell {exc.exec_count}: {exc.ename}: {exc.evalue}. "
