@@ -23,9 +23,15 @@ def store(tmp_path):
 def test_quality_panel_scans_in_the_background_and_opens_issues(store, tmp_path):
     browser = LabelBrowser(store, page_size=10)
     panel = QualityPanel(store, browser=browser, cache_dir=tmp_path / "cache")
+    assert "no scan yet" in panel.last_scan.value
     panel.button.click()
     panel._thread.join(timeout=600)
     assert "estimated noise rate" in panel.report.value and panel.progress.value == 4
+    assert f"{len(store)} items scored" in panel.last_scan.value and "changed since" not in panel.last_scan.value
+    item = store.page(0, 1)["item_id"][0]
+    store.set_label(item, next(lab for lab in store.labels if lab != store.get(item)["label"]), author="ann")
+    reopened = QualityPanel(store)  # the notebook opened again the next day: it says the ranking is stale
+    assert "1 label(s) changed since" in reopened.last_scan.value and "scan again" in reopened.last_scan.value
     labels = [b for b in panel.issue_buttons.children if b.description.startswith("Review label (")]
     assert labels, [b.description for b in panel.issue_buttons.children]
     labels[0].click()

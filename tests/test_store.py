@@ -149,6 +149,25 @@ def test_scores_drive_default_order_and_filters(store):
     assert page["issues"].map(type).eq(list).all()
 
 
+def test_the_active_scan_says_when_it_ran_and_how_many_labels_changed_since(store):
+    assert store.active_scan() is None
+    frame = store.to_pandas()
+    store.write_scores("scan-1", pd.DataFrame({"item_id": frame["item_id"][:30], "score": 0.5}), model="m",
+                       params={"folds": 5})
+    scan = store.active_scan()
+    assert (scan["scan_id"], scan["model"], scan["params"], scan["n_scored"]) == ("scan-1", "m", {"folds": 5}, 30)
+    assert scan["labels_changed_since"] == 0 and abs(scan["time"] - pd.Timestamp.now(tz="UTC")).total_seconds() < 60
+    a, b = frame["item_id"][:2]
+    store.set_label(a, next(lab for lab in store.labels if lab != frame["label"][0]), author="ann")
+    store.set_label(b, next(lab for lab in store.labels if lab != frame["label"][1]), author="ann")
+    store.set_status(a, "reviewed", author="ann")  # a status is not a label
+    store.undo(author="ann")  # b's label back: still a label changed after the scan
+    assert store.active_scan()["labels_changed_since"] == 2
+    store.write_scores("scan-2", pd.DataFrame({"item_id": frame["item_id"], "score": 0.5}), model="m")
+    assert store.active_scan()["scan_id"] == "scan-2" and store.active_scan()["labels_changed_since"] == 0
+    assert store.active_scan()["n_scored"] == len(frame)
+
+
 def test_items_without_a_score_come_last_in_either_direction(store):
     """A scan scores labelled items only: the unscored ones (a pool to label) no longer head "worst first"."""
     frame = store.to_pandas()

@@ -62,8 +62,16 @@ class QualityPanel(W.VBox):
         self.result: Any = None
         self._thread: threading.Thread | None = None
         self.button.on_click(lambda _b: self.scan())
-        super().__init__([W.HBox([self.mode, self.button, self.progress]), self.stage, self.report,
+        self.last_scan = W.HTML("")
+        self.show_last_scan()
+        super().__init__([W.HBox([self.mode, self.button, self.progress]), self.last_scan, self.stage, self.report,
                           self.issue_buttons])
+
+    def show_last_scan(self) -> None:
+        """Say which scan the store's scores come from and how many labels changed since (a reopened store)."""
+        from workbench.report import scan_note
+
+        self.last_scan.value = f"<i>{html.escape(scan_note(self.store.active_scan()))}</i>"
 
     def scan(self, *, wait: bool = False) -> None:
         """Start a scan in a background thread (``wait=True`` blocks, for tests and scripts)."""
@@ -92,6 +100,7 @@ class QualityPanel(W.VBox):
             self.stage.value = (f"done in {sum(seconds.values()):.1f} s ("
                                 + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()) + ")")
             self._show(self.result.report)
+            self.show_last_scan()
             if self.browser is not None:
                 self.browser.set_order(None)  # worst score first now that scores exist
         except Exception as exc:  # a thread's exception would otherwise be lost

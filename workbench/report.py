@@ -95,6 +95,19 @@ def unscored_note(classes: Sequence[str]) -> str:
             "a class from one example: label more of them or merge them into another class")
 
 
+def scan_note(scan: dict[str, Any] | None) -> str:
+    """One line on the scores a store carries (:meth:`LabelStore.active_scan`): which scan, when, and how many
+    labels changed since, so an analyst who reopens a store knows whether the ranking is stale."""
+    if scan is None:
+        return "no scan yet: scan to rank the labels"
+    line = (f"scores from scan {scan['scan_id']!r} ({scan['model']}, {scan['time']:%Y-%m-%d %H:%M} UTC), "
+            f"{scan['n_scored']} items scored")
+    n = scan["labels_changed_since"]
+    if n:
+        line += f"; {n} label(s) changed since, their scores judge the old label: scan again to refresh"
+    return line
+
+
 def issue_types() -> list[str]:
     """The issue types a scan counts: ``label`` (a likely wrong label) and each registered check's name."""
     from workbench.checks import CHECKS

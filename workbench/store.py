@@ -908,6 +908,33 @@ class LabelStore:
         self._retrying(run)
         self._invalidate()
 
+    def active_scan(self) -> dict[str, Any] | None:
+        """The scan whose scores, suggestions and issues the items carry now; None before the first.
+
+        Returns
+        -------
+        dict or None
+            ``scan_id``, ``time`` (UTC, a pandas Timestamp), ``model``, ``params`` (dict), ``n_scored``
+            (items with a score) and ``labels_changed_since``: items whose label changed after the scan
+            (their score and suggestion judge the label they had then, so a re-scan refreshes them).
+        """
+        scan_id = self._meta().get("active_scan")
+        if scan_id is None:
+            return None
+
+        def run(c: Connection) -> dict[str, Any] | None:
+            row = c.execute(sa.select(S.scans).where(S.scans.c.scan_id == scan_id)).mappings().first()
+            if row is None:
+                return None
+            changed = c.execute(sa.select(sa.func.count(sa.distinct(S.log.c.item_id))).where(
+                S.log.c.field == "label", S.log.c.time > row["created"])).scalar_one()
+            scored = c.execute(sa.select(sa.func.count()).select_from(S.items)
+                               .where(S.items.c.score.is_not(None))).scalar_one()
+            return {"scan_id": scan_id, "time": pd.Timestamp(row["created"], unit="s", tz="UTC"),
+                    "model": row["model"], "params": json.loads(row["params"] or "{}"), "n_scored": int(scored),
+                    "labels_changed_since": int(changed)}
+        return self._read(run)
+
     # ------------------------------------------------------------------ snapshots and export
     def snapshot_hash(self) -> str:
         """SHA-256 over every (item id, content hash, current label), in item-id order."""
