@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -116,6 +119,17 @@ def test_cli_scans_a_dataset_file_without_a_store(scanned, tmp_path, capsys, mon
     capsys.readouterr()
     assert main(["scan", str(data), "--id-column", "id", "--no-progress", "--items", str(tmp_path / "s.xlsx")]) == 2
     assert "--items" in capsys.readouterr().err
+
+    class ClosedPipe(io.StringIO):  # `workbench scan ... | head -1` after head has gone
+        def write(self, text: str) -> int:
+            raise BrokenPipeError
+
+        def fileno(self) -> int:
+            return os.open(os.devnull, os.O_WRONLY)
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["scan", str(data), "--id-column", "id", "--no-progress", "--items", str(tmp_path / "piped.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "piped.csv")) == 300  # the files are written before the first line is printed
 
 
 def test_cli_picks_the_classifier_layers(scanned, tmp_path, monkeypatch, capsys):

@@ -212,6 +212,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                 return _scan_tokens(store, args, runs_dir=Path(args.runs_dir), in_memory=False)
             _refuse_tagger(args)
             result = scan(store, **options)
+    # files first: a reader that stops early (`| head`) must not cost the user the scan's outputs
+    written = _write_scan_outputs(args, result.items, result.report.to_dict())
     print(result.report)
     flagged = result.label_issues()
     if flagged.empty:
@@ -221,7 +223,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         cols = ["item_id", "given_label", "suggested_label", "suggested_prob", "score", "text"]
         print(flagged[cols].head(args.top).to_string(index=False, float_format=lambda v: f"{v:.3f}", max_colwidth=60))
     print("\nseconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
-    _write_scan_outputs(args, result.items, result.report.to_dict())
+    print(*written, sep="\n")
     if in_memory:
         _scanned_as_a_file_note(args)
     failures = result.report.gate(max_noise_rate=args.max_noise_rate, max_issues=limits)
@@ -268,6 +270,11 @@ def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path,
     sentences = result.sentences
     texts = store.to_pandas().set_index("item_id")["tokens"]
     suspect = int((sentences["n_suspect_tokens"] > 0).sum())
+    summary = {"task": "token-classification", "scan_id": result.scan_id, "sentences": len(sentences),
+               "with_suspect_tag": suspect, "suspect_tags": len(result.tokens),
+               **({"tagger": args.tagger} if args.tagger else {"folds": folds}),
+               "seconds": result.seconds, "runs": [] if in_memory else result.runs}
+    written = _write_scan_outputs(args, sentences, summary)
     print(f"{len(sentences)} sentences scored in {result.seconds:.0f} s; {suspect} with a suspect tag, "
           f"{len(result.tokens)} suspect tags")
     print(f"\nworst sentences (of {suspect} with a suspect tag):")
@@ -278,24 +285,23 @@ def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path,
     tokens = result.tokens.head(args.top).rename(columns={"token": "position"})
     tokens.insert(2, "word", [texts[i][k] for i, k in zip(tokens["item_id"], tokens["position"], strict=True)])
     print(tokens.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    summary = {"task": "token-classification", "scan_id": result.scan_id, "sentences": len(sentences),
-               "with_suspect_tag": suspect, "suspect_tags": len(result.tokens),
-               **({"tagger": args.tagger} if args.tagger else {"folds": folds}),
-               "seconds": result.seconds, "runs": [] if in_memory else result.runs}
-    _write_scan_outputs(args, sentences, summary)
+    print(*written, sep="\n")
     if in_memory:
         _scanned_as_a_file_note(args)
     return 0
 
 
-def _write_scan_outputs(args: argparse.Namespace, items: pd.DataFrame, report: dict[str, object]) -> None:
+def _write_scan_outputs(args: argparse.Namespace, items: pd.DataFrame, report: dict[str, object]) -> list[str]:
+    """Write ``--items`` and ``--json``; returns the lines that name them, printed last."""
     import json
 
+    lines = []
     if args.items:
-        print(f"items: {write_items(items, args.items)}")
+        lines.append(f"items: {write_items(items, args.items)}")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, default=str))
-        print(f"report: {args.json}")
+        lines.append(f"report: {args.json}")
+    return lines
 
 
 def _scanned_as_a_file_note(args: argparse.Namespace) -> None:
