@@ -70,6 +70,38 @@ def test_scan_writes_scores_suggestions_and_issues_into_the_store(scanned):
     assert (hits["suggested_label"] == truth[hits["item_id"]].to_numpy()).mean() > 0.8
 
 
+def test_duplicates_share_a_group_and_the_review_session_shows_them_on_d(scanned):
+    from workbench.errors import UnknownItemError
+    from workbench.normalize import normalize_text
+    from workbench.review import ReviewSession
+
+    _, store, result, _ = scanned
+    items = result.items
+    linked = items["issues"].map(lambda i: bool({"exact_duplicate", "near_duplicate"} & set(i)))
+    assert linked.sum() >= 2 and items.loc[linked, "duplicate_group"].notna().all()
+    assert items.loc[~linked, "duplicate_group"].isna().all()
+    exact = items[items["issues"].map(lambda i: "exact_duplicate" in i)].iloc[0]
+    twins = store.duplicates_of(exact["item_id"])
+    group = items[(items["duplicate_group"] == exact["duplicate_group"]) & (items["item_id"] != exact["item_id"])]
+    assert twins == sorted(group["item_id"]) and twins
+    same_text = items[items["text"].map(normalize_text) == normalize_text(exact["text"])]["item_id"]
+    assert set(same_text) - {exact["item_id"]} <= set(twins)
+    assert store.count({"duplicate_of": exact["item_id"]}) == len(twins) + 1
+    with pytest.raises(UnknownItemError):
+        store.duplicates_of("no-such-item")
+    # the browser's "d": the cursor's item and its twins, then back to the list it came from
+    shown_ids = [exact["item_id"], *items.loc[~linked, "item_id"][:3]]
+    session = ReviewSession(store, page_size=5, filters={"item_ids": shown_ids})
+    session.cursor = session.frame["item_id"].tolist().index(exact["item_id"])
+    shown = session.press("d")
+    assert shown.ok and f"its {len(twins)} duplicate(s)" in shown.message
+    assert sorted(session.frame["item_id"]) == sorted([exact["item_id"], *twins]) and session.total == len(twins) + 1
+    assert session.press("d").ok and session.total == 4  # back
+    session.cursor = next(i for i, v in enumerate(session.frame["item_id"]) if v != exact["item_id"])
+    alone = session.press("d")
+    assert not alone.ok and "no duplicate" in alone.message and session.total == 4
+
+
 def test_report_has_every_section(scanned):
     _, _, result, _ = scanned
     o = result.report.overall

@@ -168,6 +168,22 @@ def test_the_active_scan_says_when_it_ran_and_how_many_labels_changed_since(stor
     assert store.active_scan()["n_scored"] == len(frame)
 
 
+def test_a_schema_1_store_gains_the_duplicate_group_index_when_opened(store_path, sample_table):
+    import sqlalchemy as sa
+
+    from workbench import schema
+
+    with LabelStore.open(store_path) as old:
+        old.import_dataset(sample_table)
+        with old._write() as conn:  # what a store written before schema version 2 looks like
+            conn.execute(sa.text("DROP INDEX ix_scores_duplicate_group"))
+            conn.execute(sa.update(schema.meta).where(schema.meta.c.key == "schema_version").values(value="1"))
+    with LabelStore.open(store_path) as store:
+        assert "ix_scores_duplicate_group" in {i["name"] for i in sa.inspect(store._engine).get_indexes("scores")}
+        assert store._meta()["schema_version"] == str(schema.SCHEMA_VERSION) == "2"
+        assert len(store) == len(sample_table)
+
+
 def test_items_without_a_score_come_last_in_either_direction(store):
     """A scan scores labelled items only: the unscored ones (a pool to label) no longer head "worst first"."""
     frame = store.to_pandas()

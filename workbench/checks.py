@@ -156,6 +156,35 @@ def _groups_from_pairs(n: int, pairs: np.ndarray) -> np.ndarray:
     return np.array([find(i) for i in range(n)])
 
 
+def duplicate_groups(item_ids: Sequence[str], results: dict[str, CheckResult]) -> np.ndarray:
+    """One group per set of items the duplicate checks linked (same text, or a chain of near-identical ones).
+
+    Parameters
+    ----------
+    item_ids : sequence of str, length n
+    results : dict of str to CheckResult
+        What :func:`run_checks` returned; ``exact_duplicate`` and ``near_duplicate`` rows are read.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,), float
+        The position of the group's first member; NaN for an item no check linked to another.
+    """
+    pos = {item_id: i for i, item_id in enumerate(item_ids)}
+    pairs: list[tuple[int, int]] = []
+    for name in ("exact_duplicate", "near_duplicate"):
+        if name in results and len(results[name].issues):
+            for _, members in results[name].issues.groupby("group")["item_id"]:
+                idx = [pos[m] for m in members]
+                pairs.extend((idx[0], j) for j in idx[1:])
+    out = np.full(len(item_ids), np.nan)
+    if pairs:
+        roots = _groups_from_pairs(len(item_ids), np.array(pairs))
+        linked = sorted({i for p in pairs for i in p})
+        out[linked] = roots[linked]
+    return out
+
+
 @register("exact_duplicate")
 class ExactDuplicates(Check):
     """Items whose texts are equal after the dataset's normalisation."""

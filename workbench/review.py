@@ -23,11 +23,12 @@ KEYMAP = {
     "j": "down", "ArrowDown": "down", "k": "up", "ArrowUp": "up",
     "n": "next_page", "PageDown": "next_page", "p": "previous_page", "PageUp": "previous_page",
     "a": "accept", "r": "reviewed", "s": "skip", "f": "flag", "u": "undo", "ctrl+z": "undo",
-    "x": "toggle_select", "?": "help",
+    "x": "toggle_select", "d": "duplicates", "?": "help",
     **{str(d): f"assign_{d}" for d in range(1, 10)},
 }
 HELP = ("j / ↓ next row · k / ↑ previous row · 1-9 assign the n-th class · a accept the suggestion · "
-        "r reviewed · s skip · f flag · u or Ctrl+Z undo · x select row · n / p next / previous page · ? this help")
+        "r reviewed · s skip · f flag · u or Ctrl+Z undo · x select row · d the row's duplicates (again: back) · "
+        "n / p next / previous page · ? this help")
 CLIP = 280
 
 
@@ -74,6 +75,7 @@ class ReviewSession:
         self.frame = pd.DataFrame()
         self.total = 0
         self.show_help = False
+        self._before_duplicates: Filters | None = None  # the filters the "d" view replaced
         self._counts: dict[str, int] = {}
         self.refresh(counters=True)
 
@@ -142,6 +144,7 @@ class ReviewSession:
     # ------------------------------------------------------------------ navigation
     def set_filters(self, filters: Filters | dict[str, Any] | None) -> None:
         self.filters = Filters.coerce(filters)
+        self._before_duplicates = None  # new filters leave the "d" view for good
         self.page, self.cursor = 0, 0
         self.selected.clear()
         self.refresh(count=True)
@@ -234,6 +237,25 @@ class ReviewSession:
         if 0 <= row < len(self.frame):
             self.cursor = row
 
+    def show_duplicates(self) -> ActionResult:
+        """Show the cursor's item with its duplicates (the active scan's ``duplicate_group``); from that view,
+        go back to the filters it replaced."""
+        if self._before_duplicates is not None:
+            self.set_filters(self._before_duplicates)
+            self._before_duplicates = None
+            return ActionResult(True, "back to the list")
+        current = self.current()
+        if current is None:
+            return ActionResult(False, "no item here")
+        item_id = str(current["item_id"])
+        twins = self.store.duplicates_of(item_id)
+        if not twins:
+            return ActionResult(False, f"the latest scan found no duplicate of {item_id}")
+        before = self.filters
+        self.set_filters(Filters(duplicate_of=item_id))
+        self._before_duplicates = before
+        return ActionResult(True, f"{item_id} and its {len(twins)} duplicate(s); d again: back to the list")
+
     def toggle_select(self) -> None:
         current = self.current()
         if current:
@@ -254,6 +276,8 @@ class ReviewSession:
             self.go_to_page(self.page - 1)
         elif action == "toggle_select":
             self.toggle_select()
+        elif action == "duplicates":
+            return self.show_duplicates()
         elif action == "help":
             self.show_help = not self.show_help
         elif action == "accept":

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.brief import BriefRepr
-from workbench.checks import CheckContext, CheckResult, run_checks
+from workbench.checks import CheckContext, CheckResult, duplicate_groups, run_checks
 from workbench.crossval import OutOfFold, check_folds, encode_labels, out_of_fold_probs, single_item_classes
 from workbench.errors import DataError
 from workbench.quality import (
@@ -48,7 +48,8 @@ class ScanResult(BriefRepr):
     scan_id : str
     items : pandas.DataFrame
         One row per item, worst label first: item_id, text, given_label, score, suggested_label,
-        suggested_prob, is_label_issue, issues (list of issue types), and each score column.
+        suggested_prob, is_label_issue, issues (list of issue types), each score column, and
+        duplicate_group (items the duplicate checks linked share it; NaN for the rest).
     report : QualityReport
     oof : OutOfFold or None
         None when fewer than two classes were labelled.
@@ -235,6 +236,8 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     items["is_label_issue"] = False
     items.loc[lab_idx, "is_label_issue"] = flagged
     items["issues"] = [by_item.get(i, []) for i in item_ids]
+    # which items are duplicates of which: the browser's "d" key and the --items table show an item's twins
+    items["duplicate_group"] = duplicate_groups(item_ids, results)
     for name in SCORE_COLUMNS:
         items[name] = np.nan
         items.loc[lab_idx, name] = columns[name]

@@ -47,7 +47,9 @@ from workbench.errors import (
 T = TypeVar("T")
 
 #: Steps from schema version N to N+1, applied in order when an older store is opened.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: lambda conn: S.duplicate_group_index.create(conn, checkfirst=True),
+}
 
 _CHUNK = 5_000
 #: SQLite before 3.30 has no NULLS LAST; there, items without a value sort first going up (SQLite's own order).
@@ -80,6 +82,8 @@ class Filters:
         Keep items whose annotators gave different labels (True) or agree / have fewer than two (False).
     item_ids : list of str
         Keep only these items.
+    duplicate_of : str
+        Keep this item and the items the active scan found to be its duplicates (its ``duplicate_group``).
     """
 
     label: str | list[str] | None = None
@@ -95,6 +99,7 @@ class Filters:
     unlabelled: bool | None = None
     disagree: bool | None = None
     item_ids: list[str] | None = None
+    duplicate_of: str | None = None
 
     @classmethod
     def coerce(cls, value: Filters | dict[str, Any] | None) -> Filters:
@@ -520,7 +525,25 @@ class LabelStore:
             out.append(c.item_id.in_(split) if filters.disagree else c.item_id.not_in(split))
         if filters.item_ids is not None:
             out.append(c.item_id.in_(list(filters.item_ids)))
+        if filters.duplicate_of is not None:
+            out.append(c.item_id.in_([filters.duplicate_of, *self.duplicates_of(filters.duplicate_of)]))
         return out
+
+    def duplicates_of(self, item_id: str) -> list[str]:
+        """The items the active scan linked to ``item_id`` as exact or near duplicates (its duplicate group).
+
+        Empty when the item has none or no scan ran; an unknown id is an error.
+        """
+        self.get(item_id)  # a mistyped id says so instead of "no duplicates"
+        scan_id = self._meta().get("active_scan")
+        if scan_id is None:
+            return []
+        sc = S.scores.c
+        group = (sa.select(sc.value).where(sc.scan_id == scan_id, sc.name == "duplicate_group",
+                                           sc.item_id == item_id).scalar_subquery())
+        q = (sa.select(sc.item_id).where(sc.scan_id == scan_id, sc.name == "duplicate_group", sc.value == group,
+                                         sc.item_id != item_id).order_by(sc.item_id))
+        return [r[0] for r in self._read(lambda conn: conn.execute(q).all())]
 
     def _order_keys(self, order_by: str | Sequence[str] | None) -> list[str]:
         """The sort keys asked for, or the default: worst score first once a scan exists, else import order."""
