@@ -96,7 +96,8 @@ def test_duplicates_share_a_group_and_the_review_session_shows_them_on_d(scanned
     shown = session.press("d")
     assert shown.ok and f"its {len(twins)} duplicate(s)" in shown.message
     assert sorted(session.frame["item_id"]) == sorted([exact["item_id"], *twins]) and session.total == len(twins) + 1
-    assert session.press("d").ok and session.total == 4  # back
+    assert session.press("d").ok and session.total == 4  # back, on the same row
+    assert session.current()["item_id"] == exact["item_id"]
     session.cursor = next(i for i, v in enumerate(session.frame["item_id"]) if v != exact["item_id"])
     alone = session.press("d")
     assert not alone.ok and "no duplicate" in alone.message and session.total == 4

@@ -75,7 +75,7 @@ class ReviewSession:
         self.frame = pd.DataFrame()
         self.total = 0
         self.show_help = False
-        self._before_duplicates: Filters | None = None  # the filters the "d" view replaced
+        self._before_duplicates: tuple[Filters, int, int] | None = None  # filters, page, cursor the "d" view left
         self._counts: dict[str, int] = {}
         self.refresh(counters=True)
 
@@ -241,8 +241,10 @@ class ReviewSession:
         """Show the cursor's item with its duplicates (the active scan's ``duplicate_group``); from that view,
         go back to the filters it replaced."""
         if self._before_duplicates is not None:
-            self.set_filters(self._before_duplicates)
-            self._before_duplicates = None
+            filters, page, cursor = self._before_duplicates
+            self.set_filters(filters)
+            self.go_to_page(page)
+            self.cursor = min(cursor, max(0, len(self.frame) - 1))
             return ActionResult(True, "back to the list")
         current = self.current()
         if current is None:
@@ -251,7 +253,7 @@ class ReviewSession:
         twins = self.store.duplicates_of(item_id)
         if not twins:
             return ActionResult(False, f"the latest scan found no duplicate of {item_id}")
-        before = self.filters
+        before = (self.filters, self.page, self.cursor)
         self.set_filters(Filters(duplicate_of=item_id))
         self._before_duplicates = before
         return ActionResult(True, f"{item_id} and its {len(twins)} duplicate(s); d again: back to the list")
