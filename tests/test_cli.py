@@ -263,6 +263,7 @@ def test_scan_of_tagged_sentences_trains_fold_taggers(tmp_path: Path, tiny_bert:
                  "--top", "3"]) == 0
     out = capsys.readouterr().out
     assert "2 fold taggers" in out and "300 sentences scored" in out and "suspect tags" in out
+    assert "span(s) tagged unlike the same words elsewhere" in out  # the consistency check rides along
     written = pd.read_csv(items)
     assert len(written) == 300 and written["suggested_label"].str.split().map(len).ge(1).all()
     assert not (tmp_path / "runs").exists()  # the in-memory scan's runs went with its temporary store
@@ -486,8 +487,8 @@ def test_scan_in_finetune_mode_and_its_mode_errors(tmp_path: Path, tiny_bert: Pa
          "--finetune-set sets the fold fine-tunes, and --mode quick trains none"),
         (["scan", str(data), "--id-column", "id", "--mode", "finetune", "--finetune-set", "epoch=1"],
          "unknown FineTuneConfig field(s) ['epoch']"),
-        (["scan", str(write_samples(tmp_path / "sample")["ner"]), "--mode", "quick"],
-         "scanned by fold taggers (fine-tunes), not in quick mode"),
+        (["scan", str(write_samples(tmp_path / "sample")["ner"]), "--mode", "quick", "--model", str(tiny_bert)],
+         "--mode quick on token-classification data compares each sentence's tags"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

@@ -240,8 +240,9 @@ def _refuse_tagger(args: argparse.Namespace) -> None:
 
 
 def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path, in_memory: bool) -> int:
-    """The token-classification scan: fold taggers that did not see a sentence score its tags."""
-    from workbench.token_scan import scan_tokens, tagger_config
+    """The token-classification scan: fold taggers that did not see a sentence score its tags (``--mode quick``:
+    the model-free tag-consistency check alone)."""
+    from workbench.token_scan import check_tag_consistency, scan_tokens, tagger_config
 
     if args.pred_probs:
         raise DataError(f"{args.data} holds token-classification data; --pred-probs gives one probability row per "
@@ -250,14 +251,18 @@ def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path,
         raise DataError("--tagger scores with a trained tagger; --folds, --finetune-set and --model set the fold "
                         "taggers it replaces: drop them")
 
-    if args.mode == "quick":
-        raise DataError(f"{args.data} holds token-classification data, which is scanned by fold taggers (fine-tunes), "
-                        "not in quick mode; drop --mode quick")
+    if args.mode == "quick" and (args.tagger or args.folds is not None or args.finetune_set or args.model):
+        raise DataError("--mode quick on token-classification data compares each sentence's tags with the rest of the "
+                        "data, with no model: drop --tagger, --folds, --finetune-set and --model (or drop --mode "
+                        "quick to score with taggers)")
     if args.max_noise_rate is not None or args.max_issues:
         raise DataError("the quality gate (--max-noise-rate, --max-issues) reads a text classification scan's report; "
                         f"{args.data} holds token-classification data: drop those options")
     folds = 2 if args.folds is None else args.folds
-    if args.tagger:
+    if args.mode == "quick":
+        print("token classification, quick: each tagged span against the same words elsewhere (no model)", flush=True)
+        result = check_tag_consistency(store, write=not in_memory)
+    elif args.tagger:
         print(f"token classification: run {args.tagger} scores the sentences it did not train on", flush=True)
         result = scan_tokens(store, tagger=args.tagger, write=not in_memory, progress=not args.no_progress)
     else:
@@ -272,7 +277,9 @@ def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path,
     suspect = int((sentences["n_suspect_tokens"] > 0).sum())
     summary = {"task": "token-classification", "scan_id": result.scan_id, "sentences": len(sentences),
                "with_suspect_tag": suspect, "suspect_tags": len(result.tokens),
-               **({"tagger": args.tagger} if args.tagger else {"folds": folds}),
+               "inconsistent_spans": len(result.inconsistent),
+               **({"mode": "quick"} if args.mode == "quick" else {"tagger": args.tagger} if args.tagger
+                  else {"folds": folds}),
                "seconds": result.seconds, "runs": [] if in_memory else result.runs}
     written = _write_scan_outputs(args, sentences, summary)
     print(f"{len(sentences)} sentences scored in {result.seconds:.0f} s; {suspect} with a suspect tag, "
@@ -285,6 +292,11 @@ def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path,
     tokens = result.tokens.head(args.top).rename(columns={"token": "position"})
     tokens.insert(2, "word", [texts[i][k] for i, k in zip(tokens["item_id"], tokens["position"], strict=True)])
     print(tokens.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    spans = result.inconsistent
+    print(f"\n{len(spans)} span(s) tagged unlike the same words elsewhere (given: its reading, O = untagged; "
+          "share: of the words' occurrences)" + (":" if len(spans) else ""))
+    if len(spans):
+        print(spans.head(args.top).to_string(index=False, float_format=lambda v: f"{v:.3f}", max_colwidth=40))
     print(*written, sep="\n")
     if in_memory:
         _scanned_as_a_file_note(args)
@@ -557,8 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_source(p, verb="scan", verbed="scanned")
     p.add_argument("--mode", choices=["quick", "finetune"],
                    help="quick (default): embedding and TF-IDF views, seconds; finetune: one short fine-tune per "
-                        "fold, minutes on a CPU, ranks subtle errors better (token classification: always fold "
-                        "taggers)")
+                        "fold, minutes on a CPU, ranks subtle errors better. Token classification: fold taggers "
+                        "by default; quick compares each sentence's tags with the same words elsewhere, no model")
     p.add_argument("--finetune-set", action="append", default=[], metavar="FIELD=VALUE",
                    help="a FineTuneConfig field of the fold fine-tunes (--mode finetune, and token classification's "
                         "taggers), e.g. --finetune-set epochs=2")

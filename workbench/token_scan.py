@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from workbench.config import FineTuneConfig
 from workbench.errors import DataError, WorkbenchError, require
 from workbench.quality import sentence_scores, token_issues, token_scores
 from workbench.store import LabelStore
+from workbench.tag_consistency import SPAN_COLUMNS, apply_readings, inconsistent_spans
 
 HELD_OUT = "heldout"  # the split name a fold's sentences get in its run
 
@@ -43,6 +44,10 @@ class TokenScan(BriefRepr):
         One row per suspect token: item_id, token, given_tag, suggested_tag, score, suggested_prob.
     runs : list of str
         The fold runs' folders.
+    inconsistent : pandas.DataFrame
+        The scanned sentences' spans tagged unlike the same words elsewhere in the store
+        (:func:`workbench.tag_consistency.inconsistent_spans`); their sentences carry the issue
+        ``inconsistent_tag``.
     """
 
     scan_id: str
@@ -50,6 +55,7 @@ class TokenScan(BriefRepr):
     tokens: pd.DataFrame
     runs: list[str]
     seconds: float
+    inconsistent: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SPAN_COLUMNS))
 
 
 #: The fold taggers' settings unless the caller gives a config: on the 300-sentence demo data they flag the planted
@@ -119,9 +125,81 @@ def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train
                                                scan_id=scan_id, progress=progress)
         model, params = base.model or "all-MiniLM-L6-v2", {"folds": folds, "split": split, "runs": runs}
     sentences, tokens = _score_sentences(table, chosen, probs, tag_names)
+    inconsistent = _corpus_inconsistencies(table, chosen)
+    flagged = set(inconsistent["item_id"])
+    sentences["issues"] = [[*issues, "inconsistent_tag"] if i in flagged else issues
+                           for i, issues in zip(sentences["item_id"], sentences["issues"], strict=True)]
     if write:
         store.write_scores(scan_id, sentences, model=model, params=params)
-    return TokenScan(scan_id, sentences, tokens, runs, time.perf_counter() - started)
+    return TokenScan(scan_id, sentences, tokens, runs, time.perf_counter() - started, inconsistent)
+
+
+def check_tag_consistency(store: LabelStore, *, max_share: float = 0.2, min_count: int = 3,
+                          write: bool = True) -> TokenScan:
+    """The model-free scan: every tagged sentence against the rest of the store (seconds, no tagger).
+
+    Each sentence with a span tagged unlike the same words elsewhere (see
+    :func:`workbench.tag_consistency.inconsistent_spans`) gets the issue ``inconsistent_tag``, a score (the share
+    of its rarest reading, at most ``max_share``; 1 for a consistent sentence, so flagged sentences sort first) and
+    a suggestion (its tags with those spans read as the majority reads them).
+
+    Returns
+    -------
+    TokenScan
+        ``tokens`` lists each word of a flagged span (given and suggested tag, ``score`` and ``suggested_prob``:
+        the shares of the two readings); ``runs`` is empty.
+    """
+    if store.task != "token-classification":
+        raise DataError(f"{store.url} holds {store.task} items; tag consistency is for token classification")
+    started = time.perf_counter()
+    table = store.to_pandas()
+    tagged = table.index[table["tags"].notna()]
+    if not len(tagged):
+        raise DataError(f"{store.url} has no tagged sentence to compare")
+    found = inconsistent_spans(table["tokens"].tolist(), table["tags"].tolist(),
+                               item_ids=table["item_id"].astype(str).tolist(), max_share=max_share,
+                               min_count=min_count)
+    by_item = {str(k): g for k, g in found.groupby("item_id")}
+    rows, token_rows = [], []
+    for item_id, tags in zip(table.loc[tagged, "item_id"].astype(str), table.loc[tagged, "tags"], strict=True):
+        spans_here = by_item.get(item_id)
+        if spans_here is None:
+            rows.append({"item_id": item_id, "score": 1.0, "suggested_label": list(tags), "suggested_prob": 1.0,
+                         "n_suspect_tokens": 0, "issues": []})
+            continue
+        suggested = apply_readings(tags, spans_here)
+        share_at = {j: share for start, end, share in zip(spans_here["start"].tolist(), spans_here["end"].tolist(),
+                                                          spans_here["given_share"].tolist(), strict=True)
+                    for j in range(start, end)}
+        changed = [j for j, (a, b) in enumerate(zip(tags, suggested, strict=True)) if a != b]
+        token_rows += [{"item_id": item_id, "token": j, "given_tag": tags[j], "suggested_tag": suggested[j],
+                        "score": share_at.get(j, float(spans_here["given_share"].min())),
+                        "suggested_prob": _share_of_suggested(spans_here, j)} for j in changed]
+        rows.append({"item_id": item_id, "score": float(spans_here["given_share"].min()),
+                     "suggested_label": suggested, "suggested_prob": float(_share_of_suggested(spans_here, None)),
+                     "n_suspect_tokens": len(changed), "issues": ["inconsistent_tag"]})
+    sentences = pd.DataFrame(rows).sort_values("score", kind="stable").reset_index(drop=True)
+    tokens = pd.DataFrame(token_rows, columns=["item_id", "token", "given_tag", "suggested_tag", "score",
+                                               "suggested_prob"]).sort_values("score", kind="stable")
+    scan_id = f"consistency-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    if write:
+        store.write_scores(scan_id, sentences, model="tag consistency",
+                           params={"max_share": max_share, "min_count": min_count})
+    return TokenScan(scan_id, sentences, tokens.reset_index(drop=True), [], time.perf_counter() - started, found)
+
+
+def _share_of_suggested(found: pd.DataFrame, position: int | None) -> float:
+    """The share of the suggested reading for the span covering ``position``, or the least over the sentence's
+    spans (None)."""
+    rows = found if position is None else found[(found["start"] <= position) & (found["end"] > position)]
+    return float(rows["suggested_share"].min()) if len(rows) else 1.0
+
+
+def _corpus_inconsistencies(table: pd.DataFrame, chosen: pd.Index) -> pd.DataFrame:
+    """The chosen sentences' spans tagged unlike the same words anywhere in the store (all sentences are evidence)."""
+    flag = table.index.isin(chosen)
+    return inconsistent_spans(table["tokens"].tolist(), table["tags"].tolist(),
+                              item_ids=table["item_id"].astype(str).tolist(), flag=flag.tolist())
 
 
 def _fold_taggers(table: pd.DataFrame, chosen: pd.Index, *, folds: int, config: FineTuneConfig, runs_dir: Path,
