@@ -212,8 +212,29 @@ def test_workbench_on_ner_data_has_the_sentence_view(tmp_path):
     path = tmp_path / "ner.parquet"
     make_ner_sample(n_sentences=20).to_parquet(path)
     wb = Workbench(str(path), runs_dir=tmp_path / "runs", id_column="id", task="token-classification")
-    assert [wb.get_title(i) for i in range(4)] == ["Labels", "Sentences", "Fine-tune", "Metrics"]
+    assert [wb.get_title(i) for i in range(5)] == ["Labels", "Sentences", "Quality", "Fine-tune", "Metrics"]
     assert wb.sentences.sentence["total"] == 20 and wb.active is None
+
+
+def test_the_ner_quality_panel_checks_tag_consistency_and_opens_the_sentences(tmp_path):
+    from workbench.sample import make_ner_sample
+
+    path = tmp_path / "ner.parquet"
+    sample = make_ner_sample(seed=0)
+    sample.to_parquet(path)
+    wb = Workbench(str(path), runs_dir=tmp_path / "runs", id_column="id", task="token-classification")
+    panel = wb.quality
+    assert panel.mode.value == "consistency" and "no scan yet" in panel.last_scan.value
+    panel.button.click()
+    panel._thread.join(timeout=120)
+    assert "span(s) tagged unlike the same words elsewhere" in panel.report.value and panel.progress.value == 4
+    assert "tag consistency" in panel.last_scan.value
+    buttons = [b for b in panel.issue_buttons.children if b.description.startswith("Review inconsistent_tag (")]
+    assert buttons, [b.description for b in panel.issue_buttons.children]
+    buttons[0].click()
+    shown = wb.sentences.sentence
+    assert shown["total"] == wb.store.count({"issue": "inconsistent_tag"}) > 0
+    assert shown["item_id"] in set(sample.loc[sample["has_error"], "id"])  # the worst is a planted error
 
 
 def test_metrics_panel_clicks_on_a_bar_and_a_confusion_cell_open_the_browser(store, tmp_path):

@@ -38,23 +38,22 @@ def _failure_box(exc: BaseException) -> str:
                       f"workbench; please report it with this text:\n{tail}")
 
 
-class QualityPanel(W.VBox):
-    """Run a scan in the background; show the report; open the browser on one issue type.
+class _ScanPanel(W.VBox):
+    """What the scan panels share: a mode toggle and a button that start a scan in a background thread, which scan
+    the store's scores come from, the outcome, and a button per issue type that opens a view on those items.
 
-    The toggle picks the out-of-fold probabilities: ``quick`` (frozen embeddings and TF-IDF, seconds) or
-    ``finetune`` (one short fine-tune per fold, minutes; ranks wrong labels better where frozen embeddings are
-    weak). ``finetune``: FineTuneConfig fields for those fine-tunes; the other options go to :func:`scan`.
+    A subclass gives ``MODES`` (label, value), ``BUTTON``, and ``_work`` (run the scan), ``_stage`` (what is
+    running), ``_show`` (the outcome) and, optionally, ``_done`` (what follows a scan).
     """
 
-    def __init__(self, store: LabelStore, *, browser: LabelBrowser | None = None,
-                 finetune: dict[str, Any] | None = None, **scan_options: Any) -> None:
+    MODES: list[tuple[str, str]] = []
+    BUTTON = "Scan"
+
+    def __init__(self, store: LabelStore, *, view: Any, mode: str) -> None:
         self.store = store
-        self.browser = browser
-        self.finetune = finetune
-        self.mode = W.ToggleButtons(options=[("quick (seconds)", "quick"), ("fine-tune (minutes)", "finetune")],
-                                    value=scan_options.pop("mode", "quick"), style={"button_width": "auto"})
-        self.scan_options = scan_options
-        self.button = W.Button(description="Scan labels", icon="search", button_style="primary")
+        self._view = view  # the browser or sentence view an issue button filters
+        self.mode = W.ToggleButtons(options=self.MODES, value=mode, style={"button_width": "auto"})
+        self.button = W.Button(description=self.BUTTON, icon="search", button_style="primary")
         self.progress = W.IntProgress(min=0, max=4, description="", layout=W.Layout(width="300px"))
         self.stage = W.HTML("")
         self.report = W.HTML("")
@@ -79,39 +78,90 @@ class QualityPanel(W.VBox):
             return
         self.button.disabled = self.mode.disabled = True
         self.progress.value = 0
-        self.stage.value = ("embedding and cross-validating..." if self.mode.value == "quick" else
-                            "fine-tuning one model per fold (minutes)...")
+        self.stage.value = self._stage()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         if wait:
             self._thread.join()
 
     def _run(self) -> None:
-        from workbench.scan import scan
-
         try:
             self.progress.value = 1
-            options = dict(self.scan_options, mode=self.mode.value)
-            if self.mode.value == "finetune" and self.finetune:
-                options["finetune"] = self.finetune
-            self.result = scan(self.store, progress=False, **options)
+            self.result = self._work()
             self.progress.value = 4
-            seconds = self.result.seconds
-            self.stage.value = (f"done in {sum(seconds.values()):.1f} s ("
-                                + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()) + ")")
-            self._show(self.result.report)
+            self._show(self.result)
             self.show_last_scan()
-            if self.browser is not None:
-                self.browser.set_order(None)  # worst score first now that scores exist
+            self._done()
         except Exception as exc:  # a thread's exception would otherwise be lost
             self.stage.value = ""
             self.report.value = _failure_box(exc)
         finally:
             self.button.disabled = self.mode.disabled = False
 
-    def _show(self, report: Any) -> None:
+    def _show_issue_buttons(self, counts: dict[str, int]) -> None:
+        buttons = []
+        for kind, count in counts.items():
+            b = W.Button(description=f"Review {kind} ({count})", layout=W.Layout(width="auto"))
+            b.on_click(lambda _b, k=kind: self.open_issue(k))
+            buttons.append(b)
+        self.issue_buttons.children = buttons
+
+    def open_issue(self, kind: str) -> None:
+        """Filter the view to items with this issue type."""
+        if self._view is not None:
+            self._view.set_filters({"issue": kind})
+
+    def _stage(self) -> str:
+        raise NotImplementedError
+
+    def _work(self) -> Any:
+        raise NotImplementedError
+
+    def _show(self, result: Any) -> None:
+        raise NotImplementedError
+
+    def _done(self) -> None:
+        """After a scan succeeded: nothing unless a subclass says."""
+
+
+class QualityPanel(_ScanPanel):
+    """Run a scan in the background; show the report; open the browser on one issue type.
+
+    The toggle picks the out-of-fold probabilities: ``quick`` (frozen embeddings and TF-IDF, seconds) or
+    ``finetune`` (one short fine-tune per fold, minutes; ranks wrong labels better where frozen embeddings are
+    weak). ``finetune``: FineTuneConfig fields for those fine-tunes; the other options go to :func:`scan`.
+    """
+
+    MODES = [("quick (seconds)", "quick"), ("fine-tune (minutes)", "finetune")]
+    BUTTON = "Scan labels"
+
+    def __init__(self, store: LabelStore, *, browser: LabelBrowser | None = None,
+                 finetune: dict[str, Any] | None = None, **scan_options: Any) -> None:
+        self.browser = browser
+        self.finetune = finetune
+        mode = scan_options.pop("mode", "quick")
+        self.scan_options = scan_options
+        super().__init__(store, view=browser, mode=mode)
+
+    def _stage(self) -> str:
+        return ("embedding and cross-validating..." if self.mode.value == "quick" else
+                "fine-tuning one model per fold (minutes)...")
+
+    def _work(self) -> Any:
+        from workbench.scan import scan
+
+        options = dict(self.scan_options, mode=self.mode.value)
+        if self.mode.value == "finetune" and self.finetune:
+            options["finetune"] = self.finetune
+        return scan(self.store, progress=False, **options)
+
+    def _show(self, result: Any) -> None:
         from workbench.report import unscored_note
 
+        seconds = result.seconds
+        self.stage.value = (f"done in {sum(seconds.values()):.1f} s ("
+                            + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()) + ")")
+        report = result.report
         o = report.overall
         rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in o["issue_counts"].items())
         self.report.value = (
@@ -123,17 +173,60 @@ class QualityPanel(W.VBox):
             + (f"<p>{html.escape(unscored_note(o['unscored_classes']))}</p>" if o.get("unscored_classes") else "")
             + f"<table><tr><th>issue</th><th>items</th></tr>{rows}</table>"
             + html_table(report.per_class, "{:.3f}"))
-        buttons = []
-        for kind, count in o["issue_counts"].items():
-            b = W.Button(description=f"Review {kind} ({count})", layout=W.Layout(width="auto"))
-            b.on_click(lambda _b, k=kind: self.open_issue(k))
-            buttons.append(b)
-        self.issue_buttons.children = buttons
+        self._show_issue_buttons(o["issue_counts"])
 
-    def open_issue(self, kind: str) -> None:
-        """Filter the label browser to items with this issue type."""
+    def _done(self) -> None:
         if self.browser is not None:
-            self.browser.set_filters({"issue": kind})
+            self.browser.set_order(None)  # worst score first now that scores exist
+
+
+class TagQualityPanel(_ScanPanel):
+    """NER: find suspect tags in the background and open the sentence view on them.
+
+    ``consistency`` compares every span with the same words elsewhere in the store (seconds, no model);
+    ``taggers`` cross-fits ``folds`` fold taggers (minutes on a CPU; the consistency check rides along).
+    ``config``: the fold taggers' FineTuneConfig (default :func:`workbench.token_scan.tagger_config`).
+    """
+
+    MODES = [("consistency (seconds, no model)", "consistency"), ("fold taggers (minutes)", "taggers")]
+    BUTTON = "Scan tags"
+
+    def __init__(self, store: LabelStore, *, sentences: Any = None, runs_dir: str | Path = "runs", folds: int = 2,
+                 config: FineTuneConfig | None = None, mode: str = "consistency") -> None:
+        self.sentences = sentences
+        self.runs_dir = Path(runs_dir).expanduser()
+        self.folds = folds
+        self.config = config
+        super().__init__(store, view=sentences, mode=mode)
+
+    def _stage(self) -> str:
+        return ("comparing each span with the same words elsewhere..." if self.mode.value == "consistency" else
+                f"fine-tuning {self.folds} fold taggers (minutes)...")
+
+    def _work(self) -> Any:
+        from workbench.token_scan import check_tag_consistency, scan_tokens
+
+        if self.mode.value == "consistency":
+            return check_tag_consistency(self.store)
+        return scan_tokens(self.store, folds=self.folds, config=self.config, runs_dir=self.runs_dir)
+
+    def _show(self, result: Any) -> None:
+        sentences = result.sentences
+        counts: dict[str, int] = {}
+        for issues in sentences["issues"]:
+            for kind in issues:
+                counts[kind] = counts.get(kind, 0) + 1
+        self.stage.value = f"done in {result.seconds:.1f} s"
+        spans = result.inconsistent.head(15)
+        self.report.value = (
+            f"<p>{len(sentences)} sentences scored · {int((sentences['n_suspect_tokens'] > 0).sum())} with a suspect "
+            f"tag · {len(result.inconsistent)} span(s) tagged unlike the same words elsewhere</p>"
+            + (spans.to_html(index=False, float_format=lambda v: f"{v:.3f}", escape=True) if len(spans) else ""))
+        self._show_issue_buttons(counts)
+
+    def _done(self) -> None:
+        if self.sentences is not None:
+            self.sentences.set_filters(None)  # worst sentence first now that scores exist
 
 
 class FineTunePanel(W.VBox):
@@ -529,7 +622,7 @@ class Workbench(W.Tab):
                  author: str = "analyst", page_size: int = 25, **load_options: Any) -> None:
         self.store = self._open(store_or_dataset, store_path, load_options)
         self.browser = LabelBrowser(self.store, author=author, page_size=page_size)
-        self.quality = QualityPanel(self.store, browser=self.browser)
+        self.quality: QualityPanel | TagQualityPanel
         self.finetune = FineTunePanel(self.store, runs_dir)
         self.metrics = MetricsPanel(runs_dir, self.store, browser=self.browser)
         tabs: list[tuple[str, Any]] = [("Labels", self.browser)]
@@ -538,10 +631,14 @@ class Workbench(W.Tab):
         if self.store.task == "token-classification":
             from widgets.sentence import SentenceView
 
-            # Tags are corrected a sentence at a time; the quick scan and active learning are for texts.
+            # Tags are corrected a sentence at a time, and scanned by tag consistency or fold taggers; the quick
+            # scan and active learning are for texts.
             self.sentences = SentenceView(self.store, author=author)
-            tabs += [("Sentences", self.sentences), ("Fine-tune", self.finetune), ("Metrics", self.metrics)]
+            self.quality = TagQualityPanel(self.store, sentences=self.sentences, runs_dir=runs_dir)
+            tabs += [("Sentences", self.sentences), ("Quality", self.quality), ("Fine-tune", self.finetune),
+                     ("Metrics", self.metrics)]
         else:
+            self.quality = QualityPanel(self.store, browser=self.browser)
             self.active = ActiveLearningPanel(self.store, browser=self.browser, author=author)
             tabs += [("Quality", self.quality), ("Fine-tune", self.finetune), ("Metrics", self.metrics),
                      ("Active learning", self.active)]
