@@ -284,14 +284,17 @@ def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path,
     written = _write_scan_outputs(args, sentences, summary)
     print(f"{len(sentences)} sentences scored in {result.seconds:.0f} s; {suspect} with a suspect tag, "
           f"{len(result.tokens)} suspect tags")
-    print(f"\nworst sentences (of {suspect} with a suspect tag):")
-    worst = sentences.head(args.top).assign(text=lambda f: [" ".join(texts[i]) for i in f["item_id"]])
-    print(worst[["item_id", "score", "n_suspect_tokens", "suggested_prob", "text"]].to_string(
-        index=False, float_format=lambda v: f"{v:.3f}", max_colwidth=60))
-    print("\nsuspect tags (position: the token's index in its sentence):")
-    tokens = result.tokens.head(args.top).rename(columns={"token": "position"})
-    tokens.insert(2, "word", [texts[i][k] for i, k in zip(tokens["item_id"], tokens["position"], strict=True)])
-    print(tokens.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if suspect:
+        print(f"\nworst sentences (of {suspect} with a suspect tag):")
+        worst = sentences.head(args.top).assign(text=lambda f: [" ".join(texts[i]) for i in f["item_id"]])
+        print(worst[["item_id", "score", "n_suspect_tokens", "suggested_prob", "text"]].to_string(
+            index=False, float_format=lambda v: f"{v:.3f}", max_colwidth=60))
+        print("\nsuspect tags (position: the token's index in its sentence):")
+        tokens = result.tokens.head(args.top).rename(columns={"token": "position"})
+        tokens.insert(2, "word", [texts[i][k] for i, k in zip(tokens["item_id"], tokens["position"], strict=True)])
+        print(tokens.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    else:
+        print("\nno sentence has a suspect tag")
     spans = result.inconsistent
     print(f"\n{len(spans)} span(s) tagged unlike the same words elsewhere (given: its reading, O = untagged; "
           "share: of the words' occurrences)" + (":" if len(spans) else ""))
