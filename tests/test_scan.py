@@ -70,6 +70,30 @@ def test_scan_writes_scores_suggestions_and_issues_into_the_store(scanned):
     assert (hits["suggested_label"] == truth[hits["item_id"]].to_numpy()).mean() > 0.8
 
 
+def test_every_flagged_item_says_why_in_the_items_the_store_and_the_browser(scanned):
+    from workbench.review import ReviewSession
+
+    _, store, result, _ = scanned
+    items = result.items.set_index("item_id")
+    assert items.loc[items["issues"].map(len) == 0, "issue_details"].isna().all()
+    flagged = items[items["issues"].map(len) > 0]
+    assert flagged["issue_details"].notna().all()
+    for _, row in flagged.iterrows():  # one "issue: reason" per issue type, in the same order
+        assert [part.split(":")[0] for part in row["issue_details"].split(" | ")] == sorted(row["issues"])
+    label = flagged[flagged["issues"].map(lambda i: "label" in i)].iloc[0]
+    given = label["self_confidence"]  # the probability the model gave the given label
+    assert f"out-of-fold probability of the given label {given:.2f}" in label["issue_details"]
+    assert f"of {label['suggested_label']!r} {label['suggested_prob']:.2f}" in label["issue_details"]
+    near = flagged[flagged["issues"].map(lambda i: "near_duplicate" in i)]
+    if len(near):  # the detail names a twin the store also knows
+        twin = near["issue_details"].iloc[0].split("near_duplicate: cosine ")[1].split(" with ")[1].split(" |")[0]
+        assert twin in store.duplicates_of(near.index[0])
+    page = store.page(0, len(store)).set_index("item_id")
+    assert page.loc[flagged.index, "issue_details"].tolist() == flagged["issue_details"].tolist()
+    session = ReviewSession(store, page_size=5, filters={"item_ids": [label.name]})
+    assert session.rows()[0]["why"].startswith("label: out-of-fold probability")
+
+
 def test_duplicates_share_a_group_and_the_review_session_shows_them_on_d(scanned):
     from workbench.errors import UnknownItemError
     from workbench.normalize import normalize_text

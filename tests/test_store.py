@@ -168,7 +168,7 @@ def test_the_active_scan_says_when_it_ran_and_how_many_labels_changed_since(stor
     assert store.active_scan()["n_scored"] == len(frame)
 
 
-def test_a_schema_1_store_gains_the_duplicate_group_index_when_opened(store_path, sample_table):
+def test_a_schema_1_store_is_migrated_when_opened(store_path, sample_table):
     import sqlalchemy as sa
 
     from workbench import schema
@@ -177,11 +177,17 @@ def test_a_schema_1_store_gains_the_duplicate_group_index_when_opened(store_path
         old.import_dataset(sample_table)
         with old._write() as conn:  # what a store written before schema version 2 looks like
             conn.execute(sa.text("DROP INDEX ix_scores_duplicate_group"))
+            conn.execute(sa.text("ALTER TABLE items DROP COLUMN issue_details"))
             conn.execute(sa.update(schema.meta).where(schema.meta.c.key == "schema_version").values(value="1"))
     with LabelStore.open(store_path) as store:
         assert "ix_scores_duplicate_group" in {i["name"] for i in sa.inspect(store._engine).get_indexes("scores")}
         assert store._meta()["schema_version"] == str(schema.SCHEMA_VERSION) == "2"
         assert len(store) == len(sample_table)
+        assert "issue_details" in {c["name"] for c in sa.inspect(store._engine).get_columns("items")}
+        store.write_scores("s", pd.DataFrame({"item_id": sample_table["item_id"][:2], "score": [0.1, 0.9],
+                                              "issue_details": ["outlier: far", None]}))
+        why = store.page(0, 2)["issue_details"]
+        assert why[0] == "outlier: far" and pd.isna(why[1])
 
 
 def test_items_without_a_score_come_last_in_either_direction(store):

@@ -96,6 +96,15 @@ def test_the_model_free_scan_finds_the_demo_data_s_planted_errors_and_writes_the
         assert store.active_scan()["model"] == "tag consistency" and result.runs == []
         worst = result.tokens.iloc[0]
         assert worst["given_tag"] != worst["suggested_tag"] and worst["item_id"] in set(flagged["item_id"])
+        # why, in the store and the sentence view: the words, their reading here and their usual one
+        top = result.inconsistent.iloc[0]
+        why = store.get(top["item_id"])["issue_details"]
+        assert why.startswith("inconsistent_tag: ") and f"{top['surface']!r} {top['given']} here, {top['suggested']}" \
+            in why
+        from workbench.sentence_review import SentenceSession
+
+        view = SentenceSession(store, filters={"item_ids": [top["item_id"]]}).view()
+        assert view["why"].startswith("inconsistent_tag: ")
 
 
 def test_workbench_scan_quick_on_sentences(tmp_path: Path, capsys):

@@ -65,6 +65,9 @@ function render({ model, el }) {
       + ` · corrected ${counts.corrected || 0} <span class="wb-msg ${model.get("error") ? "wb-err" : ""}">`
       + `${model.get("error") || model.get("message")}</span></div>`;
     if (model.get("show_help")) html += `<div class="wb-help">${model.get("help")}</div>`;
+    // why the cursor's item was flagged (the scan's issue details): one line that keeps its place as the cursor moves
+    const current = rows.find((r) => r.cursor);
+    html += `<div class="wb-why">${current && current.why ? `<b>why</b> ${current.why}` : ""}</div>`;
     html += `<div class="wb-keys">` + labels.map((l, i) => `<button class="wb-assign" data-i="${i}">${i < 9 ? (i + 1) + " " : ""}${l}</button>`).join("") + `</div>`;
     const order = model.get("order_by") || "";
     const withVotes = rows.some((r) => r.annotators.length > 0);
@@ -80,7 +83,7 @@ function render({ model, el }) {
         + `<td>${r.selected ? "✓" : ""}</td><td class="wb-text">${open ? r.text_full : r.text}`
         + `${r.clipped ? ` <a class="wb-more" data-item="${r.item_id}">${open ? "less" : "more"}</a>` : ""}</td>`
         + `<td class="wb-label">${r.label ?? ""}</td><td>${r.original_label ?? ""}</td><td>${r.suggested_label ?? ""}</td>`
-        + `<td>${r.suggested_prob ?? ""}</td><td>${r.score ?? ""}</td><td>${r.issues.join(", ")}</td><td>${r.status}</td>`
+        + `<td>${r.suggested_prob ?? ""}</td><td>${r.score ?? ""}</td><td title="${r.why}">${r.issues.join(", ")}</td><td>${r.status}</td>`
         + (withVotes ? `<td class="wb-votes">${r.annotators.map(([a, l]) => `<span class="wb-vote" title="${a}">${a}: <b>${l}</b></span>`).join(" ")}</td>` : "")
         + `</tr>`;
     });

@@ -23,6 +23,7 @@ function render({ model, el }) {
     let html = `<div class="wb-bar"><b>Sentence</b> ${s.total ? s.index + 1 : 0} / ${s.total} · ${s.item_id}`
       + ` · score ${s.score ?? "-"} · ${s.status ?? ""} <span class="wb-msg ${model.get("error") ? "wb-err" : ""}">`
       + `${model.get("error") || model.get("message")}</span></div>`;
+    html += `<div class="wb-why">${s.why ? `<b>why</b> ${s.why}` : ""}</div>`;
     html += `<div class="wb-keys">` + types.map((t, i) => `<button class="wb-type" data-t="${t}" style="border-color:${colour(t)}">${i + 1} ${t}</button>`).join("")
       + `<button class="wb-type" data-t="">0 O</button></div><div class="wb-tokens">`;
     (s.tokens || []).forEach((t, i) => {

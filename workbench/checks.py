@@ -225,8 +225,18 @@ class NearDuplicates(Check):
             return CheckResult(self.name, _issues([]), {"items": 0, "groups": 0, "threshold": threshold})
         groups = _groups_from_pairs(len(ctx.texts), np.array(pairs))
         linked = sorted({i for p in pairs for i in p})
+        # each item's closest twin, named in the detail so a reader can find it (a pair may sit in one of the two
+        # neighbour lists only, so both directions are read)
+        idx, sim = ctx.neighbors(min(10, max(1, len(ctx.texts) - 1)))
+        paired = set(pairs)
+        closest: dict[int, tuple[float, int]] = {}
+        for i in range(len(idx)):
+            for j, value in zip(idx[i].tolist(), sim[i].tolist(), strict=True):
+                if (min(i, j), max(i, j)) in paired:
+                    for a, b in ((i, j), (j, i)):
+                        closest[a] = max(closest.get(a, (-1.0, b)), (value, b))
         rows = [{"item_id": ctx.item_ids[i], "issue": "near_duplicate", "group": f"near-{groups[i]}",
-                 "detail": f"cosine >= {threshold}"} for i in linked]
+                 "detail": f"cosine {closest[i][0]:.3f} with {ctx.item_ids[closest[i][1]]}"} for i in linked]
         return CheckResult(self.name, _issues(rows), {"items": len(rows), "groups": len({groups[i] for i in linked}),
                                                       "threshold": threshold})
 

@@ -131,6 +131,7 @@ class ReviewSession:
                 "suggested_prob": None if pd.isna(r["suggested_prob"]) else round(float(r["suggested_prob"]), 3),
                 "score": None if pd.isna(r["score"]) else round(float(r["score"]), 3),
                 "issues": [html.escape(v) for v in r["issues"]], "status": r["status"],
+                "why": html.escape(r["issue_details"]) if isinstance(r.get("issue_details"), str) else "",
                 "annotators": [[html.escape(a), html.escape(lab)] for a, lab in self.votes.get(str(r["item_id"]), [])],
                 "changed": r["label"] != r["original_label"],
                 "cursor": i == self.cursor, "selected": str(r["item_id"]) in self.selected,

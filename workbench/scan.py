@@ -48,8 +48,9 @@ class ScanResult(BriefRepr):
     scan_id : str
     items : pandas.DataFrame
         One row per item, worst label first: item_id, text, given_label, score, suggested_label,
-        suggested_prob, is_label_issue, issues (list of issue types), each score column, and
-        duplicate_group (items the duplicate checks linked share it; NaN for the rest).
+        suggested_prob, is_label_issue, issues (list of issue types), issue_details (why, per issue type;
+        None without issues), each score column, and duplicate_group (items the duplicate checks linked
+        share it; NaN for the rest).
     report : QualityReport
     oof : OutOfFold or None
         None when fewer than two classes were labelled.
@@ -236,6 +237,10 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     items["is_label_issue"] = False
     items.loc[lab_idx, "is_label_issue"] = flagged
     items["issues"] = [by_item.get(i, []) for i in item_ids]
+    items["issue_details"] = _issue_details(results, flagged_ids=[item_ids[i] for i in lab_idx[flagged]],
+                                            given_prob=columns["self_confidence"][flagged],
+                                            suggested=names[best][flagged], suggested_prob=prob[flagged],
+                                            item_ids=item_ids)
     # which items are duplicates of which: the browser's "d" key and the --items table show an item's twins
     items["duplicate_group"] = duplicate_groups(item_ids, results)
     for name in SCORE_COLUMNS:
@@ -254,6 +259,21 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
                            params=_scan_params(oof, score=score, filter_by=filter_by))
         seconds["write"] = time.perf_counter() - t
     return ScanResult(scan_id, items, report, oof, results, seconds)
+
+
+def _issue_details(results: dict[str, CheckResult], *, flagged_ids: list[str], given_prob: np.ndarray,
+                   suggested: np.ndarray, suggested_prob: np.ndarray, item_ids: list[str]) -> list[str | None]:
+    """Why each item was flagged, one ``issue: reason`` per issue type joined by `` | `` (None: no issue): the
+    checks' own details, and for a likely wrong label the probabilities the model gave it and its suggestion."""
+    parts: dict[str, dict[str, str]] = {}
+    for result in results.values():
+        for item_id, issue, detail in zip(result.issues["item_id"], result.issues["issue"], result.issues["detail"],
+                                          strict=True):
+            parts.setdefault(str(item_id), {}).setdefault(str(issue), str(detail))
+    for item_id, p_given, label, p_label in zip(flagged_ids, given_prob, suggested, suggested_prob, strict=True):
+        parts.setdefault(item_id, {})["label"] = (f"out-of-fold probability of the given label {p_given:.2f}, of "
+                                                  f"{str(label)!r} {p_label:.2f}")
+    return [" | ".join(f"{k}: {v}" for k, v in sorted(parts[i].items())) if i in parts else None for i in item_ids]
 
 
 def _scan_params(oof: OutOfFold, **extra: Any) -> dict[str, Any]:

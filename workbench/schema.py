@@ -61,6 +61,7 @@ items = Table(
     Column("suggested_prob", Float),
     Column("issues", Text),  # ",dup,outlier," so that LIKE '%,dup,%' finds one type
     Column("extra", Text),  # JSON object of the source's other columns
+    Column("issue_details", Text),  # why the active scan flagged it: "issue: reason | ..." (schema version 2)
 )
 Index("ix_items_hash", items.c.content_hash)
 Index("ix_items_label_pos", items.c.label, items.c.pos)

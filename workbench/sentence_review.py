@@ -82,7 +82,8 @@ class SentenceSession:
         score = s.get("score")
         return {"item_id": html.escape(str(s["item_id"])), "tokens": tokens, "total": self.total,
                 "index": self.index, "status": s["status"],
-                "score": None if score is None or score != score else round(float(score), 3)}
+                "score": None if score is None or score != score else round(float(score), 3),
+                "why": html.escape(s["issue_details"]) if isinstance(s.get("issue_details"), str) else ""}
 
     # ------------------------------------------------------------------ actions
     def _write(self, fn: Any, done: str) -> ActionResult:

@@ -47,9 +47,13 @@ from workbench.errors import (
 T = TypeVar("T")
 
 #: Steps from schema version N to N+1, applied in order when an older store is opened.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    1: lambda conn: S.duplicate_group_index.create(conn, checkfirst=True),
-}
+def _migrate_1_to_2(conn: Connection) -> None:
+    """Schema 2: the items say why a scan flagged them, and duplicate groups are indexed."""
+    conn.execute(sa.text("ALTER TABLE items ADD COLUMN issue_details TEXT"))
+    S.duplicate_group_index.create(conn, checkfirst=True)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2}
 
 _CHUNK = 5_000
 #: SQLite before 3.30 has no NULLS LAST; there, items without a value sort first going up (SQLite's own order).
@@ -586,15 +590,15 @@ class LabelStore:
         Returns
         -------
         pandas.DataFrame
-            ``(<= limit, 12)``: item_id, text, tokens, split, original_label, label,
-            status, score, suggested_label, suggested_prob, issues, extra.
+            ``(<= limit, 13)``: item_id, text, tokens, split, original_label, label,
+            status, score, suggested_label, suggested_prob, issues, extra, issue_details.
         """
         where = self._where(Filters.coerce(filters))
         c = S.items.c
         keys = self._order_keys(order_by)
         offset = max(0, int(offset))
         query = (sa.select(c.item_id, c.text, c.tokens, c.split, c.original_label, c.label, c.status, c.score,
-                           c.suggested_label, c.suggested_prob, c.issues, c.extra)
+                           c.suggested_label, c.suggested_prob, c.issues, c.extra, c.issue_details)
                  .where(*where).order_by(*self._order(keys)).limit(int(limit)))
         # Items are never deleted, so positions are 0..n-1: in import order, seek instead of skipping rows.
         query = query.where(c.pos >= offset) if not where and keys == ["pos"] else query.offset(offset)
@@ -889,13 +893,13 @@ class LabelStore:
         ----------
         scan_id : str
         scores : pandas.DataFrame
-            ``item_id, score`` and optionally ``suggested_label, suggested_prob, issues``
+            ``item_id, score`` and optionally ``suggested_label, suggested_prob, issues, issue_details``
             (list of str) and further numeric score columns, all kept in the scores table.
         """
         if "item_id" not in scores.columns or "score" not in scores.columns:
             raise DataError(f"scores need 'item_id' and 'score' columns; got {list(scores.columns)}")
         extra_cols = [c for c in scores.columns if c not in ("item_id", "suggested_label", "suggested_prob",
-                                                             "issues")]
+                                                             "issues", "issue_details")]
         records = scores.to_dict("records")
         is_tokens = self.task == "token-classification"
 
@@ -917,14 +921,18 @@ class LabelStore:
                 conn.execute(sa.insert(S.scores), chunk)
             if not activate:
                 return
-            conn.execute(sa.update(S.items).values(score=None, suggested_label=None, suggested_prob=None, issues=None))
+            conn.execute(sa.update(S.items).values(score=None, suggested_label=None, suggested_prob=None, issues=None,
+                                                   issue_details=None))
             stmt = (sa.update(S.items).where(S.items.c.item_id == sa.bindparam("b_id"))
                     .values(score=sa.bindparam("b_score"), suggested_label=sa.bindparam("b_sug"),
-                            suggested_prob=sa.bindparam("b_prob"), issues=sa.bindparam("b_issues")))
+                            suggested_prob=sa.bindparam("b_prob"), issues=sa.bindparam("b_issues"),
+                            issue_details=sa.bindparam("b_why")))
             rows = [{"b_id": r["item_id"], "b_score": _float(r["score"]), "b_sug": enc(r.get("suggested_label")),
                      "b_prob": _float(r.get("suggested_prob")),
                      "b_issues": ("," + ",".join(r["issues"]) + ",") if r.get("issues") is not None and
-                     len(r["issues"]) else None} for r in records]
+                     len(r["issues"]) else None,
+                     "b_why": r.get("issue_details") if isinstance(r.get("issue_details"), str) else None}
+                    for r in records]
             for chunk in _chunks(rows, _CHUNK):
                 conn.execute(stmt, chunk)
             _upsert_meta(conn, "active_scan", scan_id)

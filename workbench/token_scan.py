@@ -126,9 +126,12 @@ def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train
         model, params = base.model or "all-MiniLM-L6-v2", {"folds": folds, "split": split, "runs": runs}
     sentences, tokens = _score_sentences(table, chosen, probs, tag_names)
     inconsistent = _corpus_inconsistencies(table, chosen)
-    flagged = set(inconsistent["item_id"])
-    sentences["issues"] = [[*issues, "inconsistent_tag"] if i in flagged else issues
+    why = _consistency_details(inconsistent)
+    sentences["issues"] = [[*issues, "inconsistent_tag"] if i in why else issues
                            for i, issues in zip(sentences["item_id"], sentences["issues"], strict=True)]
+    sentences["issue_details"] = [
+        " | ".join(([f"label: {n} tag(s) the taggers would change"] if n else []) + ([why[i]] if i in why else []))
+        or None for i, n in zip(sentences["item_id"], sentences["n_suspect_tokens"], strict=True)]
     if write:
         store.write_scores(scan_id, sentences, model=model, params=params)
     return TokenScan(scan_id, sentences, tokens, runs, time.perf_counter() - started, inconsistent)
@@ -160,12 +163,13 @@ def check_tag_consistency(store: LabelStore, *, max_share: float = 0.2, min_coun
                                item_ids=table["item_id"].astype(str).tolist(), max_share=max_share,
                                min_count=min_count)
     by_item = {str(k): g for k, g in found.groupby("item_id")}
+    why = _consistency_details(found)
     rows, token_rows = [], []
     for item_id, tags in zip(table.loc[tagged, "item_id"].astype(str), table.loc[tagged, "tags"], strict=True):
         spans_here = by_item.get(item_id)
         if spans_here is None:
             rows.append({"item_id": item_id, "score": 1.0, "suggested_label": list(tags), "suggested_prob": 1.0,
-                         "n_suspect_tokens": 0, "issues": []})
+                         "n_suspect_tokens": 0, "issues": [], "issue_details": None})
             continue
         suggested = apply_readings(tags, spans_here)
         share_at = {j: share for start, end, share in zip(spans_here["start"].tolist(), spans_here["end"].tolist(),
@@ -177,7 +181,7 @@ def check_tag_consistency(store: LabelStore, *, max_share: float = 0.2, min_coun
                         "suggested_prob": _share_of_suggested(spans_here, j)} for j in changed]
         rows.append({"item_id": item_id, "score": float(spans_here["given_share"].min()),
                      "suggested_label": suggested, "suggested_prob": float(_share_of_suggested(spans_here, None)),
-                     "n_suspect_tokens": len(changed), "issues": ["inconsistent_tag"]})
+                     "n_suspect_tokens": len(changed), "issues": ["inconsistent_tag"], "issue_details": why[item_id]})
     sentences = pd.DataFrame(rows).sort_values("score", kind="stable").reset_index(drop=True)
     tokens = pd.DataFrame(token_rows, columns=["item_id", "token", "given_tag", "suggested_tag", "score",
                                                "suggested_prob"]).sort_values("score", kind="stable")
@@ -186,6 +190,16 @@ def check_tag_consistency(store: LabelStore, *, max_share: float = 0.2, min_coun
         store.write_scores(scan_id, sentences, model="tag consistency",
                            params={"max_share": max_share, "min_count": min_count})
     return TokenScan(scan_id, sentences, tokens.reset_index(drop=True), [], time.perf_counter() - started, found)
+
+
+def _consistency_details(found: pd.DataFrame) -> dict[str, str]:
+    """Per sentence, why its spans were flagged: ``inconsistent_tag: 'Barcelona' LOC here, ORG in 22 of 24``."""
+    out: dict[str, list[str]] = {}
+    for item_id, surface, given, suggested, share, n in zip(
+            found["item_id"], found["surface"], found["given"], found["suggested"], found["suggested_share"],
+            found["occurrences"], strict=True):
+        out.setdefault(str(item_id), []).append(f"{surface!r} {given} here, {suggested} in {round(share * n)} of {n}")
+    return {k: "inconsistent_tag: " + "; ".join(v) for k, v in out.items()}
 
 
 def _share_of_suggested(found: pd.DataFrame, position: int | None) -> float:
