@@ -118,6 +118,9 @@ def test_quickstart_runs_and_the_grid_takes_keys(lab):
         page.wait_for_selector("#jp-main-statusbar >> text=Idle", timeout=600_000)
         page.screenshot(path=str(ARTIFACTS / "quickstart-browser.png"), full_page=False)
         assert page.evaluate("() => window.__pwned") is None
+        # the worst label is under the cursor, and the line above the grid says why it was flagged
+        why = page.inner_text(f"{panel} .wb-browser .wb-why")
+        assert why.startswith("why") and "out-of-fold probability of the given label" in why, why
 
         page.click(f"{panel} .wb-browser .wb-bar")  # focus the grid without moving its cursor
         first = page.get_attribute(f"{panel} tr.wb-row[data-row='1']", "data-item")
