@@ -101,6 +101,7 @@ def test_find_label_issues(tmp_path: Path):
     assert results["recall_top_2x"] >= 0.8 and results["flagged_precision"] >= 0.5
     assert results["n_flagged"] == len(pd.read_csv(results["label_issues"])) == results["browser_total"]
     assert results["n_log_rows"] == 0  # finding issues changes nothing
+    assert "Likely wrong labels" in Path(results["html_report"]).read_text()
 
 
 def test_fine_tune_with_early_stopping_and_frozen_layers(tmp_path: Path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -94,6 +95,29 @@ def test_every_flagged_item_says_why_in_the_items_the_store_and_the_browser(scan
     assert session.rows()[0]["why"].startswith("label: out-of-fold probability")
 
 
+def test_the_html_report_lists_the_worst_labels_issues_and_duplicate_groups_with_why(scanned, tmp_path):
+    from workbench.scan_report import write_scan_report
+
+    frame, _, result, _ = scanned
+    page = write_scan_report(result, tmp_path / "r" / "scan.html", top=10).read_text()
+    assert page.startswith("<!doctype html>") and "<script" not in page.lower()
+    worst = result.label_issues().iloc[0]
+    assert worst["item_id"] in page and "out-of-fold probability of the given label" in page
+    n_flagged = int(result.items["is_label_issue"].sum())
+    assert f"Likely wrong labels ({n_flagged}; the 10 least likely shown)" in page
+    assert "Duplicate groups (" in page and "<b>different labels</b>" in page  # the sample plants conflicts
+    for kind in result.report.overall["issue_counts"]:
+        assert kind in page
+    # dataset text is escaped: markup in a text, a label or a reason reads as text
+    items = result.items.copy()
+    row = items.index[items["is_label_issue"]][0]
+    items.loc[row, ["text", "given_label", "issue_details"]] = ['<img src=x onerror="alert(1)">', "<b>x</b>",
+                                                                "label: <script>alert(2)</script>"]
+    page = write_scan_report(dataclasses.replace(result, items=items), tmp_path / "markup.html").read_text()
+    assert "<img" not in page and "<script" not in page and "<b>x</b>" not in page
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page and "&lt;script&gt;alert(2)" in page
+
+
 def test_duplicates_share_a_group_and_the_review_session_shows_them_on_d(scanned):
     from workbench.errors import UnknownItemError
     from workbench.normalize import normalize_text
@@ -176,6 +200,11 @@ def test_cli_scans_a_dataset_file_without_a_store(scanned, tmp_path, capsys, mon
     capsys.readouterr()
     assert main(["scan", str(data), "--id-column", "id", "--no-progress", "--items", str(tmp_path / "s.xlsx")]) == 2
     assert "--items" in capsys.readouterr().err
+    assert main(["scan", str(data), "--id-column", "id", "--no-progress", "--html", str(tmp_path / "s.htm")]) == 2
+    assert "--html" in capsys.readouterr().err
+    assert main(["scan", str(data), "--id-column", "id", "--no-progress", "--html", str(tmp_path / "s.html")]) == 0
+    assert f"html report: {tmp_path / 's.html'}" in capsys.readouterr().out
+    assert "Likely wrong labels" in (tmp_path / "s.html").read_text()
 
     class ClosedPipe(io.StringIO):  # `workbench scan ... | head -1` after head has gone
         def write(self, text: str) -> int:

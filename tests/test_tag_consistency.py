@@ -119,6 +119,8 @@ def test_workbench_scan_quick_on_sentences(tmp_path: Path, capsys):
     assert len(pd.read_csv(tmp_path / "s.csv")) == len(sample)
     assert main(["scan", str(data), "--mode", "quick", "--folds", "3"]) == 2
     assert "--mode quick on token-classification data compares" in capsys.readouterr().err
+    assert main(["scan", str(data), "--mode", "quick", "--html", str(tmp_path / "r.html")]) == 2
+    assert "--html writes a text-classification scan's report" in capsys.readouterr().err
     clean = sample[~sample["has_error"]]
     clean[["id", "tokens", "tags"]].to_json(tmp_path / "clean.jsonl", orient="records", lines=True)
     assert main(["scan", str(tmp_path / "clean.jsonl"), "--mode", "quick", "--id-column", "id"]) == 0

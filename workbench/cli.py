@@ -178,6 +178,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         check_output(args.items, flag="--items", suffixes=ITEM_SUFFIXES)
     if args.json:
         check_output(args.json, flag="--json")
+    if args.html:
+        check_output(args.html, flag="--html", suffixes=[".html"])
     if args.top < 0:
         raise DataError(f"--top {args.top}: give how many flagged items to print (0 or more)")
     limits = issue_limits(args.max_issues)
@@ -214,6 +216,10 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             result = scan(store, **options)
     # files first: a reader that stops early (`| head`) must not cost the user the scan's outputs
     written = _write_scan_outputs(args, result.items, result.report.to_dict())
+    if args.html:
+        from workbench.scan_report import write_scan_report
+
+        written.append(f"html report: {write_scan_report(result, args.html, top=max(args.top, 50))}")
     print(result.report)
     flagged = result.label_issues()
     if flagged.empty:
@@ -244,6 +250,9 @@ def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path,
     the model-free tag-consistency check alone)."""
     from workbench.token_scan import check_tag_consistency, scan_tokens, tagger_config
 
+    if args.html:
+        raise DataError(f"--html writes a text-classification scan's report; {args.data} holds token-classification "
+                        "data: write the sentences' scores with --items (and the summary with --json)")
     if args.pred_probs:
         raise DataError(f"{args.data} holds token-classification data; --pred-probs gives one probability row per "
                         "text, for text classification (a tagger's run scores sentences: --tagger RUN)")
@@ -602,6 +611,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter-by", default="prune_by_noise_rate", choices=list(FILTERS))
     p.add_argument("--top", type=int, default=20, help="how many flagged items to print")
     p.add_argument("--json", help="also write the report as JSON here")
+    p.add_argument("--html", help="also write the report, the worst labels, every issue's items with why, and the "
+                                  "duplicate groups as one self-contained HTML file")
     p.add_argument("--items", help="also write every item's scores, suggestion and issues here (.csv, .tsv, "
                                    ".jsonl or .parquet)")
     p.add_argument("--max-noise-rate", type=float, metavar="RATE",
