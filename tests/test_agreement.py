@@ -283,6 +283,12 @@ def test_model_probabilities_join_the_consensus_in_the_store(tmp_path):
     scores = refresh_consensus(store, model_probs=model).set_index("item_id")
     assert scores.loc["a", "suggested_label"] == "neg" and scores.loc["b", "suggested_label"] == "pos"
     assert store.page(0, 5, filters={"issue": "disagreement"})["suggested_label"].tolist() == ["neg"]
+    # why, for the adjudicator: the votes and the consensus; an item everyone agrees on has none
+    why = scores.loc["a", "issue_details"]
+    assert why.startswith("disagreement: votes ") and "'neg' 1" in why and "'pos' 1" in why
+    assert why.endswith(f"consensus 'neg' at {scores.loc['a', 'score']:.2f}")
+    assert pd.isna(scores.loc["b", "issue_details"])
+    assert store.get("a")["issue_details"] == why
     with pytest.raises(DataError, match="no column for class 'pos'"):
         refresh_consensus(store, model_probs=model[["neg"]])
     with pytest.raises(DataError, match="through Dawid-Skene"):

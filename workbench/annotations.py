@@ -68,7 +68,8 @@ def long_from_wide(table: pd.DataFrame, *, annotator_columns: Sequence[str] | st
 
 def consensus_scores(ann: Annotations, *, method: str = "dawid_skene",
                      model_probs: np.ndarray | None = None) -> pd.DataFrame:
-    """The consensus per item as a scan: item_id, score (= confidence), suggested_label, suggested_prob, issues.
+    """The consensus per item as a scan: item_id, score (= confidence), suggested_label, suggested_prob, issues,
+    issue_details (the votes where annotators disagree).
 
     ``majority`` confidence is the winning share of votes; ``dawid_skene`` is the posterior.
     """
@@ -82,9 +83,14 @@ def consensus_scores(ann: Annotations, *, method: str = "dawid_skene",
     else:
         ds = dawid_skene(ann, model_probs=model_probs)
         label, confidence = ds.labels["label"], ds.labels["confidence"].to_numpy(dtype=float)
+    # why, for the adjudicator: the votes, most first, and how sure the consensus is
+    why = [None if not d else
+           "disagreement: votes " + ", ".join(f"{ann.classes[k]!r} {row[k]}" for k in np.argsort(-row, kind="stable")
+                                              if row[k]) + f"; consensus {lab!r} at {c:.2f}"
+           for d, row, lab, c in zip(disagree, counts, label, confidence, strict=True)]
     return pd.DataFrame({"item_id": ann.items, "score": confidence, "suggested_label": label,
                          "suggested_prob": confidence,
-                         "issues": [["disagreement"] if d else [] for d in disagree]})
+                         "issues": [["disagreement"] if d else [] for d in disagree], "issue_details": why})
 
 
 def import_annotations(store: LabelStore, source: str | os.PathLike[str] | pd.DataFrame, *,
