@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 
 #: Bump when a table changes, and add the step to :data:`MIGRATIONS` in store.py.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: ``queued``: chosen by active learning and waiting for a person to label it.
 REVIEW_STATUSES = ("unreviewed", "reviewed", "skipped", "flagged", "queued")
@@ -61,7 +61,7 @@ items = Table(
     Column("suggested_prob", Float),
     Column("issues", Text),  # ",dup,outlier," so that LIKE '%,dup,%' finds one type
     Column("extra", Text),  # JSON object of the source's other columns
-    Column("issue_details", Text),  # why the active scan flagged it: "issue: reason | ..." (schema version 2)
+    Column("issue_details", Text),  # why the active scan flagged it: "issue: reason | ..." (schema version 3)
 )
 Index("ix_items_hash", items.c.content_hash)
 Index("ix_items_label_pos", items.c.label, items.c.pos)

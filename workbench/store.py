@@ -48,12 +48,16 @@ T = TypeVar("T")
 
 #: Steps from schema version N to N+1, applied in order when an older store is opened.
 def _migrate_1_to_2(conn: Connection) -> None:
-    """Schema 2: the items say why a scan flagged them, and duplicate groups are indexed."""
-    conn.execute(sa.text("ALTER TABLE items ADD COLUMN issue_details TEXT"))
+    """Schema 2: duplicate groups are indexed."""
     S.duplicate_group_index.create(conn, checkfirst=True)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2}
+def _migrate_2_to_3(conn: Connection) -> None:
+    """Schema 3: the items say why a scan flagged them."""
+    conn.execute(sa.text("ALTER TABLE items ADD COLUMN issue_details TEXT"))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 _CHUNK = 5_000
 #: SQLite before 3.30 has no NULLS LAST; there, items without a value sort first going up (SQLite's own order).
