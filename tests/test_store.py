@@ -168,7 +168,7 @@ def test_the_active_scan_says_when_it_ran_and_how_many_labels_changed_since(stor
     assert store.active_scan()["n_scored"] == len(frame)
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_an_older_store_is_migrated_when_opened(store_path, sample_table, version):
     import sqlalchemy as sa
 
@@ -179,12 +179,15 @@ def test_an_older_store_is_migrated_when_opened(store_path, sample_table, versio
         with old._write() as conn:  # what a store written at that schema version looks like
             if version < 2:
                 conn.execute(sa.text("DROP INDEX ix_scores_duplicate_group"))
-            conn.execute(sa.text("ALTER TABLE items DROP COLUMN issue_details"))
+            if version < 3:
+                conn.execute(sa.text("ALTER TABLE items DROP COLUMN issue_details"))
+            conn.execute(sa.text("DROP INDEX ix_items_changed"))
             conn.execute(sa.update(schema.meta).where(schema.meta.c.key == "schema_version")
                          .values(value=str(version)))
     with LabelStore.open(store_path) as store:
         assert "ix_scores_duplicate_group" in {i["name"] for i in sa.inspect(store._engine).get_indexes("scores")}
-        assert store._meta()["schema_version"] == str(schema.SCHEMA_VERSION) == "3"
+        assert "ix_items_changed" in {i["name"] for i in sa.inspect(store._engine).get_indexes("items")}
+        assert store._meta()["schema_version"] == str(schema.SCHEMA_VERSION) == "4"
         assert len(store) == len(sample_table)
         assert "issue_details" in {c["name"] for c in sa.inspect(store._engine).get_columns("items")}
         store.write_scores("s", pd.DataFrame({"item_id": sample_table["item_id"][:2], "score": [0.1, 0.9],

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 
 #: Bump when a table changes, and add the step to :data:`MIGRATIONS` in store.py.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: ``queued``: chosen by active learning and waiting for a person to label it.
 REVIEW_STATUSES = ("unreviewed", "reviewed", "skipped", "flagged", "queued")
@@ -64,6 +64,11 @@ items = Table(
     Column("issue_details", Text),  # why the active scan flagged it: "issue: reason | ..." (schema version 3)
 )
 Index("ix_items_hash", items.c.content_hash)
+#: The items whose label differs from the one first imported: the browser recounts them after every correction, and
+#: this partial index turns that count from a table scan (19 ms at 100,000 items) into a walk over the corrected ones
+#: (0.1 ms). The store's "changed" condition is this same expression (schema version 4).
+CHANGED = items.c.label.is_distinct_from(items.c.original_label)
+changed_index = Index("ix_items_changed", items.c.pos, sqlite_where=CHANGED, postgresql_where=CHANGED)
 Index("ix_items_label_pos", items.c.label, items.c.pos)
 Index("ix_items_status_pos", items.c.status, items.c.pos)
 Index("ix_items_score", items.c.score, items.c.pos)
