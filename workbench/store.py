@@ -1240,7 +1240,7 @@ def _float(v: Any) -> float | None:
 
 
 def _name_ids(ids: Sequence[str], *, show: int = 3) -> str:
-    """``item 'a' is`` / ``items 'a', 'b' and 3 more are``: the start of a message about stored items."""
+    """``item 'a' is`` / ``5 items ('a', 'b', 'c' and 2 more) are``: the start of a message about stored items."""
     if len(ids) == 1:
         return f"item {ids[0]!r} is"
     named = ", ".join(map(repr, ids[:show]))
