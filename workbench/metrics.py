@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.bio import split_tag
+from workbench.bio import entity_types
 from workbench.brief import BriefRepr
 from workbench.errors import DataError, require
 from workbench.runs import RunView, open_run
@@ -123,11 +123,6 @@ def _bootstrap_prf(t: np.ndarray, p: np.ndarray, k: int, n_resamples: int, seed:
         for metric in METRICS:
             draws[metric].append(m[metric])
     return {metric: np.array(v) for metric, v in draws.items()}
-
-
-def entity_types(tags: Sequence[str]) -> list[str]:
-    """The entity types of a tag set (``B-PER``, ``I-PER`` -> ``PER``), sorted."""
-    return sorted({kind for kind in (split_tag(t)[1] for t in tags) if kind})
 
 
 def strict_entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:
@@ -404,7 +399,7 @@ def compare_runs(run_a: str | os.PathLike[str] | RunView, run_b: str | os.PathLi
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(items), (n_resamples, len(items)))  # the same resamples for both runs: paired
     if tagger:
-        names = entity_types(la)
+        names = sorted(entity_types(la))
         whole_a, draws_a, support = _entity_scores(truth.tolist(), fa[pred].tolist(), names, idx)
         whole_b, draws_b, _ = _entity_scores(truth.tolist(), fb[pred].tolist(), names, idx)
         ma, mb, da, db = whole_a[metric], whole_b[metric], draws_a[metric], draws_b[metric]
