@@ -200,16 +200,27 @@ class ExactDuplicates(Check):
                                                       "coverage": float(norm.nunique() / max(len(norm), 1))})
 
 
-def near_duplicate_pairs(ctx: CheckContext, threshold: float) -> list[tuple[int, int]]:
-    """Index pairs ``(i, j)``, ``i < j``, of different normalised texts with embedding cosine >= threshold."""
+def near_duplicate_cosines(ctx: CheckContext, threshold: float) -> dict[tuple[int, int], float]:
+    """Index pairs ``(i, j)``, ``i < j``, of different normalised texts with embedding cosine >= threshold, and
+    their cosine (a pair may sit in one of the two neighbour lists only; both are read)."""
     key = f"near-{threshold}"
     if key not in ctx._cache:
         idx, sim = ctx.neighbors(min(10, max(1, len(ctx.texts) - 1)))
         norm = ctx.normalized()
-        ctx._cache[key] = sorted({(min(i, int(j)), max(i, int(j))) for i in range(len(idx))
-                                  for j, s in zip(idx[i], sim[i]) if s >= threshold and norm[i] != norm[j]})
-    pairs: list[tuple[int, int]] = ctx._cache[key]
-    return pairs
+        found: dict[tuple[int, int], float] = {}
+        for i in range(len(idx)):
+            for j, value in zip(idx[i].tolist(), sim[i].tolist(), strict=True):
+                if value >= threshold and norm[i] != norm[j]:
+                    pair = (min(i, j), max(i, j))
+                    found[pair] = max(found.get(pair, value), value)
+        ctx._cache[key] = dict(sorted(found.items()))
+    cosines: dict[tuple[int, int], float] = ctx._cache[key]
+    return cosines
+
+
+def near_duplicate_pairs(ctx: CheckContext, threshold: float) -> list[tuple[int, int]]:
+    """Index pairs ``(i, j)``, ``i < j``, of different normalised texts with embedding cosine >= threshold."""
+    return list(near_duplicate_cosines(ctx, threshold))
 
 
 @register("near_duplicate")
@@ -220,21 +231,16 @@ class NearDuplicates(Check):
 
     def run(self, ctx: CheckContext) -> CheckResult:
         threshold = float(ctx.option(self.name, "threshold", 0.97))
-        pairs = near_duplicate_pairs(ctx, threshold)
-        if not pairs:
+        cosines = near_duplicate_cosines(ctx, threshold)
+        if not cosines:
             return CheckResult(self.name, _issues([]), {"items": 0, "groups": 0, "threshold": threshold})
-        groups = _groups_from_pairs(len(ctx.texts), np.array(pairs))
-        linked = sorted({i for p in pairs for i in p})
-        # each item's closest twin, named in the detail so a reader can find it (a pair may sit in one of the two
-        # neighbour lists only, so both directions are read)
-        idx, sim = ctx.neighbors(min(10, max(1, len(ctx.texts) - 1)))
-        paired = set(pairs)
+        groups = _groups_from_pairs(len(ctx.texts), np.array(list(cosines)))
+        linked = sorted({i for p in cosines for i in p})
+        # each item's closest twin, named in the detail so a reader can find it
         closest: dict[int, tuple[float, int]] = {}
-        for i in range(len(idx)):
-            for j, value in zip(idx[i].tolist(), sim[i].tolist(), strict=True):
-                if (min(i, j), max(i, j)) in paired:
-                    for a, b in ((i, j), (j, i)):
-                        closest[a] = max(closest.get(a, (-1.0, b)), (value, b))
+        for (i, j), value in cosines.items():
+            for a, b in ((i, j), (j, i)):
+                closest[a] = max(closest.get(a, (-1.0, b)), (value, b))
         rows = [{"item_id": ctx.item_ids[i], "issue": "near_duplicate", "group": f"near-{groups[i]}",
                  "detail": f"cosine {closest[i][0]:.3f} with {ctx.item_ids[closest[i][1]]}"} for i in linked]
         return CheckResult(self.name, _issues(rows), {"items": len(rows), "groups": len({groups[i] for i in linked}),
