@@ -539,8 +539,22 @@ class LabelStore:
         if filters.item_ids is not None:
             out.append(c.item_id.in_(list(filters.item_ids)))
         if filters.duplicate_of is not None:
-            out.append(c.item_id.in_([filters.duplicate_of, *self.duplicates_of(filters.duplicate_of)]))
+            self.get(filters.duplicate_of)  # a mistyped id says so instead of showing nothing
+            twins = self._duplicate_group(filters.duplicate_of)
+            out.append(sa.or_(c.item_id == filters.duplicate_of, c.item_id.in_(twins)) if twins is not None
+                       else c.item_id == filters.duplicate_of)
         return out
+
+    def _duplicate_group(self, item_id: str) -> Any:
+        """A query of the other items in ``item_id``'s duplicate group in the active scan; None without a scan."""
+        scan_id = self._meta().get("active_scan")
+        if scan_id is None:
+            return None
+        sc = S.scores.c
+        group = (sa.select(sc.value).where(sc.scan_id == scan_id, sc.name == "duplicate_group",
+                                           sc.item_id == item_id).scalar_subquery())
+        return sa.select(sc.item_id).where(sc.scan_id == scan_id, sc.name == "duplicate_group", sc.value == group,
+                                           sc.item_id != item_id)
 
     def duplicates_of(self, item_id: str) -> list[str]:
         """The items the active scan linked to ``item_id`` as exact or near duplicates (its duplicate group).
@@ -548,14 +562,10 @@ class LabelStore:
         Empty when the item has none or no scan ran; an unknown id is an error.
         """
         self.get(item_id)  # a mistyped id says so instead of "no duplicates"
-        scan_id = self._meta().get("active_scan")
-        if scan_id is None:
+        twins = self._duplicate_group(item_id)
+        if twins is None:
             return []
-        sc = S.scores.c
-        group = (sa.select(sc.value).where(sc.scan_id == scan_id, sc.name == "duplicate_group",
-                                           sc.item_id == item_id).scalar_subquery())
-        q = (sa.select(sc.item_id).where(sc.scan_id == scan_id, sc.name == "duplicate_group", sc.value == group,
-                                         sc.item_id != item_id).order_by(sc.item_id))
+        q = twins.order_by(S.scores.c.item_id)
         return [r[0] for r in self._read(lambda conn: conn.execute(q).all())]
 
     def _order_keys(self, order_by: str | Sequence[str] | None) -> list[str]:
