@@ -159,9 +159,7 @@ def check_tag_consistency(store: LabelStore, *, max_share: float = 0.2, min_coun
     tagged = table.index[table["tags"].notna()]
     if not len(tagged):
         raise DataError(f"{store.url} has no tagged sentence to compare")
-    found = inconsistent_spans(table["tokens"].tolist(), table["tags"].tolist(),
-                               item_ids=table["item_id"].astype(str).tolist(), max_share=max_share,
-                               min_count=min_count)
+    found = _corpus_inconsistencies(table, max_share=max_share, min_count=min_count)
     by_item = {str(k): g for k, g in found.groupby("item_id")}
     why = _consistency_details(found)
     rows, token_rows = [], []
@@ -172,15 +170,23 @@ def check_tag_consistency(store: LabelStore, *, max_share: float = 0.2, min_coun
                          "n_suspect_tokens": 0, "issues": [], "issue_details": None})
             continue
         suggested = apply_readings(tags, spans_here)
-        share_at = {j: share for start, end, share in zip(spans_here["start"].tolist(), spans_here["end"].tolist(),
-                                                          spans_here["given_share"].tolist(), strict=True)
-                    for j in range(start, end)}
+        # each word's shares, from the spans covering it: the reading it has, and (the least of) the one suggested
+        given_at: dict[int, float] = {}
+        suggested_at: dict[int, float] = {}
+        for start, end, given_share, suggested_share in zip(
+                spans_here["start"].tolist(), spans_here["end"].tolist(), spans_here["given_share"].tolist(),
+                spans_here["suggested_share"].tolist(), strict=True):
+            for j in range(start, end):
+                given_at[j] = given_share
+                suggested_at[j] = min(suggested_at.get(j, suggested_share), suggested_share)
+        least_given = float(spans_here["given_share"].min())
         changed = [j for j, (a, b) in enumerate(zip(tags, suggested, strict=True)) if a != b]
+        # a word retagged only to keep IOB2 valid (after a removed entity) is covered by no span
         token_rows += [{"item_id": item_id, "token": j, "given_tag": tags[j], "suggested_tag": suggested[j],
-                        "score": share_at.get(j, float(spans_here["given_share"].min())),
-                        "suggested_prob": _share_of_suggested(spans_here, j)} for j in changed]
-        rows.append({"item_id": item_id, "score": float(spans_here["given_share"].min()),
-                     "suggested_label": suggested, "suggested_prob": float(_share_of_suggested(spans_here, None)),
+                        "score": given_at.get(j, least_given), "suggested_prob": suggested_at.get(j, 1.0)}
+                       for j in changed]
+        rows.append({"item_id": item_id, "score": least_given, "suggested_label": suggested,
+                     "suggested_prob": float(spans_here["suggested_share"].min()),
                      "n_suspect_tokens": len(changed), "issues": ["inconsistent_tag"], "issue_details": why[item_id]})
     sentences = pd.DataFrame(rows).sort_values("score", kind="stable").reset_index(drop=True)
     tokens = pd.DataFrame(token_rows, columns=["item_id", "token", "given_tag", "suggested_tag", "score",
@@ -202,18 +208,12 @@ def _consistency_details(found: pd.DataFrame) -> dict[str, str]:
     return {k: "inconsistent_tag: " + "; ".join(v) for k, v in out.items()}
 
 
-def _share_of_suggested(found: pd.DataFrame, position: int | None) -> float:
-    """The share of the suggested reading for the span covering ``position``, or the least over the sentence's
-    spans (None)."""
-    rows = found if position is None else found[(found["start"] <= position) & (found["end"] > position)]
-    return float(rows["suggested_share"].min()) if len(rows) else 1.0
-
-
-def _corpus_inconsistencies(table: pd.DataFrame, chosen: pd.Index) -> pd.DataFrame:
-    """The chosen sentences' spans tagged unlike the same words anywhere in the store (all sentences are evidence)."""
-    flag = table.index.isin(chosen)
+def _corpus_inconsistencies(table: pd.DataFrame, chosen: pd.Index | None = None, **options: Any) -> pd.DataFrame:
+    """The chosen sentences' (None: all) spans tagged unlike the same words anywhere in the store (all sentences are
+    evidence); ``options`` go to :func:`workbench.tag_consistency.inconsistent_spans`."""
+    flag = None if chosen is None else table.index.isin(chosen).tolist()
     return inconsistent_spans(table["tokens"].tolist(), table["tags"].tolist(),
-                              item_ids=table["item_id"].astype(str).tolist(), flag=flag.tolist())
+                              item_ids=table["item_id"].astype(str).tolist(), flag=flag, **options)
 
 
 def _fold_taggers(table: pd.DataFrame, chosen: pd.Index, *, folds: int, config: FineTuneConfig, runs_dir: Path,
