@@ -256,11 +256,12 @@ def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path,
     if args.pred_probs:
         raise DataError(f"{args.data} holds token-classification data; --pred-probs gives one probability row per "
                         "text, for text classification (a tagger's run scores sentences: --tagger RUN)")
-    if args.tagger and (args.folds is not None or args.finetune_set or args.model):
+    fold_options = args.folds is not None or bool(args.finetune_set) or bool(args.model)  # what sets fold taggers
+    if args.tagger and fold_options:
         raise DataError("--tagger scores with a trained tagger; --folds, --finetune-set and --model set the fold "
                         "taggers it replaces: drop them")
 
-    if args.mode == "quick" and (args.tagger or args.folds is not None or args.finetune_set or args.model):
+    if args.mode == "quick" and (args.tagger or fold_options):
         raise DataError("--mode quick on token-classification data compares each sentence's tags with the rest of the "
                         "data, with no model: drop --tagger, --folds, --finetune-set and --model (or drop --mode "
                         "quick to score with taggers)")
