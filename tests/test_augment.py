@@ -9,7 +9,7 @@ import pytest
 from workbench.augment import augment_frame, perturb_words
 from workbench.config import AugmentConfig, FineTuneConfig
 from workbench.errors import DataError
-from workbench.train import prepare_splits
+from workbench.splits import prepare_splits
 
 
 def frame(n_major: int = 40, n_minor: int = 8) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import pytest
 
 from workbench import LabelStore
 from workbench.cli import main
+from workbench.runs import open_run
 from workbench.sample import make_classification_sample, make_ner_sample
 
 SCRIPT = Path(sys.executable).parent / "workbench"  # the console script of this interpreter's environment
@@ -368,6 +369,8 @@ def test_train_runs_predict_from_the_shell(tmp_path: Path, tiny_bert, capsys):
     assert main(["runs", str(runs)]) == 0
     listed = capsys.readouterr().out
     assert "first" in listed and "second" in listed and listed.count("finished") == 2
+    assert main(["runs", "--runs-dir", str(runs)]) == 0  # as train names the folder
+    assert capsys.readouterr().out == listed
     # predict: a file without labels (read as a pool of the run's classes), a file with labels, a store
     frame[["text"]].head(30).to_csv(tmp_path / "new.csv", index=False)
     assert main(["predict", str(runs / "first"), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv"),
@@ -379,7 +382,16 @@ def test_train_runs_predict_from_the_shell(tmp_path: Path, tiny_bert, capsys):
     assert probs.shape[1] == frame["intent"].nunique() and ((probs.sum(axis=1) - 1).abs() < 1e-4).all()
     assert main(["predict", str(runs / "first"), str(db), "--out", str(tmp_path / "p.parquet"),
                  "--no-progress"]) == 0
-    assert "accuracy against the file's labels" in capsys.readouterr().out
+    # the store holds the items the run trained on: they are scored apart from the rest, and they are the ones
+    # the worker trained on (the count it wrote)
+    out = capsys.readouterr().out
+    trained = open_run(runs / "first").trained_item_ids()
+    assert len(trained) == open_run(runs / "first").status()["n_train"]
+    seen = re.search(r"accuracy against the store's labels: \d\.\d{4} \((\d+) labelled items it trained on\)", out)
+    unseen = re.search(r"accuracy against the store's labels: \d\.\d{4} \((\d+) labelled items the run never "
+                       r"trained on\)", out)
+    assert seen and unseen, out
+    assert int(seen[1]) == len(trained) and int(seen[1]) + int(unseen[1]) == 240
     assert len(pd.read_parquet(tmp_path / "p.parquet")) == 240
 
 
@@ -394,6 +406,7 @@ def test_train_and_predict_user_errors_are_one_line(tmp_path: Path, tiny_bert, c
         (["train", str(db), "--set", "epochs=abc"], "FineTuneConfig.epochs='abc'"),
         (["train", str(db), "--runs-dir", str(tmp_path / "train.csv")], "is a file; give a folder"),
         (["runs", str(tmp_path / "nowhere")], "is not a folder of runs"),
+        (["runs", str(runs), "--runs-dir", str(tmp_path)], "two runs folders given"),
         (["predict", str(tmp_path), str(db), "--out", str(tmp_path / "p.csv")], "is not a run folder"),
         (["predict", str(tmp_path), str(db), "--out", str(tmp_path / "p.xlsx")], "unknown file type '.xlsx'"),
     ]
@@ -439,8 +452,11 @@ def test_a_tagger_trained_from_the_shell_tags_new_sentences(tmp_path: Path, tiny
     # with tags: the entity F1 against them is printed; Parquet keeps the lists
     assert main(["predict", str(runs / "tagger"), str(tmp_path / "ner.jsonl"), "--id-column", "id", "--out",
                  str(tmp_path / "p.parquet"), "--no-progress"]) == 0
-    assert re.search(r"entity F1 \(micro\) against the file's tags: \d\.\d{4} \(120 labelled items\)",
-                     capsys.readouterr().out)
+    out = capsys.readouterr().out
+    n_train = open_run(runs / "tagger").status()["n_train"]
+    assert re.search(rf"entity F1 \(micro\) against the file's tags: \d\.\d{{4}} \({n_train} labelled items it "
+                     r"trained on\)", out), out
+    assert re.search(rf"against the file's tags: \d\.\d{{4}} \({120 - n_train} labelled items the run never", out)
     tagged = pd.read_parquet(tmp_path / "p.parquet")
     assert tagged["item_id"].tolist() == sample["id"].astype(str).tolist()
     assert all(len(t) == len(p) for t, p in zip(tagged["tokens"], tagged["pred_tags"]))

@@ -93,7 +93,9 @@ def check_runs_dir(path: str | Path) -> Path:
 def _cmd_runs(args: argparse.Namespace) -> int:
     from workbench.runs import list_runs, readable_runs
 
-    root = Path(args.runs_dir).expanduser()
+    if args.runs_dir and args.runs_dir_option and args.runs_dir != args.runs_dir_option:
+        raise DataError(f"two runs folders given ({args.runs_dir} and --runs-dir {args.runs_dir_option}); give one")
+    root = Path(args.runs_dir or args.runs_dir_option or "runs").expanduser()
     if not root.is_dir():
         raise DataError(f"{root} is not a folder of runs; give the --runs-dir that train or launch() wrote to")
     table = list_runs(root)
@@ -145,12 +147,26 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     frame = table[["item_id", content, given]].merge(predicted, on="item_id", how="left")
     write_items(frame, out)
     print(f"predicted {len(frame)} items with run {view.run_id}: {out}")
-    scored = _labelled_score(frame, task=task)
-    if scored:
-        what = "entity F1 (micro)" if scored[0] == "f1_micro" else scored[0]
-        print(f"{what} against the file's {'tags' if given == 'tags' else 'labels'}: {scored[1]:.4f} "
-              f"({scored[2]} labelled items)")
+    source = "store" if is_store(args.data) else "file"
+    _print_scores(frame, task=task, trained=view.trained_item_ids(),
+                  against=f"the {source}'s {'tags' if given == 'tags' else 'labels'}")
     return 0
+
+
+def _print_scores(frame: pd.DataFrame, *, task: str, trained: set[str], against: str) -> None:
+    """Score the predictions against the given labels, the items the run trained on apart from the rest: a score
+    that mixes them in says more about memory than about the model."""
+    seen = frame["item_id"].astype(str).isin(trained).to_numpy()
+    parts = [("", frame)] if not seen.any() else [
+        ("items the run never trained on", frame[~seen]), ("items it trained on", frame[seen])]
+    for name, part in parts:
+        scored = _labelled_score(part, task=task)
+        if scored is None:
+            if name:
+                print(f"no labelled {name}")
+            continue
+        what = "entity F1 (micro)" if scored[0] == "f1_micro" else scored[0]
+        print(f"{what} against {against}: {scored[1]:.4f} ({scored[2]} labelled {name or 'items'})")
 
 
 def _read_items_to_predict(args: argparse.Namespace, *, task: str, classes: list[str]) -> pd.DataFrame:
@@ -206,7 +222,9 @@ def add_run_commands(sub: Any) -> None:
     p = sub.add_parser("runs", help="list the runs in a runs folder",
                        description="One row per run: state, model, task, start time and its latest evaluation; "
                                    "a failed run's reason below. Example: workbench runs runs")
-    p.add_argument("runs_dir", nargs="?", default="runs", help="the runs folder (default runs)")
+    p.add_argument("runs_dir", nargs="?", help="the runs folder (default runs)")
+    # train takes the folder as --runs-dir, so the same words work here
+    p.add_argument("--runs-dir", dest="runs_dir_option", metavar="RUNS_DIR", help="the same, as train names it")
     p.set_defaults(func=_cmd_runs)
 
     p = sub.add_parser("predict", help="score a dataset file or a store with a finished run's model",

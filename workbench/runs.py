@@ -89,6 +89,24 @@ class RunView:
                     continue
         return pd.DataFrame(rows)
 
+    def trained_item_ids(self) -> set[str]:
+        """Ids of the labelled items the run trained on (not those it held out or only predicted).
+
+        Read from the run's own copy of its data (``data.parquet``) through the same split assignment the worker
+        made, so scores on other data can keep the items the model has seen apart from those it has not.
+        """
+        from workbench.config import FineTuneConfig
+        from workbench.splits import prepare_splits
+
+        data = self.path / "data.parquet"
+        if not data.exists():
+            raise DataFileError(f"run {self.path} has no data.parquet, so which items it trained on is unknown")
+        config = FineTuneConfig.from_dict(self.config())
+        frame = prepare_splits(pd.read_parquet(data), config)
+        train = frame[frame["split"] == config.train_split]
+        labelled = [v is not None and not (isinstance(v, float) and np.isnan(v)) for v in train["label"]]
+        return set(train["item_id"][np.asarray(labelled, dtype=bool)].astype(str))
+
     def splits(self) -> list[str]:
         return sorted(p.stem for p in (self.path / "predictions").glob("*.parquet"))
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from workbench.errors import DataError
+
+if TYPE_CHECKING:
+    from workbench.config import FineTuneConfig
 
 
 def _check(labels: Sequence[Any], fractions: Sequence[float]) -> None:
@@ -96,3 +101,26 @@ def temporal_split(timestamps: Sequence[Any], *, validation: float = 0.1, test: 
     train_end = n - n_test - n_val
     return {"train": np.sort(order[:train_end]), "validation": np.sort(order[train_end:train_end + n_val]),
             "test": np.sort(order[train_end + n_val:])}
+
+
+def prepare_splits(frame: pd.DataFrame, config: FineTuneConfig) -> pd.DataFrame:
+    """Give every row of a run's data a split; hold out ``validation_fraction`` of train when there is no eval split.
+
+    The fine-tune worker trains on what this returns, and :meth:`workbench.runs.RunView.trained_item_ids` calls it
+    again on the run's saved data to tell which items the run trained on: deterministic by the config's seed.
+    """
+    frame = frame.copy()
+    if "split" not in frame.columns or frame["split"].isna().all():
+        frame["split"] = config.train_split
+    frame["split"] = frame["split"].fillna(config.train_split).astype(str)
+    train = np.flatnonzero(frame["split"].to_numpy() == config.train_split)
+    has_label = [v is not None and not (isinstance(v, float) and math.isnan(v)) for v in frame["label"].iloc[train]]
+    labelled = train[np.asarray(has_label, dtype=bool)]
+    if not len(labelled):
+        raise DataError(f"the split {config.train_split!r} has no labelled items; nothing to train on "
+                        f"(splits in the data: {sorted(frame['split'].unique())})")
+    if config.eval_split not in set(frame["split"]):
+        keys = [str(v) if isinstance(v, str) else str(v[0]) for v in frame["label"].iloc[labelled]]
+        held = stratified_split(keys, validation=config.validation_fraction, seed=config.seed)["validation"]
+        frame.loc[frame.index[labelled[held]], "split"] = config.eval_split
+    return frame

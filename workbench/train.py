@@ -40,6 +40,7 @@ from workbench.averaging import WeightAverage
 from workbench.config import FineTuneConfig
 from workbench.devices import configure_cuda, resolve_device, to_device
 from workbench.errors import DataError, WorkbenchError
+from workbench.splits import prepare_splits
 
 CANCEL_FILE = "cancel.request"
 _cancelled = False
@@ -213,27 +214,6 @@ class Prepared:
         """:func:`pad_batch` for these rows: ids, mask, labels when asked, token types when the channel is on."""
         return pad_batch([self.ids[i] for i in rows], pad_id, [self.y[i] for i in rows] if with_labels else None,
                          token_types=None if self.types is None else [self.types[i] for i in rows])
-
-
-def prepare_splits(frame: pd.DataFrame, config: FineTuneConfig) -> pd.DataFrame:
-    """Give every row a split; hold out ``validation_fraction`` of train when there is no eval split."""
-    from workbench.splits import stratified_split
-
-    frame = frame.copy()
-    if "split" not in frame.columns or frame["split"].isna().all():
-        frame["split"] = config.train_split
-    frame["split"] = frame["split"].fillna(config.train_split).astype(str)
-    train = np.flatnonzero(frame["split"].to_numpy() == config.train_split)
-    has_label = [v is not None and not (isinstance(v, float) and math.isnan(v)) for v in frame["label"].iloc[train]]
-    labelled = train[np.asarray(has_label, dtype=bool)]
-    if not len(labelled):
-        raise DataError(f"the split {config.train_split!r} has no labelled items; nothing to train on "
-                        f"(splits in the data: {sorted(frame['split'].unique())})")
-    if config.eval_split not in set(frame["split"]):
-        keys = [str(v) if isinstance(v, str) else str(v[0]) for v in frame["label"].iloc[labelled]]
-        held = stratified_split(keys, validation=config.validation_fraction, seed=config.seed)["validation"]
-        frame.loc[frame.index[labelled[held]], "split"] = config.eval_split
-    return frame
 
 
 # ---------------------------------------------------------------------- the loop
