@@ -46,6 +46,8 @@ def test_quickstart_on_the_sample(tmp_path: Path):
     queue = pd.read_csv(results["review_queue"])
     assert results["n_log_rows"] == results["n_accepted"] + len(queue)
     assert Path(results["export"]).exists() and Path(results["log"]).exists()
+    # headless, no person touched a label: the log names the policy (accepted suggestions, rule-flagged rest)
+    assert set(pd.read_json(results["log"], lines=True)["source"]) == {"suggestion", "rule"}
     assert json.loads((tmp_path / "results.json").read_text())["snapshot"] == results["snapshot"]
     # the model trained after accepting suggestions is not worse on the clean held-out labels
     assert results["accuracy_after"] >= results["accuracy_before"] - 0.02, results
