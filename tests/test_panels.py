@@ -59,6 +59,17 @@ def test_quality_panel_shows_errors_in_the_panel(tmp_path):
     assert "Error" in panel.report.value and "two classes" in panel.report.value
 
 
+def test_quality_panel_says_which_classes_are_too_thin_to_trust(tmp_path):
+    frame = make_classification_sample(n_items=300, seed=8)
+    frame.loc[frame.index[frame["label"] == "refund_request"][3:], "label"] = None  # a pool, 3 refund requests
+    s = LabelStore.open(tmp_path / "pool.db")
+    s.import_dataset(load_dataset(frame, id_column="id", allow_missing_labels=True))
+    panel = QualityPanel(s, cache_dir=tmp_path / "cache")
+    panel.scan(wait=True)
+    assert "few examples: 1 class(es) have fewer than 10 labelled items (&#x27;refund_request&#x27; 3)" in \
+        panel.report.value, panel.report.value
+
+
 def _launch_tiny(panel, tiny_bert):
     """Fill the fine-tune form for a one-epoch run of the tiny BERT, launch it and wait until it finishes."""
     panel.inputs["model"].value = str(tiny_bert)

@@ -287,6 +287,28 @@ def test_a_class_with_one_item_is_left_unscored_and_the_rest_is_scanned(tmp_path
              cache_dir=tmp_path)
 
 
+def test_classes_with_few_labelled_items_are_named_as_weak_in_the_report(tmp_path):
+    # a pool with a few labels per class: the folds learn each class from a handful, which the report must say
+    from workbench.scan import scan
+    from workbench.scan_report import write_scan_report
+
+    frame = make_classification_sample(n_items=300, seed=5)
+    frame.loc[frame.index[frame["label"] == "refund_request"][4:], "label"] = None  # 4 labelled refund requests
+    table = load_dataset(frame, id_column="id", allow_missing_labels=True)
+    embeddings = np.random.default_rng(0).normal(size=(len(table), 16)).astype(np.float32)
+    result = scan(table, embeddings=embeddings, progress=False, cache_dir=tmp_path)
+    assert result.report.overall["thin_classes"] == {"refund_request": 4}
+    note = "few examples: 1 class(es) have fewer than 10 labelled items ('refund_request' 4)"
+    assert note in str(result.report)
+    write_scan_report(result, tmp_path / "scan.html")
+    assert note.replace("'", "&#x27;") in (tmp_path / "scan.html").read_text()
+    # probabilities from the user's own model: how it learnt each class is not the scan's to judge
+    classes = sorted(frame["label"].dropna().unique())
+    given = scan(table, embeddings=embeddings, progress=False, cache_dir=tmp_path,
+                 pred_probs=np.full((len(table), len(classes)), 1 / len(classes)))
+    assert given.report.overall["thin_classes"] == {} and "few examples" not in str(given.report)
+
+
 def _true_label_probs(frame, classes, *, sure: float = 0.9):
     """Probabilities that know the true label: ``sure`` on it, the rest spread evenly."""
     probs = np.full((len(frame), len(classes)), (1 - sure) / (len(classes) - 1))

@@ -156,7 +156,7 @@ class QualityPanel(_ScanPanel):
         return scan(self.store, progress=False, **options)
 
     def _show(self, result: Any) -> None:
-        from workbench.report import unscored_note
+        from workbench.report import report_notes
 
         seconds = result.seconds
         self.stage.value = (f"done in {sum(seconds.values()):.1f} s ("
@@ -170,7 +170,7 @@ class QualityPanel(_ScanPanel):
             + (f"<p>{o['agreement']['n_annotators']} annotators · percent agreement "
                f"{o['agreement']['percent_agreement']:.3f} · Fleiss κ {o['agreement']['fleiss_kappa']:.3f} · "
                f"Krippendorff α {o['agreement']['krippendorff_alpha']:.3f}</p>" if o.get("agreement") else "")
-            + (f"<p>{html.escape(unscored_note(o['unscored_classes']))}</p>" if o.get("unscored_classes") else "")
+            + "".join(f"<p>{html.escape(note)}</p>" for note in report_notes(o))
             + f"<table><tr><th>issue</th><th>items</th></tr>{rows}</table>"
             + html_table(report.per_class, "{:.3f}"))
         self._show_issue_buttons(o["issue_counts"])

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.report import unscored_note
+from workbench.report import report_notes
 from workbench.run_report import html_table
 
 #: Longest text shown in a table cell (the items table of ``--items`` keeps them whole).
@@ -53,7 +53,7 @@ def write_scan_report(result: Any, path: str | os.PathLike[str], *, top: int = 5
         *([f"<p>{o['agreement']['n_annotators']} annotators: percent agreement "
            f"{o['agreement']['percent_agreement']:.3f}, Fleiss κ {o['agreement']['fleiss_kappa']:.3f}, "
            f"Krippendorff α {o['agreement']['krippendorff_alpha']:.3f}</p>"] if o.get("agreement") else []),
-        *([f"<p>{html.escape(unscored_note(o['unscored_classes']))}</p>"] if o.get("unscored_classes") else []),
+        *(f"<p>{html.escape(note)}</p>" for note in report_notes(o)),
         f"<h2>Issues</h2><table><tr><th>issue</th><th>items</th></tr>{counts}</table>",
         "<h2>Per class</h2>", html_table(report.per_class, "{:.3f}"),
     ]
