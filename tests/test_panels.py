@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -107,6 +109,27 @@ def test_fine_tune_panel_form_launch_and_run_list(store, tiny_bert, tmp_path):
     panel.inputs["max_length"].value = 0
     panel.launch()
     assert "max_length=0" in panel.state.value
+
+
+def test_fine_tune_panel_follows_a_run_launched_before_the_kernel_restarted(store, tiny_bert, tmp_path):
+    from workbench.config import FineTuneConfig
+    from workbench.launch import launch
+    from workbench.runs import list_runs
+
+    runs = tmp_path / "runs"
+    fields = {"model": str(tiny_bert), "max_length": 32, "precision": "fp32"}
+    launch(FineTuneConfig(epochs=1, **fields), store=store, runs_dir=runs, run_id="zz-first").wait(300)
+    long = launch(FineTuneConfig(epochs=500, **fields), store=store, runs_dir=runs, run_id="aa-second")
+    # a new kernel's panel: the latest run by start time (not the last by name) is followed and can be cancelled
+    panel = FineTunePanel(store, runs, poll_seconds=0.2)
+    assert panel.run.run_id == "aa-second" and not panel.cancel_button.disabled and panel.launch_button.disabled
+    assert list_runs(runs)["run_id"].tolist() == ["zz-first", "aa-second"]  # by start, so the CLI lists them so too
+    started = time.monotonic()
+    panel.cancel()
+    assert time.monotonic() - started < 1  # the kernel does not wait for the worker to stop
+    panel.cancel(wait=True)
+    assert long.status()["state"] == "cancelled" and "aa-second: cancelled" in panel.state.value, panel.state.value
+    assert not panel.launch_button.disabled and panel.cancel_button.disabled
 
 
 def test_fine_tune_panel_draws_entity_f1_for_a_tagger(tiny_bert, tmp_path):

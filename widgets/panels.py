@@ -274,6 +274,7 @@ class FineTunePanel(W.VBox):
                                        else ("eval_accuracy", "eval accuracy"))
         self.curves = self._figure(eval_name)
         self.run: Any = None
+        self._poller: threading.Thread | None = None
         self.launch_button.on_click(lambda _b: self.launch())
         self.cancel_button.on_click(lambda _b: self.cancel())
         super().__init__([W.VBox(basic), advanced, W.HBox([self.launch_button, self.cancel_button, self.progress]),
@@ -325,16 +326,29 @@ class FineTunePanel(W.VBox):
         except WorkbenchError as exc:
             self.state.value = _error_box(str(exc))
             return
+        self._follow(wait=wait)
+
+    def _follow(self, *, wait: bool = False) -> None:
+        """Poll ``self.run`` in a thread until it ends, with Cancel on and Launch off meanwhile."""
         self.launch_button.disabled = True
         self.cancel_button.disabled = False
-        thread = threading.Thread(target=self._poll, daemon=True)
-        thread.start()
+        self._poller = threading.Thread(target=self._poll, daemon=True)
+        self._poller.start()
         if wait:
-            thread.join()
+            self._poller.join()
 
-    def cancel(self) -> None:
-        if self.run is not None:
-            self.run.cancel(timeout=30)
+    def cancel(self, *, wait: bool = False) -> None:
+        """Ask the run to stop. The kernel does not wait for it: the worker finishes its step first (or, stuck,
+        is stopped after 30 s), and the polling thread shows the state it ends in."""
+        if self.run is None:
+            return
+        self.cancel_button.disabled = True
+        stopper = threading.Thread(target=self.run.cancel, kwargs={"timeout": 30}, daemon=True)
+        stopper.start()
+        if wait:
+            stopper.join()
+            if self._poller is not None:
+                self._poller.join()
 
     def _poll(self) -> None:
         try:
@@ -389,7 +403,10 @@ class FineTunePanel(W.VBox):
             from workbench.launch import Run
 
             self.run = Run(self.runs_dir / str(table["run_id"].iloc[-1]))
-            self.update(self.run.status())
+            status = self.run.status()
+            self.update(status)
+            if status.get("state") in ("queued", "running"):  # launched before the kernel restarted: follow it,
+                self._follow()  # so its curves move and Cancel reaches it
 
 
 class MetricsPanel(W.VBox):

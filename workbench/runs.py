@@ -146,9 +146,14 @@ def open_run(run: str | os.PathLike[str] | RunView) -> RunView:
 
 
 def list_runs(runs_dir: str | os.PathLike[str]) -> pd.DataFrame:
-    """One row per run folder: run_id, state, model, task, snapshot, started, headline metric."""
+    """One row per run folder, oldest first: run_id, state, model, task, snapshot, started, headline metric.
+
+    Runs are ordered by when they started (a queued run by when it was created), not by name: a run named by hand
+    ("baseline", "after-fixes") sorts among the dated ones where it belongs, and the last row is the latest run.
+    """
     root = Path(runs_dir).expanduser()
     rows = []
+    order: list[tuple[float, str]] = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
         view = RunView(folder)
         if not (folder / "config.json").exists():
@@ -160,7 +165,10 @@ def list_runs(runs_dir: str | os.PathLike[str]) -> pd.DataFrame:
         rows.append({"run_id": view.run_id, "state": status.get("state"), "model": config.get("model"),
                      "task": config.get("task"), "snapshot": env.get("snapshot_hash") or config.get("snapshot"),
                      "started": status.get("started"), "message": status.get("message"), **last})
-    return pd.DataFrame(rows)
+        when = status.get("started") or status.get("created")
+        order.append((float(when) if isinstance(when, (int, float)) else (folder / "config.json").stat().st_mtime,
+                      view.run_id))
+    return pd.DataFrame([rows[i] for i in sorted(range(len(rows)), key=order.__getitem__)])
 
 
 def readable_runs(table: pd.DataFrame) -> pd.DataFrame:
