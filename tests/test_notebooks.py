@@ -113,6 +113,10 @@ def test_fine_tune_with_early_stopping_and_frozen_layers(tmp_path: Path):
     assert results["state"] == "finished" and results["accuracy"] > 0.6
     assert results["trained_on_snapshot"] == results["store_snapshot"]
     assert results["freeze_layers"] == 2 and results["epochs_logged"] >= 1
+    # Run All again into the same folder: a second run beside the first, not a stop at a run name already taken
+    again = run_notebook("03_fine_tune", out_dir=tmp_path, timeout=600, parameters={"SAMPLE_SIZE": 600, "EPOCHS": 1})
+    assert again["state"] == "finished" and Path(again["run"]).name == "fine-tune-2"
+    assert Path(results["run"]).name == "fine-tune" and Path(results["run"]).is_dir()
 
 
 def test_evaluate_and_compare(tmp_path: Path):

@@ -17,7 +17,7 @@ import pytest
 from workbench import LabelStore, load_dataset
 from workbench.config import FineTuneConfig
 from workbench.errors import DataError
-from workbench.launch import launch, list_runs, load_run
+from workbench.launch import fresh_run_id, launch, list_runs, load_run
 from workbench.sample import make_classification_sample, make_ner_sample
 from workbench.train import align_word_tags, bucketed_batches, hint_for
 
@@ -216,6 +216,12 @@ def test_a_relative_runs_dir_works(small_store, tiny_bert, tmp_path, monkeypatch
     assert run.wait(timeout=300)["state"] == "finished", run.logs()
     assert run.path == tmp_path / "runs" / "rel" and (run.path / "model" / "model.safetensors").exists()
     assert list_runs("runs")["state"].tolist() == ["finished"]
+    # a name already taken: refused before anything is written, with the next free name offered
+    with pytest.raises(DataError, match=r"runs/rel already exists; .* gives the next free one: 'rel-2'"):
+        launch(_config(tiny_bert, epochs=1), store=small_store, run_id="rel")
+    assert fresh_run_id("runs", "rel") == "rel-2" and fresh_run_id("runs", "other") == "other"
+    (tmp_path / "runs" / "rel-2").mkdir()
+    assert fresh_run_id("runs", "rel") == "rel-3"
 
 
 def test_a_compiled_run_trains_like_an_eager_one(small_store, tiny_bert, tmp_path):

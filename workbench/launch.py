@@ -27,14 +27,14 @@ from workbench.config import FineTuneConfig
 from workbench.devices import resolve_device
 from workbench.errors import DataError, WorkbenchError, require
 from workbench.predict import load_run
-from workbench.runs import RunView, list_runs
+from workbench.runs import RunView, fresh_run_id, list_runs
 from workbench.store import LabelStore
 from workbench.train import CANCEL_FILE, set_status, write_json
 
 #: The pid of the process launch() started, beside status.json in the run folder.
 LAUNCHER_FILE = "launcher.pid"
 
-__all__ = ["Run", "launch", "list_runs", "load_run"]
+__all__ = ["Run", "fresh_run_id", "launch", "list_runs", "load_run"]
 
 
 def _snapshot_frame(store: LabelStore | None, data: pd.DataFrame | None,
@@ -115,7 +115,8 @@ def launch(config: FineTuneConfig | None = None, *, store: LabelStore | None = N
     run_id = run_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     run_dir = root / run_id
     if run_dir.exists():
-        raise DataError(f"the run folder {run_dir} already exists; choose another run_id")
+        raise DataError(f"the run folder {run_dir} already exists; choose another run_id (fresh_run_id(runs_dir, "
+                        f"{run_id!r}) gives the next free one: {fresh_run_id(root, run_id)!r})")
     run_dir.mkdir()
     config = replace(config, labels=labels)
     config.to_json(run_dir / "config.json")

@@ -145,6 +145,20 @@ def open_run(run: str | os.PathLike[str] | RunView) -> RunView:
     return RunView(path)
 
 
+def fresh_run_id(runs_dir: str | os.PathLike[str], name: str) -> str:
+    """``name`` if ``runs_dir`` has no run folder of that name yet, else ``name-2``, ``name-3``, ...
+
+    For notebooks that name their runs ("before-fixes"): run again into the same folder, they train new runs
+    beside the old ones instead of stopping at a name already taken.
+    """
+    root = Path(runs_dir).expanduser()
+    candidate, n = name, 1
+    while (root / candidate).exists():
+        n += 1
+        candidate = f"{name}-{n}"
+    return candidate
+
+
 def list_runs(runs_dir: str | os.PathLike[str]) -> pd.DataFrame:
     """One row per run folder, oldest first: run_id, state, model, task, snapshot, started, headline metric.
 
