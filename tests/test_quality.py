@@ -230,7 +230,7 @@ def test_token_and_sentence_scores():
 @pytest.mark.parametrize(("labels", "probs", "says"), [
     ([0, 1], np.array([0.5, 0.5]), "2-D"),
     ([0, 1, 1], np.array([[0.5, 0.5], [0.5, 0.5]]), "labels has shape"),
-    ([0, 1], np.array([[0.5, 0.6], [0.5, 0.5]]), "sum to 1"),
+    ([0, 1], np.array([[0.5, 0.6], [0.5, 0.5]]), r"of row 0 sum to 1.1000, not 1 \(1 of 2 rows\)"),
     ([0, 1], np.array([[np.nan, 1.0], [0.5, 0.5]]), "NaN"),
     ([0, 2], np.array([[0.5, 0.5], [0.5, 0.5]]), "outside the classes"),
     (["a", "b"], np.array([[0.5, 0.5], [0.5, 0.5]]), "class indices"),

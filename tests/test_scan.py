@@ -364,8 +364,8 @@ def test_given_probabilities_replace_the_cross_validation(tmp_path, monkeypatch)
     (lambda p, t: pd_concat(t, t.head(1)), "on more than one row"),
     (lambda p, t: t.assign(prob_cancel_order=np.where(t.index == 3, np.nan, t["prob_cancel_order"])),
      "have NaN or infinite values"),
-    (lambda p, t: np.log(p), "have negative values; pass probabilities, not logits"),
-    (lambda p, t: p * 3, r"sum to 3.0000, not 1 \(300 items' rows do\); pass probabilities"),
+    (lambda p, t: np.log(p), r"have negative values \(300 of 300 labelled items\); pass probabilities, not logits"),
+    (lambda p, t: p * 3, r"sum to 3.0000, not 1 \(300 of 300 labelled items\); pass probabilities"),
     (lambda p, t: t.rename(columns={"item_id": "id"}), "needs an item_id column and one prob_<class> column"),
     (lambda p, t: t.assign(prob_cancel_order="high"), "column 'prob_cancel_order' holds values that are not numbers"),
 ])

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import DataError, DataFileError
+from workbench.quality import check_probability_rows
 
 #: Column prefix of a class's probability, as ``workbench predict`` and a run's predictions write it.
 PROB_PREFIX = "prob_"
@@ -86,7 +87,8 @@ def align_pred_probs(pred_probs: np.ndarray | pd.DataFrame, *, item_ids: Sequenc
                             f"{' ...' if len(order) > 10 else ''} (or pass a table with item_id and prob_<class> "
                             "columns)")
     labelled = np.flatnonzero([v is not None for v in labels])
-    _check_rows(probs, labelled, ids)
+    check_probability_rows(probs[labelled], atol=SUM_TOLERANCE, name=lambda r: f"item {ids[labelled[r]]!r}",
+                           unit="labelled items")
     return probs, order
 
 
@@ -122,23 +124,3 @@ def _from_table(table: pd.DataFrame, ids: list[str], labels: Sequence[str | None
     probs = np.full((len(ids), len(order)), np.nan)
     probs[rows >= 0] = values[rows[rows >= 0]]
     return probs, order
-
-
-def _check_rows(probs: np.ndarray, rows: np.ndarray, ids: list[str]) -> None:
-    """NaNs, negative values and sums off 1 in the rows that will be scored, named by item id."""
-    part = probs[rows]
-    bad = np.flatnonzero(~np.isfinite(part).all(1))
-    if len(bad):
-        raise DataError(f"the probabilities of item {ids[rows[bad[0]]]!r} have NaN or infinite values ({len(bad)} "
-                        "labelled items do); every labelled item needs a full row")
-    bad = np.flatnonzero((part < 0).any(1))
-    if len(bad):
-        raise DataError(f"the probabilities of item {ids[rows[bad[0]]]!r} have negative values; pass probabilities, "
-                        "not logits or log-probabilities")
-    sums = part.sum(1)
-    bad = np.flatnonzero(np.abs(sums - 1) > SUM_TOLERANCE)
-    if len(bad):
-        raise DataError(f"the probabilities of item {ids[rows[bad[0]]]!r} sum to {sums[bad[0]]:.4f}, not 1 "
-                        f"({len(bad)} items' rows do); pass probabilities (apply a softmax to logits), with a column "
-                        "for every class")
-

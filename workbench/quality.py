@@ -7,7 +7,7 @@ every score lies in ``[0, 1]`` and a *lower* score means the label is more likel
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -47,17 +47,7 @@ def validate(labels: Any, pred_probs: Any, *, atol: float = 1e-3) -> tuple[np.nd
         raise DataError(f"pred_probs has {k} column; label issues need at least 2 classes")
     if y.ndim != 1 or len(y) != n:
         raise DataError(f"labels has shape {y.shape} but pred_probs has {n} rows; give one label per row")
-    if not np.isfinite(p).all():
-        row = int(np.argwhere(~np.isfinite(p))[0][0])
-        raise DataError(f"pred_probs has NaN or infinite values (first in row {row})")
-    if (p < 0).any():
-        row = int(np.argwhere(p < 0)[0][0])
-        raise DataError(f"pred_probs has negative values (first in row {row})")
-    sums = p.sum(1)
-    bad = np.flatnonzero(np.abs(sums - 1) > atol)
-    if len(bad):
-        raise DataError(f"rows of pred_probs must sum to 1; row {bad[0]} sums to {sums[bad[0]]:.4f} "
-                        f"({len(bad)} rows off). Pass probabilities, not logits (apply a softmax)")
+    check_probability_rows(p, atol=atol)
     if not np.issubdtype(y.dtype, np.integer):
         if y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
             y = y.astype(np.int64)
@@ -68,6 +58,37 @@ def validate(labels: Any, pred_probs: Any, *, atol: float = 1e-3) -> tuple[np.nd
     if len(out):
         raise DataError(f"label {y[out[0]]} at row {out[0]} is outside the classes 0..{k - 1}")
     return y.astype(np.int64), p
+
+
+def check_probability_rows(p: np.ndarray, *, atol: float = 1e-3, name: Callable[[int], str] = "row {}".format,
+                           unit: str = "rows") -> None:
+    """Refuse NaN or infinite values, negative values and rows not summing to 1 in ``p`` ``(n, K)``.
+
+    Parameters
+    ----------
+    name : callable
+        Row index to the words that name it in the message (default ``row 3``; a scan names the item instead).
+    unit : str
+        What the rows are, in the count of bad ones ("2 of 300 rows").
+
+    Raises
+    ------
+    DataError
+        Naming the first bad row, how many rows are bad and what to pass instead.
+    """
+    checks = [(~np.isfinite(p).all(1), "have NaN or infinite values", "every scored item needs a full row"),
+              ((p < 0).any(1), "have negative values", "pass probabilities, not logits or log-probabilities")]
+    for bad_rows, problem, remedy in checks:
+        bad = np.flatnonzero(bad_rows)
+        if len(bad):
+            raise DataError(f"the probabilities of {name(int(bad[0]))} {problem} ({len(bad)} of {len(p)} {unit}); "
+                            f"{remedy}")
+    sums = p.sum(1)
+    bad = np.flatnonzero(np.abs(sums - 1) > atol)
+    if len(bad):
+        raise DataError(f"the probabilities of {name(int(bad[0]))} sum to {sums[bad[0]]:.4f}, not 1 ({len(bad)} of "
+                        f"{len(p)} {unit}); pass probabilities (apply a softmax to logits), with a column for every "
+                        "class")
 
 
 def self_confidence(labels: Any, pred_probs: Any) -> np.ndarray:
