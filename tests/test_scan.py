@@ -6,6 +6,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -85,6 +86,17 @@ def test_every_flagged_item_says_why_in_the_items_the_store_and_the_browser(scan
     given = label["self_confidence"]  # the probability the model gave the given label
     assert f"out-of-fold probability of the given label {given:.2f}" in label["issue_details"]
     assert f"of {label['suggested_label']!r} {label['suggested_prob']:.2f}" in label["issue_details"]
+    # and how many of its 10 nearest neighbours carry the suggestion: with those carrying the given label (the
+    # neighbour agreement score) never more than 10, and for planted errors often most of them
+    counts = []
+    for _, row in flagged[flagged["issues"].map(lambda i: "label" in i)].iterrows():
+        suggestion = re.escape(repr(row["suggested_label"]))
+        found = re.search(rf"; (\d+) of its 10 nearest neighbours are labelled {suggestion}", row["issue_details"])
+        assert found, row["issue_details"]
+        if row["suggested_label"] != row["given_label"]:
+            assert int(found[1]) + round(row["neighbor_agreement"] * 10) <= 10
+        counts.append(int(found[1]))
+    assert max(counts) >= 5, counts
     near = flagged[flagged["issues"].map(lambda i: "near_duplicate" in i)]
     if len(near):  # the detail names a twin the store also knows
         twin = near["issue_details"].iloc[0].split("near_duplicate: cosine ")[1].split(" with ")[1].split(" |")[0]

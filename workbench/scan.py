@@ -243,7 +243,7 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     items["issue_details"] = _issue_details(results, flagged_ids=[item_ids[i] for i in lab_idx[flagged]],
                                             given_prob=columns["self_confidence"][flagged],
                                             suggested=names[best][flagged], suggested_prob=prob[flagged],
-                                            item_ids=item_ids)
+                                            neighbours=names[y[knn_idx[flagged]]], item_ids=item_ids)
     # which items are duplicates of which: the browser's "d" key and the --items table show an item's twins
     items["duplicate_group"] = duplicate_groups(item_ids, results)
     for name in SCORE_COLUMNS:
@@ -266,17 +266,21 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
 
 
 def _issue_details(results: dict[str, CheckResult], *, flagged_ids: list[str], given_prob: np.ndarray,
-                   suggested: np.ndarray, suggested_prob: np.ndarray, item_ids: list[str]) -> list[str | None]:
+                   suggested: np.ndarray, suggested_prob: np.ndarray, neighbours: np.ndarray,
+                   item_ids: list[str]) -> list[str | None]:
     """Why each item was flagged, one ``issue: reason`` per issue type joined by `` | `` (None: no issue): the
-    checks' own details, and for a likely wrong label the probabilities the model gave it and its suggestion."""
+    checks' own details, and for a likely wrong label the probabilities the model gave it and its suggestion, and
+    how many of its nearest neighbours carry the suggestion (``neighbours``: ``(n_flagged, k)`` their labels)."""
     parts: dict[str, dict[str, str]] = {}
     for result in results.values():
         for item_id, issue, detail in zip(result.issues["item_id"], result.issues["issue"], result.issues["detail"],
                                           strict=True):
             parts.setdefault(str(item_id), {}).setdefault(str(issue), str(detail))
-    for item_id, p_given, label, p_label in zip(flagged_ids, given_prob, suggested, suggested_prob, strict=True):
+    for item_id, p_given, label, p_label, near in zip(flagged_ids, given_prob, suggested, suggested_prob, neighbours,
+                                                      strict=True):
         parts.setdefault(item_id, {})["label"] = (f"out-of-fold probability of the given label {p_given:.2f}, of "
-                                                  f"{str(label)!r} {p_label:.2f}")
+                                                  f"{str(label)!r} {p_label:.2f}; {int((near == label).sum())} of its "
+                                                  f"{len(near)} nearest neighbours are labelled {str(label)!r}")
     return [" | ".join(f"{k}: {v}" for k, v in sorted(parts[i].items())) if i in parts else None for i in item_ids]
 
 
