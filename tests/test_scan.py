@@ -299,6 +299,27 @@ def test_a_class_with_one_item_is_left_unscored_and_the_rest_is_scanned(tmp_path
              cache_dir=tmp_path)
 
 
+def test_a_label_corrected_while_the_scan_runs_counts_as_changed_since_it(tmp_path, monkeypatch):
+    # the panels scan in the background while the analyst keeps labelling: a label set mid-scan is judged by
+    # scores of the label before, so the store must not call the ranking fresh
+    from workbench import scan as scan_module
+
+    store = LabelStore.open(tmp_path / "labels.db")
+    store.import_dataset(load_dataset(make_classification_sample(n_items=200, seed=5), id_column="id"))
+    item = store.page(0, 1)["item_id"][0]
+    other = next(lab for lab in store.labels if lab != store.get(item)["label"])
+    real_oof = scan_module.out_of_fold_probs
+
+    def oof_while_labelling(*args, **kw):
+        store.set_label(item, other, author="ann")
+        return real_oof(*args, **kw)
+
+    monkeypatch.setattr(scan_module, "out_of_fold_probs", oof_while_labelling)
+    embeddings = np.random.default_rng(0).normal(size=(200, 16)).astype(np.float32)
+    scan_module.scan(store, embeddings=embeddings, progress=False, cache_dir=tmp_path)
+    assert store.active_scan()["labels_changed_since"] == 1
+
+
 def test_classes_with_few_labelled_items_are_named_as_weak_in_the_report(tmp_path):
     # a pool with a few labels per class: the folds learn each class from a handful, which the report must say
     from workbench.scan import scan

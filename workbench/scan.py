@@ -123,6 +123,7 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     """
     seconds: dict[str, float] = {}
     store = data if isinstance(data, LabelStore) else None
+    labels_read = time.time()  # the scan's time: labels corrected from now on are "changed since" it
     table: pd.DataFrame = store.to_pandas() if store is not None else data  # type: ignore[assignment]
     if "text" not in table.columns:
         raise DataError("quick scans read texts; this data is token classification. Scan it with fold taggers: "
@@ -260,7 +261,7 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
         t = time.perf_counter()
         source = "given probabilities" if given_probs is not None else str(model) if model else "all-MiniLM-L6-v2"
         store.write_scores(scan_id, items.drop(columns=["text", "given_label", "is_label_issue"]), model=source,
-                           params=_scan_params(oof, score=score, filter_by=filter_by))
+                           params=_scan_params(oof, score=score, filter_by=filter_by), labels_as_of=labels_read)
         seconds["write"] = time.perf_counter() - t
     return ScanResult(scan_id, items, report, oof, results, seconds)
 

@@ -905,7 +905,8 @@ class LabelStore:
 
     # ------------------------------------------------------------------ scores
     def write_scores(self, scan_id: str, scores: pd.DataFrame, *, model: str | None = None,
-                     params: dict[str, Any] | None = None, activate: bool = True) -> None:
+                     params: dict[str, Any] | None = None, activate: bool = True,
+                     labels_as_of: float | None = None) -> None:
         """Store a scan's per-item results and (by default) make it the scan pages sort by.
 
         Parameters
@@ -914,6 +915,10 @@ class LabelStore:
         scores : pandas.DataFrame
             ``item_id, score`` and optionally ``suggested_label, suggested_prob, issues, issue_details``
             (list of str) and further numeric score columns, all kept in the scores table.
+        labels_as_of : float, optional
+            When the scan read the labels it judged (epoch seconds; default now). It is the scan's time: a label
+            corrected while the scan ran (the panels scan in the background) counts as changed since the scan
+            (:meth:`active_scan`), since its score judges the label before.
         """
         if "item_id" not in scores.columns or "score" not in scores.columns:
             raise DataError(f"scores need 'item_id' and 'score' columns; got {list(scores.columns)}")
@@ -930,7 +935,8 @@ class LabelStore:
         def run(conn: Connection) -> None:
             conn.execute(sa.delete(S.scores).where(S.scores.c.scan_id == scan_id))
             conn.execute(sa.delete(S.scans).where(S.scans.c.scan_id == scan_id))
-            conn.execute(sa.insert(S.scans).values(scan_id=scan_id, created=time.time(), model=model,
+            created = time.time() if labels_as_of is None else labels_as_of
+            conn.execute(sa.insert(S.scans).values(scan_id=scan_id, created=created, model=model,
                                                    params=json.dumps(params or {})))
             long = [{"scan_id": scan_id, "item_id": r["item_id"], "name": name, "value": _float(r[name]),
                      "suggested_label": enc(r.get("suggested_label")),

@@ -97,7 +97,7 @@ def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train
     if store.task != "token-classification":
         raise DataError(f"{store.url} holds {store.task} items; scan_tokens is for token classification "
                         "(use workbench.scan.scan for texts)")
-    started = time.perf_counter()
+    started, labels_read = time.perf_counter(), time.time()  # corrections from now on are "changed since"
     table = store.to_pandas()
     scan_id = f"tokens-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     params: dict[str, Any]
@@ -133,7 +133,7 @@ def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train
         " | ".join(([f"label: {n} tag(s) the taggers would change"] if n else []) + ([why[i]] if i in why else []))
         or None for i, n in zip(sentences["item_id"], sentences["n_suspect_tokens"], strict=True)]
     if write:
-        store.write_scores(scan_id, sentences, model=model, params=params)
+        store.write_scores(scan_id, sentences, model=model, params=params, labels_as_of=labels_read)
     return TokenScan(scan_id, sentences, tokens, runs, time.perf_counter() - started, inconsistent)
 
 
@@ -154,7 +154,7 @@ def check_tag_consistency(store: LabelStore, *, max_share: float = 0.2, min_coun
     """
     if store.task != "token-classification":
         raise DataError(f"{store.url} holds {store.task} items; tag consistency is for token classification")
-    started = time.perf_counter()
+    started, labels_read = time.perf_counter(), time.time()  # corrections from now on are "changed since"
     table = store.to_pandas()
     tagged = table.index[table["tags"].notna()]
     if not len(tagged):
@@ -194,7 +194,7 @@ def check_tag_consistency(store: LabelStore, *, max_share: float = 0.2, min_coun
     scan_id = f"consistency-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     if write:
         store.write_scores(scan_id, sentences, model="tag consistency",
-                           params={"max_share": max_share, "min_count": min_count})
+                           params={"max_share": max_share, "min_count": min_count}, labels_as_of=labels_read)
     return TokenScan(scan_id, sentences, tokens.reset_index(drop=True), [], time.perf_counter() - started, found)
 
 
