@@ -84,7 +84,7 @@ def test_every_flagged_item_says_why_in_the_items_the_store_and_the_browser(scan
         assert [part.split(":")[0] for part in row["issue_details"].split(" | ")] == sorted(row["issues"])
     label = flagged[flagged["issues"].map(lambda i: "label" in i)].iloc[0]
     given = label["self_confidence"]  # the probability the model gave the given label
-    assert f"out-of-fold probability of the given label {given:.2f}" in label["issue_details"]
+    assert f"out-of-fold probability of the given label {label['given_label']!r} {given:.2f}" in label["issue_details"]
     assert f"of {label['suggested_label']!r} {label['suggested_prob']:.2f}" in label["issue_details"]
     # and how many of its 10 nearest neighbours carry the suggestion: with those carrying the given label (the
     # neighbour agreement score) never more than 10, and for planted errors often most of them

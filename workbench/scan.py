@@ -243,7 +243,8 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     items["issues"] = [by_item.get(i, []) for i in item_ids]
     items["issue_details"] = _issue_details(results, flagged_ids=[item_ids[i] for i in lab_idx[flagged]],
                                             given_prob=columns["self_confidence"][flagged],
-                                            suggested=names[best][flagged], suggested_prob=prob[flagged],
+                                            given=names[y[flagged]], suggested=names[best][flagged],
+                                            suggested_prob=prob[flagged],
                                             neighbours=names[y[knn_idx[flagged]]], item_ids=item_ids)
     # which items are duplicates of which: the browser's "d" key and the --items table show an item's twins
     items["duplicate_group"] = duplicate_groups(item_ids, results)
@@ -267,7 +268,7 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
 
 
 def _issue_details(results: dict[str, CheckResult], *, flagged_ids: list[str], given_prob: np.ndarray,
-                   suggested: np.ndarray, suggested_prob: np.ndarray, neighbours: np.ndarray,
+                   given: np.ndarray, suggested: np.ndarray, suggested_prob: np.ndarray, neighbours: np.ndarray,
                    item_ids: list[str]) -> list[str | None]:
     """Why each item was flagged, one ``issue: reason`` per issue type joined by `` | `` (None: no issue): the
     checks' own details, and for a likely wrong label the probabilities the model gave it and its suggestion, and
@@ -277,11 +278,13 @@ def _issue_details(results: dict[str, CheckResult], *, flagged_ids: list[str], g
         for item_id, issue, detail in zip(result.issues["item_id"], result.issues["issue"], result.issues["detail"],
                                           strict=True):
             parts.setdefault(str(item_id), {}).setdefault(str(issue), str(detail))
-    for item_id, p_given, label, p_label, near in zip(flagged_ids, given_prob, suggested, suggested_prob, neighbours,
-                                                      strict=True):
-        parts.setdefault(item_id, {})["label"] = (f"out-of-fold probability of the given label {p_given:.2f}, of "
-                                                  f"{str(label)!r} {p_label:.2f}; {int((near == label).sum())} of its "
-                                                  f"{len(near)} nearest neighbours are labelled {str(label)!r}")
+    # the given label is named: once the analyst corrects it, the reason still says which label it judged
+    for item_id, p_given, was, label, p_label, near in zip(flagged_ids, given_prob, given, suggested, suggested_prob,
+                                                           neighbours, strict=True):
+        parts.setdefault(item_id, {})["label"] = (f"out-of-fold probability of the given label {str(was)!r} "
+                                                  f"{p_given:.2f}, of {str(label)!r} {p_label:.2f}; "
+                                                  f"{int((near == label).sum())} of its {len(near)} nearest neighbours "
+                                                  f"are labelled {str(label)!r}")
     return [" | ".join(f"{k}: {v}" for k, v in sorted(parts[i].items())) if i in parts else None for i in item_ids]
 
 
