@@ -168,6 +168,10 @@ def test_metrics_panel_compares_and_opens_mistakes(store, tmp_path):
     panel.open_button.click()
     wrong = set(panel.mistakes(cls))
     assert wrong and {r["item_id"] for r in browser.rows} == wrong
+    # a new run: Refresh lists it and keeps the comparison on screen (new options used to reset both picks)
+    make_run(tmp_path / "runs", "c", y, y, labels)
+    panel.refresh()
+    assert "c" in panel.run_picker.options and (panel.run_picker.value, panel.base_picker.value) == ("b", "a")
 
 
 def test_metrics_panel_scores_in_the_background_and_the_latest_pick_wins(store, tmp_path, monkeypatch):
@@ -208,6 +212,16 @@ def test_metrics_panel_scores_in_the_background_and_the_latest_pick_wins(store, 
     monkeypatch.setattr(workbench.metrics, "evaluate_run", broken)
     panel.show(wait=True)
     assert "RuntimeError" in panel.message.value and "predictions unreadable" in panel.message.value
+
+
+def test_a_run_trained_in_the_workbench_reaches_its_metrics_tab(tmp_path, tiny_bert):
+    path = tmp_path / "data.parquet"
+    make_classification_sample(n_items=120, seed=2).to_parquet(path)
+    wb = Workbench(str(path), runs_dir=tmp_path / "runs", id_column="id")
+    assert wb.metrics.run_picker.options == ()
+    _launch_tiny(wb.finetune, tiny_bert)
+    run_id = wb.finetune.run.run_id
+    assert wb.metrics.run_picker.options == (run_id,) and wb.metrics.run_picker.value == run_id  # no Refresh click
 
 
 def test_workbench_in_two_lines(tmp_path):

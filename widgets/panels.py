@@ -10,6 +10,7 @@ import html
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -275,6 +276,8 @@ class FineTunePanel(W.VBox):
         self.curves = self._figure(eval_name)
         self.run: Any = None
         self._poller: threading.Thread | None = None
+        # called (no arguments) when a run this panel follows ends: the Workbench refreshes its Metrics tab
+        self.on_finished: list[Callable[[], Any]] = []
         self.launch_button.on_click(lambda _b: self.launch())
         self.cancel_button.on_click(lambda _b: self.cancel())
         super().__init__([W.VBox(basic), advanced, W.HBox([self.launch_button, self.cancel_button, self.progress]),
@@ -359,6 +362,8 @@ class FineTunePanel(W.VBox):
                     break
                 time.sleep(self.poll_seconds)
             self.refresh_runs()
+            for callback in self.on_finished:
+                callback()
         except Exception as exc:  # the run goes on in its own process; only the display stopped
             self.state.value = _failure_box(exc)
         finally:
@@ -428,9 +433,10 @@ class MetricsPanel(W.VBox):
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._generation = 0
+        self._refreshing = False  # while the pickers' options are replaced, their passing values draw nothing
         self.refresh_button.on_click(lambda _b: self.refresh())
-        self.run_picker.observe(lambda _c: self.show(), names="value")
-        self.base_picker.observe(lambda _c: self.show(), names="value")
+        self.run_picker.observe(lambda _c: None if self._refreshing else self.show(), names="value")
+        self.base_picker.observe(lambda _c: None if self._refreshing else self.show(), names="value")
         self.open_button.on_click(lambda _b: self.open_class(self.class_picker.value))
         super().__init__([W.HBox([self.run_picker, self.base_picker, self.refresh_button]),
                           W.HBox([self.class_picker, self.open_button]), self.message, self.figures])
@@ -441,10 +447,19 @@ class MetricsPanel(W.VBox):
 
         table = list_runs(self.runs_dir)
         done = table[table["state"] == "finished"]["run_id"].tolist() if not table.empty else []
-        self.run_picker.options = done
-        self.base_picker.options = [("none", None)] + [(r, r) for r in done]
-        if done and self.run_picker.value is None:
-            self.run_picker.value = done[-1]
+        # new options reset a dropdown to its first one: the picks are put back, so a refresh (or a run finishing
+        # in the Fine-tune tab) adds runs without throwing away the comparison on screen
+        run, base = self.run_picker.value, self.base_picker.value
+        self._refreshing = True
+        try:
+            self.run_picker.options = done
+            self.base_picker.options = [("none", None)] + [(r, r) for r in done]
+            self.run_picker.value = run if run in done else (done[-1] if done else None)
+            self.base_picker.value = base if base in done else None
+        finally:
+            self._refreshing = False
+        if (self.run_picker.value, self.base_picker.value) != (run, base):
+            self.show()
 
     def show(self, *, wait: bool = False) -> None:
         """Score the picked run (and compare it to the baseline) in a background thread, then draw.
@@ -642,6 +657,7 @@ class Workbench(W.Tab):
         self.quality: QualityPanel | TagQualityPanel
         self.finetune = FineTunePanel(self.store, runs_dir)
         self.metrics = MetricsPanel(runs_dir, self.store, browser=self.browser)
+        self.finetune.on_finished.append(self.metrics.refresh)  # a run trained here is in the Metrics tab's list
         tabs: list[tuple[str, Any]] = [("Labels", self.browser)]
         self.sentences: Any = None
         self.active: ActiveLearningPanel | None = None
