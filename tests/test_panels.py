@@ -169,9 +169,14 @@ def test_metrics_panel_compares_and_opens_mistakes(store, tmp_path):
     wrong = set(panel.mistakes(cls))
     assert wrong and {r["item_id"] for r in browser.rows} == wrong
     # a new run: Refresh lists it and keeps the comparison on screen (new options used to reset both picks)
-    make_run(tmp_path / "runs", "c", y, y, labels)
+    c = make_run(tmp_path / "runs", "c", y, y, labels)
+    frame = pd.read_parquet(c / "predictions" / "test.parquet")
+    frame.assign(item_id=ids).to_parquet(c / "predictions" / "test.parquet")
     panel.refresh()
     assert "c" in panel.run_picker.options and (panel.run_picker.value, panel.base_picker.value) == ("b", "a")
+    panel.run_picker.value = "c"
+    panel.wait()
+    assert panel.scores.run_id == "c" and panel.class_picker.value == cls  # the class picked stays picked
 
 
 def test_metrics_panel_scores_in_the_background_and_the_latest_pick_wins(store, tmp_path, monkeypatch):

@@ -517,7 +517,10 @@ class MetricsPanel(W.VBox):
         if scores is None or figs is None:
             return
         self.scores = scores
+        picked = self.class_picker.value
         self.class_picker.options = [c for c in scores.table.index if not c.endswith(" avg")]
+        if picked in self.class_picker.options:  # another run of the same classes: the class stays picked
+            self.class_picker.value = picked
         widgets = [go.FigureWidget(f) for f in figs]
         # Clicking a class's bar opens its mistakes; clicking a confusion cell opens the items in it.
         for trace in widgets[0].data:
