@@ -15,9 +15,10 @@ import pandas as pd
 import pytest
 
 from workbench import LabelStore, load_dataset
+from workbench.cli import main
 from workbench.config import FineTuneConfig
 from workbench.errors import DataError
-from workbench.launch import fresh_run_id, launch, list_runs, load_run
+from workbench.launch import Run, fresh_run_id, launch, list_runs, load_run
 from workbench.sample import make_classification_sample, make_ner_sample
 from workbench.train import align_word_tags, bucketed_batches, hint_for
 
@@ -222,6 +223,27 @@ def test_a_relative_runs_dir_works(small_store, tiny_bert, tmp_path, monkeypatch
     assert fresh_run_id("runs", "rel") == "rel-2" and fresh_run_id("runs", "other") == "other"
     (tmp_path / "runs" / "rel-2").mkdir()
     assert fresh_run_id("runs", "rel") == "rel-3"
+
+
+def test_a_dev_split_is_the_validation_split_and_unused_splits_are_named(tiny_bert, tmp_path, capsys):
+    # data whose validation split is called "dev", and a split no config field names
+    frame = make_classification_sample(n_items=240, seed=4)
+    frame.loc[frame.index[:40], "split"] = "dev"
+    frame.loc[frame.index[40:50], "split"] = "holdout"
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    flags = [f for k, v in {"model": tiny_bert, "epochs": 1, "max_length": 32, "precision": "fp32"}.items()
+             for f in ("--set", f"{k}={v}")]
+    assert main(["train", str(tmp_path / "data.csv"), "--id-column", "id", "--runs-dir", str(tmp_path / "runs"),
+                 "--run-id", "dev", "--no-progress", *flags]) == 0
+    out = capsys.readouterr().out
+    assert "not used: split(s) 'holdout' (10 items), neither trained on, evaluated nor predicted" in out
+    run = Run(tmp_path / "runs" / "dev")
+    status = run.status()
+    # evaluated on the data's own dev items, not on a slice held out of train (which would leave dev unused)
+    assert run.config()["eval_split"] == "dev" and status["n_eval"] == 40
+    assert status["n_train"] == int((frame["split"] == "train").sum())
+    assert status["unused_splits"] == {"holdout": 10}
+    assert "dev" in run.splits() and "holdout" not in run.splits()
 
 
 def test_a_compiled_run_trains_like_an_eager_one(small_store, tiny_bert, tmp_path):

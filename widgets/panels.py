@@ -389,6 +389,10 @@ class FineTunePanel(W.VBox):
         if status.get("n_train"):
             line += f" · {status['n_train']} training items, {status['n_eval']} evaluation items" + (
                 f" ({status['n_unlabelled']} unlabelled left out)" if status.get("n_unlabelled") else "")
+        if status.get("unused_splits"):
+            from workbench.runs import unused_splits_note
+
+            line += f" · {html.escape(unused_splits_note(status['unused_splits']))}"
         if status.get("message"):
             line += f" — {html.escape(str(status['message']))}"
         if status.get("hint"):

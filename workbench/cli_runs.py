@@ -68,6 +68,10 @@ def _print_ended(path: Path, status: dict[str, Any]) -> int:
     scores = {k: v for k, v in status.items() if isinstance(v, float) and k.startswith(("validation_", "test_"))}
     print(f"finished in {seconds:.0f} s on {status.get('device')} ({status.get('precision')}); "
           f"{status.get('n_train')} training items")
+    if status.get("unused_splits"):
+        from workbench.runs import unused_splits_note
+
+        print(unused_splits_note(status["unused_splits"]))
     for key, value in scores.items():
         print(f"  {key} {value:.4f}")
     from workbench.runs import RunView

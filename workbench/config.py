@@ -216,8 +216,10 @@ class FineTuneConfig:
     num_workers : int
         DataLoader worker processes.
     train_split, eval_split : str
-        Splits of the data to train on and to evaluate on each epoch. Without an
-        ``eval_split`` in the data, ``validation_fraction`` of train is held out (stratified).
+        Splits of the data to train on and to evaluate on each epoch. An ``eval_split`` of one of the usual names
+        (validation, valid, val, dev) that the data lacks is read as the one of them the data has; without any,
+        ``validation_fraction`` of train is held out (stratified). Splits named nowhere (nor in ``predict_splits``)
+        are left aside, and the run's status lists them (``unused_splits``).
     predict_splits : list of str
         Splits to write predictions for at the end (those present in the data).
     eval_every : int

@@ -66,6 +66,20 @@ def _snapshot_frame(store: LabelStore | None, data: pd.DataFrame | None,
     return frame, meta
 
 
+# What datasets call their validation split. Asked for one of these names and given data that has another, a run
+# evaluates on the data's own (CSV files say "dev" or "val") instead of holding out a slice of train and leaving
+# the data's validation items unused.
+EVAL_SPLIT_NAMES = ("validation", "valid", "val", "dev")
+
+
+def _eval_split_as_named(config: FineTuneConfig, frame: pd.DataFrame) -> FineTuneConfig:
+    present = set(frame["split"].dropna().astype(str)) if "split" in frame.columns else set()
+    if config.eval_split in present or config.eval_split not in EVAL_SPLIT_NAMES:
+        return config
+    found = next((name for name in EVAL_SPLIT_NAMES if name in present), None)
+    return replace(config, eval_split=found) if found else config
+
+
 def launch(config: FineTuneConfig | None = None, *, store: LabelStore | None = None, data: pd.DataFrame | None = None,
            snapshot: str | None = None, runs_dir: str | os.PathLike[str] = "runs", run_id: str | None = None,
            python: str | None = None) -> Run:
@@ -90,6 +104,7 @@ def launch(config: FineTuneConfig | None = None, *, store: LabelStore | None = N
     """
     config = config or FineTuneConfig(task=store.task if store is not None and store.task else "text-classification")
     frame, meta = _snapshot_frame(store, data, config.task)
+    config = _eval_split_as_named(config, frame)
     present = _labels_in(frame, config.task)
     labels = list(config.labels) if config.labels else (store.labels if store is not None else
                                                            list((data.attrs.get("workbench", {}).get("labels")

@@ -145,6 +145,13 @@ def open_run(run: str | os.PathLike[str] | RunView) -> RunView:
     return RunView(path)
 
 
+def unused_splits_note(unused: dict[str, int]) -> str:
+    """The sentence on the splits a run left aside, ``unused``: split -> items (workbench train, Fine-tune panel)."""
+    named = ", ".join(f"{name!r} ({n} items)" for name, n in unused.items())
+    return (f"not used: split(s) {named}, neither trained on, evaluated nor predicted; name them in the config's "
+            "train_split, eval_split or predict_splits")
+
+
 def fresh_run_id(runs_dir: str | os.PathLike[str], name: str) -> str:
     """``name`` if ``runs_dir`` has no run folder of that name yet, else ``name-2``, ``name-3``, ...
 

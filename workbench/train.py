@@ -415,8 +415,13 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
     if not len(train_rows):
         raise DataError(f"the training split {config.train_split!r} has no labelled items; label some first")
     # what the run learns from, in status.json: unlabelled items (an active-learning pool) are left out
-    counts = {"n_train": len(train_rows), "n_eval": len(eval_rows),
-              "n_unlabelled": len(in_train) - len(train_rows)}
+    counts: dict[str, Any] = {"n_train": len(train_rows), "n_eval": len(eval_rows),
+                              "n_unlabelled": len(in_train) - len(train_rows)}
+    # and what it leaves aside: a split the config names nowhere is neither trained on, evaluated nor predicted
+    unused = prep.frame["split"][~prep.frame["split"].isin([config.train_split, config.eval_split,
+                                                            *config.predict_splits])].value_counts()
+    if len(unused):
+        counts["unused_splits"] = {str(k): int(v) for k, v in unused.items()}
     attention = choose_attention(config.attention, device)
     model, case, pooling = _build_model(config, labels, path, device=device, tokenizer=tokenizer)
     if case:
