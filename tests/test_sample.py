@@ -66,6 +66,11 @@ def test_prepare_dataset_samples_any_file_and_says_when_no_test_split_fits(tmp_p
     ids = [prepare_dataset(tmp_path / n, out_dir=tmp_path, id_column="id", sample_size=120, seed=3)["item_id"].tolist()
            for n in ("data.csv", "data.parquet")]
     assert ids[0] == ids[1]  # the same rows whatever the format
+    # a validation split the data brings is kept: the test items come out of train only (it used to be re-split)
+    frame.assign(split=["validation" if i % 5 == 0 else "train" for i in range(len(frame))]).to_csv(
+        tmp_path / "with_validation.csv", index=False)
+    table = prepare_dataset(tmp_path / "with_validation.csv", out_dir=tmp_path, id_column="id")
+    assert table["split"].value_counts().to_dict() == {"train": 256, "test": 64, "validation": 80}
     tiny = frame.groupby("label").head(2).drop(columns=["split"], errors="ignore")
     tiny.to_csv(tmp_path / "tiny.csv", index=False)
     assert not (prepare_dataset(tmp_path / "tiny.csv", out_dir=tmp_path, id_column="id")["split"] == "test").any()

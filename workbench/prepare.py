@@ -29,8 +29,9 @@ def prepare_dataset(data_path: str | os.PathLike[str] | None = None, *, out_dir:
     sample_size : int, optional
         Keep this many rows, drawn at random with ``seed`` (in file order).
     test_fraction : float
-        When the data has no ``test`` split, this share (stratified by label for classification)
-        becomes one, so models before and after fixes meet the same held-out items.
+        When the data has no ``test`` split, this share (stratified by label for classification) of its training
+        items (those in ``train`` or in no split) becomes one, so models before and after fixes meet the same
+        held-out items; other splits (validation, dev) are kept.
     require_test : bool
         Raise a :class:`DataError` when no test item can be held out (every class too small to spare one):
         for the notebooks whose point is a score on held-out items.
@@ -53,11 +54,13 @@ def prepare_dataset(data_path: str | os.PathLike[str] | None = None, *, out_dir:
                          id_column=id_column, **load_options)
     if sample_size and len(table) > sample_size:  # a CSV, JSONL, ... file: sampled once read (a Parquet file before)
         table = table.sample(int(sample_size), random_state=seed).sort_index()
-    if "test" not in set(table["split"].dropna()) and test_fraction > 0:
-        key = table["label"].tolist() if task == "text-classification" else ["all"] * len(table)
+    # held out of the training items only: a validation (or dev) split the data brings stays as it is
+    pool = table.index[table["split"].isna() | (table["split"] == "train")]
+    if "test" not in set(table["split"].dropna()) and test_fraction > 0 and len(pool):
+        key = table.loc[pool, "label"].tolist() if task == "text-classification" else ["all"] * len(pool)
         held = stratified_split(key, validation=0.0, test=test_fraction, seed=seed)["test"]
-        table["split"] = "train"
-        table.loc[table.index[held], "split"] = "test"
+        table.loc[pool, "split"] = "train"
+        table.loc[pool[held], "split"] = "test"
     if require_test and not (table["split"] == "test").any():
         raise DataError(f"{data_path}: no test items to score a model on: its {len(table)} items are too few per "
                         f"class to hold out {test_fraction:.0%} of each (a class keeps at least one item for "
