@@ -330,6 +330,16 @@ def test_a_pool_with_no_labels_yet_is_imported_with_its_classes_named(tmp_path: 
     data.write_text("text,label\nhello there,greet\nwhere is my parcel,parcel\n")
     assert main(["import", str(data), "--store", str(tmp_path / "other.db"), "--labels", "greet", "track"]) == 2
     assert "'parcel' is not in --labels ['greet', 'track']" in capsys.readouterr().err
+    # a pool with a few labels: its classes are what those show, and the import says how to declare the others
+    data.write_text("text,label\nhello there,greet\nwhere is my parcel,\nhi,\n")
+    few = tmp_path / "few.db"
+    assert main(["import", str(data), "--store", str(few), "--allow-missing-labels"]) == 0
+    out = capsys.readouterr().out
+    assert "2 item(s) without a label (a pool); the store's classes are the 1 its labelled rows show ('greet')" in out
+    assert main(["import", str(data), "--store", str(few), "--allow-missing-labels", "--labels", "greet", "track"]) == 0
+    assert "without a label" not in capsys.readouterr().out  # the classes are named: nothing to warn about
+    with LabelStore.open(few) as store:
+        assert store.labels == ["greet", "track"]  # importing again with --labels declared the missing class
 
 
 def test_scan_takes_zero_for_what_it_says(tmp_path: Path, capsys):

@@ -38,6 +38,14 @@ def _cmd_import(args: argparse.Namespace) -> int:
               "were imported; the file's label replaced it. The log keeps both (workbench history "
               f"{args.store} --author {args.author}); to put back every label this import changed: "
               f"workbench undo {args.store} --author {args.author}")
+    unlabelled = int(table["label"].isna().sum()) if "label" in table.columns else 0
+    if unlabelled and not args.labels and not before:
+        # a pool: its classes are read off its few labelled rows, and a class none of them shows is unknown to
+        # the store, so labelling an item with it later (active learning, the browser) is refused
+        print(f"{unlabelled} item(s) without a label (a pool); the store's classes are the {len(info.labels)} its "
+              f"labelled rows show ({', '.join(map(repr, info.labels[:10]))}{', ...' if len(info.labels) > 10 else ''})"
+              ". Any other class must be declared first: import again with --labels A B C, or "
+              "store.set_label_set([...])")
     new = [label for label in info.labels if label not in before]
     if before and new:
         # a store that had its classes gains one: often a typo in a reviewed file, so say it where it shows
