@@ -96,7 +96,7 @@ class RunView:
         made, so scores on other data can keep the items the model has seen apart from those it has not.
         """
         from workbench.config import FineTuneConfig
-        from workbench.splits import prepare_splits
+        from workbench.splits import has_label, prepare_splits
 
         data = self.path / "data.parquet"
         if not data.exists():
@@ -104,8 +104,7 @@ class RunView:
         config = FineTuneConfig.from_dict(self.config())
         frame = prepare_splits(pd.read_parquet(data), config)
         train = frame[frame["split"] == config.train_split]
-        labelled = [v is not None and not (isinstance(v, float) and np.isnan(v)) for v in train["label"]]
-        return set(train["item_id"][np.asarray(labelled, dtype=bool)].astype(str))
+        return set(train["item_id"][has_label(train["label"])].astype(str))
 
     def splits(self) -> list[str]:
         return sorted(p.stem for p in (self.path / "predictions").glob("*.parquet"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -103,6 +103,11 @@ def temporal_split(timestamps: Sequence[Any], *, validation: float = 0.1, test: 
             "test": np.sort(order[train_end + n_val:])}
 
 
+def has_label(values: Iterable[Any]) -> np.ndarray:
+    """``(n,)`` bool: which of a run's label cells hold a label (a class name or a tag list), not None or NaN."""
+    return np.array([v is not None and not (isinstance(v, float) and math.isnan(v)) for v in values], dtype=bool)
+
+
 def prepare_splits(frame: pd.DataFrame, config: FineTuneConfig) -> pd.DataFrame:
     """Give every row of a run's data a split; hold out ``validation_fraction`` of train when there is no eval split.
 
@@ -114,8 +119,7 @@ def prepare_splits(frame: pd.DataFrame, config: FineTuneConfig) -> pd.DataFrame:
         frame["split"] = config.train_split
     frame["split"] = frame["split"].fillna(config.train_split).astype(str)
     train = np.flatnonzero(frame["split"].to_numpy() == config.train_split)
-    has_label = [v is not None and not (isinstance(v, float) and math.isnan(v)) for v in frame["label"].iloc[train]]
-    labelled = train[np.asarray(has_label, dtype=bool)]
+    labelled = train[has_label(frame["label"].iloc[train])]
     if not len(labelled):
         raise DataError(f"the split {config.train_split!r} has no labelled items; nothing to train on "
                         f"(splits in the data: {sorted(frame['split'].unique())})")
