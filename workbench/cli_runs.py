@@ -127,6 +127,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from workbench.launch import load_run
     from workbench.runs import open_run
+    from workbench.splits import has_label
     from workbench.store import LabelStore, is_store
 
     out = check_output(args.out, flag="--out", suffixes=ITEM_SUFFIXES)
@@ -136,7 +137,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise DataError(f"run {view.path} is {state}, not finished; only a finished run has a model to predict with")
     task = view.task()
     content, given = ("tokens", "tags") if task == "token-classification" else ("text", "label")
-    if is_store(args.data):
+    from_store = is_store(args.data)
+    if from_store:
         with LabelStore.open(args.data, create=False) as store:
             if store.task != task:
                 raise DataError(f"{args.data} holds {store.task} items; run {view.run_id} does {task}")
@@ -151,9 +153,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     frame = table[["item_id", content, given]].merge(predicted, on="item_id", how="left")
     write_items(frame, out)
     print(f"predicted {len(frame)} items with run {view.run_id}: {out}")
-    source = "store" if is_store(args.data) else "file"
-    _print_scores(frame, task=task, trained=view.trained_item_ids(),
-                  against=f"the {source}'s {'tags' if given == 'tags' else 'labels'}")
+    if has_label(frame[given]).any():  # only then are the run's own data read, to keep its training items apart
+        _print_scores(frame, task=task, trained=view.trained_item_ids(),
+                      against=f"the {'store' if from_store else 'file'}'s {'tags' if given == 'tags' else 'labels'}")
     return 0
 
 
