@@ -172,9 +172,8 @@ def list_runs(runs_dir: str | os.PathLike[str]) -> pd.DataFrame:
     ("baseline", "after-fixes") sorts among the dated ones where it belongs, and the last row is the latest run.
     """
     root = Path(runs_dir).expanduser()
-    rows = []
-    order: list[tuple[float, str]] = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+    rows: list[tuple[float, str, dict[Any, Any]]] = []  # (start, run id, row): sorted by the first two
+    for folder in (p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
         view = RunView(folder)
         if not (folder / "config.json").exists():
             continue
@@ -182,13 +181,13 @@ def list_runs(runs_dir: str | os.PathLike[str]) -> pd.DataFrame:
         metrics = view.metrics()
         evals = metrics.filter(like="eval_").dropna(how="all") if not metrics.empty else pd.DataFrame()
         last = evals.iloc[-1].dropna().to_dict() if not evals.empty else {}
-        rows.append({"run_id": view.run_id, "state": status.get("state"), "model": config.get("model"),
-                     "task": config.get("task"), "snapshot": env.get("snapshot_hash") or config.get("snapshot"),
-                     "started": status.get("started"), "message": status.get("message"), **last})
         when = status.get("started") or status.get("created")
-        order.append((float(when) if isinstance(when, (int, float)) else (folder / "config.json").stat().st_mtime,
-                      view.run_id))
-    return pd.DataFrame([rows[i] for i in sorted(range(len(rows)), key=order.__getitem__)])
+        start = float(when) if isinstance(when, (int, float)) else (folder / "config.json").stat().st_mtime
+        rows.append((start, view.run_id, {
+            "run_id": view.run_id, "state": status.get("state"), "model": config.get("model"),
+            "task": config.get("task"), "snapshot": env.get("snapshot_hash") or config.get("snapshot"),
+            "started": status.get("started"), "message": status.get("message"), **last}))
+    return pd.DataFrame([row for *_, row in sorted(rows, key=lambda r: r[:2])])
 
 
 def readable_runs(table: pd.DataFrame) -> pd.DataFrame:
