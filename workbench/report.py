@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,7 +182,7 @@ def agreement_section(annotations: pd.DataFrame | None, classes: list[str]) -> t
 def build_report(*, item_ids: list[str], labels: list[str | None], classes: list[str], issues: pd.DataFrame,
                  checks: dict[str, CheckResult], joint: np.ndarray | None,
                  annotations: pd.DataFrame | None = None, unscored_classes: Sequence[str] = (),
-                 thin_classes: Mapping[str, int] | None = None) -> QualityReport:
+                 judge_thin_classes: bool = False) -> QualityReport:
     """Assemble the report from a scan's pieces.
 
     Parameters
@@ -193,8 +193,9 @@ def build_report(*, item_ids: list[str], labels: list[str | None], classes: list
         The calibrated confident joint ``(K, K)`` over ``classes``.
     unscored_classes : sequence of str
         Classes whose items got no label scores (a class with a single item).
-    thin_classes : mapping of str to int, optional
-        Classes scored from too few labelled items to trust, with their counts.
+    judge_thin_classes : bool
+        Name the classes with fewer than :data:`THIN_CLASS_ITEMS` labelled items (and more than one) as too thin to
+        trust: for probabilities the scan's own folds learnt, not a user's own model's.
     """
     labelled = pd.Series([lab for lab in labels if lab is not None])
     counts = labelled.value_counts().reindex(classes, fill_value=0)
@@ -229,7 +230,8 @@ def build_report(*, item_ids: list[str], labels: list[str | None], classes: list
         "agreement": agreement,
         "issue_counts": issue_counts,
         "unscored_classes": list(unscored_classes),
-        "thin_classes": dict(thin_classes or {}),
+        "thin_classes": {str(c): int(n) for c, n in counts.items() if 2 <= n < THIN_CLASS_ITEMS}
+                        if judge_thin_classes else {},
         "checks": {name: r.summary for name, r in checks.items()},
     }
     return QualityReport(overall, per_class, matrix)

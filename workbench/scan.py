@@ -32,7 +32,7 @@ from workbench.quality import (
     suggest_labels,
     unit_rows,
 )
-from workbench.report import THIN_CLASS_ITEMS, QualityReport, build_report
+from workbench.report import QualityReport, build_report
 from workbench.store import LabelStore
 
 SCORE_COLUMNS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy", "label_posterior",
@@ -161,13 +161,10 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
         given_probs, classes = align_pred_probs(pred_probs, item_ids=item_ids, labels=labels, classes=classes)
         singles: list[str] = []
         unscored: set[str] = set()
-        thin: dict[str, int] = {}  # probabilities from the user's own model: how it learnt is not ours to judge
     else:
         given_y = encode_labels(labelled_values, classes)[0]
         singles = single_item_classes(given_y, classes)
         unscored = set(singles)
-        thin = {classes[c]: int(n) for c, n in enumerate(np.bincount(given_y, minlength=len(classes)))
-                if 2 <= n < THIN_CLASS_ITEMS}
         scored_y = given_y[[v not in unscored for v in labelled_values]]
         # too little left to scan (fewer than two classes): the plain error on all labels, which names the classes
         check_folds(given_y if singles and len(np.unique(scored_y)) < 2 else scored_y, classes, folds)
@@ -256,7 +253,8 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     annotations = store.annotations() if store is not None else None
     report = build_report(item_ids=item_ids, labels=labels, classes=classes, issues=all_issues, checks=results,
                           joint=confident_joint(y, p), annotations=annotations, unscored_classes=singles,
-                          thin_classes=thin)
+                          # the user's own model's probabilities: how it learnt each class is not the scan's to judge
+                          judge_thin_classes=given_probs is None)
     scan_id = scan_id or f"scan-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     if store is not None and write:
         t = time.perf_counter()
