@@ -42,10 +42,11 @@ def _cmd_import(args: argparse.Namespace) -> int:
     if unlabelled and not args.labels and not before:
         # a pool: its classes are read off its few labelled rows, and a class none of them shows is unknown to
         # the store, so labelling an item with it later (active learning, the browser) is refused
+        from workbench.report import first_few
+
         print(f"{unlabelled} item(s) without a label (a pool); the store's classes are the {len(info.labels)} its "
-              f"labelled rows show ({', '.join(map(repr, info.labels[:10]))}{', ...' if len(info.labels) > 10 else ''})"
-              ". Any other class must be declared first: import again with --labels A B C, or "
-              "store.set_label_set([...])")
+              f"labelled rows show ({first_few(map(repr, info.labels))}). Any other class must be declared first: "
+              "import again with --labels A B C, or store.set_label_set([...])")
     new = [label for label in info.labels if label not in before]
     if before and new:
         # a store that had its classes gains one: often a typo in a reviewed file, so say it where it shows

@@ -102,17 +102,18 @@ def report_notes(overall: dict[str, Any]) -> list[str]:
     unscored = list(overall.get("unscored_classes") or [])
     if unscored:
         notes.append(f"not scored: the items of the {len(unscored)} class(es) with a single item "
-                     f"({_some(map(repr, unscored))}); no fold can learn a class from one example: label more of "
+                     f"({first_few(map(repr, unscored))}); no fold can learn a class from one example: label more of "
                      "them or merge them into another class")
     thin = dict(overall.get("thin_classes") or {})
     if thin:
         notes.append(f"few examples: {len(thin)} class(es) have fewer than {THIN_CLASS_ITEMS} labelled items "
-                     f"({_some(f'{name!r} {n}' for name, n in thin.items())}); each fold's model learns them from a "
-                     "handful, so their flags and suggestions are weak hints: label more of them first")
+                     f"({first_few(f'{name!r} {n}' for name, n in thin.items())}); each fold's model learns them "
+                     "from a handful, so their flags and suggestions are weak hints: label more of them first")
     return notes
 
 
-def _some(words: Iterable[str], most: int = 10) -> str:
+def first_few(words: Iterable[str], most: int = 10) -> str:
+    """``'a', 'b', ...``: the first ``most`` words joined for a message, and an ellipsis when there are more."""
     words = list(words)
     return ", ".join(words[:most]) + (", ..." if len(words) > most else "")
 
