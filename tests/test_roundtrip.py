@@ -176,6 +176,10 @@ def test_hf_class_label_names_and_dataset_dict(tmp_path: Path):
     assert len(set(table["item_id"])) == 4  # the same text in two splits is two items
     dd.save_to_disk(str(tmp_path / "dd"))
     assert load_dataset(tmp_path / "dd", split="test")["text"].tolist() == ["good"]
+    # a single Dataset (or a file) with no split column is taken to be the split asked for
+    one = load_dataset(ds, split="validation")
+    assert one["split"].tolist() == ["validation"] * 3
+    assert not set(one["item_id"]) & set(load_dataset(ds, split="train")["item_id"])
 
 
 def test_integer_labels_with_names():
@@ -198,10 +202,20 @@ def test_sentences_without_a_tags_column_are_read_when_the_tags_are_named():
     frame = pd.DataFrame({"tokens": [["Paris", "is", "nice"], ["John"]]})
     table = load_dataset(frame, task="token-classification", allow_missing_labels=True, labels=["O", "B-LOC", "I-LOC"])
     assert table["tags"].tolist() == [None, None] and table.attrs["workbench"]["labels"] == ["O", "B-LOC", "I-LOC"]
-    with pytest.raises(DataError, match="holds no tags at all; to start from untagged sentences, name the tags"):
+    # entity types name the same tag set
+    types = load_dataset(frame, task="token-classification", allow_missing_labels=True, labels=["LOC"])
+    assert types.attrs["workbench"]["labels"] == ["O", "B-LOC", "I-LOC"]
+    with pytest.raises(DataError, match="holds no tags at all; to start from untagged sentences, name the entity typ"):
         load_dataset(frame, task="token-classification", allow_missing_labels=True)
     with pytest.raises(DataError, match=r"has no tags column \(looked for \['tags', 'ner_tags', 'labels'\]\)"):
         load_dataset(frame, task="token-classification")
+
+
+def test_a_conll_file_of_words_alone_is_sentences_to_tag(tmp_path: Path):
+    (tmp_path / "new.conll").write_text("-DOCSTART- O\n\nEU B-ORG\nrejects O\n\nPeter\nBlackburn\n\n")
+    table = load_dataset(tmp_path / "new.conll", allow_missing_labels=True)
+    assert table["tokens"].tolist() == [["EU", "rejects"], ["Peter", "Blackburn"]]
+    assert table["tags"].tolist() == [["B-ORG", "O"], None]
 
 
 @pytest.mark.parametrize(("name", "payload"), [

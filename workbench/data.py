@@ -72,7 +72,9 @@ def load_dataset(
     split_column : str, optional
         A column naming each item's split (``train``, ``test`` ...).
     split : str, optional
-        Keep only this split.
+        Keep only this split. A source with no split column (a ``dev.csv`` of its own, a single
+        ``datasets.Dataset``) is taken to be that split: every row gets it, and the ids derived from the content
+        carry it, so a dev sentence that also occurs in train stays an item of its own.
     labels : sequence of str, optional
         The full label set in display order, so that classes with no example
         yet exist. Every label in the data must be in it.
@@ -111,12 +113,17 @@ def load_dataset(
         raise DataFileError(f"{name} has a header but no rows")
     if split_column is None and "split" in raw.columns:
         split_column = "split"
+    if split_column is None and split is not None:
+        raw = raw.assign(split=split)
+        split_column = "split"
     if split_column is not None:
         _require_column(raw, split_column, "split_column", name)
         if split is not None:
-            raw = raw[raw[split_column].astype(str) == split].reset_index(drop=True)
-            if len(raw) == 0:
-                raise DataError(f"{name}: no rows have {split_column} == {split!r}")
+            present = raw[split_column].astype(str)
+            if not (present == split).any():
+                raise DataError(f"{name}: no rows have {split_column} == {split!r}; its splits are "
+                                f"{sorted(present.unique())[:10]}")
+            raw = raw[present == split].reset_index(drop=True)
     if task == "auto":
         task = guess_task(raw, text_column)
     if task == "text-classification":
@@ -369,6 +376,9 @@ def _build_tokens(raw: pd.DataFrame, name: str, locate: Any, *, tokens_column: s
                 all_tokens.append(tok)
                 all_tags.append(None)
                 continue
+            if is_missing(tags):
+                raise ValueProblem(f"{where}: the sentence has no tags. Tag it, drop it, or pass "
+                                   "allow_missing_labels=True to keep untagged sentences (a pool to tag)")
             raise ValueProblem(f"{where}, column {gcol!r}: expected a list of tags, got {type(tags).__name__}")
         if label_names is not None:
             try:
@@ -394,7 +404,7 @@ def _build_tokens(raw: pd.DataFrame, name: str, locate: Any, *, tokens_column: s
     table = pd.DataFrame({"tokens": all_tokens, "tags": all_tags})
     types = {split_tag(t)[1] for tg in all_tags if tg for t in tg} - {None}
     if labels is not None:
-        allowed = list(labels)
+        allowed = _tags_of(labels, name)
         for i, tg in enumerate(all_tags):
             for j, t in enumerate(tg or []):
                 if t not in allowed:
@@ -402,12 +412,31 @@ def _build_tokens(raw: pd.DataFrame, name: str, locate: Any, *, tokens_column: s
         tagset = allowed
     elif not any(tg is not None for tg in all_tags):
         raise ValueProblem(f"{name}: {'column ' + repr(gcol) if gcol else 'the file'} holds no tags at all; to start "
-                           "from untagged sentences, name the tags: labels=[...] with allow_missing_labels=True")
+                           "from untagged sentences, name the entity types: labels=[...] (e.g. PER LOC ORG) with "
+                           "allow_missing_labels=True")
     else:
         tagset = tag_set(t for t in types if t)
     table.attrs["_content_src"] = tcol
     table.attrs["_label_src"] = gcol
     return table, tagset
+
+
+def _tags_of(labels: Sequence[str], name: str) -> list[str]:
+    """The tag set ``labels`` names: IOB2 tags as given (``O`` added), or entity types (``PER``) spelt out."""
+    def is_tag(label: str) -> bool:
+        try:
+            split_tag(label)
+        except ValueError:
+            return False
+        return True
+
+    tags = [is_tag(str(label)) for label in labels]
+    if all(tags):
+        return list(dict.fromkeys(["O", *map(str, labels)]))
+    if not any(tags):
+        return tag_set(map(str, labels))
+    raise ValueProblem(f"{name}: labels={list(labels)} mixes tags and entity types; give the entity types (PER LOC "
+                       "...) or every tag (O B-PER I-PER ...)")
 
 
 def _decode_json_lists(values: pd.Series) -> pd.Series:

@@ -253,16 +253,27 @@ def _read_parquet(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
 
 
 def _read_conll(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
-    """CoNLL: one token per line, the tag in the last column, sentences split by blank lines."""
+    """CoNLL: one token per line, the tag in the last column, sentences split by blank lines.
+
+    A sentence whose lines hold the token alone (text to tag) gets no tags (None).
+    """
     sentences: list[dict[str, Any]] = []
     tokens: list[str] = []
-    tags: list[str] = []
+    tags: list[str | None] = []
     doc = 0
     start_line = 1
 
     def flush() -> None:
         if tokens:
-            sentences.append({"tokens": list(tokens), "tags": list(tags), "doc_id": doc, "line": start_line})
+            has = [t is not None for t in tags]
+            if any(has) and not all(has):
+                k = has.index(not has[0])  # a sentence's lines are consecutive
+                raise DataFileError(
+                    f"{path}: line {start_line + k} ({tokens[k]!r}) has {'a tag' if has[k] else 'no tag'} but line "
+                    f"{start_line} ({tokens[0]!r}), the first of its sentence, has {'one' if has[0] else 'none'}; "
+                    "tag every word of a sentence (the tag last, after whitespace) or none of them")
+            sentences.append({"tokens": list(tokens), "tags": list(tags) if has[0] else None, "doc_id": doc,
+                              "line": start_line})
             tokens.clear()
             tags.clear()
 
@@ -279,15 +290,10 @@ def _read_conll(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
                 start_line = n + 1
                 continue
             fields = line.split()
-            if len(fields) < 2:
-                raise DataFileError(
-                    f"{path}: line {n} has {len(fields)} field ({line!r}); a CoNLL line needs "
-                    "the token first and its tag last, separated by whitespace"
-                )
             if not tokens:
                 start_line = n
             tokens.append(fields[0])
-            tags.append(fields[-1])
+            tags.append(fields[-1] if len(fields) > 1 else None)
     flush()
     if not sentences:
         raise DataFileError(f"{path} holds no sentences (only blank or -DOCSTART- lines)")
