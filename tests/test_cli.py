@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workbench import LabelStore
+from workbench import LabelStore, load_dataset
 from workbench.cli import main
 from workbench.runs import open_run
 from workbench.sample import make_classification_sample, make_ner_sample
@@ -157,6 +157,34 @@ def test_a_reviewed_queue_comes_back_with_import_update(tmp_path: Path, capsys):
         assert store.get(queue["item_id"].iloc[0])["label"] == fixed
         assert store.get(queue["item_id"].iloc[1])["label"] == queue["given_label"].iloc[1]  # blank: kept
         assert store.history()["author"].tolist() == ["alice", "alice"]
+
+def test_a_split_s_own_file_keeps_its_rows_that_also_occur_in_train(tmp_path: Path, capsys):
+    # train.csv and dev.csv as separate files, one dev text also in train (CoNLL's "LONDON 1996-08-30" lines)
+    frame = make_classification_sample(n_items=40, seed=4)[["text", "label"]]
+    train, dev = frame.head(30), pd.concat([frame.iloc[[3]], frame.tail(10)])
+    train.to_csv(tmp_path / "train.csv", index=False)
+    dev.to_csv(tmp_path / "dev.csv", index=False)
+    db, db2 = tmp_path / "labels.db", tmp_path / "plain.db"
+    assert main(["import", str(tmp_path / "train.csv"), "--store", str(db), "--split", "train"]) == 0
+    assert main(["import", str(tmp_path / "dev.csv"), "--store", str(db), "--split", "validation"]) == 0
+    out = capsys.readouterr().out
+    assert "11 added, 0 unchanged" in out and "same content" not in out
+    with LabelStore.open(db) as store:
+        assert store.page(0, 100)["split"].value_counts().to_dict() == {"train": 30, "validation": 11}
+    # without --split the shared row is the stored train item, and the import says so and what to do
+    assert main(["import", str(tmp_path / "train.csv"), "--store", str(db2)]) == 0
+    assert main(["import", str(tmp_path / "dev.csv"), "--store", str(db2)]) == 0
+    out = capsys.readouterr().out
+    assert "10 added, 1 unchanged" in out
+    assert f"1 row(s) of {tmp_path / 'dev.csv'} have the same content as items already in the store" in out
+    assert "import it with --split NAME" in out
+    # a file with a split column: --split keeps that split's rows, and a split it lacks is named
+    frame.assign(split=["train"] * 30 + ["test"] * 10).to_csv(tmp_path / "both.csv", index=False)
+    assert main(["import", str(tmp_path / "both.csv"), "--store", str(tmp_path / "t.db"), "--split", "test"]) == 0
+    assert "10 added" in capsys.readouterr().out
+    assert main(["import", str(tmp_path / "both.csv"), "--store", str(tmp_path / "t.db"), "--split", "dev"]) == 2
+    assert "no rows have split == 'dev'; its splits are ['test', 'train']" in capsys.readouterr().err
+
 
 def test_an_update_over_a_correction_says_so_and_undo_takes_it_back(tmp_path: Path, capsys):
     db = tmp_path / "labels.db"
@@ -431,6 +459,8 @@ def test_train_and_predict_user_errors_are_one_line(tmp_path: Path, tiny_bert, c
     assert "failed: device='cuda' but torch" in capsys.readouterr().err
     assert main(["predict", str(runs / "gpu"), str(db), "--out", str(tmp_path / "p.csv")]) == 2
     assert "is failed, not finished" in capsys.readouterr().err
+    assert main(["predict", str(runs / "gpu"), str(db), "--out", str(tmp_path / "p.conll")]) == 2
+    assert "CoNLL holds tagged words, and run gpu classifies texts" in capsys.readouterr().err
     assert main(["runs", str(runs)]) == 0
     assert "gpu failed: device='cuda'" in capsys.readouterr().out
     tagger = runs / "tagger"  # a finished tagger run: a store of texts is refused before any model is loaded
@@ -470,6 +500,21 @@ def test_a_tagger_trained_from_the_shell_tags_new_sentences(tmp_path: Path, tiny
     tagged = pd.read_parquet(tmp_path / "p.parquet")
     assert tagged["item_id"].tolist() == sample["id"].astype(str).tolist()
     assert all(len(t) == len(p) for t, p in zip(tagged["tokens"], tagged["pred_tags"]))
+    # CoNLL in and out: words alone in, word + predicted tag out; with the given tags, word + given + predicted
+    # (conlleval's layout); the predictions are valid IOB2, so the file reads back
+    head = sample.head(4)
+    (tmp_path / "words.conll").write_text("".join("".join(w + "\n" for w in words) + "\n" for words in head["tokens"]))
+    assert main(["predict", str(runs / "tagger"), str(tmp_path / "words.conll"), "--out",
+                 str(tmp_path / "tagged.conll"), "--no-progress"]) == 0
+    lines = (tmp_path / "tagged.conll").read_text().split("\n")
+    assert lines[:len(head["tokens"].iloc[0])] == [f"{w}\t{t}" for w, t in zip(head["tokens"].iloc[0],
+                                                                             tagged["pred_tags"].iloc[0])]
+    assert main(["predict", str(runs / "tagger"), str(tmp_path / "ner.jsonl"), "--id-column", "id", "--out",
+                 str(tmp_path / "both.conll"), "--no-progress"]) == 0
+    first = (tmp_path / "both.conll").read_text().split("\n")[0].split("\t")
+    assert first == [sample["tokens"].iloc[0][0], sample["tags"].iloc[0][0], tagged["pred_tags"].iloc[0][0]]
+    back = load_dataset(tmp_path / "both.conll")
+    assert back["tags"].tolist() == [list(t) for t in tagged["pred_tags"]]
     # a text-classification file is not read as sentences
     make_classification_sample(n_items=5).to_csv(tmp_path / "texts.csv", index=False)
     assert main(["predict", str(runs / "tagger"), str(tmp_path / "texts.csv"), "--out", str(tmp_path / "q.csv"),

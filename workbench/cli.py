@@ -25,9 +25,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from workbench.data import load_dataset
     from workbench.store import LabelStore
 
-    table = load_dataset(args.data, repair_bio=args.repair_bio, **reading_options(args))
+    table = load_dataset(args.data, repair_bio=args.repair_bio, split=args.split, **reading_options(args))
     with LabelStore.open(args.store) as store:
         before = set(store.labels)
+        was_empty = store.info().n_items == 0
         stats = store.import_dataset(table, on_conflict=args.on_conflict, author=args.author)
         info = store.info()
     print(f"imported {args.data} into {args.store}: {stats['added']} added, {stats['unchanged']} unchanged, "
@@ -38,6 +39,12 @@ def _cmd_import(args: argparse.Namespace) -> int:
               "were imported; the file's label replaced it. The log keeps both (workbench history "
               f"{args.store} --author {args.author}); to put back every label this import changed: "
               f"workbench undo {args.store} --author {args.author}")
+    if stats["unchanged"] and stats["added"] and not was_empty and table["split"].isna().all():
+        # ids come from the content, so a row equal to a stored item is that item: right for a re-import of a
+        # grown file, wrong for a second split's file (its rows that also occur in train would vanish from it)
+        print(f"{stats['unchanged']} row(s) of {args.data} have the same content as items already in the store and "
+              "were not added again. If this file is another split of the data (a dev or test file), import it with "
+              "--split NAME instead, so that every row stays an item of its own")
     unlabelled = int(table["label"].isna().sum()) if "label" in table.columns else 0
     if unlabelled and not args.labels and not before:
         # a pool: its classes are read off its few labelled rows, and a class none of them shows is unknown to
@@ -523,6 +530,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="dataset file or folder")
     p.add_argument("--store", required=True, help="SQLite file (created if missing) or postgresql:// URL")
     add_reading_options(p)
+    p.add_argument("--split", metavar="NAME",
+                   help="the split this file holds (train, validation, test): every row gets it when the file has "
+                        "no split column; with one, only that split's rows are imported")
     p.add_argument("--repair-bio", action="store_true", help="turn stray I- tags into B- instead of failing")
     p.add_argument("--on-conflict", default="error", choices=["error", "skip", "update"],
                    help="an id already stored with other content or label: fail (default), keep it, or update it "
