@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from sklearn.metrics import classification_report
 
 from workbench import metrics as M
-from workbench.bio import entity_types
+from workbench.bio import decode_tags, entity_types, find_bio_error
 from workbench.cli import main
 from workbench.errors import DataError
 
@@ -268,3 +269,31 @@ def test_tagger_runs_are_compared_entity_type_by_type(tmp_path, capsys):
     text = make_run(tmp_path, "text", ["a"], ["a"], ["a", "b"])
     with pytest.raises(DataError, match="is token-classification and run text is text-classification"):
         M.compare_runs(a, text)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_decoded_tags_are_the_most_probable_valid_sequence(seed):
+    # brute force over every tag sequence of a short sentence: the decoder returns the valid one of highest
+    # probability, and the per-word argmax itself when that is valid
+    rng = np.random.default_rng(seed)
+    labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    n = int(rng.integers(1, 5))
+    probs = rng.dirichlet(np.full(len(labels), 0.3), size=n)
+    valid = [seq for seq in itertools.product(range(len(labels)), repeat=n)
+             if find_bio_error([labels[k] for k in seq]) is None]
+    best = max(valid, key=lambda seq: float(np.prod(probs[np.arange(n), list(seq)])))
+    decoded = decode_tags(probs, labels)
+    assert decoded == [labels[k] for k in best]
+    argmax = [labels[k] for k in probs.argmax(1)]
+    if find_bio_error(argmax) is None:
+        assert decoded == argmax
+
+
+def test_decoding_mends_a_stray_inside_tag_by_the_probabilities():
+    labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    # "in New York": the argmax says O I-LOC I-LOC; the entity is kept, as B-LOC I-LOC
+    assert decode_tags(np.array([[.9, 0, 0, .05, .05], [.3, 0, 0, .2, .5], [.2, 0, 0, .1, .7]]), labels) == [
+        "O", "B-LOC", "I-LOC"]
+    # a weak stray I-PER after O goes, where keeping it as B-PER costs more than dropping it
+    assert decode_tags(np.array([[.9, .02, .02, .03, .03], [.40, .01, .59, 0, 0]]), labels) == ["O", "O"]
+    assert decode_tags(np.zeros((0, 5)), labels) == []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 
 def split_tag(tag: str) -> tuple[str, str | None]:
     """Split ``"B-PER"`` into ``("B", "PER")``; ``"O"`` gives ``("O", None)``.
@@ -50,6 +52,48 @@ def repair_bio(tags: Sequence[str]) -> list[str]:
         out.append(tag)
         prev_kind = kind
     return out
+
+
+def decode_tags(probs: np.ndarray, labels: Sequence[str]) -> list[str]:
+    """The most probable valid IOB2 sequence for one sentence's per-word tag probabilities.
+
+    A tagger scores each word on its own, so the per-word argmax can put ``I-PER`` after ``O``: an entity that strict
+    IOB2 (seqeval's strict mode, conlleval's CoNLL-2003 reading aside) does not count, and that files written from it
+    cannot be imported back. This picks, by Viterbi over the transitions IOB2 allows, the sequence with the highest
+    product of word probabilities; where the argmax is already valid (most sentences) it is that argmax.
+
+    Parameters
+    ----------
+    probs : numpy.ndarray, shape (n_words, n_tags)
+        Per-word probabilities over ``labels``.
+    labels : sequence of str, length n_tags
+        The tags, ``O`` / ``B-X`` / ``I-X``.
+
+    Returns
+    -------
+    list of str, length n_words
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    best = probs.argmax(1) if len(probs) else np.zeros(0, dtype=np.int64)
+    tags = [labels[k] for k in best]
+    if find_bio_error(tags) is None:
+        return tags
+    kinds = np.array([split_tag(t)[1] or "" for t in labels], dtype=object)
+    inside = np.array([t.startswith("I-") for t in labels])
+    # an I-X may only follow B-X or I-X (from, to), and never start a sentence
+    allowed = ~inside[None, :] | (kinds[:, None] == kinds[None, :]) & (kinds[:, None] != "")
+    penalty = np.where(allowed, 0.0, -np.inf)
+    logp = np.log(np.clip(probs, 1e-12, None))
+    score = np.where(inside, -np.inf, logp[0])
+    back = np.zeros((len(probs), len(labels)), dtype=np.int64)
+    for t in range(1, len(probs)):
+        total = score[:, None] + penalty  # (from, to)
+        back[t] = total.argmax(0)
+        score = total.max(0) + logp[t]
+    path = [int(score.argmax())]
+    for t in range(len(probs) - 1, 0, -1):
+        path.append(int(back[t, path[-1]]))
+    return [labels[k] for k in reversed(path)]
 
 
 def spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:

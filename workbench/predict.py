@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.bio import decode_tags
 from workbench.casing import word_case_types
 from workbench.config import FineTuneConfig
 from workbench.devices import configure_cuda, default_device, to_device
@@ -109,7 +110,7 @@ class TrainedModel:
                               if tagger and self.case_feature else None)
         if tagger:
             per_word = [word_probs(p, w, len(s)) for p, w, s in zip(probs, word_ids, sentences)]
-            frame = pd.DataFrame({"pred_tags": [[self.labels[k] for k in p.argmax(1)] for p in per_word],
+            frame = pd.DataFrame({"pred_tags": [decode_tags(p, self.labels) for p in per_word],
                                   "token_probs": [p.astype(np.float32).tolist() for p in per_word]})
         else:
             stacked = np.stack(probs) if probs else np.zeros((0, len(self.labels)), dtype=np.float32)

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.averaging import WeightAverage
+from workbench.bio import decode_tags
 from workbench.config import FineTuneConfig
 from workbench.devices import configure_cuda, resolve_device, to_device
 from workbench.errors import DataError, WorkbenchError
@@ -365,7 +366,7 @@ def _scores(prep: Prepared, rows: np.ndarray, probs: Any) -> dict[str, float]:
     labels = prep.labels
     if prep.token_task:
         gold = [list(prep.frame["label"].iloc[i]) for i in rows]
-        pred = [[labels[k] for k in p.argmax(1)] for p in probs]
+        pred = [decode_tags(p, labels) for p in probs]
         table = entity_metrics(gold, pred)
         flat_ok = np.mean([g == q for gs, ps in zip(gold, pred) for g, q in zip(gs, ps)])
         f1 = table["f1"].astype(float)
@@ -631,7 +632,7 @@ def _write_predictions(run_dir: Path, model: Any, prep: Prepared, config: FineTu
         if prep.token_task:
             frame = pd.DataFrame({"item_id": part["item_id"].astype(str).to_numpy(),
                                   "tags": part["label"].tolist(),
-                                  "pred_tags": [[prep.labels[k] for k in p.argmax(1)] for p in probs],
+                                  "pred_tags": [decode_tags(p, prep.labels) for p in probs],
                                   "token_probs": [p.astype(np.float32).tolist() for p in probs]})
             if "original_label" in part.columns:
                 frame["original_tags"] = part["original_label"].tolist()
