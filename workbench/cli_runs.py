@@ -125,17 +125,21 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from workbench.export import conll_text
     from workbench.launch import load_run
     from workbench.runs import open_run
     from workbench.splits import has_label
     from workbench.store import LabelStore, is_store
 
-    out = check_output(args.out, flag="--out", suffixes=ITEM_SUFFIXES)
+    out = check_output(args.out, flag="--out", suffixes=[*ITEM_SUFFIXES, ".conll"])
     view = open_run(args.run)
+    task = view.task()
+    if out.suffix.lower() == ".conll" and task != "token-classification":
+        raise DataError(f"--out {out}: CoNLL holds tagged words, and run {view.run_id} classifies texts; write "
+                        f"{', '.join(ITEM_SUFFIXES)}")
     state = view.status().get("state")
     if state != "finished":
         raise DataError(f"run {view.path} is {state}, not finished; only a finished run has a model to predict with")
-    task = view.task()
     content, given = ("tokens", "tags") if task == "token-classification" else ("text", "label")
     from_store = is_store(args.data)
     if from_store:
@@ -151,7 +155,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         # each word's probability of its predicted tag; the whole (words x tags) table stays in Python's reach
         predicted["pred_probs"] = [[round(float(max(row)), 4) for row in p] for p in predicted.pop("token_probs")]
     frame = table[["item_id", content, given]].merge(predicted, on="item_id", how="left")
-    write_items(frame, out)
+    if out.suffix.lower() == ".conll":
+        # the layout conlleval reads (word, given tag, predicted tag) when every sentence has its tags
+        columns = [frame["pred_tags"]] if frame["tags"].isna().any() else [frame["tags"], frame["pred_tags"]]
+        out.write_text(conll_text(frame["tokens"], *columns), encoding="utf-8")
+    else:
+        write_items(frame, out)
     print(f"predicted {len(frame)} items with run {view.run_id}: {out}")
     if has_label(frame[given]).any():  # only then are the run's own data read, to keep its training items apart
         _print_scores(frame, task=task, trained=view.trained_item_ids(),
@@ -182,7 +191,8 @@ def _read_items_to_predict(args: argparse.Namespace, *, task: str, classes: list
 
     raw, _ = read_source(Path(args.data).expanduser(), encoding=args.encoding)
     names = TAG_COLUMNS if task == "token-classification" else LABEL_COLUMNS
-    has_labels = args.label_column is not None or any(c in raw.columns for c in names)
+    # a column of nothing but blanks (a CoNLL file of words alone has an empty tags column) holds no labels
+    has_labels = args.label_column is not None or any(raw[c].notna().any() for c in names if c in raw.columns)
     options = {**reading_options(args), "task": task, "allow_missing_labels": True,
                "labels": args.labels or (None if has_labels else classes)}
     return load_dataset(args.data, **options)  # by path again: its errors name the file's lines
@@ -242,7 +252,9 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("run", help="a finished run folder")
     p.add_argument("data", help="a store, or a dataset file (labels or tags optional)")
     add_reading_options(p)
-    p.add_argument("--out", required=True, help="where to write (.csv, .tsv, .jsonl or .parquet)")
+    p.add_argument("--out", required=True,
+                   help="where to write (.csv, .tsv, .jsonl or .parquet; for a tagger also .conll: word, given tag "
+                        "when every sentence has one, predicted tag)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_predict)
 

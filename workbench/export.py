@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,10 +85,7 @@ def _write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
         _atomic_text(tmp, "".join(json.dumps(_plain(r), ensure_ascii=False) + "\n"
                                   for r in frame.to_dict("records")), atomic=False)
     elif fmt == "conll":
-        lines = []
-        for tokens, tags in zip(frame["tokens"], frame["tags"]):
-            lines += [f"{tok}\t{tag}" for tok, tag in zip(tokens, tags or ["O"] * len(tokens))] + [""]
-        _atomic_text(tmp, "\n".join(lines) + "\n", atomic=False)
+        _atomic_text(tmp, conll_text(frame["tokens"], frame["tags"]), atomic=False)
     elif fmt == "hf":
         datasets = require("datasets", extra="data", purpose="exporting to Hugging Face datasets")
         ds = datasets.Dataset.from_pandas(frame, preserve_index=False)  # type: ignore[attr-defined]
@@ -98,6 +96,23 @@ def _write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
             shutil.rmtree(path)
     os.replace(tmp, path)
     return path
+
+
+def conll_text(tokens: Iterable[Sequence[str]], *columns: Iterable[Sequence[str] | None]) -> str:
+    """CoNLL text: one word a line followed by its tag from each column, tab-separated; a blank line ends a sentence.
+
+    Parameters
+    ----------
+    tokens : sequence of n word lists
+    *columns : sequences of n tag lists
+        E.g. the given tags, then the predicted ones (the layout ``conlleval`` reads). A sentence with no tags in a
+        column (None) gets ``O`` there.
+    """
+    lines = []
+    for words, *given in zip(tokens, *columns, strict=True):
+        tags = [t if t is not None else ["O"] * len(words) for t in given]
+        lines += ["\t".join([word, *(t[j] for t in tags)]) for j, word in enumerate(words)] + [""]
+    return "\n".join(lines) + "\n"
 
 
 def _flat_lists(frame: pd.DataFrame) -> pd.DataFrame:
