@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.bio import repair_bio
+from workbench.bio import decode_tags
 from workbench.brief import BriefRepr
 from workbench.config import FineTuneConfig
 from workbench.errors import DataError, WorkbenchError, require
@@ -310,7 +310,7 @@ def _score_sentences(table: pd.DataFrame, chosen: pd.Index, probs: dict[str, np.
                           strict=True):
         n, least = suspects.get(item, (0, 1.0))
         suspects[item] = (n + 1, min(least, prob))
-    suggested = [repair_bio([tag_names[k] for k in p.argmax(axis=1)]) for p in token_probs]
+    suggested = [decode_tags(p, tag_names) for p in token_probs]
     sentences = pd.DataFrame({
         "item_id": ids, "score": sentence_scores(per_token, method="softmin"), "suggested_label": suggested,
         "suggested_prob": [suspects[i][1] if i in suspects else float(p.max(axis=1).min())
