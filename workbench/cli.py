@@ -480,7 +480,7 @@ def open_data_store(args: argparse.Namespace, table: pd.DataFrame | None) -> Ite
 def add_data_source(p: argparse.ArgumentParser, *, verb: str, verbed: str) -> None:
     """DATA (a store or a dataset file), ``--store`` and the reading options, for commands that take either."""
     p.add_argument("data", help=f"a store (SQLite file or URL), or a dataset file (CSV, TSV, JSONL, JSON, Parquet, "
-                                f"Excel): {verbed} as it is unless --store is given")
+                                f"Excel, CoNLL): {verbed} as it is unless --store is given")
     p.add_argument("--store", help=f"import DATA into this store (created if missing), then {verb} the store")
     add_reading_options(p)
 

@@ -58,6 +58,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _print_ended(path: Path, status: dict[str, Any]) -> int:
     """The last words on a run that ended: its metrics, or why it failed; the exit status."""
+    from workbench.runs import open_run
+
     state = status.get("state")
     if state != "finished":
         print(f"run {path}: {state}: {status.get('message', '')}", file=sys.stderr)
@@ -66,8 +68,9 @@ def _print_ended(path: Path, status: dict[str, Any]) -> int:
         return 1
     seconds = float(status.get("finished", 0)) - float(status.get("started", 0))
     scores = {k: v for k, v in status.items() if isinstance(v, float) and k.startswith(("validation_", "test_"))}
+    what = "sentences" if open_run(path).task() == "token-classification" else "items"
     print(f"finished in {seconds:.0f} s on {status.get('device')} ({status.get('precision')}); "
-          f"{status.get('n_train')} training items")
+          f"{status.get('n_train')} training {what}")
     if status.get("unused_splits"):
         from workbench.runs import unused_splits_note
 
