@@ -23,6 +23,15 @@ def split_tag(tag: str) -> tuple[str, str | None]:
     return prefix, kind
 
 
+def is_tag(label: str) -> bool:
+    """Whether ``label`` is an IOB2 tag (``O``, ``B-X``, ``I-X``) rather than, say, an entity type."""
+    try:
+        split_tag(label)
+    except ValueError:
+        return False
+    return True
+
+
 def find_bio_error(tags: Sequence[str]) -> tuple[int, str] | None:
     """Return ``(position, reason)`` of the first IOB2 violation, or ``None``.
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.bio import find_bio_error, split_tag, tag_set
+from workbench.bio import find_bio_error, is_tag, split_tag, tag_set
 from workbench.bio import repair_bio as _repair_bio
 from workbench.errors import ColumnError, DataError, DataFileError, ValueProblem
 from workbench.normalize import DEFAULT_NORMALIZATION, NORMALIZATIONS, content_hash, make_item_ids, normalize_text
@@ -423,13 +423,6 @@ def _build_tokens(raw: pd.DataFrame, name: str, locate: Any, *, tokens_column: s
 
 def _tags_of(labels: Sequence[str], name: str) -> list[str]:
     """The tag set ``labels`` names: IOB2 tags as given (``O`` added), or entity types (``PER``) spelt out."""
-    def is_tag(label: str) -> bool:
-        try:
-            split_tag(label)
-        except ValueError:
-            return False
-        return True
-
     tags = [is_tag(str(label)) for label in labels]
     if all(tags):
         return list(dict.fromkeys(["O", *map(str, labels)]))
