@@ -171,6 +171,13 @@ def test_a_split_s_own_file_keeps_its_rows_that_also_occur_in_train(tmp_path: Pa
     assert "11 added, 0 unchanged" in out and "same content" not in out
     with LabelStore.open(db) as store:
         assert store.page(0, 100)["split"].value_counts().to_dict() == {"train": 30, "validation": 11}
+        assert store.splits() == ["train", "validation"]
+    # and back to a file of its own
+    assert main(["export", str(db), str(tmp_path / "dev_clean.csv"), "--split", "validation", "--no-log"]) == 0
+    assert pd.read_csv(tmp_path / "dev_clean.csv")["text"].tolist() == dev["text"].tolist()
+    assert main(["export", str(db), str(tmp_path / "x.csv"), "--split", "dev"]) == 2
+    assert "no items in split 'dev'; its splits are ['train', 'validation']" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
     # without --split the shared row is the stored train item, and the import says so and what to do
     assert main(["import", str(tmp_path / "train.csv"), "--store", str(db2)]) == 0
     assert main(["import", str(tmp_path / "dev.csv"), "--store", str(db2)]) == 0

@@ -67,7 +67,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     with LabelStore.open(args.store, create=False) as store:
         paths = store.export(args.out, format=args.format, keep_original=args.keep_original,
-                             with_log=not args.no_log)
+                             with_log=not args.no_log, split=args.split)
     for p in paths:
         print(p)
     return 0
@@ -550,6 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=list(EXPORT_FORMATS))
     p.add_argument("--keep-original", action="store_true", help="keep the original label in its own column")
     p.add_argument("--no-log", action="store_true", help="do not write the log file")
+    p.add_argument("--split", metavar="NAME", help="only this split's items (e.g. train and dev to files of their own)")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("history", help="print the correction log",

@@ -30,7 +30,7 @@ def to_hf(store: LabelStore, *, keep_original: bool = False) -> Any:
 
 
 def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str | None = None,
-                 keep_original: bool = False, with_log: bool = True) -> list[Path]:
+                 keep_original: bool = False, with_log: bool = True, split: str | None = None) -> list[Path]:
     """Write the corrected dataset and, beside it, the correction log as JSONL.
 
     Parameters
@@ -45,6 +45,9 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
         Keep the original label in its own column (``original_label`` / ``original_tags``).
     with_log : bool
         Also write ``<path stem>.log.jsonl`` with every log row.
+    split : str, optional
+        Only the items of this split (e.g. to write train and dev back to files of their own); the log keeps every
+        row.
 
     Returns
     -------
@@ -61,7 +64,10 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
         raise DataError("CoNLL export is for token classification; this store holds text classification")
     if not path.parent.exists():
         raise StorePermissionError(f"cannot export to {path}: the folder {path.parent} does not exist")
-    frame = store.to_pandas(keep_original=keep_original)
+    frame = store.to_pandas(keep_original=keep_original, split=split)
+    if split is not None and frame.empty:
+        raise DataError(f"the store has no items in split {split!r}; its splits are "
+                        f"{store.splits() or 'none (no item has one)'}")
     written = [_write_frame(frame, path, fmt)]
     if with_log:
         log_path = path.with_name(path.name.split(".")[0] + ".log.jsonl")

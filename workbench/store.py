@@ -633,6 +633,11 @@ class LabelStore:
         rows = self._read(lambda c: c.execute(query).scalars().all())
         return sorted({kind for row in rows for kind in str(row).split(",") if kind})
 
+    def splits(self) -> list[str]:
+        """The split names the items carry, sorted (items with no split are not named)."""
+        query = sa.select(S.items.c.split).where(S.items.c.split.is_not(None)).distinct()
+        return sorted(str(s) for s in self._read(lambda c: c.execute(query).scalars().all()))
+
     def count(self, filters: Filters | dict[str, Any] | None = None) -> int:
         """How many items pass ``filters``."""
         where = self._where(Filters.coerce(filters))
@@ -1072,11 +1077,11 @@ class LabelStore:
         return frame
 
     def export(self, path: str | os.PathLike[str], *, format: str | None = None, keep_original: bool = False,
-               with_log: bool = True) -> list[Path]:
+               with_log: bool = True, split: str | None = None) -> list[Path]:
         """Write the corrected dataset (and the log beside it); see :func:`workbench.export.export_store`."""
         from workbench.export import export_store
 
-        return export_store(self, path, format=format, keep_original=keep_original, with_log=with_log)
+        return export_store(self, path, format=format, keep_original=keep_original, with_log=with_log, split=split)
 
 
 # ---------------------------------------------------------------------- helpers
