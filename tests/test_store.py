@@ -316,6 +316,10 @@ def test_edited_texts_are_refused_all_named_at_once(store):
                                         r"another text; an import never changes a stored text"):
         store.import_dataset(edited, on_conflict="update")
     assert store.to_pandas()["text"].tolist() == frame["text"].tolist()
+    # ids that start again in a second split's own file: the refusal says how to keep both
+    with pytest.raises(DataError, match=r"If the file is the 'test' split and its ids start again where another "
+                                        r"split's did, leave the id column out"):
+        store.import_dataset(edited.assign(split="test"))
 
 
 def test_token_classification_store(store_path):

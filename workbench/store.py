@@ -452,10 +452,14 @@ class LabelStore:
             if edited:
                 # a stored text is never rewritten: its corrections, scores and log were made on that text
                 what = "text" if task == "text-classification" else "tokens"
+                split = next((r["split"] for r in records if r["split"] is not None), None)
+                restart = (f" If the file is the {split!r} split and its ids start again where another split's did, "
+                           "leave the id column out (ids then come from the content and the split)."
+                           if split is not None else "")
                 raise DataError(
                     f"{_name_ids(edited)} already in the store with another {what}; an import never changes a "
                     f"stored {what}, so give an edited item a new id (or leave it out of the file), or pass "
-                    "on_conflict='skip' to keep the stored items. Nothing was imported")
+                    f"on_conflict='skip' to keep the stored items.{restart} Nothing was imported")
             if relabelled:
                 raise DataError(
                     f"{_name_ids(relabelled)} already in the store with another label; pass on_conflict='skip' to "
