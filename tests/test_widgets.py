@@ -147,6 +147,11 @@ def test_filter_bar_sorting_and_bad_filters_shown_in_the_panel(scored_store):
     assert "score min must be a number" in w.error
     send(w, type="filter", filters={})
     assert w.error == "" and w.total == 120
+    # the store's splits are offered, and one narrows the grid
+    assert w.splits == scored_store.splits() == ["test", "train"]
+    send(w, type="filter", filters={"split": "test"})
+    assert w.filters == {"split": "test"} and w.total == scored_store.count({"split": "test"}) > 0
+    send(w, type="filter", filters={})
     send(w, type="sort", column="score")
     assert w.order_by == "score" and w.rows[0]["score"] == 0.0
     send(w, type="sort", column="score")

@@ -25,6 +25,7 @@ function render({ model, el }) {
       + ` suggested <select name="suggested_label">${options(labels, f.suggested_label)}</select>`
       + ` status <select name="status">${options(model.get("statuses"), f.status)}</select>`
       + ` issue <select name="issue">${options(model.get("issue_types"), f.issue)}</select>`
+      + (model.get("splits").length ? ` split <select name="split">${options(model.get("splits"), f.split)}</select>` : "")
       + ` score <input name="score_min" size="4" placeholder="min"> – <input name="score_max" size="4" placeholder="max">`
       + ` <input name="search" size="18" placeholder="search text">`
       + ` <label><input type="checkbox" name="regex"${f.regex ? " checked" : ""}> regex</label>`
@@ -39,6 +40,7 @@ function render({ model, el }) {
     const e = bar.elements;
     send({ type: "filter", filters: {
       label: e.label.value, suggested_label: e.suggested_label.value, status: e.status.value, issue: e.issue.value,
+      split: e.split ? e.split.value : "",
       score_min: e.score_min.value, score_max: e.score_max.value, search: e.search.value,
       regex: e.regex.checked, disagree: e.disagree.checked, unlabelled: e.unlabelled.checked } });
   }
@@ -102,7 +104,7 @@ function render({ model, el }) {
     if (started) { model.set("last_latency_ms", performance.now() - started); model.set("pending_key_at", 0); model.save_changes(); }
   }
   ["rows", "counts", "error", "message", "show_help", "page", "labels", "order_by"].forEach((n) => model.on("change:" + n, draw));
-  ["filters", "labels", "statuses", "issue_types"].forEach((n) => model.on("change:" + n, drawFilters));
+  ["filters", "labels", "statuses", "issue_types", "splits"].forEach((n) => model.on("change:" + n, drawFilters));
   drawFilters();
   draw();
 }

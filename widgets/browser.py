@@ -54,6 +54,7 @@ class LabelBrowser(SessionWidgetMixin, anywidget.AnyWidget):
     order_by = traitlets.Unicode("").tag(sync=True)
     statuses = traitlets.List().tag(sync=True)
     issue_types = traitlets.List().tag(sync=True)
+    splits = traitlets.List().tag(sync=True)  # the store's split names: the filter bar offers them when there are any
     pending_key_at = traitlets.Float(0).tag(sync=True)
     last_latency_ms = traitlets.Float(0).tag(sync=True)
 
@@ -87,6 +88,7 @@ class LabelBrowser(SessionWidgetMixin, anywidget.AnyWidget):
             if options:
                 self.statuses = list(REVIEW_STATUSES)
                 self.issue_types = [html.escape(t) for t in self.store.issue_types()]
+                self.splits = [html.escape(t) for t in self.store.splits()]
 
     def _on_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         kind = content.get("type")

@@ -149,6 +149,11 @@ def test_quickstart_runs_and_the_grid_takes_keys(lab):
         assert '<img src=x onerror="window.__pwned=1">' in body and "<script>window.__pwned=2</script>" in body
         assert page.evaluate("() => window.__pwned") is None
         page.screenshot(path=str(ARTIFACTS / "quickstart-markup-row.png"))
+        # the filter bar offers the store's splits; picking one narrows the grid to it
+        with LabelStore.open(lab["work"] / "labels.db") as store:
+            n_test = store.count({"split": "test"})
+        page.select_option(f"{panel} .wb-filters select[name='split']", "test")
+        page.wait_for_selector(f"{panel} .wb-browser >> text=· {n_test} items ·", timeout=10_000)
         browser.close()
 
     store = LabelStore.open(lab["work"] / "labels.db")
