@@ -39,7 +39,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
               "were imported; the file's label replaced it. The log keeps both (workbench history "
               f"{args.store} --author {args.author}); to put back every label this import changed: "
               f"workbench undo {args.store} --author {args.author}")
-    if stats["unchanged"] and stats["added"] and not was_empty and table["split"].isna().all():
+    if (stats["unchanged"] and stats["added"] and not was_empty and args.id_column is None
+            and table["split"].isna().all()):
         # ids come from the content, so a row equal to a stored item is that item: right for a re-import of a
         # grown file, wrong for a second split's file (its rows that also occur in train would vanish from it)
         print(f"{stats['unchanged']} row(s) of {args.data} have the same content as items already in the store and "
