@@ -158,6 +158,16 @@ def test_a_reviewed_queue_comes_back_with_import_update(tmp_path: Path, capsys):
         assert store.get(queue["item_id"].iloc[1])["label"] == queue["given_label"].iloc[1]  # blank: kept
         assert store.history()["author"].tolist() == ["alice", "alice"]
 
+def test_import_takes_the_store_as_its_second_word_like_every_other_command(tmp_path: Path, capsys):
+    make_classification_sample(n_items=20, seed=1).to_csv(tmp_path / "train.csv", index=False)
+    assert main(["import", str(tmp_path / "train.csv"), str(tmp_path / "a.db"), "--id-column", "id"]) == 0
+    assert "20 added" in capsys.readouterr().out
+    assert main(["import", str(tmp_path / "train.csv")]) == 2
+    assert "which store? workbench import" in capsys.readouterr().err
+    assert main(["import", str(tmp_path / "train.csv"), str(tmp_path / "a.db"), "--store", str(tmp_path / "b.db")]) == 2
+    assert "two stores given" in capsys.readouterr().err and not (tmp_path / "b.db").exists()
+
+
 def test_a_split_s_own_file_keeps_its_rows_that_also_occur_in_train(tmp_path: Path, capsys):
     # train.csv and dev.csv as separate files, one dev text also in train (CoNLL's "LONDON 1996-08-30" lines)
     frame = make_classification_sample(n_items=40, seed=4)[["text", "label"]]

@@ -25,6 +25,12 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from workbench.data import load_dataset
     from workbench.store import LabelStore
 
+    if args.store and args.store_option and args.store != args.store_option:
+        raise DataError(f"two stores given, {args.store} and --store {args.store_option}; give one")
+    args.store = args.store or args.store_option
+    if not args.store:
+        raise DataError(f"which store? workbench import {args.data} labels.db (a SQLite file, created if missing, or a "
+                        "postgresql:// URL)")
     table = load_dataset(args.data, repair_bio=args.repair_bio, split=args.split, **reading_options(args))
     with LabelStore.open(args.store) as store:
         before = set(store.labels)
@@ -527,9 +533,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="load a dataset file and add its items to a label store",
                        description="Validate a dataset (CSV, TSV, JSONL, JSON, Parquet, Excel, CoNLL or a datasets."
                                    "save_to_disk folder) and add its items to a store, created if missing. "
-                                   "Example: workbench import train.csv --store labels.db --label-column intent")
+                                   "Example: workbench import train.csv labels.db --label-column intent")
     p.add_argument("data", help="dataset file or folder")
-    p.add_argument("--store", required=True, help="SQLite file (created if missing) or postgresql:// URL")
+    p.add_argument("store", nargs="?", metavar="STORE",
+                   help="SQLite file (created if missing) or postgresql:// URL; or give it as --store STORE")
+    p.add_argument("--store", dest="store_option", metavar="STORE", help="the store, as the option")
     add_reading_options(p)
     p.add_argument("--split", metavar="NAME",
                    help="the split this file holds (train, validation, test): every row gets it when the file has "
