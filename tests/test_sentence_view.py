@@ -76,6 +76,27 @@ def test_keys_retag_a_span_accept_and_undo_through_the_widget(ner_store):
     assert store.get(w.sentence["item_id"].replace("&amp;", "&"))["status"] == "reviewed"
 
 
+def test_untagged_sentences_of_a_pool_are_tagged_in_the_view(tmp_path):
+    # words alone, imported as a pool: the view shows them as O and says they are not tagged yet
+    sentences = pd.DataFrame({"id": ["s1", "s2"], "tokens": [["Ana", "visits", "Oslo"], ["It", "rains"]]})
+    store = LabelStore.open(tmp_path / "pool.db")
+    store.import_dataset(load_dataset(sentences, task="token-classification", id_column="id",
+                                      allow_missing_labels=True, labels=["PER", "LOC"]))
+    w = SentenceView(store, author="ann", order_by="item_id")
+    assert [t["tag"] for t in w.sentence["tokens"]] == ["O", "O", "O"] and "not tagged yet" in w.sentence["status"]
+    send(w, type="token", index=2)
+    send(w, type="key", key=str(w.types.index("LOC") + 1))
+    assert store.get("s1")["label"] == ["O", "O", "B-LOC"] and w.error == ""
+    # r on an untagged sentence says it has no entities: all O, reviewed; u, u takes both back
+    send(w, type="key", key="j")
+    send(w, type="key", key="r")
+    assert store.get("s2")["label"] == ["O", "O"] and store.get("s2")["status"] == "reviewed"
+    send(w, type="key", key="u")
+    send(w, type="key", key="u")
+    assert store.get("s2")["label"] is None
+    store.close()
+
+
 def test_the_view_escapes_tokens_and_refuses_text_stores(tmp_path, store):
     frame = pd.DataFrame({"id": ["s1"], "tokens": [["<script>alert(1)</script>", "Paris"]], "tags": [["O", "B-LOC"]]})
     ner = LabelStore.open(tmp_path / "x.db")

@@ -70,7 +70,8 @@ class SentenceSession:
         s = self.sentence
         if s is None:
             return {"item_id": "", "tokens": [], "total": self.total, "index": self.index}
-        tags = list(s["label"])
+        tags = _tags(s["label"], s["tokens"])
+        original = _tags(s["original_label"], s["tokens"])
         suggested = list(s["suggested_label"]) if s.get("suggested_label") is not None else None
         tokens = []
         for i, (tok, tag) in enumerate(zip(s["tokens"], tags, strict=True)):
@@ -78,10 +79,11 @@ class SentenceSession:
             hint = suggested[i] if suggested is not None and suggested[i] != tag else None
             tokens.append({"text": html.escape(str(tok)), "tag": html.escape(tag), "type": html.escape(kind or ""),
                            "suggested": html.escape(hint) if hint else None, "cursor": i == self.token,
-                           "changed": tag != list(s["original_label"])[i]})
+                           "changed": tag != original[i]})
         score = s.get("score")
+        status = s["status"] if s["label"] is not None else f"{s['status']} · not tagged yet (1-9 tag, r: no entities)"
         return {"item_id": html.escape(str(s["item_id"])), "tokens": tokens, "total": self.total,
-                "index": self.index, "status": s["status"],
+                "index": self.index, "status": status,
                 "score": None if score is None or score != score else round(float(score), 3),
                 "why": html.escape(s["issue_details"]) if isinstance(s.get("issue_details"), str) else ""}
 
@@ -103,7 +105,7 @@ class SentenceSession:
         position = self.token if token is None else token
         item_id = str(self.sentence["item_id"])
         try:
-            new = retag_span(list(self.sentence["label"]), position, entity_type)
+            new = retag_span(_tags(self.sentence["label"], self.sentence["tokens"]), position, entity_type)
         except IndexError as exc:
             return ActionResult(False, str(exc))
         return self._write(lambda: [self.store.set_label(item_id, new, author=self.author)],
@@ -135,6 +137,15 @@ class SentenceSession:
         elif action in ("reviewed", "flag") and self.sentence is not None:
             item_id = str(self.sentence["item_id"])
             status = "reviewed" if action == "reviewed" else "flagged"
+            if action == "reviewed" and self.sentence["label"] is None:
+                # an untagged sentence (a pool) reviewed as it shows: it has no entities, so all its tags are O
+                untagged = ["O"] * len(self.sentence["tokens"])
+                def tag_and_review() -> list[int]:
+                    first = self.store.set_label(item_id, untagged, author=self.author)
+                    return [i for i in (first, *self.store.set_status(item_id, status, author=self.author))
+                            if i is not None]
+
+                return self._write(tag_and_review, "reviewed: no entities")
             return self._write(lambda: self.store.set_status(item_id, status, author=self.author), status)
         elif action and action.startswith("type_"):
             k = int(action.rsplit("_", 1)[1])
@@ -154,3 +165,8 @@ class SentenceSession:
         self.filters = Filters.coerce(filters)
         self.index, self.token = 0, 0
         self.refresh()
+
+
+def _tags(tags: Any, tokens: Any) -> list[str]:
+    """A sentence's tags; an untagged sentence (a pool's) reads as all ``O`` until someone tags it."""
+    return list(tags) if tags is not None else ["O"] * len(tokens)
