@@ -358,6 +358,12 @@ def test_empty_eval_split_is_reported(tiny_bert, tmp_path):
     run = launch(_config(tiny_bert), data=table, runs_dir=tmp_path / "runs")
     status = run.wait(timeout=120)
     assert status["state"] == "failed" and "evaluation split 'validation' is empty" in status["message"]
+    assert "none of its 6 items has a label" in status["message"]
+    # too few labels to hold any out: the message says how many there are
+    two = sorted(set(frame["label"].dropna()))[:2]
+    few = load_dataset(frame.assign(split="train", label=two + [None] * 58), id_column="id", allow_missing_labels=True)
+    status = launch(_config(tiny_bert), data=few, runs_dir=tmp_path / "runs").wait(timeout=120)
+    assert "2 of the 60 items carry a label, too few to hold some out" in status["message"], status
 
 
 def test_token_classification_run(tiny_bert, tmp_path):

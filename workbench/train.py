@@ -411,8 +411,14 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
     train_rows = np.array([i for i in in_train if prep.y[i] is not None], dtype=np.int64)
     eval_rows = np.array([i for i in prep.rows(config.eval_split) if prep.y[i] is not None], dtype=np.int64)
     if not len(eval_rows):
-        raise DataError(f"the evaluation split {config.eval_split!r} is empty; add labelled items to it or lower "
-                        "validation_fraction")
+        in_eval = len(prep.rows(config.eval_split))
+        if in_eval:  # the data's own split, none of it labelled
+            raise DataError(f"the evaluation split {config.eval_split!r} is empty: none of its {in_eval} items has a "
+                            "label; label some of them, or name another split in eval_split")
+        labelled = sum(y is not None for y in prep.y)
+        raise DataError(f"the evaluation split {config.eval_split!r} is empty: {labelled} of the {len(prep.y)} items "
+                        f"carry {'tags' if prep.token_task else 'a label'}, too few to hold some out. Label more, or "
+                        f"give the data a {config.eval_split!r} split of labelled items")
     if not len(train_rows):
         raise DataError(f"the training split {config.train_split!r} has no labelled items; label some first")
     # what the run learns from, in status.json: unlabelled items (an active-learning pool) are left out
