@@ -13,6 +13,7 @@ import pytest
 
 from workbench import LabelStore, load_dataset
 from workbench.cli import main
+from workbench.launch import load_run
 from workbench.runs import open_run
 from workbench.sample import make_classification_sample, make_ner_sample
 
@@ -517,6 +518,13 @@ def test_a_tagger_trained_from_the_shell_tags_new_sentences(tmp_path: Path, tiny
     tagged = pd.read_parquet(tmp_path / "p.parquet")
     assert tagged["item_id"].tolist() == sample["id"].astype(str).tolist()
     assert all(len(t) == len(p) for t, p in zip(tagged["tokens"], tagged["pred_tags"]))
+    # each word's probability is that of the tag written beside it (the decoded one, not always the word's argmax)
+    model = load_run(runs / "tagger")
+    direct = model.predict(sample["tokens"].map(list).tolist(), progress=False)
+    expected = [[round(float(row[model.labels.index(tag)]), 4) for row, tag in zip(probs, tags)]
+                for probs, tags in zip(direct["token_probs"], direct["pred_tags"])]
+    written = [float(x) for p in tagged["pred_probs"] for x in p]
+    assert written == pytest.approx([x for row in expected for x in row], abs=1e-4)
     # CoNLL in and out: words alone in, word + predicted tag out; with the given tags, word + given + predicted
     # (conlleval's layout); the predictions are valid IOB2, so the file reads back
     head = sample.head(4)

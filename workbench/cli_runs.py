@@ -155,8 +155,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     model = load_run(view.path)
     predicted = model.predict(table[["item_id", content]], progress=not args.no_progress)
     if task == "token-classification":
-        # each word's probability of its predicted tag; the whole (words x tags) table stays in Python's reach
-        predicted["pred_probs"] = [[round(float(max(row)), 4) for row in p] for p in predicted.pop("token_probs")]
+        # each word's probability of its predicted tag (the decoded sequence's, which is not always the word's most
+        # probable tag); the whole (words x tags) table stays in Python's reach
+        column = {tag: k for k, tag in enumerate(model.labels)}
+        per_word = zip(predicted.pop("token_probs"), predicted["pred_tags"], strict=True)
+        predicted["pred_probs"] = [[round(float(row[column[tag]]), 4) for row, tag in zip(p, tags, strict=True)]
+                                   for p, tags in per_word]
     frame = table[["item_id", content, given]].merge(predicted, on="item_id", how="left")
     if out.suffix.lower() == ".conll":
         # the layout conlleval reads (word, given tag, predicted tag) when every sentence has its tags
