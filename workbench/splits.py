@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from workbench.data import is_missing
 from workbench.errors import DataError
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def temporal_split(timestamps: Sequence[Any], *, validation: float = 0.1, test: 
 
 def has_label(values: Iterable[Any]) -> np.ndarray:
     """``(n,)`` bool: which of a run's label cells hold a label (a class name or a tag list), not None or NaN."""
-    return np.array([v is not None and not (isinstance(v, float) and math.isnan(v)) for v in values], dtype=bool)
+    return np.array([not is_missing(v) for v in values], dtype=bool)
 
 
 def prepare_splits(frame: pd.DataFrame, config: FineTuneConfig) -> pd.DataFrame:
