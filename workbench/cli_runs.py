@@ -58,7 +58,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _print_ended(path: Path, status: dict[str, Any]) -> int:
     """The last words on a run that ended: its metrics, or why it failed; the exit status."""
-    from workbench.runs import open_run
+    from workbench.runs import RunView, unused_splits_note
 
     state = status.get("state")
     if state != "finished":
@@ -68,22 +68,18 @@ def _print_ended(path: Path, status: dict[str, Any]) -> int:
         return 1
     seconds = float(status.get("finished", 0)) - float(status.get("started", 0))
     scores = {k: v for k, v in status.items() if isinstance(v, float) and k.startswith(("validation_", "test_"))}
-    what = "sentences" if open_run(path).task() == "token-classification" else "items"
+    view = RunView(path)
+    task = view.task()
     print(f"finished in {seconds:.0f} s on {status.get('device')} ({status.get('precision')}); "
-          f"{status.get('n_train')} training {what}")
+          f"{status.get('n_train')} training {'sentences' if task == 'token-classification' else 'items'}")
     if status.get("unused_splits"):
-        from workbench.runs import unused_splits_note
-
         print(unused_splits_note(status["unused_splits"]))
     for key, value in scores.items():
         print(f"  {key} {value:.4f}")
-    from workbench.runs import RunView
-
-    view = RunView(path)
     # the worker scores its validation split in status.json; other predicted splits (test) are scored here
     for split in view.splits():
         if not any(k.startswith(f"{split}_") for k in scores):
-            scored = _labelled_score(view.predictions(split), task=view.task())
+            scored = _labelled_score(view.predictions(split), task=task)
             if scored:
                 print(f"  {split}_{scored[0]} {scored[1]:.4f} ({scored[2]} items)")
     return 0
