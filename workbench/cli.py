@@ -34,7 +34,6 @@ def _cmd_import(args: argparse.Namespace) -> int:
     table = load_dataset(args.data, repair_bio=args.repair_bio, split=args.split, **reading_options(args))
     with LabelStore.open(args.store) as store:
         before = set(store.labels)
-        was_empty = store.info().n_items == 0
         stats = store.import_dataset(table, on_conflict=args.on_conflict, author=args.author)
         info = store.info()
     print(f"imported {args.data} into {args.store}: {stats['added']} added, {stats['unchanged']} unchanged, "
@@ -45,10 +44,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
               "were imported; the file's label replaced it. The log keeps both (workbench history "
               f"{args.store} --author {args.author}); to put back every label this import changed: "
               f"workbench undo {args.store} --author {args.author}")
-    if (stats["unchanged"] and stats["added"] and not was_empty and args.id_column is None
-            and table["split"].isna().all()):
+    if stats["unchanged"] and stats["added"] and args.id_column is None and table["split"].isna().all():
         # ids come from the content, so a row equal to a stored item is that item: right for a re-import of a
-        # grown file, wrong for a second split's file (its rows that also occur in train would vanish from it)
+        # grown file, wrong for a second split's file (its rows that also occur in train would vanish from it).
+        # "unchanged" rows are stored items, so the store was not empty before.
         print(f"{stats['unchanged']} row(s) of {args.data} have the same content as items already in the store and "
               "were not added again. If this file is another split of the data (a dev or test file), import it with "
               "--split NAME instead, so that every row stays an item of its own")
