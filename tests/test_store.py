@@ -284,6 +284,20 @@ def test_a_review_queue_can_put_back_the_label_first_imported(store):
     assert store.get(item)["label"] == other
 
 
+def test_a_label_filled_into_a_queue_file_answers_the_queue(store):
+    # active learning headless: the queue goes out as a file, comes back with labels; left "queued", the learner
+    # would never train on those labels
+    frame = store.to_pandas()
+    answered, blank = frame["item_id"][0], frame["item_id"][1]
+    store.set_status([answered, blank], "queued", author="al", source="active-learning")
+    queue = frame.head(2).assign(label=[_other(store, answered), None])
+    assert store.import_dataset(queue, on_conflict="update", author="rev")["updated"] == 1
+    assert (store.get(answered)["status"], store.get(blank)["status"]) == ("reviewed", "queued")
+    assert store.history()[["field", "author"]].values.tolist()[-2:] == [["label", "rev"], ["status", "rev"]]
+    store.undo(author="rev")  # label and status in one step
+    assert (store.get(answered)["label"], store.get(answered)["status"]) == (frame["label"][0], "queued")
+
+
 def test_an_update_over_a_correction_is_counted_and_undo_puts_the_correction_back(store):
     frame = store.to_pandas()
     item, first = frame["item_id"][0], frame["label"][0]

@@ -404,13 +404,9 @@ class LabelStore:
 
         def run(conn: Connection) -> dict[str, int]:
             stats = {"added": 0, "unchanged": 0, "updated": 0, "skipped": 0, "replaced_corrections": 0}
-            existing: dict[str, tuple[str, str | None, str | None]] = {}
-            ids = [r["item_id"] for r in records]
-            for chunk in _chunks(ids, 900):
-                # Compared with the label first imported, so re-importing the same file keeps corrections.
-                rows = conn.execute(sa.select(S.items.c.item_id, S.items.c.content_hash, S.items.c.original_label,
-                                              S.items.c.label).where(S.items.c.item_id.in_(chunk))).all()
-                existing.update({r[0]: (r[1], r[2], r[3]) for r in rows})
+            # Compared with the label first imported, so re-importing the same file keeps corrections.
+            existing = _fetch_items(conn, [r["item_id"] for r in records], S.items.c.content_hash,
+                                    S.items.c.original_label, S.items.c.label, S.items.c.status)
             if current_task is None:
                 conn.execute(sa.insert(S.meta), [{"key": "task", "value": task},
                                                  {"key": "normalization",
@@ -422,7 +418,7 @@ class LabelStore:
                                                    for i, n in enumerate(new_labels)])
             start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(S.items.c.pos), -1))).scalar_one() + 1
             fresh: list[dict[str, Any]] = []
-            updates: list[tuple[str, str | None, str | None]] = []
+            updates: list[tuple[str, str | None, str | None, str]] = []
             edited: list[str] = []
             relabelled: list[str] = []
             for rec in records:
@@ -439,7 +435,7 @@ class LabelStore:
                     stats["skipped"] += 1
                 elif on_conflict == "update" and old[0] == rec["content_hash"]:
                     if old[2] != rec["label"]:
-                        updates.append((rec["item_id"], old[2], rec["label"]))
+                        updates.append((rec["item_id"], old[2], rec["label"], old[3]))
                         # someone changed this label in the store since it was imported (or, for a review queue,
                         # since the queue was written): say so; the file wins
                         stats["replaced_corrections"] += old[2] != queued.get(rec["item_id"], old[1])
@@ -470,11 +466,19 @@ class LabelStore:
             if updates:
                 batch = _next_batch(conn)
                 now = time.time()
-                for item_id, old_label, new_label in updates:
+                for item_id, old_label, new_label, status in updates:
                     conn.execute(sa.update(S.items).where(S.items.c.item_id == item_id).values(label=new_label))
                     conn.execute(sa.insert(S.log).values(batch=batch, item_id=item_id, field="label",
                                                          old_value=old_label, new_value=new_label, author=author,
                                                          source="import", time=now, note="re-import"))
+                    if status == "queued":
+                        # a label filled into an active-learning queue file answers the queue, as labelling the
+                        # item in the browser does (left queued, the learner would not train on it); one undo step
+                        conn.execute(sa.update(S.items).where(S.items.c.item_id == item_id)
+                                     .values(status="reviewed"))
+                        conn.execute(sa.insert(S.log).values(batch=batch, item_id=item_id, field="status",
+                                                             old_value=status, new_value="reviewed", author=author,
+                                                             source="import", time=now, note="re-import"))
                 stats["updated"] = len(updates)
             return stats
 
