@@ -423,12 +423,14 @@ def _cmd_run_notebook(args: argparse.Namespace) -> int:
     from workbench.notebooks import parse_value, run_notebook
 
     params = {key: parse_value(value) for key, value in args.param}
-    results = run_notebook(args.name, out_dir=args.out, parameters=params, timeout=args.timeout)
+    # `-p OUTPUT_DIR x` is the notebook's own name for --out: taken as it, not overridden by --out's default
+    out = args.out or params.get("OUTPUT_DIR") or "build/notebooks"
+    results = run_notebook(args.name, out_dir=out, parameters=params, timeout=args.timeout)
     print(f"executed notebook: {results['executed_notebook']}")
-    for key in ("report", "export", "review_queue"):
+    for key in ("report", "export", "review_queue", "label_queue"):
         if results.get(key):
             print(f"{key.replace('_', ' ')}: {results[key]}")
-    print(f"results: {Path(args.out).resolve() / 'results.json'}")
+    print(f"results: {Path(out).resolve() / 'results.json'}")
     return 0
 
 
@@ -714,7 +716,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="notebook name (e.g. 00_quickstart) or path")
     p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
                    help="a parameter; VALUE is read as JSON when it parses (numbers, true, null), else as text")
-    p.add_argument("--out", default="build/notebooks", help="output folder (default build/notebooks)")
+    p.add_argument("--out", help="output folder (default: -p OUTPUT_DIR if given, else build/notebooks)")
     p.add_argument("--timeout", type=int, default=1200, help="seconds any one cell may run")
     p.set_defaults(func=_cmd_run_notebook)
     return parser

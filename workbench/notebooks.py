@@ -136,6 +136,11 @@ def run_notebook(name: str | os.PathLike[str], *, out_dir: str | os.PathLike[str
     source = find_notebook(name)
     check_parameters(source, parameters or {})
     out = Path(out_dir).resolve()
+    given = (parameters or {}).get("OUTPUT_DIR")
+    if given is not None and Path(str(given)).expanduser().resolve() != out:
+        # out_dir is where the results are read back from: a second folder would be written to and never read
+        raise DataError(f"OUTPUT_DIR={given!r} and out_dir={str(out_dir)!r} disagree; the output folder is out_dir "
+                        "(workbench run-notebook: --out DIR), so leave OUTPUT_DIR out")
     out.mkdir(parents=True, exist_ok=True)
     params = {"INTERACTIVE": False, **_resolve_paths(parameters or {}), "OUTPUT_DIR": str(out)}
     executed = out / source.name
