@@ -136,6 +136,37 @@ def test_active_learning(tmp_path: Path):
     assert results["accuracy_last"] > results["accuracy_first"] and results["n_queued"] == 0
 
 
+def test_active_learning_on_your_own_pool_through_the_queue_file(tmp_path: Path, capfd):
+    """A file with a few labels and many blanks is a real pool: one batch is queued into a file, labelled outside the
+    notebook, imported back, and the next run trains on it and queues the next batch (no simulation, no hiding)."""
+    from workbench.cli import main
+    from workbench.sample import write_samples
+
+    sample = pd.read_parquet(write_samples(tmp_path / "data")["classification"]).head(400)
+    truth = sample.drop_duplicates("text").set_index("text")["true_label"]  # the sample has planted duplicates
+    seeds = sample.groupby("true_label").head(3).index
+    pool = sample[["text"]].assign(intent=None)
+    pool.loc[seeds, "intent"] = sample.loc[seeds, "true_label"]
+    pool.to_csv(tmp_path / "pool.csv", index=False)
+    run = ["run-notebook", "05_active_learning", "-p", "DATA_PATH", str(tmp_path / "pool.csv"),
+           "-p", "OUTPUT_DIR", str(tmp_path / "out"), "-p", "BATCH", "10"]  # OUTPUT_DIR, not --out: taken as it
+    assert main(run) == 0
+    assert f"label queue: {tmp_path / 'out' / 'label_queue.csv'}" in capfd.readouterr().out
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["mode"] == "pool" and results["n_labelled"] == len(seeds) == 24
+    assert results["accuracy_last"] is None and results["n_queued"] == 10  # nothing held out of 24 labels
+    queue = pd.read_csv(results["label_queue"])
+    assert len(queue) == 10 and queue["label"].isna().all()
+    queue["label"] = queue["text"].map(truth)
+    queue.to_csv(results["label_queue"], index=False)
+    assert main(["import", results["label_queue"], str(tmp_path / "out" / "labels.db"), "--id-column", "item_id",
+                 "--on-conflict", "update", "--allow-missing-labels", "--author", "me"]) == 0
+    assert main(run) == 0
+    again = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert again["n_labelled"] == 34 and again["n_queued"] == 10
+    assert set(pd.read_csv(again["label_queue"])["item_id"]).isdisjoint(queue["item_id"])
+
+
 def test_annotator_agreement_on_simulated_annotators(tmp_path: Path):
     results = run_notebook("06_annotator_agreement", out_dir=tmp_path, timeout=600, parameters={"SAMPLE_ITEMS": 400})
     _assert_clean(Path(results["executed_notebook"]))
@@ -177,6 +208,9 @@ def test_a_parameter_the_notebook_lacks_is_refused_before_running(tmp_path: Path
         run_notebook("00_quickstart", out_dir=tmp_path / "out", parameters={"TRAIN": "maybe"})
     with pytest.raises(DataError, match=r"EPOCHS='two' should be a number"):
         run_notebook("00_quickstart", out_dir=tmp_path / "out", parameters={"EPOCHS": "two"})
+    with pytest.raises(DataError, match=r"OUTPUT_DIR='elsewhere' and out_dir=.+ disagree"):
+        run_notebook("00_quickstart", out_dir=tmp_path / "out", parameters={"OUTPUT_DIR": "elsewhere"})
+    assert not (tmp_path / "out").exists()  # nothing ran, nothing was written
 
 
 def test_parameter_values_read_as_the_parameters_cell_writes_them():

@@ -195,6 +195,13 @@ def test_repair_bio_and_missing_labels():
     assert list(table["tags"][0]) == ["O", "B-LOC", "I-LOC"]
     pool = load_dataset(pd.DataFrame({"text": ["a", "b"], "label": ["x", None]}), allow_missing_labels=True)
     assert pool["label"].tolist()[1] is None
+    # a pool with no labels yet, in a column or with no label column at all: the classes must be named
+    with pytest.raises(DataError, match="column 'label' holds no labels at all; .+ name the classes: labels="):
+        load_dataset(pd.DataFrame({"text": ["a", "b"], "label": [None, None]}), allow_missing_labels=True)
+    with pytest.raises(DataError, match=r"the DataFrame: it has no label column; .+ \(workbench import: --labels"):
+        load_dataset(pd.DataFrame({"text": ["a", "b"]}), allow_missing_labels=True)
+    texts = load_dataset(pd.DataFrame({"text": ["a", "b"]}), allow_missing_labels=True, labels=["x", "y"])
+    assert texts["label"].tolist() == [None, None] and texts.attrs["workbench"]["labels"] == ["x", "y"]
 
 
 def test_sentences_without_a_tags_column_are_read_when_the_tags_are_named():

@@ -320,8 +320,9 @@ def _label_set(values: pd.Series, rows: list[int], name: str, column: str | None
         found = sorted(set(present))
         if not found:
             # a pool to label from scratch is fine, but its classes must be named somewhere
-            raise ValueProblem(f"{name}: column {column!r} holds no labels at all; to start labelling from an "
-                               "unlabelled pool, name the classes: labels=... with allow_missing_labels=True")
+            where = f"column {column!r} holds no labels at all" if column else "it has no label column"
+            raise ValueProblem(f"{name}: {where}; to start labelling from an unlabelled pool, name the classes: "
+                               "labels=... with allow_missing_labels=True (workbench import: --labels A B C)")
         return found
     allowed = list(labels)
     known = set(allowed)

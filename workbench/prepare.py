@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.data import load_dataset
+from workbench.data import is_missing, load_dataset
 from workbench.errors import DataError
 from workbench.sample import write_samples
 from workbench.splits import stratified_split
@@ -31,7 +31,9 @@ def prepare_dataset(data_path: str | os.PathLike[str] | None = None, *, out_dir:
     test_fraction : float
         When the data has no ``test`` split, this share (stratified by label for classification) of its training
         items (those in ``train`` or in no split) becomes one, so models before and after fixes meet the same
-        held-out items; other splits (validation, dev) are kept.
+        held-out items; other splits (validation, dev) are kept. A pool (some items without a label, read with
+        ``allow_missing_labels=True``) gets no test split: its few labels are the seed set, all needed to start
+        from; give such data a ``test`` split of its own to score on.
     require_test : bool
         Raise a :class:`DataError` when no test item can be held out (every class too small to spare one):
         for the notebooks whose point is a score on held-out items.
@@ -56,7 +58,8 @@ def prepare_dataset(data_path: str | os.PathLike[str] | None = None, *, out_dir:
         table = table.sample(int(sample_size), random_state=seed).sort_index()
     # held out of the training items only: a validation (or dev) split the data brings stays as it is
     pool = table.index[table["split"].isna() | (table["split"] == "train")]
-    if "test" not in set(table["split"].dropna()) and test_fraction > 0 and len(pool):
+    unlabelled = table["label" if task == "text-classification" else "tags"].map(is_missing)
+    if "test" not in set(table["split"].dropna()) and test_fraction > 0 and len(pool) and not unlabelled.any():
         key = table.loc[pool, "label"].tolist() if task == "text-classification" else ["all"] * len(pool)
         held = stratified_split(key, validation=0.0, test=test_fraction, seed=seed)["test"]
         table.loc[pool, "split"] = "train"
