@@ -167,6 +167,11 @@ def test_import_takes_the_store_as_its_second_word_like_every_other_command(tmp_
     assert "which store? workbench import" in capsys.readouterr().err
     assert main(["import", str(tmp_path / "train.csv"), str(tmp_path / "a.db"), "--store", str(tmp_path / "b.db")]) == 2
     assert "two stores given" in capsys.readouterr().err and not (tmp_path / "b.db").exists()
+    # `--labels a b store.db`: argparse gives the store to --labels; the refusal says so (and nothing is created)
+    assert main(["import", str(tmp_path / "train.csv"), "--allow-missing-labels", "--labels", "a", "b",
+                 str(tmp_path / "c.db")]) == 2
+    assert "'c.db' was read as the last of --labels" in capsys.readouterr().err.replace(str(tmp_path) + "/", "")
+    assert not (tmp_path / "c.db").exists()
 
 
 def test_a_split_s_own_file_keeps_its_rows_that_also_occur_in_train(tmp_path: Path, capsys):

@@ -29,8 +29,12 @@ def _cmd_import(args: argparse.Namespace) -> int:
         raise DataError(f"two stores given, {args.store} and --store {args.store_option}; give one")
     args.store = args.store or args.store_option
     if not args.store:
+        last = (args.labels or [""])[-1]
+        swallowed = (f"; {last!r} was read as the last of --labels, which takes every word after it: put the store "
+                     f"before --labels, or give it as --store {last}"
+                     if last.endswith((".db", ".sqlite", ".sqlite3")) or "://" in last else "")
         raise DataError(f"which store? workbench import {args.data} labels.db (a SQLite file, created if missing, or a "
-                        "postgresql:// URL)")
+                        f"postgresql:// URL){swallowed}")
     table = load_dataset(args.data, repair_bio=args.repair_bio, split=args.split, **reading_options(args))
     with LabelStore.open(args.store) as store:
         before = set(store.labels)
