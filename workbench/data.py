@@ -268,15 +268,22 @@ def _clean_labels(values: list[Any], rows: list[int], name: str, column: str | N
     """Turn a label column into strings, refusing missing, empty and mixed-type values."""
     kinds: dict[str, tuple[int, Any]] = {}
     out: list[str | None] = []
+
+    def blank(value: Any) -> bool:
+        return is_missing(value) or (isinstance(value, str) and not value.strip())
+
     for i, value in zip(rows, values):
         where = f"{name}: {locate(i)}, column {column!r}"
-        if is_missing(value) or (isinstance(value, str) and not value.strip()):
+        if blank(value):
             if allow_missing:
                 out.append(None)
                 continue
+            # how many: one stray blank is a row to fix, most of a file blank is a pool to label
+            n_blank = sum(map(blank, values))
             raise ValueProblem(
-                f"{where}: the label is missing. Label the item, drop the row, or pass allow_missing_labels=True "
-                "to keep unlabelled items as a pool"
+                f"{where}: the label is missing ({n_blank} of {len(values)} rows have none). Label the item, drop "
+                "the row, or pass allow_missing_labels=True to keep unlabelled items as a pool (to label them with "
+                "active learning: notebooks/05_active_learning)"
             )
         if isinstance(value, (bool, np.bool_)):
             kind, text = "bool", str(bool(value))
