@@ -104,6 +104,10 @@ def test_find_label_issues(tmp_path: Path):
     assert results["n_flagged"] == len(pd.read_csv(results["label_issues"])) == results["browser_total"]
     assert results["n_log_rows"] == 0  # finding issues changes nothing
     assert "Likely wrong labels" in Path(results["html_report"]).read_text()
+    # the demo data's two systematic confusions: the most frequent (given, suggested) pair is one of them
+    top = results["top_mixup"][0]
+    assert (top["given"], top["suggested"]) in {("delivery_status", "change_address"),
+                                                ("payment_failed", "invoice_request")}
 
 
 def test_fine_tune_with_early_stopping_and_frozen_layers(tmp_path: Path):

@@ -30,6 +30,13 @@ def test_quality_panel_scans_in_the_background_and_opens_issues(store, tmp_path)
     panel._thread.join(timeout=600)
     assert "estimated noise rate" in panel.report.value and panel.progress.value == 4
     assert f"{len(store)} items scored" in panel.last_scan.value and "changed since" not in panel.last_scan.value
+    # the most frequent (given, suggested) pair of the flagged labels opens in the browser, as many items as it says
+    mixups = panel.result.report.mixups
+    top = panel.mixup_buttons.children[1]
+    assert top.description == f"{mixups['given'][0]} → {mixups['suggested'][0]} ({mixups['items'][0]})"
+    top.click()
+    assert browser.total == mixups["items"][0] > 0
+    assert {(r["label"], r["suggested_label"]) for r in browser.rows} == {(mixups["given"][0], mixups["suggested"][0])}
     item = store.page(0, 1)["item_id"][0]
     store.set_label(item, next(lab for lab in store.labels if lab != store.get(item)["label"]), author="ann")
     reopened = QualityPanel(store)  # the notebook opened again the next day: it says the ranking is stale

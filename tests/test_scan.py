@@ -175,6 +175,36 @@ def test_report_has_every_section(scanned):
     assert "estimated noise rate" in str(result.report)
 
 
+def test_the_planted_systematic_mix_ups_lead_the_likely_mix_ups(scanned, tmp_path):
+    from workbench.scan_report import write_scan_report
+
+    frame, _, result, _ = scanned
+    planted = frame[frame["is_noisy"]].groupby(["label", "true_label"]).size().sort_values(ascending=False)
+    mixups = result.report.mixups
+    # the sample's two systematic confusions (59 and 38 items planted) are the two most frequent pairs
+    assert list(zip(mixups["given"][:2], mixups["suggested"][:2])) == list(planted.index[:2])
+    flagged = result.items[result.items["is_label_issue"]]
+    assert mixups["items"].sum() == (flagged["given_label"] != flagged["suggested_label"]).sum()
+    first = mixups.iloc[0]
+    assert first["share_of_given"] == first["items"] / (frame["label"] == first["given"]).sum()
+    assert f"likely mix-ups (given -> suggested: flagged items, share of the given label): '{first['given']}' -> " \
+           f"'{first['suggested']}' {first['items']} (" in str(result.report)
+    assert result.report.to_dict()["mixups"][0] == first.to_dict()
+    page = write_scan_report(result, tmp_path / "scan.html", top=3).read_text()
+    assert f"Likely mix-ups ({len(mixups)} pairs of given and suggested label; the first 3 shown)" in page
+
+
+def test_label_mixups_counts_flagged_pairs_most_first():
+    from workbench.report import label_mixups
+
+    labels = ["a", "a", "a", "a", "b", "b", None]
+    suggested = ["b", "b", "c", "b", "a", "b", "a"]
+    flagged = [True, True, True, False, True, True, True]  # unflagged, same-label and unlabelled rows do not count
+    table = label_mixups(labels, suggested, flagged)
+    assert table.values.tolist() == [["a", "b", 2, 0.5], ["a", "c", 1, 0.25], ["b", "a", 1, 0.5]]
+    assert label_mixups(labels, suggested, [False] * 7).empty
+
+
 def test_cli_scan_prints_the_report(scanned, tmp_path, capsys):
     frame, *_ = scanned
     data = tmp_path / "small.parquet"

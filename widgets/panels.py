@@ -143,6 +143,8 @@ class QualityPanel(_ScanPanel):
         mode = scan_options.pop("mode", "quick")
         self.scan_options = scan_options
         super().__init__(store, view=browser, mode=mode)
+        self.mixup_buttons = W.HBox([], layout=W.Layout(flex_flow="row wrap"))
+        self.children = (*self.children, self.mixup_buttons)
 
     def _stage(self) -> str:
         return ("embedding and cross-validating..." if self.mode.value == "quick" else
@@ -175,6 +177,26 @@ class QualityPanel(_ScanPanel):
             + f"<table><tr><th>issue</th><th>items</th></tr>{rows}</table>"
             + html_table(report.per_class, "{:.3f}"))
         self._show_issue_buttons(o["issue_counts"])
+        self._show_mixup_buttons(report.mixups)
+
+    #: Mix-ups offered as buttons (the most frequent pairs; the report lists them all).
+    MIXUP_BUTTONS = 5
+
+    def _show_mixup_buttons(self, mixups: Any) -> None:
+        buttons: list[W.Widget] = []
+        for row in mixups.head(self.MIXUP_BUTTONS).itertuples():
+            b = W.Button(description=f"{row.given} → {row.suggested} ({row.items})", layout=W.Layout(width="auto"),
+                         tooltip=f"review the {row.items} items labelled {row.given!r} the scan suggests are "
+                                 f"{row.suggested!r}")
+            b.on_click(lambda _b, g=row.given, s=row.suggested: self.open_mixup(g, s))
+            buttons.append(b)
+        self.mixup_buttons.children = ([W.HTML("<b>likely mix-ups:</b>&nbsp;"), *buttons] if buttons else [])
+
+    def open_mixup(self, given: str, suggested: str) -> None:
+        """Filter the browser to the flagged items labelled ``given`` whose suggestion is ``suggested``: a
+        systematic confusion, reviewed (and often fixed with ``a``) together."""
+        if self._view is not None:
+            self._view.set_filters({"label": given, "suggested_label": suggested, "issue": "label"})
 
     def _done(self) -> None:
         if self.browser is not None:

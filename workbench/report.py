@@ -13,6 +13,9 @@ from workbench.brief import BriefRepr
 from workbench.checks import CheckResult
 from workbench.errors import DataError
 
+#: Columns of :attr:`QualityReport.mixups`.
+MIXUP_COLUMNS = ["given", "suggested", "items", "share_of_given"]
+
 
 @dataclass(repr=False)
 class QualityReport(BriefRepr):
@@ -28,16 +31,21 @@ class QualityReport(BriefRepr):
         One row per class: count, share, estimated_noise, flagged, and a column per issue type.
     noise_matrix : pandas.DataFrame
         Estimated ``P(given | true)``, given labels as rows, true classes as columns.
+    mixups : pandas.DataFrame
+        The likely wrong labels counted by (given label, suggested label), most first: columns ``given``,
+        ``suggested``, ``items`` and ``share_of_given`` (of the items carrying that label). A pair with many items is
+        a systematic mix-up (two classes confused by a guideline or an annotator), fixed best as a batch.
     """
 
     overall: dict[str, Any]
     per_class: pd.DataFrame
     noise_matrix: pd.DataFrame = field(default_factory=pd.DataFrame)
+    mixups: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=MIXUP_COLUMNS))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"overall": self.overall, "per_class": self.per_class.reset_index().to_dict("records"),
-                "noise_matrix": self.noise_matrix.round(4).to_dict()}
+                "noise_matrix": self.noise_matrix.round(4).to_dict(), "mixups": self.mixups.to_dict("records")}
 
     def gate(self, *, max_noise_rate: float | None = None,
              max_issues: dict[str, int] | None = None) -> list[str]:
@@ -82,6 +90,9 @@ class QualityReport(BriefRepr):
                f"{o['agreement']['fleiss_kappa']:.3f}   Krippendorff alpha {o['agreement']['krippendorff_alpha']:.3f}"]
               if o.get("agreement") else []),
             "issues: " + ", ".join(f"{k} {v}" for k, v in o["issue_counts"].items()),
+            *([f"likely mix-ups (given -> suggested: flagged items, share of the given label): "
+               f"{describe_mixups(self.mixups)}"]
+              if len(self.mixups) else []),
             *report_notes(o),
             "",
             self.per_class.to_string(float_format=lambda v: f"{v:.3f}"),
@@ -93,6 +104,38 @@ class QualityReport(BriefRepr):
 # with fewer items), so its out-of-fold probabilities, and the flags and suggestions read from them, are weak: on
 # TREC with 6 labelled items per class a scan flagged 10 of 30 labels with an estimated noise rate of 0.28.
 THIN_CLASS_ITEMS = 10
+
+
+def label_mixups(labels: Sequence[str | None], suggested: Sequence[str | None],
+                 flagged: Sequence[bool]) -> pd.DataFrame:
+    """Count the flagged labels by (given, suggested) pair, most first.
+
+    Parameters
+    ----------
+    labels, suggested, flagged : sequences of length n
+        Each item's given label (None: unlabelled), the scan's suggestion, and whether the label was flagged.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`MIXUP_COLUMNS`; ``share_of_given`` is the pair's items over the items labelled ``given``.
+    """
+    frame = pd.DataFrame({"given": list(labels), "suggested": list(suggested), "flagged": list(flagged)})
+    per_label = frame["given"].value_counts()
+    pairs = frame[frame["flagged"].astype(bool) & frame["given"].notna() & frame["suggested"].notna()
+                  & (frame["given"] != frame["suggested"])]
+    if pairs.empty:
+        return pd.DataFrame(columns=MIXUP_COLUMNS)
+    out = pairs.groupby(["given", "suggested"]).size().rename("items").reset_index()
+    out["share_of_given"] = out["items"] / out["given"].map(per_label)
+    return out.sort_values(["items", "given", "suggested"], ascending=[False, True, True],
+                           kind="stable").reset_index(drop=True)[MIXUP_COLUMNS]
+
+
+def describe_mixups(mixups: pd.DataFrame, most: int = 5) -> str:
+    """``'a' -> 'b' 12 (8%), ...``: the first ``most`` pairs in one line."""
+    return first_few((f"{r.given!r} -> {r.suggested!r} {r.items} ({r.share_of_given:.0%})"
+                      for r in mixups.itertuples()), most=most)
 
 
 def report_notes(overall: dict[str, Any]) -> list[str]:
@@ -183,13 +226,15 @@ def agreement_section(annotations: pd.DataFrame | None, classes: list[str]) -> t
 def build_report(*, item_ids: list[str], labels: list[str | None], classes: list[str], issues: pd.DataFrame,
                  checks: dict[str, CheckResult], joint: np.ndarray | None,
                  annotations: pd.DataFrame | None = None, unscored_classes: Sequence[str] = (),
-                 judge_thin_classes: bool = False) -> QualityReport:
+                 judge_thin_classes: bool = False, suggested: Sequence[str | None] | None = None) -> QualityReport:
     """Assemble the report from a scan's pieces.
 
     Parameters
     ----------
     issues : pandas.DataFrame
         ``item_id, issue`` rows, one per (item, issue type), label issues included.
+    suggested : sequence of str or None, optional
+        Each item's suggested label, in ``item_ids`` order: with the ``label`` issues, the likely mix-ups.
     joint : numpy.ndarray, optional
         The calibrated confident joint ``(K, K)`` over ``classes``.
     unscored_classes : sequence of str
@@ -235,4 +280,8 @@ def build_report(*, item_ids: list[str], labels: list[str | None], classes: list
                         if judge_thin_classes else {},
         "checks": {name: r.summary for name, r in checks.items()},
     }
-    return QualityReport(overall, per_class, matrix)
+    mixups = pd.DataFrame(columns=MIXUP_COLUMNS)
+    if suggested is not None:
+        wrong = set(issues.loc[issues["issue"] == "label", "item_id"])
+        mixups = label_mixups(labels, suggested, [i in wrong for i in item_ids])
+    return QualityReport(overall, per_class, matrix, mixups)

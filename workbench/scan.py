@@ -254,7 +254,8 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     report = build_report(item_ids=item_ids, labels=labels, classes=classes, issues=all_issues, checks=results,
                           joint=confident_joint(y, p), annotations=annotations, unscored_classes=singles,
                           # the user's own model's probabilities: how it learnt each class is not the scan's to judge
-                          judge_thin_classes=given_probs is None)
+                          judge_thin_classes=given_probs is None,
+                          suggested=items.set_index("item_id")["suggested_label"].reindex(item_ids).tolist())
     scan_id = scan_id or f"scan-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     if store is not None and write:
         t = time.perf_counter()

@@ -57,6 +57,13 @@ def write_scan_report(result: Any, path: str | os.PathLike[str], *, top: int = 5
         f"<h2>Issues</h2><table><tr><th>issue</th><th>items</th></tr>{counts}</table>",
         "<h2>Per class</h2>", html_table(report.per_class, "{:.3f}"),
     ]
+    if len(report.mixups):
+        sections += [f"<h2>Likely mix-ups ({len(report.mixups)} pairs of given and suggested label; the first "
+                     f"{min(top, len(report.mixups))} shown)</h2>",
+                     "<p class='why'>Flagged labels counted by the label they have and the one the scan suggests: a "
+                     "pair with many items is a systematic confusion, best fixed together (the label browser's "
+                     "label and suggestion filters).</p>",
+                     html_table(report.mixups.head(top).set_index("given"), "{:.3f}")]
     flagged = items[items["is_label_issue"].astype(bool)]
     sections += [f"<h2>Likely wrong labels ({len(flagged)}; the {min(top, len(flagged))} least likely shown)</h2>",
                  _items_table(flagged.head(top), ["given_label", "suggested_label", "suggested_prob", "score"])]
