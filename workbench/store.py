@@ -473,12 +473,9 @@ class LabelStore:
                                                          source="import", time=now, note="re-import"))
                     if status == "queued":
                         # a label filled into an active-learning queue file answers the queue, as labelling the
-                        # item in the browser does (left queued, the learner would not train on it); one undo step
-                        conn.execute(sa.update(S.items).where(S.items.c.item_id == item_id)
-                                     .values(status="reviewed"))
-                        conn.execute(sa.insert(S.log).values(batch=batch, item_id=item_id, field="status",
-                                                             old_value=status, new_value="reviewed", author=author,
-                                                             source="import", time=now, note="re-import"))
+                        # item in the browser does (left queued, the learner would not train on it)
+                        _answer_queue(conn, item_id, batch=batch, author=author, source="import", time=now,
+                                      note="re-import")
                 stats["updated"] = len(updates)
             return stats
 
@@ -740,12 +737,8 @@ class LabelStore:
                 old, tokens_json, status = current[item_id]
                 new = self._encode_label(label, item_id=item_id, tokens_json=tokens_json)
                 if status == "queued":
-                    # Labelling a queued item answers the queue; in the same batch, so undo puts it back.
-                    conn.execute(sa.update(S.items).where(S.items.c.item_id == item_id).values(status="reviewed"))
-                    res = conn.execute(sa.insert(S.log).values(batch=batch, item_id=item_id, field="status",
-                                                               old_value=status, new_value="reviewed",
-                                                               author=author, source=source, time=now, note=note))
-                    written.append(_inserted_id(res))
+                    written.append(_answer_queue(conn, item_id, batch=batch, author=author, source=source, time=now,
+                                                 note=note))
                 if new == old:
                     current[item_id] = (new, tokens_json, "reviewed" if status == "queued" else status)
                     continue
@@ -1233,6 +1226,17 @@ def _chunks(seq: Sequence[T], n: int) -> Iterator[Sequence[T]]:
 
 def _next_batch(conn: Connection) -> int:
     return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(S.log.c.batch), 0))).scalar_one()) + 1
+
+
+def _answer_queue(conn: Connection, item_id: str, *, batch: int, author: str, source: str, time: float,
+                  note: str | None) -> int:
+    """Mark a queued item ``reviewed``: labelling it answers the queue. Logged in the label's batch, so undo puts
+    the item back in the queue with its label. Returns the log row's id."""
+    conn.execute(sa.update(S.items).where(S.items.c.item_id == item_id).values(status="reviewed"))
+    res = conn.execute(sa.insert(S.log).values(batch=batch, item_id=item_id, field="status", old_value="queued",
+                                               new_value="reviewed", author=author, source=source, time=time,
+                                               note=note))
+    return _inserted_id(res)
 
 
 def _fetch_items(conn: Connection, ids: Sequence[str], *cols: Any) -> dict[str, tuple[Any, ...]]:
