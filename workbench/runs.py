@@ -110,7 +110,13 @@ class RunView:
         return sorted(p.stem for p in (self.path / "predictions").glob("*.parquet"))
 
     def predictions(self, split: str | None = None) -> pd.DataFrame:
-        """Predictions on ``split`` (default: the only one, else ``test``, else ``validation``)."""
+        """Predictions on ``split`` (default: the only one, else ``test``, else ``validation``).
+
+        A tagger's ``pred_tags`` are read as the most probable valid IOB2 sequence of its saved ``token_probs``
+        (:func:`workbench.bio.decode_tags`, what the worker writes now): runs written before the worker decoded that
+        way hold each word's argmax, up to 1.5 entity F1 apart on a short tagger, and two runs compared must be read
+        the same way.
+        """
         available = self.splits()
         if not available:
             raise DataFileError(f"run {self.path} has no predictions yet (no predictions/*.parquet)")
@@ -118,7 +124,14 @@ class RunView:
             split = next((s for s in ("test", "validation", "eval") if s in available), available[0])
         if split not in available:
             raise DataError(f"run {self.run_id} has no predictions for split {split!r}; it has {available}")
-        return pd.read_parquet(self.path / "predictions" / f"{split}.parquet")
+        frame = pd.read_parquet(self.path / "predictions" / f"{split}.parquet")
+        if {"pred_tags", "token_probs"} <= set(frame.columns):
+            from workbench.bio import decode_tags
+
+            labels = self.labels()
+            frame["pred_tags"] = [decode_tags(np.stack(p) if len(p) else np.zeros((0, len(labels))), labels)
+                                  for p in frame["token_probs"]]
+        return frame
 
     def probabilities(self, split: str | None = None) -> np.ndarray:
         """``(n_items, n_classes)`` class probabilities in :meth:`labels` order."""
