@@ -161,6 +161,14 @@ def test_duplicates_share_a_group_and_the_review_session_shows_them_on_d(scanned
     session.cursor = next(i for i, v in enumerate(session.frame["item_id"]) if v != exact["item_id"])
     alone = session.press("d")
     assert not alone.ok and "no duplicate" in alone.message and session.total == 4
+    # back from the "d" view to the page it left, not the first one
+    paged = ReviewSession(store, page_size=1, filters={"item_ids": shown_ids})
+    in_order = store.page(0, 4, filters={"item_ids": shown_ids}, order_by=paged.order_by)["item_id"].tolist()
+    paged.go_to_page(in_order.index(exact["item_id"]))
+    page = paged.page
+    assert page > 0  # the item sits past the first page (on the sample: the last of the four)
+    assert paged.press("d").ok and paged.press("d").ok
+    assert (paged.page, paged.total, paged.current()["item_id"]) == (page, 4, exact["item_id"])
 
 
 def test_report_has_every_section(scanned):

@@ -243,8 +243,11 @@ class ReviewSession:
         go back to the filters it replaced."""
         if self._before_duplicates is not None:
             filters, page, cursor = self._before_duplicates
-            self.set_filters(filters)
-            self.go_to_page(page)
+            self._before_duplicates = None
+            # the filters and the page together, so the list is read once (refresh keeps the page in range)
+            self.filters, self.page = filters, page
+            self.selected.clear()
+            self.refresh(count=True)
             self.cursor = min(cursor, max(0, len(self.frame) - 1))
             return ActionResult(True, "back to the list")
         current = self.current()
