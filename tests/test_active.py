@@ -250,6 +250,7 @@ def test_cold_start_with_nothing_labelled_queues_a_spread_seed(tmp_path):
     learner = ActiveLearner(store, embeddings=x)
     rows = [int(i) for i in (store.to_pandas().reset_index().set_index("item_id").loc[learner.query(3), "index"])]
     assert sorted(y[rows]) == [0, 1, 2]
+    assert learner.last_query == "spread over the embedding space: fewer than two classes labelled yet"
     store.close()
 
 
@@ -287,8 +288,10 @@ def test_one_round_through_the_panel_and_the_browser_widget(pool_store):
     assert panel.pool.value == "unlabelled"
     panel.batch.value = 8
     panel.query(wait=True)
-    assert "queued 8 items (margin)" in panel.status.value
     before = panel.last_update.n_labelled
+    n_pool = len(store) - before - 8
+    # the counts after this batch, not before it
+    assert f"queued 8 items (margin) · {before} labelled, 8 queued, {n_pool} in the pool" in panel.status.value
     queued = set(panel.learner.queued())
     assert browser.total == 8 and {r["item_id"] for r in browser.rows} == queued  # the browser shows the queue
     labelled = []

@@ -647,8 +647,10 @@ class ActiveLearningPanel(W.VBox):
             learner = self._learner()
             self.last_update = learner.update()
             ids = learner.query(int(self.batch.value))
-            self.status.value = (f"queued {len(ids)} items ({html.escape(learner.strategy.name)}) · "
-                                 f"{html.escape(self.last_update.hint)}")
+            u = self.last_update  # its counts are from before this batch was queued
+            self.status.value = html.escape(f"queued {len(ids)} items ({learner.last_query}) · {u.n_labelled} "
+                                            f"labelled, {u.n_queued + len(ids)} queued, {u.n_pool - len(ids)} in the "
+                                            "pool")
             self.open_queue()
         self._background(work, wait=wait)
 

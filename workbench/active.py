@@ -613,6 +613,7 @@ class ActiveLearner:
         self._stable = 0
         self.history: list[UpdateResult] = []
         self._fitted = False
+        self.last_query = ""  # how the latest batch was chosen: the strategy, or the fallback before two classes
 
     def __repr__(self) -> str:
         labelled, pool, queued, _ = self._state()
@@ -697,6 +698,8 @@ class ActiveLearner:
         # With fewer than two classes labelled there is no decision boundary to be uncertain about:
         # start from items spread over the embedding space instead.
         chooser = self.strategy if len(np.unique(y)) >= 2 else DiversitySampling(method="kmeans", shortlist=None)
+        self.last_query = (self.strategy.name if chooser is self.strategy
+                           else "spread over the embedding space: fewer than two classes labelled yet")
         state = PoolState(self.head.predict_proba(self.features[pool]), self.embeddings[pool],
                           self._pool_density(pool, chooser), self.embeddings[labelled], y, self.rng)
         return self._enqueue(pool[chooser.query(state, n)])
