@@ -261,7 +261,9 @@ def test_unreviewed_pool_seeds_stratified_by_the_current_labels(store):
     labels = [store.get(i)["label"] for i in ids]
     assert sorted(pd.Series(labels).value_counts().unique()) == [2]
     store.set_status(ids[:3], "reviewed", author="ann")
-    assert learner.update().n_labelled == 3
+    update = learner.update()
+    assert update.n_labelled == 3 and update.hint.startswith("3 reviewed, ")  # every item has a label: say reviewed
+    assert "3 reviewed" in repr(learner)
 
 
 def test_learner_refuses_what_it_cannot_use(tmp_path, store):

@@ -603,7 +603,8 @@ class ActiveLearningPanel(W.VBox):
         self.pool = W.Dropdown(description="pool", options=["unlabelled", "unreviewed"],
                                value="unlabelled" if _has_unlabelled(store) else "unreviewed")
         self.batch = W.BoundedIntText(description="batch", value=20, min=1, max=10_000)
-        self.query_button = W.Button(description="Queue next batch", icon="list", button_style="primary")
+        self.query_button = W.Button(description="Queue next batch", icon="list", button_style="primary",
+                                     layout=W.Layout(width="auto"))
         self.update_button = W.Button(description="Update model", icon="refresh")
         self.status = W.HTML("")
         self.learner: Any = None
@@ -649,8 +650,8 @@ class ActiveLearningPanel(W.VBox):
             ids = learner.query(int(self.batch.value))
             u = self.last_update  # its counts are from before this batch was queued
             self.status.value = html.escape(f"queued {len(ids)} items ({learner.last_query}) · {u.n_labelled} "
-                                            f"labelled, {u.n_queued + len(ids)} queued, {u.n_pool - len(ids)} in the "
-                                            "pool")
+                                            f"{u.trained_on}, {u.n_queued + len(ids)} queued, {u.n_pool - len(ids)} "
+                                            "in the pool")
             self.open_queue()
         self._background(work, wait=wait)
 

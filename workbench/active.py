@@ -531,13 +531,14 @@ class UpdateResult:
     agreement: float | None
     stable_rounds: int
     should_stop: bool
+    trained_on: str = "labelled"  # what the head learns from: labelled items, or (pool "unreviewed") reviewed ones
 
     @property
     def hint(self) -> str:
         if self.should_stop:
             return (f"predictions stable for {self.stable_rounds} rounds (kappa {self.agreement:.3f}): more "
                     "labels are unlikely to change the model much; consider stopping or fine-tuning")
-        return f"{self.n_labelled} labelled, {self.n_queued} queued, {self.n_pool} in the pool"
+        return f"{self.n_labelled} {self.trained_on}, {self.n_queued} queued, {self.n_pool} in the pool"
 
 
 class ActiveLearner:
@@ -618,7 +619,7 @@ class ActiveLearner:
     def __repr__(self) -> str:
         labelled, pool, queued, _ = self._state()
         return (f"ActiveLearner({self.store.url!r}, strategy={self.strategy.name!r}, pool={self.pool_kind!r}: "
-                f"{len(labelled)} labelled, {len(queued)} queued, {len(pool)} to choose from)")
+                f"{len(labelled)} {self.trained_on}, {len(queued)} queued, {len(pool)} to choose from)")
 
     @property
     def density(self) -> np.ndarray:
@@ -626,6 +627,11 @@ class ActiveLearner:
         if self._density is None:
             self._density = knn_density(self.embeddings)
         return self._density
+
+    @property
+    def trained_on(self) -> str:
+        """What the head learns from, in the pool's words: ``labelled`` items, or ``reviewed`` ones."""
+        return "labelled" if self.pool_kind == "unlabelled" else "reviewed"
 
     def _pool_density(self, pool: np.ndarray, strategy: QueryStrategy) -> np.ndarray:
         return self.density[pool] if strategy.needs_density else np.ones(len(pool))
@@ -699,7 +705,7 @@ class ActiveLearner:
         # start from items spread over the embedding space instead.
         chooser = self.strategy if len(np.unique(y)) >= 2 else DiversitySampling(method="kmeans", shortlist=None)
         self.last_query = (self.strategy.name if chooser is self.strategy
-                           else "spread over the embedding space: fewer than two classes labelled yet")
+                           else f"spread over the embedding space: fewer than two classes {self.trained_on} yet")
         state = PoolState(self.head.predict_proba(self.features[pool]), self.embeddings[pool],
                           self._pool_density(pool, chooser), self.embeddings[labelled], y, self.rng)
         return self._enqueue(pool[chooser.query(state, n)])
@@ -725,7 +731,7 @@ class ActiveLearner:
             self._stable = self._stable + 1 if agreement >= self.stop_agreement else 0
         self._last_predictions = predictions
         result = UpdateResult(len(labelled), len(queued), len(pool), agreement, self._stable,
-                              self._stable >= self.stop_patience)
+                              self._stable >= self.stop_patience, self.trained_on)
         self.history.append(result)
         return result
 
