@@ -463,7 +463,8 @@ def test_train_and_predict_user_errors_are_one_line(tmp_path: Path, tiny_bert, c
     runs = tmp_path / "runs"
     cases = [
         (["train", str(db), "--set", "epochs"], "--set 'epochs': write FIELD=VALUE"),
-        (["train", str(db), "--set", "epoch=2"], "unknown FineTuneConfig field(s) ['epoch']"),
+        (["train", str(db), "--set", "epoch=2"],
+         "unknown FineTuneConfig field(s) ['epoch'] (epoch: did you mean epochs?)"),
         (["train", str(db), "--set", "epochs=abc"], "FineTuneConfig.epochs='abc'"),
         (["train", str(db), "--runs-dir", str(tmp_path / "train.csv")], "is a file; give a folder"),
         (["runs", str(tmp_path / "nowhere")], "is not a folder of runs"),

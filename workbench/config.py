@@ -12,7 +12,7 @@ from typing import Any
 from workbench.casing import CASE_FEATURES
 from workbench.devices import DEVICES
 from workbench.embed import PRECISIONS
-from workbench.errors import DataError
+from workbench.errors import DataError, near_misses
 from workbench.models import ATTENTIONS
 from workbench.pooling import POOLINGS
 
@@ -376,7 +376,8 @@ class FineTuneConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise DataError(f"unknown FineTuneConfig field(s) {unknown}; fields are {sorted(known)}")
+            raise DataError(f"unknown FineTuneConfig field(s) {unknown}{near_misses(unknown, known)}; fields are "
+                            f"{sorted(known)}")
         return cls(**data)
 
     @classmethod

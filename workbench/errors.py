@@ -8,6 +8,8 @@ exceptions.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 
 class WorkbenchError(Exception):
     """Base class of every error the user can cause and fix."""
@@ -102,3 +104,14 @@ def require(module: str, *, extra: str, purpose: str) -> object:
             f"{purpose} needs the package '{module}', which is not installed. "
             f"Install it with: pip install 'label-workbench[{extra}]'"
         ) from exc
+
+
+def near_misses(unknown: Collection[str], known: Collection[str]) -> str:
+    """`` (EPOCH: did you mean EPOCHS?)`` for the unknown names that look like a known one; ``""`` when none does.
+
+    For messages that refuse a misspelt field or parameter, so the fix is in the message."""
+    import difflib
+
+    hints = [f"{name}: did you mean {close[0]}?" for name in unknown
+             if (close := difflib.get_close_matches(name, list(known), n=1))]
+    return f" ({'; '.join(hints)})" if hints else ""

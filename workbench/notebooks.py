@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import DataError, DataFileError, WorkbenchError, require
+from workbench.errors import DataError, DataFileError, WorkbenchError, near_misses, require
 
 #: Where the notebooks live in a checkout (the package sits beside the folder).
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
@@ -53,16 +53,12 @@ def check_parameters(notebook: Path, parameters: dict[str, Any]) -> None:
     papermill only warns and runs on with the default, so a typo (``EPOCH``) would pass in CI unnoticed.
     """
     import ast
-    import difflib
-
     papermill = require("papermill", extra="notebooks", purpose="running notebooks headless")
     declared = papermill.inspect_notebook(str(notebook))  # type: ignore[attr-defined]
     known = list(declared)
     unknown = [name for name in parameters if name not in known]
     if unknown:
-        near = {name: difflib.get_close_matches(name, known, n=1) for name in unknown}
-        hints = "; ".join(f"{name}: did you mean {m[0]}?" for name, m in near.items() if m)
-        raise DataError(f"{notebook.name} has no parameter(s) {unknown}{' (' + hints + ')' if hints else ''}; "
+        raise DataError(f"{notebook.name} has no parameter(s) {unknown}{near_misses(unknown, known)}; "
                         f"its parameters are {known}")
     for name, value in parameters.items():
         # a parameter whose default is a number or a flag takes one (one that defaults to None may be anything)
