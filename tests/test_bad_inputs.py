@@ -102,6 +102,9 @@ CASES = [
          ("label", "'tag'", "label_column")),
     Case("named column absent", lambda t, s: load_dataset(_csv(t, "text,label\nhi,a\n"), label_column="intent"),
          E.ColumnError, ("'intent'", "label_column", "'text'")),
+    Case("id column absent, rows with other problems", lambda t, s: load_dataset(_csv(t, "text,label\nhi,\n"),
+                                                                                 id_column="key"),
+         E.ColumnError, ("'key'", "id_column", "'text'")),  # the misnamed column, not the missing label it reads past
     Case("NaN label", lambda t, s: load_dataset(_df(text=["a", "b"], label=["x", None])), E.ValueProblem,
          ("row 1", "'label'", "missing")),
     Case("empty label in CSV", lambda t, s: load_dataset(_csv(t, "text,label\nhello,x\nworld,\n")), E.ValueProblem,

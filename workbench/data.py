@@ -111,6 +111,8 @@ def load_dataset(
     locate = _locator(source, raw)
     if len(raw) == 0:
         raise DataFileError(f"{name} has a header but no rows")
+    if id_column is not None:  # a misnamed column first: the rows are read through it
+        _require_column(raw, id_column, "id_column", name)
     if split_column is None and "split" in raw.columns:
         split_column = "split"
     if split_column is None and split is not None:
