@@ -257,6 +257,12 @@ def test_cold_start_with_nothing_labelled_queues_a_spread_seed(tmp_path):
 def test_unreviewed_pool_seeds_stratified_by_the_current_labels(store):
     emb = unit(np.random.default_rng(0).normal(size=(len(store), 16)))
     learner = ActiveLearner(store, pool="unreviewed", embeddings=emb)
+    # nothing reviewed yet: a query takes one of each current label first (not a spread that can miss a small class)
+    first = learner.query(len(store.labels) + 1)
+    counts = pd.Series([store.get(i)["label"] for i in first]).value_counts()
+    assert set(counts.index) == set(store.labels) and sorted(counts) == [1] * (len(store.labels) - 1) + [2]
+    assert learner.last_query == "a few of each current label: fewer than two classes reviewed yet"
+    store.set_status(first, "unreviewed", author="ann")
     ids = learner.seed(per_class=2)
     labels = [store.get(i)["label"] for i in ids]
     assert sorted(pd.Series(labels).value_counts().unique()) == [2]

@@ -677,9 +677,7 @@ class ActiveLearner:
             raise self._empty_pool(len(labelled), len(queued))
         n = min(len(pool), per_class * len(self.classes))
         if self.pool_kind == "unreviewed":
-            labels = self.store.page(0, len(self.item_ids), order_by="pos")["label"].to_numpy()[pool]
-            codes = np.unique(labels.astype(str), return_inverse=True)[1]
-            picks = pool[stratified_seed(codes, per_class, rng=self.rng)]
+            picks = self._by_current_label(pool, per_class=per_class)
         else:
             uniform = np.full((len(pool), len(self.classes)), 1.0 / len(self.classes))
             spread = DiversitySampling(method="kmeans", shortlist=None)
@@ -701,14 +699,32 @@ class ActiveLearner:
             raise self._empty_pool(len(labelled), len(queued))
         if not self._fitted:
             self._fit(labelled, y)
-        # With fewer than two classes labelled there is no decision boundary to be uncertain about:
-        # start from items spread over the embedding space instead.
+        # With fewer than two classes labelled there is no decision boundary to be uncertain about: start from items
+        # spread over the classes they are labelled with (the unreviewed pool), or over the embedding space.
+        if len(np.unique(y)) < 2 and self.pool_kind == "unreviewed":
+            self.last_query = "a few of each current label: fewer than two classes reviewed yet"
+            return self._enqueue(self._by_current_label(pool, total=n))
         chooser = self.strategy if len(np.unique(y)) >= 2 else DiversitySampling(method="kmeans", shortlist=None)
         self.last_query = (self.strategy.name if chooser is self.strategy
                            else f"spread over the embedding space: fewer than two classes {self.trained_on} yet")
         state = PoolState(self.head.predict_proba(self.features[pool]), self.embeddings[pool],
                           self._pool_density(pool, chooser), self.embeddings[labelled], y, self.rng)
         return self._enqueue(pool[chooser.query(state, n)])
+
+    def _by_current_label(self, pool: np.ndarray, *, per_class: int | None = None,
+                          total: int | None = None) -> np.ndarray:
+        """Pool rows stratified by their current labels: ``per_class`` of each, or ``total`` taken round-robin
+        over the labels (one of each, then a second of each, ...), at random within a label."""
+        labels = self.store.page(0, len(self.item_ids), order_by="pos")["label"].to_numpy()[pool]
+        codes = np.unique(labels.astype(str), return_inverse=True)[1]
+        if per_class is not None:
+            return pool[stratified_seed(codes, per_class, rng=self.rng)]
+        turn = np.empty(len(codes), dtype=np.int64)
+        for c in np.unique(codes):
+            members = self.rng.permutation(np.flatnonzero(codes == c))
+            turn[members] = np.arange(len(members))
+        order = np.lexsort((self.rng.random(len(codes)), turn))
+        return pool[np.sort(order[:total])]
 
     def _enqueue(self, rows: np.ndarray) -> list[str]:
         ids = [self.item_ids[i] for i in rows]
