@@ -198,7 +198,7 @@ def test_repair_bio_and_missing_labels():
     # a pool with no labels yet, in a column or with no label column at all: the classes must be named
     with pytest.raises(DataError, match="column 'label' holds no labels at all; .+ name the classes: labels="):
         load_dataset(pd.DataFrame({"text": ["a", "b"], "label": [None, None]}), allow_missing_labels=True)
-    with pytest.raises(DataError, match=r"the DataFrame: it has no label column; .+ \(workbench import: --labels"):
+    with pytest.raises(DataError, match=r"it has no label column; .+ --labels A B C; .+ LABELS parameter"):
         load_dataset(pd.DataFrame({"text": ["a", "b"]}), allow_missing_labels=True)
     texts = load_dataset(pd.DataFrame({"text": ["a", "b"]}), allow_missing_labels=True, labels=["x", "y"])
     assert texts["label"].tolist() == [None, None] and texts.attrs["workbench"]["labels"] == ["x", "y"]

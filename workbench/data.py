@@ -331,7 +331,8 @@ def _label_set(values: pd.Series, rows: list[int], name: str, column: str | None
             # a pool to label from scratch is fine, but its classes must be named somewhere
             where = f"column {column!r} holds no labels at all" if column else "it has no label column"
             raise ValueProblem(f"{name}: {where}; to start labelling from an unlabelled pool, name the classes: "
-                               "labels=... with allow_missing_labels=True (workbench import: --labels A B C)")
+                               "labels=... with allow_missing_labels=True (workbench import: --labels A B C; "
+                               "the active-learning notebook: its LABELS parameter)")
         return found
     allowed = list(labels)
     known = set(allowed)
