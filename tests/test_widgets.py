@@ -87,6 +87,23 @@ def test_multi_select_relabels_at_once_and_undoes_as_one(scored_store):
     assert all(scored_store.get(i)["label"] == scored_store.get(i)["original_label"] for i in ids)
 
 
+
+def test_select_the_page_then_accept_takes_every_suggestion_on_it_in_one_undo_step(scored_store):
+    # one likely mix-up filtered, X, a: the whole page relabelled to its suggestions
+    w = LabelBrowser(scored_store, author="ann", page_size=4, filters={"issue": "label"})
+    send(w, type="key", key="X")
+    assert all(r["selected"] for r in w.rows) and len(w.rows) == 4
+    send(w, type="key", key="X")  # again: none
+    assert not any(r["selected"] for r in w.rows)
+    send(w, type="key", key="X")
+    rows = {r["item_id"]: r["suggested_label"] for r in w.rows}
+    send(w, type="key", key="a")
+    assert all(scored_store.get(i)["label"] == s for i, s in rows.items())
+    send(w, type="key", key="u")
+    assert all(scored_store.get(i)["label"] == scored_store.get(i)["original_label"] for i in rows)
+    assert "X select the page" in w.help
+
+
 def test_filters_sort_and_clicks(scored_store):
     w = LabelBrowser(scored_store, page_size=50)
     w.set_filters({"issue": "label"})

@@ -23,11 +23,12 @@ KEYMAP = {
     "j": "down", "ArrowDown": "down", "k": "up", "ArrowUp": "up",
     "n": "next_page", "PageDown": "next_page", "p": "previous_page", "PageUp": "previous_page",
     "a": "accept", "r": "reviewed", "s": "skip", "f": "flag", "u": "undo", "ctrl+z": "undo",
-    "x": "toggle_select", "d": "duplicates", "?": "help",
+    "x": "toggle_select", "X": "select_page", "d": "duplicates", "?": "help",
     **{str(d): f"assign_{d}" for d in range(1, 10)},
 }
 HELP = ("j / ↓ next row · k / ↑ previous row · 1-9 assign the n-th class · a accept the suggestion · "
-        "r reviewed · s skip · f flag · u or Ctrl+Z undo · x select row · d the row's duplicates (again: back) · "
+        "r reviewed · s skip · f flag · u or Ctrl+Z undo · x select row · X select the page (again: none) · "
+        "d the row's duplicates (again: back) · "
         "n / p next / previous page · ? this help")
 CLIP = 280
 
@@ -262,6 +263,12 @@ class ReviewSession:
         self._before_duplicates = before
         return ActionResult(True, f"{item_id} and its {len(twins)} duplicate(s); d again: back to the list")
 
+    def select_page(self) -> None:
+        """Select every row of the page, or none when all are selected already: with a filtered list (one likely
+        mix-up, one label), ``a`` then accepts the suggestion of the whole page in one undo step."""
+        page = {str(i) for i in self.frame["item_id"]} if not self.frame.empty else set()
+        self.selected = set() if page and page <= self.selected else page
+
     def toggle_select(self) -> None:
         current = self.current()
         if current:
@@ -282,6 +289,8 @@ class ReviewSession:
             self.go_to_page(self.page - 1)
         elif action == "toggle_select":
             self.toggle_select()
+        elif action == "select_page":
+            self.select_page()
         elif action == "duplicates":
             return self.show_duplicates()
         elif action == "help":
