@@ -313,6 +313,10 @@ def test_one_round_through_the_panel_and_the_browser_widget(pool_store):
     panel.update(wait=True)
     assert panel.last_update.n_labelled == before + 5 and panel.last_update.n_queued == 3
     assert "5 labelled" not in panel.status.value and f"{before + 5} labelled" in panel.status.value
+    # once predictions stop changing, the status after a query says so (not only the counts)
+    panel.learner.stop_agreement, panel.learner.stop_patience = -1.0, 1
+    panel.query(wait=True)
+    assert "queued 8 items (margin) · predictions stable for 1 rounds" in panel.status.value
 
 
 def test_unlabelled_and_disagreement_filters(pool_store):

@@ -11,7 +11,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -648,10 +648,11 @@ class ActiveLearningPanel(W.VBox):
             learner = self._learner()
             self.last_update = learner.update()
             ids = learner.query(int(self.batch.value))
-            u = self.last_update  # its counts are from before this batch was queued
-            self.status.value = html.escape(f"queued {len(ids)} items ({learner.last_query}) · {u.n_labelled} "
-                                            f"{u.trained_on}, {u.n_queued + len(ids)} queued, {u.n_pool - len(ids)} "
-                                            "in the pool")
+            # the update's counts are from before this batch was queued; its hint (counts, or the stopping hint) with
+            # the batch counted
+            after = replace(self.last_update, n_queued=self.last_update.n_queued + len(ids),
+                            n_pool=self.last_update.n_pool - len(ids))
+            self.status.value = html.escape(f"queued {len(ids)} items ({learner.last_query}) · {after.hint}")
             self.open_queue()
         self._background(work, wait=wait)
 
