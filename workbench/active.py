@@ -701,12 +701,14 @@ class ActiveLearner:
             self._fit(labelled, y)
         # With fewer than two classes labelled there is no decision boundary to be uncertain about: start from items
         # spread over the classes they are labelled with (the unreviewed pool), or over the embedding space.
-        if len(np.unique(y)) < 2 and self.pool_kind == "unreviewed":
-            self.last_query = "a few of each current label: fewer than two classes reviewed yet"
-            return self._enqueue(self._by_current_label(pool, total=n))
-        chooser = self.strategy if len(np.unique(y)) >= 2 else DiversitySampling(method="kmeans", shortlist=None)
-        self.last_query = (self.strategy.name if chooser is self.strategy
-                           else f"spread over the embedding space: fewer than two classes {self.trained_on} yet")
+        chooser: QueryStrategy = self.strategy
+        self.last_query = self.strategy.name
+        if len(np.unique(y)) < 2:
+            if self.pool_kind == "unreviewed":
+                self.last_query = "a few of each current label: fewer than two classes reviewed yet"
+                return self._enqueue(self._by_current_label(pool, total=n))
+            chooser = DiversitySampling(method="kmeans", shortlist=None)
+            self.last_query = "spread over the embedding space: fewer than two classes labelled yet"
         state = PoolState(self.head.predict_proba(self.features[pool]), self.embeddings[pool],
                           self._pool_density(pool, chooser), self.embeddings[labelled], y, self.rng)
         return self._enqueue(pool[chooser.query(state, n)])
