@@ -231,6 +231,24 @@ def test_an_update_over_a_correction_says_so_and_undo_takes_it_back(tmp_path: Pa
         assert store.get(frame["id"][0])["label"] == mine
 
 
+def test_import_names_a_class_spelled_two_ways_and_a_re_import_keeps_the_merge(tmp_path: Path, capsys):
+    """Said at import, before a scan or a fine-tune splits the class in two; once merged, importing the same file
+    again (or a grown copy) must not bring the rarer spelling back into the label set."""
+    db, data = tmp_path / "labels.db", tmp_path / "tickets.csv"
+    data.write_text("id,text,label\n1,charged twice,Billing\n2,cannot log in,account\n3,refund please,billing \n"
+                    "4,where is my invoice,Billing\n5,app crashes,bug\n")
+    assert main(["import", str(data), "--store", str(db), "--id-column", "id"]) == 0
+    out = capsys.readouterr().out
+    assert "look like another class spelled another way: 'billing ' (1 item) -> 'Billing' (2)" in out
+    assert f"workbench merge-labels {db} 'billing ' --into 'Billing'" in out
+    assert main(["merge-labels", str(db), "billing ", "--into", "Billing"]) == 0
+    assert main(["import", str(data), "--store", str(db), "--id-column", "id"]) == 0
+    out = capsys.readouterr().out
+    assert "0 added, 5 unchanged" in out and "3 labels" in out and "spelled another way" not in out
+    with LabelStore.open(db) as store:
+        assert store.labels == ["Billing", "account", "bug"]
+
+
 def test_merge_labels_then_undo_from_the_shell(tmp_path: Path, capsys):
     db = tmp_path / "labels.db"
     frame = make_classification_sample(n_items=40, seed=3)
@@ -241,7 +259,7 @@ def test_merge_labels_then_undo_from_the_shell(tmp_path: Path, capsys):
     assert "'ana' has nothing left to undo" in capsys.readouterr().err
     assert main(["merge-labels", str(db), "Refund", "--into", "refund_request", "--author", "ana"]) == 0
     out = capsys.readouterr().out
-    assert "relabelled 5 items as 'refund_request'" in out and f"(undo: workbench undo {db} --author ana)" in out
+    assert "relabelled 5 item(s) as 'refund_request'" in out and f"(undo: workbench undo {db} --author ana)" in out
     assert main(["undo", str(db), "--author", "bob"]) == 2
     assert "other authors with changes: ana (give --author NAME)" in capsys.readouterr().err
     assert main(["undo", str(db), "--author", "ana"]) == 0

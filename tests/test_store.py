@@ -91,6 +91,17 @@ def test_merging_labels_relabels_in_one_undo_step_and_undo_brings_the_names_back
         assert sorted(store.labels) == ["Refund", "other", "refund", "refund_request"]
         store.merge_labels("other", "misc", author="ann")  # a new target joins the label set
         assert "misc" in store.labels and "other" not in store.labels
+        # re-importing the file (or a grown copy) keeps the merge: its unchanged rows keep their stored labels, so
+        # they must not bring the merged-away class back into the label set (it came back with no items)
+        assert store.import_dataset(load_dataset(frame))["unchanged"] == 8
+        assert "other" not in store.labels
+        grown = pd.concat([frame, pd.DataFrame({"text": ["text 8"], "label": ["other"]})], ignore_index=True)
+        assert store.import_dataset(load_dataset(grown))["added"] == 1
+        assert "other" in store.labels  # a new row that carries it does
+        store.set_label_set([*store.labels, "spare"])
+        declared = load_dataset(frame.assign(label=None), labels=["spare", "extra"], allow_missing_labels=True)
+        store.import_dataset(declared)  # classes named by the caller join it with or without rows
+        assert "extra" in store.labels
         for sources, into, says in [(["nope"], "x", "not in the label set"), (["Refund"], "Refund", "into itself"),
                                     ([], "x", "at least one")]:
             with pytest.raises(LabelError, match=says):
@@ -357,6 +368,9 @@ def test_token_classification_store(store_path):
         store.set_label(item["item_id"], tags[:-1], author="ann")
     with pytest.raises(Exception, match="token 0"):
         store.set_label(item["item_id"], ["I-PER"] + tags[1:], author="ann")
+    labels = store.labels
+    store.import_dataset(table)  # nothing new: the tag set stays as it was
+    assert store.labels == labels
     store.close()
 
 

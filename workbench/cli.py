@@ -64,12 +64,36 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"{unlabelled} item(s) without a label (a pool); the store's classes are the {len(info.labels)} its "
               f"labelled rows show ({first_few(map(repr, info.labels))}). Any other class must be declared first: "
               "import again with --labels A B C, or store.set_label_set([...])")
-    new = [label for label in info.labels if label not in before]
+    variants = _spelling_variants(store_url=args.store, labels=info.labels)
+    if variants:
+        # the file itself spells a class two ways (`Billing`, `billing `): caught here, before a scan splits the
+        # class in two or a fine-tune learns two classes from one
+        print("label(s) that look like another class spelled another way: "
+              + "; ".join(f"{lab!r} ({n} item{'s' * (n != 1)}) -> {main!r} ({m})" for lab, n, main, m in variants)
+              + f". If so, fold each into the common spelling: workbench merge-labels {args.store} "
+              f"{variants[0][0]!r} --into {variants[0][2]!r}")
+    named = {v[0] for v in variants}
+    new = [label for label in info.labels if label not in before and label not in named]
     if before and new:
         # a store that had its classes gains one: often a typo in a reviewed file, so say it where it shows
         print(f"new label(s) added to the store: {', '.join(map(repr, new))}. If one is a misspelling of an existing "
               f"class, fold it in: workbench merge-labels {args.store} {new[0]!r} --into RIGHT_NAME")
     return 0
+
+
+def _spelling_variants(*, store_url: str, labels: Sequence[str]) -> list[tuple[str, int, str, int]]:
+    """The store's labels that differ from another of its labels only in case, spacing or separators, as
+    ``(label, items, common spelling, its items)``, rarer spellings first by name; [] when none."""
+    from workbench.normalize import canonical_spellings, label_key
+    from workbench.store import LabelStore
+
+    keys = [label_key(lab) for lab in labels]
+    twins = [lab for lab, key in zip(labels, keys) if keys.count(key) > 1]
+    if not twins:
+        return []
+    with LabelStore.open(store_url, create=False) as store:
+        counts = {lab: store.count({"label": lab}) for lab in twins}
+    return [(lab, counts[lab], main, counts[main]) for lab, main in sorted(canonical_spellings(counts).items())]
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -129,7 +153,7 @@ def _cmd_merge_labels(args: argparse.Namespace) -> int:
     with LabelStore.open(args.store, create=False) as store:
         written = store.merge_labels(args.labels, args.into, author=args.author)
         labels = store.labels
-    print(f"relabelled {len(written)} items as {args.into!r}; the label set is now {labels} "
+    print(f"relabelled {len(written)} item(s) as {args.into!r}; the label set is now {labels} "
           f"(undo: workbench undo {args.store} --author {args.author})")
     return 0
 

@@ -164,6 +164,8 @@ def load_dataset(
     out.attrs["workbench"] = {
         "task": task,
         "labels": label_set,
+        # named by the caller (a pool's classes) rather than read off the rows: a store takes them all
+        "labels_declared": labels is not None,
         "normalization": normalization,
         "n_changed_by_normalization": n_changed,
         "n_dropped_empty": int(len(raw) - len(out)),

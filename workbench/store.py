@@ -368,6 +368,7 @@ class LabelStore:
         task = task or info.get("task") or ("token-classification" if "tokens" in table.columns
                                             else "text-classification")
         label_set = list(labels if labels is not None else info.get("labels") or [])
+        declared = labels is not None or bool(info.get("labels_declared"))
         if on_conflict not in ("error", "skip", "update"):
             raise DataError(f"on_conflict={on_conflict!r}; use 'error', 'skip' or 'update'")
         content_col, label_col = ("text", "label") if task == "text-classification" else ("tokens", "tags")
@@ -411,11 +412,6 @@ class LabelStore:
                 conn.execute(sa.insert(S.meta), [{"key": "task", "value": task},
                                                  {"key": "normalization",
                                                   "value": info.get("normalization", "NFC+whitespace")}])
-            known = [r[0] for r in conn.execute(sa.select(S.labels.c.name).order_by(S.labels.c.position)).all()]
-            new_labels = [lab for lab in label_set if lab not in set(known)]
-            if new_labels:
-                conn.execute(sa.insert(S.labels), [{"name": n, "position": len(known) + i}
-                                                   for i, n in enumerate(new_labels)])
             start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(S.items.c.pos), -1))).scalar_one() + 1
             fresh: list[dict[str, Any]] = []
             updates: list[tuple[str, str | None, str | None, str]] = []
@@ -460,6 +456,16 @@ class LabelStore:
                 raise DataError(
                     f"{_name_ids(relabelled)} already in the store with another label; pass on_conflict='skip' to "
                     "keep the stored labels or on_conflict='update' to take the new ones. Nothing was imported")
+            known = [r[0] for r in conn.execute(sa.select(S.labels.c.name).order_by(S.labels.c.position)).all()]
+            # A class read off the rows joins the label set only when a row brings it into the store: the rows left
+            # unchanged keep their stored labels, so re-importing a file must not bring back a class merged away
+            # since (merge_labels drops it from the set).
+            taking = label_set if declared else _labels_of(task, [r["label"] for r in fresh]
+                                                           + [u[2] for u in updates], order=label_set)
+            new_labels = [lab for lab in taking if lab not in set(known)]
+            if new_labels:
+                conn.execute(sa.insert(S.labels), [{"name": n, "position": len(known) + i}
+                                                   for i, n in enumerate(new_labels)])
             for chunk in _chunks(fresh, _CHUNK):
                 conn.execute(sa.insert(S.items), chunk)
             stats["added"] = len(fresh)
@@ -1279,6 +1285,18 @@ def _name_ids(ids: Sequence[str], *, show: int = 3) -> str:
     named = ", ".join(map(repr, ids[:show]))
     more = f" and {len(ids) - show} more" if len(ids) > show else ""
     return f"{len(ids)} items ({named}{more}) are"
+
+
+def _labels_of(task: str, stored: Sequence[str | None], *, order: Sequence[str]) -> list[str]:
+    """The labels of ``order`` that ``stored`` (item labels as the items table holds them: a class name, or a JSON list
+    of IOB2 tags) carries; for tags, a class's ``B-`` and ``I-`` tags go together, and ``O`` with any tags."""
+    if task == "text-classification":
+        used = {v for v in stored if v is not None}
+        return [lab for lab in order if lab in used]
+    from workbench.bio import split_tag
+
+    kinds = {split_tag(t)[1] for v in stored if v is not None for t in json.loads(v)}
+    return [lab for lab in order if split_tag(lab)[1] in kinds or (lab == "O" and kinds)]
 
 
 def _item_records(table: pd.DataFrame, task: str, extras: list[str]) -> Iterator[dict[str, Any]]:
