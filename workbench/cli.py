@@ -621,7 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_merge_labels)
 
     p = sub.add_parser("sample", help="write the embedded demo datasets as Parquet",
-                       description="Write support_messages.parquet (3,000 support messages, 8 intents, about 6%% "
+                       description="Write support_messages.parquet (3,000 support messages, 8 intents, about 6% "
                                    "planted label errors in train, true labels in 'true_label') and "
                                    "ner_sentences.parquet (300 tagged sentences with planted tag errors).")
     p.add_argument("--out", required=True, type=Path, help="folder to write into (created if missing)")
