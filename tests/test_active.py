@@ -317,6 +317,29 @@ def test_one_round_through_the_panel_and_the_browser_widget(pool_store):
     panel.learner.stop_agreement, panel.learner.stop_patience = -1.0, 1
     panel.query(wait=True)
     assert "queued 8 items (margin) · predictions stable for 1 rounds" in panel.status.value
+    counts = panel.last_update.per_class  # and where labels are thinnest, fewest first
+    fewest = min(counts, key=lambda c: (counts[c], c))
+    assert f"<br>labelled per class: {fewest} {counts[fewest]}, " in panel.status.value
+
+
+def test_a_class_with_no_labelled_item_is_named_and_holds_back_the_stopping_hint(pool_store):
+    """The head never predicts a class it has no example of, in every round alike, so stable predictions there say
+    nothing: the hint names the class instead of "consider stopping"."""
+    store, emb, _ = pool_store
+    missing = store.labels[-1]
+    # its two labelled items relabelled as another class: no item of it is left to learn from
+    store.set_labels({i: store.labels[0] for i in store.page(0, 10, filters={"label": missing})["item_id"]},
+                     author="ann")
+    learner = ActiveLearner(store, embeddings=emb, stop_agreement=-1.0, stop_patience=1)
+    results = [learner.update() for _ in range(3)]
+    assert results[-1].per_class[missing] == 0 and results[-1].unseen == [missing]
+    assert sum(results[-1].per_class.values()) == results[-1].n_labelled
+    assert results[-1].stable_rounds == 2 and not results[-1].should_stop
+    assert f"no labelled item of {missing!r} yet: the model cannot predict a class" in results[-1].hint
+    assert results[-1].class_counts.startswith(f"labelled per class: {missing} 0, ")
+    item = store.page(0, 1, filters={"unlabelled": True})["item_id"][0]
+    store.set_label(item, missing, author="ann")
+    assert learner.update().should_stop  # every class seen: the hint may fire
 
 
 def test_unlabelled_and_disagreement_filters(pool_store):

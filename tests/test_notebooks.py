@@ -159,6 +159,7 @@ def test_active_learning_on_your_own_pool_through_the_queue_file(tmp_path: Path,
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["mode"] == "pool" and results["n_labelled"] == len(seeds) == 24
     assert results["accuracy_last"] is None and results["n_queued"] == 10  # nothing held out of 24 labels
+    assert results["per_class"] == {c: 3 for c in sorted(truth.unique())}
     queue = pd.read_csv(results["label_queue"])
     assert len(queue) == 10 and queue["label"].isna().all()
     queue["label"] = queue["text"].map(truth)
@@ -167,7 +168,7 @@ def test_active_learning_on_your_own_pool_through_the_queue_file(tmp_path: Path,
                  "--on-conflict", "update", "--allow-missing-labels", "--author", "me"]) == 0
     assert main(run) == 0
     again = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert again["n_labelled"] == 34 and again["n_queued"] == 10
+    assert again["n_labelled"] == 34 and again["n_queued"] == 10 and sum(again["per_class"].values()) == 34
     assert set(pd.read_csv(again["label_queue"])["item_id"]).isdisjoint(queue["item_id"])
 
 

@@ -652,7 +652,8 @@ class ActiveLearningPanel(W.VBox):
             # the batch counted
             after = replace(self.last_update, n_queued=self.last_update.n_queued + len(ids),
                             n_pool=self.last_update.n_pool - len(ids))
-            self.status.value = html.escape(f"queued {len(ids)} items ({learner.last_query}) · {after.hint}")
+            self.status.value = _lines(f"queued {len(ids)} items ({learner.last_query}) · {after.hint}",
+                                       after.class_counts)
             self.open_queue()
         self._background(work, wait=wait)
 
@@ -660,13 +661,18 @@ class ActiveLearningPanel(W.VBox):
         """Refit the quick head on everything labelled so far and show the stopping hint."""
         def work() -> None:
             self.last_update = self._learner().update()
-            self.status.value = html.escape(self.last_update.hint)
+            self.status.value = _lines(self.last_update.hint, self.last_update.class_counts)
         self._background(work, wait=wait)
 
     def open_queue(self) -> None:
         """Show the items waiting for a label in the browser."""
         if self.browser is not None:
             self.browser.set_filters({"status": "queued"})
+
+
+def _lines(*lines: str) -> str:
+    """Plain-text lines as escaped HTML, one per line."""
+    return "<br>".join(html.escape(line) for line in lines)
 
 
 def _has_unlabelled(store: LabelStore) -> bool:

@@ -27,6 +27,7 @@ import numpy as np
 from workbench.brief import BriefRepr
 from workbench.errors import DataError
 from workbench.quality import unit_rows
+from workbench.report import first_few
 from workbench.store import Filters, LabelStore
 
 #: Cosine similarity at or above which two items count as near-duplicates within one batch.
@@ -522,7 +523,10 @@ class UpdateResult:
     stable_rounds : int
         Consecutive updates with agreement at least the learner's ``stop_agreement``.
     should_stop : bool
-        The stopping hint: predictions have stopped changing for ``stop_patience`` rounds.
+        The stopping hint: predictions have stopped changing for ``stop_patience`` rounds, and every class has
+        at least one item to learn from.
+    per_class : dict of str to int
+        Items the head was fitted on, per class (every class of the store, 0 for a class with none).
     """
 
     n_labelled: int
@@ -532,13 +536,30 @@ class UpdateResult:
     stable_rounds: int
     should_stop: bool
     trained_on: str = "labelled"  # what the head learns from: labelled items, or (pool "unreviewed") reviewed ones
+    per_class: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def unseen(self) -> list[str]:
+        """The classes the head has no item of: it never predicts them, so no query seeks them out."""
+        return [c for c, n in self.per_class.items() if n == 0]
 
     @property
     def hint(self) -> str:
         if self.should_stop:
             return (f"predictions stable for {self.stable_rounds} rounds (kappa {self.agreement:.3f}): more "
                     "labels are unlikely to change the model much; consider stopping or fine-tuning")
-        return f"{self.n_labelled} {self.trained_on}, {self.n_queued} queued, {self.n_pool} in the pool"
+        counts = f"{self.n_labelled} {self.trained_on}, {self.n_queued} queued, {self.n_pool} in the pool"
+        if not self.unseen or self.n_labelled == 0:
+            return counts
+        return (f"{counts}; no {self.trained_on} item of {first_few(map(repr, self.unseen))} yet: the model cannot "
+                "predict a class it has no example of, and a query will not seek one out; find a few (the browser's "
+                "text search) and label them, or take the class out of the label set if the data has none")
+
+    @property
+    def class_counts(self) -> str:
+        """``per_class`` as one line, fewest first: where the next labels are most needed."""
+        ranked = sorted(self.per_class.items(), key=lambda kv: (kv[1], kv[0]))
+        return f"{self.trained_on} per class: " + ", ".join(f"{c} {n}" for c, n in ranked)
 
 
 class ActiveLearner:
@@ -748,8 +769,12 @@ class ActiveLearner:
             agreement = prediction_agreement(self._last_predictions, predictions, len(self.classes))
             self._stable = self._stable + 1 if agreement >= self.stop_agreement else 0
         self._last_predictions = predictions
-        result = UpdateResult(len(labelled), len(queued), len(pool), agreement, self._stable,
-                              self._stable >= self.stop_patience, self.trained_on)
+        per_class = dict(zip(self.classes, np.bincount(y, minlength=len(self.classes)).tolist()))
+        # stable predictions say nothing of a class the head has never seen: it predicts that class nowhere, in
+        # every round alike
+        settled = self._stable >= self.stop_patience and min(per_class.values(), default=0) > 0
+        result = UpdateResult(len(labelled), len(queued), len(pool), agreement, self._stable, settled,
+                              self.trained_on, per_class)
         self.history.append(result)
         return result
 
