@@ -540,7 +540,7 @@ class UpdateResult:
 
     @property
     def unseen(self) -> list[str]:
-        """The classes the head has no item of: it never predicts them, so no query seeks them out."""
+        """The classes the head has no item of: it never predicts them, so its predictions cannot settle on them."""
         return [c for c, n in self.per_class.items() if n == 0]
 
     @property
@@ -552,8 +552,9 @@ class UpdateResult:
         if not self.unseen or self.n_labelled == 0:
             return counts
         return (f"{counts}; no {self.trained_on} item of {first_few(map(repr, self.unseen))} yet: the model cannot "
-                "predict a class it has no example of, and a query will not seek one out; find a few (the browser's "
-                "text search) and label them, or take the class out of the label set if the data has none")
+                "predict a class it has no example of. Uncertainty queries often bring one up (its items look "
+                "uncertain); a rare class may need a text search in the browser, or leave the label set if the data "
+                "has none")
 
     @property
     def class_counts(self) -> str:

@@ -343,7 +343,9 @@ class LabelStore:
         table : pandas.DataFrame
             ``item_id, text|tokens, label|tags, split, content_hash`` and extra columns.
         task, labels : optional
-            Override what ``table.attrs["workbench"]`` records.
+            Override what ``table.attrs["workbench"]`` records. Classes named here (or by ``load_dataset(labels=...)``)
+            all join the label set; classes read off the rows join it only from the rows this import adds or
+            updates, so re-importing a file does not bring back a class merged away since (:meth:`merge_labels`).
         on_conflict : {"error", "skip", "update"}
             What to do with an item id that is already stored with other content or
             another label: refuse the whole import, keep the stored item, or take
