@@ -653,7 +653,7 @@ class ActiveLearningPanel(W.VBox):
             after = replace(self.last_update, n_queued=self.last_update.n_queued + len(ids),
                             n_pool=self.last_update.n_pool - len(ids))
             self.status.value = _lines(f"queued {len(ids)} items ({learner.last_query}) · {after.hint}",
-                                       after.class_counts)
+                                       after.class_counts if after.n_labelled else "")
             self.open_queue()
         self._background(work, wait=wait)
 
@@ -661,7 +661,8 @@ class ActiveLearningPanel(W.VBox):
         """Refit the quick head on everything labelled so far and show the stopping hint."""
         def work() -> None:
             self.last_update = self._learner().update()
-            self.status.value = _lines(self.last_update.hint, self.last_update.class_counts)
+            self.status.value = _lines(self.last_update.hint,
+                                       self.last_update.class_counts if self.last_update.n_labelled else "")
         self._background(work, wait=wait)
 
     def open_queue(self) -> None:
@@ -671,8 +672,8 @@ class ActiveLearningPanel(W.VBox):
 
 
 def _lines(*lines: str) -> str:
-    """Plain-text lines as escaped HTML, one per line."""
-    return "<br>".join(html.escape(line) for line in lines)
+    """Plain-text lines as escaped HTML, one per line; empty ones left out."""
+    return "<br>".join(html.escape(line) for line in lines if line)
 
 
 def _has_unlabelled(store: LabelStore) -> bool:
