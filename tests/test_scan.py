@@ -10,6 +10,7 @@ import re
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from workbench import LabelStore, load_dataset
@@ -335,6 +336,13 @@ def test_a_class_with_one_item_is_left_unscored_and_the_rest_is_scanned(tmp_path
     with pytest.raises(DataError, match=r"the class\(es\) \['solo_a'\] have a single item"):
         scan(load_dataset(two, id_column="id"), embeddings=np.zeros((40, 4), np.float32), progress=False,
              cache_dir=tmp_path)
+    # too few items once they are set aside: the count the error gives is explained, and a typo named
+    tickets = pd.DataFrame({"text": [f"ticket {i}" for i in range(7)],
+                            "label": ["Billing", "Billing", "Bug", "Bug", "bug ", "account", "billing"]})
+    with pytest.raises(DataError, match=r"4 items cannot be split into 5 folds; .* \(3 more items, of the class\(es\) "
+                                        r"with a single item \['account', 'billing', 'bug '\], are left out of a scan; "
+                                        r"'billing' looks like 'Billing' spelled another way; 'bug ' looks like 'Bug'"):
+        scan(load_dataset(tickets), embeddings=np.zeros((7, 4), np.float32), progress=False, cache_dir=tmp_path)
 
 
 def test_a_label_corrected_while_the_scan_runs_counts_as_changed_since_it(tmp_path, monkeypatch):

@@ -128,11 +128,18 @@ def check_folds(y: np.ndarray, classes: Sequence[str], folds: int) -> int:
                         if present else "no labelled items")
     single = single_item_classes(y, classes)
     if single:
-        canonical = canonical_spellings({c: int(n) for c, n in zip(classes, counts) if n})
-        typos = "".join(f"; {c!r} looks like {canonical[c]!r} spelled another way" for c in single if c in canonical)
         raise DataError(f"the class(es) {single} have a single item, which no other fold can learn from; label more "
-                        f"examples of them, merge them into another class, or drop them before scanning{typos}")
+                        f"examples of them, merge them into another class, or drop them before scanning"
+                        f"{spelling_hints(y, classes, single)}")
     return min(folds, int(counts.max()))
+
+
+def spelling_hints(y: np.ndarray, classes: Sequence[str], names: Sequence[str]) -> str:
+    """``"; 'Bug' looks like 'bug' spelled another way"`` for each of ``names`` that is a rarer spelling of another
+    class of ``y`` ``(n,)`` (case, spacing, separators); "" when none is."""
+    counts = np.bincount(y, minlength=len(classes))
+    canonical = canonical_spellings({c: int(n) for c, n in zip(classes, counts) if n})
+    return "".join(f"; {c!r} looks like {canonical[c]!r} spelled another way" for c in names if c in canonical)
 
 
 def single_item_classes(y: np.ndarray, classes: Sequence[str]) -> list[str]:

@@ -17,7 +17,14 @@ import pandas as pd
 
 from workbench.brief import BriefRepr
 from workbench.checks import CheckContext, CheckResult, duplicate_groups, run_checks
-from workbench.crossval import OutOfFold, check_folds, encode_labels, out_of_fold_probs, single_item_classes
+from workbench.crossval import (
+    OutOfFold,
+    check_folds,
+    encode_labels,
+    out_of_fold_probs,
+    single_item_classes,
+    spelling_hints,
+)
 from workbench.errors import DataError
 from workbench.quality import (
     agreement_from_neighbors,
@@ -167,7 +174,15 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
         unscored = set(singles)
         scored_y = given_y[[v not in unscored for v in labelled_values]]
         # too little left to scan (fewer than two classes): the plain error on all labels, which names the classes
-        check_folds(given_y if singles and len(np.unique(scored_y)) < 2 else scored_y, classes, folds)
+        if not singles or len(np.unique(scored_y)) < 2:
+            check_folds(given_y if singles else scored_y, classes, folds)
+        else:
+            try:
+                check_folds(scored_y, classes, folds)
+            except DataError as exc:  # say what was set aside, or "4 items" reads wrong against a file of 7
+                raise DataError(f"{exc} ({len(given_y) - len(scored_y)} more items, of the class(es) with a single "
+                                f"item {singles}, are left out of a scan{spelling_hints(given_y, classes, singles)})"
+                                ) from exc
     from workbench.embed import default_cache_dir
 
     cache = cache_dir if cache_dir is not None else default_cache_dir()
