@@ -192,7 +192,7 @@ def test_the_run_table_people_read_shows_local_start_times(monkeypatch):
                             "message": [None, "out of memory"]})
         shown = readable_runs(raw)
         assert shown["started"].tolist() == ["2025-11-30 11:45", ""]  # 06:00 UTC is 11:45 in Kathmandu
-        assert shown["model"].tolist() == ["my-encoder", "default"]
+        assert shown["model"].tolist() == ["my-encoder", "all-MiniLM-L6-v2"]
         assert shown["snapshot"].tolist() == ["0123456789ab", ""] and shown["message"].tolist() == ["", "out of memory"]
         assert raw["started"][0] == 1_764_482_400.0  # the raw table is left as code reads it
     finally:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import DataError, DataFileError
+from workbench.models import DEFAULT_MODEL
 
 STATES = ("queued", "running", "finished", "failed", "cancelled")
 
@@ -223,7 +224,8 @@ def readable_runs(table: pd.DataFrame) -> pd.DataFrame:
         shown["started"] = [time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
                             if isinstance(t, (int, float)) and t == t else "" for t in shown["started"]]
     if "model" in shown:
-        shown["model"] = [Path(str(m)).name if isinstance(m, str) and m else "default" for m in shown["model"]]
+        # the default named, as the run report names it: "default" told nothing next to a run on another model
+        shown["model"] = [Path(str(m) if isinstance(m, str) and m else DEFAULT_MODEL).name for m in shown["model"]]
     if "snapshot" in shown:
         shown["snapshot"] = [str(v)[:12] if isinstance(v, str) else "" for v in shown["snapshot"]]
     if "message" in shown:
