@@ -609,6 +609,8 @@ def test_scan_in_finetune_mode_and_its_mode_errors(tmp_path: Path, tiny_bert: Pa
          "unknown FineTuneConfig field(s) ['epoch']"),
         (["scan", str(write_samples(tmp_path / "sample")["ner"]), "--mode", "quick", "--model", str(tiny_bert)],
          "--mode quick on token-classification data compares each sentence's tags"),
+        (["scan", str(tmp_path / "sample" / "ner_sentences.parquet"), "--mode", "quick", "--split", "test"],
+         "--mode quick compares each sentence's tags with the whole store: drop --split"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

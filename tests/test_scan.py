@@ -502,3 +502,30 @@ def test_cli_scans_with_given_probabilities(scanned, tmp_path, capsys):
         assert main([*base, "--pred-probs", str(tmp_path / name)]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1
+
+
+def test_a_scan_of_one_split_scores_only_its_items(tmp_path, capsys):
+    """`--split test` reviews the held-out labels apart from the training data: they are cross-validated among
+    themselves, and the other items are left unscored by that scan."""
+    from workbench.scan import scan
+
+    frame = make_classification_sample(n_items=300, seed=5)
+    store = LabelStore.open(tmp_path / "labels.db")
+    store.import_dataset(load_dataset(frame, id_column="id"))
+    test_ids = set(frame.loc[frame["split"] == "test", "id"])
+    result = scan(store, split="test", progress=False, cache_dir=tmp_path / "cache")
+    assert set(result.items["item_id"]) == test_ids and result.oof is not None
+    assert len(result.oof.pred_probs) == len(test_ids)
+    scored = store.page(0, len(store), order_by="pos").set_index("item_id")["score"]
+    assert scored[list(test_ids)].notna().all() and scored.drop(index=list(test_ids)).isna().all()
+    assert store.active_scan()["params"]["split"] == "test"
+    with pytest.raises(DataError, match=r"no items of split 'dev' in the store .*; its splits are \['test', 'train'\]"):
+        scan(store, split="dev", progress=False, cache_dir=tmp_path / "cache")
+    # a table whose rows name no split is all training data
+    table = load_dataset(frame.drop(columns="split").head(120), id_column="id")
+    assert len(scan(table, split="train", progress=False, cache_dir=tmp_path / "cache").items) == 120
+    with pytest.raises(DataError, match="its items carry no split, so all of them are train"):
+        scan(table, split="test", progress=False, cache_dir=tmp_path / "cache")
+    store.close()
+    assert main(["scan", str(tmp_path / "labels.db"), "--split", "train", "--no-progress", "--top", "0"]) == 0
+    assert f"items {len(frame) - len(test_ids)} (labelled" in capsys.readouterr().out

@@ -247,7 +247,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     options = {"folds": 5 if args.folds is None else args.folds, "seed": args.seed, "model": args.model,
                "score": args.score, "filter_by": args.filter_by, "classifier_layers": args.classifier_layers,
                "refit_clean": not args.no_refit, "progress": not args.no_progress, "mode": args.mode or "quick",
-               "finetune": finetune if args.mode == "finetune" else None, "pred_probs": pred_probs}
+               "finetune": finetune if args.mode == "finetune" else None, "pred_probs": pred_probs,
+               "split": args.split}
     table, in_memory = read_data_source(args)
     if table is not None and table.attrs["workbench"]["task"] == "text-classification":
         _refuse_tagger(args)
@@ -318,6 +319,10 @@ def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path,
     if args.max_noise_rate is not None or args.max_issues:
         raise DataError("the quality gate (--max-noise-rate, --max-issues) reads a text classification scan's report; "
                         f"{args.data} holds token-classification data: drop those options")
+    if args.split and (args.mode == "quick" or args.tagger):
+        raise DataError("--split chooses the sentences fold taggers score; " + (
+            "--tagger scores every sentence its run did not train on" if args.tagger else
+            "--mode quick compares each sentence's tags with the whole store") + ": drop --split")
     folds = 2 if args.folds is None else args.folds
     if args.mode == "quick":
         print("token classification, quick: each tagged span against the same words elsewhere (no model)", flush=True)
@@ -331,7 +336,7 @@ def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path,
         print(f"token classification: {folds} fold taggers, each fine-tuned on the sentences the other folds hold "
               f"(minutes on a CPU for thousands of sentences)", flush=True)
         result = scan_tokens(store, folds=folds, config=config, runs_dir=runs_dir, write=not in_memory,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, split=args.split or "train")
     sentences = result.sentences
     texts = store.to_pandas().set_index("item_id")["tokens"]
     suspect = int((sentences["n_suspect_tokens"] > 0).sum())
@@ -668,6 +673,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--score", default="combined", choices=list(SCORES),
                    help="the label-quality score flagged items are sorted by (default: combined)")
     p.add_argument("--filter-by", default="prune_by_noise_rate", choices=list(FILTERS))
+    p.add_argument("--split", metavar="NAME",
+                   help="scan only this split's items (train includes items with no split): e.g. the test labels "
+                        "apart from the training data. Default: every item (token classification's fold taggers: "
+                        "train)")
     p.add_argument("--top", type=int, default=20, help="how many flagged items to print")
     p.add_argument("--json", help="also write the report as JSON here")
     p.add_argument("--html", help="also write the report, the worst labels, every issue's items with why, and the "

@@ -40,6 +40,7 @@ from workbench.quality import (
     unit_rows,
 )
 from workbench.report import QualityReport, build_report
+from workbench.splits import in_split
 from workbench.store import LabelStore
 
 SCORE_COLUMNS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy", "label_posterior",
@@ -84,7 +85,8 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
          embeddings: np.ndarray | None = None, cache_dir: str | os.PathLike[str] | None = None,
          precision: str = "auto", classifier_layers: Sequence[int] = (-1,), refit_clean: bool = True,
          finetune: Mapping[str, Any] | None = None, pred_probs: np.ndarray | pd.DataFrame | None = None,
-         progress: bool = True, scan_id: str | None = None, write: bool = True) -> ScanResult:
+         progress: bool = True, scan_id: str | None = None, write: bool = True,
+         split: str | None = None) -> ScanResult:
     """Scan a store (or a table from :func:`workbench.data.load_dataset`) for label issues and data problems.
 
     Parameters
@@ -100,7 +102,8 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     checks : sequence of str, optional
         Data checks to run (default all registered ones).
     embeddings : numpy.ndarray, optional
-        ``(n_items, d)``, to skip embedding: then they serve both the classifier view and the neighbours.
+        ``(n_items, d)`` (the items scanned: with ``split``, that split's), to skip embedding: then they serve both
+        the classifier view and the neighbours.
         Without them, one forward pass gives ``classifier_layers`` to the classifier and the last layer,
         the sentence embedding, to the neighbours.
     classifier_layers : sequence of int
@@ -123,6 +126,9 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
         recomputes only what reads the labels.
     write : bool
         Write scores, suggestions and issue types into the store (stores only).
+    split : str, optional
+        Scan only the items of this split (``train`` includes items with no split): their labels are cross-validated
+        and checked among themselves, and the store's other items are left unscored by this scan. Default: all.
 
     Returns
     -------
@@ -132,6 +138,8 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     store = data if isinstance(data, LabelStore) else None
     labels_read = time.time()  # the scan's time: labels corrected from now on are "changed since" it
     table: pd.DataFrame = store.to_pandas() if store is not None else data  # type: ignore[assignment]
+    if split is not None:
+        table = _only_split(table, split, where=f"the store {store.url}" if store is not None else "the data")
     if "text" not in table.columns:
         raise DataError("quick scans read texts; this data is token classification. Scan it with fold taggers: "
                         "workbench.token_scan.scan_tokens(store) (or `workbench scan` on the command line)")
@@ -276,7 +284,9 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
         t = time.perf_counter()
         source = "given probabilities" if given_probs is not None else str(model) if model else "all-MiniLM-L6-v2"
         store.write_scores(scan_id, items.drop(columns=["text", "given_label", "is_label_issue"]), model=source,
-                           params=_scan_params(oof, score=score, filter_by=filter_by), labels_as_of=labels_read)
+                           params=_scan_params(oof, score=score, filter_by=filter_by,
+                                               **({"split": split} if split is not None else {})),
+                           labels_as_of=labels_read)
         seconds["write"] = time.perf_counter() - t
     return ScanResult(scan_id, items, report, oof, results, seconds)
 
@@ -300,6 +310,20 @@ def _issue_details(results: dict[str, CheckResult], *, flagged_ids: list[str], g
                                                   f"{int((near == label).sum())} of its {len(near)} nearest neighbours "
                                                   f"are labelled {str(label)!r}")
     return [" | ".join(f"{k}: {v}" for k, v in sorted(parts[i].items())) if i in parts else None for i in item_ids]
+
+
+def _only_split(table: pd.DataFrame, split: str, *, where: str) -> pd.DataFrame:
+    """The rows of ``table`` in ``split`` (its ``attrs`` kept), or a DataError naming the splits there are."""
+    keep = in_split(table["split"], split).to_numpy() if "split" in table.columns else np.zeros(len(table), bool)
+    if not keep.any():
+        named = sorted({str(s) for s in table.get("split", pd.Series(dtype=object)).dropna()})
+        there = (f"its splits are {named}" + (" (and items with none, which count as train)"
+                                              if len(named) and table["split"].isna().any() else "")
+                 if named else "its items carry no split, so all of them are train")
+        raise DataError(f"no items of split {split!r} in {where}; {there}")
+    out = table[keep].reset_index(drop=True)
+    out.attrs = dict(table.attrs)
+    return out
 
 
 def _scan_params(oof: OutOfFold, **extra: Any) -> dict[str, Any]:

@@ -103,6 +103,13 @@ def temporal_split(timestamps: Sequence[Any], *, validation: float = 0.1, test: 
             "test": np.sort(order[train_end + n_val:])}
 
 
+def in_split(split_column: pd.Series, split: str) -> pd.Series:
+    """Which rows belong to ``split`` ``(n,) -> (n,) bool``: those that name it, and for ``train`` also those that name
+    none (data without splits is all training data, as a fine-tune reads it)."""
+    named = split_column.astype(object)
+    return named.eq(split) | (named.isna() if split == "train" else False)
+
+
 def has_label(values: Iterable[Any]) -> np.ndarray:
     """``(n,)`` bool: which of a run's label cells hold a label (a class name or a tag list), not None or NaN."""
     return np.array([not is_missing(v) for v in values], dtype=bool)

@@ -25,6 +25,7 @@ from workbench.brief import BriefRepr
 from workbench.config import FineTuneConfig
 from workbench.errors import DataError, WorkbenchError, require
 from workbench.quality import sentence_scores, token_issues, token_scores
+from workbench.splits import in_split
 from workbench.store import LabelStore
 from workbench.tag_consistency import SPAN_COLUMNS, apply_readings, inconsistent_spans
 
@@ -110,12 +111,7 @@ def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train
     else:
         if folds < 2:
             raise DataError(f"folds must be at least 2 (each tagger needs sentences it did not see), got {folds}")
-        # Data without splits is all training data.
-        if split is None:
-            chosen = table.index
-        else:
-            in_split = table["split"].eq(split) | (table["split"].isna() if split == "train" else False)
-            chosen = table.index[in_split]
+        chosen = table.index if split is None else table.index[in_split(table["split"], split)]
         if len(chosen) < folds:
             raise DataError(f"only {len(chosen)} sentences in split {split!r}; need at least {folds}")
         base = config or tagger_config()
