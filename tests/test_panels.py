@@ -11,7 +11,7 @@ import pytest
 from tests.test_metrics import make_run
 from widgets import FineTunePanel, LabelBrowser, MetricsPanel, QualityPanel, Workbench
 from workbench import LabelStore, load_dataset
-from workbench.sample import make_classification_sample
+from workbench.sample import make_classification_sample, make_ner_sample
 
 
 @pytest.fixture
@@ -250,6 +250,25 @@ def test_workbench_in_two_lines(tmp_path):
     with pytest.raises(StoreNotFoundError, match="no store at"):  # a typo, not a new empty store with empty panels
         Workbench(str(tmp_path / "data.parquet.label.db"), runs_dir=tmp_path / "runs")
     assert not (tmp_path / "data.parquet.label.db").exists()
+
+
+def test_the_quality_tab_takes_scan_options(tmp_path):
+    """`Workbench(..., scan_options={"split": "test"})`: the Quality tab scans the held-out labels alone; a misspelt
+    option is refused when the panel is built, not minutes later in the background scan."""
+    path = tmp_path / "data.parquet"
+    frame = make_classification_sample(n_items=200, seed=2)
+    frame.to_parquet(path)
+    wb = Workbench(str(path), runs_dir=tmp_path / "runs", id_column="id", scan_options={"split": "test"})
+    wb.quality.scan(wait=True)
+    assert f"<p>{(frame['split'] == 'test').sum()} items, " in wb.quality.report.value
+    from workbench.errors import DataError
+
+    with pytest.raises(DataError, match=r"unknown scan option\(s\) \['splits'\] \(splits: did you mean split\?\)"):
+        Workbench(str(path), runs_dir=tmp_path / "runs", id_column="id", scan_options={"splits": "test"})
+    ner = tmp_path / "ner.parquet"
+    make_ner_sample(n_sentences=20).to_parquet(ner)
+    with pytest.raises(DataError, match="are the quick scan's, for text classification"):
+        Workbench(str(ner), runs_dir=tmp_path / "runs", scan_options={"split": "train"})
 
 
 def test_each_dataframe_gets_its_own_default_store(tmp_path, monkeypatch):

@@ -20,7 +20,7 @@ import pandas as pd
 
 from widgets.browser import LabelBrowser
 from workbench.config import FineTuneConfig
-from workbench.errors import WorkbenchError
+from workbench.errors import DataError, WorkbenchError, near_misses
 from workbench.run_report import html_table
 from workbench.store import LabelStore, is_store
 
@@ -138,6 +138,16 @@ class QualityPanel(_ScanPanel):
 
     def __init__(self, store: LabelStore, *, browser: LabelBrowser | None = None,
                  finetune: dict[str, Any] | None = None, **scan_options: Any) -> None:
+        import inspect
+
+        from workbench.scan import scan
+
+        # checked here, not minutes later in the background scan
+        known = set(inspect.signature(scan).parameters) - {"data", "progress", "finetune"}
+        unknown = sorted(set(scan_options) - known)
+        if unknown:
+            raise DataError(f"unknown scan option(s) {unknown}{near_misses(unknown, known)}; the Quality tab takes "
+                            f"those of workbench.scan.scan: {sorted(known)}")
         self.browser = browser
         self.finetune = finetune
         mode = scan_options.pop("mode", "quick")
@@ -688,11 +698,19 @@ class Workbench(W.Tab):
     store_or_dataset : LabelStore, path to a store (``.db``) or a dataset file / DataFrame
         A dataset is loaded and imported into ``store_path`` (default: ``<dataset>.labels.db`` beside a file,
         ``workbench-<fingerprint>.labels.db`` for a DataFrame, one store per distinct table).
+    scan_options : dict, optional
+        Text classification: what the Quality tab passes to :func:`workbench.scan.scan`, e.g. ``{"split": "train"}``
+        to scan the training labels alone, or ``{"classifier_layers": (-4, -3, -2, -1)}``.
     """
 
     def __init__(self, store_or_dataset: Any, *, store_path: str | Path | None = None, runs_dir: str | Path = "runs",
-                 author: str = "analyst", page_size: int = 25, **load_options: Any) -> None:
+                 author: str = "analyst", page_size: int = 25, scan_options: dict[str, Any] | None = None,
+                 **load_options: Any) -> None:
         self.store = self._open(store_or_dataset, store_path, load_options)
+        if scan_options and self.store.task == "token-classification":
+            raise DataError(f"scan_options={scan_options!r} are the quick scan's, for text classification; "
+                            f"{self.store.url} holds token classification (its Quality tab runs tag consistency or "
+                            "fold taggers): drop scan_options")
         self.browser = LabelBrowser(self.store, author=author, page_size=page_size)
         self.quality: QualityPanel | TagQualityPanel
         self.finetune = FineTunePanel(self.store, runs_dir)
@@ -711,7 +729,7 @@ class Workbench(W.Tab):
             tabs += [("Sentences", self.sentences), ("Quality", self.quality), ("Fine-tune", self.finetune),
                      ("Metrics", self.metrics)]
         else:
-            self.quality = QualityPanel(self.store, browser=self.browser)
+            self.quality = QualityPanel(self.store, browser=self.browser, **(scan_options or {}))
             self.active = ActiveLearningPanel(self.store, browser=self.browser, author=author)
             tabs += [("Quality", self.quality), ("Fine-tune", self.finetune), ("Metrics", self.metrics),
                      ("Active learning", self.active)]

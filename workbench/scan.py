@@ -117,9 +117,9 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
         ``{"epochs": 2, "max_length": 64}``; their model is the scan's ``model`` unless this names another.
     pred_probs : numpy.ndarray or pandas.DataFrame, optional
         Out-of-fold probabilities from elsewhere (your own model's cross-validation) instead of the scan's own:
-        ``(n_items, n_classes)`` in the data's item order and its sorted classes, or a table with ``item_id``
-        and ``prob_<class>`` columns (see :func:`workbench.given_probs.align_pred_probs`). The scan still embeds
-        the texts for the neighbour score and the checks. A class with one item is scored too.
+        ``(n_items, n_classes)`` in the data's item order (with ``split``, that split's) and its sorted classes, or
+        a table with ``item_id`` and ``prob_<class>`` columns (see :func:`workbench.given_probs.align_pred_probs`).
+        The scan still embeds the texts for the neighbour score and the checks. A class with one item is scored too.
     cache_dir : path, optional
         Embeddings, TF-IDF features and neighbour lists are cached here between scans
         (default :func:`workbench.embed.default_cache_dir`), so a re-scan after label fixes
