@@ -126,3 +126,19 @@ def test_workbench_scan_quick_on_sentences(tmp_path: Path, capsys):
     assert main(["scan", str(tmp_path / "clean.jsonl"), "--mode", "quick", "--id-column", "id"]) == 0
     out = capsys.readouterr().out
     assert "no sentence has a suspect tag" in out and "0 span(s) tagged unlike" in out and "Empty DataFrame" not in out
+
+
+def test_fold_taggers_on_a_store_without_a_train_split_name_the_splits_it_has(tmp_path: Path, capsys):
+    """A dev file imported on its own (`--split validation`): the fold scan's default split (train) is empty, and the
+    refusal says which splits there are and how to pick one, not only "0 sentences"."""
+    from workbench.token_scan import scan_tokens
+
+    db = tmp_path / "dev.db"
+    table = load_dataset(make_ner_sample(n_sentences=30), task="token-classification", split="validation")
+    with LabelStore.open(db) as store:
+        store.import_dataset(table)
+        with pytest.raises(DataError, match=r"only 0 sentences in split 'train'; need at least 2; .* has the "
+                                            r"split\(s\) \['validation'\]: scan one of them with split=NAME"):
+            scan_tokens(store, folds=2, runs_dir=tmp_path / "runs")
+    assert main(["scan", str(db), "--no-progress"]) == 2
+    assert "(workbench scan --split NAME)" in capsys.readouterr().err

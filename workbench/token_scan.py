@@ -113,7 +113,10 @@ def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train
             raise DataError(f"folds must be at least 2 (each tagger needs sentences it did not see), got {folds}")
         chosen = table.index if split is None else table.index[in_split(table["split"], split)]
         if len(chosen) < folds:
-            raise DataError(f"only {len(chosen)} sentences in split {split!r}; need at least {folds}")
+            splits = sorted({str(v) for v in table["split"].dropna()})
+            other = (f"; {store.url} has the split(s) {splits}: scan one of them with split=NAME (workbench scan "
+                     "--split NAME)" if splits and split not in splits else "")
+            raise DataError(f"only {len(chosen)} sentences in split {split!r}; need at least {folds}{other}")
         base = config or tagger_config()
         if base.task != "token-classification":
             raise DataError("the fold taggers' config must have task='token-classification'")
