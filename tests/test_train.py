@@ -364,6 +364,12 @@ def test_empty_eval_split_is_reported(tiny_bert, tmp_path):
     few = load_dataset(frame.assign(split="train", label=two + [None] * 58), id_column="id", allow_missing_labels=True)
     status = launch(_config(tiny_bert), data=few, runs_dir=tmp_path / "runs").wait(timeout=120)
     assert "2 of the 60 items carry a label, too few to hold some out" in status["message"], status
+    # a dev file imported on its own: no train split; the message says how to train on the split there is
+    dev = load_dataset(frame.assign(split="validation", label=frame["label"].fillna(two[0])), id_column="id")
+    status = launch(_config(tiny_bert), data=dev, runs_dir=tmp_path / "runs").wait(timeout=120)
+    assert ("the split 'train' has no labelled items; nothing to train on (splits in the data: ['validation']); to "
+            "train on another, set train_split (FineTuneConfig(train_split='validation'), workbench train --set "
+            "train_split=validation)") in status["message"], status
 
 
 def test_token_classification_run(tiny_bert, tmp_path):

@@ -128,8 +128,12 @@ def prepare_splits(frame: pd.DataFrame, config: FineTuneConfig) -> pd.DataFrame:
     train = np.flatnonzero(frame["split"].to_numpy() == config.train_split)
     labelled = train[has_label(frame["label"].iloc[train])]
     if not len(labelled):
-        raise DataError(f"the split {config.train_split!r} has no labelled items; nothing to train on "
-                        f"(splits in the data: {sorted(frame['split'].unique())})")
+        splits = sorted(frame["split"].unique())
+        other = [sp for sp in splits if sp != config.train_split]
+        raise DataError(f"the split {config.train_split!r} has no labelled items; nothing to train on (splits in the "
+                        f"data: {splits})" + (f"; to train on another, set train_split (FineTuneConfig(train_split="
+                                              f"{other[0]!r}), workbench train --set train_split={other[0]})"
+                                              if other else ""))
     if config.eval_split not in set(frame["split"]):
         keys = [str(v) if isinstance(v, str) else str(v[0]) for v in frame["label"].iloc[labelled]]
         held = stratified_split(keys, validation=config.validation_fraction, seed=config.seed)["validation"]
