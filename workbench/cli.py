@@ -40,6 +40,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         before = set(store.labels)
         stats = store.import_dataset(table, on_conflict=args.on_conflict, author=args.author)
         info = store.info()
+        variants = _spelling_variants(store, info.labels)
     print(f"imported {args.data} into {args.store}: {stats['added']} added, {stats['unchanged']} unchanged, "
           f"{stats['updated']} updated, {stats['skipped']} skipped; the store holds {info.n_items} items, "
           f"{len(info.labels)} labels")
@@ -64,7 +65,6 @@ def _cmd_import(args: argparse.Namespace) -> int:
         print(f"{unlabelled} item(s) without a label (a pool); the store's classes are the {len(info.labels)} its "
               f"labelled rows show ({first_few(map(repr, info.labels))}). Any other class must be declared first: "
               "import again with --labels A B C, or store.set_label_set([...])")
-    variants = _spelling_variants(store_url=args.store, labels=info.labels)
     if variants:
         # the file itself spells a class two ways (`Billing`, `billing `): caught here, before a scan splits the
         # class in two or a fine-tune learns two classes from one
@@ -81,18 +81,16 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spelling_variants(*, store_url: str, labels: Sequence[str]) -> list[tuple[str, int, str, int]]:
+def _spelling_variants(store: LabelStore, labels: Sequence[str]) -> list[tuple[str, int, str, int]]:
     """The store's labels that differ from another of its labels only in case, spacing or separators, as
     ``(label, items, common spelling, its items)``, rarer spellings first by name; [] when none."""
     from workbench.normalize import canonical_spellings, label_key
-    from workbench.store import LabelStore
 
     keys = [label_key(lab) for lab in labels]
     twins = [lab for lab, key in zip(labels, keys) if keys.count(key) > 1]
     if not twins:
         return []
-    with LabelStore.open(store_url, create=False) as store:
-        counts = {lab: store.count({"label": lab}) for lab in twins}
+    counts = {lab: store.count({"label": lab}) for lab in twins}  # items per label, only for labels with a twin
     return [(lab, counts[lab], main, counts[main]) for lab, main in sorted(canonical_spellings(counts).items())]
 
 
