@@ -662,8 +662,7 @@ class ActiveLearningPanel(W.VBox):
             # the batch counted
             after = replace(self.last_update, n_queued=self.last_update.n_queued + len(ids),
                             n_pool=self.last_update.n_pool - len(ids))
-            self.status.value = _lines(f"queued {len(ids)} items ({learner.last_query}) · {after.hint}",
-                                       after.class_counts if after.n_labelled else "")
+            self.status.value = _update_status(after, f"queued {len(ids)} items ({learner.last_query}) · ")
             self.open_queue()
         self._background(work, wait=wait)
 
@@ -671,8 +670,7 @@ class ActiveLearningPanel(W.VBox):
         """Refit the quick head on everything labelled so far and show the stopping hint."""
         def work() -> None:
             self.last_update = self._learner().update()
-            self.status.value = _lines(self.last_update.hint,
-                                       self.last_update.class_counts if self.last_update.n_labelled else "")
+            self.status.value = _update_status(self.last_update)
         self._background(work, wait=wait)
 
     def open_queue(self) -> None:
@@ -681,9 +679,11 @@ class ActiveLearningPanel(W.VBox):
             self.browser.set_filters({"status": "queued"})
 
 
-def _lines(*lines: str) -> str:
-    """Plain-text lines as escaped HTML, one per line; empty ones left out."""
-    return "<br>".join(html.escape(line) for line in lines if line)
+def _update_status(update: Any, prefix: str = "") -> str:
+    """An :class:`~workbench.active.UpdateResult` as escaped HTML: its hint after ``prefix``, then the labels per class
+    once something is labelled (all zeros say nothing)."""
+    lines = [prefix + update.hint] + ([update.class_counts] if update.n_labelled else [])
+    return "<br>".join(html.escape(line) for line in lines)
 
 
 def _has_unlabelled(store: LabelStore) -> bool:
