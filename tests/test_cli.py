@@ -135,6 +135,11 @@ def test_errors_name_the_command_s_flags_not_python_keywords(tmp_path: Path, cap
     assert as_flags("pass format= one of", ["format"]) == "pass --format one of"
     assert as_flags("pass encoding='cp1252' or encoding='latin-1'", ["encoding"]) == (
         "pass --encoding cp1252 or --encoding latin-1")
+    assert as_flags("no column (named by label_column='my label')", ["label_column"]) == (
+        "no column (named by --label-column 'my label')")  # one shell word, as it would be typed
+    assert main(["import", str(data), "--store", str(tmp_path / "s.db"), "--text-column", "Body"]) == 2
+    err = capsys.readouterr().err
+    assert "named by --text-column Body" in err and "Did you mean --text-column body" in err
 
 
 def test_a_reviewed_queue_comes_back_with_import_update(tmp_path: Path, capsys):

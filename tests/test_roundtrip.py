@@ -289,3 +289,36 @@ def test_json_of_columns_reads_like_json_of_rows(tmp_path: Path):
     (tmp_path / "ragged.json").write_text(json.dumps({"text": ["hello", "bye"], "label": ["a"]}))
     with pytest.raises(Exception, match="different lengths"):
         load_dataset(tmp_path / "ragged.json")
+
+
+def test_column_names_in_another_case_are_found(tmp_path: Path):
+    """A spreadsheet's 'Text' / ' Label ' / 'Split' headers are the columns they name; two such spellings are not
+    guessed between, and an explicit name is taken as spelt (with a 'did you mean')."""
+    from workbench.errors import ColumnError
+
+    path = tmp_path / "caps.csv"
+    path.write_text("Text, Label ,Split,Source\nhello there,greet,train,web\nbye now,farewell,test,app\n")
+    table = load_dataset(path)
+    assert table["text"].tolist() == ["hello there", "bye now"] and table["label"].tolist() == ["greet", "farewell"]
+    assert table["split"].tolist() == ["train", "test"] and table["Source"].tolist() == ["web", "app"]
+    assert not {"Text", " Label ", "Split"} & set(table.columns)  # read as the content, not kept as extras
+    assert load_dataset(path, split="test")["text"].tolist() == ["bye now"]
+    tokens = tmp_path / "tokens.jsonl"
+    tokens.write_text('{"Tokens": ["Ana", "left"], "Tags": ["B-PER", "O"]}\n')
+    assert load_dataset(tokens)["tags"].tolist() == [["B-PER", "O"]]
+    (tmp_path / "two.csv").write_text("text,TEXT,label\na,b,x\n")
+    assert load_dataset(tmp_path / "two.csv")["text"].tolist() == ["a"]  # the exact spelling wins
+    (tmp_path / "both.csv").write_text("Text,TEXT,label\na,b,x\n")
+    with pytest.raises(ColumnError, match="no text column"):
+        load_dataset(tmp_path / "both.csv")
+    with pytest.raises(ColumnError, match=r"Did you mean label_column=' Label '\?"):
+        load_dataset(path, label_column="label")
+
+
+def test_a_file_without_a_header_is_told_so(tmp_path: Path):
+    from workbench.errors import ColumnError
+
+    path = tmp_path / "bare.tsv"
+    path.write_text("I want a refund\tbilling\nthe app crashes\tbug\n")
+    with pytest.raises(ColumnError, match="the file has no header: add a first line that names the columns"):
+        load_dataset(path)

@@ -788,11 +788,16 @@ def as_flags(message: str, options: Sequence[str]) -> str:
     for name in options:
         flag = "--" + name.replace("_", "-")
         message = re.sub(rf"\b{name}=True\b", flag, message)
-        message = re.sub(rf"\b{name}='([^'\s]*)'", rf"{flag} \1", message)
+        message = re.sub(rf"\b{name}='([^']*)'", lambda m, f=flag: f"{f} {_shell_word(m[1])}", message)
         message = re.sub(rf"\b{name}=\.\.\.", flag + " ...", message)
         message = re.sub(rf"\b{name}=(?=\s)", flag, message)
         message = re.sub(rf"\b{name}=(?=\[)", flag + " ", message)  # labels=['x', 'y'] -> --labels ['x', 'y']
     return message
+
+
+def _shell_word(value: str) -> str:
+    """``value`` as one shell word: quoted when it is empty or holds a space."""
+    return value if value and not any(ch.isspace() for ch in value) else f"'{value}'"
 
 
 if __name__ == "__main__":

@@ -189,13 +189,14 @@ def _print_scores(frame: pd.DataFrame, *, task: str, trained: set[str], against:
 
 def _read_items_to_predict(args: argparse.Namespace, *, task: str, classes: list[str]) -> pd.DataFrame:
     """The dataset file to predict, labels optional: a file without them is read as a pool of the run's classes."""
-    from workbench.data import LABEL_COLUMNS, TAG_COLUMNS, load_dataset
+    from workbench.data import LABEL_COLUMNS, TAG_COLUMNS, find_column, load_dataset
     from workbench.readers import read_source
 
     raw, _ = read_source(Path(args.data).expanduser(), encoding=args.encoding)
     names = TAG_COLUMNS if task == "token-classification" else LABEL_COLUMNS
     # a column of nothing but blanks (a CoNLL file of words alone has an empty tags column) holds no labels
-    has_labels = args.label_column is not None or any(raw[c].notna().any() for c in names if c in raw.columns)
+    found = find_column(raw.columns, names)
+    has_labels = args.label_column is not None or (found is not None and raw[found].notna().any())
     options = {**reading_options(args), "task": task, "allow_missing_labels": True,
                "labels": args.labels or (None if has_labels else classes)}
     return load_dataset(args.data, **options)  # by path again: its errors name the file's lines

@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -113,8 +113,8 @@ def load_dataset(
         raise DataFileError(f"{name} has a header but no rows")
     if id_column is not None:  # a misnamed column first: the rows are read through it
         _require_column(raw, id_column, "id_column", name)
-    if split_column is None and "split" in raw.columns:
-        split_column = "split"
+    if split_column is None:
+        split_column = find_column(raw.columns, SPLIT_COLUMNS)
     if split_column is None and split is not None:
         raw = raw.assign(split=split)
         split_column = "split"
@@ -189,8 +189,11 @@ def _locator(source: Any, raw: pd.DataFrame) -> Any:
 
 def _require_column(raw: pd.DataFrame, column: str, option: str, name: str) -> None:
     if column not in raw.columns:
+        near = find_column(raw.columns, [column.strip().lower()])
+        hint = f". Did you mean {option}={near!r}?" if near is not None else ""
         raise ColumnError(
-            f"{name} has no column {column!r} (asked for by {option}); its columns are {list(map(str, raw.columns))}"
+            f"{name} has no column {column!r} (named by {option}={column!r}); its columns are "
+            f"{list(map(str, raw.columns))}{hint}"
         )
 
 
@@ -199,8 +202,8 @@ def guess_task(raw: pd.DataFrame, text_column: str | None = None) -> str:
     the first of :data:`TOKEN_COLUMNS` when no :data:`TEXT_COLUMNS` column is there), else
     ``text-classification`` (whose errors then say which column is missing)."""
     column = text_column
-    if column is None and not any(c in raw.columns for c in TEXT_COLUMNS):
-        column = next((c for c in TOKEN_COLUMNS if c in raw.columns), None)
+    if column is None and find_column(raw.columns, TEXT_COLUMNS) is None:
+        column = find_column(raw.columns, TOKEN_COLUMNS)
     if column is None or column not in raw.columns:
         return "text-classification"
     first = next((v for v in raw[column].tolist() if v is not None), None)
@@ -209,17 +212,34 @@ def guess_task(raw: pd.DataFrame, text_column: str | None = None) -> str:
     return "token-classification" if listed else "text-classification"
 
 
+def find_column(columns: Iterable[Any], candidates: Sequence[str]) -> str | None:
+    """The first of ``candidates`` found among ``columns``: spelt exactly, or else in another case or with spaces
+    around it (a spreadsheet's ``Text``, `` Label ``) when only one column reads so. None when none is there."""
+    columns = list(columns)
+    for cand in candidates:
+        if cand in columns:
+            return cand
+        loose = [c for c in columns if isinstance(c, str) and c.strip().lower() == cand]
+        if len(loose) == 1:
+            return loose[0]
+    return None
+
+
 def _pick_column(raw: pd.DataFrame, given: str | None, candidates: Sequence[str], option: str, what: str,
                  name: str) -> str:
     if given is not None:
         _require_column(raw, given, option, name)
         return given
-    for cand in candidates:
-        if cand in raw.columns:
-            return cand
+    found = find_column(raw.columns, candidates)
+    if found is not None:
+        return found
+    # a header of sentences is the file's first row of data: it has no header
+    headless = any(len(str(c).split()) >= 3 for c in raw.columns)
+    hint = (" If its first line is a row of data, the file has no header: add a first line that names the columns "
+            "(e.g. text and label)") if headless else ""
     raise ColumnError(
         f"{name} has no {what} column (looked for {list(candidates)}); its columns are "
-        f"{list(map(str, raw.columns))}. Name it with {option}=..."
+        f"{list(map(str, raw.columns))}. Name it with {option}=...{hint}"
     )
 
 
@@ -236,7 +256,7 @@ def _build_classification(raw: pd.DataFrame, name: str, locate: Any, *, text_col
                           normalization: str) -> tuple[pd.DataFrame, list[str]]:
     tcol = _pick_column(raw, text_column, TEXT_COLUMNS, "text_column", "text", name)
     lcol: str | None
-    if label_column is None and allow_missing and not any(c in raw.columns for c in LABEL_COLUMNS):
+    if label_column is None and allow_missing and find_column(raw.columns, LABEL_COLUMNS) is None:
         lcol = None
     else:
         lcol = _pick_column(raw, label_column, LABEL_COLUMNS, "label_column", "label", name)
@@ -364,7 +384,7 @@ def _build_tokens(raw: pd.DataFrame, name: str, locate: Any, *, tokens_column: s
                   repair: bool, normalization: str) -> tuple[pd.DataFrame, list[str]]:
     tcol = _pick_column(raw, tokens_column, TOKEN_COLUMNS, "text_column", "tokens", name)
     gcol: str | None
-    if tags_column is None and allow_missing and not any(c in raw.columns for c in TAG_COLUMNS):
+    if tags_column is None and allow_missing and find_column(raw.columns, TAG_COLUMNS) is None:
         gcol = None  # sentences to tag, or a pool to tag from scratch
     else:
         gcol = _pick_column(raw, tags_column, TAG_COLUMNS, "label_column", "tags", name)
