@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -783,21 +785,22 @@ def as_flags(message: str, options: Sequence[str]) -> str:
 
     The library's errors name keyword arguments, which is right in a notebook and wrong in a shell.
     """
-    import re
 
     for name in options:
         flag = "--" + name.replace("_", "-")
         message = re.sub(rf"\b{name}=True\b", flag, message)
-        message = re.sub(rf"\b{name}='([^']*)'", lambda m, f=flag: f"{f} {_shell_word(m[1])}", message)
+        message = re.sub(rf"\b{name}='([^']*)'", partial(_flag_with_value, flag), message)
         message = re.sub(rf"\b{name}=\.\.\.", flag + " ...", message)
         message = re.sub(rf"\b{name}=(?=\s)", flag, message)
         message = re.sub(rf"\b{name}=(?=\[)", flag + " ", message)  # labels=['x', 'y'] -> --labels ['x', 'y']
     return message
 
 
-def _shell_word(value: str) -> str:
-    """``value`` as one shell word: quoted when it is empty or holds a space."""
-    return value if value and not any(ch.isspace() for ch in value) else f"'{value}'"
+def _flag_with_value(flag: str, match: re.Match[str]) -> str:
+    """``--flag value`` for a matched ``name='value'``, the value quoted when it is empty or holds a space (as a
+    shell needs it)."""
+    value = match[1]
+    return f"{flag} {value}" if value and not any(ch.isspace() for ch in value) else f"{flag} '{value}'"
 
 
 if __name__ == "__main__":
