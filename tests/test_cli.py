@@ -452,7 +452,7 @@ def test_train_runs_predict_from_the_shell(tmp_path: Path, tiny_bert, capsys):
     capsys.readouterr()
     assert main(["runs", str(runs)]) == 0
     listed = capsys.readouterr().out
-    assert "first" in listed and "second" in listed and listed.count("finished") == 2
+    assert "first" in listed and "second" in listed and listed.count("finished") == 2 and listed.count("100%") == 2
     assert main(["runs", "--runs-dir", str(runs)]) == 0  # as train names the folder
     assert capsys.readouterr().out == listed
     # predict: a file without labels (read as a pool of the run's classes), a file with labels, a store

@@ -178,6 +178,27 @@ def test_empty_predictions_are_an_error():
         M.per_class_metrics([], [], labels=["a"])
 
 
+def test_the_run_table_says_how_far_each_run_got(tmp_path: Path):
+    """A running run's share of its steps (from its last logged step), a finished one's 100%, nothing before a step."""
+    from workbench.runs import list_runs
+
+    def write_run(name: str, status: dict, steps: list[int]) -> None:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps({"task": "text-classification"}))
+        (folder / "status.json").write_text(json.dumps(status))
+        (folder / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "loss": 0.5}) + "\n" for s in steps))
+
+    write_run("a", {"state": "running", "started": 1.0, "total_steps": 1000}, [10, 390])
+    write_run("b", {"state": "finished", "started": 2.0, "total_steps": 1000}, [10, 600])  # stopped early
+    write_run("c", {"state": "queued", "created": 3.0}, [])
+    write_run("d", {"state": "failed", "started": 4.0, "total_steps": 200}, [10, 50])
+    table = list_runs(tmp_path)
+    assert table["run_id"].tolist() == ["a", "b", "c", "d"]
+    assert table["progress"].tolist()[:2] == [0.39, 1.0] and np.isnan(table["progress"][2])
+    assert table["progress"][3] == 0.25  # where the failed run stopped
+
+
 def test_the_run_table_people_read_shows_local_start_times(monkeypatch):
     import time
 
@@ -189,11 +210,12 @@ def test_the_run_table_people_read_shows_local_start_times(monkeypatch):
     try:
         raw = pd.DataFrame({"run_id": ["a", "b"], "started": [1_764_482_400.0, float("nan")],
                             "model": ["/models/my-encoder", None], "snapshot": ["0123456789abcdef", None],
-                            "message": [None, "out of memory"]})
+                            "message": [None, "out of memory"], "progress": [1.0, 0.394]})
         shown = readable_runs(raw)
         assert shown["started"].tolist() == ["2025-11-30 11:45", ""]  # 06:00 UTC is 11:45 in Kathmandu
         assert shown["model"].tolist() == ["my-encoder", "all-MiniLM-L6-v2"]
         assert shown["snapshot"].tolist() == ["0123456789ab", ""] and shown["message"].tolist() == ["", "out of memory"]
+        assert shown["progress"].tolist() == ["100%", "39%"]
         assert raw["started"][0] == 1_764_482_400.0  # the raw table is left as code reads it
     finally:
         monkeypatch.delenv("TZ")

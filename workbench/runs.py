@@ -180,7 +180,8 @@ def fresh_run_id(runs_dir: str | os.PathLike[str], name: str) -> str:
 
 
 def list_runs(runs_dir: str | os.PathLike[str]) -> pd.DataFrame:
-    """One row per run folder, oldest first: run_id, state, model, task, snapshot, started, headline metric.
+    """One row per run folder, oldest first: run_id, state, progress (the share of the training steps done, NaN
+    before the first is logged), model, task, snapshot, started, headline metric.
 
     Runs are ordered by when they started (a queued run by when it was created), not by name: a run named by hand
     ("baseline", "after-fixes") sorts among the dated ones where it belongs, and the last row is the latest run.
@@ -198,10 +199,21 @@ def list_runs(runs_dir: str | os.PathLike[str]) -> pd.DataFrame:
         when = status.get("started") or status.get("created")
         start = float(when) if isinstance(when, (int, float)) else (folder / "config.json").stat().st_mtime
         rows.append((start, view.run_id, {
-            "run_id": view.run_id, "state": status.get("state"), "model": config.get("model"),
+            "run_id": view.run_id, "state": status.get("state"), "progress": _progress(status, metrics),
+            "model": config.get("model"),
             "task": config.get("task"), "snapshot": env.get("snapshot_hash") or config.get("snapshot"),
             "started": status.get("started"), "message": status.get("message"), **last}))
     return pd.DataFrame([row for *_, row in sorted(rows, key=lambda r: r[:2])])
+
+
+def _progress(status: dict[str, Any], metrics: pd.DataFrame) -> float:
+    """The share of the run's training steps done: 1 once finished, else its last logged step of its total."""
+    if status.get("state") == "finished":
+        return 1.0
+    total = status.get("total_steps")
+    if not isinstance(total, (int, float)) or total <= 0 or metrics.empty or "step" not in metrics:
+        return float("nan")
+    return min(float(metrics["step"].max()) / total, 1.0)
 
 
 def readable_runs(table: pd.DataFrame) -> pd.DataFrame:
@@ -223,6 +235,8 @@ def readable_runs(table: pd.DataFrame) -> pd.DataFrame:
     if "started" in shown:
         shown["started"] = [time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
                             if isinstance(t, (int, float)) and t == t else "" for t in shown["started"]]
+    if "progress" in shown:  # where a running run is, or where a failed one stopped
+        shown["progress"] = [f"{v:.0%}" if isinstance(v, (int, float)) and v == v else "" for v in shown["progress"]]
     if "model" in shown:
         # the default named, as the run report names it: "default" told nothing next to a run on another model
         shown["model"] = [Path(str(m) if isinstance(m, str) and m else DEFAULT_MODEL).name for m in shown["model"]]
