@@ -569,6 +569,16 @@ def test_a_tagger_trained_from_the_shell_tags_new_sentences(tmp_path: Path, tiny
     assert first == [sample["tokens"].iloc[0][0], sample["tags"].iloc[0][0], tagged["pred_tags"].iloc[0][0]]
     back = load_dataset(tmp_path / "both.conll")
     assert back["tags"].tolist() == [list(t) for t in tagged["pred_tags"]]
+    # texts, not words: cut into words, and the predicted entities also as character offsets into each text
+    (tmp_path / "texts.jsonl").write_text('{"text": "Ana  met Bob in Paris."}\n{"text": "Nothing here!"}\n')
+    assert main(["predict", str(runs / "tagger"), str(tmp_path / "texts.jsonl"), "--out",
+                 str(tmp_path / "spans.jsonl"), "--no-progress"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "spans.jsonl").read_text().splitlines()]
+    assert [r["tokens"] for r in rows] == [["Ana", "met", "Bob", "in", "Paris", "."], ["Nothing", "here", "!"]]
+    assert [r["text"] for r in rows] == ["Ana  met Bob in Paris.", "Nothing here!"]
+    for row in rows:
+        assert [s["label"] for s in row["pred_spans"]] == [t[2:] for t in row["pred_tags"] if t.startswith("B-")]
+        assert all(row["text"][s["start"]:s["end"]] == s["text"] for s in row["pred_spans"])
     # a text-classification file is not read as sentences
     make_classification_sample(n_items=5).to_csv(tmp_path / "texts.csv", index=False)
     assert main(["predict", str(runs / "tagger"), str(tmp_path / "texts.csv"), "--out", str(tmp_path / "q.csv"),

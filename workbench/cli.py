@@ -566,7 +566,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import", help="load a dataset file and add its items to a label store",
                        description="Validate a dataset (CSV, TSV, JSONL, JSON, Parquet, Excel, CoNLL or a datasets."
-                                   "save_to_disk folder) and add its items to a store, created if missing. "
+                                   "save_to_disk folder; NER as token and tag lists, CoNLL, or texts with "
+                                   "character-offset entity spans as span tools export them) and add its items to a "
+                                   "store, created if missing. "
                                    "Example: workbench import train.csv labels.db --label-column intent")
     p.add_argument("data", help="dataset file or folder")
     p.add_argument("store", nargs="?", metavar="STORE",
@@ -584,7 +586,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser("export", help="write the corrected dataset and its correction log",
-                       description="Write the store's current labels as Parquet, CSV, TSV, JSONL, Excel, CoNLL or a "
+                       description="Write the store's current labels as Parquet, CSV, TSV, JSONL, Excel, CoNLL, "
+                                   "NER spans (--format spans: JSONL of texts with character-offset entities) or a "
                                    "datasets folder (format from the suffix or --format), and the log as "
                                    "<name>.log.jsonl beside it. Example: workbench export labels.db clean.parquet "
                                    "--keep-original")

@@ -158,6 +158,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         predicted["pred_probs"] = [[round(float(row[column[tag]]), 4) for row, tag in zip(p, tags, strict=True)]
                                    for p, tags in per_word]
     frame = table[["item_id", content, given]].merge(predicted, on="item_id", how="left")
+    if task == "token-classification" and "source_text" in table.columns:
+        # texts came in (cut into words here): their entities as character offsets into them too
+        import pandas as pd
+
+        from workbench.spans import tokens_to_spans
+
+        frame.insert(1, "text", table["source_text"].to_numpy())
+        found = [tokens_to_spans(tokens, tags, text=text, starts=starts)[1] for tokens, tags, text, starts
+                 in zip(frame["tokens"], frame["pred_tags"], table["source_text"], table["token_starts"])]
+        frame["pred_spans"] = pd.Series(found, index=frame.index, dtype=object)
     if out.suffix.lower() == ".conll":
         # the layout conlleval reads (word, given tag, predicted tag) when every sentence has its tags
         columns = [frame["pred_tags"]] if frame["tags"].isna().any() else [frame["tags"], frame["pred_tags"]]

@@ -26,6 +26,7 @@ from workbench.bio import repair_bio as _repair_bio
 from workbench.errors import ColumnError, DataError, DataFileError, ValueProblem
 from workbench.normalize import DEFAULT_NORMALIZATION, NORMALIZATIONS, content_hash, make_item_ids, normalize_text
 from workbench.readers import read_source
+from workbench.spans import SPAN_COLUMNS, looks_like_spans, read_spans, spans_to_tokens
 
 TASKS = ("text-classification", "token-classification")
 TEXT_COLUMNS = ("text", "sentence", "content")
@@ -62,7 +63,10 @@ def load_dataset(
     task : {"auto", "text-classification", "token-classification"}
         What the labels are: one class per text, or one IOB2 tag per token. ``auto`` (the default): token
         classification when the table has a tokens column (``text_column``, or one of ``tokens``/``words``)
-        holding lists and no text column; else text classification.
+        holding lists and no text column, or a text column with its entities as character-offset spans (a
+        ``spans`` / ``entities`` column, or the label column, holding ``[start, end, label]`` lists or dicts, as
+        Doccano, spaCy, Prodigy and Label Studio write them: see :mod:`workbench.spans`; the text is kept as
+        ``source_text`` and each token's offset in it as ``token_starts``); else text classification.
     text_column, label_column : str, optional
         Columns of the text and label (for token classification: of the token
         list and the tag list). Found by common names when not given.
@@ -126,8 +130,16 @@ def load_dataset(
                 raise DataError(f"{name}: no rows have {split_column} == {split!r}; its splits are "
                                 f"{sorted(present.unique())[:10]}")
             raw = raw[present == split].reset_index(drop=True)
+    span_column = _span_column(raw, text_column, label_column)
     if task == "auto":
-        task = guess_task(raw, text_column)
+        task = "token-classification" if span_column is not None else guess_task(raw, text_column)
+    # texts with spans, or texts alone to tag (a tagger's input; not texts with class labels): cut into tokens
+    classes = find_column(raw.columns, LABEL_COLUMNS) if label_column is None else label_column
+    texts_alone = (find_column(raw.columns, TOKEN_COLUMNS) is None and _text_column(raw, text_column) is not None
+                   and (classes not in raw.columns or raw[classes].map(is_missing).all()))
+    if task == "token-classification" and (span_column is not None or texts_alone):
+        raw = _spans_as_tokens(raw, name, locate, text_column=text_column, span_column=span_column)
+        text_column, label_column = "tokens", "tags"
     if task == "text-classification":
         table, label_set = _build_classification(
             raw, name, locate, text_column=text_column, label_column=label_column, labels=labels,
@@ -185,6 +197,65 @@ def _locator(source: Any, raw: pd.DataFrame) -> Any:
     if "line" in raw.columns and "tokens" in raw.columns and "doc_id" in raw.columns:
         return lambda i: f"sentence {i + 1} (line {raw['line'].iloc[i]})"
     return lambda i: f"row {i}"
+
+
+def _text_column(raw: pd.DataFrame, text_column: str | None) -> str | None:
+    """The column of texts (strings, not token lists) to cut into tokens."""
+    text = text_column if text_column in raw.columns else find_column(raw.columns, TEXT_COLUMNS)
+    if text is None or not any(isinstance(v, str) and not v.startswith("[") for v in raw[text].head(50)):
+        return None
+    return text
+
+
+def _span_column(raw: pd.DataFrame, text_column: str | None, label_column: str | None) -> str | None:
+    """The column holding character-offset entity spans, when the table is texts with their entities so."""
+    if _text_column(raw, text_column) is None:
+        return None
+    if label_column is not None:
+        candidates = [label_column] if label_column in raw.columns else []
+    else:
+        candidates = [c for c in (find_column(raw.columns, [n]) for n in (*SPAN_COLUMNS, *LABEL_COLUMNS)) if c]
+    for column in candidates:
+        values = [_as_list(v) for v in raw[column].head(200) if not is_missing(v)]
+        if any(looks_like_spans(v) for v in values) or (column in SPAN_COLUMNS and values and all(
+                v == [] for v in values)):
+            return column
+    return None
+
+
+def _spans_as_tokens(raw: pd.DataFrame, name: str, locate: Any, *, text_column: str | None,
+                     span_column: str | None) -> pd.DataFrame:
+    """``raw`` with its texts cut into ``tokens`` tagged from the spans (``tags``; None where a row has no spans
+    cell, or the table no span column), the text as ``source_text`` and each token's offset as ``token_starts``;
+    the span column is gone."""
+    tcol = _text_column(raw, text_column)
+    assert tcol is not None  # the caller found it
+    given = raw[span_column].tolist() if span_column is not None else [None] * len(raw)
+    # a tokens column beside the text (a span export of this package): its tokens are kept, not cut anew
+    kcol = find_column(raw.columns, TOKEN_COLUMNS)
+    known = raw[kcol].tolist() if kcol is not None else [None] * len(raw)
+    tokens, tags, starts = [], [], []
+    for i, (text, value, listed) in enumerate(zip(raw[tcol].tolist(), given, known)):
+        where = f"{name}: {locate(i)}, column {span_column!r}"
+        if not isinstance(text, str) or not text.strip():
+            raise ValueProblem(f"{name}: {locate(i)}, column {tcol!r}: the text is {text!r}; every row needs a "
+                               "text to tag")
+        parsed = _as_list(value)
+        spans = [] if is_missing(value) else read_spans(parsed if parsed is not None else value, where=where)
+        tok, tg, st = spans_to_tokens(text, spans, tokens=None if is_missing(listed) else _as_list(listed),
+                                      where=where)
+        tokens.append(tok)
+        tags.append(None if is_missing(value) else tg)
+        starts.append(st)
+    out = raw.drop(columns=[c for c in (span_column, tcol, kcol) if c is not None])
+    for column in ("tokens", "tags", "source_text", "token_starts"):
+        if column in out.columns:
+            raise ColumnError(f"{name} has a column {column!r} beside texts to cut into tokens ({tcol!r}); the "
+                              f"workbench writes that column from them: rename {column!r}")
+    # object columns of lists: assign() would read a list of lists as rows of a table
+    return out.assign(tokens=pd.Series(tokens, index=out.index, dtype=object),
+                      tags=pd.Series(tags, index=out.index, dtype=object), source_text=raw[tcol].tolist(),
+                      token_starts=pd.Series(starts, index=out.index, dtype=object))
 
 
 def _require_column(raw: pd.DataFrame, column: str, option: str, name: str) -> None:

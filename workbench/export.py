@@ -15,7 +15,8 @@ from workbench.errors import DataError, StorePermissionError, require
 if TYPE_CHECKING:
     from workbench.store import LabelStore
 
-FORMATS = ("parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "hf")
+#: ``spans``: JSONL of each text with its entities as character offsets (for span tools: Doccano, spaCy, Prodigy).
+FORMATS = ("parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "spans", "hf")
 _BY_SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
               ".ndjson": "jsonl", ".xlsx": "xlsx", ".conll": "conll"}
 #: Excel's limit on the characters in one cell.
@@ -39,8 +40,10 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
     path : path
         The file to write (for ``hf``, a folder). An existing file is replaced
         only once the new one is complete.
-    format : {"parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "hf"}, optional
-        Taken from the suffix when not given.
+    format : {"parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "spans", "hf"}, optional
+        Taken from the suffix when not given. ``spans`` (token classification) writes JSONL with ``text`` and
+        ``spans`` (``start``, ``end``, ``label``, ``text`` per entity): offsets into the text a span import kept, or
+        into the tokens joined by spaces.
     keep_original : bool
         Keep the original label in its own column (``original_label`` / ``original_tags``).
     with_log : bool
@@ -60,8 +63,9 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
         raise DataError(f"cannot tell the export format of {path}; pass format= one of {list(FORMATS)}")
     if fmt not in FORMATS:
         raise DataError(f"unknown export format {fmt!r}; use one of {list(FORMATS)}")
-    if fmt == "conll" and store.task != "token-classification":
-        raise DataError("CoNLL export is for token classification; this store holds text classification")
+    if fmt in ("conll", "spans") and store.task != "token-classification":
+        raise DataError(f"{'CoNLL' if fmt == 'conll' else 'Span'} export is for token classification; this store "
+                        "holds text classification")
     if not path.parent.exists():
         raise StorePermissionError(f"cannot export to {path}: the folder {path.parent} does not exist")
     frame = store.to_pandas(keep_original=keep_original, split=split)
@@ -92,6 +96,9 @@ def _write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
                                   for r in frame.to_dict("records")), atomic=False)
     elif fmt == "conll":
         _atomic_text(tmp, conll_text(frame["tokens"], frame["tags"]), atomic=False)
+    elif fmt == "spans":
+        _atomic_text(tmp, "".join(json.dumps(_plain(r), ensure_ascii=False) + "\n" for r in span_records(frame)),
+                     atomic=False)
     elif fmt == "hf":
         datasets = require("datasets", extra="data", purpose="exporting to Hugging Face datasets")
         ds = datasets.Dataset.from_pandas(frame, preserve_index=False)  # type: ignore[attr-defined]
@@ -119,6 +126,29 @@ def conll_text(tokens: Iterable[Sequence[str]], *columns: Iterable[Sequence[str]
         tags = [t if t is not None else ["O"] * len(words) for t in given]
         lines += ["\t".join([word, *(t[j] for t in tags)]) for j, word in enumerate(words)] + [""]
     return "\n".join(lines) + "\n"
+
+
+def span_records(frame: pd.DataFrame) -> Iterable[dict[str, Any]]:
+    """Each row of a token-classification table as its text and character-offset entities (``spans``;
+    ``original_spans`` beside them where the table has ``original_tags``), the other columns (tokens too: an import
+    keeps them rather than cutting the text anew) as they are."""
+    from workbench.spans import tokens_to_spans
+
+    hidden = {"tags", "original_tags", "source_text", "token_starts"}  # tokens kept: an import reads them back
+    for row in frame.to_dict("records"):
+        source, starts = row.get("source_text"), row.get("token_starts")
+        text = source if isinstance(source, str) else None
+        starts = list(starts) if starts is not None and not isinstance(starts, float) else None
+        out: dict[str, Any] = {"item_id": row["item_id"]}
+        for key, tags in (("spans", row["tags"]), ("original_spans", row.get("original_tags"))):
+            if key == "original_spans" and "original_tags" not in row:
+                continue
+            shown, spans = tokens_to_spans(row["tokens"], list(tags) if tags is not None else [], text=text,
+                                           starts=starts)
+            out["text"] = shown
+            out[key] = spans if tags is not None else None
+        out.update((str(k), v) for k, v in row.items() if k not in hidden and k not in out)
+        yield out
 
 
 def _flat_lists(frame: pd.DataFrame) -> pd.DataFrame:

@@ -162,13 +162,14 @@ def _sentence_list(items: Any) -> list[list[str]]:
     """Sentences as lists of word strings, or a DataError naming the first that is not one."""
     if isinstance(items, str):
         raise DataError("a tagger takes sentences as lists of words, e.g. [['Paris', 'is', 'nice']], not a string; "
-                        "split the text into words first")
+                        "split the text into words first: workbench.spans.split_words(text)")
     out = []
     for i, sentence in enumerate(items):
         words = sentence.tolist() if isinstance(sentence, np.ndarray) else sentence
         if isinstance(words, str) or not isinstance(words, (list, tuple)):
             raise DataError(f"sentence {i} to tag is a {type(sentence).__name__} ({str(sentence)[:60]!r}); a tagger "
-                            "takes each sentence as a list of words")
+                            "takes each sentence as a list of words (workbench.spans.split_words(text) cuts a text "
+                            "into them)")
         bad = next((j for j, w in enumerate(words) if not isinstance(w, str) or not w), None)
         if bad is not None:
             raise DataError(f"sentence {i} to tag: word {bad} is {words[bad]!r}; every word must be a non-empty "
