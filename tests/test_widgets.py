@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import pandas as pd
 import pytest
 
 from widgets import LabelBrowser
@@ -144,6 +147,37 @@ def test_review_session_without_a_widget(scored_store):
     assert s.assign_nth(99).ok is False
     assert s.press("1").ok
     assert scored_store.history().iloc[-1]["author"] == "bob"
+
+
+def test_a_class_past_the_ninth_is_typed_by_name(tmp_path):
+    """banking77 has 77 classes and 9 digit keys: "l" opens a box, and what is typed there names the class."""
+    from workbench.errors import DataError
+    from workbench.review import match_label
+
+    labels = ["card_arrival", "card_linking", "exchange_rate", "Refund-not-showing", "top_up_failed", *[
+        f"intent_{i:02d}" for i in range(12)]]
+    assert match_label("card arr", labels) == "card_arrival"  # "_", "-" and spaces alike, case aside
+    assert match_label("EXCHANGE RATE", labels) == "exchange_rate"
+    assert match_label("refund not", labels) == "Refund-not-showing"  # the start of the name
+    assert match_label("failed", labels) == "top_up_failed"  # else the one name that holds it
+    assert match_label("12", labels) == "intent_06"  # the class's number, as the buttons show it
+    for query, says in (("card", "'card' matches 2 classes (card_arrival, card_linking); type more"),
+                        ("intent", "matches 12 classes (intent_00, intent_01, intent_02, intent_03, intent_04, "
+                                   "intent_05 and 6 more)"),
+                        ("99", "there is no class 99; the classes are 1-17"), ("pizza", "no class matches 'pizza'"),
+                        ("  ", "type part of a class name")):
+        with pytest.raises(DataError, match=re.escape(says)):
+            match_label(query, labels)
+    store = LabelStore.open(tmp_path / "many.db")
+    store.import_dataset(load_dataset(pd.DataFrame({"text": [f"text {i}" for i in range(34)],
+                                                    "label": labels * 2}), labels=labels))
+    w = LabelBrowser(store, author="ann", page_size=10)
+    first = w.rows[0]["item_id"]
+    send(w, type="assign_named", name="intent 11")  # as the box sends it: the text typed
+    assert store.get(first)["label"] == "intent_11" and "1 labelled intent_11" in w.message
+    send(w, type="assign_named", name="card")  # ambiguous: said in the status line, nothing written
+    assert "matches 2 classes" in w.error and store.get(first)["label"] == "intent_11"
+    assert len(store.history()) == 1
 
 
 def test_filter_bar_sorting_and_bad_filters_shown_in_the_panel(scored_store):

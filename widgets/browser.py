@@ -100,6 +100,8 @@ class LabelBrowser(SessionWidgetMixin, anywidget.AnyWidget):
         elif kind == "assign":
             index = int(content.get("index", -1))
             result = self.session.assign_nth(index + 1)
+        elif kind == "assign_named":  # the "l" key's box: a class by (part of) its name or its number
+            result = self.session.assign_named(str(content.get("name", "")))
         elif kind == "filter":
             try:
                 self.session.set_filters(filters_from_form(dict(content.get("filters") or {})))

@@ -26,7 +26,8 @@ KEYMAP = {
     "x": "toggle_select", "X": "select_page", "d": "duplicates", "?": "help",
     **{str(d): f"assign_{d}" for d in range(1, 10)},
 }
-HELP = ("j / ↓ next row · k / ↑ previous row · 1-9 assign the n-th class · a accept the suggestion · "
+HELP = ("j / ↓ next row · k / ↑ previous row · 1-9 assign the n-th class · l type a class (part of its name, or its "
+        "number), then Enter · a accept the suggestion · "
         "r reviewed · s skip · f flag · u or Ctrl+Z undo · x select row · X select the page (again: none) · "
         "d the row's duplicates (again: back) · "
         "n / p next / previous page · ? this help")
@@ -206,6 +207,14 @@ class ReviewSession:
             return ActionResult(False, f"there is no class {n}; the classes are 1-{len(labels)}")
         return self.assign(labels[n - 1])
 
+    def assign_named(self, query: str) -> ActionResult:
+        """Assign the class ``query`` names (see :func:`match_label`): the keyboard's way to a class past the 9th."""
+        try:
+            label = match_label(query, self.labels)
+        except DataError as exc:
+            return ActionResult(False, str(exc))
+        return self.assign(label)
+
     def accept(self) -> ActionResult:
         """Take the suggested label of the cursor's row (or of every selected row)."""
         current = self.current()
@@ -304,6 +313,39 @@ class ReviewSession:
         elif action.startswith("assign_"):
             return self.assign_nth(int(action.rsplit("_", 1)[1]))
         return ActionResult(True, "")
+
+
+def match_label(query: str, labels: list[str]) -> str:
+    """The class ``query`` names: the class spelt so (case aside), else its number (1-based), else the one class
+    whose name starts with it, else the one that contains it. ``_``, ``-`` and spaces are alike, so ``card arr``
+    finds ``card_arrival``.
+
+    Raises
+    ------
+    workbench.errors.DataError
+        When no class, or more than one, matches; naming them (the first few).
+    """
+    def plain(text: str) -> str:
+        return " ".join(text.replace("_", " ").replace("-", " ").split()).casefold()
+
+    wanted = plain(query)
+    if not wanted:
+        raise DataError("type part of a class name (or its number)")
+    exact = [lab for lab in labels if plain(lab) == wanted]
+    if exact:
+        return exact[0]
+    if wanted.isdigit():
+        if 1 <= int(wanted) <= len(labels):
+            return labels[int(wanted) - 1]
+        raise DataError(f"there is no class {wanted}; the classes are 1-{len(labels)}")
+    for found in ([lab for lab in labels if plain(lab).startswith(wanted)],
+                  [lab for lab in labels if wanted in plain(lab)]):
+        if len(found) == 1:
+            return found[0]
+        if found:
+            shown = ", ".join(found[:6]) + (f" and {len(found) - 6} more" if len(found) > 6 else "")
+            raise DataError(f"{query!r} matches {len(found)} classes ({shown}); type more of the name")
+    raise DataError(f"no class matches {query!r}")
 
 
 def filters_from_form(form: dict[str, Any]) -> Filters:

@@ -137,6 +137,18 @@ def test_quickstart_runs_and_the_grid_takes_keys(lab):
                     arg=[f"{panel} .wb-browser table", before], timeout=10_000)
             latencies[key] = round((time.perf_counter() - start) * 1000, 1)
         page.screenshot(path=str(ARTIFACTS / "quickstart-after-keys.png"))
+        # "l" opens a box to type a class into (the way past the 9 digit keys); Enter assigns it to the cursor's row
+        with LabelStore.open(lab["work"] / "labels.db") as store:
+            third = store.labels[2]
+        before = page.inner_html(f"{panel} .wb-browser table")
+        page.keyboard.press("l")
+        page.wait_for_selector(f"{panel} .wb-picker input", state="visible", timeout=10_000)
+        page.keyboard.type(third.replace("_", " ").upper())
+        page.keyboard.press("Enter")
+        page.wait_for_function("([sel, old]) => document.querySelector(sel).innerHTML !== old",
+                               arg=[f"{panel} .wb-browser table", before], timeout=10_000)
+        assert page.inner_text(f"{panel} tr.wb-row.wb-cursor .wb-label") == third
+        assert not page.is_visible(f"{panel} .wb-picker")
         # the row with markup in its text: page until it shows, then it must read as text and run nothing
         for _ in range(40):
             if "please refund my money now" in page.inner_text(f"{panel} .wb-browser"):
@@ -159,9 +171,10 @@ def test_quickstart_runs_and_the_grid_takes_keys(lab):
     store = LabelStore.open(lab["work"] / "labels.db")
     history = store.history(author="browser-test")
     rows = history[history["field"] == "label"]
-    assert list(rows["source"])[-3:] == ["human", "suggestion", "undo"], history
-    assert rows.iloc[-3]["item_id"] == first and rows.iloc[-3]["new_value"] == store.labels[1]
-    assert store.get(first)["label"] == store.labels[1]  # "2" stays, the accepted suggestion was undone
+    assert list(rows["source"])[-4:] == ["human", "suggestion", "undo", "human"], history
+    assert rows.iloc[-4]["item_id"] == first and rows.iloc[-4]["new_value"] == store.labels[1]
+    # "2", then the accepted suggestion undone, then the class typed into the "l" box
+    assert rows.iloc[-1]["item_id"] == first and store.get(first)["label"] == store.labels[2]
     (ARTIFACTS / "key_latency_ms.json").write_text(json.dumps(latencies, indent=2))
     print("key press to grid update, ms:", latencies)
 
