@@ -209,6 +209,7 @@ def test_the_run_table_people_read_shows_local_start_times(monkeypatch):
     time.tzset()
     try:
         raw = pd.DataFrame({"run_id": ["a", "b"], "started": [1_764_482_400.0, float("nan")],
+                            "state": ["finished", "failed"],
                             "model": ["/models/my-encoder", None], "snapshot": ["0123456789abcdef", None],
                             "message": [None, "out of memory"], "progress": [1.0, 0.394]})
         shown = readable_runs(raw)
@@ -216,6 +217,11 @@ def test_the_run_table_people_read_shows_local_start_times(monkeypatch):
         assert shown["model"].tolist() == ["my-encoder", "all-MiniLM-L6-v2"]
         assert shown["snapshot"].tolist() == ["0123456789ab", ""] and shown["message"].tolist() == ["", "out of memory"]
         assert shown["progress"].tolist() == ["100%", "39%"]
+        # a running run: the time left at its pace so far
+        now = time.time()
+        running = pd.DataFrame({"run_id": ["c", "d"], "state": ["running", "running"], "progress": [0.25, 0.5],
+                                "started": [now - 600, now - 20]})
+        assert readable_runs(running)["progress"].tolist() == ["25%, ~30 min left", "50%, ~20 s left"]
         assert raw["started"][0] == 1_764_482_400.0  # the raw table is left as code reads it
     finally:
         monkeypatch.delenv("TZ")

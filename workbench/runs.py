@@ -216,6 +216,17 @@ def _progress(status: dict[str, Any], metrics: pd.DataFrame) -> float:
     return min(float(metrics["step"].max()) / total, 1.0)
 
 
+def _progress_text(share: Any, running: bool, started: Any, now: float) -> str:
+    """``39%``; a running run's also says the time left if it keeps its pace: ``39%, ~4 min left``."""
+    if not isinstance(share, (int, float)) or share != share:
+        return ""
+    text = f"{share:.0%}"
+    if running and 0 < share < 1 and isinstance(started, (int, float)) and started == started and now > started:
+        left = (now - started) * (1 - share) / share
+        text += f", ~{left / 60:.0f} min left" if left >= 90 else f", ~{max(left, 1):.0f} s left"
+    return text
+
+
 def readable_runs(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`list_runs`' table as people read it: start in local time, model by folder name, short snapshot.
 
@@ -235,8 +246,12 @@ def readable_runs(table: pd.DataFrame) -> pd.DataFrame:
     if "started" in shown:
         shown["started"] = [time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
                             if isinstance(t, (int, float)) and t == t else "" for t in shown["started"]]
-    if "progress" in shown:  # where a running run is, or where a failed one stopped
-        shown["progress"] = [f"{v:.0%}" if isinstance(v, (int, float)) and v == v else "" for v in shown["progress"]]
+    if "progress" in shown:  # where a running run is (with the time left at its pace so far), or a failed one stopped
+        now = time.time()
+        states = shown["state"] if "state" in shown else [None] * len(shown)
+        starts = table["started"] if "started" in table else [None] * len(shown)
+        shown["progress"] = [_progress_text(p, state == "running", start, now)
+                             for p, state, start in zip(shown["progress"], states, starts)]
     if "model" in shown:
         # the default named, as the run report names it: "default" told nothing next to a run on another model
         shown["model"] = [Path(str(m) if isinstance(m, str) and m else DEFAULT_MODEL).name for m in shown["model"]]
