@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -131,6 +132,10 @@ def test_fine_tune_panel_follows_a_run_launched_before_the_kernel_restarted(stor
     panel = FineTunePanel(store, runs, poll_seconds=0.2)
     assert panel.run.run_id == "aa-second" and not panel.cancel_button.disabled and panel.launch_button.disabled
     assert list_runs(runs)["run_id"].tolist() == ["zz-first", "aa-second"]  # by start, so the CLI lists them so too
+    deadline = time.monotonic() + 120
+    while "left" not in panel.state.value and time.monotonic() < deadline:  # once a step is logged
+        time.sleep(0.2)
+    assert re.search(r"aa-second: running \d+%, ~\d+ (s|min) left", panel.state.value), panel.state.value
     started = time.monotonic()
     panel.cancel()
     assert time.monotonic() - started < 1  # the kernel does not wait for the worker to stop

@@ -418,6 +418,10 @@ class FineTunePanel(W.VBox):
                     self.curves.data[1].x = list(evals["step"])
                     self.curves.data[1].y = list(evals[self.eval_metric])
         line = f"run {html.escape(self.run.run_id)}: {html.escape(str(status.get('state')))}"
+        if status.get("state") == "running" and self.progress.value:
+            from workbench.runs import progress_text
+
+            line += " " + progress_text(self.progress.value / total, True, status.get("started"), time.time())
         if status.get("n_train"):
             line += f" · {status['n_train']} training items, {status['n_eval']} evaluation items" + (
                 f" ({status['n_unlabelled']} unlabelled left out)" if status.get("n_unlabelled") else "")

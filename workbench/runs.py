@@ -216,7 +216,7 @@ def _progress(status: dict[str, Any], metrics: pd.DataFrame) -> float:
     return min(float(metrics["step"].max()) / total, 1.0)
 
 
-def _progress_text(share: Any, running: bool, started: Any, now: float) -> str:
+def progress_text(share: Any, running: bool, started: Any, now: float) -> str:
     """``39%``; a running run's also says the time left if it keeps its pace: ``39%, ~4 min left``."""
     if not isinstance(share, (int, float)) or share != share:
         return ""
@@ -250,7 +250,7 @@ def readable_runs(table: pd.DataFrame) -> pd.DataFrame:
         now = time.time()
         states = shown["state"] if "state" in shown else [None] * len(shown)
         starts = table["started"] if "started" in table else [None] * len(shown)
-        shown["progress"] = [_progress_text(p, state == "running", start, now)
+        shown["progress"] = [progress_text(p, state == "running", start, now)
                              for p, state, start in zip(shown["progress"], states, starts)]
     if "model" in shown:
         # the default named, as the run report names it: "default" told nothing next to a run on another model
