@@ -121,6 +121,12 @@ def test_the_html_report_lists_the_worst_labels_issues_and_duplicate_groups_with
     assert "Duplicate groups (" in page and "<b>different labels</b>" in page  # the sample plants conflicts
     for kind in result.report.overall["issue_counts"]:
         assert kind in page
+    # the noise matrix, shaded without a script; its largest mix-up has its cell
+    matrix = result.report.noise_matrix
+    off = matrix.where(~np.eye(len(matrix), dtype=bool)).stack()
+    given, true = off.idxmax()
+    assert "<h2>Estimated noise matrix</h2>" in page
+    assert f"title='P(given {given} | true {true}) = {off.max():.3f}'>{off.max():.0%}</td>" in page
     # dataset text is escaped: markup in a text, a label or a reason reads as text
     items = result.items.copy()
     row = items.index[items["is_label_issue"]][0]
@@ -129,6 +135,19 @@ def test_the_html_report_lists_the_worst_labels_issues_and_duplicate_groups_with
     page = write_scan_report(dataclasses.replace(result, items=items), tmp_path / "markup.html").read_text()
     assert "<img" not in page and "<script" not in page and "<b>x</b>" not in page
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page and "&lt;script&gt;alert(2)" in page
+
+
+def test_a_wide_noise_matrix_shows_its_noisiest_classes():
+    from workbench.scan_report import MATRIX_CLASSES, _noise_matrix_section
+
+    names = [f"c{i:02d}" for i in range(40)]
+    matrix = pd.DataFrame(np.eye(40), index=names, columns=names)
+    matrix.loc["c31", "c31"], matrix.loc["c05", "c31"] = 0.6, 0.4  # 40% of c31's items carry c05
+    page = "".join(_noise_matrix_section(matrix))
+    assert f"the {MATRIX_CLASSES} of 40 classes whose items keep their label least often" in page
+    assert page.count("<tr><th>c") == MATRIX_CLASSES and "<th>c31</th>" in page
+    assert "title='P(given c05 | true c31) = 0.400'>40%</td>" in page
+    assert _noise_matrix_section(pd.DataFrame()) == []
 
 
 def test_duplicates_share_a_group_and_the_review_session_shows_them_on_d(scanned):

@@ -64,6 +64,7 @@ def write_scan_report(result: Any, path: str | os.PathLike[str], *, top: int = 5
                      "pair with many items is a systematic confusion, best fixed together (the label browser's "
                      "label and suggestion filters).</p>",
                      html_table(report.mixups.head(top).set_index("given"), "{:.3f}")]
+    sections += _noise_matrix_section(report.noise_matrix)
     flagged = items[items["is_label_issue"].astype(bool)]
     sections += [f"<h2>Likely wrong labels ({len(flagged)}; the {min(top, len(flagged))} least likely shown)</h2>",
                  _items_table(flagged.head(top), ["given_label", "suggested_label", "suggested_prob", "score"])]
@@ -79,6 +80,42 @@ def write_scan_report(result: Any, path: str | os.PathLike[str], *, top: int = 5
             + "".join(sections) + "</body></html>")
     out.write_text(page, encoding="utf-8")
     return out
+
+
+#: Most classes drawn in the noise matrix (the noisiest first); a wider matrix reads as noise itself.
+MATRIX_CLASSES = 25
+
+
+def _noise_matrix_section(matrix: pd.DataFrame) -> list[str]:
+    """The estimated noise matrix ``P(given | true)`` as a table shaded by value (darker: more), no script needed;
+    the off-diagonal cells are the estimated mix-ups. Past :data:`MATRIX_CLASSES` classes, the classes whose items
+    keep their label least often."""
+    if matrix.empty:
+        return []
+    kept = pd.Series([matrix.loc[c, c] if c in matrix.index else 1.0 for c in matrix.columns], index=matrix.columns)
+    shown = list(kept.sort_values().index[:MATRIX_CLASSES]) if len(kept) > MATRIX_CLASSES else list(matrix.columns)
+    cut = (f" (the {len(shown)} of {len(kept)} classes whose items keep their label least often)"
+           if len(shown) < len(kept) else "")
+
+    def cell(given: Any, true: Any) -> str:
+        value = float(matrix.loc[given, true])
+        if value < 0.005:
+            return "<td></td>"
+        hue = "70,130,180" if given == true else "200,60,40"  # steel blue on the diagonal, red off it
+        alpha = min(1.0, value if given == true else 4 * value)  # a 25% mix-up is as dark as it gets
+        ink = "color:#fff;" if alpha > 0.6 else ""
+        what = f"P(given {html.escape(str(given))} | true {html.escape(str(true))}) = {value:.3f}"
+        return f"<td class='num' style='{ink}background:rgba({hue},{alpha:.2f})' title='{what}'>{value:.0%}</td>"
+
+    rows_shown = [g for g in shown if g in matrix.index]
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown)
+    rows = "".join(f"<tr><th>{html.escape(str(g))}</th>{''.join(cell(g, t) for t in shown)}</tr>"
+                   for g in rows_shown)
+    return [f"<h2>Estimated noise matrix{cut}</h2>",
+            "<p class='why'>Each column is a true class, as confident learning estimates it from the out-of-fold "
+            "probabilities; each cell, the share of that class's items that carry the row's label (a column sums to "
+            "100%). Off the diagonal, in red: items labelled as the row's class that belong to the column's.</p>",
+            f"<table><tr><th>given \\ true</th>{head}</tr>{rows}</table>"]
 
 
 def _items_table(frame: pd.DataFrame, columns: list[str]) -> str:
