@@ -30,6 +30,7 @@ def test_quality_panel_scans_in_the_background_and_opens_issues(store, tmp_path)
     panel.button.click()
     panel._thread.join(timeout=600)
     assert "estimated noise rate" in panel.report.value and panel.progress.value == 4
+    assert "<b>estimated noise matrix</b>" in panel.report.value and "title='P(given " in panel.report.value
     assert f"{len(store)} items scored" in panel.last_scan.value and "changed since" not in panel.last_scan.value
     # the most frequent (given, suggested) pair of the flagged labels opens in the browser, as many items as it says
     mixups = panel.result.report.mixups

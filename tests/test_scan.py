@@ -138,16 +138,16 @@ def test_the_html_report_lists_the_worst_labels_issues_and_duplicate_groups_with
 
 
 def test_a_wide_noise_matrix_shows_its_noisiest_classes():
-    from workbench.scan_report import MATRIX_CLASSES, _noise_matrix_section
+    from workbench.scan_report import MATRIX_CLASSES, noise_matrix_html
 
     names = [f"c{i:02d}" for i in range(40)]
     matrix = pd.DataFrame(np.eye(40), index=names, columns=names)
     matrix.loc["c31", "c31"], matrix.loc["c05", "c31"] = 0.6, 0.4  # 40% of c31's items carry c05
-    page = "".join(_noise_matrix_section(matrix))
-    assert f"the {MATRIX_CLASSES} of 40 classes whose items keep their label least often" in page
+    page = noise_matrix_html(matrix)
+    assert f"Shown: the {MATRIX_CLASSES} of 40 classes whose items keep their label least often" in page
     assert page.count("<tr><th>c") == MATRIX_CLASSES and "<th>c31</th>" in page
     assert "title='P(given c05 | true c31) = 0.400'>40%</td>" in page
-    assert _noise_matrix_section(pd.DataFrame()) == []
+    assert noise_matrix_html(pd.DataFrame()) == ""
 
 
 def test_duplicates_share_a_group_and_the_review_session_shows_them_on_d(scanned):

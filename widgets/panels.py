@@ -170,6 +170,7 @@ class QualityPanel(_ScanPanel):
 
     def _show(self, result: Any) -> None:
         from workbench.report import report_notes
+        from workbench.scan_report import noise_matrix_html
 
         seconds = result.seconds
         self.stage.value = (f"done in {sum(seconds.values()):.1f} s ("
@@ -185,7 +186,9 @@ class QualityPanel(_ScanPanel):
                f"Krippendorff α {o['agreement']['krippendorff_alpha']:.3f}</p>" if o.get("agreement") else "")
             + "".join(f"<p>{html.escape(note)}</p>" for note in report_notes(o))
             + f"<table><tr><th>issue</th><th>items</th></tr>{rows}</table>"
-            + html_table(report.per_class, "{:.3f}"))
+            + html_table(report.per_class, "{:.3f}")
+            + (f"<p><b>estimated noise matrix</b></p>{noise_matrix_html(report.noise_matrix)}"
+               if not report.noise_matrix.empty else ""))
         self._show_issue_buttons(o["issue_counts"])
         self._show_mixup_buttons(report.mixups)
 

@@ -64,7 +64,8 @@ def write_scan_report(result: Any, path: str | os.PathLike[str], *, top: int = 5
                      "pair with many items is a systematic confusion, best fixed together (the label browser's "
                      "label and suggestion filters).</p>",
                      html_table(report.mixups.head(top).set_index("given"), "{:.3f}")]
-    sections += _noise_matrix_section(report.noise_matrix)
+    if not report.noise_matrix.empty:
+        sections += ["<h2>Estimated noise matrix</h2>", noise_matrix_html(report.noise_matrix)]
     flagged = items[items["is_label_issue"].astype(bool)]
     sections += [f"<h2>Likely wrong labels ({len(flagged)}; the {min(top, len(flagged))} least likely shown)</h2>",
                  _items_table(flagged.head(top), ["given_label", "suggested_label", "suggested_prob", "score"])]
@@ -86,15 +87,16 @@ def write_scan_report(result: Any, path: str | os.PathLike[str], *, top: int = 5
 MATRIX_CLASSES = 25
 
 
-def _noise_matrix_section(matrix: pd.DataFrame) -> list[str]:
-    """The estimated noise matrix ``P(given | true)`` as a table shaded by value (darker: more), no script needed;
-    the off-diagonal cells are the estimated mix-ups. Past :data:`MATRIX_CLASSES` classes, the classes whose items
-    keep their label least often."""
+def noise_matrix_html(matrix: pd.DataFrame) -> str:
+    """The estimated noise matrix ``P(given | true)`` (:attr:`workbench.report.QualityReport.noise_matrix`) as an
+    HTML table shaded by value (darker: more), no script needed, after a line that says how to read it; the
+    off-diagonal cells are the estimated mix-ups. Past :data:`MATRIX_CLASSES` classes, the classes whose items keep
+    their label least often. An empty string for an empty matrix."""
     if matrix.empty:
-        return []
+        return ""
     kept = pd.Series([matrix.loc[c, c] if c in matrix.index else 1.0 for c in matrix.columns], index=matrix.columns)
     shown = list(kept.sort_values().index[:MATRIX_CLASSES]) if len(kept) > MATRIX_CLASSES else list(matrix.columns)
-    cut = (f" (the {len(shown)} of {len(kept)} classes whose items keep their label least often)"
+    cut = (f" Shown: the {len(shown)} of {len(kept)} classes whose items keep their label least often."
            if len(shown) < len(kept) else "")
 
     def cell(given: Any, true: Any) -> str:
@@ -111,11 +113,10 @@ def _noise_matrix_section(matrix: pd.DataFrame) -> list[str]:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown)
     rows = "".join(f"<tr><th>{html.escape(str(g))}</th>{''.join(cell(g, t) for t in shown)}</tr>"
                    for g in rows_shown)
-    return [f"<h2>Estimated noise matrix{cut}</h2>",
-            "<p class='why'>Each column is a true class, as confident learning estimates it from the out-of-fold "
+    return ("<p class='why'>Each column is a true class, as confident learning estimates it from the out-of-fold "
             "probabilities; each cell, the share of that class's items that carry the row's label (a column sums to "
-            "100%). Off the diagonal, in red: items labelled as the row's class that belong to the column's.</p>",
-            f"<table><tr><th>given \\ true</th>{head}</tr>{rows}</table>"]
+            "100%). Off the diagonal, in red: items labelled as the row's class that belong to the column's."
+            f"{cut}</p><table><tr><th>given \\ true</th>{head}</tr>{rows}</table>")
 
 
 def _items_table(frame: pd.DataFrame, columns: list[str]) -> str:
