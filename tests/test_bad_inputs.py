@@ -211,6 +211,15 @@ CASES = [
     Case("Excel export of a text Excel cannot hold", lambda t, s: _bell_store(t).export(t / "out.xlsx"), E.DataError,
          ("control character", "Parquet, CSV or JSONL")),
     Case("CoNLL export of classification", lambda t, s: s.export(t / "out.conll"), E.DataError, ("CoNLL",)),
+    Case("span export of classification", lambda t, s: s.export(t / "out.jsonl", format="spans"), E.DataError,
+         ("Span export is for token classification",)),
+    Case("overlapping entity spans", lambda t, s: load_dataset(_write(
+        t / "spans.jsonl", '{"text": "Ana Lopez", "spans": [[0, 9, "PER"]]}\n'
+                           '{"text": "New York City", "spans": [[0, 8, "LOC"], [4, 13, "LOC"]]}\n')),
+         E.ValueProblem, ("spans.jsonl", "object 2", "'New York' (0-8, LOC) and 'York City' (4-13, LOC) overlap")),
+    Case("entity span past the text", lambda t, s: load_dataset(_write(
+        t / "spans.jsonl", '{"text": "Ana", "entities": [{"start": 0, "end": 9, "label": "PER"}]}\n')),
+         E.ValueProblem, ("object 1", "column 'entities'", "outside the text, which has 3 characters")),
     Case("scan of an empty store", lambda t, s: scan(LabelStore.open(t / "empty.db")), E.DataError,
          ("empty.db", "holds no items", "workbench import")),
     Case("missing local model", lambda t, s: resolve_model(t / "my-model"), E.ModelNotFoundError, ("my-model",)),
