@@ -105,3 +105,26 @@ def test_the_view_escapes_tokens_and_refuses_text_stores(tmp_path, store):
     assert w.sentence["tokens"][0]["text"] == "&lt;script&gt;alert(1)&lt;/script&gt;"
     with pytest.raises(DataError, match="for token classification"):
         SentenceView(store)
+
+
+def test_an_entity_type_past_the_ninth_is_typed_by_name(tmp_path):
+    """OntoNotes has 18 entity types and 9 digit keys: "t" opens a box, and what is typed there names the type."""
+    types = ["PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE",
+             "DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"]
+    frame = pd.DataFrame({"tokens": [["Hamlet", "opened", "on", "Monday"]], "tags": [["B-PERSON", "O", "O", "O"]]})
+    store = LabelStore.open(tmp_path / "onto.db")
+    store.import_dataset(load_dataset(frame, task="token-classification", labels=types))
+    w = SentenceView(store, author="ann")
+    item = w.sentence["item_id"]
+    send(w, type="retag_named", name="work of")  # as the box sends it: the text typed
+    assert store.get(item)["label"] == ["B-WORK_OF_ART", "O", "O", "O"]
+    send(w, type="token", index=3)
+    send(w, type="retag_named", name="12")  # the type's number, as the buttons show it
+    twelfth = w.types[11]
+    assert store.get(item)["label"] == ["B-WORK_OF_ART", "O", "O", f"B-{twelfth}"]
+    send(w, type="retag_named", name="p")  # three types start so: said, nothing written
+    assert "'p' matches 3 entity types (PERCENT, PERSON, PRODUCT); type more" in w.error  # in the view's order
+    send(w, type="retag_named", name="weather")
+    assert "no entity type matches 'weather'" in w.error
+    assert store.get(item)["label"] == ["B-WORK_OF_ART", "O", "O", f"B-{twelfth}"] and len(store.history()) == 2
+    assert "t type one (part of its name, or its number)" in w.help

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+_HERE = Path(__file__).parent
+
+
+def with_picker(module: str) -> str:
+    """The front-end module ``module`` (a file beside this one) with ``picker.js`` (the type-a-name box) before it:
+    anywidget loads one module per widget, and both keyboard widgets use the box."""
+    return (_HERE / "picker.js").read_text(encoding="utf-8") + "\n" + (_HERE / module).read_text(encoding="utf-8")
 
 
 class SessionWidgetMixin:

@@ -8,32 +8,12 @@ function render({ model, el }) {
   const bar = document.createElement("form");
   bar.className = "wb-filters";
   el.appendChild(bar);
-  // "l": a box to type a class into (part of its name, or its number), for label sets past the 9 digit keys.
-  // It lives outside the redrawn grid too; Python matches what was typed (workbench.review.match_label).
-  const picker = document.createElement("form");
-  picker.className = "wb-picker";
-  picker.hidden = true;
-  const listId = "wb-classes-" + Math.random().toString(36).slice(2);
-  picker.innerHTML = `class <input name="name" size="28" autocomplete="off" list="${listId}">`
-    + `<datalist id="${listId}"></datalist> <span class="wb-hint">Enter assigns · Esc closes</span>`;
-  el.appendChild(picker);
+  // "l": a box to type a class into (part of its name, or its number); outside the redrawn grid too
+  const picker = makePicker(el, { label: "class", names: () => model.get("labels"),
+                                  submit: (name) => send({ type: "assign_named", name }) });
+  el.appendChild(picker.form);
   const root = document.createElement("div");
   el.appendChild(root);
-  function closePicker() { picker.hidden = true; picker.elements.name.value = ""; el.focus(); }
-  function submitPicker() {
-    send({ type: "assign_named", name: picker.elements.name.value });
-    closePicker();
-  }
-  picker.addEventListener("submit", (e) => { e.preventDefault(); submitPicker(); });
-  // Enter and Esc handled here: an open suggestion list would take the first Enter, and JupyterLab sees the rest
-  picker.addEventListener("keydown", (e) => {
-    if (e.key === "Enter") { e.preventDefault(); e.stopPropagation(); submitPicker(); }
-    else if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); closePicker(); }
-  });
-  function drawPicker() {
-    // labels arrive HTML-escaped, so they can go in as HTML; the browser hands back the text they spell
-    picker.querySelector("datalist").innerHTML = model.get("labels").map((l) => `<option value="${l}">`).join("");
-  }
   const expanded = new Set();
   const COLUMNS = [["text", "text"], ["label", "label"], ["given", "original_label"], ["suggested", "suggested_label"],
                    ["p", "suggested_prob"], ["score", "score"], ["issues", null], ["status", "status"]];
@@ -76,8 +56,7 @@ function render({ model, el }) {
     if ((e.ctrlKey || e.metaKey) && key.toLowerCase() === "z") key = "ctrl+z";
     else if (e.ctrlKey || e.metaKey || e.altKey) return;
     if (key === "l") {
-      picker.hidden = false;
-      picker.elements.name.focus();
+      picker.open();
       e.preventDefault();
       e.stopPropagation();
       return;
@@ -136,9 +115,9 @@ function render({ model, el }) {
   }
   ["rows", "counts", "error", "message", "show_help", "page", "labels", "order_by"].forEach((n) => model.on("change:" + n, draw));
   ["filters", "labels", "statuses", "issue_types", "splits"].forEach((n) => model.on("change:" + n, drawFilters));
-  model.on("change:labels", drawPicker);
+  model.on("change:labels", picker.refresh);
   drawFilters();
-  drawPicker();
+  picker.refresh();
   draw();
 }
 export default { render };

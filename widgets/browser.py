@@ -9,7 +9,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from widgets._session import SessionWidgetMixin
+from widgets._session import SessionWidgetMixin, with_picker
 from workbench.errors import WorkbenchError
 from workbench.review import HELP, ReviewSession, filters_from_form
 from workbench.schema import REVIEW_STATUSES
@@ -37,7 +37,7 @@ class LabelBrowser(SessionWidgetMixin, anywidget.AnyWidget):
         (keys, buttons, accepting the consensus) is logged with source ``adjudication``.
     """
 
-    _esm = _HERE / "browser.js"
+    _esm = with_picker("browser.js")
     _css = _HERE / "browser.css"
     title = traitlets.Unicode("Labels").tag(sync=True)
     rows = traitlets.List().tag(sync=True)

@@ -4,13 +4,24 @@ function render({ model, el }) {
   el.classList.add("wb-browser", "wb-sentence");
   el.tabIndex = 0;
   el.setAttribute("data-lm-suppress-shortcuts", "true");
+  const send = (msg) => model.send(msg);
+  // "t": a box to type an entity type into (part of its name, or its number), for type sets past nine
+  const picker = makePicker(el, { label: "entity type", names: () => model.get("types"),
+                                  submit: (name) => send({ type: "retag_named", name }) });
+  el.appendChild(picker.form);
   const root = document.createElement("div");
   el.appendChild(root);
-  const send = (msg) => model.send(msg);
   el.addEventListener("keydown", (e) => {
+    if (e.target.tagName === "INPUT") return;  // typing in the box
     let key = e.key;
     if ((e.ctrlKey || e.metaKey) && key.toLowerCase() === "z") key = "ctrl+z";
     else if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (key === "t") {
+      picker.open();
+      e.preventDefault();
+      e.stopPropagation();
+      return;
+    }
     send({ type: "key", key });
     e.preventDefault();
     e.stopPropagation();
@@ -38,6 +49,8 @@ function render({ model, el }) {
     root.querySelectorAll(".wb-type").forEach((b) => b.addEventListener("click", () => { send({ type: "retag", entity: b.dataset.t }); el.focus(); }));
   }
   ["sentence", "error", "message", "types"].forEach((n) => model.on("change:" + n, draw));
+  model.on("change:types", picker.refresh);
   draw();
+  picker.refresh();
 }
 export default { render };

@@ -9,7 +9,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from widgets._session import SessionWidgetMixin
+from widgets._session import SessionWidgetMixin, with_picker
 from workbench.sentence_review import SENTENCE_HELP, SentenceSession
 from workbench.store import LabelStore
 
@@ -32,7 +32,7 @@ class SentenceView(SessionWidgetMixin, anywidget.AnyWidget):
     order_by : str, optional
     """
 
-    _esm = _HERE / "sentence.js"
+    _esm = with_picker("sentence.js")
     _css = _HERE / "browser.css"
     sentence = traitlets.Dict().tag(sync=True)
     types = traitlets.List().tag(sync=True)
@@ -61,5 +61,7 @@ class SentenceView(SessionWidgetMixin, anywidget.AnyWidget):
         elif kind == "retag":
             value = content.get("entity")
             result = self.session.retag(str(value) if value else None)
+        elif kind == "retag_named":  # the "t" key's box: an entity type by (part of) its name or its number
+            result = self.session.retag_named(str(content.get("name", "")))
         self._report(result)
         self._sync()

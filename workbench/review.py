@@ -315,10 +315,19 @@ class ReviewSession:
         return ActionResult(True, "")
 
 
-def match_label(query: str, labels: list[str]) -> str:
+def match_label(query: str, labels: list[str], *, noun: str = "class") -> str:
     """The class ``query`` names: the class spelt so (case aside), else its number (1-based), else the one class
     whose name starts with it, else the one that contains it. ``_``, ``-`` and spaces are alike, so ``card arr``
     finds ``card_arrival``.
+
+    Parameters
+    ----------
+    query : str
+        What was typed.
+    labels : list of str
+        The classes (or entity types), in their numbered order.
+    noun : str
+        What the messages call one of ``labels`` (``"entity type"`` in the sentence view).
 
     Raises
     ------
@@ -328,24 +337,25 @@ def match_label(query: str, labels: list[str]) -> str:
     def plain(text: str) -> str:
         return " ".join(text.replace("_", " ").replace("-", " ").split()).casefold()
 
+    nouns = noun + ("es" if noun.endswith("s") else "s")
     wanted = plain(query)
     if not wanted:
-        raise DataError("type part of a class name (or its number)")
+        raise DataError(f"type part of {'an' if noun[0] in 'aeiou' else 'a'} {noun} name (or its number)")
     exact = [lab for lab in labels if plain(lab) == wanted]
     if exact:
         return exact[0]
     if wanted.isdigit():
         if 1 <= int(wanted) <= len(labels):
             return labels[int(wanted) - 1]
-        raise DataError(f"there is no class {wanted}; the classes are 1-{len(labels)}")
+        raise DataError(f"there is no {noun} {wanted}; the {nouns} are 1-{len(labels)}")
     for found in ([lab for lab in labels if plain(lab).startswith(wanted)],
                   [lab for lab in labels if wanted in plain(lab)]):
         if len(found) == 1:
             return found[0]
         if found:
             shown = ", ".join(found[:6]) + (f" and {len(found) - 6} more" if len(found) > 6 else "")
-            raise DataError(f"{query!r} matches {len(found)} classes ({shown}); type more of the name")
-    raise DataError(f"no class matches {query!r}")
+            raise DataError(f"{query!r} matches {len(found)} {nouns} ({shown}); type more of the name")
+    raise DataError(f"no {noun} matches {query!r}")
 
 
 def filters_from_form(form: dict[str, Any]) -> Filters:

@@ -13,7 +13,7 @@ from typing import Any
 
 from workbench.bio import entity_types, retag_span, split_tag
 from workbench.errors import DataError, WorkbenchError
-from workbench.review import ActionResult
+from workbench.review import ActionResult, match_label
 from workbench.store import Filters, LabelStore
 
 SENTENCE_KEYS = {
@@ -23,8 +23,9 @@ SENTENCE_KEYS = {
     **{str(d): f"type_{d}" for d in range(1, 10)},
 }
 SENTENCE_HELP = ("j / k next / previous sentence · h / l or ← / → move along the tokens · 1-9 give the entity under "
-                 "the cursor the n-th type (a new one-token entity on an O token) · 0 remove the entity · a accept "
-                 "the suggested tags · r reviewed · f flag · u undo")
+                 "the cursor the n-th type (a new one-token entity on an O token) · t type one (part of its name, or "
+                 "its number), then Enter · 0 remove the entity · a accept the suggested tags · r reviewed · f flag · "
+                 "u undo")
 
 
 class SentenceSession:
@@ -110,6 +111,15 @@ class SentenceSession:
             return ActionResult(False, str(exc))
         return self._write(lambda: [self.store.set_label(item_id, new, author=self.author)],
                            f"token {position}: {entity_type or 'O'}")
+
+    def retag_named(self, query: str) -> ActionResult:
+        """Retag the cursor's entity with the type ``query`` names (see :func:`workbench.review.match_label`): the
+        keyboard's way to a type past the 9th."""
+        try:
+            entity_type = match_label(query, self.types, noun="entity type")
+        except DataError as exc:
+            return ActionResult(False, str(exc))
+        return self.retag(entity_type)
 
     def accept(self) -> ActionResult:
         """Take the suggested tag sequence for this sentence."""

@@ -260,4 +260,18 @@ def test_every_panel_renders_in_jupyterlab(lab):
                     "sentence-view": ".wb-chip-suggested"}
         for i, (name, selector) in enumerate(expected.items(), start=1):
             assert outputs.nth(i).locator(selector).count() > 0, f"{name}: nothing matches {selector}"
+        # the sentence view's "t": type an entity type, Enter retags the entity under the token cursor
+        sentence = outputs.nth(len(PANEL_CELLS)).locator(".wb-sentence")
+        sentence.locator(".wb-bar").click()
+        first_tag = sentence.locator(".wb-chip").first.get_attribute("title").split(" ")[0]  # "B-PER → suggested ..."
+        wanted = next(t for t in ("ORG", "PER", "LOC") if not first_tag.endswith(t))
+        page.keyboard.press("t")
+        sentence.locator(".wb-picker input").wait_for(state="visible", timeout=10_000)
+        page.keyboard.type(wanted.lower())
+        page.keyboard.press("Enter")
+        page.wait_for_function("([sel, tag]) => document.querySelector(sel).getAttribute('title').startsWith(tag)",
+                               arg=[".wb-sentence .wb-chip", f"B-{wanted}"], timeout=10_000)
+        assert not sentence.locator(".wb-picker").is_visible()
         browser.close()
+    with LabelStore.open(lab["work"] / "ner.db") as ner:
+        assert ner.history(author="docs").iloc[-1]["field"] == "label"  # written under the view's author
