@@ -19,6 +19,7 @@ from workbench.active import (
     QuickHead,
     RandomSampling,
     SparseRegionSampling,
+    UpdateResult,
     knn_density,
     make_strategy,
     prediction_agreement,
@@ -340,6 +341,19 @@ def test_a_class_with_no_labelled_item_is_named_and_holds_back_the_stopping_hint
     item = store.page(0, 1, filters={"unlabelled": True})["item_id"][0]
     store.set_label(item, missing, author="ann")
     assert learner.update().should_stop  # every class seen: the hint may fire
+
+
+def test_the_labels_per_class_line_sums_up_a_long_label_set():
+    """banking77's 77 classes in one status line: the fewest named, the rest counted with their range."""
+    per_class = {f"intent_{i:02d}": 1 + i // 10 for i in range(77)}
+    line = UpdateResult(n_labelled=sum(per_class.values()), n_queued=0, n_pool=100, agreement=None,
+                        stable_rounds=0, should_stop=False, per_class=per_class).class_counts
+    named = UpdateResult.COUNTED_CLASSES - 2
+    assert line.startswith("labelled per class: intent_00 1, intent_01 1, ")
+    assert line.endswith(f", and {77 - named} more classes with 2-8 each") and line.count(" 1, ") == named
+    few = UpdateResult(n_labelled=3, n_queued=0, n_pool=1, agreement=None, stable_rounds=0, should_stop=False,
+                       per_class={"b": 2, "a": 1}).class_counts
+    assert few == "labelled per class: a 1, b 2"
 
 
 def test_unlabelled_and_disagreement_filters(pool_store):

@@ -556,11 +556,20 @@ class UpdateResult:
                 "uncertain); a rare class may need a text search in the browser, or leave the label set if the data "
                 "has none")
 
+    #: Classes :attr:`class_counts` names one by one; the rest are summed up (banking77 has 77).
+    COUNTED_CLASSES = 12
+
     @property
     def class_counts(self) -> str:
-        """``per_class`` as one line, fewest first: where the next labels are most needed."""
+        """``per_class`` as one line, fewest first: where the next labels are most needed. Past
+        :attr:`COUNTED_CLASSES` classes, the fewest are named and the rest summed up (how many, their range)."""
         ranked = sorted(self.per_class.items(), key=lambda kv: (kv[1], kv[0]))
-        return f"{self.trained_on} per class: " + ", ".join(f"{c} {n}" for c, n in ranked)
+        named = ranked if len(ranked) <= self.COUNTED_CLASSES else ranked[:self.COUNTED_CLASSES - 2]
+        line = f"{self.trained_on} per class: " + ", ".join(f"{c} {n}" for c, n in named)
+        rest = [n for _, n in ranked[len(named):]]
+        if rest:
+            line += f", and {len(rest)} more classes with {rest[0]}-{rest[-1]} each"
+        return line
 
 
 class ActiveLearner:
