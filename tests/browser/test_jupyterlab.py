@@ -219,10 +219,16 @@ ner.import_dataset(load_dataset(make_ner_sample(n_sentences=120), task="token-cl
 scan_tokens(ner, runs_dir=work / "runs", config=FineTuneConfig(task="token-classification", epochs=2,
                                                                learning_rate=3e-4, max_length=48))
 sentences = SentenceView(ner, author="docs", filters={"issue": "label"})
+
+many = LabelStore.open(work / "many.db")
+intents = [f"intent_{i:02d}" for i in range(30)]
+many.import_dataset(load_dataset(pd.DataFrame({"text": [f"message {i}" for i in range(60)], "label": intents * 2}),
+                                 labels=intents))
+wide = LabelBrowser(many, author="docs", page_size=4)
 '''
 PANEL_CELLS = {"label-browser": "wb.browser", "quality": "wb.quality", "fine-tune": "wb.finetune",
                "metrics": "wb.metrics", "active-learning": "wb.active", "adjudication": "adjudication",
-               "sentence-view": "sentences"}
+               "sentence-view": "sentences", "many-classes": "wide"}
 
 
 def test_every_panel_renders_in_jupyterlab(lab):
@@ -241,7 +247,7 @@ def test_every_panel_renders_in_jupyterlab(lab):
         # A tall window, so each panel is in view for its screenshot.
         browser, page = open_and_run_all(p, lab, "panels.ipynb", viewport={"width": 1400, "height": 2400})
         page.wait_for_function(  # the last panel drawn, or a traceback: fail at once, not at the timeout
-            "() => document.querySelector('.wb-sentence .wb-chip') || "
+            "() => (document.querySelector('.wb-sentence .wb-chip') && document.querySelector('.wb-more-classes')) || "
             "document.body.innerText.includes('Traceback (most recent call last)')", timeout=600_000)
         body = page.inner_text(f"{panel} .jp-Notebook")
         assert "Traceback (most recent call last)" not in body, body[body.find("Traceback") - 2000:][:4000]
@@ -257,11 +263,11 @@ def test_every_panel_renders_in_jupyterlab(lab):
             area.screenshot(path=str(ARTIFACTS / f"panel-{name}.png"))
         expected = {"label-browser": ".wb-grid tr.wb-row", "quality": "table", "fine-tune": ".js-plotly-plot",
                     "metrics": "select", "active-learning": "button", "adjudication": ".wb-vote",
-                    "sentence-view": ".wb-chip-suggested"}
+                    "sentence-view": ".wb-chip-suggested", "many-classes": ".wb-more-classes"}
         for i, (name, selector) in enumerate(expected.items(), start=1):
             assert outputs.nth(i).locator(selector).count() > 0, f"{name}: nothing matches {selector}"
         # the sentence view's "t": type an entity type, Enter retags the entity under the token cursor
-        sentence = outputs.nth(len(PANEL_CELLS)).locator(".wb-sentence")
+        sentence = outputs.nth(list(PANEL_CELLS).index("sentence-view") + 1).locator(".wb-sentence")
         sentence.locator(".wb-bar").click()
         first_tag = sentence.locator(".wb-chip").first.get_attribute("title").split(" ")[0]  # "B-PER → suggested ..."
         wanted = next(t for t in ("ORG", "PER", "LOC") if not first_tag.endswith(t))
@@ -272,6 +278,15 @@ def test_every_panel_renders_in_jupyterlab(lab):
         page.wait_for_function("([sel, tag]) => document.querySelector(sel).getAttribute('title').startsWith(tag)",
                                arg=[".wb-sentence .wb-chip", f"B-{wanted}"], timeout=10_000)
         assert not sentence.locator(".wb-picker").is_visible()
+        # 30 classes: nine buttons with their digits and one for the rest, which opens the type-a-name box
+        wide = outputs.nth(list(PANEL_CELLS).index("many-classes") + 1)
+        assert wide.locator("button.wb-assign").count() == 9
+        assert wide.locator(".wb-more-classes").inner_text() == "l: 21 more…"
+        wide.locator(".wb-more-classes").click()
+        wide.locator(".wb-picker input").wait_for(state="visible", timeout=10_000)
+        page.keyboard.type("intent 27")
+        page.keyboard.press("Enter")
+        wide.locator("tr.wb-cursor .wb-label >> text=intent_27").wait_for(timeout=10_000)
         browser.close()
     with LabelStore.open(lab["work"] / "ner.db") as ner:
         assert ner.history(author="docs").iloc[-1]["field"] == "label"  # written under the view's author
