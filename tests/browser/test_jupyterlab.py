@@ -225,10 +225,18 @@ intents = [f"intent_{i:02d}" for i in range(30)]
 many.import_dataset(load_dataset(pd.DataFrame({"text": [f"message {i}" for i in range(60)], "label": intents * 2}),
                                  labels=intents))
 wide = LabelBrowser(many, author="docs", page_size=4)
+
+onto = LabelStore.open(work / "onto.db")
+onto_types = ["PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE",
+              "DATE", "TIME", "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL"]
+onto.import_dataset(load_dataset(pd.DataFrame({"tokens": [["Hamlet", "opened", "on", "Monday"]],
+                                               "tags": [["B-PERSON", "O", "O", "O"]]}),
+                                 task="token-classification", labels=onto_types))
+wide_types = SentenceView(onto, author="docs")
 '''
 PANEL_CELLS = {"label-browser": "wb.browser", "quality": "wb.quality", "fine-tune": "wb.finetune",
                "metrics": "wb.metrics", "active-learning": "wb.active", "adjudication": "adjudication",
-               "sentence-view": "sentences", "many-classes": "wide"}
+               "sentence-view": "sentences", "many-classes": "wide", "many-entity-types": "wide_types"}
 
 
 def test_every_panel_renders_in_jupyterlab(lab):
@@ -247,7 +255,7 @@ def test_every_panel_renders_in_jupyterlab(lab):
         # A tall window, so each panel is in view for its screenshot.
         browser, page = open_and_run_all(p, lab, "panels.ipynb", viewport={"width": 1400, "height": 2400})
         page.wait_for_function(  # the last panel drawn, or a traceback: fail at once, not at the timeout
-            "() => (document.querySelector('.wb-sentence .wb-chip') && document.querySelector('.wb-more-classes')) || "
+            "() => document.querySelector('.wb-more-types') || "
             "document.body.innerText.includes('Traceback (most recent call last)')", timeout=600_000)
         body = page.inner_text(f"{panel} .jp-Notebook")
         assert "Traceback (most recent call last)" not in body, body[body.find("Traceback") - 2000:][:4000]
@@ -263,7 +271,8 @@ def test_every_panel_renders_in_jupyterlab(lab):
             area.screenshot(path=str(ARTIFACTS / f"panel-{name}.png"))
         expected = {"label-browser": ".wb-grid tr.wb-row", "quality": "table", "fine-tune": ".js-plotly-plot",
                     "metrics": "select", "active-learning": "button", "adjudication": ".wb-vote",
-                    "sentence-view": ".wb-chip-suggested", "many-classes": ".wb-more-classes"}
+                    "sentence-view": ".wb-chip-suggested", "many-classes": ".wb-more-classes",
+                    "many-entity-types": ".wb-more-types"}
         for i, (name, selector) in enumerate(expected.items(), start=1):
             assert outputs.nth(i).locator(selector).count() > 0, f"{name}: nothing matches {selector}"
         # the sentence view's "t": type an entity type, Enter retags the entity under the token cursor
@@ -287,6 +296,15 @@ def test_every_panel_renders_in_jupyterlab(lab):
         page.keyboard.type("intent 27")
         page.keyboard.press("Enter")
         wide.locator("tr.wb-cursor .wb-label >> text=intent_27").wait_for(timeout=10_000)
+        # 18 entity types: the same in the sentence view
+        types = outputs.nth(list(PANEL_CELLS).index("many-entity-types") + 1)
+        assert types.locator("button.wb-type").count() == 10  # nine types and O
+        types.locator(".wb-more-types").click()
+        types.locator(".wb-picker input").wait_for(state="visible", timeout=10_000)
+        page.keyboard.type("work of")
+        page.keyboard.press("Enter")
+        page.wait_for_function("(el) => el.querySelector('.wb-chip').getAttribute('title') === 'B-WORK_OF_ART'",
+                               arg=types.element_handle(), timeout=10_000)
         browser.close()
     with LabelStore.open(lab["work"] / "ner.db") as ner:
         assert ner.history(author="docs").iloc[-1]["field"] == "label"  # written under the view's author
