@@ -153,3 +153,18 @@ def test_spans_read_from_csv_and_parquet_and_plain_texts_to_tag(tmp_path: Path):
         (tmp_path / "o.csv").write_text('text,entities\nAna.,"[[0, 3, ""PER""]]"\nParis.,"[[0, 5, ""LOC""], '
                                         '[2, 4, ""PER""]]"\n')
         load_dataset(tmp_path / "o.csv")
+
+
+def test_a_span_row_with_an_empty_text_is_named_or_left_out(tmp_path: Path):
+    """drop_empty_texts=True leaves such rows out, as it does for text classification; later errors still name the
+    file's own lines."""
+    path = tmp_path / "gaps.csv"
+    path.write_text('text,entities\n"Ana met Bob.","[[0, 3, ""PER""]]"\n,[]\n"Paris.","[[0, 5, ""LOC""]]"\n')
+    with pytest.raises(ValueProblem, match=r"line 3, column 'text': the text is empty; .*drop_empty_texts=True"):
+        load_dataset(path)
+    table = load_dataset(path, drop_empty_texts=True)
+    assert table["tokens"].tolist() == [["Ana", "met", "Bob", "."], ["Paris", "."]]
+    assert table["source_text"].tolist() == ["Ana met Bob.", "Paris."]
+    assert table.attrs["workbench"]["n_dropped_empty"] == 1
+    with pytest.raises(ValueProblem, match=r"line 4, token 0: tag 'B-LOC' is not in labels"):
+        load_dataset(path, drop_empty_texts=True, labels=["PER"])

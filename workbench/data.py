@@ -137,8 +137,12 @@ def load_dataset(
     classes = find_column(raw.columns, LABEL_COLUMNS) if label_column is None else label_column
     texts_alone = (find_column(raw.columns, TOKEN_COLUMNS) is None and _text_column(raw, text_column) is not None
                    and (classes not in raw.columns or raw[classes].map(is_missing).all()))
+    n_rows = len(raw)
     if task == "token-classification" and (span_column is not None or texts_alone):
-        raw = _spans_as_tokens(raw, name, locate, text_column=text_column, span_column=span_column)
+        raw, kept = _spans_as_tokens(raw, name, locate, text_column=text_column, span_column=span_column,
+                                     drop_empty=drop_empty_texts)
+        if len(kept) < n_rows:  # rows left out for an empty text: later errors still name the file's own rows
+            locate = (lambda where, rows: lambda i: where(rows[i]))(locate, kept)
         text_column, label_column = "tokens", "tags"
     if task == "text-classification":
         table, label_set = _build_classification(
@@ -180,7 +184,7 @@ def load_dataset(
         "labels_declared": labels is not None,
         "normalization": normalization,
         "n_changed_by_normalization": n_changed,
-        "n_dropped_empty": int(len(raw) - len(out)),
+        "n_dropped_empty": int(n_rows - len(out)),
         "source": name,
     }
     return out
@@ -224,22 +228,26 @@ def _span_column(raw: pd.DataFrame, text_column: str | None, label_column: str |
 
 
 def _spans_as_tokens(raw: pd.DataFrame, name: str, locate: Any, *, text_column: str | None,
-                     span_column: str | None) -> pd.DataFrame:
+                     span_column: str | None, drop_empty: bool) -> tuple[pd.DataFrame, list[int]]:
     """``raw`` with its texts cut into ``tokens`` tagged from the spans (``tags``; None where a row has no spans
     cell, or the table no span column), the text as ``source_text`` and each token's offset as ``token_starts``;
-    the span column is gone."""
+    the span column is gone. With ``drop_empty``, rows with an empty text are left out; the second value lists the
+    positions in ``raw`` of the rows kept."""
     tcol = _text_column(raw, text_column)
     assert tcol is not None  # the caller found it
     given = raw[span_column].tolist() if span_column is not None else [None] * len(raw)
     # a tokens column beside the text (a span export of this package): its tokens are kept, not cut anew
     kcol = find_column(raw.columns, TOKEN_COLUMNS)
     known = raw[kcol].tolist() if kcol is not None else [None] * len(raw)
-    tokens, tags, starts = [], [], []
+    tokens, tags, starts, kept = [], [], [], []
     for i, (text, value, listed) in enumerate(zip(raw[tcol].tolist(), given, known)):
         where = f"{name}: {locate(i)}, column {span_column!r}"
+        if (is_missing(text) or isinstance(text, str) and not text.strip()) and drop_empty:
+            continue
         if not isinstance(text, str) or not text.strip():
-            raise ValueProblem(f"{name}: {locate(i)}, column {tcol!r}: the text is {text!r}; every row needs a "
-                               "text to tag")
+            what = "missing" if is_missing(text) else "empty" if isinstance(text, str) else f"{text!r}, not a string"
+            raise ValueProblem(f"{name}: {locate(i)}, column {tcol!r}: the text is {what}; every row needs a text to "
+                               "tag. Fill it in, drop the row, or pass drop_empty_texts=True")
         parsed = _as_list(value)
         spans = [] if is_missing(value) else read_spans(parsed if parsed is not None else value, where=where)
         tok, tg, st = spans_to_tokens(text, spans, tokens=None if is_missing(listed) else _as_list(listed),
@@ -247,15 +255,17 @@ def _spans_as_tokens(raw: pd.DataFrame, name: str, locate: Any, *, text_column: 
         tokens.append(tok)
         tags.append(None if is_missing(value) else tg)
         starts.append(st)
-    out = raw.drop(columns=[c for c in (span_column, tcol, kcol) if c is not None])
+        kept.append(i)
+    out = raw.iloc[kept].reset_index(drop=True).drop(columns=[c for c in (span_column, tcol, kcol) if c is not None])
     for column in ("tokens", "tags", "source_text", "token_starts"):
         if column in out.columns:
             raise ColumnError(f"{name} has a column {column!r} beside texts to cut into tokens ({tcol!r}); the "
                               f"workbench writes that column from them: rename {column!r}")
     # object columns of lists: assign() would read a list of lists as rows of a table
     return out.assign(tokens=pd.Series(tokens, index=out.index, dtype=object),
-                      tags=pd.Series(tags, index=out.index, dtype=object), source_text=raw[tcol].tolist(),
-                      token_starts=pd.Series(starts, index=out.index, dtype=object))
+                      tags=pd.Series(tags, index=out.index, dtype=object),
+                      source_text=raw[tcol].iloc[kept].tolist(),
+                      token_starts=pd.Series(starts, index=out.index, dtype=object)), kept
 
 
 def _require_column(raw: pd.DataFrame, column: str, option: str, name: str) -> None:
