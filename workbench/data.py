@@ -130,17 +130,18 @@ def load_dataset(
                 raise DataError(f"{name}: no rows have {split_column} == {split!r}; its splits are "
                                 f"{sorted(present.unique())[:10]}")
             raw = raw[present == split].reset_index(drop=True)
-    span_column = _span_column(raw, text_column, label_column)
+    texts, token_lists = _text_column(raw, text_column), find_column(raw.columns, TOKEN_COLUMNS)
+    span_column = _span_column(raw, label_column) if texts is not None else None
     if task == "auto":
         task = "token-classification" if span_column is not None else guess_task(raw, text_column)
     # texts with spans, or texts alone to tag (a tagger's input; not texts with class labels): cut into tokens
     classes = find_column(raw.columns, LABEL_COLUMNS) if label_column is None else label_column
-    texts_alone = (find_column(raw.columns, TOKEN_COLUMNS) is None and _text_column(raw, text_column) is not None
+    texts_alone = (token_lists is None and texts is not None
                    and (classes not in raw.columns or raw[classes].map(is_missing).all()))
     n_rows = len(raw)
-    if task == "token-classification" and (span_column is not None or texts_alone):
-        raw, kept = _spans_as_tokens(raw, name, locate, text_column=text_column, span_column=span_column,
-                                     drop_empty=drop_empty_texts)
+    if task == "token-classification" and texts is not None and (span_column is not None or texts_alone):
+        raw, kept = _spans_as_tokens(raw, name, locate, texts=texts, span_column=span_column,
+                                     token_lists=token_lists, drop_empty=drop_empty_texts)
         if len(kept) < n_rows:  # rows left out for an empty text: later errors still name the file's own rows
             locate = (lambda where, rows: lambda i: where(rows[i]))(locate, kept)
         text_column, label_column = "tokens", "tags"
@@ -211,10 +212,8 @@ def _text_column(raw: pd.DataFrame, text_column: str | None) -> str | None:
     return text
 
 
-def _span_column(raw: pd.DataFrame, text_column: str | None, label_column: str | None) -> str | None:
-    """The column holding character-offset entity spans, when the table is texts with their entities so."""
-    if _text_column(raw, text_column) is None:
-        return None
+def _span_column(raw: pd.DataFrame, label_column: str | None) -> str | None:
+    """The column holding character-offset entity spans, of a table with a text column (:func:`_text_column`)."""
     if label_column is not None:
         candidates = [label_column] if label_column in raw.columns else []
     else:
@@ -227,17 +226,15 @@ def _span_column(raw: pd.DataFrame, text_column: str | None, label_column: str |
     return None
 
 
-def _spans_as_tokens(raw: pd.DataFrame, name: str, locate: Any, *, text_column: str | None,
-                     span_column: str | None, drop_empty: bool) -> tuple[pd.DataFrame, list[int]]:
-    """``raw`` with its texts cut into ``tokens`` tagged from the spans (``tags``; None where a row has no spans
-    cell, or the table no span column), the text as ``source_text`` and each token's offset as ``token_starts``;
-    the span column is gone. With ``drop_empty``, rows with an empty text are left out; the second value lists the
-    positions in ``raw`` of the rows kept."""
-    tcol = _text_column(raw, text_column)
-    assert tcol is not None  # the caller found it
+def _spans_as_tokens(raw: pd.DataFrame, name: str, locate: Any, *, texts: str, span_column: str | None,
+                     token_lists: str | None, drop_empty: bool) -> tuple[pd.DataFrame, list[int]]:
+    """``raw`` with its ``texts`` column cut into ``tokens`` tagged from the spans (``tags``; None where a row has no
+    spans cell, or the table no span column), the text as ``source_text`` and each token's offset as
+    ``token_starts``; the span column is gone. A ``token_lists`` column beside the text (a span export of this
+    package) gives the tokens, kept rather than cut anew. With ``drop_empty``, rows with an empty text are left out;
+    the second value lists the positions in ``raw`` of the rows kept."""
+    tcol, kcol = texts, token_lists
     given = raw[span_column].tolist() if span_column is not None else [None] * len(raw)
-    # a tokens column beside the text (a span export of this package): its tokens are kept, not cut anew
-    kcol = find_column(raw.columns, TOKEN_COLUMNS)
     known = raw[kcol].tolist() if kcol is not None else [None] * len(raw)
     tokens, tags, starts, kept = [], [], [], []
     for i, (text, value, listed) in enumerate(zip(raw[tcol].tolist(), given, known)):
