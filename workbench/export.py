@@ -139,14 +139,13 @@ def span_records(frame: pd.DataFrame) -> Iterable[dict[str, Any]]:
         source, starts = row.get("source_text"), row.get("token_starts")
         text = source if isinstance(source, str) else None
         starts = list(starts) if starts is not None and not isinstance(starts, float) else None
-        out: dict[str, Any] = {"item_id": row["item_id"]}
-        for key, tags in (("spans", row["tags"]), ("original_spans", row.get("original_tags"))):
-            if key == "original_spans" and "original_tags" not in row:
-                continue
-            shown, spans = tokens_to_spans(row["tokens"], list(tags) if tags is not None else [], text=text,
-                                           starts=starts)
-            out["text"] = shown
-            out[key] = spans if tags is not None else None
+        tags, original = row["tags"], row.get("original_tags")
+        shown, spans = tokens_to_spans(row["tokens"], list(tags) if tags is not None else [], text=text, starts=starts)
+        # an untagged sentence (a pool) has no spans at all, not an empty list of them
+        out: dict[str, Any] = {"item_id": row["item_id"], "text": shown, "spans": spans if tags is not None else None}
+        if "original_tags" in row:
+            out["original_spans"] = (tokens_to_spans(row["tokens"], list(original), text=text, starts=starts)[1]
+                                     if original is not None else None)
         out.update((str(k), v) for k, v in row.items() if k not in hidden and k not in out)
         yield out
 
