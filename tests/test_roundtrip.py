@@ -273,9 +273,54 @@ def test_an_excel_workbook_reads_like_a_csv(tmp_path: Path):
     table = load_dataset(path)
     assert table["text"].tolist() == ["café crème", "bye"] and table["label"].tolist() == ["007", "neg"]
     assert table["votes"].tolist() == ["1", "2"]
+    pd.DataFrame({"text": ["hello", ""], "label": ["a", "b"]}).to_excel(tmp_path / "gap.xlsx", index=False)
+    with pytest.raises(DataError, match=r"gap\.xlsx: sheet row 3, column 'text': the text is empty"):
+        load_dataset(tmp_path / "gap.xlsx")  # the row number the spreadsheet shows, under its header row
     (tmp_path / "not.xlsx").write_text("not a workbook")
     with pytest.raises(DataFileError, match="not.xlsx: not a readable Excel workbook"):
         load_dataset(tmp_path / "not.xlsx")
+
+
+def test_compressed_files_read_like_the_files_inside(tmp_path: Path):
+    """'train.jsonl.gz' as the hub and dumps ship it, '.csv.bz2', '.conll.xz', a '.zip' of one file; errors name
+    the file the user passed (not a temporary copy), and a damaged or ambiguous archive is told so."""
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    from workbench.errors import DataFileError
+
+    rows = [{"text": "café crème", "label": "pos"}, {"text": "bye", "label": "neg"}]
+    jsonl = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+    (tmp_path / "train.jsonl.gz").write_bytes(gzip.compress(jsonl))
+    (tmp_path / "train.csv.bz2").write_bytes(bz2.compress("text,label\ncafé crème,pos\nbye,neg\n".encode()))
+    with zipfile.ZipFile(tmp_path / "export.zip", "w") as archive:
+        archive.writestr("__MACOSX/._train.tsv", b"\x00\x05")  # what macOS's Finder adds beside the data
+        archive.writestr("data/train.tsv", "text\tlabel\ncafé crème\tpos\nbye\tneg\n")
+    for name in ("train.jsonl.gz", "train.csv.bz2", "export.zip"):
+        table = load_dataset(tmp_path / name)
+        assert table["text"].tolist() == ["café crème", "bye"] and table["label"].tolist() == ["pos", "neg"], name
+    (tmp_path / "ner.conll.xz").write_bytes(lzma.compress(b"EU B-ORG\nrejects O\n\nPeter B-PER\n"))
+    assert load_dataset(tmp_path / "ner.conll.xz")["tags"].tolist() == [["B-ORG", "O"], ["B-PER"]]
+
+    (tmp_path / "gap.csv.gz").write_bytes(gzip.compress(b"text,label\nhello,a\n,b\n"))
+    with pytest.raises(DataError, match=r"gap\.csv\.gz: line 3, column 'text': the text is empty"):
+        load_dataset(tmp_path / "gap.csv.gz")
+    (tmp_path / "bad.jsonl.gz").write_bytes(gzip.compress(b'{"text": "a", "label": "x"}\n{"text": \n'))
+    with pytest.raises(DataFileError, match=r"bad\.jsonl\.gz: line 2 is not valid JSON"):
+        load_dataset(tmp_path / "bad.jsonl.gz")
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(b"text,label\n" * 200)[:40])
+    with pytest.raises(DataFileError, match=r"cut\.csv\.gz: not a readable gzip file .*damaged or cut short"):
+        load_dataset(tmp_path / "cut.csv.gz")
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as archive:
+        archive.writestr("train.csv", "text,label\na,b\n")
+        archive.writestr("test.csv", "text,label\na,b\n")
+    with pytest.raises(DataFileError, match=r"two\.zip: a \.zip must hold exactly one data file.*2 \['train.csv'"):
+        load_dataset(tmp_path / "two.zip")
+    (tmp_path / "notes.doc.gz").write_bytes(gzip.compress(b"hello"))
+    with pytest.raises(DataFileError, match=r"notes\.doc\.gz holds 'notes\.doc', of unknown file type '\.doc'"):
+        load_dataset(tmp_path / "notes.doc.gz")
 
 
 def test_json_of_columns_reads_like_json_of_rows(tmp_path: Path):

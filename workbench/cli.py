@@ -521,7 +521,8 @@ def open_data_store(args: argparse.Namespace, table: pd.DataFrame | None) -> Ite
 def add_data_source(p: argparse.ArgumentParser, *, verb: str, verbed: str) -> None:
     """DATA (a store or a dataset file), ``--store`` and the reading options, for commands that take either."""
     p.add_argument("data", help=f"a store (SQLite file or URL), or a dataset file (CSV, TSV, JSONL, JSON, Parquet, "
-                                f"Excel, CoNLL): {verbed} as it is unless --store is given")
+                                f"Excel, CoNLL; also .gz, .bz2, .xz or a .zip of one file): {verbed} as it is unless "
+                                "--store is given")
     p.add_argument("--store", help=f"import DATA into this store (created if missing), then {verb} the store")
     add_reading_options(p)
 
@@ -565,10 +566,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("import", help="load a dataset file and add its items to a label store",
-                       description="Validate a dataset (CSV, TSV, JSONL, JSON, Parquet, Excel, CoNLL or a datasets."
-                                   "save_to_disk folder; NER as token and tag lists, CoNLL, or texts with "
-                                   "character-offset entity spans as span tools export them) and add its items to a "
-                                   "store, created if missing. "
+                       description="Validate a dataset (CSV, TSV, JSONL, JSON, Parquet, Excel, CoNLL, also compressed "
+                                   "as .gz, .bz2, .xz or a .zip of one file, or a datasets.save_to_disk folder; NER "
+                                   "as token and tag lists, CoNLL, or texts with character-offset entity spans as "
+                                   "span tools export them) and add its items to a store, created if missing. "
                                    "Example: workbench import train.csv labels.db --label-column intent")
     p.add_argument("data", help="dataset file or folder")
     p.add_argument("store", nargs="?", metavar="STORE",
@@ -725,7 +726,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Long: one row per item, annotator and label. Wide: one row per item and one "
                                    "column per annotator (--annotator-prefix rater_ or --annotator-columns a b c). "
                                    "Each item's label becomes the consensus; annotators' labels are kept apart.")
-    p.add_argument("data", help="CSV / TSV / JSONL / JSON / Parquet")
+    p.add_argument("data", help="CSV / TSV / JSONL / JSON / Parquet / Excel, also .gz, .bz2, .xz or a .zip of one")
     p.add_argument("store", help="label store: a .db path or a database URL")
     p.add_argument("--layout", choices=["long", "wide"], default="long")
     p.add_argument("--item-column", default="item_id")

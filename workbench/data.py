@@ -58,8 +58,8 @@ def load_dataset(
     Parameters
     ----------
     source : path, pandas.DataFrame, datasets.Dataset or datasets.DatasetDict
-        CSV, TSV, JSONL, JSON, Parquet or CoNLL file; a folder from
-        ``datasets.save_to_disk``; or an in-memory table.
+        CSV, TSV, JSONL, JSON, Parquet, Excel or CoNLL file, also compressed (``train.jsonl.gz``, ``.bz2``,
+        ``.xz``, a ``.zip`` of one file); a folder from ``datasets.save_to_disk``; or an in-memory table.
     task : {"auto", "text-classification", "token-classification"}
         What the labels are: one class per text, or one IOB2 tag per token. ``auto`` (the default): token
         classification when the table has a tokens column (``text_column``, or one of ``tokens``/``words``)
@@ -112,7 +112,7 @@ def load_dataset(
         raise DataError(f"unknown normalization {normalization!r}; use one of {list(NORMALIZATIONS)}")
     raw, name = read_source(source, encoding=encoding, split=split)
     raw = raw.reset_index(drop=True)  # a stored pandas index (e.g. from a sampled frame) is not the row order
-    locate = _locator(source, raw)
+    locate = _locator(raw)
     if len(raw) == 0:
         raise DataFileError(f"{name} has a header but no rows")
     if id_column is not None:  # a misnamed column first: the rows are read through it
@@ -191,14 +191,15 @@ def load_dataset(
     return out
 
 
-def _locator(source: Any, raw: pd.DataFrame) -> Any:
+def _locator(raw: pd.DataFrame) -> Any:
     """Describe row ``i`` the way the user can find it in their source."""
-    is_path = isinstance(source, (str, bytes)) or hasattr(source, "__fspath__")
-    suffix = str(source).lower().rsplit(".", 1)[-1] if is_path else ""
-    if suffix in ("csv", "tsv", "tab"):
+    kind = raw.attrs.get("file_kind")  # set by the file readers, compressed or not
+    if kind in ("csv", "tsv"):
         return lambda i: f"line {i + 2}"
-    if suffix in ("jsonl", "ndjson"):
+    if kind == "jsonl":
         return lambda i: f"object {i + 1}"
+    if kind == "excel":
+        return lambda i: f"sheet row {i + 2}"  # as the spreadsheet numbers it, the header being row 1
     if "line" in raw.columns and "tokens" in raw.columns and "doc_id" in raw.columns:
         return lambda i: f"sentence {i + 1} (line {raw['line'].iloc[i]})"
     return lambda i: f"row {i}"

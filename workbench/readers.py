@@ -5,8 +5,12 @@ Readers only parse; they never judge values. Validation lives in :mod:`workbench
 
 from __future__ import annotations
 
+import bz2
 import codecs
+import gzip
+import io
 import json
+import lzma
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,11 @@ SUFFIXES = {
     ".xlsx": "excel",
     ".xlsm": "excel",
 }
+#: Compressed files: the suffix, the format's name and what opens it. The suffix before it (``.csv`` in
+#: ``train.csv.gz``) says how to read what is inside; a ``.zip`` must hold one data file.
+COMPRESSIONS = {".gz": ("gzip", gzip.decompress), ".gzip": ("gzip", gzip.decompress),
+                ".bz2": ("bzip2", bz2.decompress), ".xz": ("xz", lzma.decompress),
+                ".zip": ("zip", None)}
 #: Field separators a delimited file may use, whatever its suffix.
 SEPARATORS = (",", "\t", ";", "|")
 
@@ -42,8 +51,8 @@ def read_source(source: Any, *, encoding: str = "utf-8", split: str | None = Non
     Parameters
     ----------
     source : path, pandas.DataFrame, datasets.Dataset or datasets.DatasetDict
-        A file (CSV, TSV, JSONL, JSON, Parquet, CoNLL), a folder written by
-        ``datasets.save_to_disk``, or an in-memory table.
+        A file (CSV, TSV, JSONL, JSON, Parquet, Excel, CoNLL; compressed as ``.gz``, ``.bz2``, ``.xz`` or a
+        ``.zip`` of one file), a folder written by ``datasets.save_to_disk``, or an in-memory table.
     encoding : str
         Text encoding of CSV/TSV/JSONL/CoNLL files.
     split : str, optional
@@ -124,20 +133,55 @@ def _read_path(path: Path, *, encoding: str, split: str | None) -> tuple[pd.Data
             f"{name} is a folder but not one written by datasets.save_to_disk "
             "(no dataset_info.json or dataset_dict.json); pass one of the files inside it"
         )
-    kind = SUFFIXES.get(path.suffix.lower())
-    if kind is None and path.suffix.lower() == ".txt":
-        kind = "conll"
-    if kind is None:
-        raise DataFileError(
-            f"{name}: unknown file type {path.suffix!r}; use one of {sorted(set(SUFFIXES))} or .txt (CoNLL)"
-        )
     if path.stat().st_size == 0:
         raise DataFileError(f"{name} is empty (0 bytes)")
+    data, inner = _decompress(path) if path.suffix.lower() in COMPRESSIONS else (path.read_bytes(), path.name)
+    kind = file_kind(inner, name=name)
+    if not data:
+        raise DataFileError(f"{name} is empty (no bytes after decompressing)")
     if kind in ("csv", "tsv", "jsonl", "json", "conll"):
-        encoding = text_encoding(path, encoding)
+        encoding = text_encoding(data, encoding, name=name)
     reader = {"csv": _read_csv, "tsv": _read_csv, "jsonl": _read_jsonl, "json": _read_json,
               "parquet": _read_parquet, "conll": _read_conll, "excel": _read_excel}[kind]
-    return reader(path, encoding=encoding, sep="\t" if kind == "tsv" else ","), name
+    frame = reader(data, name=name, encoding=encoding, sep="\t" if kind == "tsv" else ",")
+    frame.attrs["file_kind"] = kind  # how load_dataset names a row in its messages (line, object, sheet row)
+    return frame, name
+
+
+def file_kind(filename: str, *, name: str) -> str:
+    """How to read a file called ``filename`` (its last suffix; ``.txt`` is CoNLL); ``name`` is for messages."""
+    suffix = Path(filename).suffix.lower()
+    kind = SUFFIXES.get(suffix, "conll" if suffix == ".txt" else None)
+    if kind is None:
+        what = f"{name} holds {filename!r}, of" if filename != Path(name).name else f"{name}:"
+        raise DataFileError(
+            f"{what} unknown file type {suffix!r}; use one of {sorted(set(SUFFIXES))} or .txt (CoNLL), "
+            f"compressed or not ({', '.join(sorted(COMPRESSIONS))})"
+        )
+    return kind
+
+
+def _decompress(path: Path) -> tuple[bytes, str]:
+    """The bytes of a compressed file and the name of what it holds (``train.csv`` for ``train.csv.gz``)."""
+    fmt, opener = COMPRESSIONS[path.suffix.lower()]
+    try:
+        if opener is not None:
+            return opener(path.read_bytes()), path.stem
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir() and not _is_zip_clutter(m.filename)]
+            if len(members) != 1:
+                listed = [m.filename for m in members][:10]
+                raise DataFileError(
+                    f"{path}: a .zip must hold exactly one data file, this one holds {len(members)} {listed}; "
+                    "unzip it and pass the file you mean")
+            return archive.read(members[0]), Path(members[0].filename).name
+    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as exc:  # gzip/bz2 raise OSError or EOFError
+        raise DataFileError(f"{path}: not a readable {fmt} file ({exc}); is it damaged or cut short?") from exc
+
+
+def _is_zip_clutter(member: str) -> bool:
+    """Files an archiver adds beside the data: macOS's resource forks and Finder notes."""
+    return member.startswith("__MACOSX/") or Path(member).name in (".DS_Store", "Thumbs.db")
 
 
 #: Byte-order marks and the codec that reads past them, longest first (UTF-32's LE mark starts with UTF-16's).
@@ -145,13 +189,12 @@ BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codec
         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
-def text_encoding(path: Path, encoding: str) -> str:
-    """The codec to read ``path`` with: ``encoding``, unless the file starts with a byte-order mark of
-    another Unicode encoding (Excel's "Unicode text" is UTF-16 with a mark, its "CSV UTF-8" has a UTF-8
+def text_encoding(data: bytes, encoding: str, *, name: str) -> str:
+    """The codec to read ``data`` (the file ``name``) with: ``encoding``, unless the file starts with a byte-order
+    mark of another Unicode encoding (Excel's "Unicode text" is UTF-16 with a mark, its "CSV UTF-8" has a UTF-8
     mark). A mark is unambiguous, so it wins over the UTF-8 default; an explicit non-Unicode encoding
     (``latin-1``) is kept. Raises a DataFileError naming the line and bytes when the text does not decode.
     """
-    data = path.read_bytes()
     marked = None
     if encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-16", "utf-32", "utf-8-sig"):
         marked = next((codec for bom, codec in BOMS if data.startswith(bom)), None)
@@ -169,90 +212,95 @@ def text_encoding(path: Path, encoding: str) -> str:
         hint = (utf16_hint if zeros else
                 "pass encoding='cp1252' (Windows) or encoding='latin-1', or the file's real encoding, "
                 "or re-save the file as UTF-8")
-        raise DataFileError(f"{path}: line {line} (byte {exc.start}) is {what}: bytes {bad!r}; {hint}") from exc
+        raise DataFileError(f"{name}: line {line} (byte {exc.start}) is {what}: bytes {bad!r}; {hint}") from exc
     if zeros and not encoding.lower().startswith(("utf-16", "utf-32", "utf16", "utf32")):
-        raise DataFileError(f"{path}: the text is full of zero bytes; {utf16_hint}")
+        raise DataFileError(f"{name}: the text is full of zero bytes; {utf16_hint}")
     return encoding
 
 
-def _read_csv(path: Path, *, encoding: str, sep: str, sniff: bool = True) -> pd.DataFrame:
+def _read_csv(data: bytes, *, name: str, encoding: str, sep: str, sniff: bool = True) -> pd.DataFrame:
     try:
         # Every cell as text, and no 'NA'/'null' turned into missing: a text is a text.
-        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding=encoding)
+        frame = pd.read_csv(io.BytesIO(data), sep=sep, dtype=str, keep_default_na=False, encoding=encoding)
     except pd.errors.EmptyDataError as exc:
-        raise DataFileError(f"{path} has no header and no rows") from exc
+        raise DataFileError(f"{name} has no header and no rows") from exc
     except pd.errors.ParserError as exc:
-        raise DataFileError(f"{path}: malformed {'TSV' if sep == chr(9) else 'CSV'}: {str(exc).strip()}. "
+        raise DataFileError(f"{name}: malformed {'TSV' if sep == chr(9) else 'CSV'}: {str(exc).strip()}. "
                             "Check quoting and the number of fields on that line") from exc
     if frame.shape[1] == 1 and sniff:
         # One column whose name holds another separator: a file written with a ';' (Excel in many locales),
         # a tab or a '|' whatever its suffix says.
         other = next((s for s in SEPARATORS if s != sep and s in str(frame.columns[0])), None)
         if other is not None:
-            return _read_csv(path, encoding=encoding, sep=other, sniff=False)
+            return _read_csv(data, name=name, encoding=encoding, sep=other, sniff=False)
     return frame
 
 
-def _read_jsonl(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
+def _read_jsonl(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFrame:
     rows = []
-    with path.open(encoding=encoding) as fh:
+    with _text_lines(data, encoding) as fh:
         for n, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataFileError(f"{path}: line {n} is not valid JSON ({exc.msg} at column {exc.colno})") from exc
+                raise DataFileError(f"{name}: line {n} is not valid JSON ({exc.msg} at column {exc.colno})") from exc
             if not isinstance(row, dict):
-                raise DataFileError(f"{path}: line {n} is a JSON {type(row).__name__}, expected an object per line")
+                raise DataFileError(f"{name}: line {n} is a JSON {type(row).__name__}, expected an object per line")
             rows.append(row)
     if not rows:
-        raise DataFileError(f"{path} holds no JSON objects")
+        raise DataFileError(f"{name} holds no JSON objects")
     return pd.DataFrame.from_records(rows)
 
 
-def _read_json(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
+def _read_json(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFrame:
     try:
-        data = json.loads(path.read_text(encoding=encoding))
+        parsed = json.loads(data.decode(encoding))
     except json.JSONDecodeError as exc:
-        raise DataFileError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-    if isinstance(data, dict) and "data" in data:
-        data = data["data"]
-    if isinstance(data, dict) and data and all(isinstance(v, (list, dict)) for v in data.values()):
+        raise DataFileError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if isinstance(parsed, dict) and "data" in parsed:
+        parsed = parsed["data"]
+    if isinstance(parsed, dict) and parsed and all(isinstance(v, (list, dict)) for v in parsed.values()):
         # columns: {"text": [...], "label": [...]}, or pandas' to_json() {"text": {"0": ...}, "label": {...}}
-        lengths = {len(v) for v in data.values()}
+        lengths = {len(v) for v in parsed.values()}
         if len(lengths) != 1:
-            raise DataFileError(f"{path}: its columns have different lengths {sorted(lengths)}")
-        return pd.DataFrame({k: list(v.values()) if isinstance(v, dict) else v for k, v in data.items()})
-    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise DataFileError(f"{path}: expected a JSON list of objects, an object of equally long columns, or JSON "
+            raise DataFileError(f"{name}: its columns have different lengths {sorted(lengths)}")
+        return pd.DataFrame({k: list(v.values()) if isinstance(v, dict) else v for k, v in parsed.items()})
+    if not isinstance(parsed, list) or not all(isinstance(r, dict) for r in parsed):
+        raise DataFileError(f"{name}: expected a JSON list of objects, an object of equally long columns, or JSON "
                             "Lines with one object per line")
-    return pd.DataFrame.from_records(data)
+    return pd.DataFrame.from_records(parsed)
 
 
-def _read_excel(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
+def _text_lines(data: bytes, encoding: str) -> io.TextIOWrapper:
+    """``data`` as lines of text, ended as a file opened in text mode ends them (``\\n``, ``\\r\\n`` or ``\\r``)."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding=encoding)
+
+
+def _read_excel(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFrame:
     """The first sheet of an Excel workbook, every cell as text (as CSVs are read), empty cells as empty text."""
-    require("openpyxl", extra="data", purpose=f"reading the Excel workbook {path}")
+    require("openpyxl", extra="data", purpose=f"reading the Excel workbook {name}")
     try:
-        frame = pd.read_excel(path, sheet_name=0, dtype=str, keep_default_na=False, engine="openpyxl")
+        frame = pd.read_excel(io.BytesIO(data), sheet_name=0, dtype=str, keep_default_na=False, engine="openpyxl")
     except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:  # a damaged or non-Excel file
-        raise DataFileError(f"{path}: not a readable Excel workbook ({exc}); save it again as .xlsx or as CSV") from exc
+        raise DataFileError(f"{name}: not a readable Excel workbook ({exc}); save it again as .xlsx or as CSV") from exc
     if frame.empty and not len(frame.columns):
-        raise DataFileError(f"{path}: its first sheet is empty; put the table on the first sheet")
+        raise DataFileError(f"{name}: its first sheet is empty; put the table on the first sheet")
     return frame
 
 
-def _read_parquet(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
+def _read_parquet(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        return pq.read_table(path).to_pandas()
+        return pq.read_table(pa.BufferReader(data)).to_pandas()
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataFileError(f"{path}: not a readable Parquet file ({exc})") from exc
+        raise DataFileError(f"{name}: not a readable Parquet file ({exc})") from exc
 
 
-def _read_conll(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
+def _read_conll(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFrame:
     """CoNLL: one token per line, the tag in the last column, sentences split by blank lines.
 
     A sentence whose lines hold the token alone (text to tag) gets no tags (None).
@@ -269,7 +317,7 @@ def _read_conll(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
             if any(has) and not all(has):
                 k = has.index(not has[0])  # a sentence's lines are consecutive
                 raise DataFileError(
-                    f"{path}: line {start_line + k} ({tokens[k]!r}) has {'a tag' if has[k] else 'no tag'} but line "
+                    f"{name}: line {start_line + k} ({tokens[k]!r}) has {'a tag' if has[k] else 'no tag'} but line "
                     f"{start_line} ({tokens[0]!r}), the first of its sentence, has {'one' if has[0] else 'none'}; "
                     "tag every word of a sentence (the tag last, after whitespace) or none of them")
             sentences.append({"tokens": list(tokens), "tags": list(tags) if has[0] else None, "doc_id": doc,
@@ -277,7 +325,7 @@ def _read_conll(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
             tokens.clear()
             tags.clear()
 
-    with path.open(encoding=encoding) as fh:
+    with _text_lines(data, encoding) as fh:
         for n, raw in enumerate(fh, start=1):
             line = raw.rstrip("\n").rstrip("\r")
             if not line.strip():
@@ -296,5 +344,5 @@ def _read_conll(path: Path, *, encoding: str, sep: str) -> pd.DataFrame:
             tags.append(fields[-1] if len(fields) > 1 else None)
     flush()
     if not sentences:
-        raise DataFileError(f"{path} holds no sentences (only blank or -DOCSTART- lines)")
+        raise DataFileError(f"{name} holds no sentences (only blank or -DOCSTART- lines)")
     return pd.DataFrame.from_records(sentences)
