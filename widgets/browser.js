@@ -9,7 +9,7 @@ function render({ model, el }) {
   bar.className = "wb-filters";
   el.appendChild(bar);
   // "l": a box to type a class into (part of its name, or its number); outside the redrawn grid too
-  const picker = makePicker(el, { label: "class", names: () => model.get("labels"),
+  const picker = makePicker(el, { label: "class", key: "l", names: () => model.get("labels"),
                                   submit: (name) => send({ type: "assign_named", name }) });
   el.appendChild(picker.form);
   const root = document.createElement("div");
@@ -80,10 +80,9 @@ function render({ model, el }) {
     // why the cursor's item was flagged (the scan's issue details): one line that keeps its place as the cursor moves
     const current = rows.find((r) => r.cursor);
     html += `<div class="wb-why">${current && current.why ? `<b>why</b> ${current.why}` : ""}</div>`;
-    // past a dozen classes, the nine with digit keys and one button for the rest: 77 buttons pushed the grid down
-    const buttons = labels.length > 12 ? labels.slice(0, 9) : labels;
-    html += `<div class="wb-keys">` + buttons.map((l, i) => `<button class="wb-assign" data-i="${i}">${i < 9 ? (i + 1) + " " : ""}${l}</button>`).join("")
-      + (buttons.length < labels.length ? `<button class="wb-more-classes">l: ${labels.length - buttons.length} more…</button>` : "") + `</div>`;
+    html += `<div class="wb-keys">`
+      + picker.buttons((l, i) => `<button class="wb-assign" data-i="${i}">${i < 9 ? (i + 1) + " " : ""}${l}</button>`)
+      + `</div>`;
     const order = model.get("order_by") || "";
     const withVotes = rows.some((r) => r.annotators.length > 0);
     const head = COLUMNS.map(([title, col]) => {
@@ -113,7 +112,7 @@ function render({ model, el }) {
       draw();
     }));
     root.querySelectorAll("button.wb-assign").forEach((b) => b.addEventListener("click", () => { send({ type: "assign", index: Number(b.dataset.i) }); el.focus(); }));
-    root.querySelectorAll("button.wb-more-classes").forEach((b) => b.addEventListener("click", () => picker.open()));
+    picker.bind(root);
     const started = model.get("pending_key_at");
     if (started) { model.set("last_latency_ms", performance.now() - started); model.set("pending_key_at", 0); model.save_changes(); }
   }

@@ -6,7 +6,7 @@ function render({ model, el }) {
   el.setAttribute("data-lm-suppress-shortcuts", "true");
   const send = (msg) => model.send(msg);
   // "t": a box to type an entity type into (part of its name, or its number), for type sets past nine
-  const picker = makePicker(el, { label: "entity type", names: () => model.get("types"),
+  const picker = makePicker(el, { label: "entity type", key: "t", names: () => model.get("types"),
                                   submit: (name) => send({ type: "retag_named", name }) });
   el.appendChild(picker.form);
   const root = document.createElement("div");
@@ -35,10 +35,8 @@ function render({ model, el }) {
       + ` · score ${s.score ?? "-"} · ${s.status ?? ""} <span class="wb-msg ${model.get("error") ? "wb-err" : ""}">`
       + `${model.get("error") || model.get("message")}</span></div>`;
     html += `<div class="wb-why">${s.why ? `<b>why</b> ${s.why}` : ""}</div>`;
-    // past a dozen types (OntoNotes has 18), the nine with digit keys and one button for the rest
-    const shown = types.length > 12 ? types.slice(0, 9) : types;
-    html += `<div class="wb-keys">` + shown.map((t, i) => `<button class="wb-type" data-t="${t}" style="border-color:${colour(t)}">${i + 1} ${t}</button>`).join("")
-      + (shown.length < types.length ? `<button class="wb-more-types">t: ${types.length - shown.length} more…</button>` : "")
+    html += `<div class="wb-keys">`
+      + picker.buttons((t, i) => `<button class="wb-type" data-t="${t}" style="border-color:${colour(t)}">${i + 1} ${t}</button>`)
       + `<button class="wb-type" data-t="">0 O</button></div><div class="wb-tokens">`;
     (s.tokens || []).forEach((t, i) => {
       html += `<span class="wb-chip${t.cursor ? " wb-chip-cursor" : ""}${t.suggested ? " wb-chip-suggested" : ""}${t.changed ? " wb-chip-changed" : ""}"`
@@ -50,7 +48,7 @@ function render({ model, el }) {
     root.innerHTML = html;
     root.querySelectorAll(".wb-chip").forEach((c) => c.addEventListener("click", () => { send({ type: "token", index: Number(c.dataset.i) }); el.focus(); }));
     root.querySelectorAll(".wb-type").forEach((b) => b.addEventListener("click", () => { send({ type: "retag", entity: b.dataset.t }); el.focus(); }));
-    root.querySelectorAll(".wb-more-types").forEach((b) => b.addEventListener("click", () => picker.open()));
+    picker.bind(root);
   }
   ["sentence", "error", "message", "types"].forEach((n) => model.on("change:" + n, draw));
   model.on("change:types", picker.refresh);

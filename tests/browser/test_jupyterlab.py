@@ -255,7 +255,7 @@ def test_every_panel_renders_in_jupyterlab(lab):
         # A tall window, so each panel is in view for its screenshot.
         browser, page = open_and_run_all(p, lab, "panels.ipynb", viewport={"width": 1400, "height": 2400})
         page.wait_for_function(  # the last panel drawn, or a traceback: fail at once, not at the timeout
-            "() => document.querySelector('.wb-more-types') || "
+            "() => document.querySelector('.wb-sentence .wb-more-names') || "
             "document.body.innerText.includes('Traceback (most recent call last)')", timeout=600_000)
         body = page.inner_text(f"{panel} .jp-Notebook")
         assert "Traceback (most recent call last)" not in body, body[body.find("Traceback") - 2000:][:4000]
@@ -271,8 +271,8 @@ def test_every_panel_renders_in_jupyterlab(lab):
             area.screenshot(path=str(ARTIFACTS / f"panel-{name}.png"))
         expected = {"label-browser": ".wb-grid tr.wb-row", "quality": "table", "fine-tune": ".js-plotly-plot",
                     "metrics": "select", "active-learning": "button", "adjudication": ".wb-vote",
-                    "sentence-view": ".wb-chip-suggested", "many-classes": ".wb-more-classes",
-                    "many-entity-types": ".wb-more-types"}
+                    "sentence-view": ".wb-chip-suggested", "many-classes": ".wb-more-names",
+                    "many-entity-types": ".wb-more-names"}
         for i, (name, selector) in enumerate(expected.items(), start=1):
             assert outputs.nth(i).locator(selector).count() > 0, f"{name}: nothing matches {selector}"
         # the sentence view's "t": type an entity type, Enter retags the entity under the token cursor
@@ -290,8 +290,8 @@ def test_every_panel_renders_in_jupyterlab(lab):
         # 30 classes: nine buttons with their digits and one for the rest, which opens the type-a-name box
         wide = outputs.nth(list(PANEL_CELLS).index("many-classes") + 1)
         assert wide.locator("button.wb-assign").count() == 9
-        assert wide.locator(".wb-more-classes").inner_text() == "l: 21 more…"
-        wide.locator(".wb-more-classes").click()
+        assert wide.locator(".wb-more-names").inner_text() == "l: 21 more…"
+        wide.locator(".wb-more-names").click()
         wide.locator(".wb-picker input").wait_for(state="visible", timeout=10_000)
         page.keyboard.type("intent 27")
         page.keyboard.press("Enter")
@@ -299,7 +299,7 @@ def test_every_panel_renders_in_jupyterlab(lab):
         # 18 entity types: the same in the sentence view
         types = outputs.nth(list(PANEL_CELLS).index("many-entity-types") + 1)
         assert types.locator("button.wb-type").count() == 10  # nine types and O
-        types.locator(".wb-more-types").click()
+        types.locator(".wb-more-names").click()
         types.locator(".wb-picker input").wait_for(state="visible", timeout=10_000)
         page.keyboard.type("work of")
         page.keyboard.press("Enter")
