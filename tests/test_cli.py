@@ -25,7 +25,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 COMMANDS = ["import", "export", "history", "sample", "scan", "check-regression", "run-notebook", "merge-labels",
-            "train", "runs", "predict", "report", "undo"]
+            "train", "runs", "cancel", "resume", "logs", "predict", "report", "undo"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -604,6 +604,49 @@ def test_ctrl_c_in_train_cancels_the_run(tmp_path: Path, tiny_bert):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "cancelling the run" in err and json.loads(status.read_text())["state"] == "cancelled"
+    assert "continue it from " in err and f"workbench resume {tmp_path / 'runs' / 'long'}" in err
+
+
+def test_a_detached_run_is_cancelled_resumed_and_read_from_the_shell(tmp_path: Path, tiny_bert, capsys):
+    """train --detach left the shell with no way to stop the run, and Ctrl-C's advice was a Python call."""
+    import time
+
+    from workbench.launch import Run
+
+    db = tmp_path / "labels.db"
+    make_classification_sample(n_items=240, seed=2).to_csv(tmp_path / "train.csv", index=False)
+    assert main(["import", str(tmp_path / "train.csv"), "--store", str(db), "--id-column", "id"]) == 0
+    folder = tmp_path / "runs" / "long"
+    assert main(["train", str(db), "--runs-dir", str(tmp_path / "runs"), "--run-id", "long", "--detach",
+                 *_train_flags(tiny_bert, epochs=300)]) == 0
+    assert f"stop it with: workbench cancel {folder}" in capsys.readouterr().out
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and Run(folder).checkpoint() is None:
+        time.sleep(0.2)
+    assert main(["resume", str(folder)]) == 2
+    assert f"is still running; cancel it before resuming (Run.cancel(), or workbench cancel {folder})" in \
+        capsys.readouterr().err
+    assert main(["cancel", str(folder)]) == 0
+    saved = Run(folder).checkpoint()
+    out = capsys.readouterr().out
+    assert re.search(rf"run {folder}: cancelled at step \d+ of \d+; continue it from epoch {saved['epoch']} "
+                     rf"\(step {saved['step']}\): workbench resume {folder}", out), out
+    assert main(["cancel", str(folder)]) == 0
+    assert "is cancelled: nothing to cancel" in capsys.readouterr().out
+
+    assert main(["resume", str(folder), "--detach"]) == 0
+    assert f"run {folder}: resumed from epoch {saved['epoch']} (step {saved['step']})" in capsys.readouterr().out
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and Run(folder).status()["state"] != "running":
+        time.sleep(0.2)
+    assert Run(folder).status()["resumed_from_step"] == saved["step"]
+    assert main(["cancel", str(folder), "--timeout", "60"]) == 0
+    assert "cancelled" in capsys.readouterr().out
+    assert Run(folder).metrics()["step"].dropna().is_monotonic_increasing  # one row per step the model kept
+    assert main(["logs", str(folder), "--tail", "0"]) == 0
+    assert capsys.readouterr().out.strip()  # the worker's output, from both starts
+    assert main(["cancel", str(tmp_path / "runs")]) == 2
+    assert "is not a run folder (it has no config.json); it holds runs, e.g." in capsys.readouterr().err
 
 
 def test_scan_in_finetune_mode_and_its_mode_errors(tmp_path: Path, tiny_bert: Path, capsys):

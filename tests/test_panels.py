@@ -96,6 +96,7 @@ def test_fine_tune_panel_form_launch_and_run_list(store, tiny_bert, tmp_path):
     assert "device: cpu" in panel.state.value
     _launch_tiny(panel, tiny_bert)
     assert panel.progress.value == panel.progress.max
+    assert panel.resume_button.disabled  # a finished run has nothing to continue
     assert len(panel.curves.data[0].x) > 0
     assert "finished" in panel.runs.value
     panel.inputs["device"].value, panel.inputs["pooling"].value = "", ""  # emptied boxes mean the defaults
@@ -137,12 +138,29 @@ def test_fine_tune_panel_follows_a_run_launched_before_the_kernel_restarted(stor
     while "left" not in panel.state.value and time.monotonic() < deadline:  # once a step is logged
         time.sleep(0.2)
     assert re.search(r"aa-second: running \d+%, ~\d+ (s|min) left", panel.state.value), panel.state.value
+    while long.checkpoint() is None and time.monotonic() < deadline:  # an epoch done, for Resume below
+        time.sleep(0.2)
     started = time.monotonic()
     panel.cancel()
     assert time.monotonic() - started < 1  # the kernel does not wait for the worker to stop
     panel.cancel(wait=True)
     assert long.status()["state"] == "cancelled" and "aa-second: cancelled" in panel.state.value, panel.state.value
     assert not panel.launch_button.disabled and panel.cancel_button.disabled
+
+    # Resume: offered for the cancelled run, in this kernel and in the next one; it continues at the checkpoint
+    assert not panel.resume_button.disabled
+    panel = FineTunePanel(store, runs, poll_seconds=0.2)
+    assert panel.run.run_id == "aa-second" and not panel.resume_button.disabled
+    saved = long.checkpoint()
+    assert saved is not None, long.logs()
+    panel.resume()
+    assert panel.resume_button.disabled and panel.launch_button.disabled and not panel.cancel_button.disabled
+    deadline = time.monotonic() + 120
+    while "running" not in panel.state.value and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "aa-second: running" in panel.state.value and f"resumed at step {saved['step']}" in panel.state.value
+    panel.cancel(wait=True)
+    assert long.status()["state"] == "cancelled" and not panel.resume_button.disabled
 
 
 def test_fine_tune_panel_draws_entity_f1_for_a_tagger(tiny_bert, tmp_path):

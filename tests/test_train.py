@@ -297,8 +297,25 @@ def test_sigkill_is_reported_as_failed_and_resume_continues(small_store, tiny_be
     run.cancel(timeout=120)
     evals = run.metrics().dropna(subset=["eval_accuracy"])
     assert evals["epoch"].is_monotonic_increasing  # continued, not restarted
+    assert run.metrics()["step"].dropna().is_monotonic_increasing  # the killed attempt's later steps set aside
     assert evals["epoch"].iloc[-1] > done_epochs
     assert json.loads((run.path / "status.json").read_text())["resumed_from_step"] > 0
+
+
+def test_a_resume_sets_aside_the_metrics_past_its_checkpoint(tmp_path):
+    """Rows logged after the last checkpoint belong to steps the resume trains again: left in place, the curves ran
+    back from step 210 to 137 and `workbench cancel` named a step the model never kept."""
+    from workbench.train import _set_aside_metrics_after
+
+    rows = [{"step": 10, "loss": 0.9}, {"step": 20, "eval_accuracy": 0.5, "epoch": 1.0}, {"step": 30, "loss": 0.5}]
+    lines = [json.dumps(r) for r in rows]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 4')  # the last line cut by a kill
+    _set_aside_metrics_after(tmp_path, 20)
+    assert (tmp_path / "metrics.jsonl").read_text().splitlines() == lines[:2]
+    assert (tmp_path / "metrics.superseded.jsonl").read_text().splitlines() == [lines[2], '{"step": 4']
+    _set_aside_metrics_after(tmp_path, 0)  # a second resume, from the start: appended beside the first
+    assert (tmp_path / "metrics.jsonl").read_text() == ""
+    assert len((tmp_path / "metrics.superseded.jsonl").read_text().splitlines()) == 4
 
 
 def test_worker_error_lands_in_status(small_store, tiny_bert, tmp_path):

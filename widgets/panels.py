@@ -266,7 +266,7 @@ class TagQualityPanel(_ScanPanel):
 
 
 class FineTunePanel(W.VBox):
-    """A form over FineTuneConfig, Launch / Cancel, live progress and curves, and the run list."""
+    """A form over FineTuneConfig, Launch / Cancel / Resume, live progress and curves, and the run list."""
 
     BASIC = ("model", "epochs", "learning_rate", "batch_size", "max_length")
     # the dict fields take a JSON object; empty is off
@@ -302,6 +302,9 @@ class FineTunePanel(W.VBox):
         advanced.selected_index = None
         self.launch_button = W.Button(description="Launch", button_style="success", icon="play")
         self.cancel_button = W.Button(description="Cancel", icon="stop", disabled=True)
+        # for the run shown when it was cancelled, failed or killed (a kernel or machine that went down)
+        self.resume_button = W.Button(description="Resume", icon="repeat", disabled=True,
+                                      tooltip="continue the run from its last finished epoch")
         self.progress = W.IntProgress(min=0, max=1, layout=W.Layout(width="300px"))
         self.state = W.HTML(self._device_line())
         self.runs = W.HTML("")
@@ -315,7 +318,9 @@ class FineTunePanel(W.VBox):
         self.on_finished: list[Callable[[], Any]] = []
         self.launch_button.on_click(lambda _b: self.launch())
         self.cancel_button.on_click(lambda _b: self.cancel())
-        super().__init__([W.VBox(basic), advanced, W.HBox([self.launch_button, self.cancel_button, self.progress]),
+        self.resume_button.on_click(lambda _b: self.resume())
+        super().__init__([W.VBox(basic), advanced,
+                          W.HBox([self.launch_button, self.cancel_button, self.resume_button, self.progress]),
                           self.state, self.curves, self.runs])
         self.refresh_runs()
 
@@ -366,9 +371,21 @@ class FineTunePanel(W.VBox):
             return
         self._follow(wait=wait)
 
+    def resume(self, *, wait: bool = False) -> None:
+        """Continue the shown run (cancelled, failed or killed) from its last finished epoch, and follow it."""
+        if self.run is None:
+            return
+        try:
+            self.run.resume()
+        except WorkbenchError as exc:  # it is running after all (another kernel resumed it), or it finished
+            self.state.value = _error_box(str(exc))
+            return
+        self._follow(wait=wait)
+
     def _follow(self, *, wait: bool = False) -> None:
-        """Poll ``self.run`` in a thread until it ends, with Cancel on and Launch off meanwhile."""
+        """Poll ``self.run`` in a thread until it ends, with Cancel on and Launch and Resume off meanwhile."""
         self.launch_button.disabled = True
+        self.resume_button.disabled = True
         self.cancel_button.disabled = False
         self._poller = threading.Thread(target=self._poll, daemon=True)
         self._poller.start()
@@ -404,6 +421,7 @@ class FineTunePanel(W.VBox):
         finally:
             self.launch_button.disabled = False
             self.cancel_button.disabled = True
+            self._offer_resume(self.run.status())
 
     def update(self, status: dict[str, Any]) -> None:
         """Show a status and the run's metrics so far."""
@@ -425,6 +443,8 @@ class FineTunePanel(W.VBox):
             from workbench.runs import progress_text
 
             line += " " + progress_text(self.progress.value / total, True, status.get("started"), time.time())
+        if status.get("resumed_from_step"):
+            line += f" · resumed at step {status['resumed_from_step']}"
         if status.get("n_train"):
             line += f" · {status['n_train']} training items, {status['n_eval']} evaluation items" + (
                 f" ({status['n_unlabelled']} unlabelled left out)" if status.get("n_unlabelled") else "")
@@ -453,8 +473,14 @@ class FineTunePanel(W.VBox):
             self.run = Run(self.runs_dir / str(table["run_id"].iloc[-1]))
             status = self.run.status()
             self.update(status)
+            self._offer_resume(status)
             if status.get("state") in ("queued", "running"):  # launched before the kernel restarted: follow it,
                 self._follow()  # so its curves move and Cancel reaches it
+
+
+    def _offer_resume(self, status: dict[str, Any]) -> None:
+        """Resume on for a run that stopped before its end, off otherwise."""
+        self.resume_button.disabled = status.get("state") not in ("cancelled", "failed")
 
 
 class MetricsPanel(W.VBox):

@@ -1,5 +1,5 @@
 """The ``workbench`` command: import, export, history, sample, scan, migrate, annotations, agreement, notebooks,
-and (from :mod:`workbench.cli_runs`) train, runs, predict, report."""
+and (from :mod:`workbench.cli_runs`) train, runs, cancel, resume, logs, predict, report."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The ``workbench`` commands about runs: train, runs, predict, report (registered by :mod:`workbench.cli`)."""
+"""The ``workbench`` commands about runs: train, runs, cancel, resume, logs, predict, report (registered by
+:mod:`workbench.cli`)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from workbench.errors import DataError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from workbench.launch import Run
+
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from workbench.config import FineTuneConfig
@@ -41,19 +44,79 @@ def _cmd_train(args: argparse.Namespace) -> int:
             fields.setdefault("task", store.task or "text-classification")
             run = launch(FineTuneConfig.from_dict(fields), store=store, snapshot=args.snapshot, **launch_options)
     print(f"run {run.path}")
-    if args.detach:
-        print(f"training in the background; watch it with: workbench runs {runs_dir}")
+    return _follow(run, detach=args.detach, progress=not args.no_progress)
+
+
+def _follow(run: Run, *, detach: bool, progress: bool) -> int:
+    """Follow a run that was just started (train, resume) until it ends, or leave it to train (``detach``)."""
+    if detach:
+        print(f"training in the background; watch it with: workbench runs {run.path.parent}; stop it with: "
+              f"workbench cancel {run.path}")
         return 0
     try:
-        status = run.wait(progress=not args.no_progress)
+        status = run.wait(progress=progress)
     except KeyboardInterrupt:
         # the worker runs in its own session, so Ctrl-C stops only this command: stop the run as well
         print("\ncancelling the run (it finishes its step first)...", file=sys.stderr)
         status = run.cancel()
-        print(f"run {run.path}: {status.get('state')}; continue it with Run({str(run.path)!r}).resume()",
+        print(f"run {run.path}: {status.get('state')}; continue it {_resume_point(run)}: workbench resume {run.path}",
               file=sys.stderr)
         return 130
     return _print_ended(run.path, status)
+
+
+def _cmd_cancel(args: argparse.Namespace) -> int:
+    from workbench.launch import Run
+    from workbench.runs import open_run
+
+    runs = [Run(open_run(folder).path) for folder in args.runs]  # every folder checked before any run is stopped
+    code = 0
+    for run in runs:
+        state = run.status().get("state")
+        if state not in ("queued", "running"):
+            print(f"run {run.path} is {state}: nothing to cancel")
+            continue
+        status = run.cancel(timeout=args.timeout)
+        if status.get("state") == "cancelled":
+            metrics = run.metrics()
+            at = (f" at step {int(metrics['step'].max())} of {status.get('total_steps')}"
+                  if "step" in metrics and metrics["step"].notna().any() else "")
+            print(f"run {run.path}: cancelled{at}; continue it {_resume_point(run)}: workbench resume {run.path}")
+        else:
+            print(f"run {run.path} is still {status.get('state')} after {args.timeout:.0f} s; see workbench logs "
+                  f"{run.path}", file=sys.stderr)
+            code = 1
+    return code
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from workbench.launch import Run
+    from workbench.runs import open_run
+
+    run = Run(open_run(args.run).path)
+    where = _resume_point(run)
+    run.resume()
+    print(f"run {run.path}: resumed {where}")
+    return _follow(run, detach=args.detach, progress=not args.no_progress)
+
+
+def _resume_point(run: Run) -> str:
+    """Where a resume of ``run`` starts, in words: "from epoch 2 (step 500)"."""
+    saved = run.checkpoint()
+    if saved is None:
+        return "from the start (no epoch had finished)"
+    return f"from epoch {saved['epoch']} (step {saved['step']})"
+
+
+def _cmd_logs(args: argparse.Namespace) -> int:
+    from workbench.launch import Run
+    from workbench.runs import open_run
+
+    if args.tail < 0:
+        raise DataError(f"--tail {args.tail}: give a number of lines, or 0 for all of them")
+    text = Run(open_run(args.run).path).logs(tail=args.tail or None)
+    print(text if text else f"run {args.run} has written no output yet (no logs.txt, or an empty one)")
+    return 0
 
 
 def _print_ended(path: Path, status: dict[str, Any]) -> int:
@@ -230,7 +293,7 @@ def _labelled_score(frame: pd.DataFrame, *, task: str) -> tuple[str, float, int]
 
 
 def add_run_commands(sub: Any) -> None:
-    """Add train, runs, predict and report to the ``workbench`` command's sub-parsers."""
+    """Add train, runs, cancel, resume, logs, predict and report to the ``workbench`` command's sub-parsers."""
     p = sub.add_parser("train", help="fine-tune a model on a store's labels or a dataset file",
                        description="Launch a fine-tune (the same worker as launch() in a notebook) and follow it "
                                    "with a progress bar; Ctrl-C cancels the run cleanly. Exit 0 when it finished, "
@@ -256,6 +319,31 @@ def add_run_commands(sub: Any) -> None:
     # train takes the folder as --runs-dir, so the same words work here
     p.add_argument("--runs-dir", dest="runs_dir_option", metavar="RUNS_DIR", help="the same, as train names it")
     p.set_defaults(func=_cmd_runs)
+
+    p = sub.add_parser("cancel", help="stop a run that is training (it finishes its step, then stops)",
+                       description="Ask each run to stop, as Ctrl-C during train does: the worker finishes its step, "
+                                   "marks itself cancelled and exits; its last epoch checkpoint stays, for resume. "
+                                   "Exit 1 when a run has not stopped within --timeout. Example: workbench cancel "
+                                   "runs/20261130-101500-ab12cd")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each run to stop (default 60)")
+    p.set_defaults(func=_cmd_cancel)
+
+    p = sub.add_parser("resume", help="continue a cancelled, failed or killed run from its last checkpoint",
+                       description="Start the run's worker again with its own config and data, from the checkpoint "
+                                   "written at its last finished epoch, and follow it as train does. Example: "
+                                   "workbench resume runs/20261130-101500-ab12cd")
+    p.add_argument("run", help="the run folder")
+    p.add_argument("--detach", action="store_true", help="return at once; the run trains in the background")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_resume)
+
+    p = sub.add_parser("logs", help="print what a run's worker wrote (its output and any traceback)",
+                       description="The last lines of the run's logs.txt. Example: workbench logs "
+                                   "runs/20261130-101500-ab12cd --tail 50")
+    p.add_argument("run", help="the run folder")
+    p.add_argument("--tail", type=int, default=200, help="how many of the last lines (default 200; 0: all)")
+    p.set_defaults(func=_cmd_logs)
 
     p = sub.add_parser("predict", help="score a dataset file or a store with a finished run's model",
                        description="Write each item's predicted class and class probabilities (and its given label, "

@@ -228,7 +228,8 @@ class Run(RunView):
             status = super().status()  # it may have finished between the two reads
             if status.get("state") in pending and not self._alive(status):
                 status.update(state="failed", message="the worker process ended without reporting (killed, or "
-                              "out of memory?)", hint="resume() continues from the last checkpoint; see logs.txt")
+                              "out of memory?)", hint="resume() (or workbench resume RUN) continues from the last "
+                              "finished epoch; see logs.txt")
         return status
 
     def _alive(self, status: dict[str, Any]) -> bool:
@@ -310,7 +311,8 @@ class Run(RunView):
         """Start the worker again from the last checkpoint (after a crash, a kill or a cancel)."""
         state = self.status().get("state")
         if state in ("queued", "running"):
-            raise WorkbenchError(f"run {self.run_id} is still {state}; cancel it before resuming")
+            raise WorkbenchError(f"run {self.run_id} is still {state}; cancel it before resuming (Run.cancel(), or "
+                                 f"workbench cancel {self.path})")
         if state == "finished":
             raise WorkbenchError(f"run {self.run_id} has finished; launch a new run to train more")
         set_status(self.path, "queued", resumed=time.time(), message=None, hint=None)

@@ -69,6 +69,12 @@ class RunView:
     def environment(self) -> dict[str, Any]:
         return dict(self._json("environment.json", {}))
 
+    def checkpoint(self) -> dict[str, Any] | None:
+        """Where a resume would start: the last finished epoch's ``epoch`` and ``step`` (the worker writes a
+        checkpoint after each epoch and removes it when the run finishes); None when there is none."""
+        state = self._json("checkpoint/state.json", None)
+        return dict(state) if isinstance(state, dict) else None
+
     def labels(self) -> list[str]:
         labels = self._json("labels.json")
         if labels is None:

@@ -4,7 +4,8 @@ Runs in its own process (started by :func:`workbench.launch.launch`), never in t
 notebook's kernel. Reads ``RUN_DIR/config.json`` and ``RUN_DIR/data.parquet`` and writes
 ``status.json``, ``metrics.jsonl``, an epoch checkpoint (removed once the run finishes),
 predictions, the model (safetensors), ``labels.json`` and ``environment.json`` (see
-:mod:`workbench.runs`).
+:mod:`workbench.runs`). A resume moves the metrics logged past its checkpoint to
+``metrics.superseded.jsonl``.
 
 Why a lean loop on accelerate rather than HF ``Trainer``: measured on this 2-core CPU
 (BENCHMARKS.md) it is 1.06x Trainer's best setup given the same model settings, and it
@@ -50,8 +51,13 @@ _cancelled = False
 # ---------------------------------------------------------------------- status files
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write JSON atomically, so a reader never sees half a file."""
+    write_text_atomic(path, json.dumps(data, indent=2, default=str))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 
@@ -476,6 +482,8 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
                    processes=world, total_steps=total_steps, resumed_from_step=step or None, **resolved, **counts)
         write_json(run_dir / "environment.json",
                    _environment(run_dir, config, str(accelerator.device), world, resolved))
+    if main and resume:
+        _set_aside_metrics_after(run_dir, step)
     metrics_file = (run_dir / "metrics.jsonl").open("a") if main else None
 
     def log(row: dict[str, Any]) -> None:
@@ -601,6 +609,27 @@ def parameter_groups(model: Any, *, weight_decay: float, learning_rate: float,
         groups.setdefault((scale(name), p.ndim > 1), []).append(p)
     return [{"params": ps, "lr": learning_rate * sc, "weight_decay": weight_decay if decayed else 0.0}
             for (sc, decayed), ps in sorted(groups.items(), key=lambda kv: (-kv[0][0], not kv[0][1]))]
+
+
+def _set_aside_metrics_after(run_dir: Path, step: int) -> None:
+    """Before a resume from ``step``: move the metrics logged past it (by the attempt that stopped before its next
+    checkpoint, and that the resume trains again) to ``metrics.superseded.jsonl``, so ``metrics.jsonl`` keeps one
+    row per step of the model that is being trained, its curves run forward, and nothing logged is lost."""
+    file = run_dir / "metrics.jsonl"
+    if not file.exists():
+        return
+    kept: list[str] = []
+    superseded: list[str] = []
+    for line in file.read_text().splitlines():
+        try:
+            past = int(json.loads(line).get("step", 0)) > step
+        except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+            past = True  # a line cut short by a kill
+        (superseded if past else kept).append(line)
+    if superseded:
+        with (run_dir / "metrics.superseded.jsonl").open("a") as aside:
+            aside.write("".join(f"{line}\n" for line in superseded))
+        write_text_atomic(file, "".join(f"{line}\n" for line in kept))
 
 
 def _save_checkpoint(folder: Path, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any], *,
