@@ -140,6 +140,10 @@ def test_errors_name_the_command_s_flags_not_python_keywords(tmp_path: Path, cap
     assert main(["import", str(data), "--store", str(tmp_path / "s.db"), "--text-column", "Body"]) == 2
     err = capsys.readouterr().err
     assert "named by --text-column Body" in err and "Did you mean --text-column body" in err
+    # "--label" for the column: argparse's prefix match called it ambiguous (--label-column or --labels)
+    data.write_text("body,intent\nhello,a\nworld,b\n")
+    assert main(["import", str(data), str(tmp_path / "t.db"), "--text", "body", "--label", "intent"]) == 0
+    assert "2 items" in capsys.readouterr().out
 
 
 def test_a_reviewed_queue_comes_back_with_import_update(tmp_path: Path, capsys):

@@ -534,7 +534,9 @@ def add_reading_options(p: argparse.ArgumentParser) -> None:
                        help="default auto: token classification when the file has a tokens column of lists and "
                             "no text column")
     group.add_argument("--text-column", help="column of the text (token classification: the token lists)")
-    group.add_argument("--label-column", help="column of the label (token classification: the tag lists)")
+    # "--label intent" meant the column: argparse's prefix match found it ambiguous (--label-column or --labels)
+    group.add_argument("--label-column", "--label", dest="label_column",
+                       help="column of the label (token classification: the tag lists)")
     group.add_argument("--id-column", help="column of unique item ids (default: ids derived from the content)")
     group.add_argument("--split-column", help="column naming each item's split")
     group.add_argument("--encoding", default="utf-8",
@@ -732,7 +734,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--item-column", default="item_id")
     p.add_argument("--text-column", default="text")
     p.add_argument("--annotator-column", default="annotator")
-    p.add_argument("--label-column", default="label")
+    p.add_argument("--label-column", "--label", dest="label_column", default="label")
     p.add_argument("--annotator-columns", nargs="+", help="wide layout: the annotators' columns")
     p.add_argument("--annotator-prefix", help="wide layout: the prefix the annotators' columns share")
     p.add_argument("--encoding", default="utf-8", help="text encoding of the file (default utf-8)")
