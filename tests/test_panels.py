@@ -39,6 +39,22 @@ def test_quality_panel_scans_in_the_background_and_opens_issues(store, tmp_path)
     top.click()
     assert browser.total == mixups["items"][0] > 0
     assert {(r["label"], r["suggested_label"]) for r in browser.rows} == {(mixups["given"][0], mixups["suggested"][0])}
+    # two of them fixed in the Labels tab: back on the Quality tab, the buttons say how many are left
+    n, label_issues = int(mixups["items"][0]), panel._issue_counts["label"]
+    for row in browser.rows[:2]:
+        store.set_label(row["item_id"], row["suggested_label"], author="ann")
+    assert top.description.endswith(f"({n})")  # as of the scan, until the tab is opened again
+    panel.refresh()
+    top = panel.mixup_buttons.children[1]
+    assert top.description == f"{mixups['given'][0]} → {mixups['suggested'][0]} ({n - 2} of {n} left)"
+    assert f"Review label ({label_issues - 2} of {label_issues} left)" in [
+        b.description for b in panel.issue_buttons.children]
+    assert "2 label(s) changed since" in panel.last_scan.value
+    for row in browser.rows[:2]:
+        store.undo(author="ann")
+    panel.refresh()
+    assert panel.mixup_buttons.children[1].description.endswith(f"({n})")
+    assert "changed since" not in panel.last_scan.value  # both undone: the scan judged the labels there are
     item = store.page(0, 1)["item_id"][0]
     store.set_label(item, next(lab for lab in store.labels if lab != store.get(item)["label"]), author="ann")
     reopened = QualityPanel(store)  # the notebook opened again the next day: it says the ranking is stale
@@ -258,6 +274,26 @@ def test_a_run_trained_in_the_workbench_reaches_its_metrics_tab(tmp_path, tiny_b
     _launch_tiny(wb.finetune, tiny_bert)
     run_id = wb.finetune.run.run_id
     assert wb.metrics.run_picker.options == (run_id,) and wb.metrics.run_picker.value == run_id  # no Refresh click
+
+
+def test_opening_the_quality_tab_brings_its_counts_up_to_date(tmp_path, monkeypatch):
+    """Labels fixed in the Labels tab: the Quality tab's buttons and its stale-scan note said what the scan saw."""
+    path = tmp_path / "data.parquet"
+    make_classification_sample(n_items=100, seed=2).to_parquet(path)
+    wb = Workbench(str(path), runs_dir=tmp_path / "runs", id_column="id")
+    opened = []
+    monkeypatch.setattr(wb.quality, "refresh", lambda: opened.append(True))
+    wb.selected_index = 2  # Fine-tune
+    wb.selected_index = 1  # Quality
+    assert opened == [True]
+
+    def broken() -> None:
+        raise RuntimeError("store unreachable")
+
+    monkeypatch.setattr(wb.quality, "refresh", broken)
+    wb.selected_index = 0
+    wb.selected_index = 1
+    assert "store unreachable" in wb.quality.stage.value  # in the panel, not lost in the widget log
 
 
 def test_workbench_in_two_lines(tmp_path):

@@ -172,8 +172,13 @@ def test_the_active_scan_says_when_it_ran_and_how_many_labels_changed_since(stor
     store.set_label(a, next(lab for lab in store.labels if lab != frame["label"][0]), author="ann")
     store.set_label(b, next(lab for lab in store.labels if lab != frame["label"][1]), author="ann")
     store.set_status(a, "reviewed", author="ann")  # a status is not a label
-    store.undo(author="ann")  # b's label back: still a label changed after the scan
     assert store.active_scan()["labels_changed_since"] == 2
+    store.undo(author="ann")  # a's status back: a status is not a label
+    assert store.active_scan()["labels_changed_since"] == 2
+    store.undo(author="ann")  # b's label back: the label the scan judged, so its score holds again
+    assert store.active_scan()["labels_changed_since"] == 1
+    store.set_label(a, frame["label"][0], author="ann")  # set back by hand: the same
+    assert store.active_scan()["labels_changed_since"] == 0
     store.write_scores("scan-2", pd.DataFrame({"item_id": frame["item_id"], "score": 0.5}), model="m")
     assert store.active_scan()["scan_id"] == "scan-2" and store.active_scan()["labels_changed_since"] == 0
     assert store.active_scan()["n_scored"] == len(frame)

@@ -49,6 +49,8 @@ class _ScanPanel(W.VBox):
 
     MODES: list[tuple[str, str]] = []
     BUTTON = "Scan"
+    #: What keeps an item undecided: not marked reviewed, and its label as first given (a change is a decision)
+    UNDECIDED = {"status": ["unreviewed", "skipped", "flagged", "queued"], "changed": False}
 
     def __init__(self, store: LabelStore, *, view: Any, mode: str) -> None:
         self.store = store
@@ -59,6 +61,7 @@ class _ScanPanel(W.VBox):
         self.stage = W.HTML("")
         self.report = W.HTML("")
         self.issue_buttons = W.HBox([])
+        self._issue_counts: dict[str, int] = {}
         self.result: Any = None
         self._thread: threading.Thread | None = None
         self.button.on_click(lambda _b: self.scan())
@@ -72,6 +75,17 @@ class _ScanPanel(W.VBox):
         from workbench.report import scan_note
 
         self.last_scan.value = f"<i>{html.escape(scan_note(self.store.active_scan()))}</i>"
+
+    def refresh(self) -> None:
+        """Catch up with the store after work in another tab: the labels changed since the scan, and on each button
+        how many of its items are still to decide (the Workbench calls this when the tab is opened)."""
+        self.show_last_scan()
+        self._show_issue_buttons(self._issue_counts)
+
+    def _counted(self, what: str, count: int, filters: dict[str, Any]) -> str:
+        """``what`` with its count, and how many of those items are still undecided once some are."""
+        left = self.store.count({**filters, **self.UNDECIDED})
+        return f"{what} ({count})" if left >= count else f"{what} ({left} of {count} left)"
 
     def scan(self, *, wait: bool = False) -> None:
         """Start a scan in a background thread (``wait=True`` blocks, for tests and scripts)."""
@@ -100,9 +114,11 @@ class _ScanPanel(W.VBox):
             self.button.disabled = self.mode.disabled = False
 
     def _show_issue_buttons(self, counts: dict[str, int]) -> None:
+        self._issue_counts = dict(counts)
         buttons = []
         for kind, count in counts.items():
-            b = W.Button(description=f"Review {kind} ({count})", layout=W.Layout(width="auto"))
+            b = W.Button(description=self._counted(f"Review {kind}", count, {"issue": kind}),
+                         layout=W.Layout(width="auto"))
             b.on_click(lambda _b, k=kind: self.open_issue(k))
             buttons.append(b)
         self.issue_buttons.children = buttons
@@ -154,6 +170,7 @@ class QualityPanel(_ScanPanel):
         self.scan_options = scan_options
         super().__init__(store, view=browser, mode=mode)
         self.mixup_buttons = W.HBox([], layout=W.Layout(flex_flow="row wrap"))
+        self._mixups: Any = None
         self.children = (*self.children, self.mixup_buttons)
 
     def _stage(self) -> str:
@@ -195,10 +212,18 @@ class QualityPanel(_ScanPanel):
     #: Mix-ups offered as buttons (the most frequent pairs; the report lists them all).
     MIXUP_BUTTONS = 5
 
+    def refresh(self) -> None:
+        super().refresh()
+        if self._mixups is not None:
+            self._show_mixup_buttons(self._mixups)
+
     def _show_mixup_buttons(self, mixups: Any) -> None:
+        self._mixups = mixups
         buttons: list[W.Widget] = []
         for row in mixups.head(self.MIXUP_BUTTONS).itertuples():
-            b = W.Button(description=f"{row.given} → {row.suggested} ({row.items})", layout=W.Layout(width="auto"),
+            filters = {"label": row.given, "suggested_label": row.suggested, "issue": "label"}
+            b = W.Button(description=self._counted(f"{row.given} → {row.suggested}", row.items, filters),
+                         layout=W.Layout(width="auto"),
                          tooltip=f"review the {row.items} items labelled {row.given!r} the scan suggests are "
                                  f"{row.suggested!r}")
             b.on_click(lambda _b, g=row.given, s=row.suggested: self.open_mixup(g, s))
@@ -769,6 +794,16 @@ class Workbench(W.Tab):
         super().__init__(children=[panel for _, panel in tabs])
         for i, (title, _) in enumerate(tabs):
             self.set_title(i, title)
+        self.observe(self._on_tab, names="selected_index")
+
+    def _on_tab(self, change: dict[str, Any]) -> None:
+        """Opening the Quality tab after fixing labels elsewhere: its counts catch up with the store."""
+        index = change["new"]
+        if index is not None and self.children[index] is self.quality:
+            try:
+                self.quality.refresh()
+            except Exception as exc:  # a widget callback's exception would go to the log, not to the analyst
+                self.quality.stage.value = _failure_box(exc)
 
     @staticmethod
     def _open(source: Any, store_path: str | Path | None, load_options: dict[str, Any]) -> LabelStore:

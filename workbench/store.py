@@ -985,8 +985,9 @@ class LabelStore:
         -------
         dict or None
             ``scan_id``, ``time`` (UTC, a pandas Timestamp), ``model``, ``params`` (dict), ``n_scored``
-            (items with a score) and ``labels_changed_since``: items whose label changed after the scan
-            (their score and suggestion judge the label they had then, so a re-scan refreshes them).
+            (items with a score) and ``labels_changed_since``: items whose label now differs from the one they
+            had at the scan (their score and suggestion judge that one, so a re-scan refreshes them); a change
+            undone, or a label set back by hand, does not count.
         """
         scan_id = self._meta().get("active_scan")
         if scan_id is None:
@@ -996,8 +997,16 @@ class LabelStore:
             row = c.execute(sa.select(S.scans).where(S.scans.c.scan_id == scan_id)).mappings().first()
             if row is None:
                 return None
-            changed = c.execute(sa.select(sa.func.count(sa.distinct(S.log.c.item_id))).where(
-                S.log.c.field == "label", S.log.c.time > row["created"])).scalar_one()
+            # each item's first label change after the scan holds, as its old value, the label the scan judged
+            first = (sa.select(S.log.c.item_id, sa.func.min(S.log.c.id).label("first_id"))
+                     .where(S.log.c.field == "label", S.log.c.time > row["created"])
+                     .group_by(S.log.c.item_id).subquery())
+            then = S.log.alias("then")
+            changed = c.execute(
+                sa.select(sa.func.count())
+                .select_from(first.join(then, then.c.id == first.c.first_id)
+                             .join(S.items, S.items.c.item_id == first.c.item_id))
+                .where(S.items.c.label.is_distinct_from(then.c.old_value))).scalar_one()
             scored = c.execute(sa.select(sa.func.count()).select_from(S.items)
                                .where(S.items.c.score.is_not(None))).scalar_one()
             return {"scan_id": scan_id, "time": pd.Timestamp(row["created"], unit="s", tz="UTC"),
