@@ -492,6 +492,9 @@ def test_train_and_predict_user_errors_are_one_line(tmp_path: Path, tiny_bert, c
         (["train", str(db), "--set", "epochs"], "--set 'epochs': write FIELD=VALUE"),
         (["train", str(db), "--set", "epoch=2"],
          "unknown FineTuneConfig field(s) ['epoch'] (epoch: did you mean epochs?)"),
+        # other tools' names: spelling alone offered lora for lr
+        (["train", str(db), "--set", "lr=1e-4", "--set", "num_train_epochs=2"],
+         "['lr', 'num_train_epochs'] (lr: did you mean learning_rate?; num_train_epochs: did you mean epochs?)"),
         (["train", str(db), "--set", "epochs=abc"], "FineTuneConfig.epochs='abc'"),
         (["train", str(db), "--runs-dir", str(tmp_path / "train.csv")], "is a file; give a folder"),
         (["runs", str(tmp_path / "nowhere")], "is not a folder of runs"),

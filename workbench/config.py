@@ -150,6 +150,20 @@ def _as_number(value: Any) -> float | int | None:
     return None
 
 
+#: What other tools call a FineTuneConfig field (HF TrainingArguments, shorthand): named in the "did you mean"
+#: of an unknown field, where spelling alone suggested ``lora`` for ``lr``.
+FIELD_SYNONYMS = {
+    "lr": "learning_rate", "learningrate": "learning_rate", "num_train_epochs": "epochs", "num_epochs": "epochs",
+    "n_epochs": "epochs", "per_device_train_batch_size": "batch_size", "train_batch_size": "batch_size",
+    "bs": "batch_size", "batch": "batch_size", "max_seq_length": "max_length", "max_len": "max_length",
+    "max_seq_len": "max_length", "model_name": "model", "model_name_or_path": "model", "model_id": "model",
+    "wd": "weight_decay", "warmup": "warmup_ratio", "gradient_accumulation_steps": "grad_accum",
+    "grad_accumulation": "grad_accum", "bf16": "precision", "fp16": "precision", "mixed_precision": "precision",
+    "random_seed": "seed", "logging_steps": "log_every", "eval_steps": "eval_every", "label_smoothing_factor":
+    "label_smoothing", "dataloader_num_workers": "num_workers", "torch_compile": "compile",
+}
+
+
 @dataclass
 class FineTuneConfig:
     """How to fine-tune. Defaults train the packaged all-MiniLM-L6-v2 well on a few thousand short texts.
@@ -376,8 +390,8 @@ class FineTuneConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise DataError(f"unknown FineTuneConfig field(s) {unknown}{near_misses(unknown, known)}; fields are "
-                            f"{sorted(known)}")
+            hints = near_misses(unknown, known, synonyms=FIELD_SYNONYMS)
+            raise DataError(f"unknown FineTuneConfig field(s) {unknown}{hints}; fields are {sorted(known)}")
         return cls(**data)
 
     @classmethod

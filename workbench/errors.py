@@ -8,7 +8,7 @@ exceptions.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 
 class WorkbenchError(Exception):
@@ -106,12 +106,18 @@ def require(module: str, *, extra: str, purpose: str) -> object:
         ) from exc
 
 
-def near_misses(unknown: Collection[str], known: Collection[str]) -> str:
+def near_misses(unknown: Collection[str], known: Collection[str], *, synonyms: Mapping[str, str] | None = None) -> str:
     """`` (EPOCH: did you mean EPOCHS?)`` for the unknown names that look like a known one; ``""`` when none does.
 
-    For messages that refuse a misspelt field or parameter, so the fix is in the message."""
+    For messages that refuse a misspelt field or parameter, so the fix is in the message. ``synonyms`` maps names
+    other tools use (``lr``, ``num_train_epochs``) to ours; they are asked for before the spelling is compared."""
     import difflib
 
-    hints = [f"{name}: did you mean {close[0]}?" for name in unknown
-             if (close := difflib.get_close_matches(name, list(known), n=1))]
+    def guess(name: str) -> str | None:
+        if synonyms and name.lower() in synonyms:
+            return synonyms[name.lower()]
+        close = difflib.get_close_matches(name, list(known), n=1)
+        return close[0] if close else None
+
+    hints = [f"{name}: did you mean {found}?" for name in unknown if (found := guess(name))]
     return f" ({'; '.join(hints)})" if hints else ""
