@@ -721,6 +721,9 @@ def test_scan_quality_gate_exits_1_when_the_data_fails_it(tmp_path: Path, capsys
     for bad, message in (("dupes=0", "unknown issue type 'dupes'"), ("label", "write TYPE=COUNT")):
         assert main([*common, "--max-issues", bad]) == 2
         assert message in capsys.readouterr().err
+    assert main([*common, "--max-noise-rate", "5"]) == 2  # refused before the scan, in the command's words
+    assert "--max-noise-rate 5: give the highest acceptable share of wrong labels, between 0 and 1" in \
+        capsys.readouterr().err
 
 
 def test_version_and_python_dash_m():

@@ -287,3 +287,8 @@ def test_the_report_gate_names_each_limit_exceeded():
         "estimated noise rate 0.080 is above 0.05", "2 items with issue exact_duplicate, more than 1"]
     with pytest.raises(DataError, match=r"unknown issue type\(s\) \['dupes'\]"):
         report.gate(max_issues={"dupes": 0})
+    # 5 meant 5%: a gate no data could fail; a negative count, one no data could pass
+    with pytest.raises(DataError, match=r"max_noise_rate=5: .* between 0 and 1 \(0.05 for 5%\)"):
+        report.gate(max_noise_rate=5)
+    with pytest.raises(DataError, match=r"max_issues=\{'label': -1\}: .* 0 or more"):
+        report.gate(max_issues={"label": -1})

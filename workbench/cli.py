@@ -220,6 +220,7 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
 def _cmd_scan(args: argparse.Namespace) -> int:
     import tempfile
 
+    from workbench.report import check_gate
     from workbench.scan import scan
     from workbench.store import LabelStore
 
@@ -233,6 +234,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     if args.top < 0:
         raise DataError(f"--top {args.top}: give how many flagged items to print (0 or more)")
     limits = issue_limits(args.max_issues)
+    check_gate(max_noise_rate=args.max_noise_rate, max_issues=limits)
     finetune = config_fields(args.finetune_set, flag="--finetune-set")
     if finetune and args.mode == "quick":
         raise DataError("--finetune-set sets the fold fine-tunes, and --mode quick trains none; use --mode finetune")
@@ -799,6 +801,8 @@ def as_flags(message: str, options: Sequence[str]) -> str:
         message = re.sub(rf"\b{name}=\.\.\.", flag + " ...", message)
         message = re.sub(rf"\b{name}=(?=\s)", flag, message)
         message = re.sub(rf"\b{name}=(?=\[)", flag + " ", message)  # labels=['x', 'y'] -> --labels ['x', 'y']
+        # max_noise_rate=5 -> --max-noise-rate 5, but not a config's field (FineTuneConfig.seed=-1)
+        message = re.sub(rf"(?<![.\w]){name}=(?=-?\.?\d)", flag + " ", message)
     return message
 
 

@@ -63,10 +63,7 @@ class QualityReport(BriefRepr):
         list of str
             One sentence per exceeded limit; empty when the data passes.
         """
-        known = issue_types()
-        unknown = sorted(set(max_issues or {}) - set(known))
-        if unknown:
-            raise DataError(f"unknown issue type(s) {unknown} in the gate; issue types are {known}")
+        check_gate(max_noise_rate=max_noise_rate, max_issues=max_issues)
         failures = []
         rate = self.overall.get("estimated_noise_rate")
         if max_noise_rate is not None and rate is not None and rate > max_noise_rate:
@@ -159,6 +156,21 @@ def first_few(words: Iterable[str], most: int = 10) -> str:
     """``'a', 'b', ...``: the first ``most`` words joined for a message, and an ellipsis when there are more."""
     words = list(words)
     return ", ".join(words[:most]) + (", ..." if len(words) > most else "")
+
+
+def check_gate(*, max_noise_rate: float | None = None, max_issues: dict[str, int] | None = None) -> None:
+    """Refuse a quality gate that could not mean what it says, before a scan spends minutes: a noise rate is a
+    share (``max_noise_rate=5`` meant 5% and would let any data pass), and a count is whole and not negative."""
+    if max_noise_rate is not None and not 0 <= max_noise_rate < 1:
+        raise DataError(f"max_noise_rate={max_noise_rate:g}: give the highest acceptable share of wrong labels, "
+                        "between 0 and 1 (0.05 for 5%)")
+    known = issue_types()
+    unknown = sorted(set(max_issues or {}) - set(known))
+    if unknown:
+        raise DataError(f"unknown issue type(s) {unknown} in the gate; issue types are {known}")
+    negative = {k: v for k, v in (max_issues or {}).items() if int(v) != v or v < 0}
+    if negative:
+        raise DataError(f"max_issues={negative}: give each issue type's highest acceptable count, 0 or more")
 
 
 def scan_note(scan: dict[str, Any] | None) -> str:
