@@ -171,6 +171,9 @@ def test_check_regression_cli_exit_codes(two_runs, capsys):
     assert main(["check-regression", str(base), str(new), "--classes", "b", "d", "--resamples", "100"]) == 0
     assert main(["check-regression", str(base), str(new), "--classes", "zzz"]) == 2
     assert "zzz" in capsys.readouterr().err
+    assert main(["check-regression", str(base), str(new), "--max-drop", "1"]) == 2  # 1 point meant: nothing regresses
+    assert "--max-drop 1: give the largest drop allowed as a share between 0 and 1 (0.01 for one point)" in \
+        capsys.readouterr().err
 
 
 def test_empty_predictions_are_an_error():

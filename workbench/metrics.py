@@ -350,6 +350,9 @@ def compare_runs(run_a: str | os.PathLike[str] | RunView, run_b: str | os.PathLi
     """
     if metric not in METRICS:
         raise DataError(f"unknown metric {metric!r}; use one of {list(METRICS)}")
+    if not 0 <= max_drop < 1:  # 1 meant one point: a drop no metric (a share) can make, so nothing would regress
+        raise DataError(f"max_drop={max_drop:g}: give the largest drop allowed as a share between 0 and 1 (0.01 for "
+                        "one point)")
     va, vb = open_run(run_a), open_run(run_b)
     if va.task() != vb.task():
         raise DataError(f"run {va.run_id} is {va.task()} and run {vb.run_id} is {vb.task()}; compare runs of one task")
