@@ -323,6 +323,24 @@ def test_compressed_files_read_like_the_files_inside(tmp_path: Path):
         load_dataset(tmp_path / "notes.doc.gz")
 
 
+def test_a_blank_split_cell_is_no_split(tmp_path: Path):
+    """A split column with some cells blank: a DataFrame's None gave every such item the id '' (its import then
+    refused: 'item_id '' more than once'), a CSV's empty cell ids like '-e38e...' in a split named ''."""
+    path = tmp_path / "some_splits.csv"
+    path.write_text("text,label,split\nhello there,a,train\nbye now,b,\nsee you,a, test \nanother one,b,\n")
+    frame = pd.DataFrame({"text": ["hello there", "bye now", "see you", "another one"], "label": ["a", "b", "a", "b"],
+                          "split": ["train", None, "test", float("nan")]})
+    plain = load_dataset(pd.DataFrame({"text": ["bye now"], "label": ["b"]}))["item_id"][0]
+    for source in (path, frame):
+        table = load_dataset(source)
+        assert [None if s is None or s != s else s for s in table["split"]] == ["train", None, "test", None]
+        ids = table["item_id"].tolist()
+        assert ids[0].startswith("train-") and ids[2].startswith("test-") and ids[1] == plain  # as without splits
+        assert len(set(ids)) == 4 and "" not in ids
+        with LabelStore.open(tmp_path / f"{type(source).__name__}.db") as store:
+            assert store.import_dataset(table)["added"] == 4 and store.splits() == ["test", "train"]
+
+
 def test_json_of_columns_reads_like_json_of_rows(tmp_path: Path):
     """pandas' DataFrame.to_json() writes columns ({"text": {"0": ...}}), as do hand-made {"text": [...]} files."""
     frame = pd.DataFrame({"text": ["hello", "bye"], "label": ["a", "b"]})

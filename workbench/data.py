@@ -159,9 +159,9 @@ def load_dataset(
         )
     content_col = "text" if task == "text-classification" else "tokens"
     label_col = "label" if task == "text-classification" else "tags"
-    table["split"] = (
-        raw.loc[table.index, split_column].astype(str).to_numpy() if split_column is not None else None
-    )
+    # a blank split cell (or None) is no split, not a split named '' or 'None': such items count as train
+    table["split"] = ([None if is_missing(v) or not str(v).strip() else str(v).strip()
+                       for v in raw.loc[table.index, split_column]] if split_column is not None else None)
     table["content_hash"] = [content_hash(c, normalization=normalization) for c in table[content_col]]
     table["item_id"] = _item_ids(raw.loc[table.index], table, name, locate, id_column)
     used = {c for c in (split_column, id_column, table.attrs.pop("_content_src"), table.attrs.pop("_label_src")) if c}
@@ -561,13 +561,14 @@ def _item_ids(raw: pd.DataFrame, table: pd.DataFrame, name: str, locate: Any, id
     if id_column is None and "item_id" in raw.columns:
         id_column = "item_id"
     if id_column is None:
-        splits = table["split"].tolist()
+        splits = [None if is_missing(s) else s for s in table["split"].tolist()]
         if any(s is not None for s in splits):
             # The same text in two splits is two items, so the split is part of the id.
+            # An item without one gets the id it would have in a file without splits.
             ids: list[str] = [""] * len(table)
             for s in dict.fromkeys(splits):
                 pos = [k for k, v in enumerate(splits) if v == s]
-                made = make_item_ids((table["content_hash"].iloc[k] for k in pos), prefix=f"{s}-")
+                made = make_item_ids((table["content_hash"].iloc[k] for k in pos), prefix="" if s is None else f"{s}-")
                 for k, item in zip(pos, made):
                     ids[k] = item
             return ids
