@@ -24,7 +24,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True)
 
 
-COMMANDS = ["import", "export", "history", "sample", "scan", "check-regression", "run-notebook", "merge-labels",
+COMMANDS = ["import", "export", "info", "history", "sample", "scan", "check-regression", "run-notebook", "merge-labels",
             "train", "runs", "cancel", "resume", "logs", "predict", "report", "undo"]
 
 
@@ -612,6 +612,35 @@ def test_ctrl_c_in_train_cancels_the_run(tmp_path: Path, tiny_bert):
     assert proc.returncode == 130, err
     assert "cancelling the run" in err and json.loads(status.read_text())["state"] == "cancelled"
     assert "continue it from " in err and f"workbench resume {tmp_path / 'runs' / 'long'}" in err
+
+
+def test_info_says_what_a_store_holds(tmp_path: Path, capsys):
+    from workbench import LabelStore, load_dataset
+
+    db = tmp_path / "labels.db"
+    frame = pd.DataFrame({"text": [f"message number {i}" for i in range(40)],
+                          "label": [f"class_{i % 20:02d}" if i < 36 else None for i in range(40)],
+                          "split": ["train"] * 30 + ["test"] * 6 + [None] * 4})
+    with LabelStore.open(db) as store:
+        store.import_dataset(load_dataset(frame, allow_missing_labels=True))
+        store.set_label_set(["class_99"])
+        first = store.to_pandas()["item_id"][0]
+        store.set_label(first, "class_01", author="ann")
+        store.set_status(first, "reviewed", author="ann")
+        store.snapshot("after-fixes")
+    assert main(["info", str(db)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("labels.db: text classification, 40 items")
+    assert lines[1] == "splits: train 30 · test 6 · (none: train) 4"
+    # 21 classes, 20 of them on items: the eight largest, the three smallest, and the one no item carries
+    assert lines[2].startswith("classes (21): class_01 3 · class_02 2 · ") and "class_08 2 · ... 9 more ... · class_17 1" in lines[2]
+    assert lines[2].endswith("class_19 1; no items: class_99") and lines[2].count("·") == 11
+    assert lines[3].startswith("unlabelled: 4 ")
+    assert lines[4] == "review: 39 unreviewed · 1 reviewed; 1 label(s) changed from the original"
+    assert lines[5] == "log: 2 row(s) · annotations: 0 by 0 annotator(s) · snapshots: 1, the latest 'after-fixes'"
+    assert lines[6] == "scan: no scan yet: scan to rank the labels"
+    assert main(["info", str(tmp_path / "nothere.db")]) == 2
+    assert "there is no store at" in capsys.readouterr().err
 
 
 def test_a_detached_run_is_cancelled_resumed_and_read_from_the_shell(tmp_path: Path, tiny_bert, capsys):

@@ -1,4 +1,4 @@
-"""The ``workbench`` command: import, export, history, sample, scan, migrate, annotations, agreement, notebooks,
+"""The ``workbench`` command: import, export, info, history, sample, scan, migrate, annotations, agreement, notebooks,
 and (from :mod:`workbench.cli_runs`) train, runs, cancel, resume, logs, predict, report."""
 
 from __future__ import annotations
@@ -105,6 +105,48 @@ def _cmd_export(args: argparse.Namespace) -> int:
     for p in paths:
         print(p)
     return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from workbench.report import scan_note
+    from workbench.store import LabelStore
+
+    with LabelStore.open(args.store, create=False) as store:
+        summary = store.summary()
+    info = summary["info"]
+    print(f"{info.url}: {(info.task or 'empty, nothing imported yet').replace('-', ' ')}, {info.n_items} items")
+    splits = summary["splits"]
+    if list(splits) == [None]:
+        print("splits: none given (scans and fine-tunes take every item as train)")
+    elif splits:
+        print("splits: " + " · ".join(f"{name if name is not None else '(none: train)'} {n}"
+                                       for name, n in splits.items()))
+    if summary["classes"] is not None:
+        print(f"classes ({len(info.labels)}): {_largest_and_smallest(summary['classes'], set(info.labels))}")
+    else:
+        print(f"tags ({len(info.labels)}): {' '.join(info.labels)}")
+    if summary["unlabelled"]:
+        print(f"unlabelled: {summary['unlabelled']} (a pool to label: the label browser's 'unlabelled' filter, or "
+              "active learning)")
+    statuses = {k: v for k, v in info.counts.items() if k != "corrected"}
+    print("review: " + " · ".join(f"{n} {status}" for status, n in sorted(statuses.items(), key=lambda kv: -kv[1]))
+          + f"; {info.counts.get('corrected', 0)} label(s) changed from the original")
+    snapshots = summary["snapshots"]
+    latest = f", the latest {snapshots['name'].iloc[-1]!r}" if len(snapshots) else ""
+    print(f"log: {info.n_log} row(s) · annotations: {summary['annotations']} by {summary['annotators']} "
+          f"annotator(s) · snapshots: {len(snapshots)}{latest}")
+    print(f"scan: {scan_note(summary['scan'])}")
+    return 0
+
+
+def _largest_and_smallest(counts: dict[str, int], label_set: set[str], *, shown: int = 12) -> str:
+    """``counts`` (largest first) on one line: all of them, or past ``shown`` the largest and the smallest; classes of
+    the label set that no item carries now (merged away, or not labelled yet) said apart."""
+    parts = [f"{name} {n}" for name, n in counts.items()]
+    if len(parts) > shown:
+        parts = [*parts[: shown - 4], f"... {len(parts) - shown + 1} more ...", *parts[-3:]]
+    empty = sorted(label_set - set(counts))
+    return " · ".join(parts) + (f"; no items: {', '.join(empty)}" if empty else "")
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
@@ -603,6 +645,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-log", action="store_true", help="do not write the log file")
     p.add_argument("--split", metavar="NAME", help="only this split's items (e.g. train and dev to files of their own)")
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("info", help="what a store holds: items, splits, classes, review progress, the last scan",
+                       description="Print a store's task, items per split, items per class, unlabelled items, review "
+                                   "statuses and corrections, the log, annotations, snapshots and which scan its "
+                                   "scores come from. Example: workbench info labels.db")
+    p.add_argument("store", help="the store (SQLite file or URL)")
+    p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("history", help="print the correction log",
                        description="Print logged label and review-status changes, oldest first. "

@@ -323,6 +323,38 @@ class LabelStore:
             return StoreInfo(self.url, self.task, self.labels, n, n_log, counts)
         return self._read(run)
 
+    def summary(self) -> dict[str, Any]:
+        """What the store holds, for a first look at it (``workbench info``); :meth:`info` is the cheap subset the
+        label browser recounts after each key.
+
+        Returns
+        -------
+        dict
+            ``info`` (:class:`StoreInfo`); ``splits``: split -> items (items without one under None);
+            ``classes``: current label -> items, largest first (text classification; None for token
+            classification, whose labels are tag lists); ``unlabelled``: items with no label;
+            ``annotations`` and ``annotators``: annotators' label rows and how many annotators gave them;
+            ``snapshots``: :meth:`snapshots`; ``scan``: :meth:`active_scan`.
+        """
+        tokens = self.task == "token-classification"
+
+        def run(c: Connection) -> dict[str, Any]:
+            def grouped(column: Any) -> dict[Any, int]:
+                rows = c.execute(sa.select(column, sa.func.count()).group_by(column)).all()
+                return {key: int(n) for key, n in sorted(rows, key=lambda r: (-r[1], str(r[0])))}
+
+            splits = grouped(S.items.c.split)
+            classes = None if tokens else {k: n for k, n in grouped(S.items.c.label).items() if k is not None}
+            unlabelled = c.execute(sa.select(sa.func.count()).select_from(S.items)
+                                   .where(S.items.c.label.is_(None))).scalar_one()
+            annotations, annotators = c.execute(sa.select(
+                sa.func.count(), sa.func.count(sa.distinct(S.item_annotations.c.annotator)))).one()
+            return {"splits": splits, "classes": classes, "unlabelled": int(unlabelled),
+                    "annotations": int(annotations), "annotators": int(annotators)}
+
+        out = self._read(run)
+        return {"info": self.info(), **out, "snapshots": self.snapshots(), "scan": self.active_scan()}
+
     def __len__(self) -> int:
         return int(self._read(lambda c: c.execute(sa.select(sa.func.count()).select_from(S.items)).scalar_one()))
 
