@@ -633,7 +633,8 @@ def test_info_says_what_a_store_holds(tmp_path: Path, capsys):
     assert lines[0].endswith("labels.db: text classification, 40 items")
     assert lines[1] == "splits: train 30 · test 6 · (none: train) 4"
     # 21 classes, 20 of them on items: the eight largest, the three smallest, and the one no item carries
-    assert lines[2].startswith("classes (21): class_01 3 · class_02 2 · ") and "class_08 2 · ... 9 more ... · class_17 1" in lines[2]
+    assert lines[2].startswith("classes (21): class_01 3 · class_02 2 · ")
+    assert "class_08 2 · ... 9 more ... · class_17 1" in lines[2]
     assert lines[2].endswith("class_19 1; no items: class_99") and lines[2].count("·") == 11
     assert lines[3].startswith("unlabelled: 4 ")
     assert lines[4] == "review: 39 unreviewed · 1 reviewed; 1 label(s) changed from the original"
@@ -643,7 +644,8 @@ def test_info_says_what_a_store_holds(tmp_path: Path, capsys):
     assert "there is no store at" in capsys.readouterr().err
 
 
-def test_a_detached_run_is_cancelled_resumed_and_read_from_the_shell(tmp_path: Path, tiny_bert, capsys):
+def test_a_detached_run_is_cancelled_resumed_and_read_from_the_shell(tmp_path: Path, tiny_bert, capsys,
+                                                                     monkeypatch):
     """train --detach left the shell with no way to stop the run, and Ctrl-C's advice was a Python call."""
     import time
 
@@ -683,6 +685,10 @@ def test_a_detached_run_is_cancelled_resumed_and_read_from_the_shell(tmp_path: P
     assert capsys.readouterr().out.strip()  # the worker's output, from both starts
     assert main(["cancel", str(tmp_path / "runs")]) == 2
     assert "is not a run folder (it has no config.json); it holds runs, e.g." in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)  # the run id that `workbench runs` lists, typed for its folder
+    assert main(["logs", "long"]) == 2
+    assert "long is not a run folder (it does not exist or is a file); did you mean runs/long" in \
+        capsys.readouterr().err
 
 
 def test_scan_in_finetune_mode_and_its_mode_errors(tmp_path: Path, tiny_bert: Path, capsys):

@@ -156,7 +156,10 @@ def open_run(run: str | os.PathLike[str] | RunView) -> RunView:
         return run
     path = Path(run)
     if not path.is_dir():
-        raise DataFileError(f"{path} is not a run folder (it does not exist or is a file)")
+        # `workbench runs` lists run ids; the commands take folders, and a bare id is the likely slip
+        beside = Path("runs") / path
+        hint = f"; did you mean {beside} (the run's folder)?" if (beside / "config.json").exists() else ""
+        raise DataFileError(f"{path} is not a run folder (it does not exist or is a file){hint}")
     if not (path / "config.json").exists():
         inside = min((p.name for p in path.iterdir() if (p / "config.json").exists()), default=None)
         more = f"; it holds runs, e.g. {path / inside}" if inside else ""
