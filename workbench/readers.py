@@ -12,6 +12,7 @@ import io
 import json
 import lzma
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -135,15 +136,19 @@ def _read_path(path: Path, *, encoding: str, split: str | None) -> tuple[pd.Data
         )
     if path.stat().st_size == 0:
         raise DataFileError(f"{name} is empty (0 bytes)")
-    data, inner = _decompress(path) if path.suffix.lower() in COMPRESSIONS else (path.read_bytes(), path.name)
+    source: bytes | Path = path
+    inner = path.name
+    if path.suffix.lower() in COMPRESSIONS:
+        source, inner = _decompress(path)
+        if not source:
+            raise DataFileError(f"{name} is empty (no bytes after decompressing)")
     kind = file_kind(inner, name=name)
-    if not data:
-        raise DataFileError(f"{name} is empty (no bytes after decompressing)")
-    if kind in ("csv", "tsv", "jsonl", "json", "conll"):
-        encoding = text_encoding(data, encoding, name=name)
-    reader = {"csv": _read_csv, "tsv": _read_csv, "jsonl": _read_jsonl, "json": _read_json,
-              "parquet": _read_parquet, "conll": _read_conll, "excel": _read_excel}[kind]
-    frame = reader(data, name=name, encoding=encoding, sep="\t" if kind == "tsv" else ",")
+    if kind in TEXT_READERS:
+        text = source if isinstance(source, bytes) else source.read_bytes()
+        encoding = text_encoding(text, encoding, name=name)
+        frame = TEXT_READERS[kind](text, name=name, encoding=encoding, sep="\t" if kind == "tsv" else ",")
+    else:  # Parquet and Excel are read from the file itself where there is one (Parquet is memory-mapped)
+        frame = (_read_parquet if kind == "parquet" else _read_excel)(source, name=name)
     frame.attrs["file_kind"] = kind  # how load_dataset names a row in its messages (line, object, sheet row)
     return frame, name
 
@@ -273,16 +278,21 @@ def _read_json(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFra
     return pd.DataFrame.from_records(parsed)
 
 
+def _binary(data: bytes | Path) -> Any:
+    """What a binary reader opens: the file, or decompressed bytes as a file object."""
+    return io.BytesIO(data) if isinstance(data, bytes) else data
+
+
 def _text_lines(data: bytes, encoding: str) -> io.TextIOWrapper:
     """``data`` as lines of text, ended as a file opened in text mode ends them (``\\n``, ``\\r\\n`` or ``\\r``)."""
     return io.TextIOWrapper(io.BytesIO(data), encoding=encoding)
 
 
-def _read_excel(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFrame:
+def _read_excel(data: bytes | Path, *, name: str) -> pd.DataFrame:
     """The first sheet of an Excel workbook, every cell as text (as CSVs are read), empty cells as empty text."""
     require("openpyxl", extra="data", purpose=f"reading the Excel workbook {name}")
     try:
-        frame = pd.read_excel(io.BytesIO(data), sheet_name=0, dtype=str, keep_default_na=False, engine="openpyxl")
+        frame = pd.read_excel(_binary(data), sheet_name=0, dtype=str, keep_default_na=False, engine="openpyxl")
     except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:  # a damaged or non-Excel file
         raise DataFileError(f"{name}: not a readable Excel workbook ({exc}); save it again as .xlsx or as CSV") from exc
     if frame.empty and not len(frame.columns):
@@ -290,12 +300,12 @@ def _read_excel(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFr
     return frame
 
 
-def _read_parquet(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFrame:
+def _read_parquet(data: bytes | Path, *, name: str) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        return pq.read_table(pa.BufferReader(data)).to_pandas()
+        return pq.read_table(_binary(data)).to_pandas()
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataFileError(f"{name}: not a readable Parquet file ({exc})") from exc
 
@@ -346,3 +356,8 @@ def _read_conll(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFr
     if not sentences:
         raise DataFileError(f"{name} holds no sentences (only blank or -DOCSTART- lines)")
     return pd.DataFrame.from_records(sentences)
+
+
+#: Readers of text formats: they take the file's bytes (decoded with the encoding found by :func:`text_encoding`).
+TEXT_READERS: dict[str, Callable[..., pd.DataFrame]] = {"csv": _read_csv, "tsv": _read_csv, "jsonl": _read_jsonl,
+                                                        "json": _read_json, "conll": _read_conll}
