@@ -323,6 +323,26 @@ def test_compressed_files_read_like_the_files_inside(tmp_path: Path):
         load_dataset(tmp_path / "notes.doc.gz")
 
 
+def test_a_compressed_export_reads_back(tmp_path: Path):
+    """'clean.jsonl.gz' as 'train.jsonl.gz' came in; a format that compresses inside itself is told so."""
+    from workbench.errors import DataError
+
+    with LabelStore.open(tmp_path / "labels.db") as store:
+        store.import_dataset(load_dataset(make_classification_sample(n_items=60, seed=3), id_column="id"))
+        first = store.to_pandas()["item_id"][0]
+        store.set_label(first, next(lab for lab in store.labels if lab != store.get(first)["label"]), author="ann")
+        for name in ("clean.jsonl.gz", "clean.csv.bz2", "clean.tsv.xz"):
+            written = store.export(tmp_path / name, keep_original=True)
+            assert written == [tmp_path / name, tmp_path / "clean.log.jsonl"]
+            back = load_dataset(tmp_path / name, id_column="item_id")
+            assert back["item_id"].tolist() == store.to_pandas()["item_id"].tolist(), name
+            assert back["label"].tolist() == store.to_pandas()["label"].tolist(), name
+            assert (back["original_label"] != back["label"]).sum() == 1, name
+        assert not list(tmp_path.glob("*.partial*"))
+        with pytest.raises(DataError, match=r"clean\.parquet\.gz: parquet is not compressed as a whole"):
+            store.export(tmp_path / "clean.parquet.gz")
+
+
 def test_a_blank_split_cell_is_no_split(tmp_path: Path):
     """A split column with some cells blank: a DataFrame's None gave every such item the id '' (its import then
     refused: 'item_id '' more than once'), a CSV's empty cell ids like '-e38e...' in a split named ''."""

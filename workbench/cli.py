@@ -635,8 +635,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="write the corrected dataset and its correction log",
                        description="Write the store's current labels as Parquet, CSV, TSV, JSONL, Excel, CoNLL, "
                                    "NER spans (--format spans: JSONL of texts with character-offset entities) or a "
-                                   "datasets folder (format from the suffix or --format), and the log as "
-                                   "<name>.log.jsonl beside it. Example: workbench export labels.db clean.parquet "
+                                   "datasets folder (format from the suffix or --format; a text format compressed "
+                                   "when the name ends .gz, .bz2 or .xz), and the log as <name>.log.jsonl beside it. "
+                                   "Example: workbench export labels.db clean.parquet "
                                    "--keep-original")
     p.add_argument("store", help="the store (SQLite file or URL)")
     p.add_argument("out", help="file to write (a folder for --format hf)")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
+import lzma
 import os
-from collections.abc import Iterable, Sequence
+import shutil
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +23,8 @@ if TYPE_CHECKING:
 FORMATS = ("parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "spans", "hf")
 _BY_SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
               ".ndjson": "jsonl", ".xlsx": "xlsx", ".conll": "conll"}
+#: Text formats written compressed when the file name ends so (``clean.jsonl.gz``), as the loader reads them.
+COMPRESSORS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 #: Excel's limit on the characters in one cell.
 EXCEL_CELL_LIMIT = 32_767
 
@@ -41,7 +47,8 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
         The file to write (for ``hf``, a folder). An existing file is replaced
         only once the new one is complete.
     format : {"parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "spans", "hf"}, optional
-        Taken from the suffix when not given. ``spans`` (token classification) writes JSONL with ``text`` and
+        Taken from the suffix when not given. A text format's file ending in ``.gz``, ``.bz2`` or ``.xz``
+        (``clean.csv.gz``) is written compressed. ``spans`` (token classification) writes JSONL with ``text`` and
         ``spans`` (``start``, ``end``, ``label``, ``text`` per entity): offsets into the text a span import kept, or
         into the tokens joined by spaces.
     keep_original : bool
@@ -58,11 +65,15 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
         The files (or folder) written.
     """
     path = Path(path).expanduser()
-    fmt = format or _BY_SUFFIX.get(path.suffix.lower())
+    compression = path.suffix.lower() if path.suffix.lower() in COMPRESSORS else None
+    fmt = format or _BY_SUFFIX.get(Path(path.stem if compression else path.name).suffix.lower())
     if fmt is None:
         raise DataError(f"cannot tell the export format of {path}; pass format= one of {list(FORMATS)}")
     if fmt not in FORMATS:
         raise DataError(f"unknown export format {fmt!r}; use one of {list(FORMATS)}")
+    if compression and fmt in ("parquet", "xlsx", "hf"):
+        inside = "a datasets folder" if fmt == "hf" else "Parquet and Excel compress inside the file"
+        raise DataError(f"{path}: {fmt} is not compressed as a whole ({inside}); drop {compression}")
     if fmt in ("conll", "spans") and store.task != "token-classification":
         raise DataError(f"{'CoNLL' if fmt == 'conll' else 'Span'} export is for token classification; this store "
                         "holds text classification")
@@ -72,7 +83,7 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
     if split is not None and frame.empty:
         raise DataError(f"the store has no items in split {split!r}; its splits are "
                         f"{store.splits() or 'none (no item has one)'}")
-    written = [_write_frame(frame, path, fmt)]
+    written = [_write_frame(frame, path, fmt, compression=compression)]
     if with_log:
         log_path = path.with_name(path.name.split(".")[0] + ".log.jsonl")
         history = store.history()
@@ -83,7 +94,7 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
     return written
 
 
-def _write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
+def _write_frame(frame: pd.DataFrame, path: Path, fmt: str, *, compression: str | None = None) -> Path:
     tmp = path.with_name(path.name + ".partial")
     if fmt == "parquet":
         frame.to_parquet(tmp, index=False)
@@ -104,9 +115,13 @@ def _write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
         ds = datasets.Dataset.from_pandas(frame, preserve_index=False)  # type: ignore[attr-defined]
         ds.save_to_disk(str(tmp))
         if path.exists():
-            import shutil
-
             shutil.rmtree(path)
+    if compression is not None:
+        packed = path.with_name(path.name + ".partial-packed")
+        with tmp.open("rb") as src, COMPRESSORS[compression](packed, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        tmp.unlink()
+        tmp = packed
     os.replace(tmp, path)
     return path
 
