@@ -292,6 +292,12 @@ def _labelled_score(frame: pd.DataFrame, *, task: str) -> tuple[str, float, int]
     return "accuracy", float((labelled["label"] == labelled["pred"]).mean()), len(labelled)
 
 
+def _add_follow_options(p: argparse.ArgumentParser) -> None:
+    """--detach and --no-progress: how train and resume follow the run they start (:func:`_follow`)."""
+    p.add_argument("--detach", action="store_true", help="return at once; the run trains in the background")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def add_run_commands(sub: Any) -> None:
     """Add train, runs, cancel, resume, logs, predict and report to the ``workbench`` command's sub-parsers."""
     p = sub.add_parser("train", help="fine-tune a model on a store's labels or a dataset file",
@@ -308,8 +314,7 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--runs-dir", default="runs", help="where run folders go (default runs)")
     p.add_argument("--run-id", help="the run folder's name (default: date, time and a random suffix)")
     p.add_argument("--snapshot", help="also record the store's labels under this snapshot name")
-    p.add_argument("--detach", action="store_true", help="return at once; the run trains in the background")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_follow_options(p)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("runs", help="list the runs in a runs folder",
@@ -334,8 +339,7 @@ def add_run_commands(sub: Any) -> None:
                                    "written at its last finished epoch, and follow it as train does. Example: "
                                    "workbench resume runs/20261130-101500-ab12cd")
     p.add_argument("run", help="the run folder")
-    p.add_argument("--detach", action="store_true", help="return at once; the run trains in the background")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_follow_options(p)
     p.set_defaults(func=_cmd_resume)
 
     p = sub.add_parser("logs", help="print what a run's worker wrote (its output and any traceback)",
