@@ -311,6 +311,9 @@ def test_one_round_through_the_panel_and_the_browser_widget(pool_store):
         assert browser.error == ""
     assert browser.total == 3  # labelled items leave the queue
     assert all(store.get(i)["label"] == truth[i] and store.get(i)["status"] == "reviewed" for i in labelled)
+    assert "<b>8</b> queued item(s) still to label" in panel.queue_line.value  # as of the query...
+    panel.refresh()  # ...until the tab is opened again
+    assert "<b>3</b> queued item(s) still to label" in panel.queue_line.value
     panel.update(wait=True)
     assert panel.last_update.n_labelled == before + 5 and panel.last_update.n_queued == 3
     assert "5 labelled" not in panel.status.value and f"{before + 5} labelled" in panel.status.value

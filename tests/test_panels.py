@@ -286,6 +286,9 @@ def test_opening_the_quality_tab_brings_its_counts_up_to_date(tmp_path, monkeypa
     wb.selected_index = 2  # Fine-tune
     wb.selected_index = 1  # Quality
     assert opened == [True]
+    monkeypatch.setattr(wb.active, "refresh", lambda: opened.append("active"))
+    wb.selected_index = 4  # Active learning
+    assert opened == [True, "active"]
 
     def broken() -> None:
         raise RuntimeError("store unreachable")

@@ -675,13 +675,21 @@ class ActiveLearningPanel(W.VBox):
                                      layout=W.Layout(width="auto"))
         self.update_button = W.Button(description="Update model", icon="refresh")
         self.status = W.HTML("")
+        self.queue_line = W.HTML("")  # how much of the queue is left: it shrinks as items are labelled in the browser
         self.learner: Any = None
         self.last_update: Any = None
         self._thread: threading.Thread | None = None
         self.query_button.on_click(lambda _b: self.query())
         self.update_button.on_click(lambda _b: self.update())
         super().__init__([W.HBox([self.strategy, self.pool, self.batch]),
-                          W.HBox([self.query_button, self.update_button]), self.status])
+                          W.HBox([self.query_button, self.update_button]), self.queue_line, self.status])
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Say how many queued items still wait for a label (the Workbench calls this when the tab is opened)."""
+        waiting = self.store.count({"status": "queued"})
+        self.queue_line.value = (f"<b>{waiting}</b> queued item(s) still to label in the Labels tab (filter: queued)"
+                                 if waiting else "no item waits in the queue")
 
     def _background(self, work: Any, *, wait: bool) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -721,6 +729,7 @@ class ActiveLearningPanel(W.VBox):
             after = replace(self.last_update, n_queued=self.last_update.n_queued + len(ids),
                             n_pool=self.last_update.n_pool - len(ids))
             self.status.value = _update_status(after, f"queued {len(ids)} items ({learner.last_query}) · ")
+            self.refresh()
             self.open_queue()
         self._background(work, wait=wait)
 
@@ -729,6 +738,7 @@ class ActiveLearningPanel(W.VBox):
         def work() -> None:
             self.last_update = self._learner().update()
             self.status.value = _update_status(self.last_update)
+            self.refresh()
         self._background(work, wait=wait)
 
     def open_queue(self) -> None:
@@ -797,13 +807,14 @@ class Workbench(W.Tab):
         self.observe(self._on_tab, names="selected_index")
 
     def _on_tab(self, change: dict[str, Any]) -> None:
-        """Opening the Quality tab after fixing labels elsewhere: its counts catch up with the store."""
+        """Opening the Quality or Active learning tab after labelling elsewhere: its counts catch up with the store."""
         index = change["new"]
-        if index is not None and self.children[index] is self.quality:
+        panel = self.children[index] if index is not None else None
+        if panel is not None and panel in (self.quality, self.active):
             try:
-                self.quality.refresh()
+                panel.refresh()
             except Exception as exc:  # a widget callback's exception would go to the log, not to the analyst
-                self.quality.stage.value = _failure_box(exc)
+                (panel.stage if panel is self.quality else panel.status).value = _failure_box(exc)
 
     @staticmethod
     def _open(source: Any, store_path: str | Path | None, load_options: dict[str, Any]) -> LabelStore:
