@@ -40,6 +40,25 @@ def test_import_records_items_labels_and_meta(store, sample_table):
     assert store.history().empty
 
 
+def test_summary_counts_splits_classes_reviews_and_annotations(store, sample_table):
+    """`workbench info`'s numbers, from grouped counts (on both databases), against pandas on the same table."""
+    item = _ids(store, 1)[0]
+    store.set_label(item, _other(store, item), author="ann")
+    store.set_status(item, "reviewed", author="ann")
+    store.add_annotations(pd.DataFrame({"item_id": [item, item], "annotator": ["a1", "a2"],
+                                        "label": [store.labels[0], store.labels[1]]}))
+    summary = store.summary()
+    current = store.to_pandas()
+    assert summary["info"].n_items == len(sample_table)
+    assert summary["splits"] == current["split"].value_counts(dropna=False).to_dict()
+    expected = current["label"].value_counts()
+    assert summary["classes"] == expected.to_dict()
+    assert list(summary["classes"].values()) == sorted(expected, reverse=True)  # largest first
+    assert summary["unlabelled"] == 0 and (summary["annotations"], summary["annotators"]) == (2, 2)
+    assert summary["info"].counts == {"unreviewed": len(sample_table) - 1, "reviewed": 1, "corrected": 1}
+    assert summary["snapshots"].empty and summary["scan"] is None
+
+
 def test_set_label_logs_old_new_author_source_note(store):
     item = _ids(store, 1)[0]
     old = store.get(item)["label"]
