@@ -284,10 +284,13 @@ def test_opening_the_quality_tab_brings_its_counts_up_to_date(tmp_path, monkeypa
     opened = []
     monkeypatch.setattr(wb.quality, "refresh", lambda: opened.append(True))
     wb.selected_index = 2  # Fine-tune
-    wb.selected_index = 1  # Quality
+    assert wb._refresher is None
+    wb.selected_index = 1  # Quality: refreshed in a thread, so the tab opens at once on a large store
+    wb._refresher.join(timeout=10)
     assert opened == [True]
     monkeypatch.setattr(wb.active, "refresh", lambda: opened.append("active"))
     wb.selected_index = 4  # Active learning
+    wb._refresher.join(timeout=10)
     assert opened == [True, "active"]
 
     def broken() -> None:
@@ -296,7 +299,8 @@ def test_opening_the_quality_tab_brings_its_counts_up_to_date(tmp_path, monkeypa
     monkeypatch.setattr(wb.quality, "refresh", broken)
     wb.selected_index = 0
     wb.selected_index = 1
-    assert "store unreachable" in wb.quality.stage.value  # in the panel, not lost in the widget log
+    wb._refresher.join(timeout=10)
+    assert "store unreachable" in wb.quality.stage.value  # in the panel, not lost in the thread
 
 
 def test_workbench_in_two_lines(tmp_path):

@@ -804,17 +804,23 @@ class Workbench(W.Tab):
         super().__init__(children=[panel for _, panel in tabs])
         for i, (title, _) in enumerate(tabs):
             self.set_title(i, title)
+        self._refresher: threading.Thread | None = None
         self.observe(self._on_tab, names="selected_index")
 
     def _on_tab(self, change: dict[str, Any]) -> None:
-        """Opening the Quality or Active learning tab after labelling elsewhere: its counts catch up with the store."""
+        """Opening the Quality or Active learning tab after labelling elsewhere: its counts catch up with the store,
+        in a thread (a dozen filtered counts take about half a second on 300,000 items; the tab opens at once)."""
         index = change["new"]
         panel = self.children[index] if index is not None else None
         if panel is not None and panel in (self.quality, self.active):
-            try:
-                panel.refresh()
-            except Exception as exc:  # a widget callback's exception would go to the log, not to the analyst
-                (panel.stage if panel is self.quality else panel.status).value = _failure_box(exc)
+            self._refresher = threading.Thread(target=self._refresh, args=(panel,), daemon=True)
+            self._refresher.start()
+
+    def _refresh(self, panel: Any) -> None:
+        try:
+            panel.refresh()
+        except Exception as exc:  # a thread's exception would otherwise be lost
+            (panel.stage if panel is self.quality else panel.status).value = _failure_box(exc)
 
     @staticmethod
     def _open(source: Any, store_path: str | Path | None, load_options: dict[str, Any]) -> LabelStore:
