@@ -22,6 +22,7 @@ from widgets.browser import LabelBrowser
 from workbench.config import FineTuneConfig
 from workbench.errors import DataError, WorkbenchError, near_misses
 from workbench.run_report import html_table
+from workbench.runs import last_step
 from workbench.store import LabelStore, is_store
 
 
@@ -453,8 +454,9 @@ class FineTunePanel(W.VBox):
         metrics = self.run.metrics()
         total = int(status.get("total_steps") or 1)
         self.progress.max = total
-        if not metrics.empty and "step" in metrics:
-            self.progress.value = int(min(total, metrics["step"].max()))
+        step = last_step(metrics)
+        if step is not None:
+            self.progress.value = min(total, step)
             loss = metrics.dropna(subset=["loss"]) if "loss" in metrics else pd.DataFrame()
             evals = metrics.dropna(subset=[self.eval_metric]) if self.eval_metric in metrics else pd.DataFrame()
             with self.curves.batch_update():

@@ -67,7 +67,7 @@ def _follow(run: Run, *, detach: bool, progress: bool) -> int:
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
     from workbench.launch import Run
-    from workbench.runs import open_run
+    from workbench.runs import last_step, open_run
 
     runs = [Run(open_run(folder).path) for folder in args.runs]  # every folder checked before any run is stopped
     code = 0
@@ -78,9 +78,8 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
             continue
         status = run.cancel(timeout=args.timeout)
         if status.get("state") == "cancelled":
-            metrics = run.metrics()
-            at = (f" at step {int(metrics['step'].max())} of {status.get('total_steps')}"
-                  if "step" in metrics and metrics["step"].notna().any() else "")
+            step = last_step(run.metrics())
+            at = f" at step {step} of {status.get('total_steps')}" if step is not None else ""
             print(f"run {run.path}: cancelled{at}; continue it {_resume_point(run)}: workbench resume {run.path}")
         else:
             print(f"run {run.path} is still {status.get('state')} after {args.timeout:.0f} s; see workbench logs "

@@ -27,7 +27,7 @@ from workbench.config import FineTuneConfig
 from workbench.devices import resolve_device
 from workbench.errors import DataError, WorkbenchError, require
 from workbench.predict import load_run
-from workbench.runs import RunView, fresh_run_id, list_runs
+from workbench.runs import RunView, fresh_run_id, last_step, list_runs
 from workbench.store import LabelStore
 from workbench.train import CANCEL_FILE, set_status, write_json
 
@@ -281,7 +281,8 @@ class Run(RunView):
             tqdm = require("tqdm.auto", extra="train", purpose="progress bars").tqdm  # type: ignore[attr-defined]
             bar = tqdm(total=int(total), desc=self.run_id, unit="step", leave=True)
         metrics = self.metrics()
-        if metrics.empty or "step" not in metrics:
+        step = last_step(metrics)
+        if step is None:
             return bar
         shown: dict[str, str] = {}
         for name in metrics.columns:
@@ -290,7 +291,7 @@ class Run(RunView):
                 if not values.empty:
                     key = "val_loss" if name == "eval_loss" else name.removeprefix("eval_")
                     shown[key] = f"{float(values.iloc[-1]):.3f}"
-        bar.n = min(int(metrics["step"].max()), bar.total)
+        bar.n = min(step, bar.total)
         bar.set_postfix(shown, refresh=False)
         bar.refresh()
         return bar

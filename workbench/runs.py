@@ -215,14 +215,21 @@ def list_runs(runs_dir: str | os.PathLike[str]) -> pd.DataFrame:
     return pd.DataFrame([row for *_, row in sorted(rows, key=lambda r: r[:2])])
 
 
+def last_step(metrics: pd.DataFrame) -> int | None:
+    """The last training step a run's ``metrics.jsonl`` (:meth:`RunView.metrics`) logged; None before the first."""
+    if "step" not in metrics or not metrics["step"].notna().any():
+        return None
+    return int(metrics["step"].max())
+
+
 def _progress(status: dict[str, Any], metrics: pd.DataFrame) -> float:
     """The share of the run's training steps done: 1 once finished, else its last logged step of its total."""
     if status.get("state") == "finished":
         return 1.0
-    total = status.get("total_steps")
-    if not isinstance(total, (int, float)) or total <= 0 or metrics.empty or "step" not in metrics:
+    total, step = status.get("total_steps"), last_step(metrics)
+    if not isinstance(total, (int, float)) or total <= 0 or step is None:
         return float("nan")
-    return min(float(metrics["step"].max()) / total, 1.0)
+    return min(step / total, 1.0)
 
 
 def progress_text(share: Any, running: bool, started: Any, now: float) -> str:
