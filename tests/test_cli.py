@@ -183,6 +183,25 @@ def test_import_takes_the_store_as_its_second_word_like_every_other_command(tmp_
     assert not (tmp_path / "c.db").exists()
 
 
+def test_integer_class_ids_are_named_with_label_names(tmp_path: Path, capsys):
+    (tmp_path / "glue.csv").write_text("sentence,label\ngreat film,1\ndull,0\nfine,1\n")
+    assert main(["import", str(tmp_path / "glue.csv"), str(tmp_path / "ids.db")]) == 0
+    out = capsys.readouterr().out
+    assert "the classes are integer ids (0, 1). If they stand for names, import into a new store with --label-names" \
+        in out and "--label-names NAME0 NAME1" in out
+    assert main(["import", str(tmp_path / "glue.csv"), str(tmp_path / "named.db"), "--label-names", "neg", "pos"]) == 0
+    assert "integer ids" not in capsys.readouterr().out
+    with LabelStore.open(tmp_path / "named.db") as store:
+        assert store.labels == ["neg", "pos"] and store.count({"label": "pos"}) == 2
+    # the store after the names is read as one more name: said, and nothing is created
+    assert main(["import", str(tmp_path / "glue.csv"), "--label-names", "neg", "pos", str(tmp_path / "x.db")]) == 2
+    assert "'x.db' was read as the last of --label-names" in capsys.readouterr().err.replace(str(tmp_path) + "/", "")
+    assert not (tmp_path / "x.db").exists()
+    assert main(["import", str(tmp_path / "glue.csv"), str(tmp_path / "x.db"), "--label-names", "neg"]) == 2
+    assert "label id 1 has no name: --label-names ... names the ids 0 to 0" in capsys.readouterr().err
+    assert not (tmp_path / "x.db").exists()
+
+
 def test_a_split_s_own_file_keeps_its_rows_that_also_occur_in_train(tmp_path: Path, capsys):
     # train.csv and dev.csv as separate files, one dev text also in train (CoNLL's "LONDON 1996-08-30" lines)
     frame = make_classification_sample(n_items=40, seed=4)[["text", "label"]]

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import datasets  # the 'data' extra; make test installs it
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from workbench import LabelStore, load_dataset
@@ -182,11 +184,51 @@ def test_hf_class_label_names_and_dataset_dict(tmp_path: Path):
     assert not set(one["item_id"]) & set(load_dataset(ds, split="train")["item_id"])
 
 
-def test_integer_labels_with_names():
+def test_integer_labels_with_names(tmp_path: Path):
     table = load_dataset(pd.DataFrame({"text": ["a", "b"], "label": [0, 1]}), label_names=["neg", "pos"])
     assert table["label"].tolist() == ["neg", "pos"]
     plain = load_dataset(pd.DataFrame({"text": ["a", "b"], "label": [0, 1]}))
     assert plain["label"].tolist() == ["0", "1"]
+    # a CSV's cells are text: its "0" / "1" are ids all the same once names are given
+    (tmp_path / "glue.csv").write_text("sentence,label\ngreat film,1\ndull,0\n")
+    assert load_dataset(tmp_path / "glue.csv", label_names=["neg", "pos"])["label"].tolist() == ["pos", "neg"]
+    with pytest.raises(DataError, match=r"glue.csv: line 2, column 'label': label id 1 has no name: label_names=\.\.\. "
+                                        "names the ids 0 to 0"):
+        load_dataset(tmp_path / "glue.csv", label_names=["neg"])
+    # names for ids that are not there: refused, not ignored
+    with pytest.raises(DataError, match=r"column 'label' holds class names \(row 0: 'x'\), not integer ids"):
+        load_dataset(pd.DataFrame({"text": ["a", "b"], "label": ["x", "y"]}), label_names=["neg", "pos"])
+    tokens = pd.DataFrame({"tokens": [["Ann", "ran"]], "tags": [[1, -1]]})
+    with pytest.raises(DataError, match="tag id -1 has no name"):  # was read as the last name, silently
+        load_dataset(tokens, label_names=["O", "B-PER"])
+    tokens["tags"] = [["B-PER", "O"]]
+    with pytest.raises(DataError, match="the tags are names \\('B-PER'\\), not integer ids"):
+        load_dataset(tokens, label_names=["O", "B-PER"])
+
+
+def test_a_parquet_file_written_by_datasets_is_read_with_its_class_names(tmp_path: Path):
+    """The Hub's Parquet files and Dataset.to_parquet keep ClassLabel names in the schema metadata."""
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])})
+    ds = datasets.Dataset.from_dict({"text": ["good", "bad", "unseen"], "label": [1, 0, -1]}, features=features)
+    ds.to_parquet(str(tmp_path / "train.parquet"))
+    table = load_dataset(tmp_path / "train.parquet", allow_missing_labels=True)
+    assert table["label"].tolist() == ["pos", "neg", None]  # -1 is datasets' "no label", as in a test split
+    assert table.attrs["workbench"]["labels"] == ["neg", "pos"]
+    tags = datasets.Features({"tokens": datasets.List(datasets.Value("string")),
+                              "ner_tags": datasets.List(datasets.ClassLabel(names=["O", "B-PER", "I-PER"]))})
+    datasets.Dataset.from_dict({"tokens": [["Ann", "Lee", "ran"]], "ner_tags": [[1, 2, 0]]},
+                               features=tags).to_parquet(str(tmp_path / "ner.parquet"))
+    assert load_dataset(tmp_path / "ner.parquet")["tags"].tolist() == [["B-PER", "I-PER", "O"]]
+    # an id past the declared names is named, not a crash
+    frame = pa.table({"text": ["a"], "label": [5]}).replace_schema_metadata(
+        {"huggingface": json.dumps({"info": {"features": {"label": {"_type": "ClassLabel", "names": ["x", "y"]}}}})})
+    pq.write_table(frame, tmp_path / "odd.parquet")
+    with pytest.raises(DataError, match=r"odd.parquet: row 0, column 'label': class id 5 is outside the 2 ClassLabel"):
+        load_dataset(tmp_path / "odd.parquet")
+    # metadata that does not parse only names nothing
+    pq.write_table(pa.table({"text": ["a"], "label": [1]}).replace_schema_metadata({"huggingface": "{not json"}),
+                   tmp_path / "plain.parquet")
+    assert load_dataset(tmp_path / "plain.parquet")["label"].tolist() == ["1"]
 
 
 def test_repair_bio_and_missing_labels():

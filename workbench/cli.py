@@ -31,10 +31,11 @@ def _cmd_import(args: argparse.Namespace) -> int:
         raise DataError(f"two stores given, {args.store} and --store {args.store_option}; give one")
     args.store = args.store or args.store_option
     if not args.store:
-        last = (args.labels or [""])[-1]
-        swallowed = (f"; {last!r} was read as the last of --labels, which takes every word after it: put the store "
-                     f"before --labels, or give it as --store {last}"
-                     if last.endswith((".db", ".sqlite", ".sqlite3")) or "://" in last else "")
+        swallowed = next((f"; {words[-1]!r} was read as the last of {flag}, which takes every word after it: put "
+                          f"the store before {flag}, or give it as --store {words[-1]}"
+                          for flag, words in (("--labels", args.labels), ("--label-names", args.label_names))
+                          if words and (words[-1].endswith((".db", ".sqlite", ".sqlite3")) or "://" in words[-1])),
+                         "")
         raise DataError(f"which store? workbench import {args.data} labels.db (a SQLite file, created if missing, or a "
                         f"postgresql:// URL){swallowed}")
     table = load_dataset(args.data, repair_bio=args.repair_bio, split=args.split, **reading_options(args))
@@ -80,6 +81,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
         # a store that had its classes gains one: often a typo in a reviewed file, so say it where it shows
         print(f"new label(s) added to the store: {', '.join(map(repr, new))}. If one is a misspelling of an existing "
               f"class, fold it in: workbench merge-labels {args.store} {new[0]!r} --into RIGHT_NAME")
+    ids = sorted((lab for lab in info.labels if lab not in before and re.fullmatch(r"-?\d+", lab)), key=int)
+    if ids and len(ids) == len(info.labels) and not args.label_names:
+        # a 0/1 column from an ML export: every report, suggestion and metric would say "1" where the user thinks
+        # "positive", and renaming after the fact (merge-labels) logs every item as a correction
+        print(f"the classes are integer ids ({', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}). If they stand "
+              f"for names, import into a new store with --label-names, id 0 first: --label-names "
+              f"{' '.join(f'NAME{i}' for i in ids[:3])}{' ...' if len(ids) > 3 else ''}")
     return 0
 
 
@@ -588,6 +596,9 @@ def add_reading_options(p: argparse.ArgumentParser) -> None:
                             "followed)")
     group.add_argument("--labels", nargs="+", metavar="LABEL",
                        help="the classes (tags) allowed; needed for a pool with no labels yet")
+    group.add_argument("--label-names", nargs="+", metavar="NAME",
+                       help="names for integer class ids, id 0 first (a 0/1 label column: --label-names negative "
+                            "positive); a Parquet file written by datasets names its ids itself")
     group.add_argument("--allow-missing-labels", action="store_true", help="keep unlabelled items as a pool")
     group.add_argument("--drop-empty-texts", action="store_true", help="drop empty texts instead of failing")
 
@@ -596,7 +607,7 @@ def reading_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"task": args.task, "text_column": args.text_column, "label_column": args.label_column,
             "id_column": args.id_column, "split_column": args.split_column, "encoding": args.encoding,
             "allow_missing_labels": args.allow_missing_labels, "drop_empty_texts": args.drop_empty_texts,
-            "labels": args.labels}
+            "labels": args.labels, "label_names": args.label_names}
 
 
 def build_parser() -> argparse.ArgumentParser:

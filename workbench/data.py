@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import numbers
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ LABEL_COLUMNS = ("label", "labels", "class", "category", "intent")
 TOKEN_COLUMNS = ("tokens", "words")
 TAG_COLUMNS = ("tags", "ner_tags", "labels")
 SPLIT_COLUMNS = ("split",)
+_INT_TEXT = re.compile(r"\s*-?\d+\s*")
 
 
 def load_dataset(
@@ -399,7 +401,9 @@ def _clean_labels(values: list[Any], rows: list[int], name: str, column: str | N
                 raise ValueProblem(f"{where}: the label {value!r} is a fractional number; labels must be class names "
                                    "or integer class ids")
         elif isinstance(value, str):
-            kind, text = "str", value
+            # a CSV's cells are read as text: "0" / "1" are ids when names for them are given
+            kind, text = ("int", str(int(value))) if label_names is not None and _INT_TEXT.fullmatch(value) else (
+                "str", value)
         elif isinstance(value, (list, tuple, np.ndarray)):
             shown = [str(v) for v in value][:5]
             raise ValueProblem(f"{where}: the label is a list ({shown}); text classification takes one class per "
@@ -417,9 +421,16 @@ def _clean_labels(values: list[Any], rows: list[int], name: str, column: str | N
         if kind == "int" and label_names is not None:
             idx = int(text)
             if not 0 <= idx < len(label_names):
-                raise ValueProblem(f"{where}: label id {idx} has no name in label_names (0..{len(label_names) - 1})")
+                raise ValueProblem(f"{where}: label id {idx} has no name: label_names=... names the ids 0 to "
+                                   f"{len(label_names) - 1}, id 0 first")
             text = label_names[idx]
         out.append(text)
+    if label_names is not None and kinds and "int" not in kinds:
+        # names for ids that are not there: a silent no-op would leave the user believing they renamed something
+        row, value = next(iter(kinds.values()))
+        raise ValueProblem(f"{name}: column {column!r} holds class names ({locate(row)}: {value!r}), not integer "
+                           "ids, so there is nothing for label_names=... to name; leave it out (a Parquet file written "
+                           "by datasets names its ClassLabel ids itself)")
     return out
 
 
@@ -493,10 +504,15 @@ def _build_tokens(raw: pd.DataFrame, name: str, locate: Any, *, tokens_column: s
                                    "allow_missing_labels=True to keep untagged sentences (a pool to tag)")
             raise ValueProblem(f"{where}, column {gcol!r}: expected a list of tags, got {type(tags).__name__}")
         if label_names is not None:
-            try:
-                tg = [label_names[int(t)] if isinstance(t, numbers.Integral) else t for t in tg]
-            except IndexError as exc:
-                raise ValueProblem(f"{where}, column {gcol!r}: a tag id has no name in label_names") from exc
+            ids = [int(t) for t in tg if isinstance(t, numbers.Integral) and not isinstance(t, bool)]
+            if tg and not ids:
+                raise ValueProblem(f"{where}, column {gcol!r}: the tags are names ({tg[0]!r}), not integer ids, so "
+                                   "there is nothing for label_names=... to name; leave it out")
+            bad_id = next((t for t in ids if not 0 <= t < len(label_names)), None)
+            if bad_id is not None:
+                raise ValueProblem(f"{where}, column {gcol!r}: tag id {bad_id} has no name: label_names=... "
+                                   f"names the ids 0 to {len(label_names) - 1}, id 0 first")
+            tg = [label_names[int(t)] if isinstance(t, numbers.Integral) else t for t in tg]
         if len(tg) != len(tok):
             raise ValueProblem(f"{where}: {len(tok)} tokens but {len(tg)} tags; each token needs exactly one tag")
         bad = next((j for j, t in enumerate(tg) if not isinstance(t, str)), None)

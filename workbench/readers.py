@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from workbench.errors import DataFileError, require
@@ -102,15 +103,53 @@ def _read_hf(ds: Any, *, split: str | None) -> pd.DataFrame:
 def _hf_to_pandas(ds: Any) -> pd.DataFrame:
     """Convert a ``datasets.Dataset``, turning ``ClassLabel`` ids into their names."""
     frame: pd.DataFrame = ds.to_pandas()
-    for col, feat in ds.features.items():
-        inner = getattr(feat, "feature", None)
-        if type(feat).__name__ == "ClassLabel":
-            names = feat.names
-            frame[col] = [names[v] if v is not None and v >= 0 else None for v in frame[col].tolist()]
-        elif inner is not None and type(inner).__name__ == "ClassLabel":
-            names = inner.names
-            mapped = [[names[v] for v in seq] if seq is not None else None for seq in frame[col].tolist()]
-            frame[col] = pd.Series(mapped, index=frame.index, dtype=object)
+    return name_class_ids(frame, _class_names(ds.features.to_dict()), name=f"the {type(ds).__name__}")
+
+
+#: The JSON types ``datasets`` writes for a list feature (``Sequence`` before datasets 4, ``List`` since).
+_LIST_TYPES = ("Sequence", "List", "LargeList")
+
+
+def _class_names(features: dict[str, Any]) -> dict[str, tuple[list[str], bool]]:
+    """The ``ClassLabel`` names of each column of ``features`` (``datasets``' JSON form of a dataset's features),
+    and whether the column holds lists of ids (tags) rather than one id."""
+    found: dict[str, tuple[list[str], bool]] = {}
+    for column, feature in features.items():
+        inner, is_list = feature, False
+        if isinstance(feature, dict) and feature.get("_type") in _LIST_TYPES:
+            inner, is_list = feature.get("feature"), True
+        elif isinstance(feature, list) and len(feature) == 1:  # datasets' shorthand for a list feature
+            inner, is_list = feature[0], True
+        if isinstance(inner, dict) and inner.get("_type") == "ClassLabel" and inner.get("names"):
+            found[column] = ([str(n) for n in inner["names"]], is_list)
+    return found
+
+
+def name_class_ids(frame: pd.DataFrame, names: dict[str, tuple[list[str], bool]], *, name: str) -> pd.DataFrame:
+    """``frame`` with the integer class ids of each column in ``names`` (:func:`_class_names`) replaced by the
+    class names the data declares; ``-1`` (``datasets``' "no label", as in an unlabelled test split) becomes
+    None. Values that are not integers are left as they are."""
+    for column, (classes, is_list) in names.items():
+        if column not in frame.columns:
+            continue
+
+        def named(value: Any, row: int, column: str = column, classes: list[str] = classes) -> Any:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+            if value == -1:
+                return None
+            if not 0 <= value < len(classes):
+                raise DataFileError(f"{name}: row {row}, column {column!r}: class id {value} is outside the "
+                                    f"{len(classes)} ClassLabel names the data declares (0..{len(classes) - 1})")
+            return classes[value]
+
+        values = frame[column].tolist()
+        if is_list:
+            mapped: list[Any] = [None if seq is None else [named(v, row) for v in seq]
+                                 for row, seq in enumerate(values)]
+        else:
+            mapped = [named(v, row) for row, v in enumerate(values)]
+        frame[column] = pd.Series(mapped, index=frame.index, dtype=object)
     return frame
 
 
@@ -305,9 +344,23 @@ def _read_parquet(data: bytes | Path, *, name: str) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
-        return pq.read_table(_binary(data)).to_pandas()
+        table = pq.read_table(_binary(data))
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataFileError(f"{name}: not a readable Parquet file ({exc})") from exc
+    # a file written by `datasets` (Dataset.to_parquet, the Hub's Parquet files) declares its ClassLabel names in
+    # the schema's metadata: read its ids as the names, as a dataset loaded through `datasets` itself would be
+    return name_class_ids(table.to_pandas(), _class_names(_hf_features(table.schema.metadata)), name=name)
+
+
+def _hf_features(metadata: dict[bytes, bytes] | None) -> dict[str, Any]:
+    """The features ``datasets`` wrote into a Parquet schema's metadata (``{}`` when there are none or they do not
+    parse: they only name the ids, so a file without them still reads)."""
+    try:
+        info = json.loads((metadata or {}).get(b"huggingface", b"{}"))
+        features = info.get("info", {}).get("features", {})
+    except (ValueError, AttributeError):
+        return {}
+    return features if isinstance(features, dict) else {}
 
 
 def _read_conll(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFrame:
