@@ -59,6 +59,9 @@ def test_config_round_trips_and_validates(tmp_path):
         FineTuneConfig(compile="yes")
     assert hint_for(RuntimeError("BackendCompilerFailed: inductor raised CppCompileError: g++ not found")).startswith(
         "torch.compile failed")
+    # a message that names what to fix needs no traceback
+    assert hint_for(DataError("the evaluation split 'dev' is empty")) == "fix what the message names and launch again"
+    assert "traceback" in hint_for(RuntimeError("CUDA error: an illegal memory access"))
 
 
 def test_config_numbers_typed_as_text_become_numbers_and_others_are_named():
@@ -367,26 +370,45 @@ def test_bad_launches_fail_in_the_kernel(small_store, tiny_bert, tmp_path, kwarg
         launch(_config(tiny_bert, **kwargs), store=small_store, runs_dir=tmp_path / "runs")
 
 
-def test_empty_eval_split_is_reported(tiny_bert, tmp_path):
+def test_empty_eval_split_is_reported(tiny_bert, tmp_path, monkeypatch):
     frame = make_classification_sample(n_items=60, seed=1).assign(split="train")
     frame.loc[:5, "split"] = "validation"
+    labelled = load_dataset(frame, id_column="id")
     frame.loc[:5, "label"] = None
     table = load_dataset(frame, id_column="id", allow_missing_labels=True)
-    run = launch(_config(tiny_bert), data=table, runs_dir=tmp_path / "runs")
-    status = run.wait(timeout=120)
-    assert status["state"] == "failed" and "evaluation split 'validation' is empty" in status["message"]
-    assert "none of its 6 items has a label" in status["message"]
+    # what the data lacks is said by launch(), before a run folder exists to be marked failed
+    with pytest.raises(DataError, match="evaluation split 'validation' is empty: none of its 6 items has a label"):
+        launch(_config(tiny_bert), data=table, runs_dir=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
+    # the worker checks the same, for data changed under a run folder: a run written, its validation labels removed
+    with monkeypatch.context() as patched:
+        patched.setattr(Run, "_start", lambda self, resume: None)
+        run = launch(_config(tiny_bert), data=labelled, runs_dir=tmp_path / "by-hand")
+    data = pd.read_parquet(run.path / "data.parquet")
+    data.loc[data["split"] == "validation", "label"] = None
+    data.to_parquet(run.path / "data.parquet", index=False)
+    worker = subprocess.run([sys.executable, "-m", "workbench.train", str(run.path)], capture_output=True, text=True)
+    status = run.status()
+    assert status["state"] == "failed" and "none of its 6 items has a label" in status["message"], worker.stderr
+    assert status["hint"] == "fix what the message names and launch again"
     # too few labels to hold any out: the message says how many there are
     two = sorted(set(frame["label"].dropna()))[:2]
     few = load_dataset(frame.assign(split="train", label=two + [None] * 58), id_column="id", allow_missing_labels=True)
-    status = launch(_config(tiny_bert), data=few, runs_dir=tmp_path / "runs").wait(timeout=120)
-    assert "2 of the 60 items carry a label, too few to hold some out" in status["message"], status
+    with pytest.raises(DataError, match="2 of the 60 items carry a label, too few to hold some out"):
+        launch(_config(tiny_bert), data=few, runs_dir=tmp_path / "runs")
     # a dev file imported on its own: no train split; the message says how to train on the split there is
     dev = load_dataset(frame.assign(split="validation", label=frame["label"].fillna(two[0])), id_column="id")
-    status = launch(_config(tiny_bert), data=dev, runs_dir=tmp_path / "runs").wait(timeout=120)
+    with pytest.raises(DataError) as caught:
+        launch(_config(tiny_bert), data=dev, runs_dir=tmp_path / "runs")
     assert ("the split 'train' has no labelled items; nothing to train on (splits in the data: ['validation']); to "
             "train on another, set train_split (FineTuneConfig(train_split='validation'), workbench train --set "
-            "train_split=validation)") in status["message"], status
+            "train_split=validation)") in str(caught.value)
+    # a pool with no label yet
+    pool = load_dataset(frame.drop(columns="split").assign(label=None), id_column="id", allow_missing_labels=True,
+                        labels=two)
+    with pytest.raises(DataError, match="none of the 60 items has a label; nothing to train on: label some first"):
+        launch(_config(tiny_bert), data=pool, runs_dir=tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
 
 
 def test_token_classification_run(tiny_bert, tmp_path):

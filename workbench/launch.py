@@ -116,6 +116,9 @@ def launch(config: FineTuneConfig | None = None, *, store: LabelStore | None = N
     if len(labels) < 2:
         raise DataError(f"a classifier needs at least two labels; the data has {labels}")
     from workbench.models import check_max_length
+    from workbench.splits import prepare_splits
+
+    prepare_splits(frame, config)  # nothing labelled to train on is said here, not in a run folder marked failed
 
     # an unknown model, or one too short for max_length, fails here in the kernel with a clear message
     check_max_length(config.max_length, config.model, owner="FineTuneConfig.max_length")

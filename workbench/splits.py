@@ -127,6 +127,9 @@ def prepare_splits(frame: pd.DataFrame, config: FineTuneConfig) -> pd.DataFrame:
     frame["split"] = frame["split"].fillna(config.train_split).astype(str)
     train = np.flatnonzero(frame["split"].to_numpy() == config.train_split)
     labelled = train[has_label(frame["label"].iloc[train])]
+    if not has_label(frame["label"]).any():
+        raise DataError(f"none of the {len(frame)} items has a label; nothing to train on: label some first (the label "
+                        "browser, active learning) or import labelled data")
     if not len(labelled):
         splits = sorted(frame["split"].unique())
         other = [sp for sp in splits if sp != config.train_split]
@@ -138,4 +141,21 @@ def prepare_splits(frame: pd.DataFrame, config: FineTuneConfig) -> pd.DataFrame:
         keys = [str(v) if isinstance(v, str) else str(v[0]) for v in frame["label"].iloc[labelled]]
         held = stratified_split(keys, validation=config.validation_fraction, seed=config.seed)["validation"]
         frame.loc[frame.index[labelled[held]], "split"] = config.eval_split
+    _check_eval_split(frame, config)
     return frame
+
+
+def _check_eval_split(frame: pd.DataFrame, config: FineTuneConfig) -> None:
+    """Refuse a run with nothing labelled to evaluate on, saying why: the data's own split is unlabelled, or too few
+    items carry a label to hold some out."""
+    in_eval = (frame["split"] == config.eval_split).to_numpy()
+    labelled = has_label(frame["label"])
+    if (in_eval & labelled).any():
+        return
+    if in_eval.any():  # the data's own split, none of it labelled
+        raise DataError(f"the evaluation split {config.eval_split!r} is empty: none of its {int(in_eval.sum())} items "
+                        "has a label; label some of them, or name another split in eval_split")
+    what = "tags" if config.task == "token-classification" else "a label"
+    raise DataError(f"the evaluation split {config.eval_split!r} is empty: {int(labelled.sum())} of the {len(frame)} "
+                    f"items carry {what}, too few to hold some out. Label more, or give the data a "
+                    f"{config.eval_split!r} split of labelled items")

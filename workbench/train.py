@@ -84,6 +84,8 @@ def hint_for(exc: BaseException) -> str:
         return "a file is missing: check the model path and that the run folder was not moved"
     if "label" in text and ("not in" in text or "mismatch" in text):
         return "the labels in the data and in the config differ: launch again without a fixed label list"
+    if isinstance(exc, WorkbenchError):  # the data or the config, said in the message: no traceback to read
+        return "fix what the message names and launch again"
     return "see logs.txt in the run folder for the full traceback"
 
 
@@ -416,17 +418,7 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
     in_train = prep.rows(config.train_split)
     train_rows = np.array([i for i in in_train if prep.y[i] is not None], dtype=np.int64)
     eval_rows = np.array([i for i in prep.rows(config.eval_split) if prep.y[i] is not None], dtype=np.int64)
-    if not len(eval_rows):
-        in_eval = len(prep.rows(config.eval_split))
-        if in_eval:  # the data's own split, none of it labelled
-            raise DataError(f"the evaluation split {config.eval_split!r} is empty: none of its {in_eval} items has a "
-                            "label; label some of them, or name another split in eval_split")
-        labelled = sum(y is not None for y in prep.y)
-        raise DataError(f"the evaluation split {config.eval_split!r} is empty: {labelled} of the {len(prep.y)} items "
-                        f"carry {'tags' if prep.token_task else 'a label'}, too few to hold some out. Label more, or "
-                        f"give the data a {config.eval_split!r} split of labelled items")
-    if not len(train_rows):
-        raise DataError(f"the training split {config.train_split!r} has no labelled items; label some first")
+    # prepare_splits refused a run with no labelled item to train or evaluate on; augmentation only adds to train
     # what the run learns from, in status.json: unlabelled items (an active-learning pool) are left out
     counts: dict[str, Any] = {"n_train": len(train_rows), "n_eval": len(eval_rows),
                               "n_unlabelled": len(in_train) - len(train_rows)}
