@@ -500,6 +500,26 @@ def test_train_runs_predict_from_the_shell(tmp_path: Path, tiny_bert, capsys):
     assert seen and unseen, out
     assert int(seen[1]) == len(trained) and int(seen[1]) + int(unseen[1]) == 240
     assert len(pd.read_parquet(tmp_path / "p.parquet")) == 240
+    # labels the run never learnt: integer ids against its named classes are not scored (every one would count as
+    # wrong), and one new class among its own is named
+    classes = sorted(frame["intent"].unique())
+    ids = frame.head(30).assign(intent=[classes.index(c) for c in frame["intent"].head(30)])
+    ids[["text", "intent"]].to_csv(tmp_path / "ids.csv", index=False)
+    assert main(["predict", str(runs / "first"), str(tmp_path / "ids.csv"), "--label-column", "intent", "--out",
+                 str(tmp_path / "p.csv"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "no score: none of the file's labels ('0', '1'" in out and "read the file with --label-names" in out
+    assert "accuracy" not in out
+    assert main(["predict", str(runs / "first"), str(tmp_path / "ids.csv"), "--label-column", "intent",
+                 "--label-names", *classes, "--out", str(tmp_path / "p.csv"), "--no-progress"]) == 0
+    assert "accuracy against the file's labels" in capsys.readouterr().out
+    frame.head(30).assign(intent=["brand_new"] + list(frame["intent"].head(29)))[["text", "intent"]].to_csv(
+        tmp_path / "new_class.csv", index=False)
+    assert main(["predict", str(runs / "first"), str(tmp_path / "new_class.csv"), "--label-column", "intent",
+                 "--out", str(tmp_path / "p.csv"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "the file's labels include 1 label(s) the run never learnt ('brand_new'); items with them count as " \
+           "wrong" in out and "accuracy against the file's labels" in out
 
 
 def test_train_and_predict_user_errors_are_one_line(tmp_path: Path, tiny_bert, capsys, monkeypatch):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -238,9 +239,33 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         write_items(frame, out)
     print(f"predicted {len(frame)} items with run {view.run_id}: {out}")
     if has_label(frame[given]).any():  # only then are the run's own data read, to keep its training items apart
-        _print_scores(frame, task=task, trained=view.trained_item_ids(),
-                      against=f"the {'store' if from_store else 'file'}'s {'tags' if given == 'tags' else 'labels'}")
+        against = f"the {'store' if from_store else 'file'}'s {'tags' if given == 'tags' else 'labels'}"
+        if _labels_the_run_knows(frame[given], model.labels, against=against):
+            _print_scores(frame, task=task, trained=view.trained_item_ids(), against=against)
     return 0
+
+
+def _labels_the_run_knows(given: pd.Series, classes: list[str], *, against: str) -> bool:
+    """Whether a score against the ``given`` labels (or tag lists) means anything for a run of ``classes``: say so
+    when some are labels the run never learnt (counted as wrong), and score nothing when none is one of its classes
+    (integer ids against named classes, another dataset's label set), where every prediction would count as wrong."""
+    from workbench.report import first_few
+
+    values = [v for v in given if v is not None and not (isinstance(v, float) and v != v)]
+    present = {t for tags in values for t in tags} if values and not isinstance(values[0], str) else set(values)
+    unknown = sorted(present - set(classes))
+    if not unknown:
+        return True
+    shown = first_few(map(repr, unknown))
+    if len(unknown) == len(present):
+        hint = (" They look like integer ids: read the file with --label-names, id 0 first"
+                if all(re.fullmatch(r"-?\d+", u) for u in unknown) else "")
+        print(f"no score: none of {against} ({shown}) is one of the run's classes ({first_few(map(repr, classes))})."
+              f"{hint}")
+        return False
+    print(f"{against} include {len(unknown)} label(s) the run never learnt ({shown}); items with them count as "
+          "wrong")
+    return True
 
 
 def _print_scores(frame: pd.DataFrame, *, task: str, trained: set[str], against: str) -> None:
