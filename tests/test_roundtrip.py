@@ -323,6 +323,43 @@ def test_an_excel_workbook_reads_like_a_csv(tmp_path: Path):
         load_dataset(tmp_path / "not.xlsx")
 
 
+def test_a_workbook_with_several_sheets_reads_the_one_asked_for(tmp_path: Path, capsys):
+    """A sheet per split (train, test) or a notes sheet beside the data: the first sheet by default, the one the split
+    names, or --sheet; the sheets left unread are named, never dropped unsaid."""
+    from workbench.cli import main
+
+    path = tmp_path / "book.xlsx"
+    with pd.ExcelWriter(path) as book:
+        pd.DataFrame({"text": ["good", "bad"], "label": ["pos", "neg"]}).to_excel(book, sheet_name="train", index=False)
+        pd.DataFrame({"text": ["fine", ""], "label": ["pos", "neg"]}).to_excel(book, sheet_name="test", index=False)
+        pd.DataFrame({"note": ["labelled by ana"]}).to_excel(book, sheet_name="notes", index=False)
+    first = load_dataset(path)
+    assert first["text"].tolist() == ["good", "bad"]
+    assert first.attrs["workbench"]["sheet"] == "train"
+    assert first.attrs["workbench"]["other_sheets"] == ["test", "notes"]
+    test = load_dataset(path, split="test", drop_empty_texts=True)  # the split names its sheet
+    assert test["text"].tolist() == ["fine"] and test["split"].tolist() == ["test"]
+    assert load_dataset(path, sheet="test", drop_empty_texts=True)["text"].tolist() == ["fine"]
+    with pytest.raises(DataError, match=r"book\.xlsx: sheet 'test' row 3, column 'text': the text is empty"):
+        load_dataset(path, sheet="test")  # with several sheets, the row is named with its sheet
+    with pytest.raises(DataError, match=r"book\.xlsx has no sheet 'dev'; its sheets are \['train', 'test', 'notes'\]"):
+        load_dataset(path, sheet="dev")
+    db = tmp_path / "labels.db"
+    assert main(["import", str(path), str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "read sheet 'train' of" in out and "it also has 'test', 'notes': --sheet NAME reads another (with " \
+        "--split NAME when it holds another split" in out
+    assert main(["import", str(path), str(db), "--split", "test", "--drop-empty-texts"]) == 0
+    with LabelStore.open(db) as store:
+        assert store.count({"split": "test"}) == 1 and store.count({}) == 3
+    assert main(["import", str(path), str(db), "--sheet", "nope"]) == 2
+    assert "has no sheet 'nope'" in capsys.readouterr().err
+    # one sheet: nothing to say
+    pd.DataFrame({"text": ["a"], "label": ["x"]}).to_excel(tmp_path / "one.xlsx", index=False)
+    assert main(["import", str(tmp_path / "one.xlsx"), str(tmp_path / "one.db")]) == 0
+    assert "sheet" not in capsys.readouterr().out
+
+
 def test_compressed_files_read_like_the_files_inside(tmp_path: Path):
     """'train.jsonl.gz' as the hub and dumps ship it, '.csv.bz2', '.conll.xz', a '.zip' of one file; errors name
     the file the user passed (not a temporary copy), and a damaged or ambiguous archive is told so."""

@@ -66,6 +66,16 @@ def test_prepare_dataset_samples_any_file_and_says_when_no_test_split_fits(tmp_p
     ids = [prepare_dataset(tmp_path / n, out_dir=tmp_path, id_column="id", sample_size=120, seed=3)["item_id"].tolist()
            for n in ("data.csv", "data.parquet")]
     assert ids[0] == ids[1]  # the same rows whatever the format
+    # a Parquet file written by datasets: its ClassLabel ids read as their names, as load_dataset reads them
+    import datasets
+
+    names = sorted(frame["label"].unique())
+    datasets.Dataset.from_dict(
+        {"text": frame["text"].tolist(), "label": [names.index(c) for c in frame["label"]]},
+        features=datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)}),
+    ).to_parquet(str(tmp_path / "hub.parquet"))
+    table = prepare_dataset(tmp_path / "hub.parquet", out_dir=tmp_path, sample_size=120, seed=3)
+    assert set(table["label"]) <= set(names) and len(table) == 120
     # a validation split the data brings is kept: the test items come out of train only (it used to be re-split)
     frame.assign(split=["validation" if i % 5 == 0 else "train" for i in range(len(frame))]).to_csv(
         tmp_path / "with_validation.csv", index=False)

@@ -47,6 +47,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     print(f"imported {args.data} into {args.store}: {stats['added']} added, {stats['unchanged']} unchanged, "
           f"{stats['updated']} updated, {stats['skipped']} skipped; the store holds {info.n_items} items, "
           f"{len(info.labels)} labels")
+    say_sheets(table, args.data, imported=True)
     if stats["replaced_corrections"]:
         print(f"{stats['replaced_corrections']} of the updated items had a label corrected in this store since they "
               "were imported; the file's label replaced it. The log keeps both (workbench history "
@@ -556,6 +557,8 @@ def read_data_source(args: argparse.Namespace) -> tuple[pd.DataFrame | None, boo
     in_memory = not args.store and not is_store(args.data)
     # DATA is a dataset file unless it names a store; read before any store is created, so bad data leaves none
     table = load_dataset(args.data, **reading_options(args)) if args.store or in_memory else None
+    if table is not None:
+        say_sheets(table, args.data)
     return table, in_memory
 
 
@@ -599,6 +602,9 @@ def add_reading_options(p: argparse.ArgumentParser) -> None:
     group.add_argument("--label-names", nargs="+", metavar="NAME",
                        help="names for integer class ids, id 0 first (a 0/1 label column: --label-names negative "
                             "positive); a Parquet file written by datasets names its ids itself")
+    group.add_argument("--sheet", metavar="NAME",
+                       help="the sheet of an Excel workbook to read (default: the one named as --split, if any, "
+                            "else the first)")
     group.add_argument("--allow-missing-labels", action="store_true", help="keep unlabelled items as a pool")
     group.add_argument("--drop-empty-texts", action="store_true", help="drop empty texts instead of failing")
 
@@ -607,7 +613,19 @@ def reading_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"task": args.task, "text_column": args.text_column, "label_column": args.label_column,
             "id_column": args.id_column, "split_column": args.split_column, "encoding": args.encoding,
             "allow_missing_labels": args.allow_missing_labels, "drop_empty_texts": args.drop_empty_texts,
-            "labels": args.labels, "label_names": args.label_names}
+            "labels": args.labels, "label_names": args.label_names, "sheet": args.sheet}
+
+
+def say_sheets(table: pd.DataFrame, data: str, *, imported: bool = False) -> None:
+    """Name the sheet of a workbook that was read when it has others, which would otherwise go unread unsaid."""
+    meta = table.attrs.get("workbench", {})
+    if meta.get("other_sheets"):
+        from workbench.report import first_few
+
+        also = (" (with --split NAME when it holds another split of the data: train, validation, test)"
+                if imported else "")
+        print(f"read sheet {meta['sheet']!r} of {data}; it also has {first_few(map(repr, meta['other_sheets']))}: "
+              f"--sheet NAME reads another{also}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -289,7 +289,7 @@ def _read_items_to_predict(args: argparse.Namespace, *, task: str, classes: list
     from workbench.data import LABEL_COLUMNS, TAG_COLUMNS, find_column, load_dataset
     from workbench.readers import read_source
 
-    raw, _ = read_source(Path(args.data).expanduser(), encoding=args.encoding)
+    raw, _ = read_source(Path(args.data).expanduser(), encoding=args.encoding, sheet=args.sheet)
     names = TAG_COLUMNS if task == "token-classification" else LABEL_COLUMNS
     # a column of nothing but blanks (a CoNLL file of words alone has an empty tags column) holds no labels
     found = find_column(raw.columns, names)

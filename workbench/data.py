@@ -49,6 +49,7 @@ def load_dataset(
     split: str | None = None,
     labels: Sequence[str] | None = None,
     label_names: Sequence[str] | None = None,
+    sheet: str | None = None,
     normalization: str = DEFAULT_NORMALIZATION,
     encoding: str = "utf-8",
     allow_missing_labels: bool = False,
@@ -86,6 +87,9 @@ def load_dataset(
         yet exist. Every label in the data must be in it.
     label_names : sequence of str, optional
         Names for integer labels: label ``i`` becomes ``label_names[i]``.
+    sheet : str, optional
+        The sheet of an Excel workbook to read. Default: the sheet named as ``split`` if there is one, else the
+        first. ``attrs["workbench"]`` names the sheet read and the workbook's other sheets.
     normalization : {"none", "NFC", "NFC+whitespace", "NFKC+whitespace"}
         Used for content hashes and ids only; the text is kept as given.
     encoding : str
@@ -112,7 +116,9 @@ def load_dataset(
         raise DataError(f"unknown task {task!r}; use one of {[*TASKS, 'auto']}")
     if normalization not in NORMALIZATIONS:
         raise DataError(f"unknown normalization {normalization!r}; use one of {list(NORMALIZATIONS)}")
-    raw, name = read_source(source, encoding=encoding, split=split)
+    raw, name = read_source(source, encoding=encoding, split=split, sheet=sheet)
+    # which sheet of a workbook was read, and what else it holds: kept for the caller to say
+    sheets = {key: raw.attrs[key] for key in ("sheet", "other_sheets") if key in raw.attrs}
     raw = raw.reset_index(drop=True)  # a stored pandas index (e.g. from a sampled frame) is not the row order
     locate = _locator(raw)
     if len(raw) == 0:
@@ -190,6 +196,7 @@ def load_dataset(
         "n_dropped_empty": int(n_rows - len(out)),
         "source": name,
     }
+    out.attrs["workbench"].update(sheets)
     return out
 
 
@@ -200,8 +207,9 @@ def _locator(raw: pd.DataFrame) -> Any:
         return lambda i: f"line {i + 2}"
     if kind == "jsonl":
         return lambda i: f"object {i + 1}"
-    if kind == "excel":
-        return lambda i: f"sheet row {i + 2}"  # as the spreadsheet numbers it, the header being row 1
+    if kind == "excel":  # as the spreadsheet numbers it, the header being row 1; the sheet, when there are several
+        sheet = f"sheet {raw.attrs['sheet']!r}" if raw.attrs.get("other_sheets") else "sheet"
+        return lambda i: f"{sheet} row {i + 2}"
     if "line" in raw.columns and "tokens" in raw.columns and "doc_id" in raw.columns:
         return lambda i: f"sentence {i + 1} (line {raw['line'].iloc[i]})"
     return lambda i: f"row {i}"

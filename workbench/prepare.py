@@ -10,6 +10,7 @@ import pandas as pd
 
 from workbench.data import is_missing, load_dataset
 from workbench.errors import DataError
+from workbench.readers import read_source
 from workbench.sample import write_samples
 from workbench.splits import stratified_split
 
@@ -49,7 +50,8 @@ def prepare_dataset(data_path: str | os.PathLike[str] | None = None, *, out_dir:
         id_column = id_column or "id"
     source: Any = data_path
     if str(data_path).endswith(".parquet"):
-        source = pd.read_parquet(data_path)
+        # sampled before validation (a Parquet file can be large); read as load_dataset reads it (ClassLabel names)
+        source = read_source(data_path)[0]
     if sample_size and isinstance(source, pd.DataFrame) and len(source) > sample_size:
         source = source.sample(int(sample_size), random_state=seed).sort_index()
     table = load_dataset(source, task=task, text_column=text_column, label_column=label_column,

@@ -47,7 +47,8 @@ COMPRESSIONS = {".gz": ("gzip", gzip.decompress), ".gzip": ("gzip", gzip.decompr
 SEPARATORS = (",", "\t", ";", "|")
 
 
-def read_source(source: Any, *, encoding: str = "utf-8", split: str | None = None) -> tuple[pd.DataFrame, str]:
+def read_source(source: Any, *, encoding: str = "utf-8", split: str | None = None,
+                sheet: str | None = None) -> tuple[pd.DataFrame, str]:
     """Read ``source`` into a DataFrame.
 
     Parameters
@@ -58,7 +59,10 @@ def read_source(source: Any, *, encoding: str = "utf-8", split: str | None = Non
     encoding : str
         Text encoding of CSV/TSV/JSONL/CoNLL files.
     split : str, optional
-        For a ``DatasetDict``, keep only this split.
+        For a ``DatasetDict``, keep only this split; an Excel workbook with a sheet of this name is read from it.
+    sheet : str, optional
+        The sheet of an Excel workbook to read (default: the first, or the one ``split`` names). The frame's
+        ``attrs`` say which sheet was read (``sheet``) and which others the workbook has (``other_sheets``).
 
     Returns
     -------
@@ -72,7 +76,7 @@ def read_source(source: Any, *, encoding: str = "utf-8", split: str | None = Non
     if _is_hf_dataset(source):
         return _read_hf(source, split=split), f"the {type(source).__name__}"
     if isinstance(source, (str, Path)):
-        return _read_path(Path(source).expanduser(), encoding=encoding, split=split)
+        return _read_path(Path(source).expanduser(), encoding=encoding, split=split, sheet=sheet)
     raise DataFileError(
         f"cannot load a {type(source).__name__}: pass a file path, a folder saved by "
         "datasets.save_to_disk, a pandas DataFrame or a datasets.Dataset/DatasetDict"
@@ -153,7 +157,7 @@ def name_class_ids(frame: pd.DataFrame, names: dict[str, tuple[list[str], bool]]
     return frame
 
 
-def _read_path(path: Path, *, encoding: str, split: str | None) -> tuple[pd.DataFrame, str]:
+def _read_path(path: Path, *, encoding: str, split: str | None, sheet: str | None) -> tuple[pd.DataFrame, str]:
     name = str(path)
     if not path.exists():
         hint = ""
@@ -187,7 +191,8 @@ def _read_path(path: Path, *, encoding: str, split: str | None) -> tuple[pd.Data
         encoding = text_encoding(text, encoding, name=name)
         frame = TEXT_READERS[kind](text, name=name, encoding=encoding, sep="\t" if kind == "tsv" else ",")
     else:  # Parquet and Excel are read from the file itself where there is one (Parquet is memory-mapped)
-        frame = (_read_parquet if kind == "parquet" else _read_excel)(source, name=name)
+        frame = (_read_parquet(source, name=name) if kind == "parquet" else
+                 _read_excel(source, name=name, sheet=sheet, split=split))
     frame.attrs["file_kind"] = kind  # how load_dataset names a row in its messages (line, object, sheet row)
     return frame, name
 
@@ -327,15 +332,29 @@ def _text_lines(data: bytes, encoding: str) -> io.TextIOWrapper:
     return io.TextIOWrapper(io.BytesIO(data), encoding=encoding)
 
 
-def _read_excel(data: bytes | Path, *, name: str) -> pd.DataFrame:
-    """The first sheet of an Excel workbook, every cell as text (as CSVs are read), empty cells as empty text."""
+def _read_excel(data: bytes | Path, *, name: str, sheet: str | None = None, split: str | None = None) -> pd.DataFrame:
+    """One sheet of an Excel workbook, every cell as text (as CSVs are read), empty cells as empty text: ``sheet``,
+    else the one named as ``split`` (a workbook with a sheet per split), else the first."""
     require("openpyxl", extra="data", purpose=f"reading the Excel workbook {name}")
     try:
-        frame = pd.read_excel(_binary(data), sheet_name=0, dtype=str, keep_default_na=False, engine="openpyxl")
+        book = pd.ExcelFile(_binary(data), engine="openpyxl")
     except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:  # a damaged or non-Excel file
         raise DataFileError(f"{name}: not a readable Excel workbook ({exc}); save it again as .xlsx or as CSV") from exc
+    with book:
+        sheets = [str(s) for s in book.sheet_names]
+        if sheet is not None and sheet not in sheets:
+            raise DataFileError(f"{name} has no sheet {sheet!r}; its sheets are {sheets}")
+        chosen = sheet if sheet is not None else split if split in sheets else sheets[0]
+        try:
+            frame = pd.read_excel(book, sheet_name=chosen, dtype=str, keep_default_na=False)
+        except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
+            raise DataFileError(f"{name}: sheet {chosen!r} is not readable ({exc}); save it again as .xlsx or as "
+                                "CSV") from exc
     if frame.empty and not len(frame.columns):
-        raise DataFileError(f"{name}: its first sheet is empty; put the table on the first sheet")
+        raise DataFileError(f"{name}: its sheet {chosen!r} is empty; put the table there, or name the sheet that "
+                            f"holds it (its sheets are {sheets})")
+    frame.attrs["sheet"] = chosen
+    frame.attrs["other_sheets"] = [s for s in sheets if s != chosen]
     return frame
 
 
