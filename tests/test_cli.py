@@ -681,6 +681,18 @@ def test_info_says_what_a_store_holds(tmp_path: Path, capsys):
     assert lines[6] == "scan: no scan yet: scan to rank the labels"
     assert main(["info", str(tmp_path / "nothere.db")]) == 2
     assert "there is no store at" in capsys.readouterr().err
+    # NER: entities per type in the current tags (a retagged span counts as retagged)
+    sentences = pd.DataFrame({"tokens": [["Ann", "Lee", "met", "Bo", "in", "Rome"], ["Paris", "!"]],
+                              "tags": [["B-PER", "I-PER", "O", "B-PER", "O", "B-LOC"], ["B-LOC", "O"]]})
+    with LabelStore.open(tmp_path / "ner.db") as store:
+        store.import_dataset(load_dataset(sentences))
+        second = store.to_pandas()["item_id"][1]
+        store.set_label_set(["B-MISC", "I-MISC"])
+        store.set_label(second, ["B-MISC", "O"], author="ann")
+    assert main(["info", str(tmp_path / "ner.db")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2] == ("entities (3 types): PER 2 · LOC 1 · MISC 1; tags (7): O B-LOC I-LOC B-PER I-PER B-MISC "
+                        "I-MISC"), lines
 
 
 def test_a_detached_run_is_cancelled_resumed_and_read_from_the_shell(tmp_path: Path, tiny_bert, capsys,

@@ -130,10 +130,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
     elif splits:
         print("splits: " + " · ".join(f"{name if name is not None else '(none: train)'} {n}"
                                        for name, n in splits.items()))
-    if summary["classes"] is not None:
-        print(f"classes ({len(info.labels)}): {_largest_and_smallest(summary['classes'], set(info.labels))}")
+    if info.task == "token-classification":
+        types = sorted({lab[2:] for lab in info.labels if lab[:2] in ("B-", "I-")})
+        print(f"entities ({len(types)} types): {_largest_and_smallest(summary['classes'], set(types))}; tags "
+              f"({len(info.labels)}): {' '.join(info.labels)}")
     else:
-        print(f"tags ({len(info.labels)}): {' '.join(info.labels)}")
+        print(f"classes ({len(info.labels)}): {_largest_and_smallest(summary['classes'], set(info.labels))}")
     if summary["unlabelled"]:
         print(f"unlabelled: {summary['unlabelled']} (a pool to label: the label browser's 'unlabelled' filter, or "
               "active learning)")

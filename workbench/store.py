@@ -331,8 +331,8 @@ class LabelStore:
         -------
         dict
             ``info`` (:class:`StoreInfo`); ``splits``: split -> items (items without one under None);
-            ``classes``: current label -> items, largest first (text classification; None for token
-            classification, whose labels are tag lists); ``unlabelled``: items with no label;
+            ``classes``: current label -> items, largest first (token classification: entity type -> entities
+            in the current tags); ``unlabelled``: items with no label;
             ``annotations`` and ``annotators``: annotators' label rows and how many annotators gave them;
             ``snapshots``: :meth:`snapshots`; ``scan``: :meth:`active_scan`.
         """
@@ -344,7 +344,8 @@ class LabelStore:
                 return {key: int(n) for key, n in sorted(rows, key=lambda r: (-r[1], str(r[0])))}
 
             splits = grouped(S.items.c.split)
-            classes = None if tokens else {k: n for k, n in grouped(S.items.c.label).items() if k is not None}
+            classes = (_entity_counts(c.execute(sa.select(S.items.c.label)).scalars()) if tokens else
+                       {k: n for k, n in grouped(S.items.c.label).items() if k is not None})
             unlabelled = c.execute(sa.select(sa.func.count()).select_from(S.items)
                                    .where(S.items.c.label.is_(None))).scalar_one()
             annotations, annotators = c.execute(sa.select(
@@ -1340,6 +1341,14 @@ def _labels_of(task: str, stored: Sequence[str | None], *, order: Sequence[str])
 
     kinds = {split_tag(t)[1] for v in stored if v is not None for t in json.loads(v)}
     return [lab for lab in order if split_tag(lab)[1] in kinds or (lab == "O" and kinds)]
+
+
+def _entity_counts(stored: Iterable[str | None]) -> dict[str, int]:
+    """Entity type -> how many entities the stored tag lists (JSON, IOB2) hold, largest first."""
+    from collections import Counter
+
+    counts = Counter(t[2:] for v in stored if v is not None for t in json.loads(v) if t.startswith("B-"))
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _item_records(table: pd.DataFrame, task: str, extras: list[str]) -> Iterator[dict[str, Any]]:
