@@ -200,6 +200,21 @@ def test_integer_class_ids_are_named_with_label_names(tmp_path: Path, capsys):
     assert main(["import", str(tmp_path / "glue.csv"), str(tmp_path / "x.db"), "--label-names", "neg"]) == 2
     assert "label id 1 has no name: --label-names ... names the ids 0 to 0" in capsys.readouterr().err
     assert not (tmp_path / "x.db").exists()
+    # ids into a store whose classes are names: refused, nothing imported; named, or declared as classes, taken
+    (tmp_path / "test.csv").write_text("sentence,label\nawful,0\nsuperb,1\n")
+    assert main(["import", str(tmp_path / "test.csv"), str(tmp_path / "named.db"), "--split", "test"]) == 2
+    assert ("test.csv: its labels ('0', '1') look like integer class ids, and none is one of the store's classes "
+            "('neg', 'pos'): name them with --label-names ..., id 0 first, or, if they are classes of their own, "
+            "declare them with --labels ...; nothing was imported") in capsys.readouterr().err
+    with LabelStore.open(tmp_path / "named.db") as store:
+        assert len(store) == 3 and store.labels == ["neg", "pos"]
+    assert main(["import", str(tmp_path / "test.csv"), str(tmp_path / "named.db"), "--split", "test",
+                 "--label-names", "neg", "pos"]) == 0
+    with LabelStore.open(tmp_path / "named.db") as store:
+        assert store.count({"split": "test", "label": "neg"}) == 1 and store.labels == ["neg", "pos"]
+    (tmp_path / "more.csv").write_text("sentence,label\nmeh,2\n")
+    assert main(["import", str(tmp_path / "more.csv"), str(tmp_path / "named.db"), "--labels", "2"]) == 0
+    assert "new label(s) added to the store: '2'" in capsys.readouterr().out
 
 
 def test_a_split_s_own_file_keeps_its_rows_that_also_occur_in_train(tmp_path: Path, capsys):

@@ -425,6 +425,9 @@ class LabelStore:
         current_task = self.task
         if current_task is not None and current_task != task:
             raise DataError(f"the store holds {current_task} items; this table is {task}. Use another store path")
+        if task == "text-classification" and not declared:
+            _refuse_ids_for_names(sorted({v for v in table[label_col] if isinstance(v, str)}), self.labels,
+                                  source=str(info.get("source") or "the table"))
         extras = [c for c in table.columns if c not in ("item_id", "text", "tokens", "label", "tags", "split",
                                                       "content_hash")]
         records = list(_item_records(table, task, extras))
@@ -1341,6 +1344,21 @@ def _labels_of(task: str, stored: Sequence[str | None], *, order: Sequence[str])
 
     kinds = {split_tag(t)[1] for v in stored if v is not None for t in json.loads(v)}
     return [lab for lab in order if split_tag(lab)[1] in kinds or (lab == "O" and kinds)]
+
+
+def _refuse_ids_for_names(given: list[str], stored: list[str], *, source: str) -> None:
+    """Refuse labels that are all integer ids (a 0/1 column) into a store whose classes are names, none of them
+    among ``given``: a test file exported with ids beside a store built from names would add classes '0' and '1'
+    and score every item wrong, where the user meant the names."""
+    if not given or not stored or set(given) & set(stored):
+        return
+    if all(re.fullmatch(r"-?\d+", v) for v in given) and not any(re.fullmatch(r"-?\d+", v) for v in stored):
+        from workbench.report import first_few
+
+        raise LabelError(f"{source}: its labels ({first_few(map(repr, given))}) look like integer class ids, and none "
+                         f"is one of the store's classes ({first_few(map(repr, stored))}): name them with "
+                         "label_names=..., id 0 first, or, if they are classes of their own, declare them with "
+                         "labels=...; nothing was imported")
 
 
 def _entity_counts(stored: Iterable[str | None]) -> dict[str, int]:
