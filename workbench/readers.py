@@ -107,7 +107,7 @@ def _read_hf(ds: Any, *, split: str | None) -> pd.DataFrame:
 def _hf_to_pandas(ds: Any) -> pd.DataFrame:
     """Convert a ``datasets.Dataset``, turning ``ClassLabel`` ids into their names."""
     frame: pd.DataFrame = ds.to_pandas()
-    return name_class_ids(frame, _class_names(ds.features.to_dict()), name=f"the {type(ds).__name__}")
+    return _name_class_ids(frame, _class_names(ds.features.to_dict()), name=f"the {type(ds).__name__}")
 
 
 #: The JSON types ``datasets`` writes for a list feature (``Sequence`` before datasets 4, ``List`` since).
@@ -129,7 +129,7 @@ def _class_names(features: dict[str, Any]) -> dict[str, tuple[list[str], bool]]:
     return found
 
 
-def name_class_ids(frame: pd.DataFrame, names: dict[str, tuple[list[str], bool]], *, name: str) -> pd.DataFrame:
+def _name_class_ids(frame: pd.DataFrame, names: dict[str, tuple[list[str], bool]], *, name: str) -> pd.DataFrame:
     """``frame`` with the integer class ids of each column in ``names`` (:func:`_class_names`) replaced by the
     class names the data declares; ``-1`` (``datasets``' "no label", as in an unlabelled test split) becomes
     None. Values that are not integers are left as they are."""
@@ -368,7 +368,7 @@ def _read_parquet(data: bytes | Path, *, name: str) -> pd.DataFrame:
         raise DataFileError(f"{name}: not a readable Parquet file ({exc})") from exc
     # a file written by `datasets` (Dataset.to_parquet, the Hub's Parquet files) declares its ClassLabel names in
     # the schema's metadata: read its ids as the names, as a dataset loaded through `datasets` itself would be
-    return name_class_ids(table.to_pandas(), _class_names(_hf_features(table.schema.metadata)), name=name)
+    return _name_class_ids(table.to_pandas(), _class_names(_hf_features(table.schema.metadata)), name=name)
 
 
 def _hf_features(metadata: dict[bytes, bytes] | None) -> dict[str, Any]:
