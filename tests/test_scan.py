@@ -385,6 +385,46 @@ def test_a_label_corrected_while_the_scan_runs_counts_as_changed_since_it(tmp_pa
     assert store.active_scan()["labels_changed_since"] == 1
 
 
+def test_texts_past_the_embedding_s_max_length_are_counted_and_it_can_be_raised(scanned, tmp_path, monkeypatch,
+                                                                                  capsys):
+    """E-mails and tickets run past the 128 tokens the embedding reads: the report says how many, and --max-length
+    reaches the embedding (and the scan's recorded parameters)."""
+    import workbench.embed as embed_module
+    from workbench.report import count_long_texts
+    from workbench.sample import make_ner_sample
+
+    assert count_long_texts(["one two three", "one two", "x"], 4) == {"n_long": 1, "n_texts": 3, "max_length": 4}
+    frame, *_ = scanned
+    small = frame.sample(200, random_state=1).reset_index(drop=True)
+    small.loc[:19, "text"] = small.loc[:19, "text"] + " and more detail" * 12  # 36 more words each
+    small.to_parquet(tmp_path / "long.parquet")
+    lengths: list[int] = []
+    real = embed_module.embed_views
+
+    def embed_views(*args, **kw):
+        lengths.append(kw["max_length"])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(embed_module, "embed_views", embed_views)
+    db = tmp_path / "s.db"
+    base = ["scan", str(tmp_path / "long.parquet"), "--store", str(db), "--id-column", "id", "--no-progress"]
+    assert main([*base, "--max-length", "32"]) == 0
+    out = capsys.readouterr().out
+    assert lengths == [32]
+    n_long = sum(len(text.split()) > 30 for text in small["text"])  # 30 words past [CLS] and [SEP]
+    assert n_long >= 20
+    assert (f"long texts: {n_long} of 200 texts ({n_long / 200:.0%}) run past the 32 tokens the embedding reads (at "
+            "least: counted in words)") in out and "workbench scan --max-length 256" in out
+    with LabelStore.open(db) as store:
+        assert store.active_scan()["params"]["max_length"] == 32
+    assert main(base) == 0
+    assert lengths == [32, 128] and "long texts" not in capsys.readouterr().out
+    ner = tmp_path / "ner.parquet"
+    make_ner_sample(n_sentences=20).to_parquet(ner)
+    assert main(["scan", str(ner), "--max-length", "64", "--no-progress"]) == 2
+    assert "--finetune-set max_length=N" in capsys.readouterr().err
+
+
 def test_classes_with_few_labelled_items_are_named_as_weak_in_the_report(tmp_path):
     # a pool with a few labels per class: the folds learn each class from a handful, which the report must say
     from workbench.scan import scan

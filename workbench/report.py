@@ -149,7 +149,22 @@ def report_notes(overall: dict[str, Any]) -> list[str]:
         notes.append(f"few examples: {len(thin)} class(es) have fewer than {THIN_CLASS_ITEMS} labelled items "
                      f"({first_few(f'{name!r} {n}' for name, n in thin.items())}); each fold's model learns them "
                      "from a handful, so their flags and suggestions are weak hints: label more of them first")
+    long = overall.get("long_texts") or {}
+    if long.get("n_long"):
+        share = long["n_long"] / long["n_texts"]
+        notes.append(f"long texts: {long['n_long']} of {long['n_texts']} texts ({share:.0%}) run past the "
+                     f"{long['max_length']} tokens the embedding reads (at least: counted in words), so the embedding "
+                     "view and the neighbours see their beginning only (the TF-IDF view reads them "
+                     "whole); a longer max_length (workbench scan --max-length 256) reads more, for more time")
     return notes
+
+
+def count_long_texts(texts: Sequence[str], max_length: int) -> dict[str, int]:
+    """How many ``texts`` an encoder reading ``max_length`` tokens cuts short, counted from below: a text of more
+    words than the tokens left beside ``[CLS]`` and ``[SEP]`` is cut whatever the tokenizer (each word is a token or
+    more), without tokenizing anything (a warm scan reads its embeddings from the cache)."""
+    room = max_length - 2
+    return {"n_long": sum(len(text.split()) > room for text in texts), "n_texts": len(texts), "max_length": max_length}
 
 
 def first_few(words: Iterable[str], most: int = 10) -> str:
@@ -238,7 +253,8 @@ def agreement_section(annotations: pd.DataFrame | None, classes: list[str]) -> t
 def build_report(*, item_ids: list[str], labels: list[str | None], classes: list[str], issues: pd.DataFrame,
                  checks: dict[str, CheckResult], joint: np.ndarray | None,
                  annotations: pd.DataFrame | None = None, unscored_classes: Sequence[str] = (),
-                 judge_thin_classes: bool = False, suggested: Sequence[str | None] | None = None) -> QualityReport:
+                 judge_thin_classes: bool = False, suggested: Sequence[str | None] | None = None,
+                 long_texts: dict[str, int] | None = None) -> QualityReport:
     """Assemble the report from a scan's pieces.
 
     Parameters
@@ -251,6 +267,8 @@ def build_report(*, item_ids: list[str], labels: list[str | None], classes: list
         The calibrated confident joint ``(K, K)`` over ``classes``.
     unscored_classes : sequence of str
         Classes whose items got no label scores (a class with a single item).
+    long_texts : dict, optional
+        :func:`count_long_texts` of the texts the scan embedded: how many the embedding read only the start of.
     judge_thin_classes : bool
         Name the classes with fewer than :data:`THIN_CLASS_ITEMS` labelled items (and more than one) as too thin to
         trust: for probabilities the scan's own folds learnt, not a user's own model's.
@@ -291,6 +309,7 @@ def build_report(*, item_ids: list[str], labels: list[str | None], classes: list
         "thin_classes": {str(c): int(n) for c, n in counts.items() if 2 <= n < THIN_CLASS_ITEMS}
                         if judge_thin_classes else {},
         "checks": {name: r.summary for name, r in checks.items()},
+        "long_texts": long_texts,
     }
     mixups = pd.DataFrame(columns=MIXUP_COLUMNS)
     if suggested is not None:

@@ -39,7 +39,7 @@ from workbench.quality import (
     suggest_labels,
     unit_rows,
 )
-from workbench.report import QualityReport, build_report
+from workbench.report import QualityReport, build_report, count_long_texts
 from workbench.splits import in_split
 from workbench.store import LabelStore
 
@@ -86,7 +86,7 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
          precision: str = "auto", classifier_layers: Sequence[int] = (-1,), refit_clean: bool = True,
          finetune: Mapping[str, Any] | None = None, pred_probs: np.ndarray | pd.DataFrame | None = None,
          progress: bool = True, scan_id: str | None = None, write: bool = True,
-         split: str | None = None) -> ScanResult:
+         split: str | None = None, max_length: int = 128) -> ScanResult:
     """Scan a store (or a table from :func:`workbench.data.load_dataset`) for label issues and data problems.
 
     Parameters
@@ -129,6 +129,9 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     split : str, optional
         Scan only the items of this split (``train`` includes items with no split): their labels are cross-validated
         and checked among themselves, and the store's other items are left unscored by this scan. Default: all.
+    max_length : int
+        Tokens of each text the embedding reads (the rest is cut off; the TF-IDF view reads every text whole). The
+        report says how many texts run past it. Longer reads more of long texts (e-mails, tickets) for more time.
 
     Returns
     -------
@@ -195,11 +198,12 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
 
     cache = cache_dir if cache_dir is not None else default_cache_dir()
     t = time.perf_counter()
+    embeddings_read = embeddings is None
     if embeddings is None:
         from workbench.embed import embed_views
 
         features, embeddings = embed_views(texts, classifier_layers=classifier_layers, model=model, cache_dir=cache,
-                                           precision=precision, progress=progress)
+                                           precision=precision, progress=progress, max_length=max_length)
     elif len(embeddings) != len(texts):
         raise DataError(f"embeddings have {len(embeddings)} rows for {len(texts)} items")
     else:
@@ -278,6 +282,8 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
                           joint=confident_joint(y, p), annotations=annotations, unscored_classes=singles,
                           # the user's own model's probabilities: how it learnt each class is not the scan's to judge
                           judge_thin_classes=given_probs is None,
+                          # embeddings given by the caller were not cut at this scan's max_length
+                          long_texts=count_long_texts(texts, max_length) if embeddings_read else None,
                           suggested=items.set_index("item_id")["suggested_label"].reindex(item_ids).tolist())
     scan_id = scan_id or f"scan-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     if store is not None and write:
@@ -285,7 +291,8 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
         source = "given probabilities" if given_probs is not None else str(model) if model else "all-MiniLM-L6-v2"
         store.write_scores(scan_id, items.drop(columns=["text", "given_label", "is_label_issue"]), model=source,
                            params=_scan_params(oof, score=score, filter_by=filter_by,
-                                               **({"split": split} if split is not None else {})),
+                                               **({"split": split} if split is not None else {}),
+                                               **({"max_length": max_length} if max_length != 128 else {})),
                            labels_as_of=labels_read)
         seconds["write"] = time.perf_counter() - t
     return ScanResult(scan_id, items, report, oof, results, seconds)
