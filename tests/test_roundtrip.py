@@ -192,6 +192,9 @@ def test_integer_labels_with_names(tmp_path: Path):
     # a CSV's cells are text: its "0" / "1" are ids all the same once names are given
     (tmp_path / "glue.csv").write_text("sentence,label\ngreat film,1\ndull,0\n")
     assert load_dataset(tmp_path / "glue.csv", label_names=["neg", "pos"])["label"].tolist() == ["pos", "neg"]
+    # pandas writes an integer column with blanks as floats
+    (tmp_path / "floats.csv").write_text("text,label\ngreat film,1.0\ndull,0.0\n")
+    assert load_dataset(tmp_path / "floats.csv", label_names=["neg", "pos"])["label"].tolist() == ["pos", "neg"]
     with pytest.raises(DataError, match=r"glue.csv: line 2, column 'label': label id 1 has no name: label_names=\.\.\. "
                                         "names the ids 0 to 0"):
         load_dataset(tmp_path / "glue.csv", label_names=["neg"])

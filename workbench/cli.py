@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from workbench.data import load_dataset
+    from workbench.data import load_dataset, looks_like_class_id
     from workbench.store import LabelStore
 
     if args.store and args.store_option and args.store != args.store_option:
@@ -82,7 +82,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         # a store that had its classes gains one: often a typo in a reviewed file, so say it where it shows
         print(f"new label(s) added to the store: {', '.join(map(repr, new))}. If one is a misspelling of an existing "
               f"class, fold it in: workbench merge-labels {args.store} {new[0]!r} --into RIGHT_NAME")
-    ids = sorted((lab for lab in info.labels if lab not in before and re.fullmatch(r"-?\d+", lab)), key=int)
+    ids = sorted((lab for lab in info.labels if lab not in before and looks_like_class_id(lab)), key=float)
     if ids and len(ids) == len(info.labels) and not args.label_names:
         # a 0/1 column from an ML export: every report, suggestion and metric would say "1" where the user thinks
         # "positive", and renaming after the fact (merge-labels) logs every item as a correction

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -249,6 +248,7 @@ def _labels_the_run_knows(given: pd.Series, classes: list[str], *, against: str)
     """Whether a score against the ``given`` labels (or tag lists) means anything for a run of ``classes``: say so
     when some are labels the run never learnt (counted as wrong), and score nothing when none is one of its classes
     (integer ids against named classes, another dataset's label set), where every prediction would count as wrong."""
+    from workbench.data import looks_like_class_id
     from workbench.report import first_few
 
     values = [v for v in given if v is not None and not (isinstance(v, float) and v != v)]
@@ -259,7 +259,7 @@ def _labels_the_run_knows(given: pd.Series, classes: list[str], *, against: str)
     shown = first_few(map(repr, unknown))
     if len(unknown) == len(present):
         hint = (" They look like integer ids: read the file with --label-names, id 0 first"
-                if all(re.fullmatch(r"-?\d+", u) for u in unknown) else "")
+                if all(map(looks_like_class_id, unknown)) else "")
         print(f"no score: none of {against} ({shown}) is one of the run's classes ({first_few(map(repr, classes))})."
               f"{hint}")
         return False

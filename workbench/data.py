@@ -35,7 +35,8 @@ LABEL_COLUMNS = ("label", "labels", "class", "category", "intent")
 TOKEN_COLUMNS = ("tokens", "words")
 TAG_COLUMNS = ("tags", "ner_tags", "labels")
 SPLIT_COLUMNS = ("split",)
-_INT_TEXT = re.compile(r"\s*-?\d+\s*")
+#: An integer class id as a CSV cell holds it: ``3``, or ``3.0`` where pandas wrote a column with blanks as floats.
+_INT_TEXT = re.compile(r"\s*-?\d+(?:\.0*)?\s*")
 
 
 def load_dataset(
@@ -198,6 +199,12 @@ def load_dataset(
     }
     out.attrs["workbench"].update(sheets)
     return out
+
+
+def looks_like_class_id(label: str) -> bool:
+    """Whether a label reads as an integer class id (``3``, or ``3.0`` as pandas writes an integer column with blanks)
+    rather than a class name."""
+    return _INT_TEXT.fullmatch(label) is not None
 
 
 def _locator(raw: pd.DataFrame) -> Any:
@@ -410,8 +417,8 @@ def _clean_labels(values: list[Any], rows: list[int], name: str, column: str | N
                                    "or integer class ids")
         elif isinstance(value, str):
             # a CSV's cells are read as text: "0" / "1" are ids when names for them are given
-            kind, text = ("int", str(int(value))) if label_names is not None and _INT_TEXT.fullmatch(value) else (
-                "str", value)
+            as_id = label_names is not None and _INT_TEXT.fullmatch(value)
+            kind, text = ("int", str(int(float(value)))) if as_id else ("str", value)
         elif isinstance(value, (list, tuple, np.ndarray)):
             shown = [str(v) for v in value][:5]
             raise ValueProblem(f"{where}: the label is a list ({shown}); text classification takes one class per "

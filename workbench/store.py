@@ -1352,7 +1352,9 @@ def _refuse_ids_for_names(given: list[str], stored: list[str], *, source: str) -
     and score every item wrong, where the user meant the names."""
     if not given or not stored or set(given) & set(stored):
         return
-    if all(re.fullmatch(r"-?\d+", v) for v in given) and not any(re.fullmatch(r"-?\d+", v) for v in stored):
+    from workbench.data import looks_like_class_id
+
+    if all(map(looks_like_class_id, given)) and not any(map(looks_like_class_id, stored)):
         from workbench.report import first_few
 
         raise LabelError(f"{source}: its labels ({first_few(map(repr, given))}) look like integer class ids, and none "
