@@ -608,8 +608,8 @@ def add_reading_options(p: argparse.ArgumentParser) -> None:
                        help="names for integer class ids, id 0 first (a 0/1 label column: --label-names negative "
                             "positive); a Parquet file written by datasets names its ids itself")
     group.add_argument("--sheet", metavar="NAME",
-                       help="the sheet of an Excel workbook to read (default: the one named as --split, if any, "
-                            "else the first)")
+                       help="the sheet of an Excel workbook to read (default: the first; workbench import --split "
+                            "NAME reads the sheet of that name where there is one)")
     group.add_argument("--allow-missing-labels", action="store_true", help="keep unlabelled items as a pool")
     group.add_argument("--drop-empty-texts", action="store_true", help="drop empty texts instead of failing")
 
