@@ -211,6 +211,16 @@ def test_run_lifecycle_writes_every_file(small_store, tiny_bert, tmp_path):
                            "max_length=32)")
     scored = model.predict(["where is my order", "refund please"], progress=False)
     assert scored.shape == (2, 1 + len(small_store.labels))
+    # a file, by path or by name, is read as workbench predict reads it (not scored as one text, its name)
+    pd.DataFrame({"text": ["where is my order", "refund please", "hello"]}).to_csv(tmp_path / "new.csv", index=False)
+    for path in (tmp_path / "new.csv", str(tmp_path / "new.csv")):
+        from_file = run.predict(path, progress=False)
+        assert len(from_file) == 3 and from_file.columns[0] == "item_id", path
+        assert np.allclose(from_file.filter(like="prob_").to_numpy()[:2], scored.filter(like="prob_").to_numpy(),
+                           atol=1e-5)
+    with pytest.raises(DataError, match="nothere.csv: no such file"):
+        model.predict("nothere.csv", progress=False)
+    assert len(model.predict("see new.csv for more", progress=False)) == 1  # words and a name: a text
 
 
 def test_a_relative_runs_dir_works(small_store, tiny_bert, tmp_path, monkeypatch):

@@ -209,7 +209,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 raise DataError(f"{args.data} holds {store.task} items; run {view.run_id} does {task}")
             table = store.to_pandas()
     else:
-        table = _read_items_to_predict(args, task=task, classes=view.labels())
+        from workbench.predict import read_items_to_predict
+
+        options = {k: v for k, v in reading_options(args).items() if k != "task"}  # the run's task, not --task
+        table = read_items_to_predict(args.data, task=task, classes=view.labels(), **options)
     model = load_run(view.path)
     predicted = model.predict(table[["item_id", content]], progress=not args.no_progress)
     if task == "token-classification":
@@ -282,21 +285,6 @@ def _print_scores(frame: pd.DataFrame, *, task: str, trained: set[str], against:
             continue
         what = "entity F1 (micro)" if scored[0] == "f1_micro" else scored[0]
         print(f"{what} against {against}: {scored[1]:.4f} ({scored[2]} labelled {name or 'items'})")
-
-
-def _read_items_to_predict(args: argparse.Namespace, *, task: str, classes: list[str]) -> pd.DataFrame:
-    """The dataset file to predict, labels optional: a file without them is read as a pool of the run's classes."""
-    from workbench.data import LABEL_COLUMNS, TAG_COLUMNS, find_column, load_dataset
-    from workbench.readers import read_source
-
-    raw, _ = read_source(Path(args.data).expanduser(), encoding=args.encoding, sheet=args.sheet)
-    names = TAG_COLUMNS if task == "token-classification" else LABEL_COLUMNS
-    # a column of nothing but blanks (a CoNLL file of words alone has an empty tags column) holds no labels
-    found = find_column(raw.columns, names)
-    has_labels = args.label_column is not None or (found is not None and raw[found].notna().any())
-    options = {**reading_options(args), "task": task, "allow_missing_labels": True,
-               "labels": args.labels or (None if has_labels else classes)}
-    return load_dataset(args.data, **options)  # by path again: its errors name the file's lines
 
 
 def _labelled_score(frame: pd.DataFrame, *, task: str) -> tuple[str, float, int] | None:

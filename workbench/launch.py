@@ -331,8 +331,9 @@ class Run(RunView):
         lines = path.read_text(errors="replace").splitlines()
         return "\n".join(lines[-tail:] if tail else lines)
 
-    def predict(self, data: Sequence[Any] | pd.DataFrame | LabelStore, *, batch_size: int = 64,
-                progress: bool = True) -> pd.DataFrame:
-        """Score new items with the trained model (:meth:`workbench.predict.TrainedModel.predict`): ``pred`` and
-        ``prob_<class>`` per text, or ``pred_tags`` and ``token_probs`` per sentence for a tagger."""
+    def predict(self, data: Sequence[Any] | pd.DataFrame | LabelStore | str | os.PathLike[str], *,
+                batch_size: int = 64, progress: bool = True) -> pd.DataFrame:
+        """Score new items (texts, a table, a store or a dataset file) with the trained model
+        (:meth:`workbench.predict.TrainedModel.predict`): ``pred`` and ``prob_<class>`` per text, or ``pred_tags`` and
+        ``token_probs`` per sentence for a tagger."""
         return load_run(self.path).predict(data, batch_size=batch_size, progress=progress)

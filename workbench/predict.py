@@ -28,7 +28,39 @@ from workbench.runs import open_run
 from workbench.store import LabelStore
 from workbench.train import pad_batch, word_probs
 
-__all__ = ["TrainedModel", "load_run"]
+__all__ = ["TrainedModel", "load_run", "read_items_to_predict"]
+
+
+def names_a_data_file(data: Any) -> bool:
+    """Whether ``data`` given to predict is a dataset file rather than one text: a path object, or a string of one
+    word ending in a data file's suffix (``new.csv``, ``dev.jsonl.gz``): read as a text it would be scored as one."""
+    from workbench.readers import COMPRESSIONS, SUFFIXES
+
+    if isinstance(data, os.PathLike):
+        return True
+    if not isinstance(data, str) or not data or any(ch.isspace() for ch in data):
+        return False
+    name = data.lower().removesuffix("/")
+    name = next((name.removesuffix(c) for c in COMPRESSIONS if name.endswith(c)), name)
+    return name.endswith((*SUFFIXES, ".txt")) or Path(data).expanduser().is_dir()
+
+
+def read_items_to_predict(path: str | os.PathLike[str], *, task: str, classes: Sequence[str],
+                          **options: Any) -> pd.DataFrame:
+    """A dataset file to predict, read by :func:`workbench.data.load_dataset` with ``options``, labels optional: a file
+    with no labels is read as a pool of the run's ``classes`` (a file's own labels may include others, which a score
+    against them counts as wrong)."""
+    from workbench.data import LABEL_COLUMNS, TAG_COLUMNS, find_column, load_dataset
+    from workbench.readers import read_source
+
+    raw, _ = read_source(Path(path).expanduser(), encoding=options.get("encoding", "utf-8"), sheet=options.get("sheet"))
+    names = TAG_COLUMNS if task == "token-classification" else LABEL_COLUMNS
+    # a column of nothing but blanks (a CoNLL file of words alone has an empty tags column) holds no labels
+    found = find_column(raw.columns, names)
+    has_labels = options.get("label_column") is not None or (found is not None and raw[found].notna().any())
+    options = {**options, "task": task, "allow_missing_labels": True,
+               "labels": options.get("labels") or (None if has_labels else list(classes))}
+    return load_dataset(path, **options)  # by path again: its errors name the file's lines
 
 
 class TrainedModel:
@@ -74,16 +106,17 @@ class TrainedModel:
         return (f"TrainedModel({str(self.run_dir)!r}, {len(self.labels)} {what}, device={self.device!r}, "
                 f"precision={self.precision!r}, max_length={self.config.max_length})")
 
-    def predict(self, data: Sequence[Any] | pd.DataFrame | LabelStore, *, batch_size: int = 64,
-                progress: bool = True) -> pd.DataFrame:
+    def predict(self, data: Sequence[Any] | pd.DataFrame | LabelStore | str | os.PathLike[str], *,
+                batch_size: int = 64, progress: bool = True) -> pd.DataFrame:
         """Score items with the trained model.
 
         Parameters
         ----------
-        data : sequence, DataFrame or LabelStore
+        data : sequence, DataFrame, LabelStore or a dataset file's path
             A text classifier takes texts (a DataFrame: its ``text`` column); a tagger takes sentences as lists
             of words (a DataFrame: its ``tokens`` column). A DataFrame's ``item_id`` column, or a store's ids,
-            are kept.
+            are kept. A path (a ``Path``, or a string like ``"new.csv"``: one word with a data file's suffix) is
+            read as ``workbench predict`` reads it, with the ids of :func:`workbench.data.load_dataset`.
 
         Returns
         -------
@@ -127,6 +160,9 @@ class TrainedModel:
             if data.task != self.task:
                 raise DataError(f"{data.url} holds {data.task} items; run {self.run_dir.name} does {self.task}")
             table = data.to_pandas()
+            return table["item_id"].tolist(), table[column].tolist()
+        if names_a_data_file(data):
+            table = read_items_to_predict(data, task=self.task, classes=self.labels)
             return table["item_id"].tolist(), table[column].tolist()
         if isinstance(data, pd.DataFrame):
             if column not in data.columns:
