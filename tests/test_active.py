@@ -273,7 +273,7 @@ def test_unreviewed_pool_seeds_stratified_by_the_current_labels(store):
     assert "3 reviewed" in repr(learner)
 
 
-def test_learner_refuses_what_it_cannot_use(tmp_path, store):
+def test_learner_refuses_what_it_cannot_use(tmp_path, store, store_path):
     with pytest.raises(DataError, match="embeddings have 3 rows"):
         ActiveLearner(store, embeddings=np.zeros((3, 4)))
     with pytest.raises(DataError, match="unknown pool"):
@@ -285,6 +285,13 @@ def test_learner_refuses_what_it_cannot_use(tmp_path, store):
     with pytest.raises(DataError, match="token classification"):
         ActiveLearner(ner, embeddings=np.zeros((len(ner), 4)))
     ner.close()
+    # a path: the store it names, or a clear refusal (was AttributeError: 'str' object has no attribute 'task')
+    assert len(ActiveLearner(str(store_path), embeddings=np.zeros((len(store), 4))).store) == len(store)
+    pd.DataFrame({"text": ["a"], "label": ["x"]}).to_csv(tmp_path / "data.csv", index=False)
+    with pytest.raises(DataError, match="ActiveLearner takes a label store; .*data.csv is a dataset file"):
+        ActiveLearner(tmp_path / "data.csv")
+    with pytest.raises(DataError, match="takes a label store .* not a int"):
+        ActiveLearner(42)
 
 
 def test_one_round_through_the_panel_and_the_browser_widget(pool_store):

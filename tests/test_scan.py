@@ -332,6 +332,29 @@ def test_a_finetune_scan_passes_its_model_and_fields_to_the_fold_fine_tunes(tiny
         scan(table, finetune={"epochs": 1}, progress=False, cache_dir=tmp_path / "cache")
 
 
+def test_scan_takes_a_store_s_path_or_a_dataset_file_s(tmp_path):
+    """scan('labels.db') raised "'str' object has no attribute 'columns'"; now the store is opened for the scan (and
+    closed), a dataset file is read and scanned as it is, and a path that names no store is refused."""
+    from workbench.errors import StoreNotFoundError
+    from workbench.scan import scan
+
+    frame = make_classification_sample(n_items=120, seed=3)
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    embeddings = np.random.default_rng(0).normal(size=(120, 16)).astype(np.float32)
+    from_file = scan(str(tmp_path / "data.csv"), embeddings=embeddings, progress=False, cache_dir=tmp_path)
+    assert from_file.report.overall["n_items"] == 120
+    with LabelStore.open(tmp_path / "labels.db") as store:
+        store.import_dataset(load_dataset(tmp_path / "data.csv"))
+    result = scan(tmp_path / "labels.db", embeddings=embeddings, progress=False, cache_dir=tmp_path,
+                  scan_id="by-path")
+    with LabelStore.open(tmp_path / "labels.db") as store:
+        assert store.active_scan()["scan_id"] == "by-path"  # written to the store the path names
+    assert np.allclose(result.oof.pred_probs, from_file.oof.pred_probs)
+    with pytest.raises(StoreNotFoundError, match="there is no store at"):
+        scan(str(tmp_path / "typo.db"), progress=False)
+    assert not (tmp_path / "typo.db").exists()
+
+
 def test_a_class_with_one_item_is_left_unscored_and_the_rest_is_scanned(tmp_path, capsys):
     # a long-tailed label set: before, one single-item class refused the whole scan
     from workbench.scan import scan

@@ -223,6 +223,17 @@ def test_run_lifecycle_writes_every_file(small_store, tiny_bert, tmp_path):
     assert len(model.predict("see new.csv for more", progress=False)) == 1  # words and a name: a text
 
 
+def test_launch_takes_a_store_s_path(small_store, tiny_bert, tmp_path):
+    run = launch(_config(tiny_bert, epochs=1), store=str(tmp_path / "labels.db"), runs_dir=tmp_path / "runs",
+                 snapshot="by-path")
+    assert run.wait(timeout=300)["state"] == "finished", run.logs()
+    assert "by-path" in small_store.snapshots()["name"].tolist()
+    make_classification_sample(n_items=20, seed=1).to_csv(tmp_path / "data.csv", index=False)
+    with pytest.raises(DataError, match=r"launch\(store=\.\.\.\) takes a label store; .*data.csv is a dataset file: "
+                                        "import it into one first"):
+        launch(_config(tiny_bert), store=tmp_path / "data.csv", runs_dir=tmp_path / "runs")
+
+
 def test_a_relative_runs_dir_works(small_store, tiny_bert, tmp_path, monkeypatch):
     # runs_dir="runs", the default, relative to the notebook's folder; the worker starts inside the run folder
     monkeypatch.chdir(tmp_path)

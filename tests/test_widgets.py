@@ -32,6 +32,18 @@ def scored_store(tmp_path):
     store.close()
 
 
+def test_the_browser_opens_a_store_by_its_path(scored_store, tmp_path):
+    from workbench.errors import DataError, StoreNotFoundError
+
+    browser = LabelBrowser(str(tmp_path / "labels.db"))
+    assert len(browser.session.store) == len(scored_store)
+    with pytest.raises(StoreNotFoundError):
+        LabelBrowser(tmp_path / "typo.db")
+    (tmp_path / "data.csv").write_text("text,label\na,x\n")
+    with pytest.raises(DataError, match="LabelBrowser takes a label store; .*data.csv is a dataset file"):
+        LabelBrowser(tmp_path / "data.csv")
+
+
 def send(widget, **content):
     widget._on_msg(widget, content, [])
 

@@ -13,7 +13,7 @@ from widgets._session import SessionWidgetMixin, with_picker
 from workbench.errors import WorkbenchError
 from workbench.review import HELP, ReviewSession, filters_from_form
 from workbench.schema import REVIEW_STATUSES
-from workbench.store import LabelStore
+from workbench.store import LabelStore, as_store
 
 _HERE = Path(__file__).parent
 
@@ -62,6 +62,7 @@ class LabelBrowser(SessionWidgetMixin, anywidget.AnyWidget):
                  filters: dict[str, Any] | None = None, order_by: str | None = None, source: str = "human",
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        store = as_store(store, what="LabelBrowser")
         self.session = ReviewSession(store, author=author, page_size=page_size, filters=filters, order_by=order_by,
                                      source=source)
         if source == "adjudication":

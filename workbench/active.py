@@ -28,7 +28,7 @@ from workbench.brief import BriefRepr
 from workbench.errors import DataError
 from workbench.quality import unit_rows
 from workbench.report import first_few
-from workbench.store import Filters, LabelStore
+from workbench.store import Filters, LabelStore, as_store
 
 #: Cosine similarity at or above which two items count as near-duplicates within one batch.
 DUPLICATE_SIMILARITY = 0.97
@@ -608,6 +608,7 @@ class ActiveLearner:
                  classifier_layers: Sequence[int] = (-1,), author: str = AUTHOR, seed: int = 0, c: float = 10.0,
                  stop_agreement: float = 0.99, stop_patience: int = 3, stop_set_size: int = 2000,
                  **strategy_options: Any) -> None:
+        store = as_store(store, what="ActiveLearner")
         if store.task == "token-classification":
             raise DataError(f"active learning works on text classification stores; {store.url} holds token "
                             "classification (NER) data")

@@ -28,7 +28,7 @@ from workbench.devices import resolve_device
 from workbench.errors import DataError, WorkbenchError, require
 from workbench.predict import load_run
 from workbench.runs import RunView, fresh_run_id, last_step, list_runs
-from workbench.store import LabelStore
+from workbench.store import LabelStore, as_store
 from workbench.train import CANCEL_FILE, set_status, write_json
 
 #: The pid of the process launch() started, beside status.json in the run folder.
@@ -80,16 +80,16 @@ def _eval_split_as_named(config: FineTuneConfig, frame: pd.DataFrame) -> FineTun
     return replace(config, eval_split=found) if found else config
 
 
-def launch(config: FineTuneConfig | None = None, *, store: LabelStore | None = None, data: pd.DataFrame | None = None,
-           snapshot: str | None = None, runs_dir: str | os.PathLike[str] = "runs", run_id: str | None = None,
-           python: str | None = None) -> Run:
+def launch(config: FineTuneConfig | None = None, *, store: LabelStore | str | os.PathLike[str] | None = None,
+           data: pd.DataFrame | None = None, snapshot: str | None = None, runs_dir: str | os.PathLike[str] = "runs",
+           run_id: str | None = None, python: str | None = None) -> Run:
     """Start a fine-tune in the background and return at once.
 
     Parameters
     ----------
     config : FineTuneConfig, optional
         Default: ``FineTuneConfig()`` for the store's task.
-    store : LabelStore, optional
+    store : LabelStore or its path, optional
         Train on its current labels; the run cites the store's snapshot hash.
     data : pandas.DataFrame, optional
         Or train on a table from :func:`workbench.data.load_dataset`.
@@ -102,6 +102,10 @@ def launch(config: FineTuneConfig | None = None, *, store: LabelStore | None = N
     -------
     Run
     """
+    if store is not None and not isinstance(store, LabelStore):  # a store's path: opened for the launch alone
+        with as_store(store, what="launch(store=...)") as opened:
+            return launch(config, store=opened, data=data, snapshot=snapshot, runs_dir=runs_dir, run_id=run_id,
+                          python=python)
     config = config or FineTuneConfig(task=store.task if store is not None and store.task else "text-classification")
     frame, meta = _snapshot_frame(store, data, config.task)
     config = _eval_split_as_named(config, frame)

@@ -79,7 +79,8 @@ class ScanResult(BriefRepr):
         return self.items[self.items["is_label_issue"]].reset_index(drop=True)
 
 
-def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5, seed: int = 0,
+def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str = "quick", folds: int = 5,
+         seed: int = 0,
          model: str | os.PathLike[str] | None = None, score: str = "combined",
          filter_by: str = "prune_by_noise_rate", checks: Sequence[str] | None = None,
          embeddings: np.ndarray | None = None, cache_dir: str | os.PathLike[str] | None = None,
@@ -91,7 +92,9 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
 
     Parameters
     ----------
-    data : LabelStore or pandas.DataFrame
+    data : LabelStore, pandas.DataFrame, or a path
+        A store's path (or URL) is opened for the scan; a dataset file's is read by :func:`load_dataset` with its
+        defaults and scanned as it is.
     mode : {"quick", "finetune"}
         How the out-of-fold probabilities are made (see :mod:`workbench.crossval`).
     score : str
@@ -137,6 +140,17 @@ def scan(data: LabelStore | pd.DataFrame, *, mode: str = "quick", folds: int = 5
     -------
     ScanResult
     """
+    if isinstance(data, (str, os.PathLike)):  # a store's path (opened for this scan), or a dataset file's
+        options = dict(locals())  # first thing done: the parameters alone
+        del options["data"]
+        from workbench.store import is_store
+
+        if not is_store(data):
+            from workbench.data import load_dataset
+
+            return scan(load_dataset(data), **options)
+        with LabelStore.open(data, create=False) as opened:  # a typo'd path is refused, not a new empty store
+            return scan(opened, **options)
     seconds: dict[str, float] = {}
     store = data if isinstance(data, LabelStore) else None
     labels_read = time.time()  # the scan's time: labels corrected from now on are "changed since" it

@@ -1144,6 +1144,21 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 
+def as_store(store: Any, *, what: str) -> LabelStore:
+    """``store``, or the existing store that a path or URL names, opened (its holder keeps it open). ``what`` names
+    the caller in the message for anything else: a dataset file's path, say, which has to be imported first."""
+    if isinstance(store, LabelStore):
+        return store
+    if isinstance(store, (str, os.PathLike)):
+        if is_store(store):
+            return LabelStore.open(store, create=False)  # a typo'd path is refused, not opened as a new empty store
+        raise DataError(f"{what} takes a label store; {os.fspath(store)} is a dataset file: import it into one first "
+                        f"(store = LabelStore.open('labels.db'); store.import_dataset(load_dataset("
+                        f"{os.fspath(store)!r})), or workbench import {os.fspath(store)} labels.db)")
+    raise DataError(f"{what} takes a label store (LabelStore.open('labels.db')) or its path, not a "
+                    f"{type(store).__name__}")
+
+
 def is_store(source: str | os.PathLike[str]) -> bool:
     """Whether ``source`` names a label store rather than a dataset file.
 
