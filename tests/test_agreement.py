@@ -181,6 +181,16 @@ def test_long_and_wide_imports_give_the_same_store(tmp_path):
     assert again["annotations"] == 0 and again["unchanged"] == 60
     for s in stores:
         s.close()
+    # a path: a new store made as an import makes one, then closed (a later open sees what was written)
+    by_path = import_annotations(str(tmp_path / "by-path.db"), frame, consensus="majority")
+    assert by_path["annotations"] == 180
+    with LabelStore.open(tmp_path / "by-path.db", create=False) as store:
+        assert len(store.annotations()) == 180
+    from workbench.annotations import refresh_consensus
+
+    assert len(refresh_consensus(tmp_path / "by-path.db", method="majority")) == 60
+    with pytest.raises(DataError, match="refresh_consensus takes a label store; .*wide.csv is a dataset file"):
+        refresh_consensus(tmp_path / "wide.csv")
     with pytest.raises(DataError, match="needs annotator_columns"):
         import_annotations(LabelStore.open(tmp_path / "x.db"), wide, layout="wide")
     with pytest.raises(DataError, match="no column starts with 'judge_'"):

@@ -83,6 +83,7 @@ def test_the_model_free_scan_finds_the_demo_data_s_planted_errors_and_writes_the
     with LabelStore.open(tmp_path / "ner.db") as store:
         store.import_dataset(load_dataset(sample, task="token-classification", id_column="id"))
         result = check_tag_consistency(store)
+        assert check_tag_consistency(str(tmp_path / "ner.db"), write=False).sentences.equals(result.sentences)
         flagged = result.sentences[result.sentences["issues"].map(bool)]
         planted = set(sample.loc[sample["has_error"], "id"])
         # measured: 20 of the 24 planted errors, and nothing else

@@ -20,7 +20,7 @@ import pandas as pd
 from workbench.agreement import Annotations, annotations_from_frame, judged
 from workbench.consensus import dawid_skene, majority_vote
 from workbench.errors import DataError
-from workbench.store import LabelStore
+from workbench.store import LabelStore, takes_store_path
 
 CONSENSUS_METHODS = ("majority", "dawid_skene")
 
@@ -93,6 +93,7 @@ def consensus_scores(ann: Annotations, *, method: str = "dawid_skene",
                          "issues": [["disagreement"] if d else [] for d in disagree], "issue_details": why})
 
 
+@takes_store_path("import_annotations", create=True)
 def import_annotations(store: LabelStore, source: str | os.PathLike[str] | pd.DataFrame, *,
                        layout: str = "long", item_column: str = "item_id", text_column: str = "text",
                        annotator_column: str = "annotator", label_column: str = "label",
@@ -103,7 +104,7 @@ def import_annotations(store: LabelStore, source: str | os.PathLike[str] | pd.Da
 
     Parameters
     ----------
-    store : LabelStore
+    store : LabelStore or its path
         A new store, or one holding the same items (already stored items keep their current label).
     source : path or DataFrame
         Long: ``item_column, text_column, annotator_column, label_column`` (a text repeated per
@@ -192,6 +193,7 @@ def model_probs_for(ann: Annotations, probs: pd.DataFrame) -> np.ndarray:
     return np.asarray(out / out.sum(axis=1, keepdims=True))
 
 
+@takes_store_path("refresh_consensus")
 def refresh_consensus(store: LabelStore, *, method: str = "dawid_skene",
                       model_probs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Recompute the consensus from the store's annotations and make it the active scan; returns it.

@@ -9,6 +9,7 @@ without a row in the append-only log; undo is a new row.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import pandas as pd
 import sqlalchemy as sa
@@ -29,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from workbench import schema as S
 from workbench.bio import find_bio_error
-from workbench.data import is_missing
+from workbench.data import is_missing, looks_like_class_id
 from workbench.errors import (
     DataError,
     LabelError,
@@ -45,6 +46,8 @@ from workbench.errors import (
 )
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
 
 #: Steps from schema version N to N+1, applied in order when an older store is opened.
 def _migrate_1_to_2(conn: Connection) -> None:
@@ -1159,6 +1162,23 @@ def as_store(store: Any, *, what: str) -> LabelStore:
                     f"{type(store).__name__}")
 
 
+def takes_store_path(what: str, *, create: bool = False) -> Callable[[Callable[Concatenate[LabelStore, P], R]],
+                                                                      Callable[Concatenate[Any, P], R]]:
+    """Let a function of a store (its first argument) take the store's path too: opened for the call and closed
+    after it (``create``: made when missing, as an import makes one); anything else is refused as
+    :func:`as_store` refuses it, with ``what`` naming the function."""
+    def wrap(fn: Callable[Concatenate[LabelStore, P], R]) -> Callable[Concatenate[Any, P], R]:
+        @functools.wraps(fn)
+        def inner(store: Any, *args: P.args, **kwargs: P.kwargs) -> R:
+            if isinstance(store, LabelStore):
+                return fn(store, *args, **kwargs)
+            made = create and isinstance(store, (str, os.PathLike)) and is_store(store)
+            with LabelStore.open(store) if made else as_store(store, what=what) as opened:
+                return fn(opened, *args, **kwargs)
+        return inner
+    return wrap
+
+
 def is_store(source: str | os.PathLike[str]) -> bool:
     """Whether ``source`` names a label store rather than a dataset file.
 
@@ -1367,8 +1387,6 @@ def _refuse_ids_for_names(given: list[str], stored: list[str], *, source: str) -
     and score every item wrong, where the user meant the names."""
     if not given or not stored or set(given) & set(stored):
         return
-    from workbench.data import looks_like_class_id
-
     if all(map(looks_like_class_id, given)) and not any(map(looks_like_class_id, stored)):
         from workbench.report import first_few
 

@@ -26,7 +26,7 @@ from workbench.config import FineTuneConfig
 from workbench.errors import DataError, WorkbenchError, require
 from workbench.quality import sentence_scores, token_issues, token_scores
 from workbench.splits import in_split
-from workbench.store import LabelStore
+from workbench.store import LabelStore, takes_store_path
 from workbench.tag_consistency import SPAN_COLUMNS, apply_readings, inconsistent_spans
 
 HELD_OUT = "heldout"  # the split name a fold's sentences get in its run
@@ -69,6 +69,7 @@ def tagger_config(**overrides: object) -> FineTuneConfig:
     return FineTuneConfig.from_dict({**TAGGER_DEFAULTS, **overrides, "task": "token-classification"})
 
 
+@takes_store_path("scan_tokens")
 def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train",
                 config: FineTuneConfig | None = None, runs_dir: str | os.PathLike[str] = "runs",
                 tagger: str | os.PathLike[str] | None = None, write: bool = True,
@@ -78,7 +79,7 @@ def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train
 
     Parameters
     ----------
-    store : LabelStore
+    store : LabelStore or its path
         Token classification.
     folds : int
         Taggers trained (at least 2).
@@ -136,6 +137,7 @@ def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train
     return TokenScan(scan_id, sentences, tokens, runs, time.perf_counter() - started, inconsistent)
 
 
+@takes_store_path("check_tag_consistency")
 def check_tag_consistency(store: LabelStore, *, max_share: float = 0.2, min_count: int = 3,
                           write: bool = True) -> TokenScan:
     """The model-free scan: every tagged sentence against the rest of the store (seconds, no tagger).
