@@ -31,7 +31,7 @@ from workbench.train import pad_batch, word_probs
 __all__ = ["TrainedModel", "load_run", "read_items_to_predict"]
 
 
-def names_a_data_file(data: Any) -> bool:
+def _names_a_data_file(data: Any) -> bool:
     """Whether ``data`` given to predict is a dataset file rather than one text: a path object, or a string of one
     word ending in a data file's suffix (``new.csv``, ``dev.jsonl.gz``): read as a text it would be scored as one."""
     from workbench.readers import COMPRESSIONS, SUFFIXES
@@ -161,7 +161,7 @@ class TrainedModel:
                 raise DataError(f"{data.url} holds {data.task} items; run {self.run_dir.name} does {self.task}")
             table = data.to_pandas()
             return table["item_id"].tolist(), table[column].tolist()
-        if names_a_data_file(data):
+        if _names_a_data_file(data):
             table = read_items_to_predict(data, task=self.task, classes=self.labels)
             return table["item_id"].tolist(), table[column].tolist()
         if isinstance(data, pd.DataFrame):
