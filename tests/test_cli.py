@@ -704,10 +704,11 @@ def test_info_says_what_a_store_holds(tmp_path: Path, capsys):
         second = store.to_pandas()["item_id"][1]
         store.set_label_set(["B-MISC", "I-MISC"])
         store.set_label(second, ["B-MISC", "O"], author="ann")
+        store.set_label_set(["B-ORG", "I-ORG"])
     assert main(["info", str(tmp_path / "ner.db")]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[2] == ("entities (3 types): PER 2 · LOC 1 · MISC 1; tags (7): O B-LOC I-LOC B-PER I-PER B-MISC "
-                        "I-MISC"), lines
+    assert lines[2] == ("entities (4 types): PER 2 · LOC 1 · MISC 1; no entities: ORG; tags (9): O B-LOC I-LOC B-PER "
+                        "I-PER B-MISC I-MISC B-ORG I-ORG"), lines
 
 
 def test_a_detached_run_is_cancelled_resumed_and_read_from_the_shell(tmp_path: Path, tiny_bert, capsys,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from workbench import load_dataset
@@ -52,7 +53,7 @@ def test_written_samples_load(tmp_path):
     assert len(ner) == 300
 
 
-def test_prepare_dataset_samples_any_file_and_says_when_no_test_split_fits(tmp_path):
+def test_prepare_dataset_samples_any_file_and_says_when_no_test_split_fits(tmp_path, capsys):
     # SAMPLE_SIZE was applied to Parquet files only: a CSV kept every row
     from workbench.errors import DataError
     from workbench.prepare import prepare_dataset
@@ -76,6 +77,14 @@ def test_prepare_dataset_samples_any_file_and_says_when_no_test_split_fits(tmp_p
     ).to_parquet(str(tmp_path / "hub.parquet"))
     table = prepare_dataset(tmp_path / "hub.parquet", out_dir=tmp_path, sample_size=120, seed=3)
     assert set(table["label"]) <= set(names) and len(table) == 120
+    # a workbook with more than one sheet: the notebook's output says which it read
+    with pd.ExcelWriter(tmp_path / "book.xlsx") as book:
+        frame.head(40).to_excel(book, sheet_name="labels", index=False)
+        pd.DataFrame({"note": ["by ana"]}).to_excel(book, sheet_name="notes", index=False)
+    capsys.readouterr()
+    assert len(prepare_dataset(tmp_path / "book.xlsx", out_dir=tmp_path, id_column="id")) == 40
+    assert "read sheet 'labels' of" in capsys.readouterr().out
+    assert len(prepare_dataset(tmp_path / "book.xlsx", out_dir=tmp_path, id_column="id", sheet="labels")) == 40
     # a validation split the data brings is kept: the test items come out of train only (it used to be re-split)
     frame.assign(split=["validation" if i % 5 == 0 else "train" for i in range(len(frame))]).to_csv(
         tmp_path / "with_validation.csv", index=False)

@@ -132,7 +132,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
                                        for name, n in splits.items()))
     if info.task == "token-classification":
         types = sorted({lab[2:] for lab in info.labels if lab[:2] in ("B-", "I-")})
-        print(f"entities ({len(types)} types): {_largest_and_smallest(summary['classes'], set(types))}; tags "
+        entities = _largest_and_smallest(summary["classes"], set(types), none="no entities")
+        print(f"entities ({len(types)} types): {entities}; tags "
               f"({len(info.labels)}): {' '.join(info.labels)}")
     else:
         print(f"classes ({len(info.labels)}): {_largest_and_smallest(summary['classes'], set(info.labels))}")
@@ -150,14 +151,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _largest_and_smallest(counts: dict[str, int], label_set: set[str], *, shown: int = 12) -> str:
+def _largest_and_smallest(counts: dict[str, int], label_set: set[str], *, shown: int = 12,
+                          none: str = "no items") -> str:
     """``counts`` (largest first) on one line: all of them, or past ``shown`` the largest and the smallest; classes of
     the label set that no item carries now (merged away, or not labelled yet) said apart."""
     parts = [f"{name} {n}" for name, n in counts.items()]
     if len(parts) > shown:
         parts = [*parts[: shown - 4], f"... {len(parts) - shown + 1} more ...", *parts[-3:]]
     empty = sorted(label_set - set(counts))
-    return " · ".join(parts) + (f"; no items: {', '.join(empty)}" if empty else "")
+    return " · ".join(parts) + (f"; {none}: {', '.join(empty)}" if empty else "")
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
