@@ -126,8 +126,9 @@ def prepare_splits(frame: pd.DataFrame, config: FineTuneConfig) -> pd.DataFrame:
         frame["split"] = config.train_split
     frame["split"] = frame["split"].fillna(config.train_split).astype(str)
     train = np.flatnonzero(frame["split"].to_numpy() == config.train_split)
-    labelled = train[has_label(frame["label"].iloc[train])]
-    if not has_label(frame["label"]).any():
+    has = has_label(frame["label"])  # read once: a Python test per item, and three checks below ask it
+    labelled = train[has[train]]
+    if not has.any():
         raise DataError(f"none of the {len(frame)} items has a label; nothing to train on: label some first (the label "
                         "browser, active learning) or import labelled data")
     if not len(labelled):
@@ -141,15 +142,14 @@ def prepare_splits(frame: pd.DataFrame, config: FineTuneConfig) -> pd.DataFrame:
         keys = [str(v) if isinstance(v, str) else str(v[0]) for v in frame["label"].iloc[labelled]]
         held = stratified_split(keys, validation=config.validation_fraction, seed=config.seed)["validation"]
         frame.loc[frame.index[labelled[held]], "split"] = config.eval_split
-    _check_eval_split(frame, config)
+    _check_eval_split(frame, config, labelled=has)
     return frame
 
 
-def _check_eval_split(frame: pd.DataFrame, config: FineTuneConfig) -> None:
+def _check_eval_split(frame: pd.DataFrame, config: FineTuneConfig, *, labelled: np.ndarray) -> None:
     """Refuse a run with nothing labelled to evaluate on, saying why: the data's own split is unlabelled, or too few
-    items carry a label to hold some out."""
+    items carry a label to hold some out. ``labelled``: :func:`has_label` of every row."""
     in_eval = (frame["split"] == config.eval_split).to_numpy()
-    labelled = has_label(frame["label"])
     if (in_eval & labelled).any():
         return
     if in_eval.any():  # the data's own split, none of it labelled
