@@ -624,15 +624,14 @@ def reading_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def say_sheets(table: pd.DataFrame, data: str, *, imported: bool = False) -> None:
-    """Name the sheet of a workbook that was read when it has others, which would otherwise go unread unsaid."""
-    meta = table.attrs.get("workbench", {})
-    if meta.get("other_sheets"):
-        from workbench.report import first_few
+    """Name the sheet of a workbook that was read when it has others (:func:`workbench.data.sheet_note`)."""
+    from workbench.data import sheet_note
 
+    note = sheet_note(table, data)
+    if note:
         also = (" (with --split NAME when it holds another split of the data: train, validation, test)"
                 if imported else "")
-        print(f"read sheet {meta['sheet']!r} of {data}; it also has {first_few(map(repr, meta['other_sheets']))}: "
-              f"--sheet NAME reads another{also}")
+        print(f"{note}: --sheet NAME reads another{also}")
 
 
 def build_parser() -> argparse.ArgumentParser:

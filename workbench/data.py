@@ -201,6 +201,17 @@ def load_dataset(
     return out
 
 
+def sheet_note(table: pd.DataFrame, source: Any) -> str | None:
+    """``read sheet 'labels' of book.xlsx; it also has 'notes'`` for a table :func:`load_dataset` read from a workbook
+    with other sheets (which would otherwise go unread unsaid); None for any other table."""
+    meta = table.attrs.get("workbench", {})
+    if not meta.get("other_sheets"):
+        return None
+    from workbench.report import first_few
+
+    return f"read sheet {meta['sheet']!r} of {source}; it also has {first_few(map(repr, meta['other_sheets']))}"
+
+
 def looks_like_class_id(label: str) -> bool:
     """Whether a label reads as an integer class id (``3``, or ``3.0`` as pandas writes an integer column with blanks)
     rather than a class name."""
@@ -417,7 +428,7 @@ def _clean_labels(values: list[Any], rows: list[int], name: str, column: str | N
                                    "or integer class ids")
         elif isinstance(value, str):
             # a CSV's cells are read as text: "0" / "1" are ids when names for them are given
-            as_id = label_names is not None and _INT_TEXT.fullmatch(value)
+            as_id = label_names is not None and looks_like_class_id(value)
             kind, text = ("int", str(int(float(value)))) if as_id else ("str", value)
         elif isinstance(value, (list, tuple, np.ndarray)):
             shown = [str(v) for v in value][:5]
