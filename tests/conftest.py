@@ -70,6 +70,33 @@ def tiny_bert(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def tiny_roberta(tmp_path_factory) -> Path:
+    """A tiny random RoBERTa with a byte-level BPE tokenizer learnt here from sample texts (no download).
+
+    The other tokenizer family taggers meet: words after a space carry a prefix (``Ġin``), unlike BERT's.
+    """
+    import tokenizers
+    import transformers
+
+    from workbench.sample import make_classification_sample, make_ner_sample
+
+    folder = tmp_path_factory.mktemp("tiny-roberta")
+    texts = [*make_classification_sample(n_items=400)["text"],
+             *(" ".join(t) for t in make_ner_sample(n_sentences=100)["tokens"])]
+    bpe = tokenizers.ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=600, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.save_model(str(folder))
+    tokenizer = transformers.RobertaTokenizerFast(vocab=str(folder / "vocab.json"), merges=str(folder / "merges.txt"))
+    config = transformers.RobertaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
+                                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=130,
+                                        pad_token_id=1, bos_token_id=0, eos_token_id=2)
+    transformers.set_seed(0)
+    transformers.RobertaModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def _postgres_bin() -> Path | None:
     found = shutil.which("initdb")
     if found:

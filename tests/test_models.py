@@ -56,3 +56,19 @@ def test_the_token_limit_is_read_from_the_config_file(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "bert", "max_position_')
     with pytest.raises(ModelNotFoundError, match="config.json cannot be read as a model config"):
         max_tokens(tmp_path)
+
+
+def test_a_byte_level_tokenizer_reads_words_as_it_reads_running_text(tiny_roberta, tiny_bert):
+    from workbench.models import load_tokenizer
+
+    words = ["where", "is", "my", "order"]
+    tagger = load_tokenizer(tiny_roberta, words=True)
+    enc = tagger(words, is_split_into_words=True, add_special_tokens=False)
+    # each word carries the word-start prefix it has in a sentence (the first as if a space went before it)
+    assert enc["input_ids"] == tagger(" where is my order", add_special_tokens=False)["input_ids"]
+    tokens, word_ids = tagger.convert_ids_to_tokens(enc["input_ids"]), enc.word_ids()
+    starts = [t for i, t in enumerate(tokens) if i == 0 or word_ids[i] != word_ids[i - 1]]
+    assert len(starts) == 4 and all(t.startswith("Ġ") for t in starts), tokens
+    assert not load_tokenizer(tiny_roberta).add_prefix_space  # running text (text classification): as saved
+    bert = load_tokenizer(tiny_bert, words=True)  # word pieces mark word starts themselves: nothing to change
+    assert bert(words, is_split_into_words=True)["input_ids"] == bert(" ".join(words))["input_ids"]

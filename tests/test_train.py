@@ -590,6 +590,33 @@ def test_gpu_path(small_store, tiny_bert, tmp_path):
     assert np.allclose(probs.filter(like="prob_").sum(axis=1), 1.0, atol=1e-4)
 
 
+def test_a_byte_level_bpe_model_tags_each_word_as_it_reads_it_in_a_sentence(tiny_roberta, tmp_path):
+    table = load_dataset(make_ner_sample(n_sentences=60), task="token-classification", id_column="id")
+    table["split"] = ["validation" if i % 5 == 0 else "train" for i in range(len(table))]
+    run = launch(_config(tiny_roberta, task="token-classification", epochs=1), data=table, runs_dir=tmp_path / "runs")
+    status = run.wait(timeout=300)
+    assert status["state"] == "finished", run.logs()
+    # RoBERTa's tokenizer marks a word after a space ("Ġin"): the tagger trained and saved with that mark
+    saved = json.loads((run.path / "model" / "tokenizer_config.json").read_text())
+    assert saved.get("add_prefix_space") is True
+    preds = run.predictions("validation")
+    sentences = table.set_index("item_id").loc[preds["item_id"], "tokens"].map(list).tolist()
+    again = load_run(run.path).predict(sentences, progress=False)  # one tag per word, as the worker tagged them
+    assert again["pred_tags"].tolist() == preds["pred_tags"].map(list).tolist()
+    assert [len(tags) for tags in again["pred_tags"]] == [len(words) for words in sentences]
+
+
+def test_a_roberta_model_fine_tunes_and_scans_text(small_store, tiny_roberta, tmp_path):
+    from workbench.scan import scan
+
+    run = launch(_config(tiny_roberta, epochs=1), store=small_store, runs_dir=tmp_path / "runs")
+    assert run.wait(timeout=300)["state"] == "finished", run.logs()
+    probs = load_run(run.path).predict(["where is my order", "refund please"], progress=False)
+    assert np.allclose(probs[[f"prob_{c}" for c in run.labels()]].sum(axis=1), 1, atol=1e-5)
+    result = scan(small_store, model=str(tiny_roberta), progress=False)  # embeddings from RoBERTa's positions
+    assert len(result.items) == len(small_store) and result.oof is not None
+
+
 def test_tagger_batches_carry_the_word_case_types(tiny_bert):
     import transformers
 

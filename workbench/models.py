@@ -180,3 +180,39 @@ def quiet_loading(*, report: bool = True) -> Iterator[None]:
         if bar:
             hf_logging.enable_progress_bar()
         hf_logging.set_verbosity(verbosity)
+
+
+def load_tokenizer(path: str | os.PathLike[str], *, words: bool = False) -> Any:
+    """A model's tokenizer; with ``words=True``, one that reads pre-split words as a running text does.
+
+    Byte-level BPE tokenizers (RoBERTa, GPT-2, ModernBERT, DeBERTa v1) mark a word that follows a space
+    with a prefix (``Ġin``), and the model learnt its vocabulary from running text, where every word
+    but the first has one. Given words one by one (``is_split_into_words=True``, how taggers read their
+    sentences) such a tokenizer treats each word as the start of a text unless it was loaded with
+    ``add_prefix_space=True``: "in" becomes ``in``, a token the model seldom saw in that place. Word-piece
+    (BERT) and SentencePiece tokenizers mark word starts themselves, so they load as they are.
+
+    Parameters
+    ----------
+    path : str or path
+        A folder or a cached hub id, as ``resolve_model`` gives it.
+    words : bool, keyword-only
+        Whether the tokenizer will be given pre-split words (token classification).
+
+    Returns
+    -------
+    transformers.PreTrainedTokenizerBase
+    """
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))  # type: ignore[attr-defined]
+    if words and _byte_level_without_prefix_space(tokenizer):
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(path), add_prefix_space=True)  # type: ignore[attr-defined]
+    return tokenizer
+
+
+def _byte_level_without_prefix_space(tokenizer: Any) -> bool:
+    # the backend's pre-tokenizer says both what it is and how it is set (a Sequence lists its parts)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    pre_tokenizer = getattr(backend, "pre_tokenizer", None)
+    return "ByteLevel(add_prefix_space=False" in repr(pre_tokenizer)

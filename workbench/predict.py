@@ -79,6 +79,8 @@ class TrainedModel:
         self.labels = json.loads((run_dir / "labels.json").read_text())
         self.config = FineTuneConfig.from_json(run_dir / "config.json")
         self.task = self.config.task
+        # as the worker saved it: a tagger's byte-level tokenizer keeps the word-start prefix it trained with
+        # (models.load_tokenizer), and one saved without it reads words as its run did
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir))  # type: ignore[attr-defined]
         # the GPU when one is visible, else the CPU (eager attention there, see choose_attention)
         self.device = device or default_device()

@@ -393,7 +393,7 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
     import transformers
     from accelerate import Accelerator
 
-    from workbench.models import choose_attention, resolve_model
+    from workbench.models import choose_attention, load_tokenizer, resolve_model
 
     config = FineTuneConfig.from_json(run_dir / "config.json")
     frame = pd.read_parquet(run_dir / "data.parquet")
@@ -413,7 +413,7 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
     main = accelerator.is_main_process
     transformers.set_seed(config.seed)
     path = resolve_model(config.model)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
+    tokenizer = load_tokenizer(path, words=config.task == "token-classification")
     prep = Prepared(frame, config, tokenizer, labels)
     in_train = prep.rows(config.train_split)
     train_rows = np.array([i for i in in_train if prep.y[i] is not None], dtype=np.int64)
