@@ -259,6 +259,28 @@ def test_snapshot_hash_tracks_labels_and_names_are_immutable(store):
     assert snaps["name"].tolist() == ["before"] and snaps["hash"][0] == h1
 
 
+def test_a_table_and_its_hash_are_read_as_of_one_moment(store, store_path, monkeypatch):
+    """What launch() snapshots: a label another process writes between the two reads changes neither."""
+    from workbench import LabelStore
+
+    before, item = store.snapshot_hash(), _ids(store, 1)[0]
+    other = LabelStore.open(store_path)
+    read_frame = LabelStore._frame
+
+    def frame_then_a_write_elsewhere(self, conn, **kw):
+        frame = read_frame(self, conn, **kw)
+        other.set_label(item, _other(store, item), author="bob")  # commits while this read is still open
+        return frame
+
+    monkeypatch.setattr(LabelStore, "_frame", frame_then_a_write_elsewhere)
+    table, digest = store.to_pandas_with_hash(keep_original=True)
+    monkeypatch.undo()
+    other.close()
+    assert digest == before  # the hash of the rows in the table, not of the label written after them
+    assert table.set_index("item_id").loc[item, "label"] == table.set_index("item_id").loc[item, "original_label"]
+    assert store.snapshot_hash() != before and store.to_pandas().equals(store.to_pandas_with_hash()[0])
+
+
 def test_annotations_kept_apart_from_current_label(store):
     a, b = _ids(store, 2)
     lab = store.labels

@@ -41,10 +41,10 @@ def _snapshot_frame(store: LabelStore | None, data: pd.DataFrame | None,
                     task: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     meta: dict[str, Any]
     if store is not None:
-        table = store.to_pandas(keep_original=True)
         if store.task and store.task != task:
             raise DataError(f"the store holds {store.task} items but the config says task={task!r}")
-        meta = {"snapshot_hash": store.snapshot_hash(), "store": store.url}
+        table, digest = store.to_pandas_with_hash(keep_original=True)  # the hash of the very rows the run gets
+        meta = {"snapshot_hash": digest, "store": store.url}
     elif data is not None:
         table, meta = data, {"snapshot_hash": None, "store": None}
     else:
