@@ -68,6 +68,31 @@ def test_cache_embeds_only_new_texts(tiny_bert, tmp_path, monkeypatch):
     assert calls == [1, 1]
 
 
+def test_a_model_read_by_its_first_token_is_embedded_by_its_first_token(tiny_bert, tmp_path):
+    """A sentence-transformers folder whose pooling config says CLS (BGE, for one) is not mean-pooled."""
+    import shutil
+
+    import torch
+
+    folder = tmp_path / "cls-model"
+    shutil.copytree(tiny_bert, folder)
+    cache = tmp_path / "cache"
+    mean = E.embed_texts(TEXTS, model=folder, cache_dir=cache, precision="fp32", device="cpu", progress=False)
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text('{"word_embedding_dimension": 32, '
+                                                      '"pooling_mode_cls_token": true, '
+                                                      '"pooling_mode_mean_tokens": false}')
+    enc = E.Encoder(folder, precision="fp32", device="cpu")
+    assert enc.pooling == "cls" and E.Encoder(tiny_bert, device="cpu").pooling == "mean"
+    with torch.inference_mode():
+        states = enc.model(**enc.tokenizer(TEXTS, return_tensors="pt", padding=True)).last_hidden_state
+    first = torch.nn.functional.normalize(states[:, 0], dim=-1).numpy()
+    assert np.allclose(enc.encode(TEXTS, batch_size=2, progress=False), first, atol=1e-5)
+    # the same folder's mean-pooled vectors, cached before the pooling config came, are not served for it
+    cls = E.embed_texts(TEXTS, model=folder, cache_dir=cache, precision="fp32", device="cpu", progress=False)
+    assert np.allclose(cls, first, atol=1e-5) and not np.allclose(cls, mean, atol=1e-3)
+
+
 def test_a_damaged_cache_shard_is_ignored(tiny_bert, tmp_path):
     E.embed_texts(TEXTS, model=tiny_bert, cache_dir=tmp_path, precision="fp32", device="cpu", progress=False)
     shard = next((tmp_path / "embeddings").rglob("shard-*.npz"))

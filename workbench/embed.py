@@ -23,6 +23,7 @@ from workbench.devices import configure_cuda, default_device, to_device
 from workbench.errors import DataError, require
 from workbench.models import DEFAULT_MODEL, check_max_length, choose_attention, quiet_loading, resolve_model
 from workbench.normalize import content_hash, text_list
+from workbench.pooling import sentence_transformers_pooling
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # The top four layers, for a scan's classifier view when accuracy matters more than time
@@ -57,6 +58,14 @@ def choose_precision(precision: str, device: str) -> str:
         torch = require("torch", extra="train", purpose="embedding texts")
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"  # type: ignore[attr-defined]
     return "bf16" if cpu_has_bf16() else "fp32"
+
+
+def embedding_pooling(model_dir: str | Path) -> str:
+    """How a model's token vectors become a text's: ``cls`` where its sentence-transformers pooling config
+    says the first token (and not the mean), else ``mean``, which suits the packaged MiniLM and any plain
+    encoder."""
+    found = sentence_transformers_pooling(model_dir) if Path(model_dir).is_dir() else None
+    return "cls" if found == "cls" else "mean"
 
 
 class EmbeddingCache:
@@ -114,6 +123,7 @@ class Encoder:
             raise DataError(f"max_length must be positive, got {max_length}")
         check_max_length(self.max_length, model)
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(self.path))  # type: ignore[attr-defined]
+        self.pooling = embedding_pooling(self.path)
         # eager on CPU: 10-20% more texts/s than SDPA here (see workbench.models.choose_attention)
         self.attention = choose_attention(attention, self.device)
         with quiet_loading():
@@ -140,11 +150,13 @@ class Encoder:
         layers : sequence of int
             Hidden states to pool (``-1`` the last layer, the sentence embedding; ``0`` the word embeddings).
             Several are concatenated in the order given, each pooled and L2-normalised on its own.
+            Pooled as the model is read: the first token's vector for a sentence-transformers model whose
+            pooling config says ``cls`` (BGE, for one), else the mean over the tokens.
 
         Returns
         -------
         numpy.ndarray
-            ``(len(texts), len(layers) * hidden)`` float32, mean-pooled vectors, in input order.
+            ``(len(texts), len(layers) * hidden)`` float32, pooled vectors, in input order.
         """
         torch: Any = self.torch
         tqdm = require("tqdm.auto", extra="train", purpose="progress bars").tqdm  # type: ignore[attr-defined]
@@ -177,8 +189,9 @@ class Encoder:
                 result = self.model(input_ids=input_ids, attention_mask=attn, output_hidden_states=every_layer)
                 states = [result.hidden_states[i] for i in layers] if every_layer else [result.last_hidden_state]
                 m = attn.unsqueeze(-1).float()
-                pooled = [torch.nn.functional.normalize((h.float() * m).sum(1) / m.sum(1).clamp(min=1.0), dim=-1)
-                          for h in states]
+                pooled = [torch.nn.functional.normalize(
+                    h[:, 0].float() if self.pooling == "cls" else (h.float() * m).sum(1) / m.sum(1).clamp(min=1.0),
+                    dim=-1) for h in states]
                 out[idx] = torch.cat(pooled, 1).cpu().numpy()
                 bar.update(len(idx))
         bar.close()
@@ -223,6 +236,9 @@ def embed_texts(texts: Sequence[str], *, model: str | os.PathLike[str] | None = 
     layers = tuple(int(i) for i in layers)
     # the last layer alone keeps the key it always had, so existing caches stay valid
     key = model_key if layers == (-1,) else f"{model_key}|layers={','.join(map(str, layers))}"
+    pooling = enc_settings.pooling if enc_settings else embedding_pooling(resolve_model(model))
+    if pooling != "mean":  # likewise mean-pooled vectors; a CLS-read model's own, cached before, are not these
+        key += f"|pooling={pooling}"
     cache = EmbeddingCache(cache_dir or default_cache_dir(), model_key=key, max_length=max_length,
                            precision=prec, attention=attention) if use_cache else None
     found = cache.load(hashes) if cache else {}
