@@ -97,6 +97,25 @@ def tiny_roberta(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture
+def hub_cache(tmp_path, tiny_bert, monkeypatch) -> Path:
+    """A Hugging Face cache holding ``test-org/tiny-st``: the tiny BERT as a sentence-transformers model
+    (mean pooling), laid out as ``huggingface-cli download`` leaves it. Child processes see it too."""
+    import huggingface_hub.constants
+
+    cache = tmp_path / "hf-cache"
+    repo = cache / "models--test-org--tiny-st"
+    snapshot = repo / "snapshots" / "0123abcd"
+    shutil.copytree(tiny_bert, snapshot)
+    (snapshot / "1_Pooling").mkdir()
+    (snapshot / "1_Pooling" / "config.json").write_text('{"pooling_mode_mean_tokens": true}')
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    return snapshot
+
+
 def _postgres_bin() -> Path | None:
     found = shutil.which("initdb")
     if found:

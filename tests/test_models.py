@@ -72,3 +72,15 @@ def test_a_byte_level_tokenizer_reads_words_as_it_reads_running_text(tiny_robert
     assert not load_tokenizer(tiny_roberta).add_prefix_space  # running text (text classification): as saved
     bert = load_tokenizer(tiny_bert, words=True)  # word pieces mark word starts themselves: nothing to change
     assert bert(words, is_split_into_words=True)["input_ids"] == bert(" ".join(words))["input_ids"]
+
+
+def test_a_cached_hub_model_resolves_to_its_snapshot_folder_and_its_files_are_read(hub_cache):
+    from workbench.embed import embedding_pooling
+    from workbench.models import read_config
+    from workbench.pooling import choose_pooling
+
+    assert resolve_model("test-org/tiny-st") == hub_cache
+    assert read_config("test-org/tiny-st")["model_type"] == "bert"
+    # its sentence-transformers pooling config is found as in any folder: a classifier reads the mean
+    assert choose_pooling("auto", task="text-classification", model_dir=resolve_model("test-org/tiny-st")) == "mean"
+    assert embedding_pooling(resolve_model("test-org/tiny-st")) == "mean"

@@ -617,6 +617,13 @@ def test_a_roberta_model_fine_tunes_and_scans_text(small_store, tiny_roberta, tm
     assert len(result.items) == len(small_store) and result.oof is not None
 
 
+def test_a_model_named_by_its_hub_id_trains_from_the_local_cache(small_store, hub_cache, tmp_path):
+    run = launch(_config("test-org/tiny-st", epochs=1), store=small_store, runs_dir=tmp_path / "runs")
+    status = run.wait(timeout=300)
+    assert status["state"] == "finished", run.logs()
+    assert status["pooling"] == "mean"  # read from the cached snapshot's sentence-transformers pooling config
+
+
 def test_tagger_batches_carry_the_word_case_types(tiny_bert):
     import transformers
 

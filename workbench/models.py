@@ -58,7 +58,7 @@ def choose_attention(attention: str, device: str) -> str:
     return "sdpa" if str(device).startswith("cuda") else "eager"
 
 
-def resolve_model(model: str | os.PathLike[str] | None = None) -> Path | str:
+def resolve_model(model: str | os.PathLike[str] | None = None) -> Path:
     """Turn a model name into something ``from_pretrained`` can load without the network.
 
     Parameters
@@ -70,8 +70,9 @@ def resolve_model(model: str | os.PathLike[str] | None = None) -> Path | str:
 
     Returns
     -------
-    Path or str
-        A local folder, or a hub id that is known to be cached.
+    Path
+        A local folder: for a cached hub id, its snapshot in the cache, so the files beside the weights (a
+        sentence-transformers pooling config, for one) are read as they are for any folder.
 
     Raises
     ------
@@ -92,8 +93,9 @@ def resolve_model(model: str | os.PathLike[str] | None = None) -> Path | str:
     looks_like_path = name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep in name.replace("/", "", 1)
     if looks_like_path:
         raise ModelNotFoundError(f"model folder {name} does not exist")
-    if _in_hub_cache(name):
-        return name
+    snapshot = _hub_snapshot(name)
+    if snapshot is not None:
+        return snapshot
     raise ModelNotFoundError(
         f"model {name!r} is not a local folder and is not in the Hugging Face cache, and this machine works "
         "offline. Download it on a connected machine (huggingface-cli download " + name + ") and copy the folder "
@@ -132,16 +134,7 @@ def read_config(model: str | os.PathLike[str] | None) -> dict[str, Any]:
     Not through ``transformers.AutoConfig``: ``launch()`` checks the config in the notebook's kernel, and
     importing transformers (and torch with it) there took 3.3 s of a call that must return at once.
     """
-    resolved = resolve_model(model)
-    if isinstance(resolved, Path):
-        path: Path | None = resolved / "config.json"
-    else:
-        from huggingface_hub import try_to_load_from_cache
-
-        hit = try_to_load_from_cache(resolved, "config.json")
-        path = Path(hit) if isinstance(hit, str) else None
-    if path is None:
-        return {}
+    path = resolve_model(model) / "config.json"
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -150,13 +143,14 @@ def read_config(model: str | os.PathLike[str] | None) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
-def _in_hub_cache(repo_id: str) -> bool:
+def _hub_snapshot(repo_id: str) -> Path | None:
+    """The folder of a hub model's cached snapshot (the one ``main`` points to), or None when not cached."""
     try:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
-        return False
+        return None
     hit = try_to_load_from_cache(repo_id, "config.json")
-    return isinstance(hit, str)
+    return Path(hit).parent if isinstance(hit, str) else None
 
 
 @contextmanager
