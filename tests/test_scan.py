@@ -355,6 +355,24 @@ def test_scan_takes_a_store_s_path_or_a_dataset_file_s(tmp_path):
     assert not (tmp_path / "typo.db").exists()
 
 
+def test_a_table_of_ones_own_is_scanned_as_load_dataset_would_read_it(tmp_path):
+    # text and integer class ids, no ids: before, a KeyError 'item_id' (and int labels would have read as unlabelled)
+    from workbench.scan import scan
+
+    frame = make_classification_sample(n_items=300, seed=5)[["text", "label"]]
+    classes = sorted(frame["label"].unique())
+    own = frame.assign(label=frame["label"].map(classes.index))
+    embeddings = np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32)
+    result = scan(own, embeddings=embeddings, progress=False, cache_dir=tmp_path)
+    loaded = load_dataset(own).set_index("item_id")
+    items = result.items.set_index("item_id").loc[loaded.index]  # worst first there; the table's order here
+    assert items["given_label"].tolist() == [str(classes.index(c)) for c in frame["label"]]
+    assert items["score"].notna().all()
+    with pytest.raises(DataError, match="row 3"):  # and refused as load_dataset refuses it
+        scan(own.assign(text=own["text"].where(own.index != 3, "")), embeddings=embeddings, progress=False,
+             cache_dir=tmp_path)
+
+
 def test_a_class_with_one_item_is_left_unscored_and_the_rest_is_scanned(tmp_path, capsys):
     # a long-tailed label set: before, one single-item class refused the whole scan
     from workbench.scan import scan

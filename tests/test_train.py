@@ -624,6 +624,13 @@ def test_a_model_named_by_its_hub_id_trains_from_the_local_cache(small_store, hu
     assert status["pooling"] == "mean"  # read from the cached snapshot's sentence-transformers pooling config
 
 
+def test_a_table_of_ones_own_trains_as_load_dataset_would_read_it(tiny_bert, tmp_path):
+    frame = make_classification_sample(n_items=120, seed=2)[["text", "label"]]  # no item ids: made from the texts
+    run = launch(_config(tiny_bert, epochs=1), data=frame, runs_dir=tmp_path / "runs")
+    assert run.wait(timeout=300)["state"] == "finished", run.logs()
+    assert pd.read_parquet(run.path / "data.parquet")["item_id"].tolist() == load_dataset(frame)["item_id"].tolist()
+
+
 def test_tagger_batches_carry_the_word_case_types(tiny_bert):
     import transformers
 

@@ -201,6 +201,15 @@ def load_dataset(
     return out
 
 
+def as_dataset(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` as :func:`load_dataset` returns it: as it is when it came from there (or from a store), else
+    loaded with the defaults, so a table of one's own (``text``/``label`` columns, integer class ids, no ids)
+    is validated, named and given stable ids as a file would be."""
+    if isinstance(table.attrs.get("workbench"), dict) and "item_id" in table.columns:
+        return table
+    return load_dataset(table)
+
+
 def sheet_note(table: pd.DataFrame, source: Any) -> str | None:
     """``read sheet 'labels' of book.xlsx; it also has 'notes'`` for a table :func:`load_dataset` read from a workbook
     with other sheets (which would otherwise go unread unsaid); None for any other table."""

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.config import FineTuneConfig
+from workbench.data import as_dataset
 from workbench.devices import resolve_device
 from workbench.errors import DataError, WorkbenchError, require
 from workbench.predict import load_run
@@ -46,7 +47,7 @@ def _snapshot_frame(store: LabelStore | None, data: pd.DataFrame | None,
         table, digest = store.to_pandas_with_hash(keep_original=True)  # the hash of the very rows the run gets
         meta = {"snapshot_hash": digest, "store": store.url}
     elif data is not None:
-        table, meta = data, {"snapshot_hash": None, "store": None}
+        table, meta = as_dataset(data), {"snapshot_hash": None, "store": None}
     else:
         raise DataError("launch needs store=... or data=... (a table from workbench.load_dataset)")
     if task == "token-classification":
@@ -92,7 +93,8 @@ def launch(config: FineTuneConfig | None = None, *, store: LabelStore | str | os
     store : LabelStore or its path, optional
         Train on its current labels; the run cites the store's snapshot hash.
     data : pandas.DataFrame, optional
-        Or train on a table from :func:`workbench.data.load_dataset`.
+        Or train on a table from :func:`workbench.data.load_dataset`; a table of one's own is read by it first,
+        with its defaults (see :func:`workbench.data.as_dataset`).
     snapshot : str, optional
         Also record the snapshot under this name in the store.
     runs_dir : path

@@ -25,6 +25,7 @@ from workbench.crossval import (
     single_item_classes,
     spelling_hints,
 )
+from workbench.data import as_dataset
 from workbench.errors import DataError
 from workbench.quality import (
     agreement_from_neighbors,
@@ -93,8 +94,9 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
     Parameters
     ----------
     data : LabelStore, pandas.DataFrame, or a path
-        A store's path (or URL) is opened for the scan; a dataset file's is read by :func:`load_dataset` with its
-        defaults and scanned as it is.
+        A store's path (or URL) is opened for the scan; a dataset file's, or a table not from :func:`load_dataset`
+        (``text`` and ``label`` columns of one's own), is read by :func:`load_dataset` with its defaults and
+        scanned as it is.
     mode : {"quick", "finetune"}
         How the out-of-fold probabilities are made (see :mod:`workbench.crossval`).
     score : str
@@ -154,7 +156,7 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
     seconds: dict[str, float] = {}
     store = data if isinstance(data, LabelStore) else None
     labels_read = time.time()  # the scan's time: labels corrected from now on are "changed since" it
-    table: pd.DataFrame = store.to_pandas() if store is not None else data  # type: ignore[assignment]
+    table: pd.DataFrame = store.to_pandas() if store is not None else as_dataset(data)  # type: ignore[arg-type]
     if split is not None:
         table = _only_split(table, split, where=f"the store {store.url}" if store is not None else "the data")
     if "text" not in table.columns:
