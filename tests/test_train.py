@@ -631,6 +631,56 @@ def test_a_table_of_ones_own_trains_as_load_dataset_would_read_it(tiny_bert, tmp
     assert pd.read_parquet(run.path / "data.parquet")["item_id"].tolist() == load_dataset(frame)["item_id"].tolist()
 
 
+def test_lora_adapts_the_attention_projections_under_each_architecture_s_names(tiny_bert):
+    import torch
+    import transformers
+
+    from workbench.train import lora_targets
+
+    small = dict(vocab_size=64, max_position_embeddings=64)
+    bert = transformers.AutoModelForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=2)
+    distil = transformers.DistilBertForSequenceClassification(transformers.DistilBertConfig(
+        dim=32, n_layers=1, n_heads=2, hidden_dim=64, **small))
+    modern = transformers.ModernBertForSequenceClassification(transformers.ModernBertConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, pad_token_id=0, **small))
+    assert lora_targets(bert, "auto") == ["query", "value"]
+    assert lora_targets(distil, "auto") == ["q_lin", "v_lin"]  # the old default, query/value, matched nothing here
+    assert lora_targets(modern, "auto") == ["Wqkv"]
+    assert lora_targets(distil, ["q_lin", "attention.k_lin"]) == ["q_lin", "attention.k_lin"]
+    with pytest.raises(DataError, match=r"names \['query'\], which DistilBertForSequenceClassification does not "
+                                        r"have; its linear layers are \['classifier', 'k_lin'"):
+        lora_targets(distil, ["query", "q_lin"])
+    with pytest.raises(DataError, match=r"found no attention projections to adapt in Sequential; name some of its "
+                                        r"linear layers: \['0', '1'\]"):
+        lora_targets(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)), "auto")
+
+
+def test_a_lora_run_on_a_distilbert_trains_only_the_adapters_and_saves_a_plain_model(tmp_path):
+    import transformers
+
+    folder = tmp_path / "distil"
+    words = "where is my order refund please card broken account password cancel new address invoice help".split()
+    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words,
+                                                   *"abcdefghijklmnopqrstuvwxyz"]) + "\n")
+    tokenizer = transformers.BertTokenizerFast(vocab=str(tmp_path / "vocab.txt"))
+    transformers.set_seed(0)
+    transformers.DistilBertModel(transformers.DistilBertConfig(
+        vocab_size=len(tokenizer), dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=64,
+    )).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    table = load_dataset(make_classification_sample(n_items=160, seed=3), id_column="id")
+    run = launch(_config(folder, epochs=1, lora={"r": 4}), data=table, runs_dir=tmp_path / "runs")
+    assert run.wait(timeout=300)["state"] == "finished", run.logs()
+    assert json.loads((run.path / "config.json").read_text())["lora"]["target_modules"] == "auto"
+    saved = transformers.AutoModelForSequenceClassification.from_pretrained(str(run.path / "model"))
+    assert not any("lora" in name for name, _ in saved.named_parameters())  # merged into the weights
+    base = transformers.DistilBertModel.from_pretrained(str(folder))
+    layer, before = saved.distilbert.transformer.layer[0].attention, base.transformer.layer[0].attention
+    assert not np.allclose(layer.q_lin.weight.detach(), before.q_lin.weight.detach())  # adapted
+    assert np.allclose(layer.k_lin.weight.detach(), before.k_lin.weight.detach())  # left as it was
+    assert len(load_run(run.path).predict(["where is my order"], progress=False)) == 1
+
+
 def test_tagger_batches_carry_the_word_case_types(tiny_bert):
     import transformers
 

@@ -30,12 +30,15 @@ class LoraConfig:
     r: int = 8
     alpha: int = 16
     dropout: float = 0.1
-    target_modules: list[str] = field(default_factory=lambda: ["query", "value"])
+    #: The layers given adapters: ``"auto"`` is the attention's query and value projections under whatever
+    #: names the architecture gives them (``query``/``value`` in BERT, ``q_lin``/``v_lin`` in DistilBERT,
+    #: ``Wqkv`` in ModernBERT; :func:`workbench.train.lora_targets`), or a list of layer names.
+    target_modules: list[str] | str = "auto"
 
     def __post_init__(self) -> None:
         _coerce_numbers(self)
         _coerce_flags(self)
-        if isinstance(self.target_modules, str):
+        if isinstance(self.target_modules, str) and self.target_modules != "auto":
             self.target_modules = [self.target_modules]
         if self.r < 1:
             raise DataError(f"LoraConfig.r={self.r!r}: the adapters' rank must be at least 1 (8 or 16 are usual)")
@@ -43,7 +46,8 @@ class LoraConfig:
             raise DataError(f"LoraConfig.alpha={self.alpha!r}: must be positive (usually 2 * r)")
         if not 0 <= self.dropout < 1:
             raise DataError(f"LoraConfig.dropout={self.dropout!r}: must be in [0, 1)")
-        if not self.target_modules or not all(isinstance(m, str) and m for m in self.target_modules):
+        if self.target_modules != "auto" and (not self.target_modules
+                                              or not all(isinstance(m, str) and m for m in self.target_modules)):
             raise DataError(f"LoraConfig.target_modules={self.target_modules!r}: name the layers to adapt, e.g. "
                             "['query', 'value'] for BERT-style models")
 

@@ -241,6 +241,33 @@ _DROPOUT_NAMES = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropou
                   "classifier_dropout")
 
 
+# The attention's query and value projections, by the names architectures give them, in the order tried: the
+# pair LoRA adapts by default (Hu et al.), or the fused projection where a model has one matrix for all three.
+_LORA_NAMES = (("query", "value"), ("q_lin", "v_lin"), ("query_proj", "value_proj"), ("q_proj", "v_proj"),
+               ("Wqkv",), ("qkv",), ("in_proj",), ("c_attn",))
+
+
+def lora_targets(model: Any, setting: list[str] | str) -> list[str]:
+    """The layer names LoRA adapts in ``model``: ``setting`` when it names layers the model has, else for
+    ``"auto"`` its query and value projections; a DataError listing the model's linear layers otherwise."""
+    import torch
+
+    paths = [name for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)]
+    linear = sorted({name.rsplit(".", 1)[-1] for name in paths})
+    if setting == "auto":
+        found = next((list(pair) for pair in _LORA_NAMES if set(pair) <= set(linear)), None)
+        if found is None:
+            raise DataError(f"LoraConfig.target_modules='auto' found no attention projections to adapt in "
+                            f"{type(model).__name__}; name some of its linear layers: {linear}")
+        return found
+    # as peft matches them: a layer's own name, or the end of its dotted path
+    unknown = [name for name in setting if not any(p == name or p.endswith("." + name) for p in paths)]
+    if unknown:
+        raise DataError(f"LoraConfig.target_modules names {unknown}, which {type(model).__name__} does not have; "
+                        f"its linear layers are {linear} (or leave target_modules='auto')")
+    return list(setting)
+
+
 def model_settings(config: FineTuneConfig, path: Any, *, device: str) -> dict[str, Any]:
     """``from_pretrained`` keyword arguments for the config's attention and dropout on ``device``.
 
@@ -295,7 +322,7 @@ def _build_model(config: FineTuneConfig, labels: list[str], path: Any, *, device
         task_type = (peft.TaskType.TOKEN_CLS if config.task == "token-classification" else peft.TaskType.SEQ_CLS)
         model = peft.get_peft_model(model, peft.LoraConfig(
             task_type=task_type, r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
-            target_modules=list(config.lora.target_modules)))
+            target_modules=lora_targets(model, config.lora.target_modules)))
         if case:  # peft freezes everything but the adapters and the head; the case rows are new, train them
             for name, p in model.named_parameters():
                 if "token_type_embeddings" in name:
