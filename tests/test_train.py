@@ -631,18 +631,34 @@ def test_a_table_of_ones_own_trains_as_load_dataset_would_read_it(tiny_bert, tmp
     assert pd.read_parquet(run.path / "data.parquet")["item_id"].tolist() == load_dataset(frame)["item_id"].tolist()
 
 
-def test_lora_adapts_the_attention_projections_under_each_architecture_s_names(tiny_bert):
-    import torch
+def _three_architectures(tiny_bert):
+    """BERT (2 layers), DistilBERT (1) and ModernBERT (3) sequence classifiers: each names its parts its own way."""
     import transformers
-
-    from workbench.train import lora_targets
 
     small = dict(vocab_size=64, max_position_embeddings=64)
     bert = transformers.AutoModelForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=2)
     distil = transformers.DistilBertForSequenceClassification(transformers.DistilBertConfig(
         dim=32, n_layers=1, n_heads=2, hidden_dim=64, **small))
     modern = transformers.ModernBertForSequenceClassification(transformers.ModernBertConfig(
-        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, pad_token_id=0, **small))
+        hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64, pad_token_id=0, **small))
+    return bert, distil, modern
+
+
+def test_freeze_layers_finds_each_architecture_s_blocks(tiny_bert):
+    from workbench.train import encoder_layers
+
+    bert, distil, modern = _three_architectures(tiny_bert)
+    # before, only BERT's encoder.layer was found: freeze_layers=1 on the others said the model had 0 layers
+    assert [len(encoder_layers(m.base_model)) for m in (bert, distil, modern)] == [2, 1, 3]
+    assert encoder_layers(distil.base_model)[0] is distil.distilbert.transformer.layer[0]
+
+
+def test_lora_adapts_the_attention_projections_under_each_architecture_s_names(tiny_bert):
+    import torch
+
+    from workbench.train import lora_targets
+
+    bert, distil, modern = _three_architectures(tiny_bert)
     assert lora_targets(bert, "auto") == ["query", "value"]
     assert lora_targets(distil, "auto") == ["q_lin", "v_lin"]  # the old default, query/value, matched nothing here
     assert lora_targets(modern, "auto") == ["Wqkv"]

@@ -268,6 +268,17 @@ def lora_targets(model: Any, setting: list[str] | str) -> list[str]:
     return list(setting)
 
 
+def encoder_layers(base: Any) -> list[Any]:
+    """The transformer blocks of a base model, first to last, wherever the architecture keeps them
+    (``encoder.layer`` in BERT, ``transformer.layer`` in DistilBERT, ``layers`` in ModernBERT, ``h`` in GPT-2)."""
+    import torch
+
+    for name, module in base.named_modules():
+        if isinstance(module, torch.nn.ModuleList) and name.rsplit(".", 1)[-1] in ("layer", "layers", "h", "block"):
+            return list(module)
+    return []
+
+
 def model_settings(config: FineTuneConfig, path: Any, *, device: str) -> dict[str, Any]:
     """``from_pretrained`` keyword arguments for the config's attention and dropout on ``device``.
 
@@ -305,7 +316,7 @@ def _build_model(config: FineTuneConfig, labels: list[str], path: Any, *, device
         for p in base.embeddings.parameters():
             p.requires_grad = False
     if config.freeze_layers:
-        layers = getattr(getattr(base, "encoder", None), "layer", [])
+        layers = encoder_layers(base)
         if config.freeze_layers > len(layers):
             raise DataError(f"freeze_layers={config.freeze_layers} but the model has {len(layers)} layers")
         for layer in list(layers)[:config.freeze_layers]:
