@@ -51,3 +51,36 @@ def test_the_mean_pooler_ignores_padding_and_survives_save_and_load(tiny_bert, t
     assert torch.allclose(again, batch, atol=1e-5)
     plain = transformers.AutoModelForSequenceClassification.from_pretrained(str(tiny_bert), num_labels=2)
     assert apply_pooling(plain) is plain and type(plain.bert.pooler).__name__ == "BertPooler"  # no flag: kept
+
+
+def test_a_classifier_without_a_pooler_reads_the_mean_as_its_first_token(tmp_path):
+    """DistilBERT, RoBERTa, MPNet (all-mpnet-base-v2), DeBERTa and ModernBERT heads read the first token's vector
+    and have no pooler to replace: before, pooling='mean' (auto on their sentence-transformers models) refused
+    them."""
+    import copy
+
+    import torch
+    import transformers
+
+    transformers.set_seed(0)
+    model = transformers.DistilBertForSequenceClassification(transformers.DistilBertConfig(
+        vocab_size=40, dim=32, n_layers=2, n_heads=2, hidden_dim=64, max_position_embeddings=32)).eval()
+    untouched = copy.deepcopy(model)
+    assert apply_pooling(model, "mean") is model and getattr(model.config, CONFIG_FLAG) == "mean"
+    apply_pooling(model, "mean")  # twice: one hook
+    ids = torch.tensor([[2, 5, 6, 3]])
+    padded = torch.tensor([[2, 5, 6, 3, 0, 0, 0], [2, 7, 3, 0, 0, 0, 0]])
+    mask = (padded != 0).long()
+    with torch.no_grad():
+        alone = model(input_ids=ids).logits
+        batch = model(input_ids=padded, attention_mask=mask).logits
+        states = untouched.distilbert(input_ids=ids).last_hidden_state
+        first = model.distilbert(input_ids=ids).last_hidden_state
+        by_hand = untouched.classifier(torch.relu(untouched.pre_classifier(states.mean(dim=1))))
+    assert torch.allclose(first[:, 0], states.mean(dim=1), atol=1e-6)  # the mean, where the head looks
+    assert torch.allclose(first[:, 1:], states[:, 1:])  # the other tokens as they were
+    assert torch.allclose(alone, by_hand, atol=1e-5) and torch.allclose(alone[0], batch[0], atol=1e-5)
+    model.save_pretrained(tmp_path)
+    loaded = apply_pooling(transformers.AutoModelForSequenceClassification.from_pretrained(str(tmp_path))).eval()
+    with torch.no_grad():
+        assert torch.allclose(loaded(input_ids=padded, attention_mask=mask).logits, batch, atol=1e-5)

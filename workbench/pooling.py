@@ -10,6 +10,8 @@ trained to produce, and the classifier reads that.
 The replacement keeps the architecture HF knows how to save: the pooler has no weights,
 and the saved ``config.json`` carries ``workbench_pooling: "mean"``, so
 :func:`apply_pooling` restores it when the model is loaded again (our prediction path does).
+Classifiers with no pooler to replace (RoBERTa, MPNet as in all-mpnet-base-v2, DistilBERT,
+DeBERTa, ModernBERT) read the first token's vector; for them that vector becomes the mean.
 """
 
 from __future__ import annotations
@@ -61,8 +63,12 @@ def apply_pooling(model: Any, pooling: str | None = None) -> Any:
     if pooling != "mean":
         return model
     base = getattr(model, model.base_model_prefix, None)
-    if base is None or getattr(base, "pooler", None) is None:
-        raise DataError(f"{type(model).__name__} has no pooler to replace; use pooling='cls'")
+    if base is None:
+        raise DataError(f"{type(model).__name__} has no base model to pool; use pooling='cls'")
+    if getattr(base, "pooler", None) is None:
+        _mean_as_first_token(base)
+        setattr(model.config, CONFIG_FLAG, "mean")
+        return model
     if type(base.pooler).__name__ == "MeanPooler":
         return model
     pooler = mean_pooler()
@@ -80,6 +86,35 @@ def apply_pooling(model: Any, pooling: str | None = None) -> Any:
     base.register_forward_pre_hook(remember_mask, with_kwargs=True)
     setattr(model.config, CONFIG_FLAG, "mean")
     return model
+
+
+def _mean_as_first_token(base: Any) -> None:
+    """Make the first token's output vector the masked mean of all of them, for classifiers without a pooler
+    to replace (RoBERTa, MPNet, DistilBERT, DeBERTa, ModernBERT): their heads read the first token's vector, so
+    they then read the mean. Done by a forward hook on the base model; set once."""
+    import torch
+
+    if getattr(base, "_workbench_mean_hook", False):
+        return
+
+    def mean_first(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Any:
+        hidden = output[0]
+        mask = kwargs.get("attention_mask")
+        if mask is None and len(args) > 1:
+            mask = args[1]
+        if mask is None or tuple(mask.shape[:2]) != tuple(hidden.shape[:2]):
+            mean = hidden.mean(dim=1)
+        else:
+            weights = mask.to(hidden.dtype).unsqueeze(-1)
+            mean = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        pooled = torch.cat([mean.unsqueeze(1), hidden[:, 1:]], dim=1)
+        if isinstance(output, tuple):
+            return (pooled, *output[1:])
+        output["last_hidden_state"] = pooled
+        return output
+
+    base.register_forward_hook(mean_first, with_kwargs=True)
+    base._workbench_mean_hook = True
 
 
 def mean_pooler() -> Any:
