@@ -697,6 +697,31 @@ def test_a_lora_run_on_a_distilbert_trains_only_the_adapters_and_saves_a_plain_m
     assert len(load_run(run.path).predict(["where is my order"], progress=False)) == 1
 
 
+def test_a_sentence_transformers_mpnet_fine_tunes_on_the_mean_of_its_tokens(tiny_bert, tmp_path):
+    """all-mpnet-base-v2's kind: mean pooling in its config, and a head that reads the first token."""
+    import transformers
+
+    folder = tmp_path / "mpnet"
+    tokenizer = transformers.MPNetTokenizerFast(vocab=str(tiny_bert / "vocab.txt"))
+    transformers.set_seed(0)
+    transformers.MPNetModel(transformers.MPNetConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=130, pad_token_id=tokenizer.pad_token_id)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text('{"pooling_mode_mean_tokens": true}')
+    table = load_dataset(make_classification_sample(n_items=160, seed=3), id_column="id")
+    run = launch(_config(folder, epochs=1), data=table, runs_dir=tmp_path / "runs")
+    status = run.wait(timeout=300)
+    assert status["state"] == "finished", run.logs()
+    assert status["pooling"] == "mean"
+    preds = run.predictions("validation")
+    texts = table.set_index("item_id").loc[preds["item_id"], "text"].tolist()
+    again = load_run(run.path).predict(texts, progress=False)  # reloaded, it pools as the worker did
+    columns = [f"prob_{c}" for c in run.labels()]
+    assert np.allclose(again[columns].to_numpy(), preds[columns].to_numpy(), atol=1e-4)
+
+
 def test_tagger_batches_carry_the_word_case_types(tiny_bert):
     import transformers
 
