@@ -56,6 +56,28 @@ def test_junk_texts():
     assert "Cyrillic" in flagged["i4"]
 
 
+
+def test_junk_texts_know_how_east_asian_languages_are_written():
+    # Japanese mixes hiragana, katakana and kanji: a loanword in katakana or a kanji-only address is Japanese too
+    japanese = ["とても良い商品でした", "また買いたいです", "サービスが悪いです", "コンピューター", "東京都渋谷区",
+                "届くのが遅かったです", "Great product", "良い"]
+    res = C.run_checks(_ctx(japanese, ["a"] * len(japanese)), names=["junk_text"])["junk_text"]
+    flagged = dict(zip(res.issues["item_id"], res.issues["detail"]))
+    assert set(flagged) == {"i6"} and "Latin" in flagged["i6"], flagged
+    # kanji-heavy Japanese (news headlines): the kana texts still belong
+    headlines = ["日本銀行金融政策決定会合", "東京株式市場大幅続落", "政府経済対策閣議決定", "ニュースをお伝えします"]
+    res = C.run_checks(_ctx(headlines, ["a"] * 4), names=["junk_text"])["junk_text"]
+    assert res.issues.empty and res.summary["dominant_script"] == "CJK"
+    # Chinese: a two-character review carries two words, one character is still very short; kana and Cyrillic are
+    # foreign to it
+    chinese = ["质量很好，推荐购买", "好评", "差", "物流太慢", "ありがとうございます", "где мой заказ",
+               *["做工精细，很喜欢，性价比高"] * 10]
+    res = C.run_checks(_ctx(chinese, ["a"] * len(chinese)), names=["junk_text"])["junk_text"]
+    flagged = dict(zip(res.issues["item_id"], res.issues["detail"]))
+    assert set(flagged) == {"i2", "i4", "i5"}, flagged
+    assert "shorter" in flagged["i2"] and "Hiragana" in flagged["i4"] and "Cyrillic" in flagged["i5"]
+    assert flagged["i5"].endswith("the dataset in CJK")
+
 def test_label_variants_flag_the_rarer_spelling():
     labels = ["refund_request"] * 5 + ["Refund request", "refund-request ", "delivery", "Delivery", "Delivery",
                                        None, "billing"]

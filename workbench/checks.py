@@ -330,6 +330,36 @@ def _letter_scripts(text: str, *, limit: int = 200) -> tuple[str, int, int]:
     return script, count, len(letters)
 
 
+#: Scripts written beside another in one language: Japanese mixes both kana with kanji (Unicode's CJK
+#: ideographs), Korean may mix hanja into hangul. A text in a companion script is not foreign to the dataset.
+_COMPANION_SCRIPTS = {"HIRAGANA": {"KATAKANA", "CJK"}, "KATAKANA": {"HIRAGANA", "CJK"}, "HANGUL": {"CJK"}}
+#: Kanji-heavy Japanese data has CJK as its main script: kana texts belong to it when kana are this share of
+#: the letters (Chinese data has next to none).
+_KANA_SHARE = 0.1
+
+
+def _native_scripts(votes: Counter[str]) -> tuple[str, set[str]]:
+    """The dataset's main script and the scripts its texts may be written in without being foreign."""
+    dominant = votes.most_common(1)[0][0] if votes else "LATIN"
+    native = {dominant, *_COMPANION_SCRIPTS.get(dominant, set())}
+    if dominant == "CJK" and votes["HIRAGANA"] + votes["KATAKANA"] >= _KANA_SHARE * sum(votes.values()):
+        native |= {"HIRAGANA", "KATAKANA"}
+    return dominant, native
+
+
+def _script_title(script: str) -> str:
+    """A script's name as a message shows it: ``Cyrillic``, ``Hiragana``, but ``CJK``."""
+    return script if script == "CJK" else script.title()
+
+
+def _width(text: str) -> int:
+    """Characters counted by the room they take: a wide (CJK, kana, hangul) character counts as two, since it
+    carries about a word, so that a two-character Chinese review is not "too short" where ``ok`` is."""
+    if text.isascii():
+        return len(text)
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 @register("junk_text")
 class JunkTexts(Check):
     """Texts with no words: very short, only symbols, digits or URLs, or mostly in another script."""
@@ -341,16 +371,16 @@ class JunkTexts(Check):
         for script, count, _ in scripts:
             if count:
                 votes[script] += count
-        dominant = votes.most_common(1)[0][0] if votes else "LATIN"
+        dominant, native = _native_scripts(votes)
         rows = []
         for i, (text, (script, count, n_letters)) in enumerate(zip(ctx.texts, scripts)):
             reason = None
-            if len(text.strip()) < min_chars:
+            if _width(text.strip()) < min_chars:
                 reason = f"shorter than {min_chars} characters"
             elif not n_letters:
                 reason = "no letters (only symbols, digits or URLs)"
-            elif script != dominant and count / n_letters > 0.8:
-                reason = f"written in {script.title()} script, the dataset in {dominant.title()}"
+            elif script not in native and count / n_letters > 0.8:
+                reason = f"written in {_script_title(script)} script, the dataset in {_script_title(dominant)}"
             if reason:
                 rows.append({"item_id": ctx.item_ids[i], "issue": "junk_text", "group": None, "detail": reason})
         return CheckResult(self.name, _issues(rows), {"items": len(rows), "dominant_script": dominant})
