@@ -60,7 +60,9 @@ def tiny_bert(tmp_path_factory) -> Path:
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *[f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"],
              *list("abcdefghijklmnopqrstuvwxyz0123456789#?!.,'")]
     (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
-    tokenizer = transformers.BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    # `vocab=`: transformers 5 ignores `vocab_file=` here without a word, and every word became [UNK]
+    tokenizer = transformers.BertTokenizerFast(vocab=str(folder / "vocab.txt"))
+    assert tokenizer.tokenize("where is my order") == ["where", "is", "my", "order"], "the tiny vocabulary is unread"
     config = transformers.BertConfig(vocab_size=len(dict.fromkeys(vocab)), hidden_size=32, num_hidden_layers=2,
                                      num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
     transformers.set_seed(0)

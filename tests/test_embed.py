@@ -127,7 +127,8 @@ def test_several_layers_in_one_pass(tiny_bert, tmp_path):
     for pos in range(3):
         assert np.allclose(np.linalg.norm(feats[:, 32 * pos:32 * (pos + 1)], axis=1), 1, atol=1e-5)
     assert np.allclose(E.take_layer(feats, layers=layers), last, atol=1e-6)
-    assert not np.allclose(E.take_layer(feats, layers=layers, layer=0), last, atol=1e-2)
+    # another block: a tiny random BERT adds little to its word embeddings, so close, but not the same
+    assert not np.allclose(E.take_layer(feats, layers=layers, layer=0), last, atol=1e-4)
     with pytest.raises(DataError, match="not among the embedded layers"):
         E.take_layer(feats, layers=layers, layer=1)
     n_states = enc.model.config.num_hidden_layers + 1
