@@ -201,6 +201,9 @@ def test_report_has_every_section(scanned):
     assert set(result.report.per_class.columns) >= {"count", "share", "estimated_noise", "label"}
     json.dumps(result.report.to_dict())
     assert "estimated noise rate" in str(result.report)
+    # English texts, an English model: every word piece known, and no note on unknown words
+    assert o["unknown_tokens"]["n_unknown"] == 0 and o["unknown_tokens"]["n_read"] == 2000
+    assert "unknown" not in str(result.report)
 
 
 def test_the_planted_systematic_mix_ups_lead_the_likely_mix_ups(scanned, tmp_path):

@@ -479,6 +479,10 @@ class FineTunePanel(W.VBox):
             from workbench.runs import unused_splits_note
 
             line += f" · {html.escape(unused_splits_note(status['unused_splits']))}"
+        if status.get("unknown_tokens"):
+            from workbench.runs import unknown_tokens_note
+
+            line += f" · {html.escape(unknown_tokens_note(status['unknown_tokens']))}"
         if status.get("message"):
             line += f" — {html.escape(str(status['message']))}"
         if status.get("hint"):

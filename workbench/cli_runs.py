@@ -120,7 +120,7 @@ def _cmd_logs(args: argparse.Namespace) -> int:
 
 def _print_ended(path: Path, status: dict[str, Any]) -> int:
     """The last words on a run that ended: its metrics, or why it failed; the exit status."""
-    from workbench.runs import RunView, unused_splits_note
+    from workbench.runs import RunView, unknown_tokens_note, unused_splits_note
 
     state = status.get("state")
     if state != "finished":
@@ -136,6 +136,8 @@ def _print_ended(path: Path, status: dict[str, Any]) -> int:
           f"{status.get('n_train')} training {'sentences' if task == 'token-classification' else 'items'}")
     if status.get("unused_splits"):
         print(unused_splits_note(status["unused_splits"]))
+    if status.get("unknown_tokens"):
+        print(unknown_tokens_note(status["unknown_tokens"]))
     for key, value in scores.items():
         print(f"  {key} {value:.4f}")
     # the worker scores its validation split in status.json; other predicted splits (test) are scored here

@@ -12,6 +12,7 @@ import pandas as pd
 from workbench.brief import BriefRepr
 from workbench.checks import CheckResult
 from workbench.errors import DataError
+from workbench.vocab import describe_unknown, unknown_tokens_matter
 
 #: Columns of :attr:`QualityReport.mixups`.
 MIXUP_COLUMNS = ["given", "suggested", "items", "share_of_given"]
@@ -136,8 +137,9 @@ def describe_mixups(mixups: pd.DataFrame, most: int = 5) -> str:
 
 
 def report_notes(overall: dict[str, Any]) -> list[str]:
-    """The sentences a report adds on what its scores cannot say: classes left unscored and classes too thin to
-    trust (the text report, the HTML report and the quality panel all show them)."""
+    """The sentences a report adds on what its scores cannot say: classes left unscored, classes too thin to trust,
+    texts cut short, texts the model cannot read (the text report, the HTML report and the quality panel all show
+    them)."""
     notes = []
     unscored = list(overall.get("unscored_classes") or [])
     if unscored:
@@ -156,6 +158,13 @@ def report_notes(overall: dict[str, Any]) -> list[str]:
                      f"{long['max_length']} tokens the embedding reads (at least: counted in words), so the embedding "
                      "view and the neighbours see their beginning only (the TF-IDF view reads them "
                      "whole); a longer max_length (workbench scan --max-length 256) reads more, for more time")
+    unknown = overall.get("unknown_tokens")
+    if unknown is not None and unknown_tokens_matter(unknown):
+        notes.append(f"unknown words: {describe_unknown(unknown)}; the embedding model embeds those texts alike, "
+                     "so the embedding view, the neighbour score and the near-duplicate, conflicting-duplicate and "
+                     "outlier checks cannot tell them apart (the TF-IDF view reads them). Scan with a model that "
+                     "knows their language: workbench scan --model PATH (a local folder or a cached Hugging Face id, "
+                     "e.g. a multilingual sentence-transformers model)")
     return notes
 
 
@@ -254,7 +263,8 @@ def build_report(*, item_ids: list[str], labels: list[str | None], classes: list
                  checks: dict[str, CheckResult], joint: np.ndarray | None,
                  annotations: pd.DataFrame | None = None, unscored_classes: Sequence[str] = (),
                  judge_thin_classes: bool = False, suggested: Sequence[str | None] | None = None,
-                 long_texts: dict[str, int] | None = None) -> QualityReport:
+                 long_texts: dict[str, int] | None = None,
+                 unknown_tokens: dict[str, Any] | None = None) -> QualityReport:
     """Assemble the report from a scan's pieces.
 
     Parameters
@@ -269,6 +279,9 @@ def build_report(*, item_ids: list[str], labels: list[str | None], classes: list
         Classes whose items got no label scores (a class with a single item).
     long_texts : dict, optional
         :func:`count_long_texts` of the texts the scan embedded: how many the embedding read only the start of.
+    unknown_tokens : dict, optional
+        :func:`workbench.vocab.count_unknown_tokens` of the texts the scan embedded: how much of them the
+        encoder's vocabulary cannot read.
     judge_thin_classes : bool
         Name the classes with fewer than :data:`THIN_CLASS_ITEMS` labelled items (and more than one) as too thin to
         trust: for probabilities the scan's own folds learnt, not a user's own model's.
@@ -310,6 +323,7 @@ def build_report(*, item_ids: list[str], labels: list[str | None], classes: list
                         if judge_thin_classes else {},
         "checks": {name: r.summary for name, r in checks.items()},
         "long_texts": long_texts,
+        "unknown_tokens": unknown_tokens,
     }
     mixups = pd.DataFrame(columns=MIXUP_COLUMNS)
     if suggested is not None:

@@ -27,6 +27,7 @@ from workbench.crossval import (
 )
 from workbench.data import as_dataset
 from workbench.errors import DataError
+from workbench.models import resolve_model
 from workbench.quality import (
     agreement_from_neighbors,
     combine_scores,
@@ -43,6 +44,7 @@ from workbench.quality import (
 from workbench.report import QualityReport, build_report, count_long_texts
 from workbench.splits import in_split
 from workbench.store import LabelStore
+from workbench.vocab import count_unknown_tokens
 
 SCORE_COLUMNS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy", "label_posterior",
                  "neighbor_agreement", "combined")
@@ -300,6 +302,7 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
                           judge_thin_classes=given_probs is None,
                           # embeddings given by the caller were not cut at this scan's max_length
                           long_texts=count_long_texts(texts, max_length) if embeddings_read else None,
+                          unknown_tokens=count_unknown_tokens(texts, resolve_model(model)) if embeddings_read else None,
                           suggested=items.set_index("item_id")["suggested_label"].reindex(item_ids).tolist())
     scan_id = scan_id or f"scan-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     if store is not None and write:

@@ -43,6 +43,7 @@ from workbench.config import FineTuneConfig
 from workbench.devices import configure_cuda, resolve_device, to_device
 from workbench.errors import DataError, WorkbenchError
 from workbench.splits import prepare_splits
+from workbench.vocab import tally_unknown, unknown_tokens_matter
 
 CANCEL_FILE = "cancel.request"
 _cancelled = False
@@ -223,6 +224,18 @@ class Prepared:
         """:func:`pad_batch` for these rows: ids, mask, labels when asked, token types when the channel is on."""
         return pad_batch([self.ids[i] for i in rows], pad_id, [self.y[i] for i in rows] if with_labels else None,
                          token_types=None if self.types is None else [self.types[i] for i in rows])
+
+
+def _unknown_in_training(prep: Prepared, rows: np.ndarray, tokenizer: Any) -> dict[str, Any] | None:
+    """:func:`workbench.vocab.tally_unknown` of the training items as the model reads them (None for a vocabulary
+    without an unknown token): an English model fine-tuned on Chinese learns from [UNK] and says nothing."""
+    unk_id = getattr(tokenizer, "unk_token_id", None)
+    if unk_id is None or not len(rows):
+        return None
+    column = prep.frame["tokens" if prep.token_task else "text"]
+    texts = [" ".join(column.iloc[i]) if prep.token_task else str(column.iloc[i]) for i in rows]
+    return tally_unknown([prep.ids[i] for i in rows], unk_id=int(unk_id), texts=texts,
+                         special_ids=tokenizer.all_special_ids)
 
 
 # ---------------------------------------------------------------------- the loop
@@ -465,6 +478,9 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
                                                             *config.predict_splits])].value_counts()
     if len(unused):
         counts["unused_splits"] = {str(k): int(v) for k, v in unused.items()}
+    unknown = _unknown_in_training(prep, train_rows, tokenizer)
+    if unknown_tokens_matter(unknown):
+        counts["unknown_tokens"] = unknown
     attention = choose_attention(config.attention, device)
     model, case, pooling = _build_model(config, labels, path, device=device, tokenizer=tokenizer)
     if case:
