@@ -56,3 +56,15 @@ def test_a_run_on_texts_its_model_cannot_read_says_so(tiny_bert, tmp_path, capsy
     english = sum(r["id"].startswith("e") and r["id"] not in held_out for r in rows)
     assert unknown["n_read"] == run.status()["n_train"] == unknown["n_mostly_unknown"] + english
     assert 0.5 < unknown["n_unknown"] / unknown["n_tokens"] < 1
+
+
+def test_a_token_scan_whose_taggers_cannot_read_the_sentences_says_so(tiny_bert, tmp_path, capsys):
+    places = [["北", "京"], ["上", "海"], ["广", "州"]]
+    rows = [{"tokens": ["我", "住", "在", *places[i % 3], "市", str(i)],
+             "tags": ["O", "O", "O", "B-LOC", "I-LOC", "O", "O"]} for i in range(30)]
+    pd.DataFrame(rows).to_parquet(tmp_path / "ner.parquet")
+    assert main(["scan", str(tmp_path / "ner.parquet"), "--no-progress", "--model", str(tiny_bert),
+                 "--finetune-set", "epochs=1", "--finetune-set", "precision=fp32"]) == 0
+    out = capsys.readouterr().out
+    assert "unknown words: " in out and "training items are mostly unknown" in out, out
+    assert "workbench scan --model PATH" in out

@@ -409,6 +409,10 @@ def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path,
     written = _write_scan_outputs(args, sentences, summary)
     print(f"{len(sentences)} sentences scored in {result.seconds:.0f} s; {suspect} with a suspect tag, "
           f"{len(result.tokens)} suspect tags")
+    if result.unknown_tokens:
+        from workbench.runs import unknown_tokens_note
+
+        print(unknown_tokens_note(result.unknown_tokens, remedy="workbench scan --model PATH"))
     if suspect:
         print(f"\nworst sentences (of {suspect} with a suspect tag):")
         worst = sentences.head(args.top).assign(text=lambda f: [" ".join(texts[i]) for i in f["item_id"]])

@@ -174,13 +174,14 @@ def unused_splits_note(unused: dict[str, int]) -> str:
             "train_split, eval_split or predict_splits")
 
 
-def unknown_tokens_note(unknown: dict[str, Any]) -> str:
-    """The sentence on training texts the model's vocabulary cannot read (a run's ``unknown_tokens``)."""
+def unknown_tokens_note(unknown: dict[str, Any], *,
+                        remedy: str = "FineTuneConfig(model=PATH), or workbench train --set model=PATH") -> str:
+    """The sentence on training texts the model's vocabulary cannot read (a run's ``unknown_tokens``), ending with
+    where to name another model."""
     from workbench.vocab import describe_unknown
 
     return (f"unknown words: {describe_unknown(unknown, texts='training items')}; the model learns from its unknown "
-            "token there: fine-tune a model that knows their language (FineTuneConfig(model=PATH), or "
-            "workbench train --set model=PATH)")
+            f"token there: fine-tune a model that knows their language ({remedy})")
 
 
 def fresh_run_id(runs_dir: str | os.PathLike[str], name: str) -> str:

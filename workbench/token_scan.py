@@ -49,6 +49,9 @@ class TokenScan(BriefRepr):
         The scanned sentences' spans tagged unlike the same words elsewhere in the store
         (:func:`workbench.tag_consistency.inconsistent_spans`); their sentences carry the issue
         ``inconsistent_tag``.
+    unknown_tokens : dict, optional
+        The taggers' ``unknown_tokens`` (a fold run's status, or the given tagger's): how much of their training
+        sentences the model's vocabulary could not read, when that matters (:mod:`workbench.vocab`).
     """
 
     scan_id: str
@@ -57,6 +60,7 @@ class TokenScan(BriefRepr):
     runs: list[str]
     seconds: float
     inconsistent: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SPAN_COLUMNS))
+    unknown_tokens: dict[str, Any] | None = None
 
 
 #: The fold taggers' settings unless the caller gives a config: on the 300-sentence demo data they flag the planted
@@ -124,6 +128,10 @@ def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train
         probs, tag_names, runs = _fold_taggers(table, chosen, folds=folds, config=base, runs_dir=Path(runs_dir),
                                                scan_id=scan_id, progress=progress)
         model, params = base.model or "all-MiniLM-L6-v2", {"folds": folds, "split": split, "runs": runs}
+    from workbench.runs import RunView
+
+    # every fold trains on most of the same sentences: the first one's count speaks for them
+    unknown = RunView(Path(runs[0] if runs else str(tagger))).status().get("unknown_tokens")
     sentences, tokens = _score_sentences(table, chosen, probs, tag_names)
     inconsistent = _corpus_inconsistencies(table, chosen)
     why = _consistency_details(inconsistent)
@@ -134,7 +142,7 @@ def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train
         or None for i, n in zip(sentences["item_id"], sentences["n_suspect_tokens"], strict=True)]
     if write:
         store.write_scores(scan_id, sentences, model=model, params=params, labels_as_of=labels_read)
-    return TokenScan(scan_id, sentences, tokens, runs, time.perf_counter() - started, inconsistent)
+    return TokenScan(scan_id, sentences, tokens, runs, time.perf_counter() - started, inconsistent, unknown)
 
 
 @takes_store_path("check_tag_consistency")
