@@ -432,12 +432,18 @@ def test_empty_eval_split_is_reported(tiny_bert, tmp_path, monkeypatch):
     assert not (tmp_path / "runs").exists()
 
 
-def test_token_classification_run(tiny_bert, tmp_path):
-    table = load_dataset(make_ner_sample(n_sentences=80), task="token-classification", id_column="id")
+def _finished_tagger_run(model, tmp_path, *, n_sentences):
+    """A one-epoch tagger run on the NER sample, every fifth sentence in validation, waited for."""
+    table = load_dataset(make_ner_sample(n_sentences=n_sentences), task="token-classification", id_column="id")
     table["split"] = ["validation" if i % 5 == 0 else "train" for i in range(len(table))]
-    run = launch(_config(tiny_bert, task="token-classification", epochs=1), data=table, runs_dir=tmp_path / "runs")
+    run = launch(_config(model, task="token-classification", epochs=1), data=table, runs_dir=tmp_path / "runs")
     status = run.wait(timeout=300)
     assert status["state"] == "finished", run.logs()
+    return table, run, status
+
+
+def test_token_classification_run(tiny_bert, tmp_path):
+    table, run, status = _finished_tagger_run(tiny_bert, tmp_path, n_sentences=80)
     preds = run.predictions("validation")
     assert all(len(a) == len(b) for a, b in zip(preds["tags"], preds["pred_tags"]))
     assert "validation_f1_micro" in status
@@ -591,11 +597,7 @@ def test_gpu_path(small_store, tiny_bert, tmp_path):
 
 
 def test_a_byte_level_bpe_model_tags_each_word_as_it_reads_it_in_a_sentence(tiny_roberta, tmp_path):
-    table = load_dataset(make_ner_sample(n_sentences=60), task="token-classification", id_column="id")
-    table["split"] = ["validation" if i % 5 == 0 else "train" for i in range(len(table))]
-    run = launch(_config(tiny_roberta, task="token-classification", epochs=1), data=table, runs_dir=tmp_path / "runs")
-    status = run.wait(timeout=300)
-    assert status["state"] == "finished", run.logs()
+    table, run, _ = _finished_tagger_run(tiny_roberta, tmp_path, n_sentences=60)
     # RoBERTa's tokenizer marks a word after a space ("Ġin"): the tagger trained and saved with that mark
     saved = json.loads((run.path / "model" / "tokenizer_config.json").read_text())
     assert saved.get("add_prefix_space") is True
