@@ -24,6 +24,12 @@ def test_unknown_word_pieces_are_counted_on_an_even_sample(tiny_bert, tiny_rober
     assert count_unknown_tokens(texts, tiny_roberta) is None  # byte-level BPE reads every byte: nothing unknown
 
 
+def test_a_tokenizer_file_it_cannot_read_gives_no_count_rather_than_a_failed_scan(tmp_path):
+    (tmp_path / "tokenizer.json").write_text('{"model": {"type": "WordPiece"')
+    assert count_unknown_tokens(["where is my order"], tmp_path) is None
+    assert count_unknown_tokens(["where is my order"], tmp_path / "nowhere") is None
+
+
 def test_a_scan_of_texts_the_model_cannot_read_says_so_and_names_the_remedy(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
     rows = [{"id": f"r{i}-{label}", "text": f"{text}{'！' * (i % 3)}", "label": label}

@@ -41,9 +41,12 @@ def load_fast_tokenizer(model_dir: str | os.PathLike[str]) -> tuple[Any, int | N
         return None
     import tokenizers
 
-    text = path.read_text(encoding="utf-8")
-    spec = json.loads(text).get("model") or {}
-    tokenizer = tokenizers.Tokenizer.from_str(text)
+    try:
+        text = path.read_text(encoding="utf-8")
+        spec = json.loads(text).get("model") or {}
+        tokenizer = tokenizers.Tokenizer.from_str(text)
+    except Exception:  # the count only adds a note: a file this library cannot read must not fail a scan
+        return None
     tokenizer.no_padding()  # a saved file may pad every text to its max length: padding is not the text's
     if spec.get("type") == "Unigram":  # a SentencePiece vocabulary names its unknown piece by position
         unk_id = spec.get("unk_id")
