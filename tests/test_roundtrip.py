@@ -487,3 +487,43 @@ def test_a_file_without_a_header_is_told_so(tmp_path: Path):
     path.write_text("I want a refund\tbilling\nthe app crashes\tbug\n")
     with pytest.raises(ColumnError, match="the file has no header: add a first line that names the columns"):
         load_dataset(path)
+
+
+def test_a_semicolon_file_whose_texts_hold_commas_reads_by_its_header(tmp_path: Path):
+    """Excel in a locale with a decimal comma writes ';': the separator comes from the header line, before parsing
+    (guessed after a parse, such a file failed as 'malformed CSV: Expected 1 fields in line 3, saw 2')."""
+    path = tmp_path / "export.csv"
+    path.write_text("text;label\nbye;neg\nwell, café crème;pos\n", encoding="utf-8")
+    table = load_dataset(path)
+    assert table["text"].tolist() == ["bye", "well, café crème"] and table["label"].tolist() == ["neg", "pos"]
+
+
+@pytest.mark.parametrize(("payload", "expected"), [
+    # CoNLL-2003's own columns (token, POS, chunk, tag) and an untagged sentence: tokens and tags
+    (b"-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\nPeter NNP B-NP B-PER\n",
+     {"tokens": [["EU", "rejects"], ["Peter"]], "tags": [["B-ORG", "O"], ["B-PER"]]}),
+    # Excel's "Unicode Text" export: a tab-separated table in UTF-16, called .txt
+    ("text\tlabel\ncafé crème is good\tpos\nbye now\tneg\n".encode("utf-16"),
+     {"text": ["café crème is good", "bye now"], "label": ["pos", "neg"]}),
+], ids=["conll-2003-columns", "excel-unicode-text"])
+def test_a_txt_file_is_read_as_it_is_laid_out(payload: bytes, expected: dict, tmp_path: Path):
+    """Every .txt was read as CoNLL: a table saved as text failed with "tag 'label' is not IOB2"."""
+    path = tmp_path / "data.txt"
+    path.write_bytes(payload)
+    table = load_dataset(path)
+    assert {column: table[column].tolist() for column in expected} == expected
+
+
+def test_a_txt_file_of_one_text_per_line_is_a_pool(tmp_path: Path):
+    """Sentences one per line (how a pool of texts is often kept) failed as CoNLL: "token 0 ('How'): tag '?' is not
+    IOB2"; they are texts to label, and without labels named the message says how to import them."""
+    path = tmp_path / "pool.txt"
+    path.write_text("How did serfdom develop in and then leave Russia ?\n\nWhat films featured Popeye Doyle ?\n"
+                    "Who wrote it ?\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"pool.txt was read as one text per line .+ allow_missing_labels=True, with "
+                                        r"the classes named by labels="):
+        load_dataset(path)
+    table = load_dataset(path, allow_missing_labels=True, labels=["DESC", "HUM"])
+    assert table["text"].tolist() == ["How did serfdom develop in and then leave Russia ?",
+                                      "What films featured Popeye Doyle ?", "Who wrote it ?"]
+    assert table["label"].tolist() == [None, None, None]

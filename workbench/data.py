@@ -353,6 +353,11 @@ def _pick_column(raw: pd.DataFrame, given: str | None, candidates: Sequence[str]
     headless = any(len(str(c).split()) >= 3 for c in raw.columns)
     hint = (" If its first line is a row of data, the file has no header: add a first line that names the columns "
             "(e.g. text and label)") if headless else ""
+    if raw.attrs.get("file_kind") == "lines":
+        raise ColumnError(f"{name} was read as one text per line (a .txt that is neither CoNLL nor a tab-separated "
+                          f"table), so it holds only texts (no {what} column). To label them, import them as a pool: "
+                          "allow_missing_labels=True, with the classes named by labels=... "
+                          "(workbench import: --labels A B C)")
     raise ColumnError(
         f"{name} has no {what} column (looked for {list(candidates)}); its columns are "
         f"{list(map(str, raw.columns))}. Name it with {option}=...{hint}"

@@ -12,6 +12,7 @@ import io
 import json
 import lzma
 import zipfile
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,8 @@ def _read_path(path: Path, *, encoding: str, split: str | None, sheet: str | Non
     if kind in TEXT_READERS:
         text = source if isinstance(source, bytes) else source.read_bytes()
         encoding = text_encoding(text, encoding, name=name)
+        if Path(inner).suffix.lower() == ".txt":
+            kind = txt_layout(text, encoding)
         frame = TEXT_READERS[kind](text, name=name, encoding=encoding, sep="\t" if kind == "tsv" else ",")
     else:  # Parquet and Excel are read from the file itself where there is one (Parquet is memory-mapped)
         frame = (_read_parquet(source, name=name) if kind == "parquet" else
@@ -198,16 +201,38 @@ def _read_path(path: Path, *, encoding: str, split: str | None, sheet: str | Non
 
 
 def file_kind(filename: str, *, name: str) -> str:
-    """How to read a file called ``filename`` (its last suffix; ``.txt`` is CoNLL); ``name`` is for messages."""
+    """How to read a file called ``filename`` (its last suffix; ``.txt`` is CoNLL until :func:`txt_layout` has read
+    it); ``name`` is for messages."""
     suffix = Path(filename).suffix.lower()
     kind = SUFFIXES.get(suffix, "conll" if suffix == ".txt" else None)
     if kind is None:
         what = f"{name} holds {filename!r}, of" if filename != Path(name).name else f"{name}:"
         raise DataFileError(
-            f"{what} unknown file type {suffix!r}; use one of {sorted(set(SUFFIXES))} or .txt (CoNLL), "
+            f"{what} unknown file type {suffix!r}; use one of {sorted(set(SUFFIXES))} or .txt (CoNLL, a tab-separated "
+            "table or one text per line), "
             f"compressed or not ({', '.join(sorted(COMPRESSIONS))})"
         )
     return kind
+
+
+def txt_layout(data: bytes, encoding: str) -> str:
+    """How a ``.txt`` file is laid out, from its first 500 non-blank lines.
+
+    ``"tsv"``: a table whose tab-separated cells hold spaces in most lines (Excel's "Unicode Text" export, a .txt);
+    ``"conll"``: a token per line, its columns split by whitespace, so nearly every line has the same number of
+    fields (or only the token, in a sentence to tag); ``"lines"``: anything else, one text per line (a pool of
+    texts to label). Before, every .txt was read as CoNLL, and a file of sentences failed with "tag '?' is not IOB2".
+    """
+    head = data[:1_000_000].decode(encoding, errors="ignore")  # a cut multi-byte character at the end is dropped
+    lines = [line for line in head.splitlines() if line.strip() and not line.startswith("-DOCSTART-")][:500]
+    if not lines:
+        return "conll"  # its reader names the problem: no sentences
+    spaced_cells = sum("\t" in line and any(" " in cell.strip() for cell in line.split("\t")) for line in lines)
+    if spaced_cells >= len(lines) / 2:
+        return "tsv"
+    widths = Counter(len(line.split()) for line in lines)
+    # CoNLL lines are all as wide (a token and its columns), bar the lines of untagged sentences (the token alone)
+    return "conll" if sum(n for _, n in widths.most_common(2)) >= 0.9 * len(lines) else "lines"
 
 
 def _decompress(path: Path) -> tuple[bytes, str]:
@@ -267,7 +292,8 @@ def text_encoding(data: bytes, encoding: str, *, name: str) -> str:
     return encoding
 
 
-def _read_csv(data: bytes, *, name: str, encoding: str, sep: str, sniff: bool = True) -> pd.DataFrame:
+def _read_csv(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFrame:
+    sep = _header_separator(data, encoding, sep)
     try:
         # Every cell as text, and no 'NA'/'null' turned into missing: a text is a text.
         frame = pd.read_csv(io.BytesIO(data), sep=sep, dtype=str, keep_default_na=False, encoding=encoding)
@@ -276,13 +302,25 @@ def _read_csv(data: bytes, *, name: str, encoding: str, sep: str, sniff: bool = 
     except pd.errors.ParserError as exc:
         raise DataFileError(f"{name}: malformed {'TSV' if sep == chr(9) else 'CSV'}: {str(exc).strip()}. "
                             "Check quoting and the number of fields on that line") from exc
-    if frame.shape[1] == 1 and sniff:
-        # One column whose name holds another separator: a file written with a ';' (Excel in many locales),
-        # a tab or a '|' whatever its suffix says.
-        other = next((s for s in SEPARATORS if s != sep and s in str(frame.columns[0])), None)
-        if other is not None:
-            return _read_csv(data, name=name, encoding=encoding, sep=other, sniff=False)
     return frame
+
+
+def _header_separator(data: bytes, encoding: str, sep: str) -> str:
+    """``sep``, unless the header line lacks it and holds another separator: a file written with a ';' (Excel in
+    many locales), a tab or a '|', whatever its suffix says. Read from the header, before parsing: a ';' file whose
+    texts hold commas failed as "malformed CSV" when the separator was guessed only after a parse."""
+    head = data[:65_536].decode(encoding, errors="ignore")
+    header = next((line for line in head.splitlines() if line.strip()), "")
+    if sep in header:
+        return sep
+    return next((other for other in SEPARATORS if other != sep and other in header), sep)
+
+
+def _read_lines(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFrame:
+    """One text per line, blank lines skipped, in a ``text`` column."""
+    with _text_lines(data, encoding) as fh:
+        lines = [raw.rstrip("\n").rstrip("\r") for raw in fh]
+    return pd.DataFrame({"text": [line for line in lines if line.strip()]})
 
 
 def _read_jsonl(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFrame:
@@ -432,4 +470,5 @@ def _read_conll(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFr
 
 #: Readers of text formats: they take the file's bytes (decoded with the encoding found by :func:`text_encoding`).
 TEXT_READERS: dict[str, Callable[..., pd.DataFrame]] = {"csv": _read_csv, "tsv": _read_csv, "jsonl": _read_jsonl,
-                                                        "json": _read_json, "conll": _read_conll}
+                                                        "json": _read_json, "conll": _read_conll,
+                                                        "lines": _read_lines}
