@@ -113,6 +113,14 @@ CASES = [
          ("line 3", "'text'", "empty", "drop_empty_texts")),
     Case("whitespace text", lambda t, s: load_dataset(_df(text=["ok", "   \n"], label=["a", "b"])), E.ValueProblem,
          ("row 1", "empty")),
+    # one split of a file: the file's own line, not the line's place among the split's rows (was "line 3")
+    Case("empty text in a split", lambda t, s: load_dataset(
+        _csv(t, "text,label,split\na,x,train\nb,y,train\nc,x,test\nd,y,train\n ,x,test\n"), split="test"),
+         E.ValueProblem, ("line 6", "empty")),
+    # a filtered frame: its own index label beside the position (df.loc[14] finds it, df.loc[1] does not)
+    Case("empty text in a filtered frame", lambda t, s: load_dataset(
+        _df(text=["ok", "   "], label=["a", "b"], n=[0, 1]).set_axis([3, 14])), E.ValueProblem,
+         ("row 1 (index 14)", "empty")),
     Case("non-string text", lambda t, s: load_dataset(_df(text=["ok", 42], label=["a", "b"])), E.ValueProblem,
          ("row 1", "type int", "42")),
     Case("non-UTF-8 bytes", lambda t, s: load_dataset(_write(t / "latin.csv", b"text,label\ncaf\xe9 ok,a\n")),

@@ -121,7 +121,8 @@ def load_dataset(
     # which sheet of a workbook was read, and what else it holds: kept for the caller to say
     sheets = {key: raw.attrs[key] for key in ("sheet", "other_sheets") if key in raw.attrs}
     raw = raw.reset_index(drop=True)  # a stored pandas index (e.g. from a sampled frame) is not the row order
-    locate = _locator(raw)
+    # ... but it is how the caller finds a row of their frame, so messages give it too
+    locate = _locator(raw, index=source.index if isinstance(source, pd.DataFrame) else None)
     if len(raw) == 0:
         raise DataFileError(f"{name} has a header but no rows")
     if id_column is not None:  # a misnamed column first: the rows are read through it
@@ -138,7 +139,9 @@ def load_dataset(
             if not (present == split).any():
                 raise DataError(f"{name}: no rows have {split_column} == {split!r}; its splits are "
                                 f"{sorted(present.unique())[:10]}")
-            raw = raw[present == split].reset_index(drop=True)
+            rows = np.flatnonzero((present == split).to_numpy())
+            raw = raw.iloc[rows].reset_index(drop=True)
+            locate = _through(locate, rows)  # the file's own lines, not the split's
     texts, token_lists = _text_column(raw, text_column), find_column(raw.columns, TOKEN_COLUMNS)
     span_column = _span_column(raw, label_column) if texts is not None else None
     if task == "auto":
@@ -152,7 +155,7 @@ def load_dataset(
         raw, kept = _spans_as_tokens(raw, name, locate, texts=texts, span_column=span_column,
                                      token_lists=token_lists, drop_empty=drop_empty_texts)
         if len(kept) < n_rows:  # rows left out for an empty text: later errors still name the file's own rows
-            locate = (lambda where, rows: lambda i: where(rows[i]))(locate, kept)
+            locate = _through(locate, kept)
         text_column, label_column = "tokens", "tags"
     if task == "text-classification":
         table, label_set = _build_classification(
@@ -227,8 +230,9 @@ def looks_like_class_id(label: str) -> bool:
     return _INT_TEXT.fullmatch(label) is not None
 
 
-def _locator(raw: pd.DataFrame) -> Any:
-    """Describe row ``i`` the way the user can find it in their source."""
+def _locator(raw: pd.DataFrame, *, index: pd.Index | None = None) -> Any:
+    """Describe row ``i`` the way the user can find it in their source; ``index``: an in-memory frame's own index
+    (its label is named beside the position when it is not 0, 1, 2, ...: a filtered or sampled frame)."""
     kind = raw.attrs.get("file_kind")  # set by the file readers, compressed or not
     if kind in ("csv", "tsv"):
         return lambda i: f"line {i + 2}"
@@ -239,7 +243,19 @@ def _locator(raw: pd.DataFrame) -> Any:
         return lambda i: f"{sheet} row {i + 2}"
     if "line" in raw.columns and "tokens" in raw.columns and "doc_id" in raw.columns:
         return lambda i: f"sentence {i + 1} (line {raw['line'].iloc[i]})"
+    if index is not None and not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
+        return lambda i: f"row {i} (index {_plain(index[i])!r})"
     return lambda i: f"row {i}"
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds: ``14``, not ``np.int64(14)``, in a message."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _through(locate: Any, rows: Sequence[int] | np.ndarray) -> Any:
+    """A locator for a table cut down to ``rows`` of the one ``locate`` describes: row ``i`` is its ``rows[i]``."""
+    return lambda i: locate(int(rows[i]))
 
 
 def _text_column(raw: pd.DataFrame, text_column: str | None) -> str | None:
