@@ -14,6 +14,7 @@ import pytest
 
 from workbench import LabelStore, load_dataset
 from workbench.bio import spans
+from workbench.data import tags_note
 from workbench.errors import DataError
 from workbench.sample import make_classification_sample, make_ner_sample
 
@@ -527,3 +528,35 @@ def test_a_txt_file_of_one_text_per_line_is_a_pool(tmp_path: Path):
     assert table["text"].tolist() == ["How did serfdom develop in and then leave Russia ?",
                                       "What films featured Popeye Doyle ?", "Who wrote it ?"]
     assert table["label"].tolist() == [None, None, None]
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    (["S-ORG", "O", "B-PER", "I-PER", "E-PER", "S-PER"], ["B-ORG", "O", "B-PER", "I-PER", "I-PER", "B-PER"]),  # BIOES
+    (["U-ORG", "O", "B-PER", "L-PER"], ["B-ORG", "O", "B-PER", "I-PER"]),  # BILOU
+    (["B-LOC", "I-LOC", "O", "B-LOC"], ["B-LOC", "I-LOC", "O", "B-LOC"]),  # IOB2 stays as it is
+])
+def test_bioes_and_bilou_tags_are_read_as_iob2(given: list[str], expected: list[str]):
+    """spaCy and flair write BILOU / BIOES; each failed on its first S- or U- tag ("is not IOB2")."""
+    frame = pd.DataFrame({"tokens": [[f"w{i}" for i in range(len(given))]], "tags": [given]})
+    table = load_dataset(frame)
+    assert list(table["tags"][0]) == expected
+    assert table.attrs["workbench"]["n_tags_rewritten"] == sum(a != b for a, b in zip(given, expected))
+    assert (tags_note(table) is None) == (given == expected)
+
+
+def test_io_tags_are_read_when_asked_and_named_when_not(tmp_path: Path):
+    """Entity types alone (IO tags): each run of one type is one entity, with tag_scheme='io'; without it the error
+    says so (it said only "tag 'ORG' is not IOB2")."""
+    path = tmp_path / "io.conll"
+    path.write_text("EU ORG\nrejects O\nPeter PER\nBlackburn PER\nLondon LOC\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"token 0 \('EU'\): tag 'ORG' is not IOB2.+IO tags\), pass tag_scheme='io'"):
+        load_dataset(path)
+    table = load_dataset(path, tag_scheme="io")
+    assert list(table["tags"][0]) == ["B-ORG", "O", "B-PER", "I-PER", "B-LOC"]
+    assert "read the tags as IO tags" in tags_note(table)
+    with pytest.raises(DataError, match="unknown tag_scheme 'bioes'; use one of"):
+        load_dataset(path, tag_scheme="bioes")
+    # a BIOES entity that ends without a start is still an error, at its token
+    frame = pd.DataFrame({"tokens": [["a", "b"]], "tags": [["O", "E-PER"]]})
+    with pytest.raises(DataError, match=r"token 1 \('b'\): 'I-PER' follows 'O'; .+ \(given as 'E-PER'\)"):
+        load_dataset(frame)

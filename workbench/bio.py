@@ -50,6 +50,34 @@ def find_bio_error(tags: Sequence[str]) -> tuple[int, str] | None:
     return None
 
 
+#: Prefixes of the BIOES (IOBES) and BILOU schemes, and BMES's middle, as IOB2 spells them: a one-token entity starts
+#: one (``S-``/``U-`` -> ``B-``); an entity's last or middle token continues it (``E-``/``L-``/``M-`` -> ``I-``).
+OTHER_PREFIXES = {"S": "B", "U": "B", "E": "I", "L": "I", "M": "I"}
+
+
+def as_iob2(tags: Sequence[str], *, io: bool = False) -> list[str]:
+    """``tags`` written in IOB2: BIOES / BILOU prefixes become IOB2's, IOB2 tags stay as they are.
+
+    The rewrite loses nothing: where an entity ends is where the next ``B-`` or ``O`` starts. With ``io``, a bare
+    entity type (IO tags: ``PER PER O LOC``) becomes an entity, one per run of a type (``B-PER I-PER O B-LOC``);
+    IO cannot mark two entities of one type side by side, so such a pair becomes one.
+    """
+    out: list[str] = []
+    run: str | None = None  # the entity type the previous token belongs to
+    for tag in tags:
+        prefix, sep, kind = tag.partition("-")
+        if tag == "O":
+            run = None
+        elif sep and kind and prefix in ("B", "I"):
+            run = kind
+        elif sep and kind and prefix in OTHER_PREFIXES:
+            tag, run = f"{OTHER_PREFIXES[prefix]}-{kind}", kind
+        elif io:
+            tag, run = f"{'I' if run == tag else 'B'}-{tag}", tag
+        out.append(tag)
+    return out
+
+
 def repair_bio(tags: Sequence[str]) -> list[str]:
     """Turn IOB1-style sequences into IOB2 by starting each stray ``I-X`` as ``B-X``."""
     out: list[str] = []

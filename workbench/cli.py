@@ -47,7 +47,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     print(f"imported {args.data} into {args.store}: {stats['added']} added, {stats['unchanged']} unchanged, "
           f"{stats['updated']} updated, {stats['skipped']} skipped; the store holds {info.n_items} items, "
           f"{len(info.labels)} labels")
-    say_sheets(table, args.data, imported=True)
+    say_how_read(table, args.data, imported=True)
     if stats["replaced_corrections"]:
         print(f"{stats['replaced_corrections']} of the updated items had a label corrected in this store since they "
               "were imported; the file's label replaced it. The log keeps both (workbench history "
@@ -569,7 +569,7 @@ def read_data_source(args: argparse.Namespace) -> tuple[pd.DataFrame | None, boo
     # DATA is a dataset file unless it names a store; read before any store is created, so bad data leaves none
     table = load_dataset(args.data, **reading_options(args)) if args.store or in_memory else None
     if table is not None:
-        say_sheets(table, args.data)
+        say_how_read(table, args.data)
     return table, in_memory
 
 
@@ -618,24 +618,32 @@ def add_reading_options(p: argparse.ArgumentParser) -> None:
                             "NAME reads the sheet of that name where there is one)")
     group.add_argument("--allow-missing-labels", action="store_true", help="keep unlabelled items as a pool")
     group.add_argument("--drop-empty-texts", action="store_true", help="drop empty texts instead of failing")
+    group.add_argument("--tag-scheme", default="auto", choices=["auto", "io"],
+                       help="how tags are written: auto (IOB2, or BIOES / BILOU, read as IOB2) or io (entity types "
+                            "alone: each run of one type is one entity)")
 
 
 def reading_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"task": args.task, "text_column": args.text_column, "label_column": args.label_column,
             "id_column": args.id_column, "split_column": args.split_column, "encoding": args.encoding,
             "allow_missing_labels": args.allow_missing_labels, "drop_empty_texts": args.drop_empty_texts,
-            "labels": args.labels, "label_names": args.label_names, "sheet": args.sheet}
+            "labels": args.labels, "label_names": args.label_names, "sheet": args.sheet,
+            "tag_scheme": args.tag_scheme}
 
 
-def say_sheets(table: pd.DataFrame, data: str, *, imported: bool = False) -> None:
-    """Name the sheet of a workbook that was read when it has others (:func:`workbench.data.sheet_note`)."""
-    from workbench.data import sheet_note
+def say_how_read(table: pd.DataFrame, data: str, *, imported: bool = False) -> None:
+    """Name the sheet of a workbook that was read when it has others (:func:`workbench.data.sheet_note`), and tags
+    read from another scheme (:func:`workbench.data.tags_note`)."""
+    from workbench.data import sheet_note, tags_note
 
     note = sheet_note(table, data)
     if note:
         also = (" (with --split NAME when it holds another split of the data: train, validation, test)"
                 if imported else "")
         print(f"{note}: --sheet NAME reads another{also}")
+    note = tags_note(table)
+    if note:
+        print(note)
 
 
 def build_parser() -> argparse.ArgumentParser:

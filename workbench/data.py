@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.bio import find_bio_error, is_tag, split_tag, tag_set
+from workbench.bio import OTHER_PREFIXES, as_iob2, find_bio_error, is_tag, split_tag, tag_set
 from workbench.bio import repair_bio as _repair_bio
 from workbench.errors import ColumnError, DataError, DataFileError, ValueProblem
 from workbench.normalize import DEFAULT_NORMALIZATION, NORMALIZATIONS, content_hash, make_item_ids, normalize_text
@@ -30,6 +30,7 @@ from workbench.readers import read_source
 from workbench.spans import SPAN_COLUMNS, looks_like_spans, read_spans, spans_to_tokens
 
 TASKS = ("text-classification", "token-classification")
+TAG_SCHEMES = ("auto", "io")
 TEXT_COLUMNS = ("text", "sentence", "content")
 LABEL_COLUMNS = ("label", "labels", "class", "category", "intent")
 TOKEN_COLUMNS = ("tokens", "words")
@@ -56,6 +57,7 @@ def load_dataset(
     allow_missing_labels: bool = False,
     drop_empty_texts: bool = False,
     repair_bio: bool = False,
+    tag_scheme: str = "auto",
 ) -> pd.DataFrame:
     """Load and validate a labelled text dataset.
 
@@ -102,6 +104,10 @@ def load_dataset(
         count is recorded in ``attrs``.
     repair_bio : bool
         Turn IOB1-style stray ``I-X`` tags into ``B-X`` instead of failing.
+    tag_scheme : {"auto", "io"}
+        How the tags are written. ``auto``: IOB2, or BIOES / BILOU, whose ``S-``/``U-``/``E-``/``L-`` tags are
+        rewritten as IOB2 (nothing is lost; ``attrs["workbench"]["n_tags_rewritten"]`` counts them). ``io``: entity
+        types alone (``PER PER O``), each run of a type one entity.
 
     Returns
     -------
@@ -117,6 +123,8 @@ def load_dataset(
         raise DataError(f"unknown task {task!r}; use one of {[*TASKS, 'auto']}")
     if normalization not in NORMALIZATIONS:
         raise DataError(f"unknown normalization {normalization!r}; use one of {list(NORMALIZATIONS)}")
+    if tag_scheme not in TAG_SCHEMES:
+        raise DataError(f"unknown tag_scheme {tag_scheme!r}; use one of {list(TAG_SCHEMES)}")
     raw, name = read_source(source, encoding=encoding, split=split, sheet=sheet)
     # which sheet of a workbook was read, and what else it holds: kept for the caller to say
     sheets = {key: raw.attrs[key] for key in ("sheet", "other_sheets") if key in raw.attrs}
@@ -167,7 +175,7 @@ def load_dataset(
         table, label_set = _build_tokens(
             raw, name, locate, tokens_column=text_column, tags_column=label_column, labels=labels,
             label_names=label_names, allow_missing=allow_missing_labels, repair=repair_bio,
-            normalization=normalization,
+            normalization=normalization, io=tag_scheme == "io",
         )
     content_col = "text" if task == "text-classification" else "tokens"
     label_col = "label" if task == "text-classification" else "tags"
@@ -198,6 +206,8 @@ def load_dataset(
         "normalization": normalization,
         "n_changed_by_normalization": n_changed,
         "n_dropped_empty": int(n_rows - len(out)),
+        "n_tags_rewritten": int(table.attrs.pop("_tags_rewritten", 0)),
+        "tag_scheme": tag_scheme,
         "source": name,
     }
     out.attrs["workbench"].update(sheets)
@@ -527,7 +537,7 @@ def _as_list(value: Any) -> list[Any] | None:
 
 def _build_tokens(raw: pd.DataFrame, name: str, locate: Any, *, tokens_column: str | None, tags_column: str | None,
                   labels: Sequence[str] | None, label_names: Sequence[str] | None, allow_missing: bool,
-                  repair: bool, normalization: str) -> tuple[pd.DataFrame, list[str]]:
+                  repair: bool, normalization: str, io: bool) -> tuple[pd.DataFrame, list[str]]:
     tcol = _pick_column(raw, tokens_column, TOKEN_COLUMNS, "text_column", "tokens", name)
     gcol: str | None
     if tags_column is None and allow_missing and find_column(raw.columns, TAG_COLUMNS) is None:
@@ -536,6 +546,7 @@ def _build_tokens(raw: pd.DataFrame, name: str, locate: Any, *, tokens_column: s
         gcol = _pick_column(raw, tags_column, TAG_COLUMNS, "label_column", "tags", name)
     all_tokens: list[list[Any]] = []
     all_tags: list[list[Any] | None] = []
+    rewritten = 0  # BIOES / BILOU / IO tags written as IOB2
     given = raw[gcol].tolist() if gcol is not None else [None] * len(raw)
     for i, (tokens, tags) in enumerate(zip(raw[tcol].tolist(), given)):
         where = f"{name}: {locate(i)}"
@@ -575,14 +586,17 @@ def _build_tokens(raw: pd.DataFrame, name: str, locate: Any, *, tokens_column: s
         if bad is not None:
             raise ValueProblem(f"{where}, column {gcol!r}: tag {bad} is {tg[bad]!r}; tags are strings like 'B-PER'. "
                                "Pass label_names=... for integer tag ids")
-        err = find_bio_error(tg)
+        iob2 = as_iob2(tg, io=io)
+        rewritten += sum(a != b for a, b in zip(iob2, tg))
+        err = find_bio_error(iob2)
         if err is not None:
             pos, reason = err
             if repair and "is not IOB2" not in reason:
-                tg = _repair_bio(tg)
+                iob2 = _repair_bio(iob2)
             else:
-                hint = "" if "is not IOB2" in reason else " Pass repair_bio=True to start such entities with B-."
-                raise ValueProblem(f"{where}, token {pos} ({tok[pos]!r}): {reason}.{hint}")
+                read = f" (given as {tg[pos]!r})" if tg[pos] != iob2[pos] else ""
+                raise ValueProblem(f"{where}, token {pos} ({tok[pos]!r}): {reason}{read}.{_bio_hint(tg[pos], reason)}")
+        tg = iob2
         all_tokens.append(tok)
         all_tags.append(tg)
     table = pd.DataFrame({"tokens": all_tokens, "tags": all_tags})
@@ -602,7 +616,33 @@ def _build_tokens(raw: pd.DataFrame, name: str, locate: Any, *, tokens_column: s
         tagset = tag_set(t for t in types if t)
     table.attrs["_content_src"] = tcol
     table.attrs["_label_src"] = gcol
+    table.attrs["_tags_rewritten"] = rewritten
     return table, tagset
+
+
+def _bio_hint(given: str, reason: str) -> str:
+    """What to pass when a sentence's tags fail IOB2: ``repair_bio`` for a stray ``I-``, ``tag_scheme='io'`` for a
+    bare entity type."""
+    if "is not IOB2" not in reason:
+        return " Pass repair_bio=True to start such entities with B-."
+    prefix, sep, kind = given.partition("-")
+    if not (sep and kind and (prefix in ("B", "I") or prefix in OTHER_PREFIXES)):
+        return (f" If the tags are entity types alone ({given!r}: IO tags), pass tag_scheme='io': each run of one type "
+                "becomes one entity")
+    return ""
+
+
+def tags_note(table: pd.DataFrame) -> str | None:
+    """A line saying the tags were read from another scheme into IOB2 (``load_dataset``'s ``tag_scheme``), or None."""
+    meta = table.attrs.get("workbench", {})
+    n = meta.get("n_tags_rewritten", 0)
+    if not n:
+        return None
+    if meta.get("tag_scheme") == "io":
+        how = "read the tags as IO tags: each run of one entity type is one entity (B- first, then I-)"
+    else:
+        how = "read the BIOES / BILOU tags as IOB2 (S-/U- -> B-, E-/L-/M- -> I-)"
+    return f"{how}: {n:,} tags rewritten; the store and its exports hold IOB2"
 
 
 def _tags_of(labels: Sequence[str], name: str) -> list[str]:
