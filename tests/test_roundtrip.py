@@ -560,3 +560,22 @@ def test_io_tags_are_read_when_asked_and_named_when_not(tmp_path: Path):
     frame = pd.DataFrame({"tokens": [["a", "b"]], "tags": [["O", "E-PER"]]})
     with pytest.raises(DataError, match=r"token 1 \('b'\): 'I-PER' follows 'O'; .+ \(given as 'E-PER'\)"):
         load_dataset(frame)
+
+
+@pytest.mark.parametrize(("name", "payload"), [
+    # Universal NER's layout: comments, an ID column, the tag third, two more columns; a multi-word token's range
+    ("en_ewt-ud-train.iob2", "# sent_id = 1\n# text = What if Google Morphed?\n1\tWhat\tO\t-\t-\n2\tif\tO\t-\t-\n"
+     "3\tGoogle\tB-ORG\t-\t-\n4-5\tMorphed?\t_\t-\t-\n4\tMorphed\tO\t-\t-\n5\t?\tO\t-\t-\n\n# sent_id = 2\n"
+     "1\tParis\tB-LOC\t-\t-\n"),
+    # CoNLL-U with the tag in the last column
+    ("ner.conllu", "# sent_id = 1\n1\tWhat\twhat\tPRON\tWP\t_\t0\troot\t_\tO\n2\tif\tif\tSCONJ\tIN\t_\t1\tmark\t_\tO\n"
+     "3\tGoogle\tGoogle\tPROPN\tNNP\t_\t4\tnsubj\t_\tB-ORG\n4\tMorphed\tmorph\tVERB\tVBD\t_\t1\tadvcl\t_\tO\n"
+     "5\t?\t?\tPUNCT\t.\t_\t1\tpunct\t_\tO\n\n1\tParis\tParis\tPROPN\tNNP\t_\t0\troot\t_\tB-LOC\n"),
+])
+def test_conllu_files_read_their_form_and_tag_columns(name: str, payload: str, tmp_path: Path):
+    """Read as plain CoNLL, a CoNLL-U file gave the token '#' and the tag '1' (its first comment line)."""
+    path = tmp_path / name
+    path.write_text(payload, encoding="utf-8")
+    table = load_dataset(path)
+    assert table["tokens"].map(list).tolist() == [["What", "if", "Google", "Morphed", "?"], ["Paris"]]
+    assert table["tags"].map(list).tolist() == [["O", "O", "B-ORG", "O", "O"], ["B-LOC"]]

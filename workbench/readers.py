@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import lzma
+import re
 import zipfile
 from collections import Counter
 from collections.abc import Callable
@@ -36,6 +37,7 @@ SUFFIXES = {
     ".conllu": "conll",
     ".iob": "conll",
     ".bio": "conll",
+    ".iob2": "conll",  # Universal NER's files
     ".xlsx": "excel",
     ".xlsm": "excel",
 }
@@ -423,49 +425,90 @@ def _hf_features(metadata: dict[bytes, bytes] | None) -> dict[str, Any]:
 def _read_conll(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFrame:
     """CoNLL: one token per line, the tag in the last column, sentences split by blank lines.
 
-    A sentence whose lines hold the token alone (text to tag) gets no tags (None).
+    A file laid out as CoNLL-U (an ID column counting each sentence's tokens, ``#`` comment lines; Universal NER
+    ships its data so) takes each token from the FORM column and its tag from the last column that holds tags
+    (UNER: the third), and skips comments, multi-word-token ranges and empty nodes. A sentence whose lines hold the
+    token alone (text to tag), or a CoNLL-U file with no column of tags, gets no tags (None).
     """
+    with _text_lines(data, encoding) as fh:
+        lines = [raw.rstrip("\n").rstrip("\r") for raw in fh]
+    conllu, tag_column = _conllu_layout(lines)
     sentences: list[dict[str, Any]] = []
     tokens: list[str] = []
     tags: list[str | None] = []
+    numbers: list[int] = []  # each token's line
     doc = 0
-    start_line = 1
 
     def flush() -> None:
         if tokens:
             has = [t is not None for t in tags]
             if any(has) and not all(has):
-                k = has.index(not has[0])  # a sentence's lines are consecutive
+                k = has.index(not has[0])
                 raise DataFileError(
-                    f"{name}: line {start_line + k} ({tokens[k]!r}) has {'a tag' if has[k] else 'no tag'} but line "
-                    f"{start_line} ({tokens[0]!r}), the first of its sentence, has {'one' if has[0] else 'none'}; "
+                    f"{name}: line {numbers[k]} ({tokens[k]!r}) has {'a tag' if has[k] else 'no tag'} but line "
+                    f"{numbers[0]} ({tokens[0]!r}), the first of its sentence, has {'one' if has[0] else 'none'}; "
                     "tag every word of a sentence (the tag last, after whitespace) or none of them")
             sentences.append({"tokens": list(tokens), "tags": list(tags) if has[0] else None, "doc_id": doc,
-                              "line": start_line})
+                              "line": numbers[0]})
             tokens.clear()
             tags.clear()
+            numbers.clear()
 
-    with _text_lines(data, encoding) as fh:
-        for n, raw in enumerate(fh, start=1):
-            line = raw.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                flush()
-                start_line = n + 1
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            flush()
+            continue
+        if line.startswith("-DOCSTART-"):
+            flush()
+            doc += 1
+            continue
+        if conllu:
+            if line.startswith("#"):
                 continue
-            if line.startswith("-DOCSTART-"):
-                flush()
-                doc += 1
-                start_line = n + 1
+            fields = line.split("\t") if "\t" in line else line.split()
+            if not fields[0].isdigit():  # "3-4" (a multi-word token's range) or "3.1" (an empty node)
                 continue
+            tokens.append(fields[1])
+            tags.append(fields[tag_column] if tag_column is not None else None)
+        else:
             fields = line.split()
-            if not tokens:
-                start_line = n
             tokens.append(fields[0])
             tags.append(fields[-1] if len(fields) > 1 else None)
+        numbers.append(n)
     flush()
     if not sentences:
         raise DataFileError(f"{name} holds no sentences (only blank or -DOCSTART- lines)")
     return pd.DataFrame.from_records(sentences)
+
+
+_CONLLU_ID = re.compile(r"\d+(?:-\d+|\.\d+)?")
+_TAG_LIKE = re.compile(r"O|[BIESULM]-\S+")
+
+
+def _conllu_layout(lines: list[str]) -> tuple[bool, int | None]:
+    """Whether CoNLL lines are laid out as CoNLL-U (every token line of the first 2,000 starts with an ID, the first of
+    each sentence with 1), and then the column of the tags: the last whose cells are all ``O`` or ``X-TYPE``."""
+    rows: list[list[str]] = []
+    first = True  # the next token line starts a sentence
+    for line in lines:
+        if not line.strip() or line.startswith("-DOCSTART-"):
+            first = True
+            continue
+        if line.startswith("#"):
+            continue
+        fields = line.split("\t") if "\t" in line else line.split()
+        if len(fields) < 3 or not _CONLLU_ID.fullmatch(fields[0]) or (first and fields[0].split("-")[0] != "1"):
+            return False, None
+        first = False
+        if fields[0].isdigit():
+            rows.append(fields)
+        if len(rows) >= 2000:
+            break
+    if not rows:
+        return False, None
+    width = min(len(r) for r in rows)
+    tagged = [c for c in range(2, width) if all(_TAG_LIKE.fullmatch(r[c]) for r in rows)]
+    return True, (tagged[-1] if tagged else None)
 
 
 #: Readers of text formats: they take the file's bytes (decoded with the encoding found by :func:`text_encoding`).
