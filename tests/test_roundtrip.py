@@ -14,7 +14,7 @@ import pytest
 
 from workbench import LabelStore, load_dataset
 from workbench.bio import spans
-from workbench.data import tags_note
+from workbench.data import reading_notes
 from workbench.errors import DataError
 from workbench.sample import make_classification_sample, make_ner_sample
 
@@ -541,7 +541,7 @@ def test_bioes_and_bilou_tags_are_read_as_iob2(given: list[str], expected: list[
     table = load_dataset(frame)
     assert list(table["tags"][0]) == expected
     assert table.attrs["workbench"]["n_tags_rewritten"] == sum(a != b for a, b in zip(given, expected))
-    assert (tags_note(table) is None) == (given == expected)
+    assert (reading_notes(table) == []) == (given == expected)
 
 
 def test_io_tags_are_read_when_asked_and_named_when_not(tmp_path: Path):
@@ -553,7 +553,7 @@ def test_io_tags_are_read_when_asked_and_named_when_not(tmp_path: Path):
         load_dataset(path)
     table = load_dataset(path, tag_scheme="io")
     assert list(table["tags"][0]) == ["B-ORG", "O", "B-PER", "I-PER", "B-LOC"]
-    assert "read the tags as IO tags" in tags_note(table)
+    assert "read the tags as IO tags" in reading_notes(table)[0]
     with pytest.raises(DataError, match="unknown tag_scheme 'bioes'; use one of"):
         load_dataset(path, tag_scheme="bioes")
     # a BIOES entity that ends without a start is still an error, at its token

@@ -632,18 +632,17 @@ def reading_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def say_how_read(table: pd.DataFrame, data: str, *, imported: bool = False) -> None:
-    """Name the sheet of a workbook that was read when it has others (:func:`workbench.data.sheet_note`), and tags
-    read from another scheme (:func:`workbench.data.tags_note`)."""
-    from workbench.data import sheet_note, tags_note
+    """Name the sheet of a workbook that was read when it has others (:func:`workbench.data.sheet_note`), and what
+    else reading chose (:func:`workbench.data.reading_notes`)."""
+    from workbench.data import reading_notes, sheet_note
 
     note = sheet_note(table, data)
     if note:
         also = (" (with --split NAME when it holds another split of the data: train, validation, test)"
                 if imported else "")
         print(f"{note}: --sheet NAME reads another{also}")
-    note = tags_note(table)
-    if note:
-        print(note)
+    for line in reading_notes(table):
+        print(line)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -128,6 +128,7 @@ def load_dataset(
     raw, name = read_source(source, encoding=encoding, split=split, sheet=sheet)
     # which sheet of a workbook was read, and what else it holds: kept for the caller to say
     sheets = {key: raw.attrs[key] for key in ("sheet", "other_sheets") if key in raw.attrs}
+    read_notes = list(raw.attrs.get("notes", []))  # what a reader chose that the user should know
     raw = raw.reset_index(drop=True)  # a stored pandas index (e.g. from a sampled frame) is not the row order
     # ... but it is how the caller finds a row of their frame, so messages give it too
     locate = _locator(raw, index=source.index if isinstance(source, pd.DataFrame) else None)
@@ -207,6 +208,7 @@ def load_dataset(
         "n_changed_by_normalization": n_changed,
         "n_dropped_empty": int(n_rows - len(out)),
         "n_tags_rewritten": int(table.attrs.pop("_tags_rewritten", 0)),
+        "read_notes": read_notes,
         "tag_scheme": tag_scheme,
         "source": name,
     }
@@ -632,17 +634,18 @@ def _bio_hint(given: str, reason: str) -> str:
     return ""
 
 
-def tags_note(table: pd.DataFrame) -> str | None:
-    """A line saying the tags were read from another scheme into IOB2 (``load_dataset``'s ``tag_scheme``), or None."""
+def reading_notes(table: pd.DataFrame) -> list[str]:
+    """Lines saying what reading the data chose for the user (a table from :func:`load_dataset`): tags read from
+    another scheme into IOB2 (``tag_scheme``), the annotation read of a Label Studio task with several."""
     meta = table.attrs.get("workbench", {})
+    notes = []
     n = meta.get("n_tags_rewritten", 0)
-    if not n:
-        return None
-    if meta.get("tag_scheme") == "io":
-        how = "read the tags as IO tags: each run of one entity type is one entity (B- first, then I-)"
-    else:
-        how = "read the BIOES / BILOU tags as IOB2 (S-/U- -> B-, E-/L-/M- -> I-)"
-    return f"{how}: {n:,} tags rewritten; the store and its exports hold IOB2"
+    if n:
+        how = ("read the tags as IO tags: each run of one entity type is one entity (B- first, then I-)"
+               if meta.get("tag_scheme") == "io"
+               else "read the BIOES / BILOU tags as IOB2 (S-/U- -> B-, E-/L-/M- -> I-)")
+        notes.append(f"{how}: {n:,} tags rewritten; the store and its exports hold IOB2")
+    return [*notes, *meta.get("read_notes", [])]
 
 
 def _tags_of(labels: Sequence[str], name: str) -> list[str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.data import is_missing, load_dataset, sheet_note, tags_note
+from workbench.data import is_missing, load_dataset, reading_notes, sheet_note
 from workbench.errors import DataError
 from workbench.readers import read_source
 from workbench.sample import write_samples
@@ -59,9 +59,8 @@ def prepare_dataset(data_path: str | os.PathLike[str] | None = None, *, out_dir:
     note = sheet_note(table, data_path)
     if note:  # said in the notebook's output, as workbench import says it in the shell
         print(f"{note} (prepare_dataset(..., sheet='NAME') reads another)")
-    note = tags_note(table)
-    if note:
-        print(note)
+    for line in reading_notes(table):
+        print(line)
     if sample_size and len(table) > sample_size:  # a CSV, JSONL, ... file: sampled once read (a Parquet file before)
         table = table.sample(int(sample_size), random_state=seed).sort_index()
     # held out of the training items only: a validation (or dev) split the data brings stays as it is

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import DataFileError, require
+from workbench.label_studio import flatten_tasks, is_label_studio_export
 
 #: File suffixes each reader accepts.
 SUFFIXES = {
@@ -340,7 +341,7 @@ def _read_jsonl(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFr
             rows.append(row)
     if not rows:
         raise DataFileError(f"{name} holds no JSON objects")
-    return pd.DataFrame.from_records(rows)
+    return _records_table(rows, name=name)
 
 
 def _read_json(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFrame:
@@ -359,7 +360,17 @@ def _read_json(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFra
     if not isinstance(parsed, list) or not all(isinstance(r, dict) for r in parsed):
         raise DataFileError(f"{name}: expected a JSON list of objects, an object of equally long columns, or JSON "
                             "Lines with one object per line")
-    return pd.DataFrame.from_records(parsed)
+    return _records_table(parsed, name=name)
+
+
+def _records_table(records: list[dict[str, Any]], *, name: str) -> pd.DataFrame:
+    """JSON objects as a table: one row each, or a Label Studio export's tasks flattened
+    (:mod:`workbench.label_studio`), with what that reading chose in ``attrs["notes"]``."""
+    if is_label_studio_export(records):
+        frame, notes = flatten_tasks(records, name=name)
+        frame.attrs["notes"] = notes
+        return frame
+    return pd.DataFrame.from_records(records)
 
 
 def _binary(data: bytes | Path) -> Any:

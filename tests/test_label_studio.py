@@ -1,0 +1,89 @@
+"""Label Studio's JSON export reads as a table: its data fields, and each control's latest annotation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from workbench import load_dataset
+from workbench.data import reading_notes
+from workbench.errors import DataError
+
+
+def _choice(label: str, *, control: str = "sentiment", when: str = "2026-01-01T10:00:00", cancelled: bool = False):
+    return {"result": [{"from_name": control, "to_name": "text", "type": "choices", "value": {"choices": [label]}}],
+            "updated_at": when, "was_cancelled": cancelled}
+
+
+def _write(tmp_path: Path, tasks: list, name: str = "export.json") -> Path:
+    path = tmp_path / name
+    if name.endswith(".jsonl"):
+        path.write_text("".join(json.dumps(t) + "\n" for t in tasks), encoding="utf-8")
+    else:
+        path.write_text(json.dumps(tasks), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", ["export.json", "export.jsonl"])
+def test_a_classification_export_reads_its_texts_and_latest_labels(name: str, tmp_path: Path):
+    """Before, the export failed: 'no text column ...; its columns are ['id', 'data', 'annotations']'."""
+    tasks = [
+        {"id": 1, "data": {"text": "I love it"}, "annotations": [_choice("Positive")]},
+        # two annotators disagree: the latest is read, and the reading says so
+        {"id": 2, "data": {"text": "Awful service"}, "annotations": [
+            _choice("Negative", when="2026-01-02T09:00:00"), _choice("Positive", when="2026-01-01T09:00:00")]},
+        # a cancelled annotation is no label; the model's predictions are none either
+        {"id": 3, "data": {"text": "Not yet"}, "annotations": [_choice("Positive", cancelled=True)],
+         "predictions": [_choice("Negative")]},
+    ]
+    path = _write(tmp_path, tasks, name)
+    with pytest.raises(DataError, match=r"(row 2|object 3), column 'label': the label is missing"):
+        load_dataset(path)
+    table = load_dataset(path, allow_missing_labels=True)
+    assert table["text"].tolist() == ["I love it", "Awful service", "Not yet"]
+    assert table["label"].tolist() == ["Positive", "Negative", None]
+    assert table["id"].tolist() == [1, 2, 3]  # the task ids, kept beside the items
+    assert reading_notes(table) == [f"1 task(s) of {path} have annotations that disagree; the latest of each was "
+                                    "read (workbench import-annotations keeps every annotator's label, for agreement)"]
+
+
+def test_several_questions_are_columns_named_by_their_controls(tmp_path: Path):
+    both = {"result": [
+        {"from_name": "sentiment", "type": "choices", "value": {"choices": ["Positive"]}},
+        {"from_name": "topic", "type": "choices", "value": {"choices": ["billing"]}},
+        {"from_name": "stars", "type": "rating", "value": {"rating": 4}}]}  # not a label: left out
+    path = _write(tmp_path, [{"id": 1, "data": {"review": "Great", "lang": "en"}, "annotations": [both]},
+                             {"id": 2, "data": {"review": "Bad", "lang": "en"}, "annotations": [
+                                 {"result": [{"from_name": "sentiment", "type": "choices",
+                                              "value": {"choices": ["Negative"]}},
+                                             {"from_name": "topic", "type": "choices",
+                                              "value": {"choices": ["delivery"]}}]}]}])
+    with pytest.raises(DataError, match=r"no text column .+ its columns are \['id', 'review', 'lang', 'sentiment', "
+                                        r"'topic'\]"):
+        load_dataset(path)
+    table = load_dataset(path, text_column="review", label_column="topic")
+    assert table["text"].tolist() == ["Great", "Bad"] and table["label"].tolist() == ["billing", "delivery"]
+    assert table["sentiment"].tolist() == ["Positive", "Negative"]
+
+
+def test_an_entity_export_reads_as_tagged_tokens(tmp_path: Path):
+    def span(start: int, end: int, label: str) -> dict:
+        return {"from_name": "label", "to_name": "text", "type": "labels",
+                "value": {"start": start, "end": end, "text": "x", "labels": [label]}}
+
+    path = _write(tmp_path, [
+        {"id": 7, "data": {"text": "Peter Blackburn visits Paris"},
+         "annotations": [{"result": [span(0, 15, "PER"), span(23, 28, "LOC")]}]},
+        {"id": 8, "data": {"text": "Nothing here"}, "annotations": [{"result": []}]},
+    ])
+    table = load_dataset(path)
+    assert table["tokens"].map(list).tolist() == [["Peter", "Blackburn", "visits", "Paris"], ["Nothing", "here"]]
+    assert table["tags"].map(list).tolist() == [["B-PER", "I-PER", "O", "B-LOC"], ["O", "O"]]
+
+
+def test_a_task_without_a_data_text_is_named(tmp_path: Path):
+    path = _write(tmp_path, [{"id": 1, "data": {"image": "a.png"}, "annotations": [_choice("cat")]}])
+    with pytest.raises(DataError, match=r"no text column .+ its columns are \['id', 'image', 'label'\]"):
+        load_dataset(path)

@@ -1,0 +1,105 @@
+"""Label Studio's JSON export (its tasks, each with its data and annotations) as a flat table.
+
+A task's ``data`` fields become columns (``text``, or whatever the labelling config shows), and each control of
+its annotation a column named by the control (``from_name``): a ``Choices`` control's class (``sentiment``:
+``"Positive"``; several picked: the list), a ``Labels`` control's entity spans as ``{start, end, labels}`` dicts,
+which :mod:`workbench.spans` reads. A project with one control gets it as ``label``; with several, the column names
+work as any table's do (``label_column="sentiment"``).
+Of several annotations of one task the latest is read (cancelled ones never); the model's ``predictions`` are not
+labels and are left out. Label Studio's JSON-MIN and CSV exports are flat already and need none of this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from workbench.errors import DataFileError
+
+#: Result types read: a class (or several) and entity spans.
+CONTROLS = ("choices", "labels")
+
+
+def is_label_studio_export(records: Sequence[Any]) -> bool:
+    """Whether JSON records are Label Studio tasks: objects with a ``data`` object and an ``annotations`` list."""
+    return bool(records) and all(
+        isinstance(r, dict) and isinstance(r.get("data"), dict) and isinstance(r.get("annotations", []), list)
+        for r in records) and any("annotations" in r for r in records)
+
+
+def flatten_tasks(records: Sequence[dict[str, Any]], *, name: str) -> tuple[pd.DataFrame, list[str]]:
+    """One row per task: its ``id``, its data fields, and one column per control of its latest annotation.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        The export's tasks.
+    name : str
+        The file, for messages.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        ``(n_tasks, 1 + data fields + controls)``; a task without an annotation has None in the control columns
+        (the one control of a project that has one is the ``label`` column).
+    notes : list of str
+        What the reading chose that the user should know (tasks with disagreeing annotations).
+    """
+    rows = []
+    several = 0
+    controls: set[str] = set()
+    span_controls: set[str] = set()
+    annotated = []  # whether each task has an annotation (a submitted one with no spans: a text with no entities)
+    for n, task in enumerate(records, start=1):
+        row: dict[str, Any] = {"id": task.get("id")}
+        row.update(task["data"])
+        kept = [a for a in task.get("annotations", []) if isinstance(a, dict) and not a.get("was_cancelled")]
+        if len({repr(_read_results(a, name=name, task=n)) for a in kept}) > 1:
+            several += 1
+        if kept:
+            latest = max(enumerate(kept), key=lambda ia: (str(ia[1].get("updated_at") or ia[1].get("created_at") or ""),
+                                                         ia[0]))[1]
+            for control, value in _read_results(latest, name=name, task=n).items():
+                column = control if control not in task["data"] else f"{control}_annotation"
+                row[column] = value
+                controls.add(column)
+                if isinstance(value, list) and value and isinstance(value[0], dict):
+                    span_controls.add(column)
+        rows.append(row)
+        annotated.append(bool(kept))
+    for row, done in zip(rows, annotated):
+        for column in span_controls:
+            if done and column not in row:
+                row[column] = []
+    frame = pd.DataFrame.from_records(rows)
+    if len(controls) == 1 and "label" not in frame.columns:  # the usual project, one question: its labels
+        frame = frame.rename(columns={controls.pop(): "label"})
+    notes = []
+    if several:
+        notes.append(f"{several} task(s) of {name} have annotations that disagree; the latest of each was read "
+                     "(workbench import-annotations keeps every annotator's label, for agreement)")
+    return frame, notes
+
+
+def _read_results(annotation: dict[str, Any], *, name: str, task: int) -> dict[str, Any]:
+    """An annotation's value per control: the class (or list of classes) picked, or the entity spans."""
+    out: dict[str, Any] = {}
+    results = annotation.get("result", [])
+    if not isinstance(results, list):
+        raise DataFileError(f"{name}: task {task}: an annotation's 'result' is a {type(results).__name__}, "
+                            "expected a list (is this a Label Studio JSON export?)")
+    for result in results:
+        kind = result.get("type") if isinstance(result, dict) else None
+        if kind not in CONTROLS:
+            continue  # ratings, text areas, relations: nothing this workbench labels
+        control = str(result.get("from_name") or kind)
+        value = result.get("value") or {}
+        if kind == "choices":
+            picked = list(value.get("choices") or [])
+            out[control] = picked[0] if len(picked) == 1 else picked
+        else:
+            out.setdefault(control, []).append(
+                {"start": value.get("start"), "end": value.get("end"), "labels": list(value.get("labels") or [])})
+    return out
