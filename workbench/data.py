@@ -445,6 +445,9 @@ def _clean_labels(values: list[Any], rows: list[int], name: str, column: str | N
     def blank(value: Any) -> bool:
         return is_missing(value) or (isinstance(value, str) and not value.strip())
 
+    # a class in a list of one (Doccano's export, a single-label project's; none: not labelled yet) is that class
+    values = [(v[0] if len(v) else None) if isinstance(v, (list, tuple, np.ndarray)) and len(v) <= 1 else v
+              for v in values]
     for i, value in zip(rows, values):
         where = f"{name}: {locate(i)}, column {column!r}"
         if blank(value):

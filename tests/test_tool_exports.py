@@ -1,4 +1,5 @@
-"""Label Studio's JSON export reads as a table: its data fields, and each control's latest annotation."""
+"""Annotation tools' exports read as tables: Label Studio's tasks (data fields, each control's latest annotation),
+Doccano's one-item label lists."""
 
 from __future__ import annotations
 
@@ -86,4 +87,18 @@ def test_an_entity_export_reads_as_tagged_tokens(tmp_path: Path):
 def test_a_task_without_a_data_text_is_named(tmp_path: Path):
     path = _write(tmp_path, [{"id": 1, "data": {"image": "a.png"}, "annotations": [_choice("cat")]}])
     with pytest.raises(DataError, match=r"no text column .+ its columns are \['id', 'image', 'label'\]"):
+        load_dataset(path)
+
+
+def test_a_doccano_classification_export_reads_its_one_item_label_lists(tmp_path: Path):
+    """Doccano writes a single-label project's class as a list of one ('label': ['positive']), which failed as
+    multi-label data; an empty list is an item not labelled yet, and two classes are still refused."""
+    path = tmp_path / "doccano.jsonl"
+    rows = [{"id": 1, "text": "I love it", "label": ["positive"]}, {"id": 2, "text": "Awful", "label": ["negative"]},
+            {"id": 3, "text": "Meh", "label": []}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert load_dataset(path, allow_missing_labels=True)["label"].tolist() == ["positive", "negative", None]
+    rows[2]["label"] = ["positive", "negative"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(DataError, match=r"object 3, column 'label': the label is a list \(\['positive', 'negati"):
         load_dataset(path)
