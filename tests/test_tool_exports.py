@@ -1,5 +1,5 @@
 """Annotation tools' exports read as tables: Label Studio's tasks (data fields, each control's latest annotation),
-Doccano's one-item label lists."""
+Prodigy's accepted decisions, Doccano's one-item label lists."""
 
 from __future__ import annotations
 
@@ -102,3 +102,48 @@ def test_a_doccano_classification_export_reads_its_one_item_label_lists(tmp_path
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     with pytest.raises(DataError, match=r"object 3, column 'label': the label is a list \(\['positive', 'negati"):
         load_dataset(path)
+
+
+def _jsonl(tmp_path: Path, rows: list, name: str = "db-out.jsonl") -> Path:
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_prodigy_decisions_keep_only_the_accepted_ones(tmp_path: Path):
+    """A binary textcat file's rejected 'Awful' / POSITIVE was imported as POSITIVE: a wrong label, silently."""
+    path = _jsonl(tmp_path, [{"text": "I love it", "label": "POSITIVE", "answer": "accept", "_task_hash": 1},
+                             {"text": "Awful", "label": "POSITIVE", "answer": "reject", "_task_hash": 2},
+                             {"text": "Fine", "label": "NEGATIVE", "answer": "ignore", "_task_hash": 3},
+                             {"text": "Bad", "label": "NEGATIVE", "answer": "accept", "_task_hash": 4}])
+    table = load_dataset(path)
+    assert table["text"].tolist() == ["I love it", "Bad"] and table["label"].tolist() == ["POSITIVE", "NEGATIVE"]
+    assert reading_notes(table) == [f"{path}: 2 Prodigy decision(s) (1 reject and 1 ignore) were left out: a reject "
+                                    "says which class a text is not, or that its spans are wrong, an ignore says "
+                                    "nothing; 2 accepted ones were read"]
+    _jsonl(tmp_path, [{"text": "Awful", "label": "POSITIVE", "answer": "reject"}])
+    with pytest.raises(DataError, match=r"none of its 1 Prodigy decisions is an accept \(1 reject\)"):
+        load_dataset(path)
+
+
+def test_prodigy_choices_and_entities_read_as_labels_and_tags(tmp_path: Path):
+    """A choice interface's label is its 'accept' list ('no label column' before); NER token dicts are their texts
+    (before: 'token 0 ({'text': 'Peter', ...}) is not next in the text')."""
+    options = [{"id": "POS", "text": "positive"}, {"id": "NEG", "text": "negative"}]
+    path = _jsonl(tmp_path, [{"text": "I love it", "options": options, "accept": ["POS"], "answer": "accept"},
+                             {"text": "Awful", "options": options, "accept": ["NEG"], "answer": "accept"}])
+    assert load_dataset(path)["label"].tolist() == ["POS", "NEG"]
+
+    def token(text: str, start: int, i: int) -> dict:
+        return {"text": text, "start": start, "end": start + len(text), "id": i}
+
+    path = _jsonl(tmp_path, [
+        {"text": "Peter lives in Paris", "answer": "accept",
+         "tokens": [token("Peter", 0, 0), token("lives", 6, 1), token("in", 12, 2), token("Paris", 15, 3)],
+         "spans": [{"start": 0, "end": 5, "token_start": 0, "token_end": 0, "label": "PER"},
+                   {"start": 15, "end": 20, "token_start": 3, "token_end": 3, "label": "LOC"}]},
+        {"text": "Bad one", "answer": "reject", "tokens": [token("Bad", 0, 0), token("one", 4, 1)], "spans": []},
+    ], name="ner.jsonl")
+    table = load_dataset(path)
+    assert table["tokens"].map(list).tolist() == [["Peter", "lives", "in", "Paris"]]
+    assert table["tags"].map(list).tolist() == [["B-PER", "O", "O", "B-LOC"]]

@@ -23,6 +23,7 @@ import pandas as pd
 
 from workbench.errors import DataFileError, require
 from workbench.label_studio import flatten_tasks, is_label_studio_export
+from workbench.prodigy import accepted_decisions, is_prodigy_export
 
 #: File suffixes each reader accepts.
 SUFFIXES = {
@@ -365,11 +366,13 @@ def _read_json(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFra
 
 def _records_table(records: list[dict[str, Any]], *, name: str) -> pd.DataFrame:
     """JSON objects as a table: one row each, or a Label Studio export's tasks flattened
-    (:mod:`workbench.label_studio`), with what that reading chose in ``attrs["notes"]``."""
-    if is_label_studio_export(records):
-        frame, notes = flatten_tasks(records, name=name)
-        frame.attrs["notes"] = notes
-        return frame
+    (:mod:`workbench.label_studio`), or Prodigy's accepted decisions (:mod:`workbench.prodigy`), with what that
+    reading chose in ``attrs["notes"]``."""
+    for detect, read in ((is_label_studio_export, flatten_tasks), (is_prodigy_export, accepted_decisions)):
+        if detect(records):
+            frame, notes = read(records, name=name)
+            frame.attrs["notes"] = notes
+            return frame
     return pd.DataFrame.from_records(records)
 
 
