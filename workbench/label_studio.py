@@ -59,9 +59,7 @@ def flatten_tasks(records: Sequence[dict[str, Any]], *, name: str) -> tuple[pd.D
         if len({repr(_read_results(a, name=name, task=n)) for a in kept}) > 1:
             several += 1
         if kept:
-            latest = max(enumerate(kept), key=lambda ia: (str(ia[1].get("updated_at") or ia[1].get("created_at") or ""),
-                                                         ia[0]))[1]
-            for control, value in _read_results(latest, name=name, task=n).items():
+            for control, value in _read_results(_latest(kept), name=name, task=n).items():
                 column = control if control not in task["data"] else f"{control}_annotation"
                 row[column] = value
                 controls.add(column)
@@ -81,6 +79,12 @@ def flatten_tasks(records: Sequence[dict[str, Any]], *, name: str) -> tuple[pd.D
         notes.append(f"{several} task(s) of {name} have annotations that disagree; the latest of each was read "
                      "(workbench import-annotations keeps every annotator's label, for agreement)")
     return frame, notes
+
+
+def _latest(annotations: list[dict[str, Any]]) -> dict[str, Any]:
+    """The annotation updated (or created) last; of equal times, or none given, the last in the list."""
+    stamps = [str(a.get("updated_at") or a.get("created_at") or "") for a in annotations]
+    return annotations[max(range(len(annotations)), key=lambda i: (stamps[i], i))]
 
 
 def _read_results(annotation: dict[str, Any], *, name: str, task: int) -> dict[str, Any]:
