@@ -40,7 +40,7 @@ def test_a_classification_export_reads_its_texts_and_latest_labels(name: str, tm
          "predictions": [_choice("Negative")]},
     ]
     path = _write(tmp_path, tasks, name)
-    with pytest.raises(DataError, match=r"(row 2|object 3), column 'label': the label is missing"):
+    with pytest.raises(DataError, match=r"object 3, column 'label': the label is missing"):
         load_dataset(path)
     table = load_dataset(path, allow_missing_labels=True)
     assert table["text"].tolist() == ["I love it", "Awful service", "Not yet"]
@@ -84,6 +84,14 @@ def test_an_entity_export_reads_as_tagged_tokens(tmp_path: Path):
     assert table["tags"].map(list).tolist() == [["B-PER", "I-PER", "O", "B-LOC"], ["O", "O"]]
 
 
+def test_a_json_list_names_its_rows_as_objects(tmp_path: Path):
+    """As JSON Lines does, counted from 1 (it said 'row 1' for the second object)."""
+    path = tmp_path / "plain.json"
+    path.write_text(json.dumps([{"text": "a", "label": "x"}, {"text": "", "label": "y"}]), encoding="utf-8")
+    with pytest.raises(DataError, match=r"plain.json: object 2, column 'text': the text is empty"):
+        load_dataset(path)
+
+
 def test_a_task_without_a_data_text_is_named(tmp_path: Path):
     path = _write(tmp_path, [{"id": 1, "data": {"image": "a.png"}, "annotations": [_choice("cat")]}])
     with pytest.raises(DataError, match=r"no text column .+ its columns are \['id', 'image', 'label'\]"):
@@ -121,6 +129,12 @@ def test_prodigy_decisions_keep_only_the_accepted_ones(tmp_path: Path):
     assert reading_notes(table) == [f"{path}: 2 Prodigy decision(s) (1 reject and 1 ignore) were left out: a reject "
                                     "says which class a text is not, or that its spans are wrong, an ignore says "
                                     "nothing; 2 accepted ones were read"]
+    # a message names the file's own object, not the row's place among the accepted ones
+    _jsonl(tmp_path, [{"text": "Awful", "label": "POSITIVE", "answer": "reject"},
+                      {"text": "ok", "label": "POSITIVE", "answer": "accept"},
+                      {"text": " ", "label": "NEGATIVE", "answer": "accept"}])
+    with pytest.raises(DataError, match=r"object 3, column 'text': the text is empty"):
+        load_dataset(path)
     _jsonl(tmp_path, [{"text": "Awful", "label": "POSITIVE", "answer": "reject"}])
     with pytest.raises(DataError, match=r"none of its 1 Prodigy decisions is an accept \(1 reject\)"):
         load_dataset(path)

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from workbench.errors import DataFileError
@@ -32,11 +33,12 @@ def accepted_decisions(records: Sequence[dict[str, Any]], *, name: str) -> tuple
     -------
     table : pandas.DataFrame
         One row per accepted decision: its fields, ``accept`` as ``label`` when the table has no label of its own
-        (a choice interface), token dicts as their texts.
+        (a choice interface), token dicts as their texts; ``attrs["source_rows"]``: each row's place in ``records``.
     notes : list of str
     """
     answers = Counter(r["answer"] for r in records)
-    rows = [dict(r) for r in records if r["answer"] == "accept"]
+    kept = [i for i, r in enumerate(records) if r["answer"] == "accept"]
+    rows = [dict(records[i]) for i in kept]
     for row in rows:
         if "label" not in row and "accept" in row:
             row["label"] = row.pop("accept")
@@ -53,4 +55,6 @@ def accepted_decisions(records: Sequence[dict[str, Any]], *, name: str) -> tuple
         notes.append(f"{name}: {sum(left.values())} Prodigy decision(s) ({counts}) were left out: a reject says which "
                      "class a text is not, or that its spans are wrong, an ignore says nothing; "
                      f"{len(rows)} accepted ones were read")
-    return pd.DataFrame.from_records(rows), notes
+    frame = pd.DataFrame.from_records(rows)
+    frame.attrs["source_rows"] = np.array(kept)  # messages name the file's own objects (an array: attrs are copied)
+    return frame, notes

@@ -368,12 +368,15 @@ def _records_table(records: list[dict[str, Any]], *, name: str) -> pd.DataFrame:
     """JSON objects as a table: one row each, or a Label Studio export's tasks flattened
     (:mod:`workbench.label_studio`), or Prodigy's accepted decisions (:mod:`workbench.prodigy`), with what that
     reading chose in ``attrs["notes"]``."""
+    frame = None
     for detect, read in ((is_label_studio_export, flatten_tasks), (is_prodigy_export, accepted_decisions)):
         if detect(records):
             frame, notes = read(records, name=name)
             frame.attrs["notes"] = notes
-            return frame
-    return pd.DataFrame.from_records(records)
+            break
+    frame = pd.DataFrame.from_records(records) if frame is None else frame
+    frame.attrs["objects"] = True  # its rows are a list's objects, named so in messages as JSON Lines' are
+    return frame
 
 
 def _binary(data: bytes | Path) -> Any:
