@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench import load_dataset
+from workbench import LabelStore, load_dataset
+from workbench.annotations import import_annotations
 from workbench.data import reading_notes
 from workbench.errors import DataError
 
@@ -161,3 +162,18 @@ def test_prodigy_choices_and_entities_read_as_labels_and_tags(tmp_path: Path):
     table = load_dataset(path)
     assert table["tokens"].map(list).tolist() == [["Peter", "lives", "in", "Paris"]]
     assert table["tags"].map(list).tolist() == [["B-PER", "O", "O", "B-LOC"]]
+
+
+def test_prodigy_sessions_import_as_annotators(tmp_path: Path):
+    """Several annotators' decisions on one text (Prodigy's _session_id) go in as annotations. The table's record of
+    each row's place in the file once made pandas raise 'truth value of an array is ambiguous' here."""
+    path = _jsonl(tmp_path, [
+        {"text": "I love it", "label": "POSITIVE", "answer": "accept", "_session_id": "s-alice", "_input_hash": 11},
+        {"text": "I love it", "label": "POSITIVE", "answer": "accept", "_session_id": "s-bob", "_input_hash": 11},
+        {"text": "Awful", "label": "NEGATIVE", "answer": "accept", "_session_id": "s-alice", "_input_hash": 12},
+        {"text": "Awful", "label": "POSITIVE", "answer": "reject", "_session_id": "s-bob", "_input_hash": 12},
+        {"text": "Awful", "label": "POSITIVE", "answer": "accept", "_session_id": "s-carol", "_input_hash": 12},
+    ])
+    with LabelStore.open(tmp_path / "team.db") as store:
+        stats = import_annotations(store, path, item_column="_input_hash", annotator_column="_session_id")
+        assert (stats["annotations"], stats["annotators"], stats["items"], stats["disagreements"]) == (4, 3, 2, 1)
