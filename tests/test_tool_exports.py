@@ -48,7 +48,26 @@ def test_a_classification_export_reads_its_texts_and_latest_labels(name: str, tm
     assert table["label"].tolist() == ["Positive", "Negative", None]
     assert table["id"].tolist() == [1, 2, 3]  # the task ids, kept beside the items
     assert reading_notes(table) == [f"1 task(s) of {path} have annotations that disagree; the latest of each was "
-                                    "read (workbench import-annotations keeps every annotator's label, for agreement)"]
+                                    "read (workbench import-annotations FILE STORE --item-column id reads every "
+                                    "annotator's label, for agreement)"]
+
+
+def test_every_annotator_of_a_label_studio_export_imports_for_agreement(tmp_path: Path):
+    """As the import's note says: import-annotations reads every annotation, each with its annotator (before, it got
+    each task's latest only, with no annotator column)."""
+    def by(label: str, who: object) -> dict:
+        return {**_choice(label), "completed_by": who}
+
+    path = _write(tmp_path, [
+        {"id": 1, "data": {"text": "I love it"}, "annotations": [by("Positive", 1), by("Positive", 2)]},
+        {"id": 2, "data": {"text": "Awful service"}, "annotations": [
+            by("Negative", {"id": 1, "email": "ann@example.com"}), by("Positive", 2), {**by("Negative", 3),
+                                                                                     "was_cancelled": True}]},
+    ])
+    with LabelStore.open(tmp_path / "team.db") as store:
+        stats = import_annotations(store, path, item_column="id")
+        assert (stats["annotations"], stats["annotators"], stats["items"], stats["disagreements"]) == (4, 3, 2, 1)
+        assert sorted(store.annotations()["annotator"].astype(str).unique()) == ["1", "2", "ann@example.com"]
 
 
 def test_several_questions_are_columns_named_by_their_controls(tmp_path: Path):

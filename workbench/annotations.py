@@ -28,12 +28,15 @@ CONSENSUS_METHODS = ("majority", "dawid_skene")
 def read_annotation_table(source: str | os.PathLike[str] | pd.DataFrame, *,
                           encoding: str = "utf-8") -> pd.DataFrame:
     """A DataFrame as given, or read from CSV / TSV / JSONL / JSON / Parquet by the file's extension, with the
-    same reader (and the same errors, encodings and separators) as :func:`workbench.load_dataset`."""
+    same reader (and the same errors, encodings and separators) as :func:`workbench.load_dataset`. A Label Studio
+    export gives every annotation, one row each with its ``annotator`` (not each task's latest, as for an import)."""
     if isinstance(source, pd.DataFrame):
         return source
     from workbench.readers import read_source
 
-    return read_source(source, encoding=encoding)[0]
+    table = read_source(source, encoding=encoding)[0]
+    every = table.attrs.get("every_annotation")
+    return every.value if every is not None else table
 
 
 def long_from_wide(table: pd.DataFrame, *, annotator_columns: Sequence[str] | str, item_column: str = "item_id",

@@ -250,7 +250,7 @@ def _locator(raw: pd.DataFrame, *, index: pd.Index | None = None) -> Any:
         return lambda i: f"line {i + 2}"
     if raw.attrs.get("objects"):  # JSON Lines, or a JSON list of objects
         if "source_rows" in raw.attrs:  # a reader left some out (Prodigy's rejects): the file's own objects
-            return _through(lambda i: f"object {i + 1}", raw.attrs["source_rows"])
+            return _through(lambda i: f"object {i + 1}", raw.attrs["source_rows"].value)
         return lambda i: f"object {i + 1}"
     if kind == "excel":  # as the spreadsheet numbers it, the header being row 1; the sheet, when there are several
         sheet = f"sheet {raw.attrs['sheet']!r}" if raw.attrs.get("other_sheets") else "sheet"

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.errors import DataFileError
+from workbench.held import Held
 
 #: Result types read: a class (or several) and entity spans.
 CONTROLS = ("choices", "labels")
@@ -43,48 +44,70 @@ def flatten_tasks(records: Sequence[dict[str, Any]], *, name: str) -> tuple[pd.D
     -------
     table : pandas.DataFrame
         ``(n_tasks, 1 + data fields + controls)``; a task without an annotation has None in the control columns
-        (the one control of a project that has one is the ``label`` column).
+        (the one control of a project that has one is the ``label`` column). ``attrs["every_annotation"]`` holds
+        (:class:`~workbench.held.Held`) the long table of every annotation, one row each with its ``annotator``,
+        which :func:`workbench.annotations.import_annotations` reads.
     notes : list of str
         What the reading chose that the user should know (tasks with disagreeing annotations).
     """
-    rows = []
-    several = 0
+    latest: list[dict[str, Any]] = []
+    every: list[dict[str, Any]] = []
     controls: set[str] = set()
-    span_controls: set[str] = set()
-    annotated = []  # whether each task has an annotation (a submitted one with no spans: a text with no entities)
+    several = 0
     for n, task in enumerate(records, start=1):
-        row: dict[str, Any] = {"id": task.get("id")}
-        row.update(task["data"])
+        base: dict[str, Any] = {"id": task.get("id"), **task["data"]}
         kept = [a for a in task.get("annotations", []) if isinstance(a, dict) and not a.get("was_cancelled")]
-        if len({repr(_read_results(a, name=name, task=n)) for a in kept}) > 1:
-            several += 1
-        if kept:
-            for control, value in _read_results(_latest(kept), name=name, task=n).items():
-                column = control if control not in task["data"] else f"{control}_annotation"
-                row[column] = value
-                controls.add(column)
-                if isinstance(value, list) and value and isinstance(value[0], dict):
-                    span_controls.add(column)
-        rows.append(row)
-        annotated.append(bool(kept))
-    for row, done in zip(rows, annotated):
-        for column in span_controls:
-            if done and column not in row:
-                row[column] = []
-    frame = pd.DataFrame.from_records(rows)
-    if len(controls) == 1 and "label" not in frame.columns:  # the usual project, one question: its labels
-        frame = frame.rename(columns={controls.pop(): "label"})
+        read = [_columns(_read_results(a, name=name, task=n), task["data"]) for a in kept]
+        controls.update(*read)
+        several += len({repr(r) for r in read}) > 1
+        latest.append({**base, **(read[_latest(kept)] if kept else {}), _ANNOTATED: bool(kept)})
+        every.extend({**base, "annotator": _annotator(a), **r, _ANNOTATED: True} for a, r in zip(kept, read))
+    frame = _table(latest, controls)
+    frame.attrs["every_annotation"] = Held(_table(every, controls))
     notes = []
     if several:
         notes.append(f"{several} task(s) of {name} have annotations that disagree; the latest of each was read "
-                     "(workbench import-annotations keeps every annotator's label, for agreement)")
+                     "(workbench import-annotations FILE STORE --item-column id reads every annotator's label, for "
+                     "agreement)")
     return frame, notes
 
 
-def _latest(annotations: list[dict[str, Any]]) -> dict[str, Any]:
-    """The annotation updated (or created) last; of equal times, or none given, the last in the list."""
+_ANNOTATED = "__annotated"  # a row's task has an annotation: a submitted one with no spans is a text with no entities
+
+
+def _columns(results: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """An annotation's values by column: a control named like a data field gets ``_annotation`` after its name."""
+    return {control if control not in data else f"{control}_annotation": value for control, value in results.items()}
+
+
+def _table(rows: list[dict[str, Any]], controls: set[str]) -> pd.DataFrame:
+    """Rows as a table: a span control an annotated row lacks is empty (a text with no entities), and the one
+    control of a project that has one is the ``label`` column."""
+    spans = {c for row in rows for c in controls if isinstance(row.get(c), list) and row[c]
+             and isinstance(row[c][0], dict)}
+    for row in rows:
+        annotated = row.pop(_ANNOTATED)
+        for column in spans:
+            if annotated and column not in row:
+                row[column] = []
+    frame = pd.DataFrame.from_records(rows)
+    if len(controls) == 1 and "label" not in frame.columns:  # the usual project, one question: its labels
+        frame = frame.rename(columns={next(iter(controls)): "label"})
+    return frame
+
+
+def _annotator(annotation: dict[str, Any]) -> Any:
+    """Who made an annotation: ``completed_by``'s e-mail where the export gives the user, else its user id."""
+    who = annotation.get("completed_by")
+    if isinstance(who, dict):
+        return who.get("email") or who.get("id")
+    return who
+
+
+def _latest(annotations: list[dict[str, Any]]) -> int:
+    """The place of the annotation updated (or created) last; of equal times, or none given, the last in the list."""
     stamps = [str(a.get("updated_at") or a.get("created_at") or "") for a in annotations]
-    return annotations[max(range(len(annotations)), key=lambda i: (stamps[i], i))]
+    return max(range(len(annotations)), key=lambda i: (stamps[i], i))
 
 
 def _read_results(annotation: dict[str, Any], *, name: str, task: int) -> dict[str, Any]:

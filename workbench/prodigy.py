@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import DataFileError
+from workbench.held import Held
 
 ANSWERS = ("accept", "reject", "ignore")
 
@@ -33,7 +34,8 @@ def accepted_decisions(records: Sequence[dict[str, Any]], *, name: str) -> tuple
     -------
     table : pandas.DataFrame
         One row per accepted decision: its fields, ``accept`` as ``label`` when the table has no label of its own
-        (a choice interface), token dicts as their texts; ``attrs["source_rows"]``: each row's place in ``records``.
+        (a choice interface), token dicts as their texts; ``attrs["source_rows"]``: each row's place in
+        ``records`` (:class:`~workbench.held.Held`).
     notes : list of str
     """
     answers = Counter(r["answer"] for r in records)
@@ -56,25 +58,5 @@ def accepted_decisions(records: Sequence[dict[str, Any]], *, name: str) -> tuple
                      "class a text is not, or that its spans are wrong, an ignore says nothing; "
                      f"{len(rows)} accepted ones were read")
     frame = pd.DataFrame.from_records(rows)
-    frame.attrs["source_rows"] = SourceRows(kept)  # messages name the file's own objects
+    frame.attrs["source_rows"] = Held(np.array(kept))  # messages name the file's own objects
     return frame, notes
-
-
-class SourceRows:
-    """Each row's place in the file, kept in a table's ``attrs``.
-
-    pandas deep-copies ``attrs`` on every operation and compares them with ``==`` when it joins tables: a list of a
-    million positions made each copy slow, and a numpy array made the comparison raise ("truth value of an array is
-    ambiguous"). This never copies (it is not changed after it is made) and compares by identity.
-    """
-
-    __slots__ = ("rows",)
-
-    def __init__(self, rows: Sequence[int]) -> None:
-        self.rows = np.asarray(rows, dtype=np.int64)
-
-    def __getitem__(self, i: int) -> int:
-        return int(self.rows[i])
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> SourceRows:
-        return self
