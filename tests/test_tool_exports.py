@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from workbench import LabelStore, load_dataset
@@ -196,3 +197,17 @@ def test_prodigy_sessions_import_as_annotators(tmp_path: Path):
     with LabelStore.open(tmp_path / "team.db") as store:
         stats = import_annotations(store, path, item_column="_input_hash", annotator_column="_session_id")
         assert (stats["annotations"], stats["annotators"], stats["items"], stats["disagreements"]) == (4, 3, 2, 1)
+
+
+def test_object_cells_export_to_csv_as_json(tmp_path: Path):
+    """A tool's meta objects went into a CSV as Python's repr ({'source': 'web'}), which no JSON reader takes back;
+    a list column's gap (a row without the field) stays an empty cell."""
+    path = _jsonl(tmp_path, [
+        {"text": "I love it", "label": "POSITIVE", "answer": "accept", "meta": {"source": "web"}, "ids": [1, 2]},
+        {"text": "Bad", "label": "NEGATIVE", "answer": "accept", "meta": {"source": "app"}}])
+    with LabelStore.open(tmp_path / "labels.db") as store:
+        store.import_dataset(load_dataset(path))
+        out = store.export(tmp_path / "out.csv")[0]
+    table = pd.read_csv(out, keep_default_na=False)
+    assert [json.loads(v) for v in table["meta"]] == [{"source": "web"}, {"source": "app"}]
+    assert table["ids"].tolist() == ["[1, 2]", ""]

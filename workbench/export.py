@@ -166,12 +166,20 @@ def span_records(frame: pd.DataFrame) -> Iterable[dict[str, Any]]:
 
 
 def _flat_lists(frame: pd.DataFrame) -> pd.DataFrame:
-    """List cells (tokens, tags) as JSON text, so the loader reads them back as lists."""
+    """List cells (tokens, tags) and object cells (a tool's ``meta``) as JSON text, so the loader reads lists back as
+    lists and anything else reads them as JSON (an object's cells were written as Python's repr, ``{'a': 1}``)."""
     flat = frame.copy()
     for col in flat.columns:
-        if flat[col].map(lambda v: isinstance(v, (list, tuple))).any():
-            flat[col] = flat[col].map(lambda v: json.dumps(list(v), ensure_ascii=False) if v is not None else "")
+        if flat[col].map(lambda v: isinstance(v, (list, tuple, dict))).any():
+            flat[col] = flat[col].map(_json_cell)
     return flat
+
+
+def _json_cell(value: Any) -> Any:
+    """A list or object cell as JSON text; a missing one (None, or the NaN pandas fills in) empty; else as it is."""
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value if isinstance(value, dict) else list(value), ensure_ascii=False, default=str)
+    return "" if value is None or (isinstance(value, float) and value != value) else value
 
 
 def _write_excel(frame: pd.DataFrame, path: Path) -> None:
