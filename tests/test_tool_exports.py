@@ -49,8 +49,8 @@ def test_a_classification_export_reads_its_texts_and_latest_labels(name: str, tm
     assert table["label"].tolist() == ["Positive", "Negative", None]
     assert table["id"].tolist() == [1, 2, 3]  # the task ids, kept beside the items
     assert reading_notes(table) == [f"1 task(s) of {path} have annotations that disagree; the latest of each was "
-                                    "read (workbench import-annotations FILE STORE --item-column id reads every "
-                                    "annotator's label, for agreement)"]
+                                    "read (workbench import-annotations FILE STORE reads every annotator's label, "
+                                    "for agreement)"]
 
 
 def test_every_annotator_of_a_label_studio_export_imports_for_agreement(tmp_path: Path):
@@ -66,7 +66,7 @@ def test_every_annotator_of_a_label_studio_export_imports_for_agreement(tmp_path
                                                                                      "was_cancelled": True}]},
     ])
     with LabelStore.open(tmp_path / "team.db") as store:
-        stats = import_annotations(store, path, item_column="id")
+        stats = import_annotations(store, path)  # the task ids are the items' ids
         assert (stats["annotations"], stats["annotators"], stats["items"], stats["disagreements"]) == (4, 3, 2, 1)
         assert sorted(store.annotations()["annotator"].astype(str).unique()) == ["1", "2", "ann@example.com"]
 
@@ -194,9 +194,23 @@ def test_prodigy_sessions_import_as_annotators(tmp_path: Path):
         {"text": "Awful", "label": "POSITIVE", "answer": "reject", "_session_id": "s-bob", "_input_hash": 12},
         {"text": "Awful", "label": "POSITIVE", "answer": "accept", "_session_id": "s-carol", "_input_hash": 12},
     ])
+    # a plain import reads each decision as an item, and says where the annotators' labels go instead
+    assert reading_notes(load_dataset(path))[1] == (
+        f"{path}: 2 text(s) were decided in more than one of its 3 sessions and are read as that many items; to keep "
+        "each annotator's label for agreement, use workbench import-annotations FILE STORE --annotator-column "
+        "_session_id --item-column _input_hash")
     with LabelStore.open(tmp_path / "team.db") as store:
         stats = import_annotations(store, path, item_column="_input_hash", annotator_column="_session_id")
         assert (stats["annotations"], stats["annotators"], stats["items"], stats["disagreements"]) == (4, 3, 2, 1)
+
+
+def test_binary_ner_decisions_are_named(tmp_path: Path):
+    """ner.teach accepts one suggested span: read as a fully tagged sentence, which the import now says."""
+    path = _jsonl(tmp_path, [{"text": "Peter lives in Paris", "answer": "accept", "_view_id": "ner",
+                              "spans": [{"start": 0, "end": 5, "label": "PER"}]}])
+    table = load_dataset(path)
+    assert list(table["tags"][0]) == ["B-PER", "O", "O", "O"]
+    assert "1 accepted decision(s) come from a binary NER recipe (ner.teach" in reading_notes(table)[0]
 
 
 def test_object_cells_export_to_csv_as_json(tmp_path: Path):

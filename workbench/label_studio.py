@@ -63,12 +63,13 @@ def flatten_tasks(records: Sequence[dict[str, Any]], *, name: str) -> tuple[pd.D
         latest.append({**base, **(read[_latest(kept)] if kept else {}), _ANNOTATED: bool(kept)})
         every.extend({**base, "annotator": _annotator(a), **r, _ANNOTATED: True} for a, r in zip(kept, read))
     frame = _table(latest, controls)
-    frame.attrs["every_annotation"] = Held(_table(every, controls))
+    long = _table(every, controls)
+    long.attrs["label_studio"] = True  # import_annotations takes its task ids as the items' ids
+    frame.attrs["every_annotation"] = Held(long)
     notes = []
     if several:
         notes.append(f"{several} task(s) of {name} have annotations that disagree; the latest of each was read "
-                     "(workbench import-annotations FILE STORE --item-column id reads every annotator's label, for "
-                     "agreement)")
+                     "(workbench import-annotations FILE STORE reads every annotator's label, for agreement)")
     return frame, notes
 
 

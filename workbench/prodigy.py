@@ -57,6 +57,18 @@ def accepted_decisions(records: Sequence[dict[str, Any]], *, name: str) -> tuple
         notes.append(f"{name}: {sum(left.values())} Prodigy decision(s) ({counts}) were left out: a reject says which "
                      "class a text is not, or that its spans are wrong, an ignore says nothing; "
                      f"{len(rows)} accepted ones were read")
+    sessions = {r.get("_session_id") for r in rows} - {None}
+    hashes = Counter(r.get("_input_hash", r.get("text")) for r in rows)
+    if len(sessions) > 1 and max(hashes.values()) > 1:
+        notes.append(f"{name}: {sum(n > 1 for n in hashes.values())} text(s) were decided in more than one of its "
+                     f"{len(sessions)} sessions and are read as that many items; to keep each annotator's label for "
+                     "agreement, use workbench import-annotations FILE STORE --annotator-column _session_id "
+                     "--item-column _input_hash")
+    binary_ner = sum(r.get("_view_id") == "ner" for r in rows)
+    if binary_ner:
+        notes.append(f"{name}: {binary_ner} accepted decision(s) come from a binary NER recipe (ner.teach: one "
+                     "suggested span each) and are read as fully tagged sentences, which they are not: an accept says "
+                     "that span is right, not that the sentence has no other entities")
     frame = pd.DataFrame.from_records(rows)
     frame.attrs["source_rows"] = Held(np.array(kept))  # messages name the file's own objects
     return frame, notes
