@@ -322,9 +322,7 @@ def _header_separator(data: bytes, encoding: str, sep: str) -> str:
 
 def _read_lines(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFrame:
     """One text per line, blank lines skipped, in a ``text`` column."""
-    with _text_lines(data, encoding) as fh:
-        lines = [raw.rstrip("\n").rstrip("\r") for raw in fh]
-    return pd.DataFrame({"text": [line for line in lines if line.strip()]})
+    return pd.DataFrame({"text": [line for line in _lines(data, encoding) if line.strip()]})
 
 
 def _read_jsonl(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFrame:
@@ -382,6 +380,12 @@ def _records_table(records: list[dict[str, Any]], *, name: str) -> pd.DataFrame:
 def _binary(data: bytes | Path) -> Any:
     """What a binary reader opens: the file, or decompressed bytes as a file object."""
     return io.BytesIO(data) if isinstance(data, bytes) else data
+
+
+def _lines(data: bytes, encoding: str) -> list[str]:
+    """``data``'s lines without their ends (``\n``, ``\r\n`` or ``\r``)."""
+    with _text_lines(data, encoding) as fh:
+        return [raw.rstrip("\n").rstrip("\r") for raw in fh]
 
 
 def _text_lines(data: bytes, encoding: str) -> io.TextIOWrapper:
@@ -447,8 +451,7 @@ def _read_conll(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFr
     (UNER: the third), and skips comments, multi-word-token ranges and empty nodes. A sentence whose lines hold the
     token alone (text to tag), or a CoNLL-U file with no column of tags, gets no tags (None).
     """
-    with _text_lines(data, encoding) as fh:
-        lines = [raw.rstrip("\n").rstrip("\r") for raw in fh]
+    lines = _lines(data, encoding)
     conllu, tag_column = _conllu_layout(lines)
     sentences: list[dict[str, Any]] = []
     tokens: list[str] = []
@@ -482,7 +485,7 @@ def _read_conll(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFr
         if conllu:
             if line.startswith("#"):
                 continue
-            fields = line.split("\t") if "\t" in line else line.split()
+            fields = _conllu_fields(line)
             if not fields[0].isdigit():  # "3-4" (a multi-word token's range) or "3.1" (an empty node)
                 continue
             tokens.append(fields[1])
@@ -496,6 +499,11 @@ def _read_conll(data: bytes, *, name: str, encoding: str, sep: str) -> pd.DataFr
     if not sentences:
         raise DataFileError(f"{name} holds no sentences (only blank or -DOCSTART- lines)")
     return pd.DataFrame.from_records(sentences)
+
+
+def _conllu_fields(line: str) -> list[str]:
+    """A CoNLL-U line's columns: split at tabs (a FORM may hold a space), or at whitespace in a file without tabs."""
+    return line.split("\t") if "\t" in line else line.split()
 
 
 _CONLLU_ID = re.compile(r"\d+(?:-\d+|\.\d+)?")
@@ -513,7 +521,7 @@ def _conllu_layout(lines: list[str]) -> tuple[bool, int | None]:
             continue
         if line.startswith("#"):
             continue
-        fields = line.split("\t") if "\t" in line else line.split()
+        fields = _conllu_fields(line)
         if len(fields) < 3 or not _CONLLU_ID.fullmatch(fields[0]) or (first and fields[0].split("-")[0] != "1"):
             return False, None
         first = False
