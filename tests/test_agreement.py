@@ -216,6 +216,13 @@ def test_a_csv_with_numeric_ids_and_empty_cells_imports_as_written(tmp_path):
     with LabelStore.open(tmp_path / "w2.db") as store:
         summary = import_annotations(store, wide, layout="wide", annotator_columns="rater_", item_column="id")
         assert (summary["items"], summary["annotations"]) == (1, 1)
+    # a long table with an item_id column of its own, read through another: that one gives way (it crashed the
+    # consensus with 'array is not broadcastable', two columns being called item_id)
+    both = tmp_path / "both.csv"
+    both.write_text("item_id,id,text,annotator,label\nr1,7,hi,A,x\nr2,7,hi,B,y\nr3,8,yo,A,x\n", encoding="utf-8")
+    with LabelStore.open(tmp_path / "b.db") as store:
+        summary = import_annotations(store, both, item_column="id")
+        assert (summary["items"], summary["annotations"], summary["disagreements"]) == (2, 3, 1)
 
 
 def test_items_nobody_labelled_yet_are_stored_without_a_label(tmp_path, capsys):

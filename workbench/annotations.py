@@ -147,7 +147,11 @@ def import_annotations(store: LabelStore, source: str | os.PathLike[str] | pd.Da
             raise DataError("a wide table needs annotator_columns: the annotators' column names or their prefix")
         long = long_from_wide(table, annotator_columns=annotator_columns, item_column=item_column)
     else:
-        long = table.rename(columns={item_column: "item_id", annotator_column: "annotator", label_column: "label"})
+        names = {item_column: "item_id", annotator_column: "annotator", label_column: "label"}
+        # a column already called what another is renamed to gives way to it: two 'item_id' columns (a table with
+        # its own, read through item_column='id') crashed the consensus with "array is not broadcastable"
+        taken = [to for source, to in names.items() if source != to and to in table.columns]
+        long = table.drop(columns=taken).rename(columns=names)
         if "label" in long.columns:  # the rows stored as annotations below: none without a label
             long = judged(long)
     ann = annotations_from_frame(long, classes=labels, repeats=repeats)
