@@ -69,6 +69,10 @@ def test_every_annotator_of_a_label_studio_export_imports_for_agreement(tmp_path
         stats = import_annotations(store, path)  # the task ids are the items' ids
         assert (stats["annotations"], stats["annotators"], stats["items"], stats["disagreements"]) == (4, 3, 2, 1)
         assert sorted(store.annotations()["annotator"].astype(str).unique()) == ["1", "2", "ann@example.com"]
+    # named as the task ids' own column too (the table also has them as item_id, which gives way)
+    with LabelStore.open(tmp_path / "again.db") as store:
+        stats = import_annotations(store, path, item_column="id")
+        assert (stats["annotations"], stats["annotators"], stats["items"], stats["disagreements"]) == (4, 3, 2, 1)
 
 
 def test_several_questions_are_columns_named_by_their_controls(tmp_path: Path):

@@ -131,8 +131,6 @@ def import_annotations(store: LabelStore, source: str | os.PathLike[str] | pd.Da
     from workbench.data import load_dataset
 
     table = read_annotation_table(source, encoding=encoding)
-    if item_column == "item_id" and "item_id" not in table.columns and table.attrs.get("label_studio"):
-        item_column = "id"  # a Label Studio export's task ids name its items
     if layout not in ("long", "wide"):
         raise DataError(f"unknown layout {layout!r}; use 'long' (item, annotator, label rows) or 'wide' "
                         "(one column per annotator)")

@@ -45,8 +45,8 @@ def flatten_tasks(records: Sequence[dict[str, Any]], *, name: str) -> tuple[pd.D
     table : pandas.DataFrame
         ``(n_tasks, 1 + data fields + controls)``; a task without an annotation has None in the control columns
         (the one control of a project that has one is the ``label`` column). ``attrs["every_annotation"]`` holds
-        (:class:`~workbench.held.Held`) the long table of every annotation, one row each with its ``annotator``,
-        which :func:`workbench.annotations.import_annotations` reads.
+        (:class:`~workbench.held.Held`) the long table of every annotation, one row each with its ``annotator``
+        and the task id as ``item_id`` too, which :func:`workbench.annotations.import_annotations` reads.
     notes : list of str
         What the reading chose that the user should know (tasks with disagreeing annotations).
     """
@@ -64,7 +64,8 @@ def flatten_tasks(records: Sequence[dict[str, Any]], *, name: str) -> tuple[pd.D
         every.extend({**base, "annotator": _annotator(a), **r, _ANNOTATED: True} for a, r in zip(kept, read))
     frame = _table(latest, controls)
     long = _table(every, controls)
-    long.attrs["label_studio"] = True  # import_annotations takes its task ids as the items' ids
+    if "item_id" not in long.columns:  # the task ids name the items, under the column import_annotations reads
+        long.insert(0, "item_id", long["id"])
     frame.attrs["every_annotation"] = Held(long)
     notes = []
     if several:
