@@ -520,6 +520,10 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
         if average is not None:
             average.load_state_dict(torch.load(ckpt / "average.pt", weights_only=True))
         start_epoch, step, best, bad_evals = state["epoch"], state["step"], state["best"], state["bad_evals"]
+    if main and resume:
+        # before the status says the run resumed: whoever reads the metrics then sees none of the killed attempt's
+        # steps past the checkpoint (a test saw its evaluation, stopped waiting, and found it gone)
+        _set_aside_metrics_after(run_dir, step)
     if main:
         # What "auto" resolved to, recorded in both files.
         resolved = {"precision": precision, "attention": attention, "case_feature": case, "pooling": pooling,
@@ -528,8 +532,6 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
                    processes=world, total_steps=total_steps, resumed_from_step=step or None, **resolved, **counts)
         write_json(run_dir / "environment.json",
                    _environment(run_dir, config, str(accelerator.device), world, resolved))
-    if main and resume:
-        _set_aside_metrics_after(run_dir, step)
     metrics_file = (run_dir / "metrics.jsonl").open("a") if main else None
 
     def log(row: dict[str, Any]) -> None:
