@@ -229,3 +229,104 @@ def test_object_cells_export_to_csv_as_json(tmp_path: Path):
     table = pd.read_csv(out, keep_default_na=False)
     assert [json.loads(v) for v in table["meta"]] == [{"source": "web"}, {"source": "app"}]
     assert table["ids"].tolist() == ["[1, 2]", ""]
+
+
+def _review_tasks() -> list:
+    def said(label: str) -> dict:
+        return {"result": [{"from_name": "sentiment", "to_name": "review", "type": "choices",
+                            "value": {"choices": [label]}}]}
+
+    return [{"id": 11, "data": {"review": "I love it", "lang": "en"}, "annotations": [said("Positive")]},
+            {"id": 12, "data": {"review": "Awful", "lang": "en"}, "annotations": [said("Negative")]},
+            {"id": 13, "data": {"review": "meh", "lang": "en"}, "annotations": []}]
+
+
+def test_a_store_goes_back_to_label_studio_under_the_names_it_came_with(tmp_path: Path):
+    """The way back: the corrected labels as annotations, the scan's other suggestions as scored predictions, all
+    under the project's own control, object and data field (before, there was no Label Studio export at all)."""
+    table = load_dataset(_write(tmp_path, _review_tasks()), text_column="review", allow_missing_labels=True)
+    with LabelStore.open(tmp_path / "team.db") as store:
+        store.import_dataset(table)
+        ids = store.to_pandas()["item_id"].tolist()
+        store.write_scores("scan-1", pd.DataFrame({"item_id": ids, "score": [0.9, 0.1, 0.5],
+                                                   "suggested_label": ["Positive", "Positive", "Negative"],
+                                                   "suggested_prob": [0.9, 0.8, 0.6]}))
+        store.set_label(ids[0], "Negative", author="ann")  # corrected after the scan
+        store.export(tmp_path / "back.json", format="label-studio")
+    tasks = json.loads((tmp_path / "back.json").read_text(encoding="utf-8"))
+
+    def result(task: dict, key: str) -> list:
+        return [(r["from_name"], r["to_name"], r["type"], r["value"]["choices"]) for r in task[key][0]["result"]]
+
+    assert [t["data"]["review"] for t in tasks] == ["I love it", "Awful", "meh"]
+    assert [t["data"]["workbench_item_id"] for t in tasks] == ids
+    assert [t["data"]["lang"] for t in tasks] == ["en"] * 3  # the task's other fields go back with it
+    assert result(tasks[0], "annotations") == [("sentiment", "review", "choices", ["Negative"])]
+    assert result(tasks[1], "annotations") == [("sentiment", "review", "choices", ["Negative"])]
+    assert "annotations" not in tasks[2]  # still to label
+    # a suggestion other than the current label is a prediction, scored by its probability
+    assert result(tasks[0], "predictions") == [("sentiment", "review", "choices", ["Positive"])]
+    assert [t["predictions"][0]["score"] for t in tasks] == [0.9, 0.8, 0.6]
+    assert {t["predictions"][0]["model_version"] for t in tasks} == {"workbench scan scan-1"}
+    assert [t["data"]["workbench_score"] for t in tasks] == [0.9, 0.1, 0.5]  # sortable in the data manager
+    # and read again, it is the corrected dataset; the next export back writes its own workbench_ fields
+    again = load_dataset(tmp_path / "back.json", text_column="review", allow_missing_labels=True)
+    assert again["label"].tolist() == ["Negative", "Negative", None]
+    assert again.attrs["workbench"]["label_studio"]["from_name"] == "sentiment"
+    with LabelStore.open(tmp_path / "round.db") as store:
+        store.import_dataset(again)
+        store.export(tmp_path / "twice.json", format="label-studio")
+    twice = json.loads((tmp_path / "twice.json").read_text(encoding="utf-8"))
+    assert [t["data"]["workbench_item_id"] for t in twice] == store.to_pandas()["item_id"].tolist()
+    assert "workbench_score" not in twice[0]["data"] and "predictions" not in twice[0]  # no scan in this store
+
+
+def test_entities_go_back_to_label_studio_at_their_offsets_in_the_original_text(tmp_path: Path):
+    def span(start: int, end: int, label: str) -> dict:
+        return {"from_name": "ner", "to_name": "doc", "type": "labels",
+                "value": {"start": start, "end": end, "text": "x", "labels": [label]}}
+
+    path = _write(tmp_path, [
+        {"id": 7, "data": {"body": "Peter  Blackburn visits Paris."},  # two spaces: offsets into this text
+         "annotations": [{"result": [span(0, 16, "PER"), span(24, 29, "LOC")]}]},
+        {"id": 8, "data": {"body": "Nothing here"}, "annotations": [{"result": []}]},
+        {"id": 9, "data": {"body": "Not labelled yet"}, "annotations": []},
+    ])
+    table = load_dataset(path, text_column="body", allow_missing_labels=True)
+    with LabelStore.open(tmp_path / "ner.db") as store:
+        store.import_dataset(table)
+        store.export(tmp_path / "back.json", format="label-studio")
+    tasks = json.loads((tmp_path / "back.json").read_text(encoding="utf-8"))
+    first = tasks[0]["annotations"][0]["result"]
+    assert [(r["from_name"], r["to_name"], r["type"]) for r in first] == [("ner", "doc", "labels")] * 2
+    assert [(r["value"]["start"], r["value"]["end"], r["value"]["labels"]) for r in first] == [
+        (0, 16, ["PER"]), (24, 29, ["LOC"])]
+    assert tasks[0]["data"]["body"][0:16] == "Peter  Blackburn"
+    assert tasks[1]["annotations"] == [{"result": []}]  # annotated: no entities
+    assert "annotations" not in tasks[2]
+    again = load_dataset(tmp_path / "back.json", text_column="body", allow_missing_labels=True)
+    assert again["tags"].map(lambda t: None if t is None else list(t)).tolist() == [
+        ["B-PER", "I-PER", "O", "B-LOC", "O"], ["O", "O"], None]
+
+
+def test_a_store_from_elsewhere_goes_to_label_studio_under_names_given_or_the_defaults(tmp_path: Path):
+    from workbench.cli import main
+    from workbench.sample import make_classification_sample
+
+    with LabelStore.open(tmp_path / "s.db") as store:
+        store.import_dataset(load_dataset(make_classification_sample(n_items=20, seed=0)))
+        first = store.to_pandas().iloc[0]
+    assert main(["export", str(tmp_path / "s.db"), str(tmp_path / "plain.json"), "--format", "label-studio"]) == 0
+    task = json.loads((tmp_path / "plain.json").read_text(encoding="utf-8"))[0]
+    assert task["data"]["text"] == first["text"]
+    assert {k: v for k, v in task["annotations"][0]["result"][0].items() if k != "id"} == {
+        "from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": [first["label"]]}}
+    assert main(["export", str(tmp_path / "s.db"), str(tmp_path / "named.json"), "--format", "label-studio",
+                 "--control", "intent", "--to-name", "utterance", "--data-field", "query"]) == 0
+    task = json.loads((tmp_path / "named.json").read_text(encoding="utf-8"))[0]
+    assert task["data"]["query"] == first["text"] and "text" not in task["data"]
+    assert (task["annotations"][0]["result"][0]["from_name"], task["annotations"][0]["result"][0]["to_name"]) == (
+        "intent", "utterance")
+    assert main(["export", str(tmp_path / "s.db"), str(tmp_path / "x.csv"), "--control", "intent"]) == 2
+    with LabelStore.open(tmp_path / "s.db") as store, pytest.raises(DataError, match=r"x\.json.+label-studio"):
+        store.export(tmp_path / "x.json")

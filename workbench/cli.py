@@ -109,8 +109,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from workbench.store import LabelStore
 
     with LabelStore.open(args.store, create=False) as store:
+        names = {"from_name": args.control, "to_name": args.to_name, "data_field": args.data_field}
+        if any(names.values()) and args.format != "label-studio":
+            raise DataError("--control, --to-name and --data-field name a Label Studio project's parts; they go with "
+                            "--format label-studio")
         paths = store.export(args.out, format=args.format, keep_original=args.keep_original,
-                             with_log=not args.no_log, split=args.split)
+                             with_log=not args.no_log, split=args.split, names=names)
     for p in paths:
         print(p)
     return 0
@@ -680,17 +684,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write the corrected dataset and its correction log",
                        description="Write the store's current labels as Parquet, CSV, TSV, JSONL, Excel, CoNLL, "
-                                   "NER spans (--format spans: JSONL of texts with character-offset entities) or a "
-                                   "datasets folder (format from the suffix or --format; a text format compressed "
-                                   "when the name ends .gz, .bz2 or .xz), and the log as <name>.log.jsonl beside it. "
-                                   "Example: workbench export labels.db clean.parquet "
-                                   "--keep-original")
+                                   "NER spans (--format spans: JSONL of texts with character-offset entities), a "
+                                   "datasets folder or Label Studio tasks (--format label-studio: a JSON list with "
+                                   "the labels as annotations and the last scan's other suggestions as predictions, "
+                                   "named as the Label Studio export the store came from named them) (format from "
+                                   "the suffix or --format; a text format compressed when the name ends .gz, .bz2 or "
+                                   ".xz), and the log as <name>.log.jsonl beside it. "
+                                   "Example: workbench export labels.db clean.parquet --keep-original")
     p.add_argument("store", help="the store (SQLite file or URL)")
     p.add_argument("out", help="file to write (a folder for --format hf)")
     p.add_argument("--format", choices=list(EXPORT_FORMATS))
     p.add_argument("--keep-original", action="store_true", help="keep the original label in its own column")
     p.add_argument("--no-log", action="store_true", help="do not write the log file")
     p.add_argument("--split", metavar="NAME", help="only this split's items (e.g. train and dev to files of their own)")
+    p.add_argument("--control", metavar="NAME", help="label-studio: the Choices/Labels control's name (from_name); "
+                   "default: as the imported export named it, else 'label'")
+    p.add_argument("--to-name", metavar="NAME", help="label-studio: the Text object the control labels (toName); "
+                   "default: as imported, else 'text'")
+    p.add_argument("--data-field", metavar="NAME", help="label-studio: the task field holding the text ($text in "
+                   "the config); default: as imported, else 'text'")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("info", help="what a store holds: items, splits, classes, review progress, the last scan",

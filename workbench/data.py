@@ -129,6 +129,7 @@ def load_dataset(
     # which sheet of a workbook was read, and what else it holds: kept for the caller to say
     sheets = {key: raw.attrs[key] for key in ("sheet", "other_sheets") if key in raw.attrs}
     read_notes = list(raw.attrs.get("notes", []))  # what a reader chose that the user should know
+    tool_names = dict(raw.attrs.get("label_studio", {}))  # a Label Studio export's names, for the way back
     raw = raw.reset_index(drop=True)  # a stored pandas index (e.g. from a sampled frame) is not the row order
     # ... but it is how the caller finds a row of their frame, so messages give it too
     locate = _locator(raw, index=source.index if isinstance(source, pd.DataFrame) else None)
@@ -185,7 +186,8 @@ def load_dataset(
                        for v in raw.loc[table.index, split_column]] if split_column is not None else None)
     table["content_hash"] = [content_hash(c, normalization=normalization) for c in table[content_col]]
     table["item_id"] = _item_ids(raw.loc[table.index], table, name, locate, id_column)
-    used = {c for c in (split_column, id_column, table.attrs.pop("_content_src"), table.attrs.pop("_label_src")) if c}
+    content_src, label_src = table.attrs.pop("_content_src"), table.attrs.pop("_label_src")
+    used = {c for c in (split_column, id_column, content_src, label_src) if c}
     extras = [c for c in raw.columns if c not in used and c not in ("item_id", "content_hash")]
     out = table[["item_id", content_col, label_col, "split", "content_hash"]].copy()
     for col in extras:
@@ -213,6 +215,9 @@ def load_dataset(
         "source": name,
     }
     out.attrs["workbench"].update(sheets)
+    names = tool_names.get(span_column or label_src)
+    if names:  # the control the labels came from, and the task field the text came from
+        out.attrs["workbench"]["label_studio"] = {**names, "data_field": texts or content_src}
     return out
 
 

@@ -1,4 +1,5 @@
-"""Write a store's corrected dataset to files (Parquet, CSV, TSV, JSONL, Excel, CoNLL, HF datasets) with its log."""
+"""Write a store's corrected dataset to files (Parquet, CSV, TSV, JSONL, Excel, CoNLL, HF datasets, Label Studio
+tasks) with its log."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
     from workbench.store import LabelStore
 
 #: ``spans``: JSONL of each text with its entities as character offsets (for span tools: Doccano, spaCy, Prodigy).
-FORMATS = ("parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "spans", "hf")
+#: ``label-studio``: a JSON list of tasks Label Studio imports (:func:`workbench.label_studio.label_studio_tasks`).
+FORMATS = ("parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "spans", "hf", "label-studio")
 _BY_SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
               ".ndjson": "jsonl", ".xlsx": "xlsx", ".conll": "conll"}
 #: Text formats written compressed when the file name ends so (``clean.jsonl.gz``), as the loader reads them.
@@ -37,7 +39,8 @@ def to_hf(store: LabelStore, *, keep_original: bool = False) -> Any:
 
 
 def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str | None = None,
-                 keep_original: bool = False, with_log: bool = True, split: str | None = None) -> list[Path]:
+                 keep_original: bool = False, with_log: bool = True, split: str | None = None,
+                 names: dict[str, str] | None = None) -> list[Path]:
     """Write the corrected dataset and, beside it, the correction log as JSONL.
 
     Parameters
@@ -46,11 +49,13 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
     path : path
         The file to write (for ``hf``, a folder). An existing file is replaced
         only once the new one is complete.
-    format : {"parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "spans", "hf"}, optional
+    format : {"parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "spans", "hf", "label-studio"}, optional
         Taken from the suffix when not given. A text format's file ending in ``.gz``, ``.bz2`` or ``.xz``
         (``clean.csv.gz``) is written compressed. ``spans`` (token classification) writes JSONL with ``text`` and
         ``spans`` (``start``, ``end``, ``label``, ``text`` per entity): offsets into the text a span import kept, or
-        into the tokens joined by spaces.
+        into the tokens joined by spaces. ``label-studio`` writes tasks with the current labels as annotations and
+        the active scan's other suggestions as predictions, named as the Label Studio export the store was imported
+        from named them (else ``names``, else :data:`workbench.label_studio.DEFAULT_NAMES`).
     keep_original : bool
         Keep the original label in its own column (``original_label`` / ``original_tags``).
     with_log : bool
@@ -58,6 +63,9 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
     split : str, optional
         Only the items of this split (e.g. to write train and dev back to files of their own); the log keeps every
         row.
+    names : dict, optional
+        ``label-studio`` only: ``from_name`` (the control), ``to_name`` (the object it labels), ``data_field`` (the
+        task field holding the text), over what the store recorded.
 
     Returns
     -------
@@ -68,7 +76,9 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
     compression = path.suffix.lower() if path.suffix.lower() in COMPRESSORS else None
     fmt = format or _BY_SUFFIX.get(Path(path.stem if compression else path.name).suffix.lower())
     if fmt is None:
-        raise DataError(f"cannot tell the export format of {path}; pass format= one of {list(FORMATS)}")
+        tool = (" (label-studio for tasks Label Studio imports; .jsonl for one object per line)"
+                if path.suffix.lower() == ".json" else "")
+        raise DataError(f"cannot tell the export format of {path}; pass format= one of {list(FORMATS)}{tool}")
     if fmt not in FORMATS:
         raise DataError(f"unknown export format {fmt!r}; use one of {list(FORMATS)}")
     if compression and fmt in ("parquet", "xlsx", "hf"):
@@ -83,7 +93,8 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
     if split is not None and frame.empty:
         raise DataError(f"the store has no items in split {split!r}; its splits are "
                         f"{store.splits() or 'none (no item has one)'}")
-    written = [_write_frame(frame, path, fmt, compression=compression)]
+    tasks = _label_studio_tasks(store, frame, names) if fmt == "label-studio" else None
+    written = [_write_frame(frame, path, fmt, compression=compression, tasks=tasks)]
     if with_log:
         log_path = path.with_name(path.name.split(".")[0] + ".log.jsonl")
         history = store.history()
@@ -94,7 +105,21 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
     return written
 
 
-def _write_frame(frame: pd.DataFrame, path: Path, fmt: str, *, compression: str | None = None) -> Path:
+def _label_studio_tasks(store: LabelStore, frame: pd.DataFrame, names: dict[str, str] | None) -> list[dict[str, Any]]:
+    """The items of ``frame`` as Label Studio tasks, with the active scan's scores for text classification."""
+    from workbench.label_studio import label_studio_tasks
+
+    scan = store.active_scan()
+    scores = (store.page(0, max(store.count(), 1), order_by="pos")[["item_id", "score", "suggested_label",
+                                                                     "suggested_prob", "issues"]]
+              if scan is not None and store.task == "text-classification" else None)
+    return label_studio_tasks(frame, task=str(store.task), names={**(store.tool_names("label_studio") or {}),
+                                                                   **{k: v for k, v in (names or {}).items() if v}},
+                              scores=scores, model_version=f"workbench scan {scan['scan_id']}" if scan else None)
+
+
+def _write_frame(frame: pd.DataFrame, path: Path, fmt: str, *, compression: str | None = None,
+                 tasks: list[dict[str, Any]] | None = None) -> Path:
     tmp = path.with_name(path.name + ".partial")
     if fmt == "parquet":
         frame.to_parquet(tmp, index=False)
@@ -110,6 +135,8 @@ def _write_frame(frame: pd.DataFrame, path: Path, fmt: str, *, compression: str 
     elif fmt == "spans":
         _atomic_text(tmp, "".join(json.dumps(_plain(r), ensure_ascii=False) + "\n" for r in span_records(frame)),
                      atomic=False)
+    elif fmt == "label-studio":
+        _atomic_text(tmp, json.dumps(tasks, ensure_ascii=False, indent=1) + "\n", atomic=False)
     elif fmt == "hf":
         datasets = require("datasets", extra="data", purpose="exporting to Hugging Face datasets")
         ds = datasets.Dataset.from_pandas(frame, preserve_index=False)  # type: ignore[attr-defined]

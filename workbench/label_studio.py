@@ -7,6 +7,11 @@ which :mod:`workbench.spans` reads. A project with one control gets it as ``labe
 work as any table's do (``label_column="sentiment"``).
 Of several annotations of one task the latest is read (cancelled ones never); the model's ``predictions`` are not
 labels and are left out. Label Studio's JSON-MIN and CSV exports are flat already and need none of this.
+
+The way back: :func:`label_studio_tasks` writes a store's items as tasks Label Studio imports, each with its current
+label as an annotation and, where a scan suggests another label, that suggestion as a prediction. The names it
+writes (the control, the text object it labels, the task's data field) are the ones the export was read with
+(:func:`flatten_tasks` keeps them in ``attrs["label_studio"]``), so the tasks fit the project they came from.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ def flatten_tasks(records: Sequence[dict[str, Any]], *, name: str) -> tuple[pd.D
         every.extend({**base, "annotator": _annotator(a), **r, _ANNOTATED: True} for a, r in zip(kept, read))
     frame = _table(latest, controls)
     long = _table(every, controls)
+    frame.attrs["label_studio"] = _names_by_column(records, controls, frame)
     if "item_id" not in long.columns:  # the task ids name the items, under the column import_annotations reads
         long.insert(0, "item_id", long["id"])
     frame.attrs["every_annotation"] = Held(long)
@@ -96,6 +102,25 @@ def _table(rows: list[dict[str, Any]], controls: set[str]) -> pd.DataFrame:
     if len(controls) == 1 and "label" not in frame.columns:  # the usual project, one question: its labels
         frame = frame.rename(columns={next(iter(controls)): "label"})
     return frame
+
+
+def _names_by_column(records: Sequence[dict[str, Any]], controls: set[str],
+                     frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per label column of the table, the names Label Studio gave it: its control (``from_name``), the object it
+    labels (``to_name``) and the result type; the way back writes them again."""
+    names: dict[str, dict[str, Any]] = {}
+    for task in records:
+        for annotation in task.get("annotations", []):
+            for result in (annotation.get("result") or []) if isinstance(annotation, dict) else []:
+                if isinstance(result, dict) and result.get("type") in CONTROLS and result.get("from_name"):
+                    names.setdefault(str(result["from_name"]), {"from_name": str(result["from_name"]),
+                                                                "to_name": result.get("to_name"),
+                                                                "type": result["type"]})
+    data_fields = {k for task in records for k in task["data"]}
+    by_column = {(c if c not in data_fields else f"{c}_annotation"): v for c, v in names.items() if c in controls}
+    if len(controls) == 1 and "label" in frame.columns and "label" not in by_column and by_column:
+        by_column = {"label": next(iter(by_column.values()))}
+    return by_column
 
 
 def _annotator(annotation: dict[str, Any]) -> Any:
@@ -132,3 +157,92 @@ def _read_results(annotation: dict[str, Any], *, name: str, task: int) -> dict[s
             out.setdefault(control, []).append(
                 {"start": value.get("start"), "end": value.get("end"), "labels": list(value.get("labels") or [])})
     return out
+
+
+#: The names written when the store's items did not come from a Label Studio export: a project whose config is
+#: ``<Text name="text" value="$text"/>`` with ``<Choices name="label" toName="text">`` (``<Labels ...>`` for entities).
+DEFAULT_NAMES = {"from_name": "label", "to_name": "text", "data_field": "text"}
+
+
+def label_studio_tasks(frame: pd.DataFrame, *, task: str, names: dict[str, Any] | None = None,
+                       scores: pd.DataFrame | None = None, model_version: str | None = None) -> list[dict[str, Any]]:
+    """A store's items as Label Studio tasks to import.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        ``(n_items, ...)`` :meth:`workbench.store.LabelStore.to_pandas`: ``item_id``, ``text`` and ``label`` (or
+        ``tokens`` and ``tags``), other columns.
+    task : {"text-classification", "token-classification"}
+    names : dict, optional
+        ``from_name``, ``to_name``, ``data_field``; missing keys from :data:`DEFAULT_NAMES`.
+    scores : pandas.DataFrame, optional
+        ``item_id, score, suggested_label, suggested_prob, issues`` of the active scan
+        (:meth:`~workbench.store.LabelStore.page`); classification only.
+    model_version : str, optional
+        Names the scan on its predictions.
+
+    Returns
+    -------
+    list of dict
+        One task per item: ``data`` (the text under ``data_field``, the item's id as ``workbench_item_id``, the other
+        columns; with scores, ``workbench_score`` and ``workbench_issues``, which Label Studio's data manager sorts
+        and filters by), ``annotations`` (the current label; none for an unlabelled item) and, where the scan
+        suggests a label other than the current one, ``predictions`` with that label scored by its probability.
+    """
+    names = {**DEFAULT_NAMES, **{k: v for k, v in (names or {}).items() if v}}
+    by_item = scores.set_index("item_id") if scores is not None and len(scores) else None
+    from workbench.export import span_records
+
+    rows: list[dict[str, Any]] = (list(span_records(frame)) if task == "token-classification"
+                                  else [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")])
+    tasks = []
+    for n, row in enumerate(rows):
+        # the columns an earlier export back wrote come again from this store, not from the file imported
+        data = {names["data_field"]: row["text"], "workbench_item_id": row["item_id"],
+                **{str(k): _plain_value(v) for k, v in row.items()
+                   if k not in ("item_id", "text", "label", "spans", "tokens", "content_hash", names["data_field"])
+                   and not str(k).startswith("workbench_") and not _missing(v)}}
+        out: dict[str, Any] = {"data": data}
+        if task == "token-classification":
+            if row.get("spans") is not None:
+                out["annotations"] = [{"result": [_span_result(s, names, f"wb{n}-{k}")
+                                                  for k, s in enumerate(row["spans"])]}]
+        else:
+            if isinstance(row.get("label"), str):
+                out["annotations"] = [{"result": [_choice_result(row["label"], names, f"wb{n}")]}]
+            scored = by_item.loc[row["item_id"]] if by_item is not None and row["item_id"] in by_item.index else None
+            if scored is not None and not _missing(scored["score"]):
+                data["workbench_score"] = float(scored["score"])
+                data["workbench_issues"] = ",".join(scored["issues"] or [])
+                suggested = scored["suggested_label"]
+                if isinstance(suggested, str) and suggested != row.get("label"):
+                    prediction: dict[str, Any] = {"result": [_choice_result(suggested, names, f"wb{n}-p")]}
+                    if not _missing(scored["suggested_prob"]):
+                        prediction["score"] = float(scored["suggested_prob"])
+                    if model_version:
+                        prediction["model_version"] = model_version
+                    out["predictions"] = [prediction]
+        tasks.append(out)
+    return tasks
+
+
+def _choice_result(label: str, names: dict[str, Any], rid: str) -> dict[str, Any]:
+    return {"id": rid, "from_name": names["from_name"], "to_name": names["to_name"], "type": "choices",
+            "value": {"choices": [label]}}
+
+
+def _span_result(span: dict[str, Any], names: dict[str, Any], rid: str) -> dict[str, Any]:
+    return {"id": rid, "from_name": names["from_name"], "to_name": names["to_name"], "type": "labels",
+            "value": {"start": span["start"], "end": span["end"], "text": span["text"], "labels": [span["label"]]}}
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _plain_value(value: Any) -> Any:
+    """A cell as JSON takes it: numpy scalars and arrays as Python numbers and lists."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value

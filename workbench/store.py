@@ -311,6 +311,13 @@ class LabelStore:
             self._labels_cache = [r[0] for r in rows]
         return list(self._labels_cache)
 
+    def tool_names(self, tool: str) -> dict[str, Any] | None:
+        """What an annotation tool called the labels this store imported, for writing them back to it (for
+        ``"label_studio"``: the control, the object it labels and the task's text field); None when no import
+        came from that tool."""
+        value = self._meta().get(f"names:{tool}")
+        return json.loads(value) if value else None
+
     def _invalidate(self) -> None:
         self._meta_cache = None
         self._labels_cache = None
@@ -453,6 +460,8 @@ class LabelStore:
                 conn.execute(sa.insert(S.meta), [{"key": "task", "value": task},
                                                  {"key": "normalization",
                                                   "value": info.get("normalization", "NFC+whitespace")}])
+            if info.get("label_studio"):  # the latest import from the tool names what an export back writes
+                _upsert_meta(conn, "names:label_studio", json.dumps(info["label_studio"]))
             start = conn.execute(sa.select(sa.func.coalesce(sa.func.max(S.items.c.pos), -1))).scalar_one() + 1
             fresh: list[dict[str, Any]] = []
             updates: list[tuple[str, str | None, str | None, str]] = []
@@ -1145,11 +1154,12 @@ class LabelStore:
         return frame
 
     def export(self, path: str | os.PathLike[str], *, format: str | None = None, keep_original: bool = False,
-               with_log: bool = True, split: str | None = None) -> list[Path]:
+               with_log: bool = True, split: str | None = None, names: dict[str, str] | None = None) -> list[Path]:
         """Write the corrected dataset (and the log beside it); see :func:`workbench.export.export_store`."""
         from workbench.export import export_store
 
-        return export_store(self, path, format=format, keep_original=keep_original, with_log=with_log, split=split)
+        return export_store(self, path, format=format, keep_original=keep_original, with_log=with_log, split=split,
+                            names=names)
 
 
 # ---------------------------------------------------------------------- helpers
