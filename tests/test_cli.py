@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -61,6 +62,28 @@ def test_sample_import_history_export(tmp_path: Path, capsys):
     # importing again changes nothing
     assert main(["import", str(data), "--store", str(db), "--id-column", "id"]) == 0
     assert "0 added, 3000 unchanged" in capsys.readouterr().out
+
+
+def test_export_to_standard_output_and_to_txt(tmp_path: Path):
+    """``-`` streams the data with no log (``/dev/stdout`` wrote its log to ``/dev/stdout.log.jsonl``); a ``.txt``
+    is written in the layout a ``.txt`` is read in (it needed --format)."""
+    stored = {}
+    for name, sample in (("cls.db", make_classification_sample(n_items=30, seed=0)),
+                         ("ner.db", make_ner_sample(n_sentences=30, seed=0))):
+        with LabelStore.open(tmp_path / name) as store:
+            store.import_dataset(load_dataset(sample))
+            stored[name] = store.to_pandas()
+    out = _run("export", str(tmp_path / "cls.db"), "-", "--format", "csv")
+    assert out.returncode == 0, out.stderr
+    assert pd.read_csv(io.StringIO(out.stdout))["label"].tolist() == stored["cls.db"]["label"].tolist()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cls.db", "ner.db"]  # nothing beside: no log, no "-"
+    refused = _run("export", str(tmp_path / "cls.db"), "-")
+    assert refused.returncode == 2 and "pass --format" in refused.stderr
+    assert main(["export", str(tmp_path / "cls.db"), str(tmp_path / "cls.txt")]) == 0
+    assert load_dataset(tmp_path / "cls.txt")["label"].tolist() == stored["cls.db"]["label"].tolist()
+    assert main(["export", str(tmp_path / "ner.db"), str(tmp_path / "ner.txt")]) == 0
+    assert (load_dataset(tmp_path / "ner.txt")["tags"].map(list).tolist()
+            == stored["ner.db"]["tags"].map(list).tolist())
 
 
 def test_user_error_is_one_line_and_exit_2(tmp_path: Path):

@@ -688,11 +688,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "datasets folder or Label Studio tasks (--format label-studio: a JSON list with "
                                    "the labels as annotations and the last scan's other suggestions as predictions, "
                                    "named as the Label Studio export the store came from named them) (format from "
-                                   "the suffix or --format; a text format compressed when the name ends .gz, .bz2 or "
-                                   ".xz), and the log as <name>.log.jsonl beside it. "
+                                   "the suffix or --format; .txt: CoNLL for NER, else TSV; a text format compressed "
+                                   "when the name ends .gz, .bz2 or .xz), and the log as <name>.log.jsonl beside it "
+                                   "(not for - , standard output). "
                                    "Example: workbench export labels.db clean.parquet --keep-original")
     p.add_argument("store", help="the store (SQLite file or URL)")
-    p.add_argument("out", help="file to write (a folder for --format hf)")
+    p.add_argument("out", help="file to write (a folder for --format hf; - for standard output, with --format)")
     p.add_argument("--format", choices=list(EXPORT_FORMATS))
     p.add_argument("--keep-original", action="store_true", help="keep the original label in its own column")
     p.add_argument("--no-log", action="store_true", help="do not write the log file")

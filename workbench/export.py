@@ -9,6 +9,9 @@ import json
 import lzma
 import os
 import shutil
+import stat
+import sys
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,9 +51,12 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
     store : LabelStore
     path : path
         The file to write (for ``hf``, a folder). An existing file is replaced
-        only once the new one is complete.
+        only once the new one is complete. ``-`` (or a pipe, ``/dev/stdout``) takes the data as a stream, with
+        no log beside it.
     format : {"parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "spans", "hf", "label-studio"}, optional
-        Taken from the suffix when not given. A text format's file ending in ``.gz``, ``.bz2`` or ``.xz``
+        Taken from the suffix when not given (``.txt``: ``conll`` for token classification, else ``tsv``, the
+        layouts :func:`workbench.data.load_dataset` reads a ``.txt`` as). A text format's file ending in ``.gz``,
+        ``.bz2`` or ``.xz``
         (``clean.csv.gz``) is written compressed. ``spans`` (token classification) writes JSONL with ``text`` and
         ``spans`` (``start``, ``end``, ``label``, ``text`` per entity): offsets into the text a span import kept, or
         into the tokens joined by spaces. ``label-studio`` writes tasks with the current labels as annotations and
@@ -70,11 +76,14 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
     Returns
     -------
     list of Path
-        The files (or folder) written.
+        The files (or folder) written; none for a stream.
     """
     path = Path(path).expanduser()
     compression = path.suffix.lower() if path.suffix.lower() in COMPRESSORS else None
-    fmt = format or _BY_SUFFIX.get(Path(path.stem if compression else path.name).suffix.lower())
+    suffix = Path(path.stem if compression else path.name).suffix.lower()
+    fmt = format or _BY_SUFFIX.get(suffix)
+    if fmt is None and suffix == ".txt":
+        fmt = "conll" if store.task == "token-classification" else "tsv"
     if fmt is None:
         tool = (" (label-studio for tasks Label Studio imports; .jsonl for one object per line)"
                 if path.suffix.lower() == ".json" else "")
@@ -94,6 +103,16 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
         raise DataError(f"the store has no items in split {split!r}; its splits are "
                         f"{store.splits() or 'none (no item has one)'}")
     tasks = _label_studio_tasks(store, frame, names) if fmt == "label-studio" else None
+    if _is_stream(path):
+        if fmt == "hf":
+            raise DataError(f"{path}: a datasets folder cannot be written to a stream; name a folder")
+        # written whole first, as to a file, then copied: a failure leaves nothing half-written in the pipe
+        with tempfile.TemporaryDirectory() as folder:
+            whole = _write_frame(frame, Path(folder) / f"out{compression or ''}", fmt, compression=compression,
+                                 tasks=tasks)
+            with whole.open("rb") as src, _open_stream(path) as dst:
+                shutil.copyfileobj(src, dst)
+        return []  # no log: nothing beside a stream holds it
     written = [_write_frame(frame, path, fmt, compression=compression, tasks=tasks)]
     if with_log:
         log_path = path.with_name(path.name.split(".")[0] + ".log.jsonl")
@@ -103,6 +122,26 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
                                        for r in history.to_dict("records")))
         written.append(log_path)
     return written
+
+
+def _is_stream(path: Path) -> bool:
+    """``-``, or an existing file that is not a regular file or a folder (``/dev/stdout``, a named pipe): written
+    in place, with no temporary file or log beside it (before, the log went to ``/dev/stdout.log.jsonl``)."""
+    if str(path) == "-":
+        return True
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _open_stream(path: Path) -> Any:
+    """Standard output for ``-`` (left open), else the device or pipe."""
+    if str(path) == "-":
+        sys.stdout.flush()
+        return open(sys.stdout.fileno(), "wb", closefd=False)  # noqa: SIM115 (closed by the caller's with)
+    return path.open("wb")
 
 
 def _label_studio_tasks(store: LabelStore, frame: pd.DataFrame, names: dict[str, str] | None) -> list[dict[str, Any]]:
