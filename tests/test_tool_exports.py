@@ -330,3 +330,57 @@ def test_a_store_from_elsewhere_goes_to_label_studio_under_names_given_or_the_de
     assert main(["export", str(tmp_path / "s.db"), str(tmp_path / "x.csv"), "--control", "intent"]) == 2
     with LabelStore.open(tmp_path / "s.db") as store, pytest.raises(DataError, match=r"x\.json.+label-studio"):
         store.export(tmp_path / "x.json")
+
+
+def _argilla_records() -> pd.DataFrame:
+    """Records as Argilla 2's ``to_datasets()`` lays them out (and ``to_hub`` writes them to Parquet)."""
+    return pd.DataFrame({
+        "id": ["r1", "r2", "r3", "r4"], "status": ["completed", "completed", "completed", "pending"],
+        "review": ["Great phone", "Terrible battery", "It is ok", "Meh"],
+        "sentiment.responses": [["positive"], ["negative", "positive", "negative"], ["neutral", "positive"], None],
+        "sentiment.responses.users": [["u1"], ["u1", "u2", "u3"], ["u2", "u3"], None],
+        "sentiment.responses.status": [["submitted"], ["submitted"] * 3, ["submitted", "draft"], None],
+        "sentiment.suggestion": ["positive", "negative", "positive", "negative"],  # a model's: not a label
+        "sentiment.suggestion.score": [0.9, 0.8, 0.7, 0.6]})
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_an_argilla_export_reads_its_submitted_answers_as_labels(suffix: str, tmp_path: Path):
+    """Before, the answers were a list column nothing found: 'no label column ...' unless named with --label-column
+    sentiment.responses, and then drafts counted and disagreeing annotators made a list, not a class."""
+    path = tmp_path / f"records{suffix}"
+    records = _argilla_records()
+    records.to_parquet(path) if suffix == ".parquet" else records.to_json(path, orient="records", lines=True)
+    table = load_dataset(path, text_column="review", allow_missing_labels=True)
+    assert table["text"].tolist() == ["Great phone", "Terrible battery", "It is ok", "Meh"]
+    # the majority of the submitted answers; a draft is no answer; nobody answered r4
+    assert table["label"].tolist() == ["positive", "negative", "neutral", None]
+    assert table["sentiment.suggestion"].tolist() == ["positive", "negative", "positive", "negative"]
+    assert not [c for c in table.columns if ".responses" in c]
+    assert reading_notes(table)[-1].startswith("1 record(s) of ") and "disagree" in reading_notes(table)[-1]
+    with LabelStore.open(tmp_path / "team.db") as store:  # every annotator's answer, for agreement
+        stats = import_annotations(store, path, text_column="review")
+        assert (stats["annotations"], stats["annotators"], stats["items"], stats["disagreements"]) == (5, 3, 3, 1)
+        assert sorted(store.annotations()["item_id"].unique()) == ["r1", "r2", "r3"]
+
+
+def test_several_argilla_questions_are_columns_named_by_their_questions(tmp_path: Path):
+    records = _argilla_records().assign(**{
+        "topic.responses": [["battery"], ["battery"], ["price"], None],
+        "topic.responses.users": [["u1"], ["u1"], ["u2"], None],
+        "topic.responses.status": [["submitted"], ["submitted"], ["submitted"], None]})
+    table = load_dataset(records, text_column="review", label_column="topic", allow_missing_labels=True)
+    assert table["label"].tolist() == ["battery", "battery", "price", None]
+    assert table["sentiment"].tolist()[:3] == ["positive", "negative", "neutral"] and table["sentiment"].isna()[3]
+
+
+def test_an_argilla_span_question_reads_as_tagged_tokens(tmp_path: Path):
+    records = pd.DataFrame({
+        "id": ["a", "b"], "text": ["Peter visits Paris", "Nothing here"],
+        "entities.responses": [[[{"start": 0, "end": 5, "label": "PER"}, {"start": 13, "end": 18, "label": "LOC"}]],
+                               [[]]],  # answered: no entities
+        "entities.responses.users": [["u1"], ["u1"]], "entities.responses.status": [["submitted"], ["submitted"]]})
+    records.to_parquet(tmp_path / "spans.parquet")
+    table = load_dataset(tmp_path / "spans.parquet")
+    assert table["tokens"].map(list).tolist() == [["Peter", "visits", "Paris"], ["Nothing", "here"]]
+    assert table["tags"].map(list).tolist() == [["B-PER", "O", "B-LOC"], ["O", "O"]]

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench.argilla import argilla_questions, read_responses
 from workbench.errors import DataFileError, require
 from workbench.label_studio import flatten_tasks, is_label_studio_export
 from workbench.prodigy import accepted_decisions, is_prodigy_export
@@ -77,15 +78,26 @@ def read_source(source: Any, *, encoding: str = "utf-8", split: str | None = Non
         How to name the source in messages (the path, or the object's type).
     """
     if isinstance(source, pd.DataFrame):
-        return source.reset_index(drop=True), "the DataFrame"
+        return _tool_layout(source.reset_index(drop=True), "the DataFrame")
     if _is_hf_dataset(source):
-        return _read_hf(source, split=split), f"the {type(source).__name__}"
+        return _tool_layout(_read_hf(source, split=split), f"the {type(source).__name__}")
     if isinstance(source, (str, Path)):
-        return _read_path(Path(source).expanduser(), encoding=encoding, split=split, sheet=sheet)
+        return _tool_layout(*_read_path(Path(source).expanduser(), encoding=encoding, split=split, sheet=sheet))
     raise DataFileError(
         f"cannot load a {type(source).__name__}: pass a file path, a folder saved by "
         "datasets.save_to_disk, a pandas DataFrame or a datasets.Dataset/DatasetDict"
     )
+
+
+def _tool_layout(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, str]:
+    """A table in an annotation tool's own layout, whatever the file it came in, read as labels: Argilla's records
+    (:mod:`workbench.argilla`). JSON tools' exports are told apart by their objects, in :func:`_records_table`."""
+    if argilla_questions(frame):
+        kept = dict(frame.attrs)
+        frame, notes = read_responses(frame, name=name)
+        frame.attrs.update({k: v for k, v in kept.items() if k not in frame.attrs})
+        frame.attrs["notes"] = [*kept.get("notes", []), *notes]
+    return frame, name
 
 
 def _is_hf_dataset(obj: Any) -> bool:
