@@ -259,7 +259,7 @@ def test_a_store_goes_back_to_label_studio_under_the_names_it_came_with(tmp_path
         return [(r["from_name"], r["to_name"], r["type"], r["value"]["choices"]) for r in task[key][0]["result"]]
 
     assert [t["data"]["review"] for t in tasks] == ["I love it", "Awful", "meh"]
-    assert [t["data"]["workbench_item_id"] for t in tasks] == ids
+    assert [t["data"]["item_id"] for t in tasks] == ids
     assert [t["data"]["lang"] for t in tasks] == ["en"] * 3  # the task's other fields go back with it
     assert result(tasks[0], "annotations") == [("sentiment", "review", "choices", ["Negative"])]
     assert result(tasks[1], "annotations") == [("sentiment", "review", "choices", ["Negative"])]
@@ -277,8 +277,33 @@ def test_a_store_goes_back_to_label_studio_under_the_names_it_came_with(tmp_path
         store.import_dataset(again)
         store.export(tmp_path / "twice.json", format="label-studio")
     twice = json.loads((tmp_path / "twice.json").read_text(encoding="utf-8"))
-    assert [t["data"]["workbench_item_id"] for t in twice] == store.to_pandas()["item_id"].tolist()
+    assert [t["data"]["item_id"] for t in twice] == store.to_pandas()["item_id"].tolist()
     assert "workbench_score" not in twice[0]["data"] and "predictions" not in twice[0]  # no scan in this store
+
+
+def test_labels_changed_in_label_studio_update_the_store_they_were_exported_from(tmp_path: Path):
+    """The round trip: the project's next export names its tasks by the store's own ids, so an import updates those
+    items instead of adding each as a new one (ids from the texts would not match a store with ids of its own)."""
+    from workbench.sample import make_classification_sample
+
+    with LabelStore.open(tmp_path / "s.db") as store:
+        store.import_dataset(load_dataset(make_classification_sample(n_items=20, seed=0), id_column="id"))
+        store.export(tmp_path / "to_ls.json", format="label-studio")
+        before = store.to_pandas().set_index("item_id")["label"]
+    tasks = json.loads((tmp_path / "to_ls.json").read_text(encoding="utf-8"))
+    other = next(c for c in sorted(set(before)) if c != before.iloc[0])
+    tasks[0]["annotations"].append({"result": [{**tasks[0]["annotations"][0]["result"][0],
+                                                "value": {"choices": [other]}}],
+                                    "updated_at": "2030-01-01T00:00:00"})  # a reviewer's later answer
+    for n, task in enumerate(tasks):  # as Label Studio exports them: its own task ids
+        task["id"] = 1000 + n
+    (tmp_path / "from_ls.json").write_text(json.dumps(tasks), encoding="utf-8")
+    table = load_dataset(tmp_path / "from_ls.json")
+    assert table["item_id"].tolist() == before.index.tolist()
+    with LabelStore.open(tmp_path / "s.db") as store:
+        stats = store.import_dataset(table, on_conflict="update")
+        assert (stats["added"], stats["updated"]) == (0, 1)
+        assert store.get(before.index[0])["label"] == other
 
 
 def test_entities_go_back_to_label_studio_at_their_offsets_in_the_original_text(tmp_path: Path):

@@ -185,8 +185,9 @@ def label_studio_tasks(frame: pd.DataFrame, *, task: str, names: dict[str, Any] 
     Returns
     -------
     list of dict
-        One task per item: ``data`` (the text under ``data_field``, the item's id as ``workbench_item_id``, the other
-        columns; with scores, ``workbench_score`` and ``workbench_issues``, which Label Studio's data manager sorts
+        One task per item: ``data`` (the text under ``data_field``, the item's id as ``item_id``, which an import
+        of the project's next export takes as the id, so its labels update these items; the other columns; with
+        scores, ``workbench_score`` and ``workbench_issues``, which Label Studio's data manager sorts
         and filters by), ``annotations`` (the current label; none for an unlabelled item) and, where the scan
         suggests a label other than the current one, ``predictions`` with that label scored by its probability.
     """
@@ -199,7 +200,7 @@ def label_studio_tasks(frame: pd.DataFrame, *, task: str, names: dict[str, Any] 
     tasks = []
     for n, row in enumerate(rows):
         # the columns an earlier export back wrote come again from this store, not from the file imported
-        data = {names["data_field"]: row["text"], "workbench_item_id": row["item_id"],
+        data = {names["data_field"]: row["text"], "item_id": row["item_id"],
                 **{str(k): _plain_value(v) for k, v in row.items()
                    if k not in ("item_id", "text", "label", "spans", "tokens", "content_hash", names["data_field"])
                    and not str(k).startswith("workbench_") and not _missing(v)}}
