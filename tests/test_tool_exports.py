@@ -320,8 +320,18 @@ def test_entities_go_back_to_label_studio_at_their_offsets_in_the_original_text(
     table = load_dataset(path, text_column="body", allow_missing_labels=True)
     with LabelStore.open(tmp_path / "ner.db") as store:
         store.import_dataset(table)
+        ids = store.to_pandas()["item_id"].tolist()
+        # a scan that would drop Paris and tag Blackburn alone, and agrees with the second sentence
+        store.write_scores("scan-1", pd.DataFrame({
+            "item_id": ids[:2], "score": [0.2, 0.9], "suggested_prob": [0.7, 0.9],
+            "suggested_label": [["O", "B-PER", "O", "O", "O"], ["O", "O"]]}))
         store.export(tmp_path / "back.json", format="label-studio")
     tasks = json.loads((tmp_path / "back.json").read_text(encoding="utf-8"))
+    suggested = tasks[0]["predictions"][0]
+    assert [(r["type"], r["value"]["start"], r["value"]["end"], r["value"]["text"], r["value"]["labels"])
+            for r in suggested["result"]] == [("labels", 7, 16, "Blackburn", ["PER"])]  # offsets in the text as given
+    assert suggested["score"] == 0.7 and tasks[0]["data"]["workbench_score"] == 0.2
+    assert "predictions" not in tasks[1] and "predictions" not in tasks[2]  # agrees; not scanned
     first = tasks[0]["annotations"][0]["result"]
     assert [(r["from_name"], r["to_name"], r["type"]) for r in first] == [("ner", "doc", "labels")] * 2
     assert [(r["value"]["start"], r["value"]["end"], r["value"]["labels"]) for r in first] == [

@@ -145,13 +145,13 @@ def _open_stream(path: Path) -> Any:
 
 
 def _label_studio_tasks(store: LabelStore, frame: pd.DataFrame, names: dict[str, str] | None) -> list[dict[str, Any]]:
-    """The items of ``frame`` as Label Studio tasks, with the active scan's scores for text classification."""
+    """The items of ``frame`` as Label Studio tasks, with the active scan's scores and suggestions."""
     from workbench.label_studio import label_studio_tasks
 
     scan = store.active_scan()
     scores = (store.page(0, max(store.count(), 1), order_by="pos")[["item_id", "score", "suggested_label",
                                                                      "suggested_prob", "issues"]]
-              if scan is not None and store.task == "text-classification" else None)
+              if scan is not None else None)
     return label_studio_tasks(frame, task=str(store.task), names={**(store.tool_names("label_studio") or {}),
                                                                    **{k: v for k, v in (names or {}).items() if v}},
                               scores=scores, model_version=f"workbench scan {scan['scan_id']}" if scan else None)
@@ -213,22 +213,27 @@ def span_records(frame: pd.DataFrame) -> Iterable[dict[str, Any]]:
     """Each row of a token-classification table as its text and character-offset entities (``spans``;
     ``original_spans`` beside them where the table has ``original_tags``), the other columns (tokens too: an import
     keeps them rather than cutting the text anew) as they are."""
-    from workbench.spans import tokens_to_spans
-
     hidden = {"tags", "original_tags", "source_text", "token_starts"}  # tokens kept: an import reads them back
     for row in frame.to_dict("records"):
-        source, starts = row.get("source_text"), row.get("token_starts")
-        text = source if isinstance(source, str) else None
-        starts = list(starts) if starts is not None and not isinstance(starts, float) else None
         tags, original = row["tags"], row.get("original_tags")
-        shown, spans = tokens_to_spans(row["tokens"], list(tags) if tags is not None else [], text=text, starts=starts)
+        shown, spans = row_spans(row, tags if tags is not None else [])
         # an untagged sentence (a pool) has no spans at all, not an empty list of them
         out: dict[str, Any] = {"item_id": row["item_id"], "text": shown, "spans": spans if tags is not None else None}
         if "original_tags" in row:
-            out["original_spans"] = (tokens_to_spans(row["tokens"], list(original), text=text, starts=starts)[1]
-                                     if original is not None else None)
+            out["original_spans"] = row_spans(row, original)[1] if original is not None else None
         out.update((str(k), v) for k, v in row.items() if k not in hidden and k not in out)
         yield out
+
+
+def row_spans(row: dict[Any, Any], tags: Sequence[str]) -> tuple[str, list[dict[str, Any]]]:
+    """A token-classification row's text and ``tags`` as character-offset entities: offsets into the text an import
+    kept (``source_text``, ``token_starts``), else into the tokens joined by spaces."""
+    from workbench.spans import tokens_to_spans
+
+    source, starts = row.get("source_text"), row.get("token_starts")
+    text = source if isinstance(source, str) else None
+    starts = list(starts) if starts is not None and not isinstance(starts, float) else None
+    return tokens_to_spans(row["tokens"], list(tags), text=text, starts=starts)
 
 
 def _flat_lists(frame: pd.DataFrame) -> pd.DataFrame:

@@ -178,7 +178,7 @@ def label_studio_tasks(frame: pd.DataFrame, *, task: str, names: dict[str, Any] 
         ``from_name``, ``to_name``, ``data_field``; missing keys from :data:`DEFAULT_NAMES`.
     scores : pandas.DataFrame, optional
         ``item_id, score, suggested_label, suggested_prob, issues`` of the active scan
-        (:meth:`~workbench.store.LabelStore.page`); classification only.
+        (:meth:`~workbench.store.LabelStore.page`; for token classification each suggestion is a tag list).
     model_version : str, optional
         Names the scan on its predictions.
 
@@ -195,37 +195,53 @@ def label_studio_tasks(frame: pd.DataFrame, *, task: str, names: dict[str, Any] 
     by_item = scores.set_index("item_id") if scores is not None and len(scores) else None
     from workbench.export import span_records
 
-    rows: list[dict[str, Any]] = (list(span_records(frame)) if task == "token-classification"
-                                  else [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")])
+    sources = [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
+    rows = list(span_records(frame)) if task == "token-classification" else sources
     tasks = []
-    for n, row in enumerate(rows):
+    for n, (row, source) in enumerate(zip(rows, sources)):
         # the columns an earlier export back wrote come again from this store, not from the file imported
         data = {names["data_field"]: row["text"], "item_id": row["item_id"],
                 **{str(k): _plain_value(v) for k, v in row.items()
                    if k not in ("item_id", "text", "label", "spans", "tokens", "content_hash", names["data_field"])
                    and not str(k).startswith("workbench_") and not _missing(v)}}
         out: dict[str, Any] = {"data": data}
-        if task == "token-classification":
-            if row.get("spans") is not None:
-                out["annotations"] = [{"result": [_span_result(s, names, f"wb{n}-{k}")
-                                                  for k, s in enumerate(row["spans"])]}]
-        else:
-            if isinstance(row.get("label"), str):
-                out["annotations"] = [{"result": [_choice_result(row["label"], names, f"wb{n}")]}]
-            scored = by_item.loc[row["item_id"]] if by_item is not None and row["item_id"] in by_item.index else None
-            if scored is not None and not _missing(scored["score"]):
-                data["workbench_score"] = float(scored["score"])
-                data["workbench_issues"] = ",".join(scored["issues"] or [])
-                suggested = scored["suggested_label"]
-                if isinstance(suggested, str) and suggested != row.get("label"):
-                    prediction: dict[str, Any] = {"result": [_choice_result(suggested, names, f"wb{n}-p")]}
-                    if not _missing(scored["suggested_prob"]):
-                        prediction["score"] = float(scored["suggested_prob"])
-                    if model_version:
-                        prediction["model_version"] = model_version
-                    out["predictions"] = [prediction]
+        tagged = task == "token-classification"
+        current = source.get("tags") if tagged else source.get("label")
+        if tagged and row.get("spans") is not None:
+            out["annotations"] = [{"result": [_span_result(s, names, f"wb{n}-{k}")
+                                              for k, s in enumerate(row["spans"])]}]
+        elif isinstance(current, str):
+            out["annotations"] = [{"result": [_choice_result(current, names, f"wb{n}")]}]
+        scored = by_item.loc[row["item_id"]] if by_item is not None and row["item_id"] in by_item.index else None
+        if scored is not None and not _missing(scored["score"]):
+            data["workbench_score"] = float(scored["score"])
+            data["workbench_issues"] = ",".join(scored["issues"] or [])
+            result = _suggested(scored["suggested_label"], current, source, tagged=tagged, names=names, rid=f"wb{n}-p")
+            if result is not None:
+                prediction: dict[str, Any] = {"result": result}
+                if not _missing(scored["suggested_prob"]):
+                    prediction["score"] = float(scored["suggested_prob"])
+                if model_version:
+                    prediction["model_version"] = model_version
+                out["predictions"] = [prediction]
         tasks.append(out)
     return tasks
+
+
+def _suggested(suggested: Any, current: Any, source: dict[str, Any], *, tagged: bool, names: dict[str, Any],
+               rid: str) -> list[dict[str, Any]] | None:
+    """A scan's suggestion as a prediction's results, where it differs from the current label (or tags)."""
+    if tagged:
+        if not isinstance(suggested, (list, tuple)) or len(suggested) != len(source["tokens"]):
+            return None
+        if current is not None and list(current) == list(suggested):
+            return None
+        from workbench.export import row_spans
+
+        return [_span_result(s, names, f"{rid}-{k}") for k, s in enumerate(row_spans(source, suggested)[1])]
+    if isinstance(suggested, str) and suggested != current:
+        return [_choice_result(suggested, names, rid)]
+    return None
 
 
 def _choice_result(label: str, names: dict[str, Any], rid: str) -> dict[str, Any]:
