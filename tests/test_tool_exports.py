@@ -11,6 +11,7 @@ import pytest
 
 from workbench import LabelStore, load_dataset
 from workbench.annotations import import_annotations
+from workbench.cli import main
 from workbench.data import reading_notes
 from workbench.errors import DataError
 
@@ -241,7 +242,7 @@ def _review_tasks() -> list:
             {"id": 13, "data": {"review": "meh", "lang": "en"}, "annotations": []}]
 
 
-def test_a_store_goes_back_to_label_studio_under_the_names_it_came_with(tmp_path: Path):
+def test_a_store_goes_back_to_label_studio_under_the_names_it_came_with(tmp_path: Path, capsys):
     """The way back: the corrected labels as annotations, the scan's other suggestions as scored predictions, all
     under the project's own control, object and data field (before, there was no Label Studio export at all)."""
     table = load_dataset(_write(tmp_path, _review_tasks()), text_column="review", allow_missing_labels=True)
@@ -253,6 +254,9 @@ def test_a_store_goes_back_to_label_studio_under_the_names_it_came_with(tmp_path
                                                    "suggested_prob": [0.9, 0.8, 0.6]}))
         store.set_label(ids[0], "Negative", author="ann")  # corrected after the scan
         store.export(tmp_path / "back.json", format="label-studio")
+    assert main(["info", str(tmp_path / "team.db")]) == 0
+    assert ("from Label Studio: control 'sentiment' on 'review', text in the task field 'review'"
+            in capsys.readouterr().out)
     tasks = json.loads((tmp_path / "back.json").read_text(encoding="utf-8"))
 
     def result(task: dict, key: str) -> list:
@@ -272,6 +276,7 @@ def test_a_store_goes_back_to_label_studio_under_the_names_it_came_with(tmp_path
     # and read again, it is the corrected dataset; the next export back writes its own workbench_ fields
     again = load_dataset(tmp_path / "back.json", text_column="review", allow_missing_labels=True)
     assert again["label"].tolist() == ["Negative", "Negative", None]
+    assert not [c for c in again.columns if c.startswith("workbench_")]  # the scan's, not data
     assert again.attrs["workbench"]["label_studio"]["from_name"] == "sentiment"
     with LabelStore.open(tmp_path / "round.db") as store:
         store.import_dataset(again)
@@ -345,7 +350,6 @@ def test_entities_go_back_to_label_studio_at_their_offsets_in_the_original_text(
 
 
 def test_a_store_from_elsewhere_goes_to_label_studio_under_names_given_or_the_defaults(tmp_path: Path):
-    from workbench.cli import main
     from workbench.sample import make_classification_sample
 
     with LabelStore.open(tmp_path / "s.db") as store:

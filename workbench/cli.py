@@ -126,6 +126,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     with LabelStore.open(args.store, create=False) as store:
         summary = store.summary()
+        tool = store.tool_names("label_studio")
     info = summary["info"]
     print(f"{info.url}: {(info.task or 'empty, nothing imported yet').replace('-', ' ')}, {info.n_items} items")
     splits = summary["splits"]
@@ -152,6 +153,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"log: {info.n_log} row(s) · annotations: {summary['annotations']} by {summary['annotators']} "
           f"annotator(s) · snapshots: {len(snapshots)}{latest}")
     print(f"scan: {scan_note(summary['scan'])}")
+    if tool:  # what an export back writes (workbench export STORE FILE.json --format label-studio)
+        print(f"from Label Studio: control {tool.get('from_name')!r} on {tool.get('to_name')!r}, text in the task "
+              f"field {tool.get('data_field')!r} (export --format label-studio writes these names)")
     return 0
 
 

@@ -60,7 +60,9 @@ def flatten_tasks(records: Sequence[dict[str, Any]], *, name: str) -> tuple[pd.D
     controls: set[str] = set()
     several = 0
     for n, task in enumerate(records, start=1):
-        base: dict[str, Any] = {"id": task.get("id"), **task["data"]}
+        # workbench_score / workbench_issues: a scan's, written by the export back; stale once labels change here
+        base: dict[str, Any] = {"id": task.get("id"),
+                                **{k: v for k, v in task["data"].items() if not str(k).startswith("workbench_")}}
         kept = [a for a in task.get("annotations", []) if isinstance(a, dict) and not a.get("was_cancelled")]
         read = [_columns(_read_results(a, name=name, task=n), task["data"]) for a in kept]
         controls.update(*read)
