@@ -56,12 +56,12 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
     format : {"parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "spans", "hf", "label-studio"}, optional
         Taken from the suffix when not given (``.txt``: ``conll`` for token classification, else ``tsv``, the
         layouts :func:`workbench.data.load_dataset` reads a ``.txt`` as). A text format's file ending in ``.gz``,
-        ``.bz2`` or ``.xz``
-        (``clean.csv.gz``) is written compressed. ``spans`` (token classification) writes JSONL with ``text`` and
-        ``spans`` (``start``, ``end``, ``label``, ``text`` per entity): offsets into the text a span import kept, or
-        into the tokens joined by spaces. ``label-studio`` writes tasks with the current labels as annotations and
-        the active scan's other suggestions as predictions, named as the Label Studio export the store was imported
-        from named them (else ``names``, else :data:`workbench.label_studio.DEFAULT_NAMES`).
+        ``.bz2`` or ``.xz`` (``clean.csv.gz``) is written compressed. ``spans`` (token classification) writes
+        JSONL with ``text`` and ``spans`` (``start``, ``end``, ``label``, ``text`` per entity): offsets into the text
+        a span import kept, or into the tokens joined by spaces. ``label-studio`` writes tasks with the current
+        labels as annotations and the active scan's other suggestions as predictions, named as the Label Studio
+        export the store was imported from named them (else ``names``, else
+        :data:`workbench.label_studio.DEFAULT_NAMES`).
     keep_original : bool
         Keep the original label in its own column (``original_label`` / ``original_tags``).
     with_log : bool
