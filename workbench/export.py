@@ -175,7 +175,9 @@ def _write_frame(frame: pd.DataFrame, path: Path, fmt: str, *, compression: str 
         _atomic_text(tmp, "".join(json.dumps(_plain(r), ensure_ascii=False) + "\n" for r in span_records(frame)),
                      atomic=False)
     elif fmt == "label-studio":
-        _atomic_text(tmp, json.dumps(tasks, ensure_ascii=False, indent=1) + "\n", atomic=False)
+        # a task a line: json's C encoder (indent= runs the pure-Python one, 10 of 15 s on 100,000 items)
+        _atomic_text(tmp, "[\n" + ",\n".join(json.dumps(t, ensure_ascii=False) for t in tasks or []) + "\n]\n",
+                     atomic=False)
     elif fmt == "hf":
         datasets = require("datasets", extra="data", purpose="exporting to Hugging Face datasets")
         ds = datasets.Dataset.from_pandas(frame, preserve_index=False)  # type: ignore[attr-defined]
