@@ -383,13 +383,18 @@ def _argilla_records() -> pd.DataFrame:
         "sentiment.suggestion.score": [0.9, 0.8, 0.7, 0.6]})
 
 
-@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".csv"])
 def test_an_argilla_export_reads_its_submitted_answers_as_labels(suffix: str, tmp_path: Path):
     """Before, the answers were a list column nothing found: 'no label column ...' unless named with --label-column
     sentiment.responses, and then drafts counted and disagreeing annotators made a list, not a class."""
     path = tmp_path / f"records{suffix}"
     records = _argilla_records()
-    records.to_parquet(path) if suffix == ".parquet" else records.to_json(path, orient="records", lines=True)
+    if suffix == ".parquet":
+        records.to_parquet(path)
+    elif suffix == ".csv":  # the lists as pandas writes them: Python's repr
+        records.to_csv(path, index=False)
+    else:
+        records.to_json(path, orient="records", lines=True)
     table = load_dataset(path, text_column="review", allow_missing_labels=True)
     assert table["text"].tolist() == ["Great phone", "Terrible battery", "It is ok", "Meh"]
     # the majority of the submitted answers; a draft is no answer; nobody answered r4

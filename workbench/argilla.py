@@ -11,6 +11,7 @@ named by its question. Suggestions are not labels and stay columns of their own,
 
 from __future__ import annotations
 
+import ast
 import json
 from collections import Counter
 from typing import Any
@@ -95,8 +96,21 @@ def _submitted(answers: Any, users: Any, statuses: Any) -> list[tuple[Any, Any]]
 
 
 def _as_list(value: Any) -> list[Any]:
+    """A cell of answers, users or statuses as a list; from a CSV it is the list's text (JSON, or Python's repr as
+    pandas writes it)."""
     if value is None or (isinstance(value, float) and value != value):
         return []
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return []
+        for parse in (json.loads, ast.literal_eval):
+            try:
+                parsed = parse(text)
+            except (ValueError, SyntaxError):
+                continue
+            return list(parsed) if isinstance(parsed, (list, tuple)) else [parsed]
+        return [value]
     return list(value)
 
 
