@@ -67,10 +67,11 @@ def read_responses(frame: pd.DataFrame, *, name: str) -> tuple[pd.DataFrame, lis
         labels = []
         for i, (answers, users) in enumerate(zip(frame[f"{q}{RESPONSES}"], frame[f"{q}{RESPONSES}.users"])):
             given = _submitted(answers, users, statuses.iloc[i] if statuses is not None else None)
-            counts = Counter(_key(a) for _, a in given)
+            keys = [_key(a) for _, a in given]
+            counts = Counter(keys)
             disagree += len(counts) > 1
             # the most common answer; of equally common ones the first given (Counter keeps first-seen order)
-            labels.append(next(a for _, a in given if _key(a) == counts.most_common(1)[0][0]) if given else None)
+            labels.append(given[keys.index(counts.most_common(1)[0][0])][1] if given else None)
             every.extend({**records[i], "annotator": user, column[q]: answer} for user, answer in given)
         table[column[q]] = labels
     long = pd.DataFrame.from_records(every, columns=[*base.columns, "annotator", *column.values()])
@@ -98,8 +99,8 @@ def _submitted(answers: Any, users: Any, statuses: Any) -> list[tuple[Any, Any]]
 def _as_list(value: Any) -> list[Any]:
     """A cell of answers, users or statuses as a list; from a CSV it is the list's text (JSON, or Python's repr as
     pandas writes it)."""
-    if value is None or (isinstance(value, float) and value != value):
-        return []
+    from workbench.data import is_missing  # not at the top: workbench.data reads files through this module
+
     if isinstance(value, str):
         text = value.strip()
         if not text:
@@ -111,7 +112,7 @@ def _as_list(value: Any) -> list[Any]:
                 continue
             return list(parsed) if isinstance(parsed, (list, tuple)) else [parsed]
         return [value]
-    return list(value)
+    return [] if is_missing(value) else list(value)
 
 
 def _plain(value: Any) -> Any:

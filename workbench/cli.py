@@ -108,11 +108,11 @@ def _spelling_variants(store: LabelStore, labels: Sequence[str]) -> list[tuple[s
 def _cmd_export(args: argparse.Namespace) -> int:
     from workbench.store import LabelStore
 
+    names = {"from_name": args.control, "to_name": args.to_name, "data_field": args.data_field}
+    if any(names.values()) and args.format != "label-studio":
+        raise DataError("--control, --to-name and --data-field name a Label Studio project's parts; they go with "
+                        "--format label-studio")
     with LabelStore.open(args.store, create=False) as store:
-        names = {"from_name": args.control, "to_name": args.to_name, "data_field": args.data_field}
-        if any(names.values()) and args.format != "label-studio":
-            raise DataError("--control, --to-name and --data-field name a Label Studio project's parts; they go with "
-                            "--format label-studio")
         paths = store.export(args.out, format=args.format, keep_original=args.keep_original,
                              with_log=not args.no_log, split=args.split, names=names)
     for p in paths:

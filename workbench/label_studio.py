@@ -58,20 +58,28 @@ def flatten_tasks(records: Sequence[dict[str, Any]], *, name: str) -> tuple[pd.D
     latest: list[dict[str, Any]] = []
     every: list[dict[str, Any]] = []
     controls: set[str] = set()
+    found: dict[str, dict[str, Any]] = {}  # per control, the names Label Studio gave it (the way back writes them)
+    names: dict[str, dict[str, Any]] = {}  # the same per table column
     several = 0
     for n, task in enumerate(records, start=1):
         # workbench_score / workbench_issues: a scan's, written by the export back; stale once labels change here
         base: dict[str, Any] = {"id": task.get("id"),
                                 **{k: v for k, v in task["data"].items() if not str(k).startswith("workbench_")}}
         kept = [a for a in task.get("annotations", []) if isinstance(a, dict) and not a.get("was_cancelled")]
-        read = [_columns(_read_results(a, name=name, task=n), task["data"]) for a in kept]
+        read = []
+        for annotation in kept:
+            results = _read_results(annotation, name=name, task=n, names=found)
+            read.append(_columns(results, task["data"]))
+            for column, named in _columns({c: found[c] for c in results if c in found}, task["data"]).items():
+                names.setdefault(column, named)
         controls.update(*read)
         several += len({repr(r) for r in read}) > 1
         latest.append({**base, **(read[_latest(kept)] if kept else {}), _ANNOTATED: bool(kept)})
         every.extend({**base, "annotator": _annotator(a), **r, _ANNOTATED: True} for a, r in zip(kept, read))
     frame = _table(latest, controls)
     long = _table(every, controls)
-    frame.attrs["label_studio"] = _names_by_column(records, controls, frame)
+    renamed = [c for c in controls if c not in frame.columns]  # the one control, which _table named 'label'
+    frame.attrs["label_studio"] = {"label": names[renamed[0]]} if renamed and renamed[0] in names else names
     if "item_id" not in long.columns:  # the task ids name the items, under the column import_annotations reads
         long.insert(0, "item_id", long["id"])
     frame.attrs["every_annotation"] = Held(long)
@@ -106,25 +114,6 @@ def _table(rows: list[dict[str, Any]], controls: set[str]) -> pd.DataFrame:
     return frame
 
 
-def _names_by_column(records: Sequence[dict[str, Any]], controls: set[str],
-                     frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """Per label column of the table, the names Label Studio gave it: its control (``from_name``), the object it
-    labels (``to_name``) and the result type; the way back writes them again."""
-    names: dict[str, dict[str, Any]] = {}
-    for task in records:
-        for annotation in task.get("annotations", []):
-            for result in (annotation.get("result") or []) if isinstance(annotation, dict) else []:
-                if isinstance(result, dict) and result.get("type") in CONTROLS and result.get("from_name"):
-                    names.setdefault(str(result["from_name"]), {"from_name": str(result["from_name"]),
-                                                                "to_name": result.get("to_name"),
-                                                                "type": result["type"]})
-    data_fields = {k for task in records for k in task["data"]}
-    by_column = {(c if c not in data_fields else f"{c}_annotation"): v for c, v in names.items() if c in controls}
-    if len(controls) == 1 and "label" in frame.columns and "label" not in by_column and by_column:
-        by_column = {"label": next(iter(by_column.values()))}
-    return by_column
-
-
 def _annotator(annotation: dict[str, Any]) -> Any:
     """Who made an annotation: ``completed_by``'s e-mail where the export gives the user, else its user id."""
     who = annotation.get("completed_by")
@@ -139,8 +128,10 @@ def _latest(annotations: list[dict[str, Any]]) -> int:
     return max(range(len(annotations)), key=lambda i: (stamps[i], i))
 
 
-def _read_results(annotation: dict[str, Any], *, name: str, task: int) -> dict[str, Any]:
-    """An annotation's value per control: the class (or list of classes) picked, or the entity spans."""
+def _read_results(annotation: dict[str, Any], *, name: str, task: int,
+                  names: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """An annotation's value per control: the class (or list of classes) picked, or the entity spans. ``names``
+    gets each named control's first ``from_name``, ``to_name`` and result type."""
     out: dict[str, Any] = {}
     results = annotation.get("result", [])
     if not isinstance(results, list):
@@ -151,6 +142,8 @@ def _read_results(annotation: dict[str, Any], *, name: str, task: int) -> dict[s
         if kind not in CONTROLS:
             continue  # ratings, text areas, relations: nothing this workbench labels
         control = str(result.get("from_name") or kind)
+        if result.get("from_name"):
+            names.setdefault(control, {"from_name": control, "to_name": result.get("to_name"), "type": kind})
         value = result.get("value") or {}
         if kind == "choices":
             picked = list(value.get("choices") or [])
@@ -196,7 +189,8 @@ def label_studio_tasks(frame: pd.DataFrame, *, task: str, names: dict[str, Any] 
     names = {**DEFAULT_NAMES, **{k: v for k, v in (names or {}).items() if v}}
     # one dict lookup per item: a pandas .loc per row took 5 of 15 s on 100,000 items
     by_item = ({r["item_id"]: r for r in scores.to_dict("records")} if scores is not None else {})
-    from workbench.export import span_records
+    from workbench.data import is_missing
+    from workbench.export import plain_row, span_records
 
     sources = [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
     rows = list(span_records(frame)) if task == "token-classification" else sources
@@ -204,9 +198,9 @@ def label_studio_tasks(frame: pd.DataFrame, *, task: str, names: dict[str, Any] 
     for n, (row, source) in enumerate(zip(rows, sources)):
         # the columns an earlier export back wrote come again from this store, not from the file imported
         data = {names["data_field"]: row["text"], "item_id": row["item_id"],
-                **{str(k): _plain_value(v) for k, v in row.items()
+                **{k: v for k, v in plain_row(row).items()
                    if k not in ("item_id", "text", "label", "spans", "tokens", "content_hash", names["data_field"])
-                   and not str(k).startswith("workbench_") and not _missing(v)}}
+                   and not k.startswith("workbench_") and v is not None}}
         out: dict[str, Any] = {"data": data}
         tagged = task == "token-classification"
         current = source.get("tags") if tagged else source.get("label")
@@ -216,13 +210,13 @@ def label_studio_tasks(frame: pd.DataFrame, *, task: str, names: dict[str, Any] 
         elif isinstance(current, str):
             out["annotations"] = [{"result": [_choice_result(current, names, f"wb{n}")]}]
         scored = by_item.get(row["item_id"])
-        if scored is not None and not _missing(scored["score"]):
+        if scored is not None and not is_missing(scored["score"]):
             data["workbench_score"] = float(scored["score"])
             data["workbench_issues"] = ",".join(scored["issues"] or [])
             result = _suggested(scored["suggested_label"], current, source, tagged=tagged, names=names, rid=f"wb{n}-p")
             if result is not None:
                 prediction: dict[str, Any] = {"result": result}
-                if not _missing(scored["suggested_prob"]):
+                if not is_missing(scored["suggested_prob"]):
                     prediction["score"] = float(scored["suggested_prob"])
                 if model_version:
                     prediction["model_version"] = model_version
@@ -255,14 +249,3 @@ def _choice_result(label: str, names: dict[str, Any], rid: str) -> dict[str, Any
 def _span_result(span: dict[str, Any], names: dict[str, Any], rid: str) -> dict[str, Any]:
     return {"id": rid, "from_name": names["from_name"], "to_name": names["to_name"], "type": "labels",
             "value": {"start": span["start"], "end": span["end"], "text": span["text"], "labels": [span["label"]]}}
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
-
-
-def _plain_value(value: Any) -> Any:
-    """A cell as JSON takes it: numpy scalars and arrays as Python numbers and lists."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return value
