@@ -10,6 +10,7 @@ from workbench.crossval import (
     _inner_split,
     out_of_fold_probs,
     pool_views,
+    refit_epochs,
     scoring_epochs,
     stratified_folds,
 )
@@ -95,6 +96,33 @@ def test_refit_leaves_out_flagged_training_items_and_helps_rank_them(sample, mon
     wrong = np.array(labels) != np.array(true)
     auc = [roc_auc_score(wrong, -normalized_margin(o.labels, o.pred_probs)) for o in (once, twice)]
     assert auc[1] >= auc[0] - 0.005, auc
+
+
+def test_the_refit_starts_each_tfidf_fold_from_its_own_first_pass_model(sample, monkeypatch):
+    from workbench import crossval
+
+    texts, labels, true = sample
+    calls = []
+    real = crossval._fit_fold_sparse
+
+    def spy(x_train, y_train, x_test, alphas, seed, init=None):
+        result = real(x_train, y_train, x_test, alphas, seed, init)
+        calls.append((x_test.shape[0], init, result))
+        return result
+
+    monkeypatch.setattr(crossval, "_fit_fold_sparse", spy)
+    oof = out_of_fold_probs(texts, labels, embeddings=_fake_embeddings(true), progress=False)
+    assert oof.params["refit_left_out"] > 0 and len(calls) == 10
+    # threads finish in any order: match each fold's two fits by its test part's size and the first pass's weights
+    first = [c for c in calls if c[1] is None]
+    second = [c for c in calls if c[1] is not None]
+    assert len(first) == len(second) == 5
+    for n_test, init, (_, _, alpha, _) in second:
+        # the first-pass model of the same fold (it never saw this fold's test items), not another fold's
+        source = [r for n, _, r in first if r[3][0] is init[0]]
+        assert len(source) == 1 and source[0][1].shape[0] == n_test and source[0][2] == alpha
+    # half the first pass's SGD epochs, never fewer than the search's
+    assert [refit_epochs(n) for n in (10, 8, 5, 3)] == [5, 4, 3, 3]
 
 
 def test_out_of_fold_means_no_item_sees_its_own_label():

@@ -225,7 +225,7 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     tasks = (len(splits) if "tfidf" in features else 0) + ("embedding" in features)
     with tqdm(total=tasks * (2 if refit_clean else 1), desc="cross-validation", unit="fit", disable=not progress,
               leave=False) as bar:
-        per_view, chosen, weights = _fit_views(features, y, len(cls), splits, seed, tick=bar.update)
+        per_view, chosen, models = _fit_views(features, y, len(cls), splits, seed, tick=bar.update)
         pooled, mix, temperature = pool_views(list(per_view.values()), y)
         params: dict[str, Any] = {"mode": mode, "folds": k, "folds_asked": folds, "seed": seed, "C": chosen,
                                   "pool_weights": dict(zip(per_view, mix)), "temperature": temperature}
@@ -235,9 +235,9 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
             flagged = find_label_issues(y, pooled, filter_by="confident_learning")
             if flagged.any():
                 kept = [(_without_flagged(train, flagged, y), test) for train, test in splits]
-                # each fold keeps its regularisation and starts from its first-pass model: a third more time, not
-                # double
-                per_view, _, _ = _fit_views(features, y, len(cls), kept, seed, fixed=chosen, warm=weights,
+                # each fold keeps its regularisation and starts from its first-pass model (the TF-IDF folds then
+                # need half the SGD epochs): a third more time, not double
+                per_view, _, _ = _fit_views(features, y, len(cls), kept, seed, fixed=chosen, warm=models,
                                             tick=bar.update)
                 pooled, mix, temperature = pool_views(list(per_view.values()), y)
                 params.update(pool_weights=dict(zip(per_view, mix)), temperature=temperature)
@@ -254,14 +254,15 @@ def _without_flagged(train: np.ndarray, flagged: np.ndarray, y: np.ndarray) -> n
 
 def _fit_views(features: dict[str, Any], y: np.ndarray, n_classes: int,
                splits: list[tuple[np.ndarray, np.ndarray]], seed: int, fixed: dict[str, list[float]] | None = None,
-               warm: Any | None = None,
-               tick: Callable[[], Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, list[float]], Any]:
+               warm: dict[str, Any] | None = None, tick: Callable[[], Any] | None = None
+               ) -> tuple[dict[str, np.ndarray], dict[str, list[float]], dict[str, Any]]:
     """Each view's out-of-fold probabilities.
 
-    ``fixed``: per view, each fold's regularisation (no search); ``warm``: the embedding head's fold weights
-    to start from; ``tick``: called as each task (a TF-IDF fold, the embedding head) finishes. Returns the
-    probabilities, the regularisation chosen, and the embedding head's weights.
+    ``fixed``: per view, each fold's regularisation (no search); ``warm``: per view, the fold models to start
+    from (a previous call's third result); ``tick``: called as each task (a TF-IDF fold, the embedding head)
+    finishes. Returns the probabilities, the regularisation chosen, and the fold models.
     """
+    warm = warm or {}
     def grids(view: str) -> list[Sequence[float]]:
         if fixed:
             return [[c] for c in fixed[view]]
@@ -269,7 +270,7 @@ def _fit_views(features: dict[str, Any], y: np.ndarray, n_classes: int,
 
     per_view: dict[str, np.ndarray] = {}
     chosen: dict[str, list[float]] = {}
-    weights: Any = None
+    models: dict[str, Any] = {}
     # One pool of threads runs the embedding head (the longest task, so first) beside the TF-IDF folds: torch
     # and SGD both release the GIL, and shipping the sparse matrix to worker processes cost as much as the
     # parallelism gained. torch gets the cores the TF-IDF folds leave (on 2 cores: one); one view after the
@@ -280,20 +281,22 @@ def _fit_views(features: dict[str, Any], y: np.ndarray, n_classes: int,
     with ThreadPoolExecutor(max_workers=workers) as pool:
         torch_threads = max(1, cores - (len(splits) if "tfidf" in features else 0))
         head = (pool.submit(_with_torch_threads, torch_threads, _oof_embedding, features["embedding"], y, n_classes,
-                            splits, grids("embedding"), seed, inits=warm)
+                            splits, grids("embedding"), seed, inits=warm.get("embedding"))
                 if "embedding" in features else None)
+        inits = warm.get("tfidf") or [None] * len(splits)
         sparse = ([pool.submit(_fit_fold_sparse, features["tfidf"][train], y[train], features["tfidf"][test], grid,
-                               seed) for (train, test), grid in zip(splits, grids("tfidf"))]
+                               seed, init) for (train, test), grid, init in zip(splits, grids("tfidf"), inits)]
                   if "tfidf" in features else None)
         for _ in as_completed([f for f in [head, *(sparse or [])] if f is not None]):
             if tick is not None:
                 tick()
         if sparse is not None:
-            per_view["tfidf"], chosen["tfidf"] = _gather_sparse([f.result() for f in sparse], splits, len(y),
-                                                                n_classes)
+            fitted = [f.result() for f in sparse]
+            per_view["tfidf"], chosen["tfidf"] = _gather_sparse(fitted, splits, len(y), n_classes)
+            models["tfidf"] = [fit[3] for fit in fitted]
         if head is not None:
-            per_view["embedding"], chosen["embedding"], weights = head.result()
-    return {v: per_view[v] for v in features}, {v: chosen[v] for v in features}, weights
+            per_view["embedding"], chosen["embedding"], models["embedding"] = head.result()
+    return {v: per_view[v] for v in features}, {v: chosen[v] for v in features}, models
 
 
 def _with_torch_threads(n: int, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -460,24 +463,26 @@ def _cat_columns(blocks: list[Any]) -> Any:
     return torch.cat(blocks, 1)
 
 
-def _gather_sparse(fitted: list[tuple[np.ndarray, np.ndarray, float]], splits: list[tuple[np.ndarray, np.ndarray]],
+def _gather_sparse(fitted: list[tuple[np.ndarray, np.ndarray, float, Any]], splits: list[tuple[np.ndarray, np.ndarray]],
                    n_items: int, n_classes: int) -> tuple[np.ndarray, list[float]]:
     """The TF-IDF folds' test probabilities in one ``(n_items, n_classes)`` array, and each fold's alpha."""
     out = np.zeros((n_items, n_classes))
     chosen = []
-    for (_, test), (classes_, probs, c) in zip(splits, fitted):
+    for (_, test), (classes_, probs, c, _) in zip(splits, fitted):
         # a class missing from this fold's training part gets no column: it stays 0 before smoothing
         out[np.ix_(test, classes_)] = probs
         chosen.append(c)
     return _smooth(out), chosen
 
 
-def _fit_fold_sparse(x_train: Any, y_train: np.ndarray, x_test: Any, alphas: Sequence[float],
-                     seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+def _fit_fold_sparse(x_train: Any, y_train: np.ndarray, x_test: Any, alphas: Sequence[float], seed: int,
+                     init: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, float, Any]:
     """Logistic loss by SGD (fast on wide sparse features); alpha chosen on an inner stratified hold-out.
 
     Full-batch solvers took minutes per fold on long documents (20news) here; SGD with a
-    fixed number of epochs reached the same accuracy in seconds.
+    fixed number of epochs reached the same accuracy in seconds. ``init``: the fold's first-pass weights
+    (coefficients, intercepts) for the refit pass, which then runs :func:`refit_epochs`. Returns the classes, the
+    test part's probabilities, the alpha, and the fitted weights.
     """
     lm = require("sklearn.linear_model", extra="train", purpose="out-of-fold probabilities")
 
@@ -487,7 +492,7 @@ def _fit_fold_sparse(x_train: Any, y_train: np.ndarray, x_test: Any, alphas: Seq
 
     start = len(alphas) // 2
     best = alphas[start]
-    inner = _inner_split(y_train, seed)
+    inner = _inner_split(y_train, seed) if init is None else None
     if len(alphas) > 1 and inner is not None:
         fit_idx, val_idx = inner
         k = int(y_train.max()) + 1
@@ -509,16 +514,26 @@ def _fit_fold_sparse(x_train: Any, y_train: np.ndarray, x_test: Any, alphas: Seq
             while 0 <= j + step < len(alphas) and loss(j + step) < loss(j):
                 j += step
         best = alphas[j]
+    epochs = scoring_epochs(x_train.shape[0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        final = model(best, scoring_epochs(x_train.shape[0])).fit(x_train, y_train)
-    return final.classes_, final.predict_proba(x_test), float(best)
+        if init is None:
+            final = model(best, epochs).fit(x_train, y_train)
+        else:
+            final = model(best, refit_epochs(epochs)).fit(x_train, y_train, coef_init=init[0], intercept_init=init[1])
+    return final.classes_, final.predict_proba(x_test), float(best), (final.coef_, final.intercept_)
 
 
 def scoring_epochs(n_rows: int) -> int:
     """SGD epochs of the TF-IDF fit that scores a fold: :data:`TFIDF_EPOCHS` ``[1]``, fewer on large training parts
     (about :data:`TFIDF_UPDATES` sample updates, never fewer than the search's epochs)."""
     return max(TFIDF_EPOCHS[0], min(TFIDF_EPOCHS[1], math.ceil(TFIDF_UPDATES / max(n_rows, 1))))
+
+
+def refit_epochs(epochs: int) -> int:
+    """SGD epochs of the refit pass's TF-IDF fit, which starts from the fold's first-pass model: half the first
+    pass's, at least the search's. From zero with all ten, out-of-fold accuracy was no higher (BENCHMARKS.md)."""
+    return max(TFIDF_EPOCHS[0], math.ceil(epochs / 2))
 
 
 def _full(probs: np.ndarray, classes_: np.ndarray, k: int) -> np.ndarray:
