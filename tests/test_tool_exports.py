@@ -371,6 +371,70 @@ def test_a_store_from_elsewhere_goes_to_label_studio_under_names_given_or_the_de
         store.export(tmp_path / "x.json")
 
 
+def test_a_store_goes_back_to_prodigy_as_choice_decisions(tmp_path: Path):
+    """The way back to Prodigy: textcat.manual's choice tasks with the current label accepted, the scan on the card's
+    meta, an unlabelled item ignored (a db-in of a task without an answer accepts it with no label); read again, the
+    same items and labels, under the same ids (before, there was no Prodigy export at all)."""
+    decisions = [{"text": "I love it", "label": "POS", "answer": "accept", "meta": {"source": "web"},
+                  "_input_hash": 11, "_task_hash": 111, "_session_id": "s-ann"},
+                 {"text": "Awful", "label": "NEG", "answer": "accept", "_input_hash": 12, "_task_hash": 112},
+                 {"text": "meh", "label": None, "answer": "accept", "_input_hash": 13, "_task_hash": 113}]
+    table = load_dataset(_jsonl(tmp_path, decisions), allow_missing_labels=True)
+    with LabelStore.open(tmp_path / "team.db") as store:
+        store.import_dataset(table)
+        ids = store.to_pandas()["item_id"].tolist()
+        store.write_scores("scan-1", pd.DataFrame({"item_id": ids[:2], "score": [0.9, 0.1],
+                                                   "suggested_label": ["POS", "POS"], "suggested_prob": [0.9, 0.8],
+                                                   "issues": [[], ["label"]]}))
+        store.set_label(ids[0], "NEG", author="ann")  # corrected after the scan
+    assert main(["export", str(tmp_path / "team.db"), str(tmp_path / "back.jsonl"), "--format", "prodigy"]) == 0
+    tasks = [json.loads(line) for line in (tmp_path / "back.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [t["text"] for t in tasks] == ["I love it", "Awful", "meh"]
+    assert [t["options"] for t in tasks] == [[{"id": "NEG", "text": "NEG"}, {"id": "POS", "text": "POS"}]] * 3
+    assert [t.get("accept") for t in tasks] == [["NEG"], ["NEG"], None]
+    assert [t["answer"] for t in tasks] == ["accept", "accept", "ignore"]
+    assert {t["_view_id"] for t in tasks} == {"choice"} and [t["item_id"] for t in tasks] == ids
+    # the scan, on the card: its score, issues, and a suggestion where it differs from the label now
+    assert [t.get("meta") for t in tasks] == [
+        {"source": "web", "workbench_score": 0.9, "workbench_suggestion": "POS (0.90)"},
+        {"workbench_score": 0.1, "workbench_issues": "label", "workbench_suggestion": "POS (0.80)"}, None]
+    # the text's hash stays; the task's is Prodigy's to compute again (its label changed), the session was another's
+    assert [t["_input_hash"] for t in tasks] == [11, 12, 13]
+    assert not [k for t in tasks for k in t if k in ("_task_hash", "_session_id", "label")]
+    again = load_dataset(tmp_path / "back.jsonl")
+    assert again["label"].tolist() == ["NEG", "NEG"] and again["item_id"].tolist() == ids[:2]
+    assert reading_notes(again)[0].startswith(f"{tmp_path / 'back.jsonl'}: 1 Prodigy decision(s) (1 ignore)")
+    # the scan's meta and how Prodigy showed the task are not data
+    assert again["meta"].tolist() == [{"source": "web"}, None]
+    assert not {"options", "config", "answer", "_view_id", "accept"} & set(again.columns)
+
+
+def test_entities_go_back_to_prodigy_as_ner_manual_tokens_and_spans(tmp_path: Path):
+    path = _jsonl(tmp_path, [{"text": "Peter  Blackburn visits Paris.",  # two spaces: offsets into this text
+                              "spans": [{"start": 0, "end": 16, "label": "PER"}, {"start": 24, "end": 29,
+                                                                                 "label": "LOC"}]},
+                             {"text": "Nothing here", "spans": []}], name="spans.jsonl")
+    with LabelStore.open(tmp_path / "ner.db") as store:
+        store.import_dataset(load_dataset(path))
+        ids = store.to_pandas()["item_id"].tolist()
+        store.write_scores("scan-1", pd.DataFrame({  # a scan that would drop Paris and tag Blackburn alone
+            "item_id": ids, "score": [0.2, 0.9], "suggested_prob": [0.7, 0.9],
+            "suggested_label": [["O", "B-PER", "O", "O", "O"], ["O", "O"]]}))
+        store.export(tmp_path / "back.jsonl", format="prodigy")
+    first, second = [json.loads(line) for line in (tmp_path / "back.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert first["text"] == "Peter  Blackburn visits Paris." and first["_view_id"] == "ner_manual"
+    assert [(t["text"], t["start"], t["end"], t["id"], t["ws"]) for t in first["tokens"]] == [
+        ("Peter", 0, 5, 0, True), ("Blackburn", 7, 16, 1, True), ("visits", 17, 23, 2, True),
+        ("Paris", 24, 29, 3, False), (".", 29, 30, 4, False)]
+    assert first["spans"] == [{"start": 0, "end": 16, "token_start": 0, "token_end": 1, "label": "PER"},
+                              {"start": 24, "end": 29, "token_start": 3, "token_end": 3, "label": "LOC"}]
+    assert first["meta"] == {"workbench_score": 0.2, "workbench_suggestion": "PER: Blackburn (0.70)"}
+    assert second["spans"] == [] and second["answer"] == "accept" and "workbench_suggestion" not in second["meta"]
+    again = load_dataset(tmp_path / "back.jsonl")
+    assert again["tags"].map(list).tolist() == [["B-PER", "I-PER", "O", "B-LOC", "O"], ["O", "O"]]
+    assert again["item_id"].tolist() == ids
+
+
 def _argilla_records() -> pd.DataFrame:
     """Records as Argilla 2's ``to_datasets()`` lays them out (and ``to_hub`` writes them to Parquet)."""
     return pd.DataFrame({

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 #: ``spans``: JSONL of each text with its entities as character offsets (for span tools: Doccano, spaCy, Prodigy).
 #: ``label-studio``: a JSON list of tasks Label Studio imports (:func:`workbench.label_studio.label_studio_tasks`).
-FORMATS = ("parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "spans", "hf", "label-studio")
+FORMATS = ("parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "spans", "hf", "label-studio", "prodigy")
 _BY_SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
               ".ndjson": "jsonl", ".xlsx": "xlsx", ".conll": "conll"}
 #: Text formats written compressed when the file name ends so (``clean.jsonl.gz``), as the loader reads them.
@@ -53,7 +53,7 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
         The file to write (for ``hf``, a folder). An existing file is replaced
         only once the new one is complete. ``-`` (or a pipe, ``/dev/stdout``) takes the data as a stream, with
         no log beside it.
-    format : {"parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "spans", "hf", "label-studio"}, optional
+    format : {"parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "spans", "hf", "label-studio", "prodigy"}, optional
         Taken from the suffix when not given (``.txt``: ``conll`` for token classification, else ``tsv``, the
         layouts :func:`workbench.data.load_dataset` reads a ``.txt`` as). A text format's file ending in ``.gz``,
         ``.bz2`` or ``.xz`` (``clean.csv.gz``) is written compressed. ``spans`` (token classification) writes
@@ -61,7 +61,8 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
         a span import kept, or into the tokens joined by spaces. ``label-studio`` writes tasks with the current
         labels as annotations and the active scan's other suggestions as predictions, named as the Label Studio
         export the store was imported from named them (else ``names``, else
-        :data:`workbench.label_studio.DEFAULT_NAMES`).
+        :data:`workbench.label_studio.DEFAULT_NAMES`). ``prodigy`` writes JSONL of tasks as Prodigy's manual recipes
+        write them (:func:`workbench.prodigy.prodigy_tasks`), for ``prodigy db-in`` or as a recipe's input.
     keep_original : bool
         Keep the original label in its own column (``original_label`` / ``original_tags``).
     with_log : bool
@@ -102,7 +103,7 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
     if split is not None and frame.empty:
         raise DataError(f"the store has no items in split {split!r}; its splits are "
                         f"{store.splits() or 'none (no item has one)'}")
-    tasks = _label_studio_tasks(store, frame, names) if fmt == "label-studio" else None
+    tasks = _tool_tasks(store, frame, fmt, names) if fmt in ("label-studio", "prodigy") else None
     if _is_stream(path):
         if fmt == "hf":
             raise DataError(f"{path}: a datasets folder cannot be written to a stream; name a folder")
@@ -144,14 +145,18 @@ def _open_stream(path: Path) -> Any:
     return path.open("wb")
 
 
-def _label_studio_tasks(store: LabelStore, frame: pd.DataFrame, names: dict[str, str] | None) -> list[dict[str, Any]]:
-    """The items of ``frame`` as Label Studio tasks, with the active scan's scores and suggestions."""
+def _tool_tasks(store: LabelStore, frame: pd.DataFrame, fmt: str,
+                names: dict[str, str] | None) -> list[dict[str, Any]]:
+    """The items of ``frame`` as Label Studio's or Prodigy's tasks, with the active scan's scores and suggestions."""
     from workbench.label_studio import label_studio_tasks
+    from workbench.prodigy import prodigy_tasks
 
     scan = store.active_scan()
     scores = (store.page(0, max(store.count(), 1), order_by="pos")[["item_id", "score", "suggested_label",
                                                                      "suggested_prob", "issues"]]
               if scan is not None else None)
+    if fmt == "prodigy":
+        return prodigy_tasks(frame, task=str(store.task), classes=store.labels, scores=scores)
     return label_studio_tasks(frame, task=str(store.task), names={**(store.tool_names("label_studio") or {}),
                                                                    **{k: v for k, v in (names or {}).items() if v}},
                               scores=scores, model_version=f"workbench scan {scan['scan_id']}" if scan else None)
@@ -174,6 +179,8 @@ def _write_frame(frame: pd.DataFrame, path: Path, fmt: str, *, compression: str 
     elif fmt == "spans":
         _atomic_text(tmp, "".join(json.dumps(plain_row(r), ensure_ascii=False) + "\n" for r in span_records(frame)),
                      atomic=False)
+    elif fmt == "prodigy":
+        _atomic_text(tmp, "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tasks or []), atomic=False)
     elif fmt == "label-studio":
         # a task a line: json's C encoder (indent= runs the pure-Python one, 10 of 15 s on 100,000 items)
         _atomic_text(tmp, "[\n" + ",\n".join(json.dumps(t, ensure_ascii=False) for t in tasks or []) + "\n]\n",

@@ -183,15 +183,23 @@ def tokens_to_spans(tokens: Sequence[str], tags: Sequence[str], *, text: str | N
     spans : list of dict
         ``{"start", "end", "label", "text"}`` per entity, in order.
     """
+    text, starts = token_offsets(tokens, text=text, starts=starts)
+    spans = []
+    for first, stop, kind in tag_spans(tags):
+        start, end = starts[first], starts[stop - 1] + len(tokens[stop - 1])
+        spans.append({"start": start, "end": end, "label": kind, "text": text[start:end]})
+    return text, spans
+
+
+def token_offsets(tokens: Sequence[str], *, text: str | None = None,
+                  starts: Sequence[int] | None = None) -> tuple[str, list[int]]:
+    """The text the tokens are read in and each token's offset in it: ``text`` and ``starts`` where they agree with
+    the tokens (a span import kept them), else the tokens joined by single spaces."""
     if text is None or starts is None or len(starts) != len(tokens) or any(
             text[s:s + len(t)] != t for s, t in zip(starts, tokens)):
         starts, pos = [], 0
         for token in tokens:
             starts.append(pos)
             pos += len(token) + 1
-        text = " ".join(tokens)
-    spans = []
-    for first, stop, kind in tag_spans(tags):
-        start, end = starts[first], starts[stop - 1] + len(tokens[stop - 1])
-        spans.append({"start": start, "end": end, "label": kind, "text": text[start:end]})
-    return text, spans
+        return " ".join(tokens), starts
+    return text, list(starts)
