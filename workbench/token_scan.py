@@ -245,7 +245,8 @@ def _fold_taggers(table: pd.DataFrame, chosen: pd.Index, *, folds: int, config: 
         data.attrs = table.attrs
         fold_config = FineTuneConfig.from_dict({**config.to_dict(), "predict_splits": [HELD_OUT]})
         run = launch(fold_config, data=data, runs_dir=runs_dir, run_id=f"{scan_id}-fold{fold}")
-        status = run.wait()
+        # each tagger is minutes on a CPU: a bar over its steps, as finetune mode's fold fine-tunes show
+        status = run.wait(progress=progress)
         if status.get("state") != "finished":
             raise WorkbenchError(f"fold tagger {fold} {status.get('state')}: {status.get('message')} (log: "
                                  f"{run.path / 'logs.txt'})")
