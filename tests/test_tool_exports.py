@@ -110,6 +110,72 @@ def test_an_entity_export_reads_as_tagged_tokens(tmp_path: Path):
     assert table["tags"].map(list).tolist() == [["B-PER", "I-PER", "O", "B-LOC"], ["O", "O"]]
 
 
+def _min_row(task: int, annotation: int, **fields) -> dict:
+    """A row of Label Studio's JSON-MIN / CSV export: the task's data, each control's value, the annotation's ids."""
+    return {"id": task, **fields, "annotator": "ann@example.com", "annotation_id": annotation,
+            "created_at": "2026-01-01T10:00:00Z", "updated_at": "2026-01-01T10:00:00Z", "lead_time": 3.5}
+
+
+@pytest.mark.parametrize("suffix", [".json", ".csv"])
+def test_a_one_row_per_annotation_export_reads_its_one_control_as_the_label(suffix: str, tmp_path: Path, capsys):
+    """Label Studio's JSON-MIN and CSV exports name the label's column after the control: before, 'no label column
+    ... its columns are ['id', 'text', 'sentiment', 'annotator', ...]' unless --label-column named it."""
+    rows = [_min_row(1, 10, text="I love it", sentiment="Positive"), _min_row(2, 11, text="Awful", sentiment="Negative"),
+            {**_min_row(1, 12, text="I love it", sentiment="Negative"), "annotator": "bob@example.com"}]
+    path = tmp_path / f"min{suffix}"
+    if suffix == ".json":
+        path.write_text(json.dumps(rows), encoding="utf-8")
+    else:
+        pd.DataFrame(rows).to_csv(path, index=False)
+    table = load_dataset(path)
+    assert table["label"].tolist() == ["Positive", "Negative", "Negative"]
+    assert reading_notes(table) == [
+        f"{path}: 1 row(s) annotate a task an earlier row annotates too (Label Studio writes one row per annotation), "
+        "and are read as items of their own; to keep each annotator's label for agreement, use workbench "
+        "import-annotations FILE STORE --item-column id --annotator-column annotator",
+        f"{path}: read as Label Studio's one-row-per-annotation export; its control 'sentiment' is the label"]
+    assert load_dataset(path, label_column="sentiment")["label"].tolist() == table["label"].tolist()  # as before
+    # the control's name goes back with the labels; the annotation's own ids do not
+    with LabelStore.open(tmp_path / "s.db") as store:
+        store.import_dataset(table)
+        store.export(tmp_path / "back.json", format="label-studio")
+    task = json.loads((tmp_path / "back.json").read_text(encoding="utf-8"))[0]
+    assert task["annotations"][0]["result"][0]["from_name"] == "sentiment"
+    assert "annotation_id" not in task["data"] and "lead_time" not in task["data"]
+    assert main(["info", str(tmp_path / "s.db")]) == 0
+    assert "from Label Studio: control 'sentiment', text in the task field 'text'" in capsys.readouterr().out
+    # as the note says: every annotator's label, for agreement
+    with LabelStore.open(tmp_path / "team.db") as store:
+        stats = import_annotations(store, path, item_column="id", annotator_column="annotator")
+        assert (stats["annotations"], stats["annotators"], stats["items"], stats["disagreements"]) == (3, 2, 2, 1)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".csv"])
+def test_a_one_row_per_annotation_entity_export_reads_as_tagged_tokens(suffix: str, tmp_path: Path):
+    """A Labels control's spans; a row without them is an annotation with no entities, not an untagged sentence."""
+    spans = [{"start": 0, "end": 5, "text": "Peter", "labels": ["PER"]},
+             {"start": 15, "end": 20, "text": "Paris", "labels": ["LOC"]}]
+    rows = [_min_row(1, 10, text="Peter lives in Paris", ner=spans), _min_row(2, 11, text="Nothing here")]
+    path = tmp_path / f"min{suffix}"
+    if suffix == ".json":
+        path.write_text(json.dumps(rows), encoding="utf-8")
+    else:  # the CSV export writes a control's JSON as the cell's text
+        pd.DataFrame([{**r, "ner": json.dumps(r["ner"]) if "ner" in r else ""} for r in rows]).to_csv(path, index=False)
+    table = load_dataset(path)
+    assert table["tags"].map(list).tolist() == [["B-PER", "O", "O", "B-LOC"], ["O", "O"]]
+    assert table.attrs["workbench"]["label_studio"]["from_name"] == "ner"
+
+
+def test_a_one_row_per_annotation_export_with_several_controls_is_named_by_label_column(tmp_path: Path):
+    rows = [_min_row(1, 10, text="Great", sentiment="Positive", topic="billing"),
+            _min_row(2, 11, text="Bad", sentiment="Negative", topic="delivery")]
+    path = tmp_path / "min.json"
+    path.write_text(json.dumps(rows), encoding="utf-8")
+    with pytest.raises(DataError, match=r"no label column .+ its columns are \['id', 'text', 'sentiment', 'topic'"):
+        load_dataset(path)
+    assert load_dataset(path, label_column="topic")["label"].tolist() == ["billing", "delivery"]
+
+
 def test_a_json_list_names_its_rows_as_objects(tmp_path: Path):
     """As JSON Lines does, counted from 1 (it said 'row 1' for the second object)."""
     path = tmp_path / "plain.json"

@@ -145,6 +145,8 @@ def import_annotations(store: LabelStore, source: str | os.PathLike[str] | pd.Da
             raise DataError("a wide table needs annotator_columns: the annotators' column names or their prefix")
         long = long_from_wide(table, annotator_columns=annotator_columns, item_column=item_column)
     else:
+        if label_column == "label" and "label" not in table.columns and table.attrs.get("label_column") in table:
+            label_column = table.attrs["label_column"]  # a tool's layout names it (Label Studio's control)
         names = {item_column: "item_id", annotator_column: "annotator", label_column: "label"}
         # a column already called what another is renamed to gives way to it: two 'item_id' columns (a table with
         # its own, read through item_column='id') crashed the consensus with "array is not broadcastable"

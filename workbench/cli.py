@@ -154,7 +154,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
           f"annotator(s) · snapshots: {len(snapshots)}{latest}")
     print(f"scan: {scan_note(summary['scan'])}")
     if tool:  # what an export back writes (workbench export STORE FILE.json --format label-studio)
-        print(f"from Label Studio: control {tool.get('from_name')!r} on {tool.get('to_name')!r}, text in the task "
+        on = f" on {tool['to_name']!r}" if tool.get("to_name") else ""  # a one-row-per-annotation export has none
+        print(f"from Label Studio: control {tool.get('from_name')!r}{on}, text in the task "
               f"field {tool.get('data_field')!r} (export --format label-studio writes these names)")
     return 0
 

@@ -130,6 +130,8 @@ def load_dataset(
     sheets = {key: raw.attrs[key] for key in ("sheet", "other_sheets") if key in raw.attrs}
     read_notes = list(raw.attrs.get("notes", []))  # what a reader chose that the user should know
     tool_names = dict(raw.attrs.get("label_studio", {}))  # a Label Studio export's names, for the way back
+    if label_column is None and find_column(raw.columns, LABEL_COLUMNS) is None:
+        label_column = raw.attrs.get("label_column")  # what a tool's layout says holds the labels
     raw = raw.reset_index(drop=True)  # a stored pandas index (e.g. from a sampled frame) is not the row order
     # ... but it is how the caller finds a row of their frame, so messages give it too
     locate = _locator(raw, index=source.index if isinstance(source, pd.DataFrame) else None)

@@ -16,6 +16,7 @@ writes (the control, the text object it labels, the task's data field) are the o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -154,6 +155,63 @@ def _read_results(annotation: dict[str, Any], *, name: str, task: int,
     return out
 
 
+#: What Label Studio's JSON-MIN, CSV and TSV exports put beside each annotation's data fields and control columns.
+MIN_FIELDS = ("id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time")
+#: Of those, the two only Label Studio writes, about an annotation, not the task: an export back leaves them out of the
+#: task's data (an ``annotator`` or ``created_at`` column may be the data's own).
+_ANNOTATION_FIELDS = ("annotation_id", "lead_time")
+
+
+def is_min_export(frame: pd.DataFrame) -> bool:
+    """Whether a table is Label Studio's JSON-MIN, CSV or TSV export: one row per annotation, with its id and time."""
+    return {"annotation_id", "lead_time"} <= {str(c) for c in frame.columns}
+
+
+def read_min_export(frame: pd.DataFrame, *, name: str) -> tuple[pd.DataFrame, list[str]]:
+    """A JSON-MIN / CSV / TSV export as a table: with a text field and one control (the only column neither is Label
+    Studio's), the control is the label (classes, or entity spans: a row without the control then has no entities, for
+    a row is an annotation), as the full JSON export's one control is; more columns are left for ``--label-column``.
+
+    Returns the table (``attrs["label_column"]``: the control, which the loader takes when not told another;
+    ``attrs["label_studio"]``: its name, for the way back) and notes: what was read as the label, and tasks that come
+    once per annotator.
+    """
+    from workbench.data import LABEL_COLUMNS, TEXT_COLUMNS, find_column, is_missing
+    from workbench.spans import looks_like_spans
+
+    notes = []
+    repeated = int(frame["id"].duplicated().sum()) if "id" in frame.columns else 0
+    if repeated:
+        notes.append(f"{name}: {repeated} row(s) annotate a task an earlier row annotates too (Label Studio writes one "
+                     "row per annotation), and are read as items of their own; to keep each annotator's label for "
+                     "agreement, use workbench import-annotations FILE STORE --item-column id --annotator-column "
+                     "annotator")
+    text = find_column(frame.columns, TEXT_COLUMNS)
+    controls = [c for c in frame.columns if str(c) not in MIN_FIELDS and c != text]
+    if text is None or len(controls) != 1 or find_column(frame.columns, LABEL_COLUMNS) is not None:
+        return frame, notes
+    control = controls[0]
+    out = frame.copy()
+    cells = [_parsed(v) for v in out[control]]
+    if any(looks_like_spans(v) for v in cells if isinstance(v, list)):
+        out[control] = pd.Series([[] if is_missing(v) or v == "" else v for v in cells], index=out.index, dtype=object)
+    # the column keeps its name (--label-column names it as before); the loader takes it when none is named
+    out.attrs = {**frame.attrs, "label_column": str(control),
+                 "label_studio": {str(control): {"from_name": str(control)}}}
+    notes.append(f"{name}: read as Label Studio's one-row-per-annotation export; its control {control!r} is the label")
+    return out, notes
+
+
+def _parsed(value: Any) -> Any:
+    """A CSV cell that holds a control's JSON (entity lists), as that JSON; any other value as it is."""
+    if isinstance(value, str) and value.startswith(("[", "{")):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
 #: The names written when the store's items did not come from a Label Studio export: a project whose config is
 #: ``<Text name="text" value="$text"/>`` with ``<Choices name="label" toName="text">`` (``<Labels ...>`` for entities).
 DEFAULT_NAMES = {"from_name": "label", "to_name": "text", "data_field": "text"}
@@ -200,7 +258,7 @@ def label_studio_tasks(frame: pd.DataFrame, *, task: str, names: dict[str, Any] 
         data = {names["data_field"]: row["text"], "item_id": row["item_id"],
                 **{k: v for k, v in plain_row(row).items()
                    if k not in ("item_id", "text", "label", "spans", "tokens", "content_hash", names["data_field"])
-                   and not k.startswith("workbench_") and v is not None}}
+                   and k not in _ANNOTATION_FIELDS and not k.startswith("workbench_") and v is not None}}
         out: dict[str, Any] = {"data": data}
         tagged = task == "token-classification"
         current = source.get("tags") if tagged else source.get("label")

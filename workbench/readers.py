@@ -23,7 +23,7 @@ import pandas as pd
 
 from workbench.argilla import argilla_questions, read_responses
 from workbench.errors import DataFileError, require
-from workbench.label_studio import flatten_tasks, is_label_studio_export
+from workbench.label_studio import flatten_tasks, is_label_studio_export, is_min_export, read_min_export
 from workbench.prodigy import accepted_decisions, is_prodigy_export
 
 #: File suffixes each reader accepts.
@@ -91,12 +91,15 @@ def read_source(source: Any, *, encoding: str = "utf-8", split: str | None = Non
 
 def _tool_layout(frame: pd.DataFrame, name: str) -> tuple[pd.DataFrame, str]:
     """A table in an annotation tool's own layout, whatever the file it came in, read as labels: Argilla's records
-    (:mod:`workbench.argilla`). JSON tools' exports are told apart by their objects, in :func:`_records_table`."""
-    if argilla_questions(frame):
-        kept = dict(frame.attrs)
-        frame, notes = read_responses(frame, name=name)
-        frame.attrs.update({k: v for k, v in kept.items() if k not in frame.attrs})
-        frame.attrs["notes"] = [*kept.get("notes", []), *notes]
+    (:mod:`workbench.argilla`), Label Studio's one-row-per-annotation exports (JSON-MIN, CSV, TSV). JSON tools' full
+    exports are told apart by their objects, in :func:`_records_table`."""
+    for detect, read in ((argilla_questions, read_responses), (is_min_export, read_min_export)):
+        if detect(frame):
+            kept = dict(frame.attrs)
+            frame, notes = read(frame, name=name)
+            frame.attrs.update({k: v for k, v in kept.items() if k not in frame.attrs})
+            frame.attrs["notes"] = [*kept.get("notes", []), *notes]
+            break
     return frame, name
 
 
