@@ -120,7 +120,8 @@ def _min_row(task: int, annotation: int, **fields) -> dict:
 def test_a_one_row_per_annotation_export_reads_its_one_control_as_the_label(suffix: str, tmp_path: Path, capsys):
     """Label Studio's JSON-MIN and CSV exports name the label's column after the control: before, 'no label column
     ... its columns are ['id', 'text', 'sentiment', 'annotator', ...]' unless --label-column named it."""
-    rows = [_min_row(1, 10, text="I love it", sentiment="Positive"), _min_row(2, 11, text="Awful", sentiment="Negative"),
+    rows = [_min_row(1, 10, text="I love it", sentiment="Positive"),
+            _min_row(2, 11, text="Awful", sentiment="Negative"),
             {**_min_row(1, 12, text="I love it", sentiment="Negative"), "annotator": "bob@example.com"}]
     path = tmp_path / f"min{suffix}"
     if suffix == ".json":
@@ -499,6 +500,38 @@ def test_entities_go_back_to_prodigy_as_ner_manual_tokens_and_spans(tmp_path: Pa
     again = load_dataset(tmp_path / "back.jsonl")
     assert again["tags"].map(list).tolist() == [["B-PER", "I-PER", "O", "B-LOC", "O"], ["O", "O"]]
     assert again["item_id"].tolist() == ids
+
+
+def test_a_store_goes_back_to_doccano_as_its_import_jsonl(tmp_path: Path):
+    """Doccano's dataset import: a label list per text (empty: not labelled), [start, end, type] per entity (no label
+    key: a sentence not tagged yet); read here again, the same items, labels and tags (before: no Doccano export; the
+    span export's {'start', 'end', 'label'} objects under 'spans' are not what Doccano's import takes)."""
+    with LabelStore.open(tmp_path / "c.db") as store:
+        table = pd.DataFrame({"text": ["I love it", "Awful", "meh"], "label": ["POS", "NEG", None],
+                              "lang": ["en", "en", None]})
+        store.import_dataset(load_dataset(table, allow_missing_labels=True))
+        ids = store.to_pandas()["item_id"].tolist()
+    assert main(["export", str(tmp_path / "c.db"), str(tmp_path / "c.jsonl"), "--format", "doccano"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "c.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert rows == [{"text": "I love it", "label": ["POS"], "item_id": ids[0], "lang": "en"},
+                    {"text": "Awful", "label": ["NEG"], "item_id": ids[1], "lang": "en"},
+                    {"text": "meh", "label": [], "item_id": ids[2]}]
+    again = load_dataset(tmp_path / "c.jsonl", allow_missing_labels=True)
+    assert again["label"].tolist() == ["POS", "NEG", None] and again["item_id"].tolist() == ids
+
+    path = _jsonl(tmp_path, [{"text": "Peter  Blackburn visits Paris.", "spans": [[0, 16, "PER"], [24, 29, "LOC"]]},
+                             {"text": "Nothing here", "spans": []}, {"text": "Not tagged yet"}], name="spans.jsonl")
+    with LabelStore.open(tmp_path / "n.db") as store:
+        store.import_dataset(load_dataset(path, allow_missing_labels=True))
+        store.export(tmp_path / "n.jsonl", format="doccano")
+    rows = [json.loads(line) for line in (tmp_path / "n.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(r["text"], r.get("label")) for r in rows] == [
+        ("Peter  Blackburn visits Paris.", [[0, 16, "PER"], [24, 29, "LOC"]]), ("Nothing here", []),
+        ("Not tagged yet", None)]
+    assert not {"tokens", "source_text", "token_starts", "spans"} & {k for r in rows for k in r}
+    again = load_dataset(tmp_path / "n.jsonl", allow_missing_labels=True)
+    assert again["tags"].map(lambda t: None if t is None else list(t)).tolist() == [
+        ["B-PER", "I-PER", "O", "B-LOC", "O"], ["O", "O"], None]
 
 
 def _argilla_records() -> pd.DataFrame:

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 #: ``spans``: JSONL of each text with its entities as character offsets (for span tools: Doccano, spaCy, Prodigy).
 #: ``label-studio``: a JSON list of tasks Label Studio imports (:func:`workbench.label_studio.label_studio_tasks`).
-FORMATS = ("parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "spans", "hf", "label-studio", "prodigy")
+#: ``doccano``: JSONL as Doccano imports it (:func:`doccano_records`).
+FORMATS = ("parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "spans", "hf", "label-studio", "prodigy", "doccano")
 _BY_SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
               ".ndjson": "jsonl", ".xlsx": "xlsx", ".conll": "conll"}
 #: Text formats written compressed when the file name ends so (``clean.jsonl.gz``), as the loader reads them.
@@ -53,7 +54,8 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
         The file to write (for ``hf``, a folder). An existing file is replaced
         only once the new one is complete. ``-`` (or a pipe, ``/dev/stdout``) takes the data as a stream, with
         no log beside it.
-    format : {"parquet", "csv", "tsv", "jsonl", "xlsx", "conll", "spans", "hf", "label-studio", "prodigy"}, optional
+    format : str, optional
+        One of :data:`FORMATS`: parquet, csv, tsv, jsonl, xlsx, conll, spans, hf, label-studio, prodigy, doccano.
         Taken from the suffix when not given (``.txt``: ``conll`` for token classification, else ``tsv``, the
         layouts :func:`workbench.data.load_dataset` reads a ``.txt`` as). A text format's file ending in ``.gz``,
         ``.bz2`` or ``.xz`` (``clean.csv.gz``) is written compressed. ``spans`` (token classification) writes
@@ -63,6 +65,7 @@ def export_store(store: LabelStore, path: str | os.PathLike[str], *, format: str
         export the store was imported from named them (else ``names``, else
         :data:`workbench.label_studio.DEFAULT_NAMES`). ``prodigy`` writes JSONL of tasks as Prodigy's manual recipes
         write them (:func:`workbench.prodigy.prodigy_tasks`), for ``prodigy db-in`` or as a recipe's input.
+        ``doccano`` writes JSONL as Doccano's dataset import reads it (:func:`doccano_records`).
     keep_original : bool
         Keep the original label in its own column (``original_label`` / ``original_tags``).
     with_log : bool
@@ -181,6 +184,9 @@ def _write_frame(frame: pd.DataFrame, path: Path, fmt: str, *, compression: str 
                      atomic=False)
     elif fmt == "prodigy":
         _atomic_text(tmp, "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in tasks or []), atomic=False)
+    elif fmt == "doccano":
+        _atomic_text(tmp, "".join(json.dumps(plain_row(r), ensure_ascii=False) + "\n" for r in doccano_records(frame)),
+                     atomic=False)
     elif fmt == "label-studio":
         # a task a line: json's C encoder (indent= runs the pure-Python one, 10 of 15 s on 100,000 items)
         _atomic_text(tmp, "[\n" + ",\n".join(json.dumps(t, ensure_ascii=False) for t in tasks or []) + "\n]\n",
@@ -232,6 +238,29 @@ def span_records(frame: pd.DataFrame) -> Iterable[dict[str, Any]]:
             out["original_spans"] = row_spans(row, original)[1] if original is not None else None
         out.update((str(k), v) for k, v in row.items() if k not in hidden and k not in out)
         yield out
+
+
+def doccano_records(frame: pd.DataFrame) -> Iterable[dict[str, Any]]:
+    """A store's items as Doccano's JSONL import reads them: ``text`` and ``label``, a list of the item's class (empty
+    for an unlabelled item) or, for a tagged sentence, ``[start, end, type]`` per entity (none for an untagged one),
+    then ``item_id`` and the other columns, which Doccano keeps as the example's metadata and an import here reads
+    back."""
+    from workbench.data import is_missing
+
+    if "tags" in frame.columns:
+        for row in span_records(frame):
+            out = {"text": row["text"]}
+            if row["spans"] is not None:
+                out["label"] = [[s["start"], s["end"], s["label"]] for s in row["spans"]]
+            out.update((k, v) for k, v in row.items()
+                       if k not in ("text", "spans", "tokens", "content_hash") and not is_missing(v))
+            yield out
+        return
+    for item in frame.to_dict("records"):
+        label = item.get("label")
+        yield {"text": item["text"], "label": [label] if isinstance(label, str) else [],
+               **{str(k): v for k, v in item.items()
+                  if k not in ("text", "label", "content_hash") and not is_missing(v)}}
 
 
 def row_spans(row: dict[Any, Any], tags: Sequence[str]) -> tuple[str, list[dict[str, Any]]]:
