@@ -492,7 +492,7 @@ def _fit_fold_sparse(x_train: Any, y_train: np.ndarray, x_test: Any, alphas: Seq
 
     start = len(alphas) // 2
     best = alphas[start]
-    inner = _inner_split(y_train, seed) if init is None else None
+    inner = _inner_split(y_train, seed)
     if len(alphas) > 1 and inner is not None:
         fit_idx, val_idx = inner
         k = int(y_train.max()) + 1

@@ -294,7 +294,7 @@ def _span_column(raw: pd.DataFrame, label_column: str | None) -> str | None:
     else:
         candidates = [c for c in (find_column(raw.columns, [n]) for n in (*SPAN_COLUMNS, *LABEL_COLUMNS)) if c]
     for column in candidates:
-        values = [_as_list(v) for v in raw[column].head(200) if not is_missing(v)]
+        values = [as_list(v) for v in raw[column].head(200) if not is_missing(v)]
         if any(looks_like_spans(v) for v in values) or (column in SPAN_COLUMNS and values and all(
                 v == [] for v in values)):
             return column
@@ -320,9 +320,9 @@ def _spans_as_tokens(raw: pd.DataFrame, name: str, locate: Any, *, texts: str, s
             what = "missing" if is_missing(text) else "empty" if isinstance(text, str) else f"{text!r}, not a string"
             raise ValueProblem(f"{name}: {locate(i)}, column {tcol!r}: the text is {what}; every row needs a text to "
                                "tag. Fill it in, drop the row, or pass drop_empty_texts=True")
-        parsed = _as_list(value)
+        parsed = as_list(value)
         spans = [] if is_missing(value) else read_spans(parsed if parsed is not None else value, where=where)
-        tok, tg, st = spans_to_tokens(text, spans, tokens=None if is_missing(listed) else _as_list(listed),
+        tok, tg, st = spans_to_tokens(text, spans, tokens=None if is_missing(listed) else as_list(listed),
                                       where=where)
         tokens.append(tok)
         tags.append(None if is_missing(value) else tg)
@@ -534,7 +534,9 @@ def _label_set(values: pd.Series, rows: list[int], name: str, column: str | None
     return allowed
 
 
-def _as_list(value: Any) -> list[Any] | None:
+def as_list(value: Any) -> list[Any] | None:
+    """A cell holding a list (tokens, tags, spans) as a list: a list, tuple or 1-d array, or the JSON text a CSV / TSV
+    export holds it as; None for anything else."""
     if isinstance(value, (list, tuple)):
         return list(value)
     if isinstance(value, np.ndarray) and value.ndim == 1:
@@ -564,7 +566,7 @@ def _build_tokens(raw: pd.DataFrame, name: str, locate: Any, *, tokens_column: s
     given = raw[gcol].tolist() if gcol is not None else [None] * len(raw)
     for i, (tokens, tags) in enumerate(zip(raw[tcol].tolist(), given)):
         where = f"{name}: {locate(i)}"
-        tok = _as_list(tokens)
+        tok = as_list(tokens)
         if tok is None:
             raise ValueProblem(f"{where}, column {tcol!r}: expected a list of tokens, got {type(tokens).__name__} "
                                f"({str(tokens)[:60]!r})")
@@ -574,7 +576,7 @@ def _build_tokens(raw: pd.DataFrame, name: str, locate: Any, *, tokens_column: s
             if not isinstance(t, str) or not t:
                 raise ValueProblem(f"{where}, column {tcol!r}: token {j} is {t!r}; every token must be a non-empty "
                                    "string")
-        tg = _as_list(tags)
+        tg = as_list(tags)
         if tg is None:
             if allow_missing and is_missing(tags):
                 all_tokens.append(tok)
@@ -678,7 +680,7 @@ def _decode_json_lists(values: pd.Series) -> pd.Series:
     texts = values.tolist()
     if not texts or not all(isinstance(v, str) and v.startswith("[") for v in texts):
         return values
-    parsed = [_as_list(v) for v in texts]
+    parsed = [as_list(v) for v in texts]
     if any(p is None for p in parsed):
         return values
     return pd.Series(parsed, index=values.index, dtype=object)

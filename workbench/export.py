@@ -263,6 +263,17 @@ def doccano_records(frame: pd.DataFrame) -> Iterable[dict[str, Any]]:
                   if k not in ("text", "label", "content_hash") and not is_missing(v)}}
 
 
+def differing_suggestion(suggested: Any, current: Any, *, tokens: Sequence[str] | None = None) -> Any:
+    """A scan's suggestion where it differs from the current label, for an export back to show: a class, or with
+    ``tokens`` (a tagged sentence) a list of one tag per token; None where it agrees, or fits no label here (a tag
+    list of another length, no suggestion)."""
+    if tokens is not None:
+        if not isinstance(suggested, (list, tuple)) or len(suggested) != len(tokens):
+            return None
+        return None if current is not None and list(current) == list(suggested) else list(suggested)
+    return suggested if isinstance(suggested, str) and suggested != current else None
+
+
 def row_spans(row: dict[Any, Any], tags: Sequence[str]) -> tuple[str, list[dict[str, Any]]]:
     """A token-classification row's text and ``tags`` as character-offset entities: offsets into the text an import
     kept (``source_text``, ``token_starts``), else into the tokens joined by spaces."""

@@ -16,7 +16,6 @@ writes (the control, the text object it labels, the task's data field) are the o
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -176,7 +175,7 @@ def read_min_export(frame: pd.DataFrame, *, name: str) -> tuple[pd.DataFrame, li
     ``attrs["label_studio"]``: its name, for the way back) and notes: what was read as the label, and tasks that come
     once per annotator.
     """
-    from workbench.data import LABEL_COLUMNS, TEXT_COLUMNS, find_column, is_missing
+    from workbench.data import LABEL_COLUMNS, TEXT_COLUMNS, as_list, find_column, is_missing
     from workbench.spans import looks_like_spans
 
     notes = []
@@ -192,24 +191,14 @@ def read_min_export(frame: pd.DataFrame, *, name: str) -> tuple[pd.DataFrame, li
         return frame, notes
     control = controls[0]
     out = frame.copy()
-    cells = [_parsed(v) for v in out[control]]
-    if any(looks_like_spans(v) for v in cells if isinstance(v, list)):
-        out[control] = pd.Series([[] if is_missing(v) or v == "" else v for v in cells], index=out.index, dtype=object)
+    if any(looks_like_spans(as_list(v)) for v in out[control] if not is_missing(v)):
+        out[control] = pd.Series([[] if is_missing(v) or v == "" else v for v in out[control]], index=out.index,
+                                 dtype=object)
     # the column keeps its name (--label-column names it as before); the loader takes it when none is named
     out.attrs = {**frame.attrs, "label_column": str(control),
                  "label_studio": {str(control): {"from_name": str(control)}}}
     notes.append(f"{name}: read as Label Studio's one-row-per-annotation export; its control {control!r} is the label")
     return out, notes
-
-
-def _parsed(value: Any) -> Any:
-    """A CSV cell that holds a control's JSON (entity lists), as that JSON; any other value as it is."""
-    if isinstance(value, str) and value.startswith(("[", "{")):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
 
 
 #: The names written when the store's items did not come from a Label Studio export: a project whose config is
@@ -286,17 +275,14 @@ def label_studio_tasks(frame: pd.DataFrame, *, task: str, names: dict[str, Any] 
 def _suggested(suggested: Any, current: Any, source: dict[str, Any], *, tagged: bool, names: dict[str, Any],
                rid: str) -> list[dict[str, Any]] | None:
     """A scan's suggestion as a prediction's results, where it differs from the current label (or tags)."""
-    if tagged:
-        if not isinstance(suggested, (list, tuple)) or len(suggested) != len(source["tokens"]):
-            return None
-        if current is not None and list(current) == list(suggested):
-            return None
-        from workbench.export import row_spans
+    from workbench.export import differing_suggestion, row_spans
 
-        return [_span_result(s, names, f"{rid}-{k}") for k, s in enumerate(row_spans(source, suggested)[1])]
-    if isinstance(suggested, str) and suggested != current:
-        return [_choice_result(suggested, names, rid)]
-    return None
+    differs = differing_suggestion(suggested, current, tokens=source["tokens"] if tagged else None)
+    if differs is None:
+        return None
+    if tagged:
+        return [_span_result(s, names, f"{rid}-{k}") for k, s in enumerate(row_spans(source, differs)[1])]
+    return [_choice_result(differs, names, rid)]
 
 
 def _choice_result(label: str, names: dict[str, Any], rid: str) -> dict[str, Any]:

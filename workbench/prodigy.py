@@ -176,17 +176,14 @@ def _suggestion(scored: dict[str, Any], current: Any, row: dict[str, Any], *, ta
     """The scan's suggestion in words, where it differs from the current label: ``joy (0.98)``, or for a sentence
     its suggested entities, ``ORG: EU | MISC: German``."""
     from workbench.data import is_missing
+    from workbench.export import differing_suggestion
 
-    suggested = scored["suggested_label"]
+    differs = differing_suggestion(scored["suggested_label"], current, tokens=row["tokens"] if tagged else None)
+    if differs is None:
+        return None
     prob = "" if is_missing(scored["suggested_prob"]) else f" ({float(scored['suggested_prob']):.2f})"
     if tagged:
-        if not isinstance(suggested, (list, tuple)) or len(suggested) != len(row["tokens"]):
-            return None
-        if current is not None and list(current) == list(suggested):
-            return None
-        sentence = _tagged(row, list(suggested))
+        sentence = _tagged(row, differs)
         return (" | ".join(f"{s['label']}: {sentence['text'][s['start']:s['end']]}" for s in sentence["spans"])
                 or "no entities") + prob
-    if isinstance(suggested, str) and suggested != current:
-        return suggested + prob
-    return None
+    return str(differs) + prob
