@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -691,6 +692,80 @@ def test_ctrl_c_in_train_cancels_the_run(tmp_path: Path, tiny_bert):
     assert proc.returncode == 130, err
     assert "cancelling the run" in err and json.loads(status.read_text())["state"] == "cancelled"
     assert "continue it from " in err and f"workbench resume {tmp_path / 'runs' / 'long'}" in err
+
+
+def _wait_for_file(pattern: str, root: Path, says: str, *, timeout: float = 90) -> Path:
+    """The first file under ``root`` matching ``pattern`` whose text holds ``says``, waited for."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in root.glob(pattern):
+            if says in path.read_text():
+                return path
+        time.sleep(0.2)
+    raise AssertionError(f"no {pattern} under {root} says {says!r} after {timeout} s")
+
+
+def _gone(pid: int, *, timeout: float = 60) -> bool:
+    """Whether process ``pid`` (not this process's child) ends within ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_ctrl_c_in_a_finetune_scan_cancels_its_fold_run_and_removes_its_scratch(tmp_path: Path, tiny_bert: Path):
+    """The fold fine-tunes run in sessions of their own; before, Ctrl-C stopped the scan with a traceback and left
+    the fold's worker training for nobody, its scratch folder (a model per fold) left in the temp folder."""
+    import signal
+
+    data = tmp_path / "train.csv"
+    make_classification_sample(n_items=120, seed=3).to_csv(data, index=False)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = subprocess.Popen([str(SCRIPT), "scan", str(data), "--id-column", "id", "--mode", "finetune", "--folds",
+                             "2", "--model", str(tiny_bert), "--finetune-set", "epochs=300", "--finetune-set",
+                             "max_length=32", "--finetune-set", "precision=fp32", "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(scratch)})
+    status = _wait_for_file("workbench-oof-*/fold-0-*/status.json", scratch, '"running"')
+    pid = json.loads(status.read_text())["pid"]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130, err
+    assert "cancelling run fold-0-" in err and err.rstrip().endswith("workbench scan: interrupted"), err
+    assert "Traceback" not in err
+    assert _gone(pid), "the fold's worker is still training"
+    assert not list(scratch.glob("workbench-oof-*")), "the scratch runs were left behind"
+
+
+def test_a_killed_ner_scan_stops_its_fold_tagger(tmp_path: Path, tiny_bert: Path):
+    """A scan killed outright (SIGKILL: no handler runs) still stops the tagger it started: the worker sees the
+    process it was started for is gone and ends as cancelled, saying why."""
+    import signal
+
+    from workbench.sample import write_samples
+
+    ner = write_samples(tmp_path / "sample")["ner"]
+    db, runs = tmp_path / "ner.db", tmp_path / "runs"
+    assert main(["import", str(ner), "--store", str(db)]) == 0
+    proc = subprocess.Popen([str(SCRIPT), "scan", str(db), "--model", str(tiny_bert), "--runs-dir", str(runs),
+                             "--finetune-set", "epochs=2000", "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    status = _wait_for_file("*-fold0/status.json", runs, '"running"')
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    pid = json.loads(status.read_text())["pid"]
+    assert _gone(pid), "the tagger's worker is still training"
+    ended = json.loads(status.read_text())
+    assert ended["state"] == "cancelled" and f"(pid {proc.pid}) has ended" in ended["message"], ended
 
 
 def test_info_says_what_a_store_holds(tmp_path: Path, capsys):

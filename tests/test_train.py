@@ -405,7 +405,7 @@ def test_empty_eval_split_is_reported(tiny_bert, tmp_path, monkeypatch):
     assert not (tmp_path / "runs").exists()
     # the worker checks the same, for data changed under a run folder: a run written, its validation labels removed
     with monkeypatch.context() as patched:
-        patched.setattr(Run, "_start", lambda self, resume: None)
+        patched.setattr(Run, "_start", lambda self, resume, caller=None: None)
         run = launch(_config(tiny_bert), data=labelled, runs_dir=tmp_path / "by-hand")
     data = pd.read_parquet(run.path / "data.parquet")
     data.loc[data["split"] == "validation", "label"] = None

@@ -893,6 +893,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback; a store write cut short rolls back (a transaction)
+        print(f"\nworkbench {args.command}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `workbench history ... | head`: the reader has what it wanted; no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -29,7 +29,7 @@ import numpy as np
 
 from workbench.brief import BriefRepr
 from workbench.corpus_cache import cached_sparse, corpus_key
-from workbench.errors import DataError, WorkbenchError, require
+from workbench.errors import DataError, require
 from workbench.normalize import canonical_spellings
 
 MODES = ("quick", "finetune")
@@ -593,7 +593,7 @@ def _finetune(texts: Sequence[str], y: np.ndarray, classes: list[str], *, folds:
     import pandas as pd
 
     from workbench.config import FineTuneConfig
-    from workbench.launch import launch
+    from workbench.launch import train_for_caller
 
     # every fold trains with the same config; a bad one fails here, before a scratch folder exists
     config = {**FINETUNE_DEFAULTS, **config}
@@ -601,18 +601,21 @@ def _finetune(texts: Sequence[str], y: np.ndarray, classes: list[str], *, folds:
     root = runs_dir or tempfile.mkdtemp(prefix="workbench-oof-")
     probs = np.zeros((len(y), len(classes)))
     ids = [f"oof-{i}" for i in range(len(y))]
-    for fold, (_, test) in enumerate(stratified_folds(y, folds, seed)):
-        split = np.full(len(y), "train", dtype=object)
-        split[test] = "test"
-        frame = pd.DataFrame({"item_id": ids, "text": list(texts), "label": [classes[i] for i in y], "split": split})
-        run = launch(cfg, data=frame, runs_dir=root, run_id=f"fold-{fold}-{os.getpid()}-{seed}")
-        status = run.wait(progress=progress)
-        if status.get("state") != "finished":
-            raise WorkbenchError(f"the fine-tune of fold {fold} ended {status.get('state')}: "
-                                 f"{status.get('message')} (run folder {run.path})")
-        pred = run.predictions("test")
-        rows = [int(i.split("-")[1]) for i in pred["item_id"]]
-        probs[rows] = pred[[f"prob_{c}" for c in classes]].to_numpy()
+    try:
+        for fold, (_, test) in enumerate(stratified_folds(y, folds, seed)):
+            split = np.full(len(y), "train", dtype=object)
+            split[test] = "test"
+            frame = pd.DataFrame({"item_id": ids, "text": list(texts), "label": [classes[i] for i in y],
+                                  "split": split})
+            run = train_for_caller(cfg, data=frame, runs_dir=root, run_id=f"fold-{fold}-{os.getpid()}-{seed}",
+                                   what=f"the fine-tune of fold {fold}", progress=progress)
+            pred = run.predictions("test")
+            rows = [int(i.split("-")[1]) for i in pred["item_id"]]
+            probs[rows] = pred[[f"prob_{c}" for c in classes]].to_numpy()
+    except (KeyboardInterrupt, SystemExit):
+        if runs_dir is None:  # an interrupted scan's scratch runs hold nothing anyone will read
+            shutil.rmtree(root, ignore_errors=True)
+        raise
     if runs_dir is None:
         # Scratch fold runs (a model each): only their predictions are kept. A failed fold's folder stays,
         # since the error above points at its log.

@@ -30,7 +30,7 @@ from workbench.errors import DataError, WorkbenchError, require
 from workbench.predict import load_run
 from workbench.runs import RunView, fresh_run_id, last_step, list_runs
 from workbench.store import LabelStore, as_store
-from workbench.train import CANCEL_FILE, set_status, write_json
+from workbench.train import CALLER_ENV, CANCEL_FILE, set_status, write_json
 
 #: The pid of the process launch() started, beside status.json in the run folder.
 LAUNCHER_FILE = "launcher.pid"
@@ -83,7 +83,7 @@ def _eval_split_as_named(config: FineTuneConfig, frame: pd.DataFrame) -> FineTun
 
 def launch(config: FineTuneConfig | None = None, *, store: LabelStore | str | os.PathLike[str] | None = None,
            data: pd.DataFrame | None = None, snapshot: str | None = None, runs_dir: str | os.PathLike[str] = "runs",
-           run_id: str | None = None, python: str | None = None) -> Run:
+           run_id: str | None = None, python: str | None = None, stop_with_caller: bool = False) -> Run:
     """Start a fine-tune in the background and return at once.
 
     Parameters
@@ -99,6 +99,10 @@ def launch(config: FineTuneConfig | None = None, *, store: LabelStore | str | os
         Also record the snapshot under this name in the store.
     runs_dir : path
         Where run folders go.
+    stop_with_caller : bool
+        The run is cancelled when this process ends, for a run that only its caller reads (a scan's fold model).
+        By default a run trains on after the kernel or shell that launched it is gone. A resumed run works for
+        whoever resumes it.
 
     Returns
     -------
@@ -107,7 +111,7 @@ def launch(config: FineTuneConfig | None = None, *, store: LabelStore | str | os
     if store is not None and not isinstance(store, LabelStore):  # a store's path: opened for the launch alone
         with as_store(store, what="launch(store=...)") as opened:
             return launch(config, store=opened, data=data, snapshot=snapshot, runs_dir=runs_dir, run_id=run_id,
-                          python=python)
+                          python=python, stop_with_caller=stop_with_caller)
     config = config or FineTuneConfig(task=store.task if store is not None and store.task else "text-classification")
     frame, meta = _snapshot_frame(store, data, config.task)
     config = _eval_split_as_named(config, frame)
@@ -149,8 +153,64 @@ def launch(config: FineTuneConfig | None = None, *, store: LabelStore | str | os
     frame.to_parquet(run_dir / "data.parquet", index=False)
     set_status(run_dir, "queued", created=time.time())
     run = Run(run_dir, python=python)
-    run._start(resume=False)
+    run._start(resume=False, caller=os.getpid() if stop_with_caller else None)
     return run
+
+
+def train_for_caller(config: FineTuneConfig, *, data: pd.DataFrame, runs_dir: str | os.PathLike[str], run_id: str,
+                     what: str, progress: bool = False) -> Run:
+    """Train a run that only the caller reads (a scan's fold model) and return it once it has finished.
+
+    It is launched with ``stop_with_caller=True`` and waited for by :func:`wait_or_cancel`, so neither a killed
+    caller nor an interrupted one leaves it training for nobody.
+
+    Parameters
+    ----------
+    config : FineTuneConfig
+    data : pandas.DataFrame
+        As :func:`launch` takes it.
+    runs_dir, run_id
+        Where its folder goes.
+    what : str
+        The run in the caller's words (``"fold tagger 2"``), for the error.
+    progress : bool
+        A bar over its steps.
+
+    Raises
+    ------
+    WorkbenchError
+        When it ends failed or cancelled: its message and the log to read.
+    """
+    run = launch(config, data=data, runs_dir=runs_dir, run_id=run_id, stop_with_caller=True)
+    status = wait_or_cancel(run, progress=progress)
+    if status.get("state") != "finished":
+        raise WorkbenchError(f"{what} ended {status.get('state')}: {status.get('message')} (log: "
+                             f"{run.path / 'logs.txt'})")
+    return run
+
+
+def wait_or_cancel(run: Run, *, progress: bool = False) -> dict[str, Any]:
+    """Wait for a run that only the caller reads (a scan's fold model); cancel it if the wait is interrupted.
+
+    The worker runs in a session of its own, so Ctrl-C or a kernel interrupt stops only the waiting, and the run
+    would train on for minutes with nobody to read it. Here it is cancelled (it finishes its step) before the
+    interrupt goes on; a second Ctrl-C meanwhile stops it at once. Launch such a run with
+    ``stop_with_caller=True`` as well, for a caller that is killed rather than interrupted.
+
+    Returns
+    -------
+    dict
+        The run's status once it has ended.
+    """
+    try:
+        return run.wait(progress=progress)
+    except BaseException:
+        print(f"\ncancelling run {run.path.name} (it finishes its step first)...", file=sys.stderr, flush=True)
+        try:
+            run.cancel(timeout=30)
+        except KeyboardInterrupt:
+            run.terminate()
+        raise
 
 
 def _processes_device(n: int, device: str) -> str:
@@ -209,7 +269,7 @@ class Run(RunView):
                     "-m", "workbench.train", *tail]
         return [self.python, "-m", "workbench.train", *tail]
 
-    def _start(self, *, resume: bool) -> None:
+    def _start(self, *, resume: bool, caller: int | None = None) -> None:
         (self.path / CANCEL_FILE).unlink(missing_ok=True)
         log = (self.path / "logs.txt").open("ab")
         config = self.config()
@@ -219,6 +279,9 @@ class Run(RunView):
             # device_ids=[rank], and on a one-GPU machine rank 1's gloo barrier then asks for a second GPU and
             # dies (seen on an H100 machine with torchrun over 2 CPU processes).
             env["CUDA_VISIBLE_DEVICES"] = ""
+        env.pop(CALLER_ENV, None)  # a run launched from inside a worker works for nobody but its own caller
+        if caller is not None:
+            env[CALLER_ENV] = str(caller)
         # Own session: Ctrl-C or a kernel interrupt in the notebook does not reach the worker.
         self._proc = subprocess.Popen(self._command(config, resume=resume), stdout=log, stderr=subprocess.STDOUT,
                                       env=env, cwd=str(self.path), start_new_session=True)
@@ -310,12 +373,18 @@ class Run(RunView):
         (self.path / CANCEL_FILE).write_text(str(time.time()))
         status = self.wait(timeout)
         if status.get("state") not in ("finished", "failed", "cancelled"):
-            pid = status.get("pid") or self._launcher_pid(status)
-            if pid:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(os.getpgid(int(pid)), signal.SIGTERM)
-            status = self.wait(10)
+            status = self.terminate()
         return status
+
+    def terminate(self) -> dict[str, Any]:
+        """Stop the worker now (SIGTERM to its process group: it stops before its next step, marked cancelled);
+        returns the status after up to 10 s."""
+        status = self.status()
+        pid = status.get("pid") or self._launcher_pid(status)
+        if pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(os.getpgid(int(pid)), signal.SIGTERM)
+        return self.wait(10)
 
     def resume(self) -> Run:
         """Start the worker again from the last checkpoint (after a crash, a kill or a cancel)."""

@@ -23,7 +23,7 @@ import pandas as pd
 from workbench.bio import decode_tags
 from workbench.brief import BriefRepr
 from workbench.config import FineTuneConfig
-from workbench.errors import DataError, WorkbenchError, require
+from workbench.errors import DataError, require
 from workbench.quality import sentence_scores, token_issues, token_scores
 from workbench.splits import in_split
 from workbench.store import LabelStore, takes_store_path
@@ -229,7 +229,7 @@ def _fold_taggers(table: pd.DataFrame, chosen: pd.Index, *, folds: int, config: 
                   scan_id: str, progress: bool) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
     """Each chosen sentence's ``(n_words, n_tags)`` probabilities from the fold tagger that did not see it, the tag
     order, and the fold runs' folders."""
-    from workbench.launch import launch
+    from workbench.launch import train_for_caller
     from workbench.runs import RunView
 
     rng = np.random.default_rng(0)
@@ -244,12 +244,9 @@ def _fold_taggers(table: pd.DataFrame, chosen: pd.Index, *, folds: int, config: 
         data["split"] = np.where(fold_of == fold, HELD_OUT, np.where(data["split"].eq("test"), "test", "train"))
         data.attrs = table.attrs
         fold_config = FineTuneConfig.from_dict({**config.to_dict(), "predict_splits": [HELD_OUT]})
-        run = launch(fold_config, data=data, runs_dir=runs_dir, run_id=f"{scan_id}-fold{fold}")
         # each tagger is minutes on a CPU: a bar over its steps, as finetune mode's fold fine-tunes show
-        status = run.wait(progress=progress)
-        if status.get("state") != "finished":
-            raise WorkbenchError(f"fold tagger {fold} {status.get('state')}: {status.get('message')} (log: "
-                                 f"{run.path / 'logs.txt'})")
+        run = train_for_caller(fold_config, data=data, runs_dir=runs_dir, run_id=f"{scan_id}-fold{fold}",
+                               what=f"fold tagger {fold}", progress=progress)
         runs.append(str(run.path))
         predicted = RunView(run.path).predictions(HELD_OUT)
         for item, rows in zip(predicted["item_id"].astype(str).tolist(), predicted["token_probs"].tolist(),

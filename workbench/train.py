@@ -46,7 +46,35 @@ from workbench.splits import prepare_splits
 from workbench.vocab import tally_unknown, unknown_tokens_matter
 
 CANCEL_FILE = "cancel.request"
+#: Set by ``launch(..., stop_with_caller=True)``: the pid of the process the run works for. The worker runs in a
+#: session of its own, so that a notebook's interrupt does not reach it; a run that only its caller reads (a scan's
+#: fold model) must then stop by itself when that caller is gone (killed, or its kernel restarted).
+CALLER_ENV = "WORKBENCH_STOP_WITH_PID"
 _cancelled = False
+
+
+class CallerEnded(KeyboardInterrupt):
+    """The process a run worked for has ended: the run stops as a cancelled one, with nobody left to read it."""
+
+
+def caller_ended(pid: int | None) -> bool:
+    """Whether process ``pid`` has ended (None: the run works for nobody in particular, and never has to stop).
+
+    A process that ended but was not yet reaped by its parent (a zombie) counts as ended.
+    """
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    try:
+        # the state letter follows the command's closing parenthesis
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):  # no /proc (macOS): alive as far as kill can tell
+        return False
 
 
 # ---------------------------------------------------------------------- status files
@@ -447,6 +475,7 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
     from workbench.models import choose_attention, load_tokenizer, resolve_model
 
     config = FineTuneConfig.from_json(run_dir / "config.json")
+    caller = int(os.environ[CALLER_ENV]) if os.environ.get(CALLER_ENV) else None
     frame = pd.read_parquet(run_dir / "data.parquet")
     frame = prepare_splits(frame, config)
     if config.augment is not None:
@@ -574,6 +603,8 @@ def run(run_dir: Path, *, resume: bool = False) -> None:
         for b, local in enumerate(batches[:limit]):
             if _cancelled or (run_dir / CANCEL_FILE).exists():
                 raise KeyboardInterrupt
+            if caller_ended(caller):
+                raise CallerEnded(f"cancelled: the process it was started for (pid {caller}) has ended")
             rows = train_rows[local]
             batch = prep.batch(rows, pad_id)
             tensors = to_device(batch, accelerator.device)
@@ -772,9 +803,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run(run_dir, resume=args.resume)
         return 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if main_process:
-            set_status(run_dir, "cancelled", finished=time.time(), message="cancelled on request")
+            set_status(run_dir, "cancelled", finished=time.time(), message=str(exc) or "cancelled on request")
         return 0
     except BaseException as exc:  # the run's outcome must reach status.json whatever happened
         if main_process:
