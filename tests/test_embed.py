@@ -68,6 +68,45 @@ def test_cache_embeds_only_new_texts(tiny_bert, tmp_path, monkeypatch):
     assert calls == [1, 1]
 
 
+def test_a_stopped_embedding_keeps_what_it_embedded(tiny_bert, tmp_path, monkeypatch):
+    """The cache is written every SAVE_EVERY texts, not once at the end: before, Ctrl-C (or a panel's Cancel) after
+    minutes of embedding a large store kept nothing, and the next scan started over."""
+    import threading
+
+    from workbench.errors import Cancelled
+
+    texts = [f"message number {i} about order {i * 7}" for i in range(12)]
+    monkeypatch.setattr(E, "SAVE_EVERY", 4)
+    stop = threading.Event()
+    real_save = E.EmbeddingCache.save
+    saved: list[int] = []
+
+    def save_then_stop(self, hashes, vectors):
+        real_save(self, hashes, vectors)
+        saved.append(len(hashes))
+        if len(saved) == 2:
+            stop.set()  # as a Cancel click between two batches
+
+    monkeypatch.setattr(E.EmbeddingCache, "save", save_then_stop)
+    with pytest.raises(Cancelled, match="embedding stopped after 8 of 12 texts"):
+        E.embed_texts(texts, model=tiny_bert, cache_dir=tmp_path, precision="fp32", device="cpu", progress=False,
+                      batch_size=2, stop=stop)
+    assert saved == [4, 4]
+    calls: list[int] = []
+    real_encode = E.Encoder.encode
+
+    def counting(self, todo, **kw):
+        calls.append(len(todo))
+        return real_encode(self, todo, **kw)
+
+    monkeypatch.setattr(E.Encoder, "encode", counting)
+    resumed = E.embed_texts(texts, model=tiny_bert, cache_dir=tmp_path, precision="fp32", device="cpu",
+                            progress=False, batch_size=2)
+    assert calls == [4]  # only the texts the stopped run had not reached
+    fresh = E.Encoder(tiny_bert, precision="fp32", device="cpu").encode(texts, progress=False)
+    assert np.allclose(resumed, fresh, atol=1e-5)
+
+
 def test_a_model_read_by_its_first_token_is_embedded_by_its_first_token(tiny_bert, tmp_path):
     """A sentence-transformers folder whose pooling config says CLS (BGE, for one) is not mean-pooled."""
     import shutil

@@ -78,6 +78,30 @@ def test_quality_panel_runs_the_fine_tune_scan_when_toggled(store, tiny_bert, tm
     assert not panel.mode.disabled and not panel.button.disabled
 
 
+def test_cancel_stops_a_fine_tune_scan_and_the_store_keeps_its_last_scan(store, tiny_bert, tmp_path):
+    """A fine-tune per fold is minutes on a CPU; before, the Quality tab had no way to stop it but a kernel restart."""
+    import json
+    import time
+
+    runs = tmp_path / "folds"
+    panel = QualityPanel(store, model=tiny_bert, folds=2, cache_dir=tmp_path / "cache",
+                         finetune={"max_length": 32, "precision": "fp32", "epochs": 2000, "runs_dir": str(runs)})
+    panel.mode.value = "finetune"
+    before = store.active_scan()
+    assert panel.cancel_button.disabled
+    panel.scan()
+    assert not panel.cancel_button.disabled and panel.button.disabled
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not any('"running"' in p.read_text() for p in runs.glob("*/status.json")):
+        time.sleep(0.2)
+    panel.cancel(wait=True)
+    assert panel.stage.value.startswith("scan cancelled"), panel.stage.value
+    states = [json.loads(p.read_text())["state"] for p in runs.glob("*/status.json")]
+    assert states == ["cancelled"], states
+    assert store.active_scan() == before
+    assert panel.cancel_button.disabled and not panel.button.disabled and not panel.mode.disabled
+
+
 def test_quality_panel_shows_errors_in_the_panel(tmp_path):
     s = LabelStore.open(tmp_path / "one.db")
     s.import_dataset(load_dataset(pd.DataFrame({"text": [f"text {i}" for i in range(10)], "label": ["x"] * 10})))

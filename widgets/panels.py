@@ -44,8 +44,8 @@ class _ScanPanel(W.VBox):
     """What the scan panels share: a mode toggle and a button that start a scan in a background thread, which scan
     the store's scores come from, the outcome, and a button per issue type that opens a view on those items.
 
-    A subclass gives ``MODES`` (label, value), ``BUTTON``, and ``_work`` (run the scan), ``_stage`` (what is
-    running), ``_show`` (the outcome) and, optionally, ``_done`` (what follows a scan).
+    A subclass gives ``MODES`` (label, value), ``BUTTON``, and ``_work`` (run the scan, stopping when ``self._stop``
+    is set), ``_stage`` (what is running), ``_show`` (the outcome) and, optionally, ``_done`` (what follows a scan).
     """
 
     MODES: list[tuple[str, str]] = []
@@ -58,6 +58,9 @@ class _ScanPanel(W.VBox):
         self._view = view  # the browser or sentence view an issue button filters
         self.mode = W.ToggleButtons(options=self.MODES, value=mode, style={"button_width": "auto"})
         self.button = W.Button(description=self.BUTTON, icon="search", button_style="primary")
+        # a fine-tune per fold, or the embedding of a large store, is minutes on a CPU
+        self.cancel_button = W.Button(description="Cancel", icon="stop", disabled=True)
+        self._stop = threading.Event()
         self.progress = W.IntProgress(min=0, max=4, description="", layout=W.Layout(width="300px"))
         self.stage = W.HTML("")
         self.report = W.HTML("")
@@ -66,10 +69,11 @@ class _ScanPanel(W.VBox):
         self.result: Any = None
         self._thread: threading.Thread | None = None
         self.button.on_click(lambda _b: self.scan())
+        self.cancel_button.on_click(lambda _b: self.cancel())
         self.last_scan = W.HTML("")
         self.show_last_scan()
-        super().__init__([W.HBox([self.mode, self.button, self.progress]), self.last_scan, self.stage, self.report,
-                          self.issue_buttons])
+        super().__init__([W.HBox([self.mode, self.button, self.cancel_button, self.progress]), self.last_scan,
+                          self.stage, self.report, self.issue_buttons])
 
     def show_last_scan(self) -> None:
         """Say which scan the store's scores come from and how many labels changed since (a reopened store)."""
@@ -93,6 +97,8 @@ class _ScanPanel(W.VBox):
         if self._thread is not None and self._thread.is_alive():
             return
         self.button.disabled = self.mode.disabled = True
+        self._stop.clear()
+        self.cancel_button.disabled = False
         self.progress.value = 0
         self.stage.value = self._stage()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -100,7 +106,20 @@ class _ScanPanel(W.VBox):
         if wait:
             self._thread.join()
 
+    def cancel(self, *, wait: bool = False) -> None:
+        """Stop the scan under way: a fold fine-tune is cancelled (it finishes its step), the embedding stops after
+        its batch (what it embedded stays cached), and the store keeps its last scan."""
+        if self._thread is None or not self._thread.is_alive():
+            return
+        self._stop.set()
+        self.cancel_button.disabled = True
+        self.stage.value = "stopping the scan..."
+        if wait:
+            self._thread.join()
+
     def _run(self) -> None:
+        from workbench.errors import Cancelled
+
         try:
             self.progress.value = 1
             self.result = self._work()
@@ -108,10 +127,14 @@ class _ScanPanel(W.VBox):
             self._show(self.result)
             self.show_last_scan()
             self._done()
+        except Cancelled:
+            self.progress.value = 0
+            self.stage.value = "scan cancelled; the scores shown are the last scan's"
         except Exception as exc:  # a thread's exception would otherwise be lost
             self.stage.value = ""
             self.report.value = _failure_box(exc)
         finally:
+            self.cancel_button.disabled = True
             self.button.disabled = self.mode.disabled = False
 
     def _show_issue_buttons(self, counts: dict[str, int]) -> None:
@@ -184,7 +207,7 @@ class QualityPanel(_ScanPanel):
         options = dict(self.scan_options, mode=self.mode.value)
         if self.mode.value == "finetune" and self.finetune:
             options["finetune"] = self.finetune
-        return scan(self.store, progress=False, **options)
+        return scan(self.store, progress=False, stop=self._stop, **options)
 
     def _show(self, result: Any) -> None:
         from workbench.report import report_notes
@@ -270,7 +293,7 @@ class TagQualityPanel(_ScanPanel):
 
         if self.mode.value == "consistency":
             return check_tag_consistency(self.store)
-        return scan_tokens(self.store, folds=self.folds, config=self.config, runs_dir=self.runs_dir)
+        return scan_tokens(self.store, folds=self.folds, config=self.config, runs_dir=self.runs_dir, stop=self._stop)
 
     def _show(self, result: Any) -> None:
         sentences = result.sentences

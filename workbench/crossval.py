@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -29,7 +30,7 @@ import numpy as np
 
 from workbench.brief import BriefRepr
 from workbench.corpus_cache import cached_sparse, corpus_key
-from workbench.errors import DataError, require
+from workbench.errors import Cancelled, DataError, require
 from workbench.normalize import canonical_spellings
 
 MODES = ("quick", "finetune")
@@ -161,7 +162,7 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
                       mode: str = "quick", folds: int = 5, seed: int = 0, embeddings: np.ndarray | None = None,
                       views: Sequence[str] = VIEWS, embed: Callable[[Sequence[str]], np.ndarray] | None = None,
                       progress: bool = True, cache_dir: str | os.PathLike[str] | None = None,
-                      refit_clean: bool = True, **finetune: Any) -> OutOfFold:
+                      refit_clean: bool = True, stop: threading.Event | None = None, **finetune: Any) -> OutOfFold:
     """Out-of-fold class probabilities for every item.
 
     Parameters
@@ -189,6 +190,9 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
         (confident learning), each fold keeping the regularisation it chose in the first pass. Wrong labels
         then pull the models less: synthetic-noise AUROC rose 0.4-2 points (BENCHMARKS.md) for about a
         third more time. An item's own label still never reaches the model that scores it.
+    stop : threading.Event, optional
+        ``finetune`` mode: set from another thread to cancel the fold fine-tune under way and raise
+        :class:`~workbench.errors.Cancelled`.
 
     Returns
     -------
@@ -201,7 +205,7 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     y, cls = encode_labels(labels, classes)
     k = check_folds(y, cls, folds)
     if mode == "finetune":
-        return _finetune(texts, y, cls, folds=k, seed=seed, progress=progress, **finetune)
+        return _finetune(texts, y, cls, folds=k, seed=seed, progress=progress, stop=stop, **finetune)
     unknown = [v for v in views if v not in VIEWS]
     if unknown or not views:
         raise DataError(f"unknown view(s) {unknown}; use some of {list(VIEWS)}")
@@ -582,7 +586,8 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def _finetune(texts: Sequence[str], y: np.ndarray, classes: list[str], *, folds: int, seed: int,
-              runs_dir: str | os.PathLike[str] | None = None, progress: bool = True, **config: Any) -> OutOfFold:
+              runs_dir: str | os.PathLike[str] | None = None, progress: bool = True,
+              stop: threading.Event | None = None, **config: Any) -> OutOfFold:
     """k fine-tunes, each trained on k-1 folds (with its own validation split) and predicting the held-out fold.
 
     ``config``: :class:`workbench.config.FineTuneConfig` fields over :data:`FINETUNE_DEFAULTS`.
@@ -608,11 +613,11 @@ def _finetune(texts: Sequence[str], y: np.ndarray, classes: list[str], *, folds:
             frame = pd.DataFrame({"item_id": ids, "text": list(texts), "label": [classes[i] for i in y],
                                   "split": split})
             run = train_for_caller(cfg, data=frame, runs_dir=root, run_id=f"fold-{fold}-{os.getpid()}-{seed}",
-                                   what=f"the fine-tune of fold {fold}", progress=progress)
+                                   what=f"the fine-tune of fold {fold}", progress=progress, stop=stop)
             pred = run.predictions("test")
             rows = [int(i.split("-")[1]) for i in pred["item_id"]]
             probs[rows] = pred[[f"prob_{c}" for c in classes]].to_numpy()
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, Cancelled):
         if runs_dir is None:  # an interrupted scan's scratch runs hold nothing anyone will read
             shutil.rmtree(root, ignore_errors=True)
         raise

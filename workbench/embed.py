@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from workbench.devices import configure_cuda, default_device, to_device
-from workbench.errors import DataError, require
+from workbench.errors import Cancelled, DataError, require
 from workbench.models import DEFAULT_MODEL, check_max_length, choose_attention, quiet_loading, resolve_model
 from workbench.normalize import content_hash, text_list
 from workbench.pooling import sentence_transformers_pooling
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: Texts embedded between two writes to the cache (a shard each): what a stopped scan keeps, at most this many lost.
+SAVE_EVERY = 8192
 # The top four layers, for a scan's classifier view when accuracy matters more than time
 # (``scan(classifier_layers=TOP_LAYERS)``). Measured on MiniLM (out-of-fold accuracy of the embedding head,
 # 5-fold), last layer vs top four: SST-2 0.807 vs 0.824, TREC 0.856 vs 0.889, emotion 0.673 vs 0.698,
@@ -141,7 +144,8 @@ class Encoder:
         return out
 
     def encode(self, texts: Sequence[str], *, layers: Sequence[int] = (-1,), batch_size: int = 64,
-               progress: bool = True) -> np.ndarray:
+               progress: bool = True, stop: threading.Event | None = None,
+               save: Callable[[np.ndarray, np.ndarray], None] | None = None) -> np.ndarray:
         """Embed texts.
 
         Parameters
@@ -152,6 +156,12 @@ class Encoder:
             Several are concatenated in the order given, each pooled and L2-normalised on its own.
             Pooled as the model is read: the first token's vector for a sentence-transformers model whose
             pooling config says ``cls`` (BGE, for one), else the mean over the tokens.
+        stop : threading.Event, optional
+            Set from another thread to stop between two batches with :class:`~workbench.errors.Cancelled`.
+        save : callable, optional
+            ``save(positions, vectors)``: the input positions embedded since its last call, ``(m,)``, and their
+            vectors, ``(m, len(layers) * hidden)``; called every :data:`SAVE_EVERY` texts and at the end, so that
+            a stopped or interrupted run keeps what it embedded (the cache's writer).
 
         Returns
         -------
@@ -175,8 +185,19 @@ class Encoder:
         device_type = "cuda" if self.device.startswith("cuda") else "cpu"
         pad = self.tokenizer.pad_token_id or 0
         bar = tqdm(total=n, desc="embedding", unit="text", disable=not progress, leave=False)
+        unsaved: list[np.ndarray] = []
+
+        def flush() -> None:
+            if save is not None and unsaved:
+                done = np.concatenate(unsaved)
+                save(done, out[done])
+            unsaved.clear()
+
         with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
             for start in range(0, n, batch_size):
+                if stop is not None and stop.is_set():
+                    bar.close()
+                    raise Cancelled(f"embedding stopped after {start} of {n} texts (those are cached)")
                 idx = order[start:start + batch_size]
                 width = max(len(ids[i]) for i in idx)
                 batch = np.full((len(idx), width), pad, dtype=np.int64)
@@ -194,6 +215,10 @@ class Encoder:
                     dim=-1) for h in states]
                 out[idx] = torch.cat(pooled, 1).cpu().numpy()
                 bar.update(len(idx))
+                unsaved.append(idx)
+                if sum(len(i) for i in unsaved) >= SAVE_EVERY:
+                    flush()
+        flush()
         bar.close()
         return out
 
@@ -201,7 +226,8 @@ class Encoder:
 def embed_texts(texts: Sequence[str], *, model: str | os.PathLike[str] | None = None, max_length: int = 128,
                 batch_size: int = 64, device: str | None = None, precision: str = "auto",
                 cache_dir: str | os.PathLike[str] | None = None, use_cache: bool = True, progress: bool = True,
-                encoder: Encoder | None = None, layers: Sequence[int] = (-1,)) -> np.ndarray:
+                encoder: Encoder | None = None, layers: Sequence[int] = (-1,),
+                stop: threading.Event | None = None) -> np.ndarray:
     """Embed texts, reusing cached vectors for texts seen before with the same model and settings.
 
     Parameters
@@ -218,6 +244,9 @@ def embed_texts(texts: Sequence[str], *, model: str | os.PathLike[str] | None = 
         An already loaded encoder (its model, length and precision win).
     layers : sequence of int
         Hidden states to pool and concatenate (see :meth:`Encoder.encode`); default the last layer.
+    stop : threading.Event, optional
+        Set from another thread to stop with :class:`~workbench.errors.Cancelled`; what was embedded by then is
+        cached, as it is when the call is interrupted.
 
     Returns
     -------
@@ -248,9 +277,10 @@ def embed_texts(texts: Sequence[str], *, model: str | os.PathLike[str] | None = 
         first = {h: i for i, h in reversed(list(enumerate(hashes)))}
         todo = [texts[first[h]] for h in unique_missing]
         encoder = encoder or Encoder(model, max_length=max_length, device=device, precision=prec)
-        vectors = encoder.encode(todo, layers=layers, batch_size=batch_size, progress=progress)
-        if cache:
-            cache.save(unique_missing, vectors)
+        # saved every few thousand texts: a long embedding stopped or interrupted keeps what it did
+        saver = (lambda done, vecs: cache.save([unique_missing[i] for i in done], vecs)) if cache else None
+        vectors = encoder.encode(todo, layers=layers, batch_size=batch_size, progress=progress, stop=stop,
+                                 save=saver)
         found.update(zip(unique_missing, vectors))
     dim = next(iter(found.values())).shape[0] if found else 0
     out = np.zeros((len(texts), dim), dtype=np.float32)

@@ -70,6 +70,10 @@ class NothingToUndoError(StoreError):
     """``undo`` was asked for but the author has no action left to undo."""
 
 
+class Cancelled(WorkbenchError):
+    """Work its caller stopped (a panel's Cancel, or ``stop`` set): nothing of it was written."""
+
+
 class ModelNotFoundError(WorkbenchError):
     """A model named by id or path cannot be found offline."""
 

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -26,12 +27,14 @@ import pandas as pd
 from workbench.config import FineTuneConfig
 from workbench.data import as_dataset
 from workbench.devices import resolve_device
-from workbench.errors import DataError, WorkbenchError, require
+from workbench.errors import Cancelled, DataError, WorkbenchError, require
 from workbench.predict import load_run
 from workbench.runs import RunView, fresh_run_id, last_step, list_runs
 from workbench.store import LabelStore, as_store
 from workbench.train import CALLER_ENV, CANCEL_FILE, set_status, write_json
 
+#: The states a run does not leave.
+ENDED = ("finished", "failed", "cancelled")
 #: The pid of the process launch() started, beside status.json in the run folder.
 LAUNCHER_FILE = "launcher.pid"
 
@@ -158,7 +161,7 @@ def launch(config: FineTuneConfig | None = None, *, store: LabelStore | str | os
 
 
 def train_for_caller(config: FineTuneConfig, *, data: pd.DataFrame, runs_dir: str | os.PathLike[str], run_id: str,
-                     what: str, progress: bool = False) -> Run:
+                     what: str, progress: bool = False, stop: threading.Event | None = None) -> Run:
     """Train a run that only the caller reads (a scan's fold model) and return it once it has finished.
 
     It is launched with ``stop_with_caller=True`` and waited for by :func:`wait_or_cancel`, so neither a killed
@@ -175,27 +178,32 @@ def train_for_caller(config: FineTuneConfig, *, data: pd.DataFrame, runs_dir: st
         The run in the caller's words (``"fold tagger 2"``), for the error.
     progress : bool
         A bar over its steps.
+    stop : threading.Event, optional
+        Set from another thread to cancel it (see :func:`wait_or_cancel`).
 
     Raises
     ------
     WorkbenchError
         When it ends failed or cancelled: its message and the log to read.
+    Cancelled
+        When ``stop`` was set.
     """
     run = launch(config, data=data, runs_dir=runs_dir, run_id=run_id, stop_with_caller=True)
-    status = wait_or_cancel(run, progress=progress)
+    status = wait_or_cancel(run, progress=progress, stop=stop)
     if status.get("state") != "finished":
         raise WorkbenchError(f"{what} ended {status.get('state')}: {status.get('message')} (log: "
                              f"{run.path / 'logs.txt'})")
     return run
 
 
-def wait_or_cancel(run: Run, *, progress: bool = False) -> dict[str, Any]:
+def wait_or_cancel(run: Run, *, progress: bool = False, stop: threading.Event | None = None) -> dict[str, Any]:
     """Wait for a run that only the caller reads (a scan's fold model); cancel it if the wait is interrupted.
 
     The worker runs in a session of its own, so Ctrl-C or a kernel interrupt stops only the waiting, and the run
     would train on for minutes with nobody to read it. Here it is cancelled (it finishes its step) before the
     interrupt goes on; a second Ctrl-C meanwhile stops it at once. Launch such a run with
-    ``stop_with_caller=True`` as well, for a caller that is killed rather than interrupted.
+    ``stop_with_caller=True`` as well, for a caller that is killed rather than interrupted. Setting ``stop`` (from
+    another thread: a panel's Cancel) cancels the run the same way and raises :class:`Cancelled`.
 
     Returns
     -------
@@ -203,7 +211,7 @@ def wait_or_cancel(run: Run, *, progress: bool = False) -> dict[str, Any]:
         The run's status once it has ended.
     """
     try:
-        return run.wait(progress=progress)
+        status = run.wait(progress=progress, stop=stop)
     except BaseException:
         print(f"\ncancelling run {run.path.name} (it finishes its step first)...", file=sys.stderr, flush=True)
         try:
@@ -211,6 +219,10 @@ def wait_or_cancel(run: Run, *, progress: bool = False) -> dict[str, Any]:
         except KeyboardInterrupt:
             run.terminate()
         raise
+    if stop is not None and stop.is_set() and status.get("state") not in ENDED:
+        run.cancel(timeout=30)
+        raise Cancelled(f"stopped: run {run.path.name} was cancelled before it finished")
+    return status
 
 
 def _processes_device(n: int, device: str) -> str:
@@ -323,8 +335,9 @@ class Run(RunView):
         except (OSError, ValueError):
             return status.get("launcher_pid")  # run folders written before launcher.pid kept it in status.json
 
-    def wait(self, timeout: float | None = None, *, poll: float = 0.5, progress: bool = False) -> dict[str, Any]:
-        """Block until the run ends (or ``timeout`` seconds pass); returns the status.
+    def wait(self, timeout: float | None = None, *, poll: float = 0.5, progress: bool = False,
+             stop: threading.Event | None = None) -> dict[str, Any]:
+        """Block until the run ends (or ``timeout`` seconds pass, or ``stop`` is set); returns the status.
 
         ``progress=True`` shows a bar over the training steps with the latest loss and evaluation.
         """
@@ -335,9 +348,9 @@ class Run(RunView):
                 status = self.status()
                 if progress:
                     bar = self._show_progress(bar, status)
-                if status.get("state") in ("finished", "failed", "cancelled"):
+                if status.get("state") in ENDED:
                     return status
-                if deadline is not None and time.monotonic() > deadline:
+                if (deadline is not None and time.monotonic() > deadline) or (stop is not None and stop.is_set()):
                     return status
                 time.sleep(poll)
         finally:
@@ -372,7 +385,7 @@ class Run(RunView):
         """Ask the worker to stop; it finishes its step, marks itself cancelled and exits."""
         (self.path / CANCEL_FILE).write_text(str(time.time()))
         status = self.wait(timeout)
-        if status.get("state") not in ("finished", "failed", "cancelled"):
+        if status.get("state") not in ENDED:
             status = self.terminate()
         return status
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -26,7 +27,7 @@ from workbench.crossval import (
     spelling_hints,
 )
 from workbench.data import as_dataset
-from workbench.errors import DataError
+from workbench.errors import Cancelled, DataError
 from workbench.models import resolve_model
 from workbench.quality import (
     agreement_from_neighbors,
@@ -90,7 +91,7 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
          precision: str = "auto", classifier_layers: Sequence[int] = (-1,), refit_clean: bool = True,
          finetune: Mapping[str, Any] | None = None, pred_probs: np.ndarray | pd.DataFrame | None = None,
          progress: bool = True, scan_id: str | None = None, write: bool = True,
-         split: str | None = None, max_length: int = 128) -> ScanResult:
+         split: str | None = None, max_length: int = 128, stop: threading.Event | None = None) -> ScanResult:
     """Scan a store (or a table from :func:`workbench.data.load_dataset`) for label issues and data problems.
 
     Parameters
@@ -139,6 +140,10 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
     max_length : int
         Tokens of each text the embedding reads (the rest is cut off; the TF-IDF view reads every text whole). The
         report says how many texts run past it. Longer reads more of long texts (e-mails, tickets) for more time.
+    stop : threading.Event, optional
+        Set from another thread (a panel's Cancel) to stop the scan with :class:`~workbench.errors.Cancelled`: the
+        embedding stops between two batches (what it embedded stays cached), a fold fine-tune is cancelled, and
+        nothing is written to the store.
 
     Returns
     -------
@@ -221,7 +226,8 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
         from workbench.embed import embed_views
 
         features, embeddings = embed_views(texts, classifier_layers=classifier_layers, model=model, cache_dir=cache,
-                                           precision=precision, progress=progress, max_length=max_length)
+                                           precision=precision, progress=progress, max_length=max_length,
+                                           stop=stop)
     elif len(embeddings) != len(texts):
         raise DataError(f"embeddings have {len(embeddings)} rows for {len(texts)} items")
     else:
@@ -238,7 +244,7 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
     else:
         oof = out_of_fold_probs([texts[i] for i in lab_idx], given, classes=classes, mode=mode,
                                 folds=folds, seed=seed, embeddings=features[lab_idx], progress=progress,
-                                cache_dir=cache, refit_clean=refit_clean, **fold_config)
+                                cache_dir=cache, refit_clean=refit_clean, stop=stop, **fold_config)
         seconds["crossval"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -305,6 +311,8 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
                           unknown_tokens=count_unknown_tokens(texts, resolve_model(model)) if embeddings_read else None,
                           suggested=items.set_index("item_id")["suggested_label"].reindex(item_ids).tolist())
     scan_id = scan_id or f"scan-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    if stop is not None and stop.is_set():  # stopped during the seconds of the quick views: nothing written
+        raise Cancelled("the scan was stopped; the store keeps its last scan")
     if store is not None and write:
         t = time.perf_counter()
         source = "given probabilities" if given_probs is not None else str(model) if model else "all-MiniLM-L6-v2"

@@ -11,6 +11,7 @@ and the issue ``label`` when some token's given tag is not the most probable one
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ def tagger_config(**overrides: object) -> FineTuneConfig:
 def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train",
                 config: FineTuneConfig | None = None, runs_dir: str | os.PathLike[str] = "runs",
                 tagger: str | os.PathLike[str] | None = None, write: bool = True,
-                progress: bool = False) -> TokenScan:
+                progress: bool = False, stop: threading.Event | None = None) -> TokenScan:
     """Score every sentence of ``split`` (None: all; ``train`` includes sentences with no split) with taggers
     that did not see it.
 
@@ -95,6 +96,9 @@ def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train
         it trained on are left out (its tags agree with what it learnt, wrong tags included); none left is an error.
     progress : bool
         A progress bar over the fold taggers (each one a fine-tune: minutes on a CPU for thousands of sentences).
+    stop : threading.Event, optional
+        Set from another thread (a panel's Cancel) to cancel the fold tagger under way and raise
+        :class:`~workbench.errors.Cancelled`; nothing is written.
 
     Returns
     -------
@@ -126,7 +130,7 @@ def scan_tokens(store: LabelStore, *, folds: int = 2, split: str | None = "train
         if base.task != "token-classification":
             raise DataError("the fold taggers' config must have task='token-classification'")
         probs, tag_names, runs = _fold_taggers(table, chosen, folds=folds, config=base, runs_dir=Path(runs_dir),
-                                               scan_id=scan_id, progress=progress)
+                                               scan_id=scan_id, progress=progress, stop=stop)
         model, params = base.model or "all-MiniLM-L6-v2", {"folds": folds, "split": split, "runs": runs}
     from workbench.runs import RunView
 
@@ -226,7 +230,8 @@ def _corpus_inconsistencies(table: pd.DataFrame, chosen: pd.Index | None = None,
 
 
 def _fold_taggers(table: pd.DataFrame, chosen: pd.Index, *, folds: int, config: FineTuneConfig, runs_dir: Path,
-                  scan_id: str, progress: bool) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
+                  scan_id: str, progress: bool,
+                  stop: threading.Event | None = None) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
     """Each chosen sentence's ``(n_words, n_tags)`` probabilities from the fold tagger that did not see it, the tag
     order, and the fold runs' folders."""
     from workbench.launch import train_for_caller
@@ -246,7 +251,7 @@ def _fold_taggers(table: pd.DataFrame, chosen: pd.Index, *, folds: int, config: 
         fold_config = FineTuneConfig.from_dict({**config.to_dict(), "predict_splits": [HELD_OUT]})
         # each tagger is minutes on a CPU: a bar over its steps, as finetune mode's fold fine-tunes show
         run = train_for_caller(fold_config, data=data, runs_dir=runs_dir, run_id=f"{scan_id}-fold{fold}",
-                               what=f"fold tagger {fold}", progress=progress)
+                               what=f"fold tagger {fold}", progress=progress, stop=stop)
         runs.append(str(run.path))
         predicted = RunView(run.path).predictions(HELD_OUT)
         for item, rows in zip(predicted["item_id"].astype(str).tolist(), predicted["token_probs"].tolist(),
