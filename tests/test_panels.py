@@ -407,6 +407,32 @@ def test_the_ner_quality_panel_checks_tag_consistency_and_opens_the_sentences(tm
     assert shown["item_id"] in set(sample.loc[sample["has_error"], "id"])  # the worst is a planted error
 
 
+def test_cancel_on_the_ner_quality_panel_stops_its_fold_tagger(tmp_path, tiny_bert):
+    import json
+    import time
+
+    from workbench.sample import make_ner_sample
+    from workbench.token_scan import tagger_config
+
+    path = tmp_path / "ner.parquet"
+    make_ner_sample(seed=0).to_parquet(path)
+    wb = Workbench(str(path), runs_dir=tmp_path / "runs", id_column="id", task="token-classification")
+    panel = wb.quality
+    panel.config = tagger_config(model=str(tiny_bert), epochs=2000, max_length=32, precision="fp32")
+    panel.mode.value = "taggers"
+    panel.button.click()
+    deadline = time.monotonic() + 90
+    statuses = tmp_path / "runs"
+    while time.monotonic() < deadline and not any('"running"' in p.read_text()
+                                                  for p in statuses.glob("*/status.json")):
+        time.sleep(0.2)
+    panel.cancel_button.click()
+    panel._thread.join(timeout=90)
+    assert panel.stage.value.startswith("scan cancelled"), panel.stage.value
+    assert [json.loads(p.read_text())["state"] for p in statuses.glob("*/status.json")] == ["cancelled"]
+    assert "no scan yet" in panel.last_scan.value  # nothing written
+
+
 def test_metrics_panel_clicks_on_a_bar_and_a_confusion_cell_open_the_browser(store, tmp_path):
     from plotly.callbacks import InputDeviceState, Points
 
