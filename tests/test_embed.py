@@ -45,9 +45,8 @@ def test_eager_attention_on_cpu_gives_the_same_vectors_as_sdpa(tiny_bert):
     assert np.allclose(eager.encode(TEXTS, progress=False), sdpa.encode(TEXTS, progress=False), atol=1e-5)
 
 
-def test_cache_embeds_only_new_texts(tiny_bert, tmp_path, monkeypatch):
-    first = E.embed_texts(TEXTS, model=tiny_bert, cache_dir=tmp_path, precision="fp32", device="cpu",
-                          progress=False)
+def _count_encoded(monkeypatch) -> list[int]:
+    """From now on, how many texts each call of ``Encoder.encode`` embeds (the cache's misses)."""
     calls: list[int] = []
     real = E.Encoder.encode
 
@@ -56,6 +55,13 @@ def test_cache_embeds_only_new_texts(tiny_bert, tmp_path, monkeypatch):
         return real(self, texts, **kw)
 
     monkeypatch.setattr(E.Encoder, "encode", counting)
+    return calls
+
+
+def test_cache_embeds_only_new_texts(tiny_bert, tmp_path, monkeypatch):
+    first = E.embed_texts(TEXTS, model=tiny_bert, cache_dir=tmp_path, precision="fp32", device="cpu",
+                          progress=False)
+    calls = _count_encoded(monkeypatch)
     again = E.embed_texts(TEXTS, model=tiny_bert, cache_dir=tmp_path, precision="fp32", device="cpu",
                           progress=False)
     assert calls == [] and np.allclose(first, again)
@@ -92,14 +98,7 @@ def test_a_stopped_embedding_keeps_what_it_embedded(tiny_bert, tmp_path, monkeyp
         E.embed_texts(texts, model=tiny_bert, cache_dir=tmp_path, precision="fp32", device="cpu", progress=False,
                       batch_size=2, stop=stop)
     assert saved == [4, 4]
-    calls: list[int] = []
-    real_encode = E.Encoder.encode
-
-    def counting(self, todo, **kw):
-        calls.append(len(todo))
-        return real_encode(self, todo, **kw)
-
-    monkeypatch.setattr(E.Encoder, "encode", counting)
+    calls = _count_encoded(monkeypatch)
     resumed = E.embed_texts(texts, model=tiny_bert, cache_dir=tmp_path, precision="fp32", device="cpu",
                             progress=False, batch_size=2)
     assert calls == [4]  # only the texts the stopped run had not reached
