@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED, add_mode_arguments, machine, mode_flags, oof_options, record  # noqa: E402
 
 from workbench.crossval import encode_labels, out_of_fold_probs  # noqa: E402
-from workbench.embed import embed_views  # noqa: E402
+from workbench.embed import Encoder, embed_views  # noqa: E402
 
 FILES = {"sst2": "sst2/train.parquet", "trec": "trec/train.parquet", "banking77": "banking77/train.parquet",
          "20news": "20news_test_errors/test.parquet"}
@@ -57,12 +57,16 @@ def main() -> None:
     ap.add_argument("--sets", default=",".join(FILES))
     ap.add_argument("--classifier-layers", default="-1",
                     help="hidden states of the embedding view, comma-separated (the scan's default: -1)")
+    ap.add_argument("--views", default="embedding,tfidf",
+                    help="quick mode's views, comma-separated (the scan's default: embedding,tfidf; attention adds "
+                         "the head over the token vectors)")
     add_mode_arguments(ap)  # how ours makes its probabilities
     ap.add_argument("--seeds", type=int, default=1,
                     help="fold seeds 0..N-1 for both recipes (default 1: seed 0 only); the table shows mean and sd")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     layers = tuple(int(v) for v in args.classifier_layers.split(","))
+    view_names = tuple(args.views.split(","))
     rows = []
     for name in args.sets.split(","):
         frame = pd.read_parquet(SHARED / FILES[name])
@@ -70,13 +74,19 @@ def main() -> None:
         # one forward pass: the sentence embedding for the anchor recipe, the scan's classifier features for ours
         features, emb = embed_views(texts, classifier_layers=layers, progress=False)
         y, _ = encode_labels(labels)
+        states = None
+        if "attention" in view_names:  # once per set, as the scan's forward pass; its time is reported apart
+            t = time.perf_counter()
+            states = Encoder().token_states(texts, progress=False)
+            print(f"{name}: token vectors in {time.perf_counter() - t:.1f} s", flush=True)
         base, ours, t_base, t_ours = [], [], [], []
         for seed in range(args.seeds):
             t = time.perf_counter()
             base.append(baseline(emb, y, seed=seed))
             t_base.append(time.perf_counter() - t)
             t = time.perf_counter()
-            oof = out_of_fold_probs(texts, labels, seed=seed,
+            extra = {"views": view_names, "token_states": states} if args.mode == "quick" else {}
+            oof = out_of_fold_probs(texts, labels, seed=seed, **extra,
                                     **oof_options(args.mode, name, args.finetune_set, embeddings=features))
             t_ours.append(time.perf_counter() - t)
             ours.append(oof.accuracy())
@@ -86,13 +96,17 @@ def main() -> None:
                      TARGETS[name]))
         print(rows[-1], flush=True)
     ours = ("the scan's quick mode (embedding view on the hidden states named in the command, from the same forward "
-            "pass; TF-IDF view; pooled; the clean refit)" if args.mode == "quick" else
+            "pass; TF-IDF view; " + ("the attention view over the top four layers' token vectors, computed once per "
+                                     "set and not in the time column; " if "attention" in view_names else "")
+            + "pooled; the clean refit)" if args.mode == "quick" else
             "finetune mode: 5 fine-tunes of the packaged MiniLM, each trained on four folds (10% of them held out for "
             "its per-epoch evaluation) with finetune_accuracy.py's recipe for the set, predicting the fifth")
     lines = [f"\n## {args.mode.capitalize()}-mode out-of-fold accuracy vs the anchor recipe "
              f"({dt.date.today().isoformat()})\n",
              f"Machine: {machine()}. Command: `python benchmarks/quick_oof_accuracy.py --sets {args.sets} "
-             f"--classifier-layers={args.classifier_layers}{mode_flags(args.mode, args.finetune_set)}"
+             f"--classifier-layers={args.classifier_layers}"
+             f"{f' --views {args.views}' if view_names != ('embedding', 'tfidf') else ''}"
+             f"{mode_flags(args.mode, args.finetune_set)}"
              f"{f' --seeds {args.seeds}' if args.seeds > 1 else ''}`. "
              "Baseline: frozen MiniLM sentence embeddings + default logistic regression, 5-fold (the issue's anchor "
              f"recipe), same run. Ours: {ours}. Target: the issue's "

@@ -869,6 +869,10 @@ def test_scan_in_finetune_mode_and_its_mode_errors(tmp_path: Path, tiny_bert: Pa
                  "--finetune-set", "precision=fp32", "--items", str(items), "--no-progress"]) == 0
     assert "worst labels" in capsys.readouterr().out
     assert len(pd.read_csv(items)) == 120
+    # quick mode with the attention view as well
+    assert main(["scan", str(data), "--id-column", "id", "--model", str(tiny_bert), "--views", "embedding", "tfidf",
+                 "attention", "--json", str(tmp_path / "scan.json"), "--no-progress"]) == 0
+    assert "worst labels" in capsys.readouterr().out
     cases = [
         (["scan", str(data), "--id-column", "id", "--finetune-set", "epochs=1", "--mode", "quick"],
          "--finetune-set sets the fold fine-tunes, and --mode quick trains none"),
@@ -878,6 +882,12 @@ def test_scan_in_finetune_mode_and_its_mode_errors(tmp_path: Path, tiny_bert: Pa
          "--mode quick on token-classification data compares each sentence's tags"),
         (["scan", str(tmp_path / "sample" / "ner_sentences.parquet"), "--mode", "quick", "--split", "test"],
          "--mode quick compares each sentence's tags with the whole store: drop --split"),
+        (["scan", str(tmp_path / "sample" / "ner_sentences.parquet"), "--views", "attention"],
+         "--views chooses a text scan's views; "),
+        (["scan", str(data), "--id-column", "id", "--views", "embedding", "atention", "--model", str(tiny_bert)],
+         "unknown view(s) ['atention']; use some of ['embedding', 'tfidf', 'attention']"),
+        (["scan", str(data), "--id-column", "id", "--mode", "finetune", "--views", "attention"],
+         "--views ['attention'] choose quick mode's own views; this scan makes its probabilities with fine-tunes"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

@@ -35,6 +35,8 @@ from workbench.normalize import canonical_spellings
 
 MODES = ("quick", "finetune")
 VIEWS = ("embedding", "tfidf")
+#: Views a scan may add: ``attention`` (:mod:`workbench.attention_view`) reads the encoder's token vectors.
+OPTIONAL_VIEWS = ("attention",)
 # C for standardised embeddings (sklearn units); chosen: SST-2 0.003, emotion 0.01, TREC 0.03, banking77 0.1.
 # Noisy labels want stronger regularisation: SST-2 with 20% flipped labels chose 0.0003.
 EMBED_CS = (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
@@ -162,7 +164,8 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
                       mode: str = "quick", folds: int = 5, seed: int = 0, embeddings: np.ndarray | None = None,
                       views: Sequence[str] = VIEWS, embed: Callable[[Sequence[str]], np.ndarray] | None = None,
                       progress: bool = True, cache_dir: str | os.PathLike[str] | None = None,
-                      refit_clean: bool = True, stop: threading.Event | None = None, **finetune: Any) -> OutOfFold:
+                      refit_clean: bool = True, stop: threading.Event | None = None,
+                      token_states: Sequence[np.ndarray] | None = None, **finetune: Any) -> OutOfFold:
     """Out-of-fold class probabilities for every item.
 
     Parameters
@@ -180,7 +183,9 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     embeddings : numpy.ndarray, optional
         ``(n_items, d)`` precomputed features for the ``embedding`` view (sentence embeddings, or several
         layers' pooled states, :data:`workbench.embed.TOP_LAYERS`).
-    views : sequence of {"embedding", "tfidf"}
+    views : sequence of {"embedding", "tfidf", "attention"}
+        The default is the first two; ``attention`` adds :mod:`workbench.attention_view` (SST-2 +1.6 points, TREC +2,
+        for a second or so per thousand texts of training and the token vectors' own forward pass).
     embed : callable, optional
         Computes embeddings when they are not given (default :func:`workbench.embed.embed_texts`).
     cache_dir : path, optional
@@ -193,6 +198,9 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     stop : threading.Event, optional
         ``finetune`` mode: set from another thread to cancel the fold fine-tune under way and raise
         :class:`~workbench.errors.Cancelled`.
+    token_states : sequence of numpy.ndarray, optional
+        ``(n_tokens_i, hidden)`` per item for the ``attention`` view (:meth:`workbench.embed.Encoder.token_states`);
+        computed with the packaged model when that view is asked for without them.
 
     Returns
     -------
@@ -206,12 +214,14 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     k = check_folds(y, cls, folds)
     if mode == "finetune":
         return _finetune(texts, y, cls, folds=k, seed=seed, progress=progress, stop=stop, **finetune)
-    unknown = [v for v in views if v not in VIEWS]
+    unknown = [v for v in views if v not in (*VIEWS, *OPTIONAL_VIEWS)]
     if unknown or not views:
-        raise DataError(f"unknown view(s) {unknown}; use some of {list(VIEWS)}")
+        raise DataError(f"unknown view(s) {unknown}; use some of {[*VIEWS, *OPTIONAL_VIEWS]}")
     splits = stratified_folds(y, k, seed)
     features: dict[str, Any] = {}
     for view in views:
+        if view == "attention":
+            continue  # its token vectors are read below, by a head of its own
         if view == "embedding":
             if embeddings is None:
                 from workbench.embed import embed_texts
@@ -227,12 +237,26 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     # warm cache cross-validation is the whole scan, minutes for tens of thousands of items and many classes.
     tqdm = require("tqdm.auto", extra="train", purpose="progress bars").tqdm  # type: ignore[attr-defined]
     tasks = (len(splits) if "tfidf" in features else 0) + ("embedding" in features)
+    attention = None
+    if "attention" in views:
+        from workbench.attention_view import fit_attention_oof
+
+        if token_states is None:
+            from workbench.embed import Encoder
+
+            token_states = Encoder().token_states(list(texts), progress=progress, stop=stop)
+        # fitted once: the refit pass keeps its probabilities (trained without the flagged items it read no
+        # better on SST-2, BENCHMARKS.md)
+        attention = fit_attention_oof(token_states, y, len(cls), splits, seed=seed)
     with tqdm(total=tasks * (2 if refit_clean else 1), desc="cross-validation", unit="fit", disable=not progress,
               leave=False) as bar:
         per_view, chosen, models = _fit_views(features, y, len(cls), splits, seed, tick=bar.update)
+        if attention is not None:
+            per_view["attention"] = _smooth(attention)
         pooled, mix, temperature = pool_views(list(per_view.values()), y)
         params: dict[str, Any] = {"mode": mode, "folds": k, "folds_asked": folds, "seed": seed, "C": chosen,
-                                  "pool_weights": dict(zip(per_view, mix)), "temperature": temperature}
+                                  "pool_weights": dict(zip(per_view, mix)), "temperature": temperature,
+                                  **({"views": list(views)} if tuple(views) != VIEWS else {})}
         if refit_clean:
             from workbench.quality import find_label_issues
 
@@ -243,6 +267,8 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
                 # need half the SGD epochs): a third more time, not double
                 per_view, _, _ = _fit_views(features, y, len(cls), kept, seed, fixed=chosen, warm=models,
                                             tick=bar.update)
+                if attention is not None:
+                    per_view["attention"] = _smooth(attention)
                 pooled, mix, temperature = pool_views(list(per_view.values()), y)
                 params.update(pool_weights=dict(zip(per_view, mix)), temperature=temperature)
             params["refit_left_out"] = int(flagged.sum())
@@ -565,9 +591,7 @@ def pool_views(views: list[np.ndarray], y: np.ndarray) -> tuple[np.ndarray, list
         return views[0], [1.0], 1.0
     logs = np.stack([np.log(v) for v in views])  # (V, n, C)
     best: tuple[float, list[float], float] | None = None
-    grid = np.linspace(0, 1, 11)
-    for w0 in grid if len(views) == 2 else [None]:
-        weights = [float(w0), 1 - float(w0)] if w0 is not None else [1 / len(views)] * len(views)
+    for weights in _simplex(len(views)):
         mix = np.tensordot(np.array(weights), logs, axes=1)
         for t in (0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0):
             p = _softmax(mix / t)
@@ -577,6 +601,18 @@ def pool_views(views: list[np.ndarray], y: np.ndarray) -> tuple[np.ndarray, list
     assert best is not None
     _, weights, t = best
     return _softmax(np.tensordot(np.array(weights), logs, axes=1) / t), weights, t
+
+
+def _simplex(n: int) -> list[list[float]]:
+    """Weights for ``n`` views on a 0.1 grid over the simplex (two views: 0, 0.1, ..., 1 on the first; beyond three,
+    equal weights: the grid would grow past what a scan should spend on it)."""
+    steps = np.linspace(0, 1, 11)
+    if n == 2:
+        return [[float(w), 1 - float(w)] for w in steps]
+    if n == 3:
+        return [[float(a), float(b), max(0.0, 1 - float(a) - float(b))]
+                for a in steps for b in steps if a + b <= 1 + 1e-9]
+    return [[1 / n] * n]
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import hashlib
 import os
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -169,22 +169,8 @@ class Encoder:
             ``(len(texts), len(layers) * hidden)`` float32, pooled vectors, in input order.
         """
         torch: Any = self.torch
-        tqdm = require("tqdm.auto", extra="train", purpose="progress bars").tqdm  # type: ignore[attr-defined]
         layers = self.check_layers(layers)
-        hidden_size = int(self.model.config.hidden_size)
-        n = len(texts)
-        if n == 0:
-            return np.zeros((0, len(layers) * hidden_size), dtype=np.float32)
-        enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length, padding=False)
-        ids = enc["input_ids"]
-        # Longest first: the first batch shows the memory peak at once, and batches pad little.
-        order = np.argsort([-len(x) for x in ids], kind="stable")
-        out = np.zeros((n, len(layers) * hidden_size), dtype=np.float32)
-        every_layer = layers != (-1,)
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
-        device_type = "cuda" if self.device.startswith("cuda") else "cpu"
-        pad = self.tokenizer.pad_token_id or 0
-        bar = tqdm(total=n, desc="embedding", unit="text", disable=not progress, leave=False)
+        out = np.zeros((len(texts), len(layers) * int(self.model.config.hidden_size)), dtype=np.float32)
         unsaved: list[np.ndarray] = []
 
         def flush() -> None:
@@ -193,34 +179,87 @@ class Encoder:
                 save(done, out[done])
             unsaved.clear()
 
-        with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
-            for start in range(0, n, batch_size):
-                if stop is not None and stop.is_set():
-                    bar.close()
-                    raise Cancelled(f"embedding stopped after {start} of {n} texts (those are cached)")
-                idx = order[start:start + batch_size]
-                width = max(len(ids[i]) for i in idx)
-                batch = np.full((len(idx), width), pad, dtype=np.int64)
-                mask = np.zeros((len(idx), width), dtype=np.int64)
-                for row, i in enumerate(idx):
-                    batch[row, :len(ids[i])] = ids[i]
-                    mask[row, :len(ids[i])] = 1
-                tensors = to_device({"input_ids": batch, "attention_mask": mask}, self.device)
-                input_ids, attn = tensors["input_ids"], tensors["attention_mask"]
-                result = self.model(input_ids=input_ids, attention_mask=attn, output_hidden_states=every_layer)
-                states = [result.hidden_states[i] for i in layers] if every_layer else [result.last_hidden_state]
-                m = attn.unsqueeze(-1).float()
-                pooled = [torch.nn.functional.normalize(
-                    h[:, 0].float() if self.pooling == "cls" else (h.float() * m).sum(1) / m.sum(1).clamp(min=1.0),
-                    dim=-1) for h in states]
-                out[idx] = torch.cat(pooled, 1).cpu().numpy()
-                bar.update(len(idx))
-                unsaved.append(idx)
-                if sum(len(i) for i in unsaved) >= SAVE_EVERY:
-                    flush()
+        for idx, states, attn in self._hidden_states(texts, layers=layers, batch_size=batch_size, progress=progress,
+                                                     stop=stop):
+            m = attn.unsqueeze(-1).float()
+            pooled = [torch.nn.functional.normalize(
+                h[:, 0].float() if self.pooling == "cls" else (h.float() * m).sum(1) / m.sum(1).clamp(min=1.0),
+                dim=-1) for h in states]
+            out[idx] = torch.cat(pooled, 1).cpu().numpy()
+            unsaved.append(idx)
+            if sum(len(i) for i in unsaved) >= SAVE_EVERY:
+                flush()
         flush()
-        bar.close()
         return out
+
+    def token_states(self, texts: Sequence[str], *, layers: Sequence[int] | None = None, batch_size: int = 64,
+                     progress: bool = True, stop: threading.Event | None = None) -> list[np.ndarray]:
+        """Each text's token vectors, for a head that reads tokens (:mod:`workbench.attention_view`).
+
+        Parameters
+        ----------
+        texts : sequence of str
+        layers : sequence of int, optional
+            Hidden states averaged per token, each first scaled to unit length; default the top four layers (all of
+            a model with fewer).
+        stop : threading.Event, optional
+            As :meth:`encode`.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            ``(n_tokens_i, hidden)`` float16 per text, in input order, its special tokens included, no padding.
+        """
+        torch: Any = self.torch
+        depth = int(self.model.config.num_hidden_layers)
+        layers = self.check_layers(TOP_LAYERS[-depth:] if layers is None else layers)
+        out: list[np.ndarray] = [np.zeros((0, int(self.model.config.hidden_size)), dtype=np.float16)] * len(texts)
+        for idx, states, attn in self._hidden_states(texts, layers=layers, batch_size=batch_size, progress=progress,
+                                                     stop=stop):
+            mean = torch.stack([torch.nn.functional.normalize(h.float(), dim=-1) for h in states]).mean(0)
+            vectors = mean.cpu().numpy().astype(np.float16)
+            for row, (i, length) in enumerate(zip(idx, attn.sum(1).tolist(), strict=True)):
+                out[i] = vectors[row, :int(length)]
+        return out
+
+    def _hidden_states(self, texts: Sequence[str], *, layers: tuple[int, ...], batch_size: int, progress: bool,
+                       stop: threading.Event | None) -> Iterator[tuple[np.ndarray, list[Any], Any]]:
+        """The asked layers' hidden states batch by batch, longest texts first, under inference mode and the
+        encoder's autocast: ``(positions, states, mask)``, ``states`` one ``(b, width, hidden)`` tensor per layer,
+        ``mask`` ``(b, width)``."""
+        torch: Any = self.torch
+        tqdm = require("tqdm.auto", extra="train", purpose="progress bars").tqdm  # type: ignore[attr-defined]
+        n = len(texts)
+        if n == 0:
+            return
+        ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length, padding=False)["input_ids"]
+        # Longest first: the first batch shows the memory peak at once, and batches pad little.
+        order = np.argsort([-len(x) for x in ids], kind="stable")
+        every_layer = layers != (-1,)
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        device_type = "cuda" if self.device.startswith("cuda") else "cpu"
+        pad = self.tokenizer.pad_token_id or 0
+        bar = tqdm(total=n, desc="embedding", unit="text", disable=not progress, leave=False)
+        try:
+            with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
+                for start in range(0, n, batch_size):
+                    if stop is not None and stop.is_set():
+                        raise Cancelled(f"embedding stopped after {start} of {n} texts")
+                    idx = order[start:start + batch_size]
+                    width = max(len(ids[i]) for i in idx)
+                    batch = np.full((len(idx), width), pad, dtype=np.int64)
+                    mask = np.zeros((len(idx), width), dtype=np.int64)
+                    for row, i in enumerate(idx):
+                        batch[row, :len(ids[i])] = ids[i]
+                        mask[row, :len(ids[i])] = 1
+                    tensors = to_device({"input_ids": batch, "attention_mask": mask}, self.device)
+                    input_ids, attn = tensors["input_ids"], tensors["attention_mask"]
+                    result = self.model(input_ids=input_ids, attention_mask=attn, output_hidden_states=every_layer)
+                    yield idx, ([result.hidden_states[i] for i in layers] if every_layer else
+                                [result.last_hidden_state]), attn
+                    bar.update(len(idx))
+        finally:
+            bar.close()
 
 
 def embed_texts(texts: Sequence[str], *, model: str | os.PathLike[str] | None = None, max_length: int = 128,

@@ -19,6 +19,7 @@ import pandas as pd
 from workbench.brief import BriefRepr
 from workbench.checks import CheckContext, CheckResult, duplicate_groups, run_checks
 from workbench.crossval import (
+    VIEWS,
     OutOfFold,
     check_folds,
     encode_labels,
@@ -91,7 +92,8 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
          precision: str = "auto", classifier_layers: Sequence[int] = (-1,), refit_clean: bool = True,
          finetune: Mapping[str, Any] | None = None, pred_probs: np.ndarray | pd.DataFrame | None = None,
          progress: bool = True, scan_id: str | None = None, write: bool = True,
-         split: str | None = None, max_length: int = 128, stop: threading.Event | None = None) -> ScanResult:
+         split: str | None = None, max_length: int = 128, stop: threading.Event | None = None,
+         views: Sequence[str] = VIEWS) -> ScanResult:
     """Scan a store (or a table from :func:`workbench.data.load_dataset`) for label issues and data problems.
 
     Parameters
@@ -140,6 +142,11 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
     max_length : int
         Tokens of each text the embedding reads (the rest is cut off; the TF-IDF view reads every text whole). The
         report says how many texts run past it. Longer reads more of long texts (e-mails, tickets) for more time.
+    views : sequence of str
+        Quick mode's views (:func:`workbench.crossval.out_of_fold_probs`): the default ``("embedding", "tfidf")``, or
+        with ``"attention"`` as well, a head over the model's token vectors per fold that ranks SST-2 and TREC
+        labels better (quick out-of-fold accuracy +1.6 and +2 points) for a second forward pass over the texts (its
+        vectors are not cached) and a second or so of training per thousand texts.
     stop : threading.Event, optional
         Set from another thread (a panel's Cancel) to stop the scan with :class:`~workbench.errors.Cancelled`: the
         embedding stops between two batches (what it embedded stays cached), a fold fine-tune is cancelled, and
@@ -179,6 +186,9 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
     if finetune is not None and mode != "finetune":
         raise DataError(f"finetune={dict(finetune)!r} sets the fold fine-tunes of mode='finetune', but this scan's "
                         f"mode is {mode!r}; pass mode='finetune' or drop finetune")
+    if tuple(views) != VIEWS and (mode != "quick" or pred_probs is not None):
+        raise DataError(f"views={list(views)} choose quick mode's own views; this scan makes its probabilities "
+                        f"{'with fine-tunes' if mode == 'finetune' else 'from pred_probs'}: drop views")
     if pred_probs is not None and (mode != "quick" or finetune is not None):
         raise DataError(f"pred_probs replaces the scan's own out-of-fold models, so mode={mode!r} and finetune have "
                         "nothing to do; drop them, or drop pred_probs")
@@ -242,9 +252,16 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
         oof = OutOfFold(given_probs[lab_idx], list(classes), encode_labels(given, classes)[0],
                         params={"mode": "given"})
     else:
+        token_states = None
+        if "attention" in views:
+            from workbench.embed import Encoder
+
+            token_states = Encoder(model, max_length=max_length, precision=precision).token_states(
+                [texts[i] for i in lab_idx], progress=progress, stop=stop)
         oof = out_of_fold_probs([texts[i] for i in lab_idx], given, classes=classes, mode=mode,
                                 folds=folds, seed=seed, embeddings=features[lab_idx], progress=progress,
-                                cache_dir=cache, refit_clean=refit_clean, stop=stop, **fold_config)
+                                cache_dir=cache, refit_clean=refit_clean, stop=stop, views=views,
+                                token_states=token_states, **fold_config)
         seconds["crossval"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -1,0 +1,97 @@
+"""The attention view: a head per fold over token vectors finds the one token that decides the class."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from workbench.attention_view import fit_attention_oof
+from workbench.crossval import out_of_fold_probs, pool_views, stratified_folds
+from workbench.errors import DataError
+
+
+def _key_token_states(n: int = 400, dim: int = 16, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
+    """Texts of 5-40 noise tokens, one of them (anywhere) the class's key token: the mean over the tokens dilutes it
+    by the text's length, attention can pick it out."""
+    rng = np.random.default_rng(seed)
+    keys = rng.normal(size=(2, dim)) * 3
+    y = rng.integers(0, 2, n)
+    states = []
+    for label in y:
+        tokens = rng.normal(size=(int(rng.integers(5, 41)), dim))
+        tokens[rng.integers(len(tokens))] = keys[label]
+        states.append(tokens.astype(np.float16))
+    return states, y
+
+
+def test_the_head_learns_where_to_look_and_keeps_the_callers_random_state():
+    states, y = _key_token_states()
+    splits = stratified_folds(y, 5, 0)
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    probs = fit_attention_oof(states, y, 2, splits, seed=0, epochs=30)
+    assert torch.equal(torch.rand(3), expected_next)  # the user's torch random state is as it was
+    assert probs.shape == (len(y), 2) and np.allclose(probs.sum(1), 1)
+    accuracy = (probs.argmax(1) == y).mean()
+    # the mean over the tokens, the embedding view's reading of the same vectors, for comparison
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
+
+    means = np.stack([s.astype(np.float32).mean(0) for s in states])
+    mean_accuracy = (cross_val_predict(LogisticRegression(max_iter=1000), means, y, cv=5) == y).mean()
+    assert accuracy >= 0.95 and accuracy > mean_accuracy + 0.05, (accuracy, mean_accuracy)
+    again = fit_attention_oof(states, y, 2, splits, seed=0, epochs=30)
+    assert np.array_equal(probs, again)  # determined by the seed
+
+
+def test_three_views_are_pooled_on_a_grid_and_an_uninformative_one_gets_no_weight():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 600)
+    onehot = np.eye(3)[y]
+
+    def view(signal: float) -> np.ndarray:
+        logits = signal * onehot + rng.normal(size=onehot.shape)
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    strong, weak, noise = view(3.0), view(1.0), view(0.0)
+    _, weights, _ = pool_views([weak, noise, strong], y)
+    assert len(weights) == 3 and abs(sum(weights) - 1) < 1e-9
+    assert weights[2] >= 0.5 and weights[1] == 0.0, weights
+    pooled2, weights2, t2 = pool_views([weak, strong], y)  # two views: the grid they always had
+    assert weights2[0] + weights2[1] == pytest.approx(1) and weights2[1] > weights2[0]
+
+
+def test_out_of_fold_probs_adds_the_attention_view_when_asked():
+    states, y = _key_token_states(n=200)
+    labels = ["yes" if v else "no" for v in y]
+    texts = [f"text {i}" for i in range(len(y))]
+    embeddings = np.stack([s.astype(np.float32).mean(0) for s in states])
+    oof = out_of_fold_probs(texts, labels, views=("embedding", "attention"), embeddings=embeddings,
+                            token_states=states, progress=False)
+    assert set(oof.views) == {"embedding", "attention"} and oof.params["views"] == ["embedding", "attention"]
+    assert set(oof.params["pool_weights"]) == {"embedding", "attention"}
+    assert oof.params["pool_weights"]["attention"] > 0.5
+    with pytest.raises(DataError, match=r"unknown view\(s\) \['atention'\]; use some of \['embedding', 'tfidf', "
+                                        r"'attention'\]"):
+        out_of_fold_probs(texts, labels, views=("atention",), progress=False)
+    with pytest.raises(DataError, match="token states for 199 items but 200 labels"):
+        out_of_fold_probs(texts, labels, views=("attention",), token_states=states[:-1], progress=False)
+
+
+def test_a_scan_with_the_attention_view(tmp_path, tiny_bert):
+    from workbench import LabelStore, load_dataset
+    from workbench.sample import make_classification_sample
+    from workbench.scan import scan
+
+    with LabelStore.open(tmp_path / "labels.db") as store:
+        store.import_dataset(load_dataset(make_classification_sample(n_items=150, seed=3), id_column="id"))
+        result = scan(store, model=tiny_bert, cache_dir=tmp_path / "cache", precision="fp32", progress=False,
+                      views=("embedding", "tfidf", "attention"))
+        assert set(result.oof.views) == {"embedding", "tfidf", "attention"}
+        assert store.active_scan()["params"]["views"] == ["embedding", "tfidf", "attention"]
+        with pytest.raises(DataError, match=r"views=\['embedding', 'attention'\] choose quick mode's own views; "
+                                            "this scan makes its probabilities with fine-tunes: drop views"):
+            scan(store, mode="finetune", views=("embedding", "attention"), progress=False)
