@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.crossval import VIEWS
 from workbench.errors import DataError, WorkbenchError
 from workbench.export import FORMATS as EXPORT_FORMATS
 from workbench.quality import FILTERS, SCORES
@@ -377,7 +378,7 @@ def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path,
     if args.max_length is not None:
         raise DataError(f"--max-length sets how much of each text the embedding reads; {args.data} holds "
                         "token-classification data, whose fold taggers take theirs from --finetune-set max_length=N")
-    if args.views != ["embedding", "tfidf"]:
+    if tuple(args.views) != VIEWS:
         raise DataError(f"--views chooses a text scan's views; {args.data} holds token-classification data, scored "
                         "by fold taggers (or --mode quick, the tag-consistency check): drop --views")
     fold_options = args.folds is not None or bool(args.finetune_set) or bool(args.model)  # what sets fold taggers
@@ -797,7 +798,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classifier-layers", type=int, nargs="+", metavar="LAYER", default=[-1],
                    help="hidden states the classifier view reads (default -1: the sentence embedding; "
                         "-4 -3 -2 -1, the top four, rank wrong labels a little better in twice the time)")
-    p.add_argument("--views", nargs="+", metavar="VIEW", default=["embedding", "tfidf"],
+    p.add_argument("--views", nargs="+", metavar="VIEW", default=list(VIEWS),
                    help="quick mode's views (default embedding tfidf); add attention for a head per fold over the "
                         "model's token vectors: SST-2 +1.4 and TREC +2 points of out-of-fold accuracy (it ranks "
                         "SST-2's wrong labels better, TREC's a little worse), for a second "

@@ -247,12 +247,12 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
             token_states = Encoder().token_states(list(texts), progress=progress, stop=stop)
         # fitted once: the refit pass keeps its probabilities (trained without the flagged items it read no
         # better on SST-2, BENCHMARKS.md)
-        attention = fit_attention_oof(token_states, y, len(cls), splits, seed=seed)
+        attention = _smooth(fit_attention_oof(token_states, y, len(cls), splits, seed=seed))
     with tqdm(total=tasks * (2 if refit_clean else 1), desc="cross-validation", unit="fit", disable=not progress,
               leave=False) as bar:
         per_view, chosen, models = _fit_views(features, y, len(cls), splits, seed, tick=bar.update)
         if attention is not None:
-            per_view["attention"] = _smooth(attention)
+            per_view["attention"] = attention
         pooled, mix, temperature = pool_views(list(per_view.values()), y)
         params: dict[str, Any] = {"mode": mode, "folds": k, "folds_asked": folds, "seed": seed, "C": chosen,
                                   "pool_weights": dict(zip(per_view, mix)), "temperature": temperature,
@@ -268,7 +268,7 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
                 per_view, _, _ = _fit_views(features, y, len(cls), kept, seed, fixed=chosen, warm=models,
                                             tick=bar.update)
                 if attention is not None:
-                    per_view["attention"] = _smooth(attention)
+                    per_view["attention"] = attention
                 pooled, mix, temperature = pool_views(list(per_view.values()), y)
                 params.update(pool_weights=dict(zip(per_view, mix)), temperature=temperature)
             params["refit_left_out"] = int(flagged.sum())

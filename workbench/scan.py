@@ -253,13 +253,14 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
         oof = OutOfFold(given_probs[lab_idx], list(classes), encode_labels(given, classes)[0],
                         params={"mode": "given"})
     else:
+        scored_texts = [texts[i] for i in lab_idx]
         token_states = None
         if "attention" in views:
             from workbench.embed import Encoder
 
             token_states = Encoder(model, max_length=max_length, precision=precision).token_states(
-                [texts[i] for i in lab_idx], progress=progress, stop=stop)
-        oof = out_of_fold_probs([texts[i] for i in lab_idx], given, classes=classes, mode=mode,
+                scored_texts, progress=progress, stop=stop)
+        oof = out_of_fold_probs(scored_texts, given, classes=classes, mode=mode,
                                 folds=folds, seed=seed, embeddings=features[lab_idx], progress=progress,
                                 cache_dir=cache, refit_clean=refit_clean, stop=stop, views=views,
                                 token_states=token_states, **fold_config)
