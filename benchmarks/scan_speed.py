@@ -3,7 +3,8 @@
 The texts are the first 10,000 of emotion's train split (short, SST-2-like sentences).
 Ours: ``scan()`` with precision "auto" (bf16 autocast on a CPU with AVX-512 bf16).
 Baseline, same run: the same scan with fp32 embeddings. Also the embedding speed alone, and the scan with
-the options: no clean refit (``refit_clean=False``) and the top four layers (``classifier_layers=TOP_LAYERS``).
+the options: no clean refit (``refit_clean=False``), the top four layers (``classifier_layers=TOP_LAYERS``) and
+the attention view (``views=("embedding", "tfidf", "attention")``).
 
 Usage: python benchmarks/scan_speed.py [--items 10000] [--no-write]
 """
@@ -25,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED, machine, record  # noqa: E402
 
 from workbench import load_dataset  # noqa: E402
+from workbench.crossval import VIEWS  # noqa: E402
 from workbench.embed import TOP_LAYERS, Encoder, choose_precision  # noqa: E402
 from workbench.scan import scan  # noqa: E402
 
@@ -41,11 +43,13 @@ def main() -> None:
     rows = []
     embed_speed = {}
     # the default scan in the chosen precision and in fp32, then options that trade time for ranking quality
-    settings: list[tuple[str, tuple[int, ...], bool]] = [(auto, (-1,), True), ("fp32", (-1,), True),
-                                                         (auto, (-1,), False), (auto, TOP_LAYERS, True)]
+    attention = (*VIEWS, "attention")
+    settings: list[tuple[str, tuple[int, ...], bool, tuple[str, ...]]] = [
+        (auto, (-1,), True, VIEWS), ("fp32", (-1,), True, VIEWS), (auto, (-1,), False, VIEWS),
+        (auto, TOP_LAYERS, True, VIEWS), (auto, (-1,), True, attention)]
     if auto == "fp32":  # a CPU without bf16: the baseline row is the default row
         settings = [s for s in settings if s[0] == "fp32"]
-    for precision, layers, refit in settings:
+    for precision, layers, refit, views in settings:
         if precision not in embed_speed:
             enc = Encoder(precision=precision, device="cpu")
             enc.encode(texts[:64], progress=False)  # warm-up
@@ -55,14 +59,15 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as cache:
             t = time.perf_counter()
             cold = scan(table, precision=precision, cache_dir=cache, progress=False, classifier_layers=layers,
-                        refit_clean=refit)
+                        refit_clean=refit, views=views)
             t_cold = time.perf_counter() - t
             t = time.perf_counter()
             scan(table, precision=precision, cache_dir=cache, progress=False, classifier_layers=layers,
-                 refit_clean=refit)
+                 refit_clean=refit, views=views)
             t_warm = time.perf_counter() - t
         setting = ("top four layers" if layers == TOP_LAYERS else "sentence embedding") + (
-            ", clean refit" if refit else ", no refit") + (" (default)" if (layers, refit) == ((-1,), True) else "")
+            ", clean refit" if refit else ", no refit") + (", + attention view" if "attention" in views else "") + (
+            " (default)" if (layers, refit, views) == ((-1,), True, VIEWS) else "")
         rows.append((precision, setting,
                      t_cold, t_warm, cold.seconds, cold.oof.accuracy() if cold.oof else float("nan")))
         print(rows[-1], f"embedding {embed_speed[precision]:.0f} texts/s", flush=True)

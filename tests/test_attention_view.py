@@ -8,7 +8,7 @@ import torch
 
 from workbench.attention_view import fit_attention_oof
 from workbench.crossval import out_of_fold_probs, pool_views, stratified_folds
-from workbench.errors import DataError
+from workbench.errors import Cancelled, DataError
 
 
 def _key_token_states(n: int = 400, dim: int = 16, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
@@ -44,6 +44,33 @@ def test_the_head_learns_where_to_look_and_keeps_the_callers_random_state():
     assert accuracy >= 0.95 and accuracy > mean_accuracy + 0.05, (accuracy, mean_accuracy)
     again = fit_attention_oof(states, y, 2, splits, seed=0, epochs=30)
     assert np.array_equal(probs, again)  # determined by the seed
+
+
+def test_the_folds_heads_train_together_yet_no_head_reads_its_own_test_labels():
+    """The heads share batches: every label of a fold's test items may change and that fold's probabilities must not,
+    to the bit."""
+    states, y = _key_token_states(n=200)
+    splits = stratified_folds(y, 5, 0)
+    probs = fit_attention_oof(states, y, 2, splits, seed=0, epochs=3)
+    test = splits[2][1]
+    flipped = y.copy()
+    flipped[test] = 1 - flipped[test]
+    again = fit_attention_oof(states, flipped, 2, splits, seed=0, epochs=3)
+    assert np.array_equal(probs[test], again[test])
+    others = np.setdiff1d(np.arange(len(y)), test)
+    assert not np.allclose(probs[others], again[others])  # the other folds' heads did train on those labels
+
+
+def test_stopping_the_attention_views_training():
+    import threading
+
+    states, y = _key_token_states(n=100)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled, match="the attention view's training was stopped"):
+        fit_attention_oof(states, y, 2, stratified_folds(y, 5, 0), stop=stop)
+    with pytest.raises(DataError, match="item 3 is in no test fold; every item must be in one"):
+        fit_attention_oof(states, y, 2, [(np.arange(3, 100), np.arange(3))])
 
 
 def test_three_views_are_pooled_on_a_grid_and_an_uninformative_one_gets_no_weight():
@@ -92,6 +119,28 @@ def test_a_scan_with_the_attention_view(tmp_path, tiny_bert):
                       views=("embedding", "tfidf", "attention"))
         assert set(result.oof.views) == {"embedding", "tfidf", "attention"}
         assert store.active_scan()["params"]["views"] == ["embedding", "tfidf", "attention"]
+        # cold, the sentence embeddings and the token vectors came from one forward pass; warm, from the caches
+        import workbench.embed as E
+
+        calls: list[int] = []
+        real = E.Encoder.encode_with_tokens
+
+        def counting(self, texts, **kw):
+            calls.append(len(texts))
+            return real(self, texts, **kw)
+
+        E.Encoder.encode_with_tokens = counting
+        try:
+            again = scan(store, model=tiny_bert, cache_dir=tmp_path / "cache", precision="fp32", progress=False,
+                         views=("embedding", "tfidf", "attention"))
+            assert calls == []
+            fresh = scan(store, model=tiny_bert, cache_dir=tmp_path / "other-cache", precision="fp32",
+                         progress=False, views=("embedding", "tfidf", "attention"))
+            assert len(calls) == 1  # one pass over the distinct texts for both caches
+        finally:
+            E.Encoder.encode_with_tokens = real
+        assert np.allclose(again.oof.pred_probs, result.oof.pred_probs)
+        assert np.allclose(fresh.oof.pred_probs, result.oof.pred_probs, atol=1e-6)
         with pytest.raises(DataError, match=r"views=\['embedding', 'attention'\] choose quick mode's own views; "
                                             "this scan makes its probabilities with fine-tunes: drop views"):
             scan(store, mode="finetune", views=("embedding", "attention"), progress=False)

@@ -46,15 +46,16 @@ def test_eager_attention_on_cpu_gives_the_same_vectors_as_sdpa(tiny_bert):
 
 
 def _count_encoded(monkeypatch) -> list[int]:
-    """From now on, how many texts each call of ``Encoder.encode`` embeds (the cache's misses)."""
+    """From now on, how many texts each forward pass embeds (the cache's misses), :meth:`Encoder.encode_with_tokens`
+    being what :meth:`Encoder.encode`, :meth:`Encoder.token_states` and the caching functions all call."""
     calls: list[int] = []
-    real = E.Encoder.encode
+    real = E.Encoder.encode_with_tokens
 
     def counting(self, texts, **kw):
         calls.append(len(texts))
         return real(self, texts, **kw)
 
-    monkeypatch.setattr(E.Encoder, "encode", counting)
+    monkeypatch.setattr(E.Encoder, "encode_with_tokens", counting)
     return calls
 
 
@@ -200,3 +201,22 @@ def test_embed_views_gives_classifier_features_and_sentence_embeddings_from_one_
     feats, sent = E.embed_views(TEXTS, classifier_layers=(1, 2), **opts)
     assert feats.shape == (5, 64) and np.allclose(sent, sentences, atol=1e-5)
     assert asked == [(-1,), (1, 2, -1)]  # the last layer rides along in the same pass
+
+
+def test_token_vectors_are_cached_beside_the_sentence_embeddings(tiny_bert, tmp_path, monkeypatch):
+    opts = dict(model=tiny_bert, cache_dir=tmp_path, precision="fp32", device="cpu", progress=False)
+    sentences = E.embed_texts(TEXTS[:2], **opts)  # two texts already have sentence embeddings, no token vectors
+    calls = _count_encoded(monkeypatch)
+    features, sent, tokens = E.embed_views_with_tokens(TEXTS, **opts)
+    assert calls == [len(set(TEXTS))]  # one forward pass for what either cache lacked, each text once
+    assert np.allclose(sent[:2], sentences, atol=1e-5) and np.array_equal(features, sent)
+    enc = E.Encoder(tiny_bert, precision="fp32", device="cpu")
+    expected = enc.token_states(TEXTS, progress=False)
+    assert [t.shape for t in tokens] == [t.shape for t in expected]
+    assert all(t.dtype == np.float16 and np.allclose(t, e, atol=1e-3) for t, e in zip(tokens, expected))
+    calls.clear()
+    again = E.embed_with_tokens(TEXTS + ["one more text"], layers=(), **opts)
+    assert calls == [1] and again[0].shape == (len(TEXTS) + 1, 0)
+    assert all(np.array_equal(a, b) for a, b in zip(again[1], tokens))
+    calls.clear()
+    assert np.array_equal(E.embed_views(TEXTS, **opts)[1], sent) and calls == []

@@ -218,6 +218,13 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     if unknown or not views:
         raise DataError(f"unknown view(s) {unknown}; use some of {[*VIEWS, *OPTIONAL_VIEWS]}")
     splits = stratified_folds(y, k, seed)
+    if "attention" in views and token_states is None:
+        from workbench.embed import embed_with_tokens
+
+        if "embedding" in views and embeddings is None and embed is None:  # one forward pass for both views
+            embeddings, token_states = embed_with_tokens(list(texts), progress=progress, stop=stop)
+        else:
+            token_states = embed_with_tokens(list(texts), layers=(), progress=progress, stop=stop)[1]
     features: dict[str, Any] = {}
     for view in views:
         if view == "attention":
@@ -238,16 +245,12 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     tqdm = require("tqdm.auto", extra="train", purpose="progress bars").tqdm  # type: ignore[attr-defined]
     tasks = (len(splits) if "tfidf" in features else 0) + ("embedding" in features)
     attention = None
-    if "attention" in views:
+    if "attention" in views and token_states is not None:
         from workbench.attention_view import fit_attention_oof
 
-        if token_states is None:
-            from workbench.embed import Encoder
-
-            token_states = Encoder().token_states(list(texts), progress=progress, stop=stop)
         # fitted once: the refit pass keeps its probabilities (trained without the flagged items it read no
         # better on SST-2, BENCHMARKS.md)
-        attention = _smooth(fit_attention_oof(token_states, y, len(cls), splits, seed=seed))
+        attention = _smooth(fit_attention_oof(token_states, y, len(cls), splits, seed=seed, stop=stop))
     with tqdm(total=tasks * (2 if refit_clean else 1), desc="cross-validation", unit="fit", disable=not progress,
               leave=False) as bar:
         per_view, chosen, models = _fit_views(features, y, len(cls), splits, seed, tick=bar.update)

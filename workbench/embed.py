@@ -94,6 +94,9 @@ class EmbeddingCache:
             try:
                 with np.load(shard, allow_pickle=False) as data:
                     keys, vecs = data["hashes"], data["vectors"]
+                    # token vectors: one block of rows per text, ``lengths`` rows each
+                    if "lengths" in data:
+                        vecs = np.split(vecs, np.cumsum(data["lengths"])[:-1])
             except (OSError, ValueError, KeyError):
                 continue  # a shard cut short by a crash is ignored and recomputed
             for h, v in zip(keys.tolist(), vecs):
@@ -101,11 +104,17 @@ class EmbeddingCache:
                     found[h] = v
         return found
 
-    def save(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
+    def save(self, hashes: Sequence[str], vectors: np.ndarray | Sequence[np.ndarray]) -> None:
+        """Write one shard: ``vectors`` ``(n, d)``, kept as float32, or a ``(n_tokens_i, d)`` array per text, kept
+        as float16 (token vectors, 10x the bytes of a sentence's)."""
         if not len(hashes):
             return
         tmp = self.folder / f".tmp-{uuid.uuid4().hex}.npz"
-        np.savez(tmp, hashes=np.array(list(hashes)), vectors=vectors.astype(np.float32))
+        if isinstance(vectors, np.ndarray):
+            np.savez(tmp, hashes=np.array(list(hashes)), vectors=vectors.astype(np.float32))
+        else:
+            np.savez(tmp, hashes=np.array(list(hashes)), lengths=np.array([len(v) for v in vectors]),
+                     vectors=np.concatenate(vectors).astype(np.float16))
         os.replace(tmp, self.folder / f"shard-{uuid.uuid4().hex}.npz")
 
 
@@ -168,29 +177,10 @@ class Encoder:
         numpy.ndarray
             ``(len(texts), len(layers) * hidden)`` float32, pooled vectors, in input order.
         """
-        torch: Any = self.torch
         layers = self.check_layers(layers)
-        out = np.zeros((len(texts), len(layers) * int(self.model.config.hidden_size)), dtype=np.float32)
-        unsaved: list[np.ndarray] = []
-
-        def flush() -> None:
-            if save is not None and unsaved:
-                done = np.concatenate(unsaved)
-                save(done, out[done])
-            unsaved.clear()
-
-        for idx, states, attn in self._hidden_states(texts, layers=layers, batch_size=batch_size, progress=progress,
-                                                     stop=stop):
-            m = attn.unsqueeze(-1).float()
-            pooled = [torch.nn.functional.normalize(
-                h[:, 0].float() if self.pooling == "cls" else (h.float() * m).sum(1) / m.sum(1).clamp(min=1.0),
-                dim=-1) for h in states]
-            out[idx] = torch.cat(pooled, 1).cpu().numpy()
-            unsaved.append(idx)
-            if sum(len(i) for i in unsaved) >= SAVE_EVERY:
-                flush()
-        flush()
-        return out
+        return self.encode_with_tokens(texts, layers=layers, token_layers=(), batch_size=batch_size,
+                                       progress=progress, stop=stop,
+                                       save=None if save is None else lambda done, vecs, _: save(done, vecs))[0]
 
     def token_states(self, texts: Sequence[str], *, layers: Sequence[int] | None = None, batch_size: int = 64,
                      progress: bool = True, stop: threading.Event | None = None) -> list[np.ndarray]:
@@ -210,17 +200,71 @@ class Encoder:
         list of numpy.ndarray
             ``(n_tokens_i, hidden)`` float16 per text, in input order, its special tokens included, no padding.
         """
+        if layers is not None:
+            layers = self.check_layers(layers)
+        return self.encode_with_tokens(texts, layers=(), token_layers=layers, batch_size=batch_size,
+                                       progress=progress, stop=stop)[1]
+
+    def encode_with_tokens(self, texts: Sequence[str], *, layers: Sequence[int] = (-1,),
+                           token_layers: Sequence[int] | None = None, batch_size: int = 64, progress: bool = True,
+                           stop: threading.Event | None = None,
+                           save: Callable[[np.ndarray, np.ndarray, list[np.ndarray]], None] | None = None,
+                           ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Pooled vectors (:meth:`encode`) and token vectors (:meth:`token_states`) from one forward pass.
+
+        Parameters
+        ----------
+        texts : sequence of str
+        layers : sequence of int
+            As :meth:`encode`; empty: no pooled vectors (a ``(n, 0)`` array).
+        token_layers : sequence of int, optional
+            As :meth:`token_states` (default the top four layers); empty: no token vectors (empty arrays).
+        save : callable, optional
+            ``save(positions, vectors, token_vectors)``, as :meth:`encode`'s, with the positions' token vectors.
+
+        Returns
+        -------
+        vectors : numpy.ndarray
+            ``(len(texts), len(layers) * hidden)`` float32.
+        token_vectors : list of numpy.ndarray
+            ``(n_tokens_i, hidden)`` float16 per text.
+        """
         torch: Any = self.torch
+        hidden = int(self.model.config.hidden_size)
         depth = int(self.model.config.num_hidden_layers)
-        layers = self.check_layers(TOP_LAYERS[-depth:] if layers is None else layers)
-        out: list[np.ndarray] = [np.zeros((0, int(self.model.config.hidden_size)), dtype=np.float16)] * len(texts)
-        for idx, states, attn in self._hidden_states(texts, layers=layers, batch_size=batch_size, progress=progress,
+        pooled_layers = self.check_layers(layers) if len(layers) else ()
+        tokens = self.check_layers(TOP_LAYERS[-depth:] if token_layers is None else token_layers) \
+            if token_layers is None or len(token_layers) else ()
+        union = tuple(dict.fromkeys((*pooled_layers, *tokens)))
+        out = np.zeros((len(texts), len(pooled_layers) * hidden), dtype=np.float32)
+        token_out: list[np.ndarray] = [np.zeros((0, hidden), dtype=np.float16)] * len(texts)
+        unsaved: list[np.ndarray] = []
+
+        def flush() -> None:
+            if save is not None and unsaved:
+                done = np.concatenate(unsaved)
+                save(done, out[done], [token_out[i] for i in done])
+            unsaved.clear()
+
+        for idx, states, attn in self._hidden_states(texts, layers=union, batch_size=batch_size, progress=progress,
                                                      stop=stop):
-            mean = torch.stack([torch.nn.functional.normalize(h.float(), dim=-1) for h in states]).mean(0)
-            vectors = mean.cpu().numpy().astype(np.float16)
-            for row, (i, length) in enumerate(zip(idx, attn.sum(1).tolist(), strict=True)):
-                out[i] = vectors[row, :int(length)]
-        return out
+            by_layer = dict(zip(union, states, strict=True))
+            if pooled_layers:
+                m = attn.unsqueeze(-1).float()
+                pooled = [torch.nn.functional.normalize(
+                    h[:, 0].float() if self.pooling == "cls" else (h.float() * m).sum(1) / m.sum(1).clamp(min=1.0),
+                    dim=-1) for h in (by_layer[i] for i in pooled_layers)]
+                out[idx] = torch.cat(pooled, 1).cpu().numpy()
+            if tokens:
+                mean = torch.stack([torch.nn.functional.normalize(by_layer[i].float(), dim=-1) for i in tokens]).mean(0)
+                vectors = mean.cpu().numpy().astype(np.float16)
+                for row, (i, length) in enumerate(zip(idx, attn.sum(1).tolist(), strict=True)):
+                    token_out[i] = vectors[row, :int(length)]
+            unsaved.append(idx)
+            if sum(len(i) for i in unsaved) >= SAVE_EVERY:
+                flush()
+        flush()
+        return out, token_out
 
     def _hidden_states(self, texts: Sequence[str], *, layers: tuple[int, ...], batch_size: int, progress: bool,
                        stop: threading.Event | None) -> Iterator[tuple[np.ndarray, list[Any], Any]]:
@@ -292,6 +336,45 @@ def embed_texts(texts: Sequence[str], *, model: str | os.PathLike[str] | None = 
     numpy.ndarray
         ``(len(texts), len(layers) * hidden)`` float32, each block L2-normalised.
     """
+    if not len(layers):
+        raise DataError("layers is empty: give at least one hidden state to pool (-1 is the last layer)")
+    return _embed_cached(texts, layers=layers, token_layers=None, with_tokens=False, model=model,
+                         max_length=max_length, batch_size=batch_size, device=device, precision=precision,
+                         cache_dir=cache_dir, use_cache=use_cache, progress=progress, encoder=encoder, stop=stop)[0]
+
+
+def embed_with_tokens(texts: Sequence[str], *, layers: Sequence[int] = (-1,), token_layers: Sequence[int] | None = None,
+                      **options: Any) -> tuple[np.ndarray, list[np.ndarray]]:
+    """:func:`embed_texts` and each text's token vectors (:meth:`Encoder.token_states`), both cached, from one forward
+    pass over the texts missing from either cache.
+
+    Parameters
+    ----------
+    texts : sequence of str
+    layers : sequence of int
+        As :func:`embed_texts`.
+    token_layers : sequence of int, optional
+        As :meth:`Encoder.token_states` (default the top four layers).
+    **options
+        :func:`embed_texts`'s (model, cache_dir, precision, progress, stop, ...).
+
+    Returns
+    -------
+    vectors : numpy.ndarray
+        ``(len(texts), len(layers) * hidden)`` float32.
+    token_vectors : list of numpy.ndarray
+        ``(n_tokens_i, hidden)`` float16 per text: about 0.8 KB per token, 15-20 KB per short text, so the cache
+        grows ten times faster than with sentence vectors alone.
+    """
+    return _embed_cached(texts, layers=layers, token_layers=token_layers, with_tokens=True, **options)
+
+
+def _embed_cached(texts: Sequence[str], *, layers: Sequence[int], token_layers: Sequence[int] | None,
+                  with_tokens: bool, model: str | os.PathLike[str] | None = None, max_length: int = 128,
+                  batch_size: int = 64, device: str | None = None, precision: str = "auto",
+                  cache_dir: str | os.PathLike[str] | None = None, use_cache: bool = True, progress: bool = True,
+                  encoder: Encoder | None = None, stop: threading.Event | None = None,
+                  ) -> tuple[np.ndarray, list[np.ndarray]]:
     texts = text_list(texts)
     hashes = [content_hash(t, normalization="none") for t in texts]
     enc_settings = encoder
@@ -307,25 +390,45 @@ def embed_texts(texts: Sequence[str], *, model: str | os.PathLike[str] | None = 
     pooling = enc_settings.pooling if enc_settings else embedding_pooling(resolve_model(model))
     if pooling != "mean":  # likewise mean-pooled vectors; a CLS-read model's own, cached before, are not these
         key += f"|pooling={pooling}"
-    cache = EmbeddingCache(cache_dir or default_cache_dir(), model_key=key, max_length=max_length,
-                           precision=prec, attention=attention) if use_cache else None
+    token_key = f"{model_key}|tokens={'top' if token_layers is None else ','.join(map(str, token_layers))}"
+
+    def open_cache(cache_key: str) -> EmbeddingCache:
+        return EmbeddingCache(cache_dir or default_cache_dir(), model_key=cache_key, max_length=max_length,
+                              precision=prec, attention=attention)
+
+    cache = open_cache(key) if use_cache and layers else None  # no layers: token vectors only
+    token_cache = open_cache(token_key) if use_cache and with_tokens else None
     found = cache.load(hashes) if cache else {}
-    missing = [i for i, h in enumerate(hashes) if h not in found]
-    unique_missing = list(dict.fromkeys(hashes[i] for i in missing))
+    found_tokens = token_cache.load(hashes) if token_cache else {}
+    unique_missing = [h for h in dict.fromkeys(hashes)
+                      if (layers and h not in found) or (with_tokens and h not in found_tokens)]
     if unique_missing:
         first = {h: i for i, h in reversed(list(enumerate(hashes)))}
         todo = [texts[first[h]] for h in unique_missing]
         encoder = encoder or Encoder(model, max_length=max_length, device=device, precision=prec)
-        # saved every few thousand texts: a long embedding stopped or interrupted keeps what it did
-        saver = (lambda done, vecs: cache.save([unique_missing[i] for i in done], vecs)) if cache else None
-        vectors = encoder.encode(todo, layers=layers, batch_size=batch_size, progress=progress, stop=stop,
-                                 save=saver)
+
+        def save(done: np.ndarray, vectors: np.ndarray, token_vectors: list[np.ndarray]) -> None:
+            # saved every few thousand texts: a long embedding stopped or interrupted keeps what it did; each cache
+            # gets only what it lacked
+            done_hashes = [unique_missing[i] for i in done]
+            if cache:
+                new = [j for j, h in enumerate(done_hashes) if h not in found]
+                cache.save([done_hashes[j] for j in new], vectors[new])
+            if token_cache:
+                new = [j for j, h in enumerate(done_hashes) if h not in found_tokens]
+                token_cache.save([done_hashes[j] for j in new], [token_vectors[j] for j in new])
+
+        vectors, token_vectors = encoder.encode_with_tokens(
+            todo, layers=layers, token_layers=token_layers if with_tokens else (), batch_size=batch_size,
+            progress=progress, stop=stop, save=save if use_cache else None)
         found.update(zip(unique_missing, vectors))
-    dim = next(iter(found.values())).shape[0] if found else 0
+        found_tokens.update(zip(unique_missing, token_vectors))
+    dim = next(iter(found.values())).shape[0] if found and layers else 0
     out = np.zeros((len(texts), dim), dtype=np.float32)
     for i, h in enumerate(hashes):
-        out[i] = found[h]
-    return out
+        if dim:
+            out[i] = found[h]
+    return out, [found_tokens[h] for h in hashes] if with_tokens else []
 
 
 def take_layer(features: np.ndarray, *, layers: Sequence[int], layer: int = -1) -> np.ndarray:
@@ -372,8 +475,36 @@ def embed_views(texts: Sequence[str], *, classifier_layers: Sequence[int] = (-1,
     sentences : numpy.ndarray
         ``(n, hidden)`` the last layer, what neighbours, duplicates and outliers read.
     """
+    layers = _with_sentence_layer(classifier_layers)
+    return _split_views(embed_texts(texts, layers=layers, **options), classifier_layers)
+
+
+def embed_views_with_tokens(texts: Sequence[str], *, classifier_layers: Sequence[int] = (-1,),
+                            **options: Any) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """:func:`embed_views` and the texts' token vectors (:func:`embed_with_tokens`), from one forward pass.
+
+    Returns
+    -------
+    features : numpy.ndarray
+        ``(n, len(classifier_layers) * hidden)``
+    sentences : numpy.ndarray
+        ``(n, hidden)``
+    token_vectors : list of numpy.ndarray
+        ``(n_tokens_i, hidden)`` per text, the top four layers' (what :mod:`workbench.attention_view` reads).
+    """
+    both, token_vectors = embed_with_tokens(texts, layers=_with_sentence_layer(classifier_layers), **options)
+    return (*_split_views(both, classifier_layers), token_vectors)
+
+
+def _with_sentence_layer(classifier_layers: Sequence[int]) -> tuple[int, ...]:
+    """The layers to embed for a classifier's: its own, and the last (the sentence embedding) after them."""
     classifier = tuple(int(i) for i in classifier_layers)
-    layers = classifier if -1 in classifier else (*classifier, -1)
-    both = embed_texts(texts, layers=layers, **options)
+    return classifier if -1 in classifier else (*classifier, -1)
+
+
+def _split_views(both: np.ndarray, classifier_layers: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """``both`` (embedded with :func:`_with_sentence_layer`'s layers) as the classifier's features and the sentence
+    embeddings."""
+    layers = _with_sentence_layer(classifier_layers)
     sentences = take_layer(both, layers=layers)
-    return (both if layers == classifier else both[:, :-sentences.shape[1]]), sentences
+    return (both if layers == tuple(int(i) for i in classifier_layers) else both[:, :-sentences.shape[1]]), sentences

@@ -233,12 +233,17 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
     cache = cache_dir if cache_dir is not None else default_cache_dir()
     t = time.perf_counter()
     embeddings_read = embeddings is None
+    encoding: dict[str, Any] = dict(model=model, cache_dir=cache, precision=precision, progress=progress,
+                                    max_length=max_length, stop=stop)
+    all_token_states: list[np.ndarray] | None = None
     if embeddings is None:
-        from workbench.embed import embed_views
+        from workbench.embed import embed_views, embed_views_with_tokens
 
-        features, embeddings = embed_views(texts, classifier_layers=classifier_layers, model=model, cache_dir=cache,
-                                           precision=precision, progress=progress, max_length=max_length,
-                                           stop=stop)
+        if "attention" in views:  # one forward pass, both cached
+            features, embeddings, all_token_states = embed_views_with_tokens(
+                texts, classifier_layers=classifier_layers, **encoding)
+        else:
+            features, embeddings = embed_views(texts, classifier_layers=classifier_layers, **encoding)
     elif len(embeddings) != len(texts):
         raise DataError(f"embeddings have {len(embeddings)} rows for {len(texts)} items")
     else:
@@ -256,10 +261,11 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
         scored_texts = [texts[i] for i in lab_idx]
         token_states = None
         if "attention" in views:
-            from workbench.embed import Encoder
+            if all_token_states is None:  # the caller gave the embeddings
+                from workbench.embed import embed_with_tokens
 
-            token_states = Encoder(model, max_length=max_length, precision=precision).token_states(
-                scored_texts, progress=progress, stop=stop)
+                all_token_states = embed_with_tokens(texts, layers=(), **encoding)[1]
+            token_states = [all_token_states[i] for i in lab_idx]
         oof = out_of_fold_probs(scored_texts, given, classes=classes, mode=mode,
                                 folds=folds, seed=seed, embeddings=features[lab_idx], progress=progress,
                                 cache_dir=cache, refit_clean=refit_clean, stop=stop, views=views,
