@@ -593,12 +593,16 @@ def pool_views(views: list[np.ndarray], y: np.ndarray) -> tuple[np.ndarray, list
     if len(views) == 1:
         return views[0], [1.0], 1.0
     logs = np.stack([np.log(v) for v in views])  # (V, n, C)
+    rows = np.arange(len(y))
     best: tuple[float, list[float], float] | None = None
     for weights in _simplex(len(views)):
         mix = np.tensordot(np.array(weights), logs, axes=1)
+        mix -= mix.max(1, keepdims=True)  # each row's largest 0, so exp(mix / t) cannot overflow
+        given = mix[rows, y]
         for t in (0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0):
-            p = _softmax(mix / t)
-            loss = -float(np.mean(np.log(p[np.arange(len(y)), y])))
+            # the log loss as log-sum-exp less the given class's logit, without the probabilities (three views try
+            # 462 pairs; 0.35 -> 0.14 s on 10,000 items of 6 classes, the same weights)
+            loss = float(np.mean(np.log(np.exp(mix / t).sum(1)) - given / t))
             if best is None or loss < best[0]:
                 best = (loss, weights, t)
     assert best is not None
