@@ -22,12 +22,14 @@ import numpy as np
 
 from workbench.errors import Cancelled, DataError, require
 
-#: Training settings, measured on SST-2 (BENCHMARKS.md): 4 heads read 0.2-0.4 point better than 1; 10 epochs better
-#: than 6; batches of 256 at lr 1e-2 as good as 32 at 2e-3 and twice as fast.
-EPOCHS = 10
+#: Training settings, measured on SST-2 (BENCHMARKS.md): 4 heads read 0.2-0.4 point better than 1; batches of 256 at
+#: lr 1e-2 as good as 32 at 2e-3 and twice as fast; 6 epochs at lr 2e-2 then as good as 10 at 1e-2 in 60% of the time
+#: (pooled quick accuracy, five fold seeds: SST-2 0.8606 vs 0.8601, TREC 0.9282 vs 0.9272; banking77, three: 0.9324 vs
+#: 0.9330), where 6 at 1e-2 was worse and a learning rate decaying to 0 worse still.
+EPOCHS = 6
 HEADS = 4
 BATCH_SIZE = 256
-LEARNING_RATE = 1e-2
+LEARNING_RATE = 2e-2
 WEIGHT_DECAY = 1e-4
 
 
