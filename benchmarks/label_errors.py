@@ -7,7 +7,8 @@
 (c) CoNLL-2003 token errors: needs a token classifier from the fine-tuning engine; reported as not run.
 
 Usage: python benchmarks/label_errors.py [--rows 20news,sst2,trec,banking77,emotion] [--rates 0.1,0.2]
-       [--noise pair,uniform] [--mode quick|finetune [--finetune-set FIELD=JSON]] [--no-write]
+       [--noise pair,uniform] [--views embedding,tfidf,attention] [--mode quick|finetune [--finetune-set FIELD=JSON]]
+       [--no-write]
 cleanlab is a benchmark/dev dependency only; workbench never imports it.
 """
 
@@ -31,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED, add_mode_arguments, machine, mode_flags, oof_options, record  # noqa: E402
 
 from workbench import quality as Q  # noqa: E402
+from workbench.crossval import VIEWS as DEFAULT_VIEWS  # noqa: E402
 from workbench.crossval import encode_labels, out_of_fold_probs  # noqa: E402
-from workbench.embed import embed_texts, embed_views  # noqa: E402
+from workbench.embed import embed_texts, embed_views, embed_views_with_tokens  # noqa: E402
 
 SCORES = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
 # The issue's single scores: SCORES and the neighbourhood score. label_posterior is ours alone (cleanlab has
@@ -42,6 +44,7 @@ ISSUE_SINGLE = (*SCORES, "neighbor_agreement")
 
 LAYERS: tuple[int, ...] = (-1,)  # the scan's default classifier layers; --classifier-layers changes it
 MODE: tuple[str, list[str]] = ("quick", [])  # --mode and --finetune-set
+VIEWS: tuple[str, ...] = DEFAULT_VIEWS  # --views
 
 def pair_flip_noise(y: np.ndarray, k: int, rate: float, seed: int) -> np.ndarray:
     """Asymmetric noise: each true class j is relabelled as one fixed other class pi(j) with probability ``rate``."""
@@ -121,11 +124,15 @@ def row_synthetic(dataset: str, rate: float, cache: dict, seed: int = 0,
     y_true, classes = encode_labels(frame["label"].tolist())
     y = NOISE[noise](y_true, len(classes), rate, seed)
     if dataset not in cache:
-        # as in a scan: the classifier layers for the classifier view, the sentence embedding for neighbours
-        cache[dataset] = embed_views(texts, classifier_layers=LAYERS, progress=False)
-    features, emb = cache[dataset]
+        # as in a scan: the classifier layers for the classifier view, the sentence embedding for neighbours, the
+        # token vectors for the attention view, from one forward pass
+        cache[dataset] = (embed_views_with_tokens(texts, classifier_layers=LAYERS, progress=False)
+                          if "attention" in VIEWS else (*embed_views(texts, classifier_layers=LAYERS, progress=False),
+                                                         None))
+    features, emb, token_states = cache[dataset]
     t = time.perf_counter()
-    oof = out_of_fold_probs(texts, [classes[i] for i in y], classes=classes, seed=seed,
+    quick = {"views": VIEWS, "token_states": token_states} if MODE[0] == "quick" else {}
+    oof = out_of_fold_probs(texts, [classes[i] for i in y], classes=classes, seed=seed, **quick,
                             **oof_options(MODE[0], dataset, MODE[1], embeddings=features))
     seconds = time.perf_counter() - t
     truth = y != y_true
@@ -199,11 +206,17 @@ def main() -> None:
     ap.add_argument("--noise", default="pair", help="comma-separated: pair (the issue's rows), uniform")
     ap.add_argument("--classifier-layers", default="-1",
                     help="hidden states of the embedding view, comma-separated (the scan's default: -1)")
+    ap.add_argument("--views", default=",".join(DEFAULT_VIEWS),
+                    help="quick mode's views, comma-separated (the scan's default: embedding,tfidf; attention adds "
+                         "the head over the token vectors)")
     add_mode_arguments(ap)  # how the synthetic rows' probabilities are made
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    global LAYERS, MODE
+    global LAYERS, MODE, VIEWS
     LAYERS = tuple(int(v) for v in args.classifier_layers.split(","))
+    VIEWS = tuple(args.views.split(","))
+    if args.mode != "quick" and VIEWS != DEFAULT_VIEWS:
+        raise SystemExit("--views chooses quick mode's views; drop it with --mode finetune")
     MODE = (args.mode, args.finetune_set)
     wanted = args.rows.split(",")
     rows: list[dict] = []
@@ -223,6 +236,7 @@ def main() -> None:
     text = (f"\n## Label-error detection vs cleanlab ({dt.date.today().isoformat()})\n\n"
             f"Machine: {machine_name}. Command: `python benchmarks/label_errors.py --rows {args.rows} "
             f"--rates {args.rates} --noise {args.noise} --classifier-layers={args.classifier_layers}"
+            f"{'' if VIEWS == DEFAULT_VIEWS else ' --views ' + args.views}"
             f"{mode_flags(args.mode, args.finetune_set)}`. "
             "Same probabilities for both libraries in every row. Synthetic noise: each true class is flipped to "
             "one fixed other class (seeded) at the given rate (rows marked `uniform`: to any other class, "

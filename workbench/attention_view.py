@@ -6,10 +6,10 @@ every token, each head pools the text's tokens by its softmax over them, and a l
 beside the plain mean. Pooled with the scan's two views it lifted quick out-of-fold accuracy on SST-2 from 0.845 to
 0.860 and on TREC from 0.905 to 0.927 (means of five fold seeds), and left banking77 level (BENCHMARKS.md, "Quick-mode
 out-of-fold accuracy", the run with ``--views``). Its token vectors come from the scan's own forward pass and are
-cached beside the sentence embeddings (:func:`workbench.embed.embed_with_tokens`, about 0.8 KB a token); its training,
-half a second per thousand short texts on a 2-core CPU, runs on every scan, since the folds follow the labels. A scan
-of 10,000 short texts took 25.8 s cold and 10.2 s warm with it, against 18.6 s and 3.9 s without (BENCHMARKS.md,
-"Quick-scan speed"), so it is an option of the quick scan (``views``), not part of the default.
+cached beside the sentence embeddings (:func:`workbench.embed.embed_with_tokens`, about 0.8 KB a token); its
+training, a quarter of a second per thousand short texts on a 2-core CPU, runs on every scan, since the folds follow
+the labels. A scan of 10,000 short texts took 23.2 s cold and 7.0 s warm with it, against 22.6 s and 4.5 s without
+(BENCHMARKS.md, "Quick-scan speed"), so it is an option of the quick scan (``views``), not part of the default.
 """
 
 from __future__ import annotations

@@ -800,9 +800,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "-4 -3 -2 -1, the top four, rank wrong labels a little better in twice the time)")
     p.add_argument("--views", nargs="+", metavar="VIEW", default=list(VIEWS),
                    help="quick mode's views (default embedding tfidf); add attention for a head per fold over the "
-                        "model's token vectors: SST-2 +1.4 and TREC +2 points of out-of-fold accuracy (it ranks "
-                        "SST-2's wrong labels better, TREC's a little worse), for half a second of training per "
-                        "thousand texts on every scan and ten times the embedding cache")
+                        "model's token vectors: SST-2 +1.5 and TREC +2 points of out-of-fold accuracy (it ranks "
+                        "SST-2's wrong labels better, TREC's a little worse), for a quarter of a second of training "
+                        "per thousand texts on every scan and ten times the embedding cache")
     p.add_argument("--max-length", type=int, metavar="TOKENS",
                    help="tokens of each text the embedding reads (default 128; the report says how many texts run "
                         "past it): more reads more of long texts, for more time")

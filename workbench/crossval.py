@@ -185,7 +185,7 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
         layers' pooled states, :data:`workbench.embed.TOP_LAYERS`).
     views : sequence of {"embedding", "tfidf", "attention"}
         The default is the first two; ``attention`` adds :mod:`workbench.attention_view` (SST-2 +1.4 points, TREC +2,
-        for half a second of training per thousand short texts on every scan; its token vectors are cached).
+        for a quarter of a second of training per thousand short texts on every scan; its token vectors are cached).
     embed : callable, optional
         Computes embeddings when they are not given (default :func:`workbench.embed.embed_texts`).
     cache_dir : path, optional

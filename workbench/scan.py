@@ -148,7 +148,7 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
         +1.4 points on SST-2 and +2 on TREC, and planted SST-2 label errors ranked better (AUROC +0.01), TREC's a
         little worse (-0.001 to -0.005; the head fits wrong labels more). Its token vectors come from the same
         forward pass as the embeddings and are cached with them (about ten times their bytes); its training runs on
-        every scan: 10,000 short texts 25.8 s cold and 10.2 s warm, against 18.6 s and 3.9 s (BENCHMARKS.md).
+        every scan: 10,000 short texts 23.2 s cold and 7.0 s warm, against 22.6 s and 4.5 s (BENCHMARKS.md).
     stop : threading.Event, optional
         Set from another thread (a panel's Cancel) to stop the scan with :class:`~workbench.errors.Cancelled`: the
         embedding stops between two batches (what it embedded stays cached), a fold fine-tune is cancelled, and
