@@ -73,6 +73,19 @@ def test_stopping_the_attention_views_training():
         fit_attention_oof(states, y, 2, [(np.arange(3, 100), np.arange(3))])
 
 
+def test_a_set_too_large_for_the_memory_is_refused_before_any_work(monkeypatch):
+    import workbench.attention_view as A
+
+    assert A.available_memory() > 2**20  # read from /proc/meminfo on Linux
+    states, y = _key_token_states(n=300)  # about 6,700 tokens of 16 floats: 0.4 MiB padded
+    monkeypatch.setattr(A, "available_memory", lambda: 2**19)
+    with pytest.raises(DataError, match=r"the attention view would hold 0\.0 GiB of token vectors for 300 texts "
+                                        r"\([\d,]+ tokens\) and 0\.0 GiB is available: scan without it"):
+        fit_attention_oof(states, y, 2, stratified_folds(y, 5, 0))
+    monkeypatch.setattr(A, "available_memory", lambda: None)  # unknown: no check
+    assert fit_attention_oof(states, y, 2, stratified_folds(y, 5, 0), epochs=1).shape == (300, 2)
+
+
 def test_three_views_are_pooled_on_a_grid_and_an_uninformative_one_gets_no_weight():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 3, 600)

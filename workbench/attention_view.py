@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -75,6 +76,7 @@ def fit_attention_oof(states: Sequence[np.ndarray], y: np.ndarray, n_classes: in
     if (fold_of < 0).any():
         raise DataError(f"item {int(np.argmin(fold_of))} is in no test fold; every item must be in one")
     k = len(splits)
+    check_memory(states, lengths, batch_size=batch_size)
     # padded once: rebuilding each batch's tensor every epoch cost more than the training
     batches = [_Batch(torch, states, rows, lengths, y, fold_of, k)
                for rows in _length_batches(np.arange(len(y)), lengths, batch_size)]
@@ -102,6 +104,41 @@ def fit_attention_oof(states: Sequence[np.ndarray], y: np.ndarray, n_classes: in
                 logits = model(batch.x, batch.mask, batch.mean)[torch.arange(len(batch.rows)), batch.fold]
                 probs[batch.rows] = torch.softmax(logits, 1).double().numpy()
     return probs
+
+
+def check_memory(states: Sequence[np.ndarray], lengths: np.ndarray, *, batch_size: int = BATCH_SIZE) -> None:
+    """A DataError, before any work, when the padded float32 copy the training keeps would not fit in the memory
+    available (``MemAvailable``), with the usual headroom left for the rest of the scan: a million short texts
+    would need about 40 GB.
+
+    Parameters
+    ----------
+    states : sequence of numpy.ndarray
+        ``(n_tokens_i, hidden)`` per item.
+    lengths : numpy.ndarray
+        ``(n_items,)`` their token counts.
+    """
+    if not len(states):
+        return
+    ordered = np.sort(lengths)
+    padded = sum(int(ordered[i:i + batch_size].max()) * len(ordered[i:i + batch_size])
+                 for i in range(0, len(ordered), batch_size))
+    need = padded * int(states[0].shape[1]) * 4
+    available = available_memory()
+    if available is not None and need > available // 2:
+        raise DataError(f"the attention view would hold {need / 2**30:.1f} GiB of token vectors for {len(states):,} "
+                        f"texts ({int(lengths.sum()):,} tokens) and {available / 2**30:.1f} GiB is available: scan "
+                        "without it (views=('embedding', 'tfidf'), the default) or scan a sample of the texts")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux ``MemAvailable``); None where it cannot be read."""
+    try:
+        lines = Path("/proc/meminfo").read_text(encoding="ascii").splitlines()
+    except OSError:
+        return None
+    found = [line.split() for line in lines if line.startswith("MemAvailable:")]
+    return int(found[0][1]) * 1024 if found else None
 
 
 class _Heads:
