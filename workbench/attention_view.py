@@ -4,7 +4,7 @@ The embedding view reads one vector per text, the mean over its tokens, and a se
 ("... but the ending is a mess") is averaged away there. This head learns where to look: a few attention heads score
 every token, each head pools the text's tokens by its softmax over them, and a linear layer reads the pooled vectors
 beside the plain mean. Pooled with the scan's two views it lifted quick out-of-fold accuracy on SST-2 from 0.845 to
-0.860 and on TREC from 0.905 to 0.927 (means of five fold seeds), and left banking77 level (BENCHMARKS.md, "Quick-mode
+0.861 and on TREC from 0.905 to 0.928 (means of five fold seeds), and left banking77 level (BENCHMARKS.md, "Quick-mode
 out-of-fold accuracy", the run with ``--views``). Its token vectors come from the scan's own forward pass and are
 cached beside the sentence embeddings (:func:`workbench.embed.embed_with_tokens`, about 0.8 KB a token); its
 training, a quarter of a second per thousand short texts on a 2-core CPU, runs on every scan, since the folds follow
