@@ -800,7 +800,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "-4 -3 -2 -1, the top four, rank wrong labels a little better in twice the time)")
     p.add_argument("--views", nargs="+", metavar="VIEW", default=list(VIEWS),
                    help="quick mode's views (default embedding tfidf); add attention for a head per fold over the "
-                        "model's token vectors: SST-2 +1.5 and TREC +2 points of out-of-fold accuracy (it ranks "
+                        "model's token vectors: SST-2 +1.6 and TREC +2 points of out-of-fold accuracy (it ranks "
                         "SST-2's wrong labels better, TREC's a little worse), for a quarter of a second of training "
                         "per thousand texts on every scan and ten times the embedding cache")
     p.add_argument("--max-length", type=int, metavar="TOKENS",

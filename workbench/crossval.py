@@ -184,7 +184,7 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
         ``(n_items, d)`` precomputed features for the ``embedding`` view (sentence embeddings, or several
         layers' pooled states, :data:`workbench.embed.TOP_LAYERS`).
     views : sequence of {"embedding", "tfidf", "attention"}
-        The default is the first two; ``attention`` adds :mod:`workbench.attention_view` (SST-2 +1.4 points, TREC +2,
+        The default is the first two; ``attention`` adds :mod:`workbench.attention_view` (SST-2 +1.6 points, TREC +2,
         for a quarter of a second of training per thousand short texts on every scan; its token vectors are cached).
     embed : callable, optional
         Computes embeddings when they are not given (default :func:`workbench.embed.embed_texts`).

@@ -145,7 +145,7 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
     views : sequence of str
         Quick mode's views (:func:`workbench.crossval.out_of_fold_probs`): the default ``("embedding", "tfidf")``, or
         with ``"attention"`` as well, a head over the model's token vectors per fold: quick out-of-fold accuracy
-        +1.4 points on SST-2 and +2 on TREC, and planted SST-2 label errors ranked better (AUROC +0.01), TREC's a
+        +1.6 points on SST-2 and +2 on TREC, and planted SST-2 label errors ranked better (AUROC +0.01), TREC's a
         little worse (-0.001 to -0.005; the head fits wrong labels more). Its token vectors come from the same
         forward pass as the embeddings and are cached with them (about ten times their bytes); its training runs on
         every scan: 10,000 short texts 23.2 s cold and 7.0 s warm, against 22.6 s and 4.5 s (BENCHMARKS.md).
