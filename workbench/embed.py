@@ -1,7 +1,9 @@
 """Sentence embeddings from any encoder: length-sorted batches, dynamic padding, mean pooling, a disk cache.
 
 Besides the sentence embedding (the last layer), several layers can be pooled in the same forward
-pass: a scan's classifier view can read the top four (:data:`TOP_LAYERS`).
+pass: a scan's classifier view can read the top four (:data:`TOP_LAYERS`). The same pass can also keep
+each text's token vectors, for the attention view (:func:`embed_with_tokens`); they are cached beside
+the sentence embeddings, as float16, about ten times their size.
 
 The cache is keyed by (model, max length, content hash), so a re-scan embeds only
 texts that are new or changed. On a CPU with AVX-512 bf16 the encoder runs under
