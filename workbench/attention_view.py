@@ -76,10 +76,11 @@ def fit_attention_oof(states: Sequence[np.ndarray], y: np.ndarray, n_classes: in
     if (fold_of < 0).any():
         raise DataError(f"item {int(np.argmin(fold_of))} is in no test fold; every item must be in one")
     k = len(splits)
-    check_memory(states, lengths, batch_size=batch_size)
+    batch_rows = _length_batches(np.arange(len(y)), lengths, batch_size)
+    check_memory(states, lengths, batch_rows)
     # padded once: rebuilding each batch's tensor every epoch cost more than the training
     batches = [_Batch(torch, states, rows, lengths, y, fold_of, k)
-               for rows in _length_batches(np.arange(len(y)), lengths, batch_size)]
+               for rows in batch_rows]
     probs = np.zeros((len(y), n_classes))
     # the user's own torch random state is left as it was: the heads' initialisation draws from a forked one
     with torch.random.fork_rng():
@@ -106,7 +107,7 @@ def fit_attention_oof(states: Sequence[np.ndarray], y: np.ndarray, n_classes: in
     return probs
 
 
-def check_memory(states: Sequence[np.ndarray], lengths: np.ndarray, *, batch_size: int = BATCH_SIZE) -> None:
+def check_memory(states: Sequence[np.ndarray], lengths: np.ndarray, batches: Sequence[np.ndarray]) -> None:
     """A DataError, before any work, when the padded float32 copy the training keeps would not fit in the memory
     available (``MemAvailable``), with the usual headroom left for the rest of the scan: a million short texts
     would need about 40 GB.
@@ -117,12 +118,12 @@ def check_memory(states: Sequence[np.ndarray], lengths: np.ndarray, *, batch_siz
         ``(n_tokens_i, hidden)`` per item.
     lengths : numpy.ndarray
         ``(n_items,)`` their token counts.
+    batches : sequence of numpy.ndarray
+        The training's batches of rows (:func:`_length_batches`), each padded to its longest item.
     """
     if not len(states):
         return
-    ordered = np.sort(lengths)
-    padded = sum(int(ordered[i:i + batch_size].max()) * len(ordered[i:i + batch_size])
-                 for i in range(0, len(ordered), batch_size))
+    padded = sum(int(lengths[rows].max()) * len(rows) for rows in batches)
     need = padded * int(states[0].shape[1]) * 4
     available = available_memory()
     if available is not None and need > available // 2:
@@ -146,7 +147,7 @@ class _Heads:
     layer to the classes. Initialised as ``torch.nn.Linear`` layers are."""
 
     def __init__(self, torch: Any, dim: int, heads: int, n_classes: int, folds: int) -> None:
-        self.torch, self.heads, self.folds = torch, heads, folds
+        self.torch, self.folds = torch, folds
 
         def uniform(*shape: int, fan_in: int) -> Any:
             return ((torch.rand(*shape) * 2 - 1) / fan_in ** 0.5).requires_grad_()

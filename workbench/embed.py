@@ -235,8 +235,10 @@ class Encoder:
         hidden = int(self.model.config.hidden_size)
         depth = int(self.model.config.num_hidden_layers)
         pooled_layers = self.check_layers(layers) if len(layers) else ()
-        tokens = self.check_layers(TOP_LAYERS[-depth:] if token_layers is None else token_layers) \
-            if token_layers is None or len(token_layers) else ()
+        if token_layers is None:
+            tokens = self.check_layers(TOP_LAYERS[-depth:])
+        else:
+            tokens = self.check_layers(token_layers) if len(token_layers) else ()
         union = tuple(dict.fromkeys((*pooled_layers, *tokens)))
         out = np.zeros((len(texts), len(pooled_layers) * hidden), dtype=np.float32)
         token_out: list[np.ndarray] = [np.zeros((0, hidden), dtype=np.float16)] * len(texts)
@@ -427,8 +429,8 @@ def _embed_cached(texts: Sequence[str], *, layers: Sequence[int], token_layers: 
         found_tokens.update(zip(unique_missing, token_vectors))
     dim = next(iter(found.values())).shape[0] if found and layers else 0
     out = np.zeros((len(texts), dim), dtype=np.float32)
-    for i, h in enumerate(hashes):
-        if dim:
+    if dim:
+        for i, h in enumerate(hashes):
             out[i] = found[h]
     return out, [found_tokens[h] for h in hashes] if with_tokens else []
 

@@ -261,12 +261,12 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
     else:
         scored_texts = [texts[i] for i in lab_idx]
         token_states = None
-        if "attention" in views:
-            if all_token_states is None:  # the caller gave the embeddings
-                from workbench.embed import embed_with_tokens
-
-                all_token_states = embed_with_tokens(texts, layers=(), **encoding)[1]
+        if all_token_states is not None:
             token_states = [all_token_states[i] for i in lab_idx]
+        elif "attention" in views:  # the caller gave the embeddings: the scored texts' token vectors alone
+            from workbench.embed import embed_with_tokens
+
+            token_states = embed_with_tokens(scored_texts, layers=(), **encoding)[1]
         oof = out_of_fold_probs(scored_texts, given, classes=classes, mode=mode,
                                 folds=folds, seed=seed, embeddings=features[lab_idx], progress=progress,
                                 cache_dir=cache, refit_clean=refit_clean, stop=stop, views=views,
