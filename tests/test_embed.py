@@ -141,6 +141,20 @@ def test_a_damaged_cache_shard_is_ignored(tiny_bert, tmp_path):
     assert vecs.shape == (5, 32)
 
 
+def test_the_cache_reads_no_vectors_of_a_shard_of_other_texts(tmp_path, monkeypatch):
+    cache = E.EmbeddingCache(tmp_path, model_key="m", max_length=8, precision="fp32", attention="sdpa")
+    cache.save(["a", "b"], np.ones((2, 3), dtype=np.float32))
+    cache.save(["c"], [np.full((4, 3), 2.0)])  # token vectors of another dataset
+    read = []
+    real = np.lib.npyio.NpzFile.__getitem__
+    monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__", lambda self, key: read.append(key) or real(self, key))
+    found = cache.load(["b"])
+    assert list(found) == ["b"] and np.array_equal(found["b"], np.ones(3))
+    assert read.count("vectors") == 1
+    found = cache.load(["a", "c"])
+    assert np.array_equal(found["c"], np.full((4, 3), 2.0)) and found["c"].dtype == np.float16
+
+
 def test_bad_settings(tiny_bert):
     with pytest.raises(DataError, match="precision"):
         E.choose_precision("int4", "cpu")
