@@ -86,7 +86,7 @@ def test_a_set_too_large_for_the_memory_is_refused_before_any_work(monkeypatch):
     assert fit_attention_oof(states, y, 2, stratified_folds(y, 5, 0), epochs=1).shape == (300, 2)
 
 
-def test_three_views_are_pooled_on_a_grid_and_an_uninformative_one_gets_no_weight():
+def test_three_views_are_pooled_and_an_uninformative_one_gets_no_weight():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 3, 600)
     onehot = np.eye(3)[y]
@@ -100,7 +100,7 @@ def test_three_views_are_pooled_on_a_grid_and_an_uninformative_one_gets_no_weigh
     _, weights, _ = pool_views([weak, noise, strong], y)
     assert len(weights) == 3 and abs(sum(weights) - 1) < 1e-9
     assert weights[2] >= 0.5 and weights[1] == 0.0, weights
-    pooled2, weights2, t2 = pool_views([weak, strong], y)  # two views: the grid they always had
+    pooled2, weights2, t2 = pool_views([weak, strong], y)
     assert weights2[0] + weights2[1] == pytest.approx(1) and weights2[1] > weights2[0]
 
 

@@ -234,6 +234,36 @@ def test_pooling_prefers_the_better_view():
     assert weights[0] > weights[1] and np.allclose(pooled.sum(1), 1)
 
 
+def test_pooling_fits_weights_and_temperature_at_the_lowest_log_loss():
+    from workbench.crossval import MAX_TEMPERATURE
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 4, 800)
+
+    def view(signal: float, scale: float) -> np.ndarray:
+        logits = scale * (signal * np.eye(4)[y] + rng.normal(size=(800, 4)))
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    views = [view(1.5, 2.0), view(1.0, 0.7)]  # an overconfident view and an underconfident one
+    pooled, weights, t = pool_views(views, y)
+
+    def loss(w: float, temp: float) -> float:
+        z = (w * np.log(views[0]) + (1 - w) * np.log(views[1])) / temp
+        z -= z.max(1, keepdims=True)
+        return float(np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(800), y]))
+
+    found = -np.mean(np.log(pooled[np.arange(800), y]))
+    assert found == pytest.approx(loss(weights[0], t))
+    # no point of a fine grid does better (a coarse grid's best did worse than this)
+    finest = min(loss(w, temp) for w in np.linspace(0, 1, 41) for temp in np.linspace(0.2, 3, 57))
+    assert found <= finest + 1e-6
+    # views no better than the class shares pool to nearly uniform, at the largest temperature
+    noise = [rng.dirichlet(np.full(4, 0.3), 800) for _ in range(2)]
+    pooled, weights, t = pool_views(noise, y)
+    assert t == MAX_TEMPERATURE and np.abs(pooled - 0.25).max() < 0.05 and sum(weights) == pytest.approx(1)
+
+
 def test_quick_mode_leaves_the_callers_torch_threads_alone(sample):
     # The embedding head runs on fewer torch threads in a pool worker; OpenMP keeps that setting per thread,
     # so the caller's (a notebook cell's) count is what it was.
@@ -243,6 +273,38 @@ def test_quick_mode_leaves_the_callers_torch_threads_alone(sample):
     found = torch.get_num_threads()
     out_of_fold_probs(texts, labels, embeddings=_fake_embeddings(true), progress=False)
     assert torch.get_num_threads() == found
+
+
+def test_the_tfidf_scoring_fit_continues_the_search_fit_at_the_chosen_alpha(sample, monkeypatch):
+    from sklearn.linear_model import SGDClassifier
+
+    from workbench import crossval
+    from workbench.crossval import TFIDF_ALPHAS, TFIDF_EPOCHS, _fit_fold_sparse, _tfidf_features, continue_epochs
+
+    texts, labels, _ = sample
+    x, (y, _) = _tfidf_features(texts), crossval.encode_labels(labels)
+    fits = []
+    real = SGDClassifier.fit
+
+    def spy(self, x_fit, y_fit, coef_init=None, intercept_init=None, **kw):
+        fits.append((self.alpha, self.max_iter, x_fit.shape[0], None if coef_init is None else coef_init.copy()))
+        model = real(self, x_fit, y_fit, coef_init=coef_init, intercept_init=intercept_init, **kw)
+        fits[-1] += (model.coef_.copy(),)
+        return model
+
+    monkeypatch.setattr(SGDClassifier, "fit", spy)
+    train, test = np.arange(400), np.arange(400, 500)
+    _, _, alpha, _ = _fit_fold_sparse(x[train], y[train], x[test], TFIDF_ALPHAS, 0)
+    *search, final = fits
+    assert all(f[1] == TFIDF_EPOCHS[0] and f[2] == 300 and f[3] is None for f in search)  # a quarter held out
+    assert final[:3] == (alpha, continue_epochs(400), 400)
+    assert np.array_equal(final[3], [f for f in search if f[0] == alpha][0][4])
+    # with nothing to search, the fit starts from zero for the full count of epochs
+    fits.clear()
+    _fit_fold_sparse(x[train], y[train], x[test], [1e-4], 0)
+    assert [(f[1], f[3]) for f in fits] == [(scoring_epochs(400), None)]
+    # about 24,000 updates: 10 epochs on small parts, 3 on the benchmark sets' folds, never more than from zero
+    assert [continue_epochs(n) for n in (400, 2_400, 4_000, 8_000, 30_700)] == [10, 10, 6, 3, 3]
 
 
 def test_the_tfidf_fit_needs_fewer_passes_over_more_rows():

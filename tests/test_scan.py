@@ -212,8 +212,9 @@ def test_the_planted_systematic_mix_ups_lead_the_likely_mix_ups(scanned, tmp_pat
     frame, _, result, _ = scanned
     planted = frame[frame["is_noisy"]].groupby(["label", "true_label"]).size().sort_values(ascending=False)
     mixups = result.report.mixups
-    # the sample's two systematic confusions (59 and 38 items planted) are the two most frequent pairs
-    assert list(zip(mixups["given"][:2], mixups["suggested"][:2])) == list(planted.index[:2])
+    # the sample's two systematic confusions (59 and 38 items planted) are the two most frequent pairs, in either
+    # order (about 33 of each are found: one item more or less swaps them)
+    assert set(zip(mixups["given"][:2], mixups["suggested"][:2])) == set(planted.index[:2])
     flagged = result.items[result.items["is_label_issue"]]
     assert mixups["items"].sum() == (flagged["given_label"] != flagged["suggested_label"]).sum()
     first = mixups.iloc[0]
