@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import SHARED, add_mode_arguments, machine, mode_flags, oof_options, record  # noqa: E402
 
-from workbench.crossval import encode_labels, out_of_fold_probs  # noqa: E402
+from workbench.crossval import VIEWS, encode_labels, out_of_fold_probs  # noqa: E402
 from workbench.embed import Encoder, embed_views  # noqa: E402
 
 FILES = {"sst2": "sst2/train.parquet", "trec": "trec/train.parquet", "banking77": "banking77/train.parquet",
@@ -57,9 +57,9 @@ def main() -> None:
     ap.add_argument("--sets", default=",".join(FILES))
     ap.add_argument("--classifier-layers", default="-1",
                     help="hidden states of the embedding view, comma-separated (the scan's default: -1)")
-    ap.add_argument("--views", default="embedding,tfidf",
-                    help="quick mode's views, comma-separated (the scan's default: embedding,tfidf; attention adds "
-                         "the head over the token vectors)")
+    ap.add_argument("--views", default=",".join(VIEWS),
+                    help="quick mode's views, comma-separated (the scan's default: embedding,tfidf,attention; "
+                         "embedding,tfidf leaves out the head over the token vectors)")
     add_mode_arguments(ap)  # how ours makes its probabilities
     ap.add_argument("--seeds", type=int, default=1,
                     help="fold seeds 0..N-1 for both recipes (default 1: seed 0 only); the table shows mean and sd")
@@ -105,7 +105,7 @@ def main() -> None:
              f"({dt.date.today().isoformat()})\n",
              f"Machine: {machine()}. Command: `python benchmarks/quick_oof_accuracy.py --sets {args.sets} "
              f"--classifier-layers={args.classifier_layers}"
-             f"{f' --views {args.views}' if view_names != ('embedding', 'tfidf') else ''}"
+             f"{f' --views {args.views}' if view_names != VIEWS else ''}"
              f"{mode_flags(args.mode, args.finetune_set)}"
              f"{f' --seeds {args.seeds}' if args.seeds > 1 else ''}`. "
              "Baseline: frozen MiniLM sentence embeddings + default logistic regression, 5-fold (the issue's anchor "

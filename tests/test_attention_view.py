@@ -121,17 +121,17 @@ def test_out_of_fold_probs_adds_the_attention_view_when_asked():
         out_of_fold_probs(texts, labels, views=("attention",), token_states=states[:-1], progress=False)
 
 
-def test_a_scan_with_the_attention_view(tmp_path, tiny_bert):
+def test_a_scan_has_the_attention_view_by_default(tmp_path, tiny_bert):
     from workbench import LabelStore, load_dataset
     from workbench.sample import make_classification_sample
     from workbench.scan import scan
 
     with LabelStore.open(tmp_path / "labels.db") as store:
         store.import_dataset(load_dataset(make_classification_sample(n_items=150, seed=3), id_column="id"))
-        result = scan(store, model=tiny_bert, cache_dir=tmp_path / "cache", precision="fp32", progress=False,
-                      views=("embedding", "tfidf", "attention"))
+        result = scan(store, model=tiny_bert, cache_dir=tmp_path / "cache", precision="fp32", progress=False)
         assert set(result.oof.views) == {"embedding", "tfidf", "attention"}
         assert store.active_scan()["params"]["views"] == ["embedding", "tfidf", "attention"]
+        assert result.report.overall["views_left_out"] == {}
         # cold, the sentence embeddings and the token vectors came from one forward pass; warm, from the caches
         import workbench.embed as E
 
@@ -157,3 +157,43 @@ def test_a_scan_with_the_attention_view(tmp_path, tiny_bert):
         with pytest.raises(DataError, match=r"views=\['embedding', 'attention'\] choose quick mode's own views; "
                                             "this scan makes its probabilities with fine-tunes: drop views"):
             scan(store, mode="finetune", views=("embedding", "attention"), progress=False)
+
+
+def test_a_default_scan_goes_without_the_attention_view_past_its_size_or_memory(tmp_path, tiny_bert, monkeypatch):
+    import workbench.attention_view as A
+    import workbench.crossval as C
+    import workbench.embed as E
+    from workbench import LabelStore, load_dataset
+    from workbench.report import report_notes
+    from workbench.sample import make_classification_sample
+    from workbench.scan import scan
+
+    token_layers: list[object] = []
+    real = E.Encoder.encode_with_tokens
+    monkeypatch.setattr(E.Encoder, "encode_with_tokens", lambda self, texts, **kw: token_layers.append(
+        kw.get("token_layers")) or real(self, texts, **kw))
+    options = {"model": tiny_bert, "cache_dir": tmp_path / "cache", "precision": "fp32", "progress": False}
+    with LabelStore.open(tmp_path / "labels.db") as store:
+        store.import_dataset(load_dataset(make_classification_sample(n_items=150, seed=3), id_column="id"))
+        # more labelled texts than a default scan takes the view for: no token vectors are even computed
+        monkeypatch.setattr(C, "ATTENTION_DEFAULT_MAX_ITEMS", 100)
+        result = scan(store, **options)
+        assert set(result.oof.views) == {"embedding", "tfidf"} and len(token_layers) == 1 and not token_layers[0]
+        why = result.report.overall["views_left_out"]["attention"]
+        assert why.startswith("a default scan of more than 50,000 labelled texts goes without it")
+        assert f"without the attention view: {why}" in report_notes(result.report.overall)
+        monkeypatch.setattr(C, "ATTENTION_DEFAULT_MAX_ITEMS", 50_000)
+        # short of memory for the head's token vectors: a default scan warns and goes on with the other two views
+        monkeypatch.setattr(A, "available_memory", lambda: 2**16)
+        with pytest.warns(UserWarning, match=r"the attention view would hold .* GiB is available: this scan leaves "
+                                             "the attention view out"):
+            result = scan(store, **options)
+        assert set(result.oof.views) == {"embedding", "tfidf"}
+        assert store.active_scan()["params"]["views"] == ["embedding", "tfidf"]
+        assert result.oof.params["attention_left_out"].startswith("the attention view would hold")
+        assert result.report.overall["views_left_out"] == {"attention": result.oof.params["attention_left_out"]}
+        # asked for by name, the view is not dropped: the shortage is an error, and the store keeps its last scan
+        before = store.active_scan()["scan_id"]
+        with pytest.raises(DataError, match="the attention view would hold"):
+            scan(store, views=("embedding", "tfidf", "attention"), **options)
+        assert store.active_scan()["scan_id"] == before

@@ -444,13 +444,14 @@ def test_texts_past_the_embedding_s_max_length_are_counted_and_it_can_be_raised(
     small.loc[:19, "text"] = small.loc[:19, "text"] + " and more detail" * 12  # 36 more words each
     small.to_parquet(tmp_path / "long.parquet")
     lengths: list[int] = []
-    real = embed_module.embed_views
+    def spying(real):
+        def spy(*args, **kw):
+            lengths.append(kw["max_length"])
+            return real(*args, **kw)
+        return spy
 
-    def embed_views(*args, **kw):
-        lengths.append(kw["max_length"])
-        return real(*args, **kw)
-
-    monkeypatch.setattr(embed_module, "embed_views", embed_views)
+    for name in ("embed_views", "embed_views_with_tokens"):  # the scan's forward pass, with token vectors or not
+        monkeypatch.setattr(embed_module, name, spying(getattr(embed_module, name)))
     db = tmp_path / "s.db"
     base = ["scan", str(tmp_path / "long.parquet"), "--store", str(db), "--id-column", "id", "--no-progress"]
     assert main([*base, "--max-length", "32"]) == 0

@@ -3,13 +3,13 @@
 The embedding view reads one vector per text, the mean over its tokens, and a sentiment that turns on a word or two
 ("... but the ending is a mess") is averaged away there. This head learns where to look: a few attention heads score
 every token, each head pools the text's tokens by its softmax over them, and a linear layer reads the pooled vectors
-beside the plain mean. Pooled with the scan's two views it lifted quick out-of-fold accuracy on SST-2 from 0.845 to
-0.861 and on TREC from 0.905 to 0.928 (means of five fold seeds), and left banking77 level (BENCHMARKS.md, "Quick-mode
-out-of-fold accuracy", the run with ``--views``). Its token vectors come from the scan's own forward pass and are
-cached beside the sentence embeddings (:func:`workbench.embed.embed_with_tokens`, about 0.8 KB a token); its
-training, a quarter of a second per thousand short texts on a 2-core CPU, runs on every scan, since the folds follow
-the labels. A scan of 10,000 short texts took 23.2 s cold and 7.0 s warm with it, against 22.6 s and 4.5 s without
-(BENCHMARKS.md, "Quick-scan speed"), so it is an option of the quick scan (``views``), not part of the default.
+beside the plain mean. Pooled with the scan's two other views it lifted quick out-of-fold accuracy on SST-2 from
+0.845 to 0.861 and on TREC from 0.905 to 0.928 (means of five fold seeds), and left banking77 level (BENCHMARKS.md,
+"Quick-mode out-of-fold accuracy"). Its token vectors come from the scan's own forward pass and are cached beside
+the sentence embeddings (:func:`workbench.embed.embed_with_tokens`, about 0.8 KB a token); its training, a quarter of
+a second per thousand short texts on a 2-core CPU, runs on every scan, since the folds follow the labels. It is one of
+the quick scan's default views (:data:`workbench.crossval.VIEWS`) up to
+:data:`workbench.crossval.ATTENTION_DEFAULT_MAX_ITEMS` texts that fit in memory (:func:`memory_shortage`).
 """
 
 from __future__ import annotations
@@ -77,7 +77,9 @@ def fit_attention_oof(states: Sequence[np.ndarray], y: np.ndarray, n_classes: in
         raise DataError(f"item {int(np.argmin(fold_of))} is in no test fold; every item must be in one")
     k = len(splits)
     batch_rows = _length_batches(np.arange(len(y)), lengths, batch_size)
-    check_memory(states, lengths, batch_rows)
+    shortage = memory_shortage(states, batch_size=batch_size)
+    if shortage is not None:
+        raise DataError(shortage)
     # padded once: rebuilding each batch's tensor every epoch cost more than the training
     batches = [_Batch(torch, states, rows, lengths, y, fold_of, k)
                for rows in batch_rows]
@@ -107,29 +109,30 @@ def fit_attention_oof(states: Sequence[np.ndarray], y: np.ndarray, n_classes: in
     return probs
 
 
-def check_memory(states: Sequence[np.ndarray], lengths: np.ndarray, batches: Sequence[np.ndarray]) -> None:
-    """A DataError, before any work, when the padded float32 copy the training keeps would not fit in the memory
-    available (``MemAvailable``), with the usual headroom left for the rest of the scan: a million short texts
-    would need about 40 GB.
+def memory_shortage(states: Sequence[np.ndarray], *, batch_size: int = BATCH_SIZE) -> str | None:
+    """Why the padded float32 copy the training keeps would not fit in the memory available (``MemAvailable``),
+    with the usual headroom left for the rest of the scan, or None when it fits: a million short texts would need
+    about 40 GB.
 
     Parameters
     ----------
     states : sequence of numpy.ndarray
         ``(n_tokens_i, hidden)`` per item.
-    lengths : numpy.ndarray
-        ``(n_items,)`` their token counts.
-    batches : sequence of numpy.ndarray
-        The training's batches of rows (:func:`_length_batches`), each padded to its longest item.
+    batch_size : int
+        The training's batches, each padded to its longest item (:func:`_length_batches`).
     """
     if not len(states):
-        return
-    padded = sum(int(lengths[rows].max()) * len(rows) for rows in batches)
+        return None
+    lengths = np.array([len(s) for s in states])
+    padded = sum(int(lengths[rows].max()) * len(rows)
+                 for rows in _length_batches(np.arange(len(states)), lengths, batch_size))
     need = padded * int(states[0].shape[1]) * 4
     available = available_memory()
-    if available is not None and need > available // 2:
-        raise DataError(f"the attention view would hold {need / 2**30:.1f} GiB of token vectors for {len(states):,} "
-                        f"texts ({int(lengths.sum()):,} tokens) and {available / 2**30:.1f} GiB is available: scan "
-                        "without it (views=('embedding', 'tfidf'), the default) or scan a sample of the texts")
+    if available is None or need <= available // 2:
+        return None
+    return (f"the attention view would hold {need / 2**30:.1f} GiB of token vectors for {len(states):,} texts "
+            f"({int(lengths.sum()):,} tokens) and {available / 2**30:.1f} GiB is available: scan without it "
+            "(views=('embedding', 'tfidf')) or scan a sample of the texts")
 
 
 def available_memory() -> int | None:

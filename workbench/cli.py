@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.crossval import VIEWS
+from workbench.crossval import ATTENTION_DEFAULT_MAX_ITEMS
 from workbench.errors import DataError, WorkbenchError
 from workbench.export import FORMATS as EXPORT_FORMATS
 from workbench.quality import FILTERS, SCORES
@@ -316,7 +316,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                "refit_clean": not args.no_refit, "progress": not args.no_progress, "mode": args.mode or "quick",
                "finetune": finetune if args.mode == "finetune" else None, "pred_probs": pred_probs,
                "split": args.split, "max_length": 128 if args.max_length is None else args.max_length,
-               "views": tuple(args.views)}
+               "views": None if args.views is None else tuple(args.views)}
     table, in_memory = read_data_source(args)
     if table is not None and table.attrs["workbench"]["task"] == "text-classification":
         _refuse_tagger(args)
@@ -378,7 +378,7 @@ def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path,
     if args.max_length is not None:
         raise DataError(f"--max-length sets how much of each text the embedding reads; {args.data} holds "
                         "token-classification data, whose fold taggers take theirs from --finetune-set max_length=N")
-    if tuple(args.views) != VIEWS:
+    if args.views is not None:
         raise DataError(f"--views chooses a text scan's views; {args.data} holds token-classification data, scored "
                         "by fold taggers (or --mode quick, the tag-consistency check): drop --views")
     fold_options = args.folds is not None or bool(args.finetune_set) or bool(args.model)  # what sets fold taggers
@@ -765,19 +765,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("scan", help="find likely wrong labels, duplicates, outliers and junk; print the report",
-                       description="Quick scan: embeddings + TF-IDF views under 5-fold cross-validation give every "
-                                   "item out-of-fold probabilities; confident learning flags likely label errors; "
-                                   "registered checks find duplicates, conflicts, outliers and junk. Scores and "
-                                   "suggestions are written into the store. Examples: workbench scan labels.db; "
+                       description="Quick scan: embedding, TF-IDF and attention views under 5-fold cross-validation "
+                                   "give every item out-of-fold probabilities; confident learning flags likely label "
+                                   "errors; registered checks find duplicates, conflicts, outliers and junk. Scores "
+                                   "and suggestions are written into the store. Examples: workbench scan labels.db; "
                                    "workbench scan train.csv --store labels.db; workbench scan train.csv --items "
                                    "scores.csv (no store); in CI: workbench scan train.csv --max-noise-rate 0.05 "
                                    "--max-issues conflicting_duplicate=0. Exit 0; 1 when a quality gate fails; 2 on "
                                    "a usage error")
     add_data_source(p, verb="scan", verbed="scanned")
     p.add_argument("--mode", choices=["quick", "finetune"],
-                   help="quick (default): embedding and TF-IDF views, seconds; finetune: one short fine-tune per "
-                        "fold, minutes on a CPU, ranks subtle errors better. Token classification: fold taggers "
-                        "by default; quick compares each sentence's tags with the same words elsewhere, no model")
+                   help="quick (default): embedding, TF-IDF and attention views, seconds; finetune: one short "
+                        "fine-tune per fold, minutes on a CPU, ranks subtle errors better. Token classification: "
+                        "fold taggers by default; quick compares each sentence's tags with the same words "
+                        "elsewhere, no model")
     p.add_argument("--finetune-set", action="append", default=[], metavar="FIELD=VALUE",
                    help="a FineTuneConfig field of the fold fine-tunes (--mode finetune, and token classification's "
                         "taggers), e.g. --finetune-set epochs=2")
@@ -798,11 +799,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classifier-layers", type=int, nargs="+", metavar="LAYER", default=[-1],
                    help="hidden states the classifier view reads (default -1: the sentence embedding; "
                         "-4 -3 -2 -1, the top four, rank wrong labels a little better in twice the time)")
-    p.add_argument("--views", nargs="+", metavar="VIEW", default=list(VIEWS),
-                   help="quick mode's views (default embedding tfidf); add attention for a head per fold over the "
-                        "model's token vectors: SST-2 +1.6 and TREC +2 points of out-of-fold accuracy (it ranks "
-                        "SST-2's wrong labels better, TREC's a little worse), for a quarter of a second of training "
-                        "per thousand texts on every scan and ten times the embedding cache")
+    p.add_argument("--views", nargs="+", metavar="VIEW",
+                   help="quick mode's views (default embedding tfidf attention; a scan of more than "
+                        f"{ATTENTION_DEFAULT_MAX_ITEMS:,} labelled texts, or one short of memory for it, goes without "
+                        "attention). attention, a head per fold over the model's token vectors, adds SST-2 +1.6 and "
+                        "TREC +2 points of out-of-fold accuracy for a quarter of a second of training per thousand "
+                        "texts on every scan and ten times the embedding cache; --views embedding tfidf leaves it out")
     p.add_argument("--max-length", type=int, metavar="TOKENS",
                    help="tokens of each text the embedding reads (default 128; the report says how many texts run "
                         "past it): more reads more of long texts, for more time")

@@ -2,8 +2,9 @@
 
 ``quick`` mode combines cheap views of the text, each under stratified k-fold:
 frozen sentence embeddings (or several layers' pooled states; standardised) with a multinomial logistic regression
-(:mod:`workbench.linear`), and word + character n-gram TF-IDF with a logistic-loss linear
-model fitted by SGD. Each view's regularisation is chosen inside the outer fold's training
+(:mod:`workbench.linear`), word + character n-gram TF-IDF with a logistic-loss linear
+model fitted by SGD, and an attention head over the encoder's frozen token vectors
+(:mod:`workbench.attention_view`). Each view's regularisation is chosen inside the outer fold's training
 part only (nested: an inner stratified hold-out of a quarter of it), then refitted on
 the whole training part. The views'
 out-of-fold probabilities are pooled log-linearly with weights and a temperature
@@ -34,9 +35,16 @@ from workbench.errors import Cancelled, DataError, require
 from workbench.normalize import canonical_spellings
 
 MODES = ("quick", "finetune")
-VIEWS = ("embedding", "tfidf")
-#: Views a scan may add: ``attention`` (:mod:`workbench.attention_view`) reads the encoder's token vectors.
-OPTIONAL_VIEWS = ("attention",)
+#: Quick mode's views: sentence embeddings, TF-IDF, and a head over the encoder's token vectors
+#: (:mod:`workbench.attention_view`).
+VIEWS = ("embedding", "tfidf", "attention")
+#: The views without the attention head, which a default scan keeps where that head's token vectors would take too
+#: much memory (:func:`default_views`).
+BASE_VIEWS = ("embedding", "tfidf")
+#: A default scan of more labelled texts than this leaves the attention view out: their token vectors, about 40 KB
+#: per short text while it trains and 8 KB per text in the embedding cache, would run to gigabytes. Asking for the
+#: view by name (``views=``) keeps it at any size that fits in memory.
+ATTENTION_DEFAULT_MAX_ITEMS = 50_000
 # C for standardised embeddings (sklearn units); chosen: SST-2 0.003, emotion 0.01, TREC 0.03, banking77 0.1.
 # Noisy labels want stronger regularisation: SST-2 with 20% flipped labels chose 0.0003.
 EMBED_CS = (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
@@ -170,7 +178,7 @@ def stratified_folds(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndar
 
 def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: Sequence[str] | None = None,
                       mode: str = "quick", folds: int = 5, seed: int = 0, embeddings: np.ndarray | None = None,
-                      views: Sequence[str] = VIEWS, embed: Callable[[Sequence[str]], np.ndarray] | None = None,
+                      views: Sequence[str] | None = None, embed: Callable[[Sequence[str]], np.ndarray] | None = None,
                       progress: bool = True, cache_dir: str | os.PathLike[str] | None = None,
                       refit_clean: bool = True, stop: threading.Event | None = None,
                       token_states: Sequence[np.ndarray] | None = None, **finetune: Any) -> OutOfFold:
@@ -191,9 +199,12 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     embeddings : numpy.ndarray, optional
         ``(n_items, d)`` precomputed features for the ``embedding`` view (sentence embeddings, or several
         layers' pooled states, :data:`workbench.embed.TOP_LAYERS`).
-    views : sequence of {"embedding", "tfidf", "attention"}
-        The default is the first two; ``attention`` adds :mod:`workbench.attention_view` (SST-2 +1.6 points, TREC +2,
-        for a quarter of a second of training per thousand short texts on every scan; its token vectors are cached).
+    views : sequence of {"embedding", "tfidf", "attention"}, optional
+        Default :func:`default_views`: all three where the attention view's token vectors are at hand (given as
+        ``token_states``, or computed with the packaged model when neither ``embeddings`` nor ``embed`` names another
+        encoder) and fit in memory, else the first two. The attention view (:mod:`workbench.attention_view`) lifts
+        SST-2 1.6 points and TREC 2 for about a quarter of a second of training per thousand short texts on every
+        scan. Views named here are used as asked: a shortage of memory for the attention view is then an error.
     embed : callable, optional
         Computes embeddings when they are not given (default :func:`workbench.embed.embed_texts`).
     cache_dir : path, optional
@@ -222,9 +233,12 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     k = check_folds(y, cls, folds)
     if mode == "finetune":
         return _finetune(texts, y, cls, folds=k, seed=seed, progress=progress, stop=stop, **finetune)
-    unknown = [v for v in views if v not in (*VIEWS, *OPTIONAL_VIEWS)]
+    asked = views is not None
+    if views is None:
+        views = default_views(len(texts), tokens=token_states is not None or (embeddings is None and embed is None))
+    unknown = [v for v in views if v not in VIEWS]
     if unknown or not views:
-        raise DataError(f"unknown view(s) {unknown}; use some of {[*VIEWS, *OPTIONAL_VIEWS]}")
+        raise DataError(f"unknown view(s) {unknown}; use some of {list(VIEWS)}")
     splits = stratified_folds(y, k, seed)
     if "attention" in views and token_states is None:
         from workbench.embed import embed_with_tokens
@@ -253,6 +267,14 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     tqdm = require("tqdm.auto", extra="train", purpose="progress bars").tqdm  # type: ignore[attr-defined]
     tasks = (len(splits) if "tfidf" in features else 0) + ("embedding" in features)
     attention = None
+    left_out = None
+    if "attention" in views and token_states is not None and not asked:
+        from workbench.attention_view import memory_shortage
+
+        left_out = memory_shortage(token_states)
+        if left_out is not None:  # a default scan goes on with the other views and says why
+            views = tuple(v for v in views if v != "attention")
+            warnings.warn(f"{left_out.split(':')[0]}: this scan leaves the attention view out", stacklevel=2)
     if "attention" in views and token_states is not None:
         from workbench.attention_view import fit_attention_oof
 
@@ -267,7 +289,8 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
         pooled, mix, temperature = pool_views(list(per_view.values()), y)
         params: dict[str, Any] = {"mode": mode, "folds": k, "folds_asked": folds, "seed": seed, "C": chosen,
                                   "pool_weights": dict(zip(per_view, mix)), "temperature": temperature,
-                                  **({"views": list(views)} if tuple(views) != VIEWS else {})}
+                                  "views": list(views),
+                                  **({"attention_left_out": left_out} if left_out else {})}
         if refit_clean:
             from workbench.quality import find_label_issues
 
@@ -284,6 +307,12 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
                 params.update(pool_weights=dict(zip(per_view, mix)), temperature=temperature)
             params["refit_left_out"] = int(flagged.sum())
     return OutOfFold(pooled, cls, y, per_view, params)
+
+
+def default_views(n_items: int, *, tokens: bool = True) -> tuple[str, ...]:
+    """Quick mode's views when none are asked for: :data:`VIEWS` up to :data:`ATTENTION_DEFAULT_MAX_ITEMS` texts
+    (and where the encoder's token vectors can be had, ``tokens``), else :data:`BASE_VIEWS`."""
+    return VIEWS if tokens and n_items <= ATTENTION_DEFAULT_MAX_ITEMS else BASE_VIEWS
 
 
 def _without_flagged(train: np.ndarray, flagged: np.ndarray, y: np.ndarray) -> np.ndarray:

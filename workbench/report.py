@@ -165,6 +165,8 @@ def report_notes(overall: dict[str, Any]) -> list[str]:
                      "outlier checks cannot tell them apart (the TF-IDF view reads them). Scan with a model that "
                      "knows their language: workbench scan --model PATH (a local folder or a cached Hugging Face id, "
                      "e.g. a multilingual sentence-transformers model)")
+    for view, why in (overall.get("views_left_out") or {}).items():
+        notes.append(f"without the {view} view: {why}")
     return notes
 
 
@@ -264,7 +266,8 @@ def build_report(*, item_ids: list[str], labels: list[str | None], classes: list
                  annotations: pd.DataFrame | None = None, unscored_classes: Sequence[str] = (),
                  judge_thin_classes: bool = False, suggested: Sequence[str | None] | None = None,
                  long_texts: dict[str, int] | None = None,
-                 unknown_tokens: dict[str, Any] | None = None) -> QualityReport:
+                 unknown_tokens: dict[str, Any] | None = None,
+                 views_left_out: dict[str, str] | None = None) -> QualityReport:
     """Assemble the report from a scan's pieces.
 
     Parameters
@@ -282,6 +285,8 @@ def build_report(*, item_ids: list[str], labels: list[str | None], classes: list
     unknown_tokens : dict, optional
         :func:`workbench.vocab.count_unknown_tokens` of the texts the scan embedded: how much of them the
         encoder's vocabulary cannot read.
+    views_left_out : dict, optional
+        A default quick scan's views it went without, and why (the attention view, short of memory).
     judge_thin_classes : bool
         Name the classes with fewer than :data:`THIN_CLASS_ITEMS` labelled items (and more than one) as too thin to
         trust: for probabilities the scan's own folds learnt, not a user's own model's.
@@ -324,6 +329,7 @@ def build_report(*, item_ids: list[str], labels: list[str | None], classes: list
         "checks": {name: r.summary for name, r in checks.items()},
         "long_texts": long_texts,
         "unknown_tokens": unknown_tokens,
+        "views_left_out": dict(views_left_out or {}),
     }
     mixups = pd.DataFrame(columns=MIXUP_COLUMNS)
     if suggested is not None:

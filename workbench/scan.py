@@ -19,9 +19,11 @@ import pandas as pd
 from workbench.brief import BriefRepr
 from workbench.checks import CheckContext, CheckResult, duplicate_groups, run_checks
 from workbench.crossval import (
+    ATTENTION_DEFAULT_MAX_ITEMS,
     VIEWS,
     OutOfFold,
     check_folds,
+    default_views,
     encode_labels,
     out_of_fold_probs,
     single_item_classes,
@@ -93,7 +95,7 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
          finetune: Mapping[str, Any] | None = None, pred_probs: np.ndarray | pd.DataFrame | None = None,
          progress: bool = True, scan_id: str | None = None, write: bool = True,
          split: str | None = None, max_length: int = 128, stop: threading.Event | None = None,
-         views: Sequence[str] = VIEWS) -> ScanResult:
+         views: Sequence[str] | None = None) -> ScanResult:
     """Scan a store (or a table from :func:`workbench.data.load_dataset`) for label issues and data problems.
 
     Parameters
@@ -142,13 +144,15 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
     max_length : int
         Tokens of each text the embedding reads (the rest is cut off; the TF-IDF view reads every text whole). The
         report says how many texts run past it. Longer reads more of long texts (e-mails, tickets) for more time.
-    views : sequence of str
-        Quick mode's views (:func:`workbench.crossval.out_of_fold_probs`): the default ``("embedding", "tfidf")``, or
-        with ``"attention"`` as well, a head over the model's token vectors per fold: quick out-of-fold accuracy
-        +1.6 points on SST-2 and +2 on TREC, and planted SST-2 label errors ranked better (AUROC +0.01), TREC's a
-        little worse (-0.001 to -0.005; the head fits wrong labels more). Its token vectors come from the same
-        forward pass as the embeddings and are cached with them (about ten times their bytes); its training runs on
-        every scan: 10,000 short texts 23.2 s cold and 7.0 s warm, against 22.6 s and 4.5 s (BENCHMARKS.md).
+    views : sequence of str, optional
+        Quick mode's views (:func:`workbench.crossval.out_of_fold_probs`): by default the sentence embedding, TF-IDF
+        and the attention view, a head per fold over the model's token vectors (quick out-of-fold accuracy +1.6
+        points on SST-2 and +2 on TREC; planted SST-2 label errors ranked better, AUROC +0.01, TREC's a little
+        worse, -0.001 to -0.005). Its token vectors come from the same forward pass as the embeddings and are cached
+        with them (about ten times their bytes); its training runs on every scan. A default scan of more than
+        :data:`~workbench.crossval.ATTENTION_DEFAULT_MAX_ITEMS` labelled texts, or one whose token vectors would not
+        fit in memory, goes without it and says so (``oof.params["attention_left_out"]``); ``("embedding",
+        "tfidf")`` leaves it out always.
     stop : threading.Event, optional
         Set from another thread (a panel's Cancel) to stop the scan with :class:`~workbench.errors.Cancelled`: the
         embedding stops between two batches (what it embedded stays cached), a fold fine-tune is cancelled, and
@@ -188,7 +192,7 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
     if finetune is not None and mode != "finetune":
         raise DataError(f"finetune={dict(finetune)!r} sets the fold fine-tunes of mode='finetune', but this scan's "
                         f"mode is {mode!r}; pass mode='finetune' or drop finetune")
-    if tuple(views) != VIEWS and (mode != "quick" or pred_probs is not None):
+    if views is not None and (mode != "quick" or pred_probs is not None):
         raise DataError(f"views={list(views)} choose quick mode's own views; this scan makes its probabilities "
                         f"{'with fine-tunes' if mode == 'finetune' else 'from pred_probs'}: drop views")
     if pred_probs is not None and (mode != "quick" or finetune is not None):
@@ -229,6 +233,14 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
                 raise DataError(f"{exc} ({len(given_y) - len(scored_y)} more items, of the class(es) with a single "
                                 f"item {singles}, are left out of a scan{spelling_hints(given_y, classes, singles)})"
                                 ) from exc
+    # quick mode's views, known before the forward pass: the attention view's token vectors come from it
+    quick_views: tuple[str, ...] = ()
+    if mode == "quick" and pred_probs is None:
+        quick_views = (default_views(sum(v is not None and v not in unscored for v in labels))
+                       if views is None else tuple(views))
+        unknown = [v for v in quick_views if v not in VIEWS]
+        if unknown or not quick_views:  # before the forward pass, not after it
+            raise DataError(f"unknown view(s) {unknown}; use some of {list(VIEWS)}")
     from workbench.embed import default_cache_dir
 
     cache = cache_dir if cache_dir is not None else default_cache_dir()
@@ -240,7 +252,7 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
     if embeddings is None:
         from workbench.embed import embed_views, embed_views_with_tokens
 
-        if "attention" in views:  # one forward pass, both cached
+        if "attention" in quick_views:  # one forward pass, both cached
             features, embeddings, all_token_states = embed_views_with_tokens(
                 texts, classifier_layers=classifier_layers, **encoding)
         else:
@@ -263,7 +275,7 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
         token_states = None
         if all_token_states is not None:
             token_states = [all_token_states[i] for i in lab_idx]
-        elif "attention" in views:  # the caller gave the embeddings: the scored texts' token vectors alone
+        elif "attention" in quick_views:  # the caller gave the embeddings: the scored texts' token vectors alone
             from workbench.embed import embed_with_tokens
 
             token_states = embed_with_tokens(scored_texts, layers=(), **encoding)[1]
@@ -335,6 +347,7 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
                           # embeddings given by the caller were not cut at this scan's max_length
                           long_texts=count_long_texts(texts, max_length) if embeddings_read else None,
                           unknown_tokens=count_unknown_tokens(texts, resolve_model(model)) if embeddings_read else None,
+                          views_left_out=_views_left_out(oof, quick_views, views),
                           suggested=items.set_index("item_id")["suggested_label"].reindex(item_ids).tolist())
     scan_id = scan_id or f"scan-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     if stop is not None and stop.is_set():  # stopped during the seconds of the quick views: nothing written
@@ -384,6 +397,20 @@ def _only_split(table: pd.DataFrame, split: str, *, where: str) -> pd.DataFrame:
     out = table[keep].reset_index(drop=True)
     out.attrs = dict(table.attrs)
     return out
+
+
+def _views_left_out(oof: OutOfFold, quick_views: Sequence[str], views: Sequence[str] | None) -> dict[str, str]:
+    """The default views a quick scan went without, and why: the attention view past
+    :data:`~workbench.crossval.ATTENTION_DEFAULT_MAX_ITEMS` labelled texts or short of memory."""
+    if views is not None or not quick_views:
+        return {}
+    if "attention_left_out" in oof.params:
+        return {"attention": str(oof.params["attention_left_out"])}
+    if "attention" not in quick_views:
+        return {"attention": f"a default scan of more than {ATTENTION_DEFAULT_MAX_ITEMS:,} labelled texts goes without "
+                             "it (its token vectors would take gigabytes); views=('embedding', 'tfidf', 'attention') "
+                             "asks for it"}
+    return {}
 
 
 def _scan_params(oof: OutOfFold, **extra: Any) -> dict[str, Any]:
