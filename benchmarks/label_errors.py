@@ -207,8 +207,8 @@ def main() -> None:
     ap.add_argument("--classifier-layers", default="-1",
                     help="hidden states of the embedding view, comma-separated (the scan's default: -1)")
     ap.add_argument("--views", default=",".join(DEFAULT_VIEWS),
-                    help="quick mode's views, comma-separated (the scan's default: embedding,tfidf; attention adds "
-                         "the head over the token vectors)")
+                    help="quick mode's views, comma-separated (the scan's default: embedding,tfidf,attention; "
+                         "embedding,tfidf leaves out the head over the token vectors)")
     add_mode_arguments(ap)  # how the synthetic rows' probabilities are made
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
