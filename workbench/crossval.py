@@ -387,7 +387,7 @@ def _with_torch_threads(n: int, fn: Callable[..., Any], *args: Any, **kwargs: An
 def _tfidf_features(texts: Sequence[str]) -> Any:
     """Word 1-2 grams and character 3-5 grams (of the first 1,500 characters), sublinear tf, float32.
 
-    Two-character grams were a fifth of the row's terms and added nothing measurable: without them quick
+    Two-character grams were a quarter of a row's terms (SST-2) and added nothing measurable: without them quick
     out-of-fold accuracy on SST-2, TREC, banking77 and 20news moved by 0.05 point or less, and the TF-IDF view
     fitted a sixth faster (BENCHMARKS.md, "Quick-scan speed").
 
