@@ -77,7 +77,7 @@ def fit_attention_oof(states: Sequence[np.ndarray], y: np.ndarray, n_classes: in
         raise DataError(f"item {int(np.argmin(fold_of))} is in no test fold; every item must be in one")
     k = len(splits)
     batch_rows = _length_batches(np.arange(len(y)), lengths, batch_size)
-    shortage = memory_shortage(states, batch_size=batch_size)
+    shortage = _shortage(states, lengths, batch_rows)
     if shortage is not None:
         raise DataError(shortage)
     # padded once: rebuilding each batch's tensor every epoch cost more than the training
@@ -121,11 +121,15 @@ def memory_shortage(states: Sequence[np.ndarray], *, batch_size: int = BATCH_SIZ
     batch_size : int
         The training's batches, each padded to its longest item (:func:`_length_batches`).
     """
+    lengths = np.array([len(s) for s in states])
+    return _shortage(states, lengths, _length_batches(np.arange(len(states)), lengths, batch_size))
+
+
+def _shortage(states: Sequence[np.ndarray], lengths: np.ndarray, batches: Sequence[np.ndarray]) -> str | None:
+    """:func:`memory_shortage` for the token counts ``lengths`` and the training's own ``batches`` of rows."""
     if not len(states):
         return None
-    lengths = np.array([len(s) for s in states])
-    padded = sum(int(lengths[rows].max()) * len(rows)
-                 for rows in _length_batches(np.arange(len(states)), lengths, batch_size))
+    padded = sum(int(lengths[rows].max()) * len(rows) for rows in batches)
     need = padded * int(states[0].shape[1]) * 4
     available = available_memory()
     if available is None or need <= available // 2:

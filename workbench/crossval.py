@@ -567,6 +567,7 @@ def _fit_fold_sparse(x_train: Any, y_train: np.ndarray, x_test: Any, alphas: Seq
 
     start = len(alphas) // 2
     best = alphas[start]
+    start_from: tuple[np.ndarray, np.ndarray] | None = None  # the weights the scoring fit starts from
     inner = _inner_split(y_train, seed)
     if len(alphas) > 1 and inner is not None:
         fit_idx, val_idx = inner
@@ -592,18 +593,17 @@ def _fit_fold_sparse(x_train: Any, y_train: np.ndarray, x_test: Any, alphas: Seq
         best = alphas[j]
         # the search's fit lacks a class only when every item of it is in the hold-out; then start from zero
         if init is None and np.array_equal(fits[j].classes_, np.unique(y_train)):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                final = model(best, continue_epochs(x_train.shape[0])).fit(x_train, y_train, coef_init=fits[j].coef_,
-                                                                intercept_init=fits[j].intercept_)
-            return final.classes_, final.predict_proba(x_test), float(best), (final.coef_, final.intercept_)
-    epochs = scoring_epochs(x_train.shape[0])
+            start_from, epochs = (fits[j].coef_, fits[j].intercept_), continue_epochs(x_train.shape[0])
+    if start_from is None:
+        epochs = scoring_epochs(x_train.shape[0])
+        if init is not None:
+            start_from, epochs = init, refit_epochs(epochs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if init is None:
+        if start_from is None:
             final = model(best, epochs).fit(x_train, y_train)
         else:
-            final = model(best, refit_epochs(epochs)).fit(x_train, y_train, coef_init=init[0], intercept_init=init[1])
+            final = model(best, epochs).fit(x_train, y_train, coef_init=start_from[0], intercept_init=start_from[1])
     return final.classes_, final.predict_proba(x_test), float(best), (final.coef_, final.intercept_)
 
 
