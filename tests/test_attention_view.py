@@ -180,7 +180,8 @@ def test_a_default_scan_goes_without_the_attention_view_past_its_size_or_memory(
         result = scan(store, **options)
         assert set(result.oof.views) == {"embedding", "tfidf"} and len(token_layers) == 1 and not token_layers[0]
         why = result.report.overall["views_left_out"]["attention"]
-        assert why.startswith("a default scan of more than 50,000 labelled texts goes without it")
+        assert why.startswith("a default scan of more than 100 labelled texts goes without it")
+        assert result.oof.params["attention_left_out"] == why
         assert f"without the attention view: {why}" in report_notes(result.report.overall)
         monkeypatch.setattr(C, "ATTENTION_DEFAULT_MAX_ITEMS", 50_000)
         # short of memory for the head's token vectors: a default scan warns and goes on with the other two views

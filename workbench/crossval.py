@@ -234,8 +234,13 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     if mode == "finetune":
         return _finetune(texts, y, cls, folds=k, seed=seed, progress=progress, stop=stop, **finetune)
     asked = views is not None
+    left_out = None  # why a default scan goes without the attention view
     if views is None:
         views = default_views(len(texts), tokens=token_states is not None or (embeddings is None and embed is None))
+        if len(texts) > ATTENTION_DEFAULT_MAX_ITEMS:
+            left_out = (f"a default scan of more than {ATTENTION_DEFAULT_MAX_ITEMS:,} labelled texts goes without it "
+                        "(its token vectors would take gigabytes); views=('embedding', 'tfidf', 'attention') asks "
+                        "for it")
     unknown = [v for v in views if v not in VIEWS]
     if unknown or not views:
         raise DataError(f"unknown view(s) {unknown}; use some of {list(VIEWS)}")
@@ -267,7 +272,6 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     tqdm = require("tqdm.auto", extra="train", purpose="progress bars").tqdm  # type: ignore[attr-defined]
     tasks = (len(splits) if "tfidf" in features else 0) + ("embedding" in features)
     attention = None
-    left_out = None
     if "attention" in views and token_states is not None and not asked:
         from workbench.attention_view import memory_shortage
 

@@ -19,7 +19,6 @@ import pandas as pd
 from workbench.brief import BriefRepr
 from workbench.checks import CheckContext, CheckResult, duplicate_groups, run_checks
 from workbench.crossval import (
-    ATTENTION_DEFAULT_MAX_ITEMS,
     VIEWS,
     OutOfFold,
     check_folds,
@@ -347,7 +346,8 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
                           # embeddings given by the caller were not cut at this scan's max_length
                           long_texts=count_long_texts(texts, max_length) if embeddings_read else None,
                           unknown_tokens=count_unknown_tokens(texts, resolve_model(model)) if embeddings_read else None,
-                          views_left_out=_views_left_out(oof, quick_views, views),
+                          views_left_out=({"attention": oof.params["attention_left_out"]}
+                                          if "attention_left_out" in oof.params else None),
                           suggested=items.set_index("item_id")["suggested_label"].reindex(item_ids).tolist())
     scan_id = scan_id or f"scan-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     if stop is not None and stop.is_set():  # stopped during the seconds of the quick views: nothing written
@@ -397,20 +397,6 @@ def _only_split(table: pd.DataFrame, split: str, *, where: str) -> pd.DataFrame:
     out = table[keep].reset_index(drop=True)
     out.attrs = dict(table.attrs)
     return out
-
-
-def _views_left_out(oof: OutOfFold, quick_views: Sequence[str], views: Sequence[str] | None) -> dict[str, str]:
-    """The default views a quick scan went without, and why: the attention view past
-    :data:`~workbench.crossval.ATTENTION_DEFAULT_MAX_ITEMS` labelled texts or short of memory."""
-    if views is not None or not quick_views:
-        return {}
-    if "attention_left_out" in oof.params:
-        return {"attention": str(oof.params["attention_left_out"])}
-    if "attention" not in quick_views:
-        return {"attention": f"a default scan of more than {ATTENTION_DEFAULT_MAX_ITEMS:,} labelled texts goes without "
-                             "it (its token vectors would take gigabytes); views=('embedding', 'tfidf', 'attention') "
-                             "asks for it"}
-    return {}
 
 
 def _scan_params(oof: OutOfFold, **extra: Any) -> dict[str, Any]:
