@@ -231,6 +231,32 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cache(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from workbench.cache_upkeep import cache_root, describe_cache, parse_size, prune_cache
+
+    root = cache_root(args.dir)
+    if args.older_than is not None or args.max_size is not None:
+        removed = prune_cache(root, older_than_days=args.older_than,
+                              max_bytes=parse_size(args.max_size) if args.max_size is not None else None,
+                              dry_run=args.dry_run)
+        verb = "would remove" if args.dry_run else "removed"
+        used = removed["last_used"]
+        print(f"{verb} {len(removed)} file(s), {removed['mb'].sum():.1f} MB"
+              + (f", last used {used.min():%Y-%m-%d %H:%M} to {used.max():%Y-%m-%d %H:%M}" if len(removed) else ""))
+    table = describe_cache(root)
+    print(f"{root}: {table['mb'].sum():.1f} MB in {int(table['files'].sum())} file(s)"
+          + ("" if len(table) else " (empty)"))
+    for row in table.to_dict("records"):
+        what = (f"{row['holds']} of {row['model']} (max_length={row['max_length']}, {row['precision']})"
+                if row["model"] else row["holds"])
+        texts = "" if pd.isna(row["texts"]) else f", {row['texts']:,} texts"
+        print(f"  {row['mb']:9.1f} MB  {what}: {row['files']} file(s){texts}, last used "
+              f"{row['last_used']:%Y-%m-%d %H:%M}  [{row['part']}]")
+    return 0
+
+
 def _cmd_migrate(args: argparse.Namespace) -> int:
     from workbench.migrate import copy_store
 
@@ -763,6 +789,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="folder to write into (created if missing)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("cache", help="what the scan's disk cache holds; remove the parts used longest ago",
+                       description="A scan keeps embeddings (token vectors too, for the attention view), TF-IDF "
+                                   "features and neighbour lists on disk so that a re-scan is fast; nothing there is "
+                                   "labels, and a removed file is computed again by the next scan that needs it. "
+                                   "Without options: list what the cache holds. Examples: workbench cache; "
+                                   "workbench cache --older-than 30; workbench cache --max-size 2G --dry-run")
+    p.add_argument("--dir", type=Path, help="the cache (default: $WORKBENCH_CACHE or ~/.cache/label-workbench)")
+    p.add_argument("--older-than", type=float, metavar="DAYS", help="remove every file not used for DAYS days")
+    p.add_argument("--max-size", metavar="SIZE",
+                   help="then remove the files used longest ago until the cache takes at most SIZE (e.g. 500M, 2G; "
+                        "0 empties it)")
+    p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    p.set_defaults(func=_cmd_cache)
 
     p = sub.add_parser("scan", help="find likely wrong labels, duplicates, outliers and junk; print the report",
                        description="Quick scan: embedding, TF-IDF and attention views under 5-fold cross-validation "

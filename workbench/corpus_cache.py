@@ -2,12 +2,13 @@
 
 A re-scan after label fixes sees the same texts with other labels, so everything that does
 not read the labels can be reused. Entries are keyed by a hash of every text (or of the
-embedding matrix) and the settings; the newest few entries per kind are kept.
+embedding matrix) and the settings; the few entries per kind used last are kept.
 Arrays are stored with numpy / scipy's own formats, never pickled.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Sequence
@@ -67,12 +68,22 @@ def _cached(kind: str, key: str, compute: Callable[[], Any], *, cache_dir: str |
     path = Path(cache_dir) / "corpus" / kind / f"{key[:32]}.npz"
     if path.exists():
         try:
-            return load(path)
+            value = load(path)
         except (OSError, ValueError, KeyError):
             path.unlink(missing_ok=True)  # a torn or foreign file: recompute
+        else:
+            mark_used(path)  # the newest few kept are the ones used last, not written last
+            return value
     value = compute()
     _store(path, lambda f: save(f, value))
     return value
+
+
+def mark_used(path: Path) -> None:
+    """Set a cache file's modification time to now: the files used longest ago go first, here and in
+    :func:`workbench.cache_upkeep.prune_cache`. A read-only cache is read all the same."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
 
 
 def _store(path: Path, write: Callable[[Any], None]) -> None:
