@@ -17,6 +17,17 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("WORKBENCH_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory):
+    """Scans in tests (and the notebooks and servers they start, which inherit the variable) cache under a folder of
+    this session, never the user's ``~/.cache/label-workbench``: tiny test models' vectors piled up there, a folder
+    per session. A test that needs a cache of its own still sets ``WORKBENCH_CACHE`` itself."""
+    with pytest.MonkeyPatch.context() as patch:
+        path = tmp_path_factory.mktemp("workbench-cache")
+        patch.setenv("WORKBENCH_CACHE", str(path))
+        yield path
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data``; a test that needs it fails (never skips) when it is missing."""
