@@ -46,19 +46,37 @@ def test_the_head_learns_where_to_look_and_keeps_the_callers_random_state():
     assert np.array_equal(probs, again)  # determined by the seed
 
 
-def test_the_folds_heads_train_together_yet_no_head_reads_its_own_test_labels():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_folds_heads_train_together_yet_no_head_reads_its_own_test_labels(precision):
     """The heads share batches: every label of a fold's test items may change and that fold's probabilities must not,
     to the bit."""
     states, y = _key_token_states(n=200)
     splits = stratified_folds(y, 5, 0)
-    probs = fit_attention_oof(states, y, 2, splits, seed=0, epochs=3)
+    probs = fit_attention_oof(states, y, 2, splits, seed=0, epochs=3, precision=precision)
     test = splits[2][1]
     flipped = y.copy()
     flipped[test] = 1 - flipped[test]
-    again = fit_attention_oof(states, flipped, 2, splits, seed=0, epochs=3)
+    again = fit_attention_oof(states, flipped, 2, splits, seed=0, epochs=3, precision=precision)
     assert np.array_equal(probs[test], again[test])
     others = np.setdiff1d(np.arange(len(y)), test)
     assert not np.allclose(probs[others], again[others])  # the other folds' heads did train on those labels
+
+
+def test_bf16_products_learn_as_float32_does_and_auto_follows_the_cpu(monkeypatch):
+    import workbench.embed as E
+
+    states, y = _key_token_states()
+    splits = stratified_folds(y, 5, 0)
+    full = fit_attention_oof(states, y, 2, splits, seed=0, epochs=30, precision="fp32")
+    half = fit_attention_oof(states, y, 2, splits, seed=0, epochs=30, precision="bf16")
+    assert not np.array_equal(full, half)  # the products did run in bf16
+    assert np.abs(full - half).max() < 0.1 and (half.argmax(1) == y).mean() >= 0.95
+    assert abs((half.argmax(1) == y).mean() - (full.argmax(1) == y).mean()) <= 0.01
+    for native, same in ((True, half), (False, full)):
+        monkeypatch.setattr(E, "cpu_has_bf16", lambda native=native: native)
+        assert np.array_equal(fit_attention_oof(states, y, 2, splits, seed=0, epochs=30), same)
+    with pytest.raises(DataError, match="unknown precision 'fp8' for the attention view"):
+        fit_attention_oof(states, y, 2, splits, precision="fp8")
 
 
 def test_stopping_the_attention_views_training():
