@@ -91,17 +91,25 @@ class EmbeddingCache:
                                              f"attention={attention}\n")
 
     def load(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
-        """The cached vectors of those of ``hashes`` any shard holds; a shard that supplies one is marked used."""
+        """The cached vectors of those of ``hashes`` any shard holds; a shard that supplies one is marked used
+        (:func:`workbench.corpus_cache.mark_used`)."""
         wanted = set(hashes)
         found: dict[str, np.ndarray] = {}
         for shard in sorted(self.folder.glob("shard-*.npz")):
             try:
-                keys, vecs = read_shard(shard, wanted=wanted)
+                with np.load(shard, allow_pickle=False) as data:
+                    keys = data["hashes"]
+                    # a shard of other texts (another dataset in the same cache) is passed over on its hashes
+                    # alone: reading its vectors cost a warm scan 0.3 s per other dataset
+                    if wanted.isdisjoint(keys.tolist()):
+                        continue
+                    vecs = data["vectors"]
+                    # token vectors: one block of rows per text, ``lengths`` rows each
+                    if "lengths" in data:
+                        vecs = np.split(vecs, np.cumsum(data["lengths"])[:-1])
             except (OSError, ValueError, KeyError):
                 continue  # a shard cut short by a crash is ignored and recomputed
-            if not keys:
-                continue
-            for h, v in zip(keys, vecs):
+            for h, v in zip(keys.tolist(), vecs):
                 if h in wanted:
                     found[h] = v
             mark_used(shard)
@@ -110,39 +118,15 @@ class EmbeddingCache:
     def save(self, hashes: Sequence[str], vectors: np.ndarray | Sequence[np.ndarray]) -> None:
         """Write one shard: ``vectors`` ``(n, d)``, kept as float32, or a ``(n_tokens_i, d)`` array per text, kept
         as float16 (token vectors, 10x the bytes of a sentence's)."""
-        write_shard(self.folder, hashes, vectors)
-
-
-def read_shard(path: Path, *, wanted: set[str] | None = None) -> tuple[list[str], Any]:
-    """A cache shard's hashes and vectors: ``(n, d)`` sentence vectors or a list of ``(n_tokens_i, d)`` token
-    blocks. With ``wanted``, a shard holding none of those hashes returns ``([], [])`` after reading its hashes
-    alone: a warm scan read every other dataset's vectors in the same cache before (0.3 s each)."""
-    with np.load(path, allow_pickle=False) as data:
-        keys = data["hashes"].tolist()
-        if wanted is not None and wanted.isdisjoint(keys):
-            return [], []
-        vecs = data["vectors"]
-        # token vectors: one block of rows per text, ``lengths`` rows each
-        if "lengths" in data:
-            return keys, np.split(vecs, np.cumsum(data["lengths"])[:-1])
-        return keys, vecs
-
-
-def write_shard(folder: Path, hashes: Sequence[str], vectors: np.ndarray | Sequence[np.ndarray]) -> Path | None:
-    """Write ``hashes`` and their vectors as a new shard of ``folder`` (None when there are none): sentence vectors
-    ``(n, d)`` as float32, token blocks (a list) as float16. Written under a temporary name and renamed, so a reader
-    never sees half a shard and two writers never overwrite each other."""
-    if not len(hashes):
-        return None
-    tmp = folder / f".tmp-{uuid.uuid4().hex}.npz"
-    if isinstance(vectors, np.ndarray):
-        np.savez(tmp, hashes=np.array(list(hashes)), vectors=vectors.astype(np.float32))
-    else:
-        np.savez(tmp, hashes=np.array(list(hashes)), lengths=np.array([len(v) for v in vectors]),
-                 vectors=np.concatenate(vectors).astype(np.float16))
-    path = folder / f"shard-{uuid.uuid4().hex}.npz"
-    os.replace(tmp, path)
-    return path
+        if not len(hashes):
+            return
+        tmp = self.folder / f".tmp-{uuid.uuid4().hex}.npz"
+        if isinstance(vectors, np.ndarray):
+            np.savez(tmp, hashes=np.array(list(hashes)), vectors=vectors.astype(np.float32))
+        else:
+            np.savez(tmp, hashes=np.array(list(hashes)), lengths=np.array([len(v) for v in vectors]),
+                     vectors=np.concatenate(vectors).astype(np.float16))
+        os.replace(tmp, self.folder / f"shard-{uuid.uuid4().hex}.npz")
 
 
 class Encoder:
