@@ -121,3 +121,25 @@ def test_the_cache_command_lists_and_prunes(tmp_path, capsys):
     assert "removed 4 file(s)" in out and "(empty)" in out
     assert cli.main(["cache", "--dir", str(tmp_path), "--max-size", "lots"]) == 2
     assert "cannot read the size 'lots'" in capsys.readouterr().err
+
+
+def test_a_file_the_system_refuses_to_remove_is_named_and_the_rest_still_go(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    sentences, first, second, tokens, token_shard, corpus = _cache(tmp_path)
+    real_unlink = Path.unlink
+
+    def unlink(self, missing_ok=False):
+        if self == first:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    removed = prune_cache(tmp_path, max_bytes=0)
+    assert removed.set_index("file").loc[first.name, "not_removed"] == "Permission denied"
+    assert removed["not_removed"].isna().sum() == 3 and first.exists() and not second.exists()
+    assert cli.main(["cache", "--dir", str(tmp_path), "--max-size", "0"]) == 0
+    captured = capsys.readouterr()
+    assert "removed 0 file(s)" in captured.out
+    assert f"could not remove 1 file(s) ({sentences.folder.parent.name}/{sentences.folder.name}/{first.name}: " \
+           "Permission denied)" in captured.err

@@ -149,7 +149,8 @@ def prune_cache(cache_dir: str | os.PathLike[str] | None = None, *, older_than_d
     Returns
     -------
     pandas.DataFrame
-        One row per removed file: ``part``, ``file``, ``mb``, ``last_used``, oldest use first. Writers' temporary
+        One row per file removed (or, with ``dry_run``, to remove): ``part``, ``file``, ``mb``, ``last_used``, oldest
+        use first, and ``not_removed``: None, or why the system refused (a cache shared read-only). Writers' temporary
         files older than :data:`STALE_TEMP_S` (left by a process that died mid-write) are always among them.
 
     Raises
@@ -175,13 +176,18 @@ def prune_cache(cache_dir: str | os.PathLike[str] | None = None, *, older_than_d
         while kept and total > max_bytes:  # oldest use first
             total -= kept[0].size
             gone.append(kept.pop(0))
+    refused: dict[Path, str] = {}
     if not dry_run:
         for f in gone:
-            f.path.unlink(missing_ok=True)
+            try:
+                f.path.unlink(missing_ok=True)
+            except OSError as exc:  # a cache shared read-only: the rest still goes, and the table says which stayed
+                refused[f.path] = exc.strerror or str(exc)
         _remove_empty_folders(cache_root(cache_dir), {f.part for f in gone})
     return pd.DataFrame({"part": [f.part for f in gone], "file": [f.path.name for f in gone],
                          "mb": [f.size / 1e6 for f in gone],
-                         "last_used": [pd.Timestamp(f.last_used, unit="s") for f in gone]})
+                         "last_used": [pd.Timestamp(f.last_used, unit="s") for f in gone],
+                         "not_removed": [refused.get(f.path) for f in gone]})
 
 
 def _remove_empty_folders(root: Path, parts: set[str]) -> None:

@@ -242,9 +242,15 @@ def _cmd_cache(args: argparse.Namespace) -> int:
                               max_bytes=parse_size(args.max_size) if args.max_size is not None else None,
                               dry_run=args.dry_run)
         verb = "would remove" if args.dry_run else "removed"
+        refused = removed[removed["not_removed"].notna()]
+        removed = removed[removed["not_removed"].isna()]
         used = removed["last_used"]
         print(f"{verb} {len(removed)} file(s), {removed['mb'].sum():.1f} MB"
               + (f", last used {used.min():%Y-%m-%d %H:%M} to {used.max():%Y-%m-%d %H:%M}" if len(removed) else ""))
+        if len(refused):
+            first = refused.iloc[0]
+            print(f"could not remove {len(refused)} file(s) ({first['part']}/{first['file']}: {first['not_removed']}): "
+                  "the cache's owner can prune them", file=sys.stderr)
     table = describe_cache(root)
     print(f"{root}: {table['mb'].sum():.1f} MB in {int(table['files'].sum())} file(s)"
           + ("" if len(table) else " (empty)"))
