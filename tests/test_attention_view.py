@@ -202,7 +202,10 @@ def test_a_default_scan_goes_without_the_attention_view_past_its_size_or_memory(
         assert result.oof.params["attention_left_out"] == why
         assert f"without the attention view: {why}" in report_notes(result.report.overall)
         monkeypatch.setattr(C, "ATTENTION_DEFAULT_MAX_ITEMS", 50_000)
-        # short of memory for the head's token vectors: a default scan warns and goes on with the other two views
+        # short of memory for the head's token vectors: a default scan warns and goes on with the other two views.
+        # Here the shortage shows only in the exact check on the vectors (the estimate before the forward pass has
+        # its own test below)
+        monkeypatch.setattr(A, "expected_shortage", lambda *args, **kwargs: None)
         monkeypatch.setattr(A, "available_memory", lambda: 2**16)
         with pytest.warns(UserWarning, match=r"the attention view would hold .* GiB is available: this scan leaves "
                                              "the attention view out"):
@@ -216,3 +219,58 @@ def test_a_default_scan_goes_without_the_attention_view_past_its_size_or_memory(
         with pytest.raises(DataError, match="the attention view would hold"):
             scan(store, views=("embedding", "tfidf", "attention"), **options)
         assert store.active_scan()["scan_id"] == before
+
+
+def test_a_memory_shortage_is_foreseen_before_the_forward_pass(tmp_path, tiny_bert, monkeypatch):
+    import workbench.attention_view as A
+    import workbench.embed as E
+    import workbench.vocab as V
+    from workbench import LabelStore, load_dataset
+    from workbench.sample import make_classification_sample
+    from workbench.scan import scan
+
+    texts = ["where is my order", "refund please " * 40, "card broken"] * 100
+    # plenty of memory: the bound at max_length settles it and nothing is tokenised
+    monkeypatch.setattr(V, "sample_token_counts", lambda *args, **kwargs: pytest.fail("tokenised for nothing"))
+    assert A.expected_shortage(texts, model=tiny_bert) is None
+    monkeypatch.undo()
+    monkeypatch.setattr(A, "available_memory", lambda: 2**20)
+    # 300 texts of 6, 82 (cut to 64) and 4 tokens: about 25 KiB of vectors per text at hidden size 32, 10 bytes a float
+    why = A.expected_shortage(texts, model=tiny_bert, max_length=64)
+    assert why == ("the attention view would need about 0.0 GiB for the token vectors of 300 texts (about 7,400 "
+                   "tokens, estimated from 300 of the texts) and 0.0 GiB is available: scan without it "
+                   "(views=('embedding', 'tfidf')) or scan a sample of the texts")
+    assert A.expected_shortage(texts[:20], model=tiny_bert, max_length=64) is None  # 20 texts fit in 1 MiB
+    monkeypatch.setattr(A, "available_memory", lambda: None)  # unknown: no estimate
+    assert A.expected_shortage(texts, model=tiny_bert) is None
+
+    passes: list[object] = []
+    real = E.Encoder.encode_with_tokens
+    monkeypatch.setattr(E.Encoder, "encode_with_tokens", lambda self, texts, **kw: passes.append(
+        kw.get("token_layers")) or real(self, texts, **kw))
+    monkeypatch.setattr(A, "available_memory", lambda: 2**16)
+    options = {"model": tiny_bert, "cache_dir": tmp_path / "cache", "precision": "fp32", "progress": False}
+    with LabelStore.open(tmp_path / "labels.db") as store:
+        store.import_dataset(load_dataset(make_classification_sample(n_items=150, seed=3), id_column="id"))
+        scan(store, views=("embedding", "tfidf"), **options)
+        before = store.active_scan()["scan_id"]
+        passes.clear()
+        # asked for by name: an error before the forward pass, and the store keeps its last scan
+        with pytest.raises(DataError, match=r"^the attention view would need about 0\.0 GiB for the token vectors "
+                                            r"of 150 texts \(about [\d,]+ tokens, estimated from 150 of the texts\)"):
+            scan(store, views=("embedding", "tfidf", "attention"), **{**options, "cache_dir": tmp_path / "fresh"})
+        assert passes == [] and store.active_scan()["scan_id"] == before
+        # a default scan leaves the view out before the forward pass: no token vectors are computed or cached
+        with pytest.warns(UserWarning, match=r"^the attention view would need .* GiB is available: this scan leaves "
+                                             "the attention view out$"):
+            result = scan(store, **{**options, "cache_dir": tmp_path / "fresh"})
+        assert passes == [()] and set(result.oof.views) == {"embedding", "tfidf"}
+        assert result.oof.params["attention_left_out"].startswith("the attention view would need about")
+        assert result.report.overall["views_left_out"] == {"attention": result.oof.params["attention_left_out"]}
+        assert store.active_scan()["params"]["views"] == ["embedding", "tfidf"]
+        keys = [k.read_text() for k in (tmp_path / "fresh").rglob("key.txt")]
+        assert keys and not [k for k in keys if "|tokens=" in k]  # sentence vectors cached, token vectors not
+    # out_of_fold_probs computing the token vectors itself estimates them first too
+    monkeypatch.setattr(E, "embed_with_tokens", lambda *args, **kwargs: pytest.fail("forward pass before the estimate"))
+    with pytest.raises(DataError, match="the attention view would need about"):
+        out_of_fold_probs(texts, ["a", "b", "c"] * 100, views=("tfidf", "attention"), progress=False)

@@ -14,6 +14,7 @@ the quick scan's default views (:data:`workbench.crossval.VIEWS`) up to
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,8 @@ HEADS = 4
 BATCH_SIZE = 256
 LEARNING_RATE = 2e-2
 WEIGHT_DECAY = 1e-4
+#: What a memory shortage's message tells the user to do.
+_REMEDY = "scan without it (views=('embedding', 'tfidf')) or scan a sample of the texts"
 
 
 def fit_attention_oof(states: Sequence[np.ndarray], y: np.ndarray, n_classes: int,
@@ -140,6 +143,51 @@ def memory_shortage(states: Sequence[np.ndarray], *, batch_size: int = BATCH_SIZ
     return _shortage(states, lengths, _length_batches(np.arange(len(states)), lengths, batch_size))
 
 
+def expected_shortage(texts: Sequence[str], *, model: str | os.PathLike[str] | None = None,
+                      max_length: int = 128) -> str | None:
+    """Before the forward pass: why the texts' token vectors and the training's padded copy of them would not fit in
+    the memory available, estimated from the token counts of a sample of the texts; None when they would fit, or when
+    nothing can be estimated (no ``tokenizer.json``, no ``MemAvailable``).
+
+    :func:`memory_shortage` is exact but reads the token vectors, so a shortage it finds has cost the forward pass
+    (tens of minutes for a million texts) and the memory of the vectors themselves. Nothing is tokenised when every
+    text at ``max_length`` tokens would fit.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        ``(n,)`` the texts whose token vectors the forward pass would keep.
+    model : path or str, optional
+        The encoder (default the packaged model).
+    max_length : int
+        The encoder's cut, in tokens.
+    """
+    from workbench.models import read_config, resolve_model
+    from workbench.vocab import sample_token_counts
+
+    available = available_memory()
+    dim = read_config(model).get("hidden_size")
+    if available is None or not isinstance(dim, int) or not len(texts):
+        return None
+
+    def need(tokens: float) -> float:
+        # the vectors kept (float16) and twice the training's padded float32 copy: memory_shortage's rule (the copy
+        # in at most half the memory available) with the vectors already held
+        return tokens * dim * (2 + 2 * 4)
+
+    if need(len(texts) * max_length) <= available:
+        return None
+    counts = sample_token_counts(texts, resolve_model(model), max_length=max_length)
+    if counts is None:
+        return None
+    tokens = len(texts) * float(counts.mean())
+    if need(tokens) <= available:
+        return None
+    return (f"the attention view would need about {need(tokens) / 2**30:.1f} GiB for the token vectors of "
+            f"{len(texts):,} texts (about {int(tokens):,} tokens, estimated from {len(counts):,} of the texts) and "
+            f"{available / 2**30:.1f} GiB is available: {_REMEDY}")
+
+
 def _shortage(states: Sequence[np.ndarray], lengths: np.ndarray, batches: Sequence[np.ndarray]) -> str | None:
     """:func:`memory_shortage` for the token counts ``lengths`` and the training's own ``batches`` of rows."""
     if not len(states):
@@ -150,8 +198,7 @@ def _shortage(states: Sequence[np.ndarray], lengths: np.ndarray, batches: Sequen
     if available is None or need <= available // 2:
         return None
     return (f"the attention view would hold {need / 2**30:.1f} GiB of token vectors for {len(states):,} texts "
-            f"({int(lengths.sum()):,} tokens) and {available / 2**30:.1f} GiB is available: scan without it "
-            "(views=('embedding', 'tfidf')) or scan a sample of the texts")
+            f"({int(lengths.sum()):,} tokens) and {available / 2**30:.1f} GiB is available: {_REMEDY}")
 
 
 def available_memory() -> int | None:

@@ -234,16 +234,11 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     if mode == "finetune":
         return _finetune(texts, y, cls, folds=k, seed=seed, progress=progress, stop=stop, **finetune)
     asked = views is not None
-    left_out = None  # why a default scan goes without the attention view
-    if views is None:
-        views = default_views(len(texts), tokens=token_states is not None or (embeddings is None and embed is None))
-        if len(texts) > ATTENTION_DEFAULT_MAX_ITEMS:
-            left_out = (f"a default scan of more than {ATTENTION_DEFAULT_MAX_ITEMS:,} labelled texts goes without it "
-                        "(its token vectors would take gigabytes); views=('embedding', 'tfidf', 'attention') asks "
-                        "for it")
-    unknown = [v for v in views if v not in VIEWS]
-    if unknown or not views:
-        raise DataError(f"unknown view(s) {unknown}; use some of {list(VIEWS)}")
+    # why a default scan goes without the attention view; the token vectors this call computes itself are estimated
+    # before their forward pass
+    views, left_out = plan_views(views, n_items=len(texts),
+                                 tokens=token_states is not None or (embeddings is None and embed is None),
+                                 embedded=list(texts) if token_states is None else None)
     splits = stratified_folds(y, k, seed)
     if "attention" in views and token_states is None:
         from workbench.embed import embed_with_tokens
@@ -277,8 +272,7 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
 
         left_out = memory_shortage(token_states)
         if left_out is not None:  # a default scan goes on with the other views and says why
-            views = tuple(v for v in views if v != "attention")
-            warnings.warn(f"{left_out.split(':')[0]}: this scan leaves the attention view out", stacklevel=2)
+            views = _leave_attention_out(views, left_out)
     if "attention" in views and token_states is not None:
         from workbench.attention_view import fit_attention_oof
 
@@ -311,6 +305,61 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
                 params.update(pool_weights=dict(zip(per_view, mix)), temperature=temperature)
             params["refit_left_out"] = int(flagged.sum())
     return OutOfFold(pooled, cls, y, per_view, params)
+
+
+def plan_views(views: Sequence[str] | None, *, n_items: int, tokens: bool = True,
+               embedded: Sequence[str] | None = None, model: str | os.PathLike[str] | None = None,
+               max_length: int = 128) -> tuple[tuple[str, ...], str | None]:
+    """Quick mode's views, decided before any forward pass, and why a default scan goes without the attention view.
+
+    Parameters
+    ----------
+    views : sequence of str, optional
+        The views asked for by name (checked, and used as asked), or None for :func:`default_views`.
+    n_items : int
+        The labelled texts to score.
+    tokens : bool
+        Whether the encoder's token vectors can be had (see :func:`default_views`).
+    embedded : sequence of str, optional
+        The texts whose token vectors a forward pass would compute for the attention view: their memory is estimated
+        first (:func:`workbench.attention_view.expected_shortage`), an error for a view asked for by name, a view
+        left out (with a warning) for a default scan. None: the vectors are at hand, and the view's own exact check
+        (:func:`workbench.attention_view.memory_shortage`) is the one that counts.
+    model, max_length
+        The encoder that would compute them.
+
+    Returns
+    -------
+    views : tuple of str
+    left_out : str or None
+        Why a default scan leaves the attention view out (past :data:`ATTENTION_DEFAULT_MAX_ITEMS`, or short of
+        memory), for ``oof.params["attention_left_out"]``.
+    """
+    if views is not None:
+        unknown = [v for v in views if v not in VIEWS]
+        if unknown or not views:
+            raise DataError(f"unknown view(s) {unknown}; use some of {list(VIEWS)}")
+    chosen = default_views(n_items, tokens=tokens) if views is None else tuple(views)
+    if views is None and n_items > ATTENTION_DEFAULT_MAX_ITEMS:
+        return chosen, (f"a default scan of more than {ATTENTION_DEFAULT_MAX_ITEMS:,} labelled texts goes without "
+                        "it (its token vectors would take gigabytes); views=('embedding', 'tfidf', 'attention') "
+                        "asks for it")
+    if "attention" not in chosen or embedded is None:
+        return chosen, None
+    from workbench.attention_view import expected_shortage
+
+    short = expected_shortage(embedded, model=model, max_length=max_length)
+    if short is None:
+        return chosen, None
+    if views is not None:  # asked for by name: an error now, not after the forward pass
+        raise DataError(short)
+    return _leave_attention_out(chosen, short), short
+
+
+def _leave_attention_out(views: Sequence[str], why: str) -> tuple[str, ...]:
+    """``views`` without the attention view, with a warning that says why (the first clause of ``why``)."""
+    warnings.warn(f"{why.split(':')[0]}: this scan leaves the attention view out", stacklevel=3)
+    return tuple(v for v in views if v != "attention")
 
 
 def default_views(n_items: int, *, tokens: bool = True) -> tuple[str, ...]:

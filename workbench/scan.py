@@ -19,12 +19,11 @@ import pandas as pd
 from workbench.brief import BriefRepr
 from workbench.checks import CheckContext, CheckResult, duplicate_groups, run_checks
 from workbench.crossval import (
-    VIEWS,
     OutOfFold,
     check_folds,
-    default_views,
     encode_labels,
     out_of_fold_probs,
+    plan_views,
     single_item_classes,
     spelling_hints,
 )
@@ -150,8 +149,9 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
         worse, -0.001 to -0.005). Its token vectors come from the same forward pass as the embeddings and are cached
         with them (about ten times their bytes); its training runs on every scan. A default scan of more than
         :data:`~workbench.crossval.ATTENTION_DEFAULT_MAX_ITEMS` labelled texts, or one whose token vectors would not
-        fit in memory, goes without it and says so (``oof.params["attention_left_out"]``); ``("embedding",
-        "tfidf")`` leaves it out always.
+        fit in memory (estimated before the forward pass from a sample's token counts, checked exactly after it), goes
+        without it and says so (``oof.params["attention_left_out"]``); named here, a shortage is an error, before the
+        forward pass where the estimate foresees it. ``("embedding", "tfidf")`` leaves it out always.
     stop : threading.Event, optional
         Set from another thread (a panel's Cancel) to stop the scan with :class:`~workbench.errors.Cancelled`: the
         embedding stops between two batches (what it embedded stays cached), a fold fine-tune is cancelled, and
@@ -234,12 +234,13 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
                                 ) from exc
     # quick mode's views, known before the forward pass: the attention view's token vectors come from it
     quick_views: tuple[str, ...] = ()
+    left_out = None  # why a default scan goes without the attention view, when known before the forward pass
     if mode == "quick" and pred_probs is None:
-        quick_views = (default_views(sum(v is not None and v not in unscored for v in labels))
-                       if views is None else tuple(views))
-        unknown = [v for v in quick_views if v not in VIEWS]
-        if unknown or not quick_views:  # before the forward pass, not after it
-            raise DataError(f"unknown view(s) {unknown}; use some of {list(VIEWS)}")
+        scored = [v is not None and v not in unscored for v in labels]
+        # the forward pass computes token vectors for every text; given embeddings, for the scored texts alone
+        embedded = texts if embeddings is None else [t for t, s in zip(texts, scored) if s]
+        quick_views, left_out = plan_views(views, n_items=sum(scored), embedded=embedded, model=model,
+                                           max_length=max_length)
     from workbench.embed import default_cache_dir
 
     cache = cache_dir if cache_dir is not None else default_cache_dir()
@@ -280,8 +281,10 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
             token_states = embed_with_tokens(scored_texts, layers=(), **encoding)[1]
         oof = out_of_fold_probs(scored_texts, given, classes=classes, mode=mode,
                                 folds=folds, seed=seed, embeddings=features[lab_idx], progress=progress,
-                                cache_dir=cache, refit_clean=refit_clean, stop=stop, views=views,
-                                token_states=token_states, **fold_config)
+                                cache_dir=cache, refit_clean=refit_clean, stop=stop,
+                                views=quick_views if left_out else views, token_states=token_states, **fold_config)
+        if left_out:
+            oof.params["attention_left_out"] = left_out
         seconds["crossval"] = time.perf_counter() - t
 
     t = time.perf_counter()

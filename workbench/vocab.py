@@ -83,10 +83,42 @@ def count_unknown_tokens(texts: Sequence[str], model_dir: str | os.PathLike[str]
     tokenizer, unk_id = loaded
     if unk_id is None:
         return None
-    picks = np.unique(np.linspace(0, len(texts) - 1, num=min(sample, len(texts))).round().astype(int))
-    read = [str(texts[i]) for i in picks]
+    read = _sample(texts, sample)
     ids = [e.ids for e in tokenizer.encode_batch(read, add_special_tokens=False)]
     return {**tally_unknown(ids, unk_id=unk_id, texts=read), "n_texts": len(texts)}
+
+
+def sample_token_counts(texts: Sequence[str], model_dir: str | os.PathLike[str], *, max_length: int,
+                        sample: int = SAMPLE_TEXTS) -> np.ndarray | None:
+    """How many tokens the model reads of a sample of the texts, its special tokens included, cut at ``max_length``.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        ``(n,)``
+    model_dir : path
+        The model's folder (:func:`workbench.models.resolve_model`).
+    max_length : int
+        The encoder's cut.
+    sample : int
+        At most this many texts are tokenised, evenly spaced through ``texts``.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``(min(n, sample),)`` int64; None when the folder has no ``tokenizer.json`` or there are no texts.
+    """
+    loaded = load_fast_tokenizer(model_dir)
+    if loaded is None or not len(texts):
+        return None
+    counts = [len(e.ids) for e in loaded[0].encode_batch(_sample(texts, sample), add_special_tokens=True)]
+    return np.minimum(np.array(counts, dtype=np.int64), max_length)
+
+
+def _sample(texts: Sequence[str], sample: int) -> list[str]:
+    """At most ``sample`` of the texts, evenly spaced through them (so an estimate from them is deterministic)."""
+    picks = np.unique(np.linspace(0, len(texts) - 1, num=min(sample, len(texts))).round().astype(int))
+    return [str(texts[i]) for i in picks]
 
 
 def tally_unknown(ids: Sequence[Sequence[int]], *, unk_id: int, texts: Sequence[str] | None = None,
