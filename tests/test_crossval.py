@@ -350,3 +350,23 @@ def test_the_c_walk_steps_out_to_the_grid_s_end_when_the_best_c_is_there(rows, d
     best, weights = _search_cs(standardize(x), y, 3, splits, inner, [cs] * 3)
     assert best == [expected] * 3
     assert all(w.shape == (dims + 1, 3) for w in weights)
+
+
+def test_the_embedding_head_runs_its_products_in_bf16_where_the_cpu_has_it(monkeypatch):
+    import workbench.embed as E
+    from workbench.crossval import EMBED_CS, _oof_embedding
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 4, 500)
+    x = (rng.normal(size=(500, 24)) + 2 * rng.normal(size=(4, 24))[y]).astype(np.float32)
+    splits = stratified_folds(y, 5, 0)
+    fp32, c32, _ = _oof_embedding(x, y, 4, splits, [EMBED_CS] * 5, 0, precision="fp32")
+    bf16, c16, _ = _oof_embedding(x, y, 4, splits, [EMBED_CS] * 5, 0, precision="bf16")
+    assert c16 == c32 and not np.array_equal(bf16, fp32) and np.abs(bf16 - fp32).max() < 2e-2
+    assert (bf16.argmax(1) == fp32.argmax(1)).mean() > 0.99
+    for has_bf16, same_as in ((False, fp32), (True, bf16)):
+        monkeypatch.setattr(E, "cpu_has_bf16", lambda has=has_bf16: has)
+        assert np.array_equal(_oof_embedding(x, y, 4, splits, [EMBED_CS] * 5, 0)[0], same_as)
+    with pytest.raises(DataError, match="unknown precision 'fp16' for the embedding head; use 'auto', 'bf16' or "
+                                        "'fp32'"):
+        _oof_embedding(x, y, 4, splits, [EMBED_CS] * 5, 0, precision="fp16")

@@ -73,7 +73,9 @@ def fit_attention_oof(states: Sequence[np.ndarray], y: np.ndarray, n_classes: in
         ``(n_items, n_classes)`` float64; row ``i`` from the head that did not train on item ``i``.
     """
     torch: Any = require("torch", extra="train", purpose="the attention view")
-    bf16 = _use_bf16(precision)
+    from workbench.embed import products_in_bf16
+
+    bf16 = products_in_bf16(precision, owner="the attention view")
     if len(states) != len(y):
         raise DataError(f"token states for {len(states)} items but {len(y)} labels")
     lengths = np.array([len(s) for s in states])
@@ -115,16 +117,6 @@ def fit_attention_oof(states: Sequence[np.ndarray], y: np.ndarray, n_classes: in
                 logits = model(batch.x, batch.mask, batch.mean)[torch.arange(len(batch.rows)), batch.fold]
                 probs[batch.rows] = torch.softmax(logits, 1).double().numpy()
     return probs
-
-
-def _use_bf16(precision: str) -> bool:
-    if precision not in ("auto", "bf16", "fp32"):
-        raise DataError(f"unknown precision {precision!r} for the attention view; use 'auto', 'bf16' or 'fp32'")
-    if precision == "auto":
-        from workbench.embed import cpu_has_bf16
-
-        return cpu_has_bf16()
-    return precision == "bf16"
 
 
 def memory_shortage(states: Sequence[np.ndarray], *, batch_size: int = BATCH_SIZE) -> str | None:

@@ -498,29 +498,33 @@ def _log_loss(y: np.ndarray, probs: np.ndarray) -> float:
 
 
 def _oof_embedding(x: np.ndarray, y: np.ndarray, n_classes: int, splits: list[tuple[np.ndarray, np.ndarray]],
-                   grids: Sequence[Sequence[float]], seed: int,
-                   inits: Any | None = None) -> tuple[np.ndarray, list[float], Any]:
+                   grids: Sequence[Sequence[float]], seed: int, inits: Any | None = None,
+                   precision: str = "auto") -> tuple[np.ndarray, list[float], Any]:
     """Each outer fold's C chosen on its inner split (:func:`_search_cs`), then every fold refitted on its whole
     training part with its C, all folds in one run, warm from the chosen inner fit.
 
     ``inits``: the starting weights of the folds' final models, ``(d + 1, n_folds * n_classes)`` (the refit
     pass starts from the first pass's fold models, each of which never saw its fold's test items).
+    ``precision``: the fits' matrix products (:func:`workbench.linear.fit_softmax`'s ``bf16``); ``auto``: bf16 on
+    a CPU with native bf16 (:func:`workbench.embed.products_in_bf16`).
     Returns the probabilities, each fold's C, and the folds' final weights.
     """
+    from workbench.embed import products_in_bf16
     from workbench.linear import fit_softmax, predict_softmax, standardize
 
+    bf16 = products_in_bf16(precision, owner="the embedding head")
     z = standardize(x)
     inner = [_inner_split(y[train], seed) if len(cs) > 1 else None for (train, _), cs in zip(splits, grids)]
     best = [len(cs) // 2 for cs in grids]
     init = inits
     if any(part is not None for part in inner):
-        best, blocks = _search_cs(z, y, n_classes, splits, inner, grids)
+        best, blocks = _search_cs(z, y, n_classes, splits, inner, grids, bf16=bf16)
         if all(block is not None for block in blocks):
             init = _cat_columns(blocks)
     chosen = [float(cs[b]) for cs, b in zip(grids, best)]
     # warm-started from the inner fits: 25 iterations reach the same validation loss
     finals = fit_softmax(z, y, n_classes=n_classes, cs=[[c] for c in chosen], rows=[train for train, _ in splits],
-                         init=init, max_iter=25 if init is not None else 60)
+                         init=init, max_iter=25 if init is not None else 60, bf16=bf16)
     out = np.zeros((len(y), n_classes))
     for f, (_, test) in enumerate(splits):
         out[test] = predict_softmax(z[test], finals[:, f * n_classes:(f + 1) * n_classes], n_classes=n_classes)[:, 0]
@@ -529,7 +533,7 @@ def _oof_embedding(x: np.ndarray, y: np.ndarray, n_classes: int, splits: list[tu
 
 def _search_cs(z: np.ndarray, y: np.ndarray, n_classes: int, splits: list[tuple[np.ndarray, np.ndarray]],
                inner: list[tuple[np.ndarray, np.ndarray] | None],
-               grids: Sequence[Sequence[float]]) -> tuple[list[int], list[Any]]:
+               grids: Sequence[Sequence[float]], *, bf16: bool = False) -> tuple[list[int], list[Any]]:
     """Each fold's C by inner validation loss, walking out from the middle of its grid.
 
     The first round fits the middle C and its two neighbours for every fold, all in one run; a fold whose best
@@ -538,6 +542,8 @@ def _search_cs(z: np.ndarray, y: np.ndarray, n_classes: int, splits: list[tuple[
     log C. Against fitting all seven Cs in one run (BENCHMARKS.md, "the embedding head's C walk"): the same C in
     23 of 25 folds of five sets (one TREC and one banking77 fold one step over: the joint fits are inexact either
     way), out-of-fold accuracy and the label-error benchmark rows within 0.001, the head 5-35% faster.
+
+    ``bf16``: the fits' matrix products in bf16 (:func:`workbench.linear.fit_softmax`).
 
     Returns each fold's index of the chosen C (the grid's middle for a fold without an inner split) and the
     weights of its inner fit at that C (None for such a fold).
@@ -558,7 +564,7 @@ def _search_cs(z: np.ndarray, y: np.ndarray, n_classes: int, splits: list[tuple[
                 if all(w is not None for w in starts) else None)
         fitted = fit_softmax(z, y, n_classes=n_classes, cs=[[grids[f][j] for j in todo[f]] for f in folds],
                              rows=[splits[f][0][inner[f][0]] for f in folds],  # type: ignore[index]
-                             init=init, max_iter=30)
+                             init=init, max_iter=30, bf16=bf16)
         offset = 0  # column block of the fold's first model in this round
         for f in folds:
             val = splits[f][0][inner[f][1]]  # type: ignore[index]

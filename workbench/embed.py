@@ -54,6 +54,21 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def products_in_bf16(precision: str, *, owner: str) -> bool:
+    """Whether a CPU head's matrix products run in bf16: ``auto`` where the CPU has native bf16
+    (:func:`cpu_has_bf16`; emulated bf16 is slower than float32), ``bf16``, or ``fp32``.
+
+    Parameters
+    ----------
+    precision : {"auto", "bf16", "fp32"}
+    owner : str
+        The head, for the error message (e.g. "the attention view").
+    """
+    if precision not in ("auto", "bf16", "fp32"):
+        raise DataError(f"unknown precision {precision!r} for {owner}; use 'auto', 'bf16' or 'fp32'")
+    return cpu_has_bf16() if precision == "auto" else precision == "bf16"
+
+
 def choose_precision(precision: str, device: str) -> str:
     """Resolve ``auto`` to the precision that measured fastest for the device."""
     if precision not in PRECISIONS:
