@@ -2,9 +2,9 @@
 
 The texts are the first 10,000 of emotion's train split (short, SST-2-like sentences).
 Ours: ``scan()`` with precision "auto" (bf16 autocast on a CPU with AVX-512 bf16) and its default views (embedding,
-TF-IDF, attention). Baseline, same run: the same scan with fp32 embeddings. Also the embedding speed alone, and the
-scan with the options: no clean refit (``refit_clean=False``), the top four layers (``classifier_layers=TOP_LAYERS``)
-and without the attention view (``views=("embedding", "tfidf")``).
+TF-IDF, attention). Baseline, same run: the same scan in fp32 (the embedding and the heads). Also the embedding speed
+alone, and the scan with the options: no clean refit (``refit_clean=False``), the top four layers
+(``classifier_layers=TOP_LAYERS``) and without the attention view (``views=("embedding", "tfidf")``).
 
 Usage: python benchmarks/scan_speed.py [--items 10000] [--no-write]
 """
@@ -74,7 +74,8 @@ def main() -> None:
     lines = [f"\n## Quick-scan speed, {len(texts):,} short texts ({dt.date.today().isoformat()})\n",
              f"Machine: {machine_name}. Command: `python benchmarks/scan_speed.py --items {args.items}`. "
              "Texts: emotion train, first rows. Cold = empty embedding cache (model load included); "
-             "warm = the same scan again.\n",
+             "warm = the same scan again. The precision column is `scan(precision=...)`: fp32 keeps the heads' "
+             "products in float32 too, the others leave them to the CPU (bf16 where it is native).\n",
              "| precision | classifier view | embedding alone, texts/s | scan cold, s | scan warm, s | "
              "stages (cold), s | OOF accuracy |",
              "|---|---|---|---|---|---|---|"]

@@ -370,3 +370,32 @@ def test_the_embedding_head_runs_its_products_in_bf16_where_the_cpu_has_it(monke
     with pytest.raises(DataError, match="unknown precision 'fp16' for the embedding head; use 'auto', 'bf16' or "
                                         "'fp32'"):
         _oof_embedding(x, y, 4, splits, [EMBED_CS] * 5, 0, precision="fp16")
+
+
+def test_fp32_keeps_both_heads_in_float32_whatever_the_cpu(monkeypatch, tmp_path, tiny_bert):
+    import workbench.embed as E
+    import workbench.scan as S
+
+    sample = make_classification_sample(n_items=200, seed=4)
+    texts, labels = sample["text"].tolist(), sample["label"].tolist()
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(200, 16)).astype(np.float32)
+    states = [rng.normal(size=(int(rng.integers(3, 12)), 16)).astype(np.float16) for _ in texts]
+
+    def oof(has_bf16: bool, **options):
+        monkeypatch.setattr(E, "cpu_has_bf16", lambda: has_bf16)
+        return out_of_fold_probs(texts, labels, embeddings=embeddings, token_states=states, progress=False,
+                                 **options).pred_probs
+
+    without_bf16 = oof(False)
+    assert np.array_equal(oof(True, head_precision="fp32"), without_bf16)
+    assert not np.array_equal(oof(True), without_bf16)  # auto: bf16 products on such a CPU
+    with pytest.raises(DataError, match="unknown precision 'fp16' for the quick views' heads"):
+        oof(True, head_precision="fp16")
+    # scan(precision="fp32") asks the heads for float32 too; other precisions leave them to the CPU
+    asked = []
+    real = S.out_of_fold_probs
+    monkeypatch.setattr(S, "out_of_fold_probs", lambda *a, **kw: asked.append(kw["head_precision"]) or real(*a, **kw))
+    for precision in ("fp32", "auto"):
+        S.scan(sample, model=tiny_bert, precision=precision, cache_dir=tmp_path, progress=False, views=("embedding",))
+    assert asked == ["fp32", "auto"]

@@ -181,7 +181,8 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
                       views: Sequence[str] | None = None, embed: Callable[[Sequence[str]], np.ndarray] | None = None,
                       progress: bool = True, cache_dir: str | os.PathLike[str] | None = None,
                       refit_clean: bool = True, stop: threading.Event | None = None,
-                      token_states: Sequence[np.ndarray] | None = None, **finetune: Any) -> OutOfFold:
+                      token_states: Sequence[np.ndarray] | None = None, head_precision: str = "auto",
+                      **finetune: Any) -> OutOfFold:
     """Out-of-fold class probabilities for every item.
 
     Parameters
@@ -220,6 +221,10 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     token_states : sequence of numpy.ndarray, optional
         ``(n_tokens_i, hidden)`` per item for the ``attention`` view (:meth:`workbench.embed.Encoder.token_states`);
         computed with the packaged model when that view is asked for without them.
+    head_precision : {"auto", "bf16", "fp32"}
+        ``quick`` mode: the matrix products of the embedding and attention heads (not the encoder's). ``auto``: bf16
+        on a CPU with native bf16 (:func:`workbench.embed.products_in_bf16`), where they took half the time or less
+        at the same accuracy (BENCHMARKS.md); ``fp32`` keeps them float32, as on CPUs without bf16.
 
     Returns
     -------
@@ -231,6 +236,10 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
         raise DataError(f"{len(texts)} texts but {len(labels)} labels")
     y, cls = encode_labels(labels, classes)
     k = check_folds(y, cls, folds)
+    from workbench.embed import products_in_bf16
+
+    # an unknown name fails now, not after the embedding
+    products_in_bf16(head_precision, owner="the quick views' heads")
     if mode == "finetune":
         return _finetune(texts, y, cls, folds=k, seed=seed, progress=progress, stop=stop, **finetune)
     asked = views is not None
@@ -278,10 +287,12 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
 
         # fitted once: the refit pass keeps its probabilities (trained without the flagged items it read no
         # better on SST-2, BENCHMARKS.md)
-        attention = _smooth(fit_attention_oof(token_states, y, len(cls), splits, seed=seed, stop=stop))
+        attention = _smooth(fit_attention_oof(token_states, y, len(cls), splits, seed=seed, stop=stop,
+                                              precision=head_precision))
     with tqdm(total=tasks * (2 if refit_clean else 1), desc="cross-validation", unit="fit", disable=not progress,
               leave=False) as bar:
-        per_view, chosen, models = _fit_views(features, y, len(cls), splits, seed, tick=bar.update)
+        per_view, chosen, models = _fit_views(features, y, len(cls), splits, seed, tick=bar.update,
+                                              precision=head_precision)
         if attention is not None:
             per_view["attention"] = attention
         pooled, mix, temperature = pool_views(list(per_view.values()), y)
@@ -298,7 +309,7 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
                 # each fold keeps its regularisation and starts from its first-pass model (the TF-IDF folds then
                 # need half the SGD epochs): a third more time, not double
                 per_view, _, _ = _fit_views(features, y, len(cls), kept, seed, fixed=chosen, warm=models,
-                                            tick=bar.update)
+                                            tick=bar.update, precision=head_precision)
                 if attention is not None:
                     per_view["attention"] = attention
                 pooled, mix, temperature = pool_views(list(per_view.values()), y)
@@ -377,13 +388,14 @@ def _without_flagged(train: np.ndarray, flagged: np.ndarray, y: np.ndarray) -> n
 
 def _fit_views(features: dict[str, Any], y: np.ndarray, n_classes: int,
                splits: list[tuple[np.ndarray, np.ndarray]], seed: int, fixed: dict[str, list[float]] | None = None,
-               warm: dict[str, Any] | None = None, tick: Callable[[], Any] | None = None
+               warm: dict[str, Any] | None = None, tick: Callable[[], Any] | None = None, precision: str = "auto"
                ) -> tuple[dict[str, np.ndarray], dict[str, list[float]], dict[str, Any]]:
     """Each view's out-of-fold probabilities.
 
     ``fixed``: per view, each fold's regularisation (no search); ``warm``: per view, the fold models to start
     from (a previous call's third result); ``tick``: called as each task (a TF-IDF fold, the embedding head)
-    finishes. Returns the probabilities, the regularisation chosen, and the fold models.
+    finishes; ``precision``: the embedding head's products (:func:`_oof_embedding`). Returns the probabilities, the
+    regularisation chosen, and the fold models.
     """
     warm = warm or {}
     def grids(view: str) -> list[Sequence[float]]:
@@ -404,7 +416,7 @@ def _fit_views(features: dict[str, Any], y: np.ndarray, n_classes: int,
     with ThreadPoolExecutor(max_workers=workers) as pool:
         torch_threads = max(1, cores - (len(splits) if "tfidf" in features else 0))
         head = (pool.submit(_with_torch_threads, torch_threads, _oof_embedding, features["embedding"], y, n_classes,
-                            splits, grids("embedding"), seed, inits=warm.get("embedding"))
+                            splits, grids("embedding"), seed, inits=warm.get("embedding"), precision=precision)
                 if "embedding" in features else None)
         inits = warm.get("tfidf") or [None] * len(splits)
         sparse = ([pool.submit(_fit_fold_sparse, features["tfidf"][train], y[train], features["tfidf"][test], grid,

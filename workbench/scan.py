@@ -104,6 +104,12 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
         scanned as it is.
     mode : {"quick", "finetune"}
         How the out-of-fold probabilities are made (see :mod:`workbench.crossval`).
+    folds : int
+        Outer cross-validation folds; every item is scored by models that did not see it.
+    seed : int
+        The folds' assignment and the heads' initialisation: the same data and seed give the same scan.
+    model : path or str, optional
+        The encoder (a local folder, or a name in the Hugging Face cache); default the packaged all-MiniLM-L6-v2.
     score : str
         The label-quality score pages sort by (see :func:`workbench.quality.label_quality_scores`);
         ``combined`` (the default) lets the embedding neighbours' labels move the classifier's margin.
@@ -116,9 +122,15 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
         the classifier view and the neighbours.
         Without them, one forward pass gives ``classifier_layers`` to the classifier and the last layer,
         the sentence embedding, to the neighbours.
+    precision : {"auto", "bf16", "fp16", "fp32"}
+        The encoder's forward pass (:func:`workbench.embed.choose_precision`): ``auto`` is bf16 autocast on a CPU with
+        native bf16 or a GPU that supports it (fp16 on other GPUs), else fp32. Cached vectors are kept per precision.
+        ``fp32`` also keeps the quick views' heads in float32; otherwise their products are bf16 where the CPU has
+        native bf16 (:func:`workbench.crossval.out_of_fold_probs`'s ``head_precision``).
     classifier_layers : sequence of int
         Hidden states the classifier view reads: default the sentence embedding; :data:`workbench.embed.TOP_LAYERS`
-        (the top four) ranks wrong labels a little better for twice the cross-validation time (BENCHMARKS.md).
+        (the top four) ranks wrong labels a little better for more cross-validation time: twice as much with
+        float32 heads, a fifth more with bf16 ones (BENCHMARKS.md).
     refit_clean : bool
         Quick mode's second pass without the items the first pass flagged (see
         :func:`workbench.crossval.out_of_fold_probs`); False saves about a third of the cross-validation time.
@@ -134,6 +146,10 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
         Embeddings, TF-IDF features and neighbour lists are cached here between scans
         (default :func:`workbench.embed.default_cache_dir`), so a re-scan after label fixes
         recomputes only what reads the labels.
+    progress : bool
+        Progress bars for the embedding and the cross-validation.
+    scan_id : str, optional
+        The id the store files this scan's results under; default ``scan-<date>-<time>-<random>``.
     write : bool
         Write scores, suggestions and issue types into the store (stores only).
     split : str, optional
@@ -282,7 +298,9 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
         oof = out_of_fold_probs(scored_texts, given, classes=classes, mode=mode,
                                 folds=folds, seed=seed, embeddings=features[lab_idx], progress=progress,
                                 cache_dir=cache, refit_clean=refit_clean, stop=stop,
-                                views=quick_views if left_out else views, token_states=token_states, **fold_config)
+                                views=quick_views if left_out else views, token_states=token_states,
+                                # fp32 asked for: the heads too, so a scan can be compared across machines
+                                head_precision="fp32" if precision == "fp32" else "auto", **fold_config)
         if left_out:
             oof.params["attention_left_out"] = left_out
         seconds["crossval"] = time.perf_counter() - t
