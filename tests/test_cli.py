@@ -884,6 +884,8 @@ def test_scan_in_finetune_mode_and_its_mode_errors(tmp_path: Path, tiny_bert: Pa
          "--mode quick compares each sentence's tags with the whole store: drop --split"),
         (["scan", str(tmp_path / "sample" / "ner_sentences.parquet"), "--views", "attention"],
          "--views chooses a text scan's views; "),
+        (["scan", str(tmp_path / "sample" / "ner_sentences.parquet"), "--precision", "fp32"],
+         "--precision sets a text scan's embedding and heads; "),
         (["scan", str(data), "--id-column", "id", "--views", "embedding", "atention", "--model", str(tiny_bert)],
          "unknown view(s) ['atention']; use some of ['embedding', 'tfidf', 'attention']"),
         (["scan", str(data), "--id-column", "id", "--mode", "finetune", "--views", "attention"],
@@ -962,3 +964,20 @@ def test_output_piped_into_head_ends_without_a_traceback(tmp_path: Path):
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.startswith("200 items, 2 annotators") and done.returncode == 0
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def test_scan_precision_reaches_the_scan(tmp_path: Path, tiny_bert: Path, monkeypatch, capsys):
+    import workbench.scan as S
+
+    data = tmp_path / "train.csv"
+    make_classification_sample(n_items=120, seed=3).to_csv(data, index=False)
+    asked = []
+    real = S.scan
+    monkeypatch.setattr(S, "scan", lambda *a, **kw: asked.append(kw["precision"]) or real(*a, **kw))
+    for extra in (["--precision", "fp32"], []):
+        assert main(["scan", str(data), "--id-column", "id", "--model", str(tiny_bert), "--views", "embedding",
+                     "--no-progress", *extra]) == 0
+    assert asked == ["fp32", "auto"]
+    with pytest.raises(SystemExit) as exited:  # argparse's own usage error
+        main(["scan", str(data), "--precision", "fp8"])
+    assert exited.value.code == 2 and "invalid choice: 'fp8'" in capsys.readouterr().err

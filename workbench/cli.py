@@ -348,7 +348,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                "refit_clean": not args.no_refit, "progress": not args.no_progress, "mode": args.mode or "quick",
                "finetune": finetune if args.mode == "finetune" else None, "pred_probs": pred_probs,
                "split": args.split, "max_length": 128 if args.max_length is None else args.max_length,
-               "views": None if args.views is None else tuple(args.views)}
+               "views": None if args.views is None else tuple(args.views), "precision": args.precision or "auto"}
     table, in_memory = read_data_source(args)
     if table is not None and table.attrs["workbench"]["task"] == "text-classification":
         _refuse_tagger(args)
@@ -413,6 +413,9 @@ def _scan_tokens(store: LabelStore, args: argparse.Namespace, *, runs_dir: Path,
     if args.views is not None:
         raise DataError(f"--views chooses a text scan's views; {args.data} holds token-classification data, scored "
                         "by fold taggers (or --mode quick, the tag-consistency check): drop --views")
+    if args.precision is not None:
+        raise DataError(f"--precision sets a text scan's embedding and heads; {args.data} holds token-classification "
+                        "data, whose fold taggers take theirs from --finetune-set precision=...")
     fold_options = args.folds is not None or bool(args.finetune_set) or bool(args.model)  # what sets fold taggers
     if args.tagger and fold_options:
         raise DataError("--tagger scores with a trained tagger; --folds, --finetune-set and --model set the fold "
@@ -844,7 +847,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--classifier-layers", type=int, nargs="+", metavar="LAYER", default=[-1],
                    help="hidden states the classifier view reads (default -1: the sentence embedding; "
-                        "-4 -3 -2 -1, the top four, rank wrong labels a little better in twice the time)")
+                        "-4 -3 -2 -1, the top four, rank wrong labels a little better for more time)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="the encoder's precision (default auto: bf16 on a CPU with native bf16, and the quick "
+                        "views' heads' products too); fp32 keeps the encoder and the heads in float32, as on a "
+                        "machine without bf16: a quality gate in CI then does not move with the machine's bf16")
     p.add_argument("--views", nargs="+", metavar="VIEW",
                    help="quick mode's views (default embedding tfidf attention; a scan of more than "
                         f"{ATTENTION_DEFAULT_MAX_ITEMS:,} labelled texts, or one short of memory for it, goes without "
