@@ -58,6 +58,18 @@ def test_the_token_limit_is_read_from_the_config_file(tmp_path):
         max_tokens(tmp_path)
 
 
+def test_the_width_of_the_token_vectors_is_read_under_each_family_s_name(tmp_path):
+    from workbench.models import hidden_size
+
+    assert hidden_size(None) == 384  # the packaged MiniLM
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    cases = [('{"model_type": "distilbert", "dim": 768}', 768), ('{"d_model": 512}', 512), ('{"n_embd": 1024}', 1024),
+             ('{"model_type": "bert"}', None), ('{"hidden_size": true}', None)]
+    for config, width in cases:
+        (tmp_path / "config.json").write_text(config)
+        assert hidden_size(tmp_path) == width, config
+
+
 def test_a_byte_level_tokenizer_reads_words_as_it_reads_running_text(tiny_roberta, tiny_bert):
     from workbench.models import load_tokenizer
 

@@ -154,12 +154,12 @@ def expected_shortage(texts: Sequence[str], *, model: str | os.PathLike[str] | N
     max_length : int
         The encoder's cut, in tokens.
     """
-    from workbench.models import read_config, resolve_model
+    from workbench.models import hidden_size, resolve_model
     from workbench.vocab import sample_token_counts
 
     available = available_memory()
-    dim = read_config(model).get("hidden_size")
-    if available is None or not isinstance(dim, int) or not len(texts):
+    dim = hidden_size(model)
+    if available is None or dim is None or not len(texts):
         return None
 
     def need(tokens: float) -> float:

@@ -128,6 +128,20 @@ def max_tokens(model: str | os.PathLike[str] | None) -> int | None:
     return limit
 
 
+def hidden_size(model: str | os.PathLike[str] | None) -> int | None:
+    """The width of a model's token vectors, from its ``config.json`` (None when the config does not say).
+
+    Families name it differently: ``hidden_size`` (BERT, RoBERTa, MiniLM), ``dim`` (DistilBERT), ``d_model`` (T5,
+    BART), ``n_embd`` (GPT-2).
+    """
+    config = read_config(model)
+    for key in ("hidden_size", "dim", "d_model", "n_embd"):
+        value = config.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
 def read_config(model: str | os.PathLike[str] | None) -> dict[str, Any]:
     """A model's ``config.json`` as a dict, read as a file.
 
