@@ -248,14 +248,15 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
                 raise DataError(f"{exc} ({len(given_y) - len(scored_y)} more items, of the class(es) with a single "
                                 f"item {singles}, are left out of a scan{spelling_hints(given_y, classes, singles)})"
                                 ) from exc
+    labelled = np.array([v is not None and v not in unscored for v in labels])  # the items scored
+    lab_idx = np.flatnonzero(labelled)
     # quick mode's views, known before the forward pass: the attention view's token vectors come from it
     quick_views: tuple[str, ...] = ()
     left_out = None  # why a default scan goes without the attention view, when known before the forward pass
     if mode == "quick" and pred_probs is None:
-        scored = [v is not None and v not in unscored for v in labels]
         # the forward pass computes token vectors for every text; given embeddings, for the scored texts alone
-        embedded = texts if embeddings is None else [t for t, s in zip(texts, scored) if s]
-        quick_views, left_out = plan_views(views, n_items=sum(scored), embedded=embedded, model=model,
+        embedded = texts if embeddings is None else [texts[i] for i in lab_idx]
+        quick_views, left_out = plan_views(views, n_items=len(lab_idx), embedded=embedded, model=model,
                                            max_length=max_length)
     from workbench.embed import default_cache_dir
 
@@ -279,8 +280,6 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
         features = embeddings
     seconds["embed"] = time.perf_counter() - t
 
-    labelled = np.array([v is not None and v not in unscored for v in labels])  # the items scored
-    lab_idx = np.flatnonzero(labelled)
     t = time.perf_counter()
     given = [str(labels[i]) for i in lab_idx]
     if given_probs is not None:
