@@ -95,13 +95,69 @@ def test_a_set_too_large_for_the_memory_is_refused_before_any_work(monkeypatch):
     import workbench.attention_view as A
 
     assert A.available_memory() > 2**20  # read from /proc/meminfo on Linux
-    states, y = _key_token_states(n=300)  # about 6,700 tokens of 16 floats: 0.4 MiB padded
+    states, y = _key_token_states(n=300)  # about 6,700 tokens of 16 floats: 0.4 MiB padded in float32
     monkeypatch.setattr(A, "available_memory", lambda: 2**19)
     with pytest.raises(DataError, match=r"the attention view would hold 0\.0 GiB of token vectors for 300 texts "
                                         r"\([\d,]+ tokens\) and 0\.0 GiB is available: scan without it"):
-        fit_attention_oof(states, y, 2, stratified_folds(y, 5, 0))
+        fit_attention_oof(states, y, 2, stratified_folds(y, 5, 0), precision="fp32")
     monkeypatch.setattr(A, "available_memory", lambda: None)  # unknown: no check
     assert fit_attention_oof(states, y, 2, stratified_folds(y, 5, 0), epochs=1).shape == (300, 2)
+
+
+def test_a_bf16_copy_of_the_token_vectors_needs_half_the_memory(tiny_bert, monkeypatch):
+    import workbench.attention_view as A
+
+    states, y = _key_token_states(n=300)
+    padded = sum(int(max(len(states[i]) for i in rows)) * len(rows)
+                 for rows in A._length_batches(np.arange(300), np.array([len(s) for s in states]), A.BATCH_SIZE))
+    # between the two rules (the copy in at most half the memory): float32 is short, bf16 fits
+    monkeypatch.setattr(A, "available_memory", lambda: 2 * padded * 16 * 3)
+    assert A.memory_shortage(states, precision="fp32").startswith("the attention view would hold")
+    assert A.memory_shortage(states, precision="bf16") is None
+    assert fit_attention_oof(states, y, 2, stratified_folds(y, 5, 0), epochs=1, precision="bf16").shape == (300, 2)
+    with pytest.raises(DataError, match="the attention view would hold"):
+        fit_attention_oof(states, y, 2, stratified_folds(y, 5, 0), epochs=1, precision="fp32")
+    # auto follows the CPU, as the training's products do
+    import workbench.embed as E
+
+    for native in (True, False):
+        monkeypatch.setattr(E, "cpu_has_bf16", lambda native=native: native)
+        assert (A.memory_shortage(states) is None) == native
+    # the estimate before the forward pass: the float16 vectors kept and twice the copy, 2 + 2 * 2 bytes a value in
+    # bf16 against 2 + 2 * 4 in float32. 300 texts of 6, 82 (cut to 64) and 4 tokens at hidden size 32: about 7,400
+    # tokens, so 1.4 MB against 2.4 MB
+    texts = ["where is my order", "refund please " * 40, "card broken"] * 100
+    monkeypatch.setattr(A, "available_memory", lambda: 2_000_000)
+    assert A.expected_shortage(texts, model=tiny_bert, max_length=64, precision="bf16") is None
+    assert A.expected_shortage(texts, model=tiny_bert, max_length=64, precision="fp32").startswith(
+        "the attention view would need about")
+    with pytest.raises(DataError, match="unknown precision 'fp64' for the attention view"):
+        A.memory_shortage(states, precision="fp64")
+    # the plan before a forward pass reads the heads' precision: bf16 keeps the view where float32 leaves it out
+    from workbench.crossval import plan_views
+
+    def plan(precision: str) -> tuple[tuple[str, ...], str | None]:
+        return plan_views(None, n_items=300, embedded=texts, model=tiny_bert, max_length=64, precision=precision)
+
+    assert plan("bf16") == (("embedding", "tfidf", "attention"), None)
+    with pytest.warns(UserWarning, match="this scan leaves the attention view out"):
+        views, why = plan("fp32")
+    assert views == ("embedding", "tfidf") and why is not None and why.startswith("the attention view would need")
+
+
+def test_a_scan_plans_its_views_in_its_heads_precision(tmp_path, tiny_bert, monkeypatch):
+    import workbench.scan as S
+    from workbench import load_dataset
+    from workbench.sample import make_classification_sample
+
+    asked: list[str] = []
+    real = S.plan_views
+    monkeypatch.setattr(S, "plan_views", lambda *a, **kw: asked.append(kw["precision"]) or real(*a, **kw))
+    table = load_dataset(make_classification_sample(n_items=60, seed=3), id_column="id")
+    for precision in ("fp32", "auto"):
+        S.scan(table, model=tiny_bert, cache_dir=tmp_path, precision=precision, progress=False,
+               views=("embedding", "tfidf"))
+    assert asked == ["fp32", "auto"]  # fp32 keeps the heads in float32, the rest leave them to the CPU
 
 
 def test_three_views_are_pooled_and_an_uninformative_one_gets_no_weight():
@@ -236,7 +292,7 @@ def test_a_memory_shortage_is_foreseen_before_the_forward_pass(tmp_path, tiny_be
     monkeypatch.undo()
     monkeypatch.setattr(A, "available_memory", lambda: 2**20)
     # 300 texts of 6, 82 (cut to 64) and 4 tokens: about 25 KiB of vectors per text at hidden size 32, 10 bytes a float
-    why = A.expected_shortage(texts, model=tiny_bert, max_length=64)
+    why = A.expected_shortage(texts, model=tiny_bert, max_length=64, precision="fp32")
     assert why == ("the attention view would need about 0.0 GiB for the token vectors of 300 texts (about 7,400 "
                    "tokens, estimated from 300 of the texts) and 0.0 GiB is available: scan without it "
                    "(views=('embedding', 'tfidf')) or scan a sample of the texts")

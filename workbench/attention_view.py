@@ -88,7 +88,7 @@ def fit_attention_oof(states: Sequence[np.ndarray], y: np.ndarray, n_classes: in
         raise DataError(f"item {int(np.argmin(fold_of))} is in no test fold; every item must be in one")
     k = len(splits)
     batch_rows = _length_batches(np.arange(len(y)), lengths, batch_size)
-    shortage = _shortage(states, lengths, batch_rows)
+    shortage = _shortage(states, lengths, batch_rows, value_bytes=2 if bf16 else 4)
     if shortage is not None:
         raise DataError(shortage)
     # padded once: rebuilding each batch's tensor every epoch cost more than the training
@@ -119,10 +119,11 @@ def fit_attention_oof(states: Sequence[np.ndarray], y: np.ndarray, n_classes: in
     return probs
 
 
-def memory_shortage(states: Sequence[np.ndarray], *, batch_size: int = BATCH_SIZE) -> str | None:
-    """Why the padded float32 copy the training keeps would not fit in the memory available (``MemAvailable``),
-    with the usual headroom left for the rest of the scan, or None when it fits: a million short texts would need
-    about 40 GB.
+def memory_shortage(states: Sequence[np.ndarray], *, batch_size: int = BATCH_SIZE,
+                    precision: str = "auto") -> str | None:
+    """Why the padded copy the training keeps would not fit in the memory available (``MemAvailable``), with the
+    usual headroom left for the rest of the scan, or None when it fits: a million short texts would need about 40 GB
+    in float32, half that in bf16.
 
     Parameters
     ----------
@@ -130,13 +131,16 @@ def memory_shortage(states: Sequence[np.ndarray], *, batch_size: int = BATCH_SIZ
         ``(n_tokens_i, hidden)`` per item.
     batch_size : int
         The training's batches, each padded to its longest item (:func:`_length_batches`).
+    precision : {"auto", "bf16", "fp32"}
+        The training's (:func:`fit_attention_oof`): the copy is bf16, 2 bytes a value, where its products are.
     """
     lengths = np.array([len(s) for s in states])
-    return _shortage(states, lengths, _length_batches(np.arange(len(states)), lengths, batch_size))
+    return _shortage(states, lengths, _length_batches(np.arange(len(states)), lengths, batch_size),
+                     value_bytes=_copy_bytes(precision))
 
 
 def expected_shortage(texts: Sequence[str], *, model: str | os.PathLike[str] | None = None,
-                      max_length: int = 128) -> str | None:
+                      max_length: int = 128, precision: str = "auto") -> str | None:
     """Before the forward pass: why the texts' token vectors and the training's padded copy of them would not fit in
     the memory available, estimated from the token counts of a sample of the texts; None when they would fit, or when
     nothing can be estimated (no ``tokenizer.json``, no ``MemAvailable``).
@@ -153,19 +157,22 @@ def expected_shortage(texts: Sequence[str], *, model: str | os.PathLike[str] | N
         The encoder (default the packaged model).
     max_length : int
         The encoder's cut, in tokens.
+    precision : {"auto", "bf16", "fp32"}
+        The training's, as :func:`memory_shortage`.
     """
     from workbench.models import hidden_size, resolve_model
     from workbench.vocab import sample_token_counts
 
     available = available_memory()
     dim = hidden_size(model)
+    copy_bytes = _copy_bytes(precision)
     if available is None or dim is None or not len(texts):
         return None
 
     def need(tokens: float) -> float:
-        # the vectors kept (float16) and twice the training's padded float32 copy: memory_shortage's rule (the copy
-        # in at most half the memory available) with the vectors already held
-        return tokens * dim * (2 + 2 * 4)
+        # the vectors kept (float16) and twice the training's padded copy: memory_shortage's rule (the copy in at
+        # most half the memory available) with the vectors already held
+        return tokens * dim * (2 + 2 * copy_bytes)
 
     if need(len(texts) * max_length) <= available:
         return None
@@ -180,12 +187,21 @@ def expected_shortage(texts: Sequence[str], *, model: str | os.PathLike[str] | N
             f"{available / 2**30:.1f} GiB is available: {_REMEDY}")
 
 
-def _shortage(states: Sequence[np.ndarray], lengths: np.ndarray, batches: Sequence[np.ndarray]) -> str | None:
-    """:func:`memory_shortage` for the token counts ``lengths`` and the training's own ``batches`` of rows."""
+def _copy_bytes(precision: str) -> int:
+    """Bytes a value of the training's padded copy of the token vectors takes: bf16 where its products are."""
+    from workbench.embed import products_in_bf16
+
+    return 2 if products_in_bf16(precision, owner="the attention view") else 4
+
+
+def _shortage(states: Sequence[np.ndarray], lengths: np.ndarray, batches: Sequence[np.ndarray], *,
+              value_bytes: int) -> str | None:
+    """:func:`memory_shortage` for the token counts ``lengths``, the training's own ``batches`` of rows and its
+    padded copy's ``value_bytes``. Only one batch is ever float32 at a time, while it is padded."""
     if not len(states):
         return None
     padded = sum(int(lengths[rows].max()) * len(rows) for rows in batches)
-    need = padded * int(states[0].shape[1]) * 4
+    need = padded * int(states[0].shape[1]) * value_bytes
     available = available_memory()
     if available is None or need <= available // 2:
         return None

@@ -245,7 +245,7 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     asked = views is not None
     # why a default scan goes without the attention view; the token vectors this call computes itself are estimated
     # before their forward pass
-    views, left_out = plan_views(views, n_items=len(texts),
+    views, left_out = plan_views(views, n_items=len(texts), precision=head_precision,
                                  tokens=token_states is not None or (embeddings is None and embed is None),
                                  embedded=list(texts) if token_states is None else None)
     splits = stratified_folds(y, k, seed)
@@ -279,7 +279,7 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
     if "attention" in views and token_states is not None and not asked:
         from workbench.attention_view import memory_shortage
 
-        left_out = memory_shortage(token_states)
+        left_out = memory_shortage(token_states, precision=head_precision)
         if left_out is not None:  # a default scan goes on with the other views and says why
             views = _leave_attention_out(views, left_out)
     if "attention" in views and token_states is not None:
@@ -320,7 +320,7 @@ def out_of_fold_probs(texts: Sequence[str], labels: Sequence[str], *, classes: S
 
 def plan_views(views: Sequence[str] | None, *, n_items: int, tokens: bool = True,
                embedded: Sequence[str] | None = None, model: str | os.PathLike[str] | None = None,
-               max_length: int = 128) -> tuple[tuple[str, ...], str | None]:
+               max_length: int = 128, precision: str = "auto") -> tuple[tuple[str, ...], str | None]:
     """Quick mode's views, decided before any forward pass, and why a default scan goes without the attention view.
 
     Parameters
@@ -338,6 +338,9 @@ def plan_views(views: Sequence[str] | None, *, n_items: int, tokens: bool = True
         (:func:`workbench.attention_view.memory_shortage`) is the one that counts.
     model, max_length
         The encoder that would compute them.
+    precision : {"auto", "bf16", "fp32"}
+        The attention head's products (``out_of_fold_probs``'s ``head_precision``): its copy of the vectors is bf16
+        where they are.
 
     Returns
     -------
@@ -359,7 +362,7 @@ def plan_views(views: Sequence[str] | None, *, n_items: int, tokens: bool = True
         return chosen, None
     from workbench.attention_view import expected_shortage
 
-    short = expected_shortage(embedded, model=model, max_length=max_length)
+    short = expected_shortage(embedded, model=model, max_length=max_length, precision=precision)
     if short is None:
         return chosen, None
     if views is not None:  # asked for by name: an error now, not after the forward pass

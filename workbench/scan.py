@@ -253,11 +253,13 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
     # quick mode's views, known before the forward pass: the attention view's token vectors come from it
     quick_views: tuple[str, ...] = ()
     left_out = None  # why a default scan goes without the attention view, when known before the forward pass
+    # fp32 asked for: the quick heads too, so a scan can be compared across machines
+    head_precision = "fp32" if precision == "fp32" else "auto"
     if mode == "quick" and pred_probs is None:
         # the forward pass computes token vectors for every text; given embeddings, for the scored texts alone
         embedded = texts if embeddings is None else [texts[i] for i in lab_idx]
         quick_views, left_out = plan_views(views, n_items=len(lab_idx), embedded=embedded, model=model,
-                                           max_length=max_length)
+                                           max_length=max_length, precision=head_precision)
     from workbench.embed import default_cache_dir
 
     cache = cache_dir if cache_dir is not None else default_cache_dir()
@@ -298,8 +300,7 @@ def scan(data: LabelStore | pd.DataFrame | str | os.PathLike[str], *, mode: str 
                                 folds=folds, seed=seed, embeddings=features[lab_idx], progress=progress,
                                 cache_dir=cache, refit_clean=refit_clean, stop=stop,
                                 views=quick_views if left_out else views, token_states=token_states,
-                                # fp32 asked for: the heads too, so a scan can be compared across machines
-                                head_precision="fp32" if precision == "fp32" else "auto", **fold_config)
+                                head_precision=head_precision, **fold_config)
         if left_out:
             oof.params["attention_left_out"] = left_out
         seconds["crossval"] = time.perf_counter() - t
