@@ -88,7 +88,7 @@ def fit_attention_oof(states: Sequence[np.ndarray], y: np.ndarray, n_classes: in
         raise DataError(f"item {int(np.argmin(fold_of))} is in no test fold; every item must be in one")
     k = len(splits)
     batch_rows = _length_batches(np.arange(len(y)), lengths, batch_size)
-    shortage = _shortage(states, lengths, batch_rows, value_bytes=2 if bf16 else 4)
+    shortage = _shortage(states, lengths, batch_rows, value_bytes=_copy_bytes(precision))
     if shortage is not None:
         raise DataError(shortage)
     # padded once: rebuilding each batch's tensor every epoch cost more than the training
